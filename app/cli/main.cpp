@@ -1,0 +1,305 @@
+// windowpane-cli: the engine from the command line, for scripts, tests and benchmarks.
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "wp/error.h"
+#include "wp/generate/generator.h"
+#include "wp/model/model.h"
+#include "wp/version.h"
+
+namespace {
+
+using wp::Error;
+
+struct UsageError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+const char* kUsage = R"(usage: windowpane-cli <command> [options]
+
+Commands:
+  info      --model DIR
+            Family, parameter count, dtype, layers with their kind and window, context length,
+            KV-cache bytes per token.
+  logits    --model DIR --ids 2,17,5 [--cache dynamic|static|hybrid] [--step] [--out FILE]
+            Logits of every position. --step feeds one token at a time through the cache.
+            --out writes raw little-endian f32, row-major [tokens, vocab]; without it a summary
+            (arg-max per position) is printed.
+  generate  --model DIR --ids 2,17,5 [--max-new-tokens N] [--greedy | --temperature T]
+            [--top-k K] [--top-p P] [--min-p P] [--repetition-penalty R] [--seed S]
+            [--cache KIND] [--ignore-eos]
+            Prints the new token ids, comma-separated.
+
+  --help    this text;  --version  the version
+)";
+
+// Options as --name value pairs plus boolean flags.
+class Args {
+public:
+    Args(int argc, char** argv, int first, const std::vector<std::string>& flags) {
+        for (int i = first; i < argc; ++i) {
+            std::string a = argv[i];
+            if (a.rfind("--", 0) != 0) throw UsageError("unexpected argument \"" + a + "\"");
+            std::string name = a.substr(2);
+            std::string value;
+            if (auto eq = name.find('='); eq != std::string::npos) {
+                value = name.substr(eq + 1);
+                name = name.substr(0, eq);
+            } else if (std::find(flags.begin(), flags.end(), name) != flags.end()) {
+                value = "1";
+            } else {
+                if (i + 1 >= argc) throw UsageError("option --" + name + " needs a value");
+                value = argv[++i];
+            }
+            values_[name] = value;
+        }
+    }
+    bool has(const std::string& k) const { return values_.count(k) != 0; }
+    std::string str(const std::string& k) const {
+        auto it = values_.find(k);
+        if (it == values_.end()) throw UsageError("missing option --" + k);
+        used_.push_back(k);
+        return it->second;
+    }
+    std::string str(const std::string& k, const std::string& def) const { return has(k) ? str(k) : def; }
+    long long integer(const std::string& k, long long def) const {
+        if (!has(k)) return def;
+        const std::string s = str(k);
+        try {
+            std::size_t pos = 0;
+            long long v = std::stoll(s, &pos);
+            if (pos != s.size()) throw std::invalid_argument(s);
+            return v;
+        } catch (const std::exception&) {
+            throw UsageError("--" + k + " expects an integer, got \"" + s + "\"");
+        }
+    }
+    double number(const std::string& k, double def) const {
+        if (!has(k)) return def;
+        const std::string s = str(k);
+        try {
+            std::size_t pos = 0;
+            double v = std::stod(s, &pos);
+            if (pos != s.size()) throw std::invalid_argument(s);
+            return v;
+        } catch (const std::exception&) {
+            throw UsageError("--" + k + " expects a number, got \"" + s + "\"");
+        }
+    }
+    bool flag(const std::string& k) const {
+        if (has(k)) used_.push_back(k);
+        return has(k);
+    }
+    // Every option given must have been read by the command.
+    void check_all_used() const {
+        for (const auto& [k, v] : values_)
+            if (std::find(used_.begin(), used_.end(), k) == used_.end())
+                throw UsageError("unknown option --" + k);
+    }
+
+private:
+    std::map<std::string, std::string> values_;
+    mutable std::vector<std::string> used_;
+};
+
+std::vector<int> parse_ids(const std::string& s) {
+    std::vector<int> ids;
+    std::stringstream ss(s);
+    std::string item;
+    while (std::getline(ss, item, ',')) {
+        if (item.empty()) continue;
+        try {
+            std::size_t pos = 0;
+            long v = std::stol(item, &pos);
+            if (pos != item.size() || v < 0 || v > 0x7fffffff) throw std::invalid_argument(item);
+            ids.push_back(static_cast<int>(v));
+        } catch (const std::exception&) {
+            throw UsageError("--ids expects comma-separated token ids, got \"" + item + "\"");
+        }
+    }
+    if (ids.empty()) throw UsageError("--ids is empty");
+    return ids;
+}
+
+std::string with_commas(long long n) {
+    std::string s = std::to_string(n);
+    for (int i = static_cast<int>(s.size()) - 3; i > 0; i -= 3) s.insert(static_cast<std::size_t>(i), ",");
+    return s;
+}
+
+wp::CacheKind cache_from(const Args& a, const wp::Model& m) {
+    return a.has("cache") ? wp::parse_cache_kind(a.str("cache")) : m.default_cache();
+}
+
+std::unique_ptr<wp::Context> make_context(const wp::Model& m, wp::CacheKind kind, std::int64_t need) {
+    // A static cache is preallocated to what the command needs (or the model's context).
+    std::int64_t max_len = 0;
+    if (kind == wp::CacheKind::Static) max_len = std::max<std::int64_t>(need, 1);
+    return m.new_context(kind, max_len);
+}
+
+int cmd_info(const Args& a) {
+    const auto model = wp::Model::load(a.str("model"));
+    a.check_all_used();
+    const wp::ModelConfig& c = model->config();
+    std::printf("model          %s\n", model->dir().string().c_str());
+    std::printf("family         %s\n", wp::family_name(c.family));
+    std::printf("parameters     %s\n", with_commas(model->parameter_count()).c_str());
+    std::printf("dtype          %s weights%s, f32 compute\n", model->weights_dtype().c_str(),
+                c.torch_dtype.empty() ? "" : (" (config: " + c.torch_dtype + ")").c_str());
+    std::printf("vocabulary     %d\n", c.vocab_size);
+    std::printf("hidden         %d, intermediate %d, %s MLP\n", c.hidden_size, c.intermediate_size,
+                c.activation == wp::Activation::GeluTanh ? "GELU-tanh" : "SiLU");
+    std::printf("attention      %d heads, %d KV heads, head_dim %d, scale %.6g", c.num_heads,
+                c.num_kv_heads, c.head_dim, c.attn_scale);
+    if (c.attn_softcap > 0) std::printf(", soft-cap %g", c.attn_softcap);
+    std::printf("\n");
+    if (c.final_softcap > 0) std::printf("final softcap  %g\n", c.final_softcap);
+    std::printf("context        %d tokens\n", c.max_position_embeddings);
+    std::printf("tied lm_head   %s\n", c.tie_word_embeddings ? "yes" : "no");
+    std::string eos;
+    for (int id : c.eos_token_ids) eos += (eos.empty() ? "" : ", ") + std::to_string(id);
+    std::printf("eos ids        %s\n", eos.c_str());
+    std::printf("default cache  %s\n", wp::cache_kind_name(model->default_cache()));
+    const std::size_t per_layer = static_cast<std::size_t>(c.kv_dim()) * sizeof(float) * 2;
+    std::printf("KV bytes/token %s (f32 K and V, %s per layer)\n",
+                with_commas(static_cast<long long>(model->kv_bytes_per_token())).c_str(),
+                with_commas(static_cast<long long>(per_layer)).c_str());
+    int sliding = 0;
+    for (int l = 0; l < c.num_layers; ++l) sliding += c.layer_is_sliding(l);
+    if (sliding > 0 && model->default_cache() == wp::CacheKind::Hybrid)
+        std::printf("               the hybrid cache keeps %d sliding layers at most %d tokens "
+                    "(%s bytes); only the %d global layers grow\n",
+                    sliding, c.sliding_window,
+                    with_commas(static_cast<long long>(per_layer) * sliding * c.sliding_window).c_str(),
+                    c.num_layers - sliding);
+    std::printf("layers         %d\n", c.num_layers);
+    for (int l = 0; l < c.num_layers; ++l) {
+        if (c.layer_is_sliding(l))
+            std::printf("  %3d  sliding  window %d\n", l, c.layer_masks[l].window);
+        else
+            std::printf("  %3d  global\n", l);
+    }
+    return 0;
+}
+
+int cmd_logits(const Args& a) {
+    const auto model = wp::Model::load(a.str("model"));
+    const std::vector<int> ids = parse_ids(a.str("ids"));
+    const wp::CacheKind kind = cache_from(a, *model);
+    const bool step = a.flag("step");
+    const std::string out_path = a.str("out", "");
+    a.check_all_used();
+    const int V = model->config().vocab_size;
+    auto ctx = make_context(*model, kind, static_cast<std::int64_t>(ids.size()));
+    std::vector<float> all(ids.size() * V);
+    if (step) {
+        for (std::size_t t = 0; t < ids.size(); ++t) {
+            auto l = model->forward(*ctx, std::span<const int>(&ids[t], 1), wp::LogitsMode::Last);
+            std::copy(l.begin(), l.end(), all.begin() + static_cast<std::ptrdiff_t>(t * V));
+        }
+    } else {
+        auto l = model->forward(*ctx, ids, wp::LogitsMode::All);
+        std::copy(l.begin(), l.end(), all.begin());
+    }
+    if (!out_path.empty()) {
+        std::ofstream f(out_path, std::ios::binary);
+        if (!f) throw Error(out_path + ": cannot write");
+        f.write(reinterpret_cast<const char*>(all.data()), static_cast<std::streamsize>(all.size() * sizeof(float)));
+        if (!f) throw Error(out_path + ": write failed");
+        std::fprintf(stderr, "wrote %zu x %d logits (f32) to %s\n", ids.size(), V, out_path.c_str());
+        return 0;
+    }
+    std::printf("pos  token  argmax  max logit\n");
+    for (std::size_t t = 0; t < ids.size(); ++t) {
+        const float* r = all.data() + t * V;
+        int best = 0;
+        for (int i = 1; i < V; ++i)
+            if (r[i] > r[best]) best = i;
+        std::printf("%3zu  %5d  %6d  %9.5f\n", t, ids[t], best, r[best]);
+    }
+    return 0;
+}
+
+std::atomic<bool> g_cancel{false};
+
+int cmd_generate(const Args& a) {
+    const auto model = wp::Model::load(a.str("model"));
+    const std::vector<int> ids = parse_ids(a.str("ids"));
+    wp::GenerateOptions opts;
+    opts.max_new_tokens = static_cast<int>(a.integer("max-new-tokens", 32));
+    wp::SamplingParams& sp = opts.sampling;
+    const bool greedy = a.flag("greedy");
+    sp.greedy = greedy || !(a.has("temperature") || a.has("top-k") || a.has("top-p") || a.has("min-p"));
+    if (greedy && a.has("temperature")) throw UsageError("--greedy and --temperature exclude each other");
+    sp.temperature = static_cast<float>(a.number("temperature", 1.0));
+    sp.top_k = static_cast<int>(a.integer("top-k", 0));
+    sp.top_p = static_cast<float>(a.number("top-p", 1.0));
+    sp.min_p = static_cast<float>(a.number("min-p", 0.0));
+    sp.repetition_penalty = static_cast<float>(a.number("repetition-penalty", 1.0));
+    sp.seed = static_cast<std::uint64_t>(a.integer("seed", static_cast<long long>(
+        std::chrono::steady_clock::now().time_since_epoch().count() & 0x7fffffff)));
+    if (sp.greedy && sp.temperature == 0) sp.temperature = 1;
+    if (a.flag("ignore-eos")) opts.eos_ids = std::vector<int>{};
+    const wp::CacheKind kind = cache_from(a, *model);
+    a.check_all_used();
+    sp.validate();
+    if (opts.max_new_tokens < 0) throw UsageError("--max-new-tokens must be >= 0");
+    auto ctx = make_context(*model, kind, static_cast<std::int64_t>(ids.size()) + opts.max_new_tokens);
+    opts.cancel = &g_cancel;
+    std::signal(SIGINT, [](int) { g_cancel = true; });
+    bool first = true;
+    opts.on_token = [&](const wp::GeneratedToken& t) {
+        std::printf("%s%d", first ? "" : ",", t.id);
+        std::fflush(stdout);
+        first = false;
+        return true;
+    };
+    const wp::GenerateResult r = wp::generate(*model, *ctx, ids, opts);
+    std::printf("\n");
+    const double tps = r.tokens.size() > 1 ? (r.tokens.size() - 1) / std::max(r.decode_seconds, 1e-9) : 0.0;
+    std::fprintf(stderr, "%zu tokens, stop: %s, prompt %d tokens, first token %.1f ms, %.1f tokens/s\n",
+                 r.tokens.size(), wp::stop_reason_name(r.reason), r.prompt_tokens,
+                 r.prefill_seconds * 1e3, tps);
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (argc < 2) {
+        std::fputs(kUsage, stderr);
+        return 2;
+    }
+    const std::string cmd = argv[1];
+    if (cmd == "--help" || cmd == "-h" || cmd == "help") {
+        std::fputs(kUsage, stdout);
+        return 0;
+    }
+    if (cmd == "--version") {
+        std::printf("windowpane-cli %s\n", WP_VERSION);
+        return 0;
+    }
+    try {
+        if (cmd == "info") return cmd_info(Args(argc, argv, 2, {}));
+        if (cmd == "logits") return cmd_logits(Args(argc, argv, 2, {"step"}));
+        if (cmd == "generate") return cmd_generate(Args(argc, argv, 2, {"greedy", "ignore-eos"}));
+        throw UsageError("unknown command \"" + cmd + "\" (see windowpane-cli --help)");
+    } catch (const UsageError& e) {
+        std::fprintf(stderr, "windowpane-cli: %s\n", e.what());
+        return 2;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "windowpane-cli: error: %s\n", e.what());
+        return 1;
+    }
+}

@@ -1,0 +1,75 @@
+// KV caches with the semantics of transformers' DynamicCache, StaticCache and HybridCache.
+//
+// Each layer stores key and value rows of kv_heads*head_dim floats in slots. Linear layers put
+// position p in slot p; ring layers (the sliding layers of a hybrid cache) put it in slot
+// p % window and so hold only the last `window` positions, however long the sequence.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "wp/model/model_config.h"
+
+namespace wp {
+
+enum class CacheKind { Dynamic, Static, Hybrid };
+
+const char* cache_kind_name(CacheKind k);
+CacheKind parse_cache_kind(const std::string& s);  // throws wp::Error
+
+class KvCache {
+public:
+    // max_len: Static: the preallocated capacity (required, > 0). Hybrid: capacity of the global
+    // layers when > 0 (as transformers' HybridCache), growing when 0. Dynamic: ignored.
+    KvCache(const ModelConfig& cfg, CacheKind kind, std::int64_t max_len = 0);
+
+    CacheKind kind() const { return kind_; }
+    int num_layers() const { return static_cast<int>(layers_.size()); }
+    std::int64_t length() const { return length_; }  // positions seen so far = next position
+    std::int64_t capacity() const { return max_len_; }  // 0 = unbounded
+
+    // Throws a wp::Error when `count` more tokens would not fit (static capacity).
+    void check_room(std::int64_t count) const;
+
+    // The rows the layer holds now, for attention over the past.
+    int held(int layer) const;                      // number of valid slots
+    const float* keys(int layer) const { return layers_[layer].k.data(); }
+    const float* values(int layer) const { return layers_[layer].v.data(); }
+    int row_stride() const { return kv_dim_; }
+    std::int64_t slot_position(int layer, int slot) const;
+    // Absolute positions the layer holds, in slot order.
+    std::vector<std::int64_t> positions(int layer) const;
+    bool is_ring(int layer) const { return layers_[layer].ring > 0; }
+
+    // Stores the K/V rows of `count` new tokens at positions length() .. length()+count-1.
+    // Call for every layer, then advance(count).
+    void store(int layer, const float* k, const float* v, int count);
+    void advance(int count) { length_ += count; }
+
+    // Drops everything after the first `len` positions (len <= length()). Ring layers cannot go
+    // back past what they forgot, so for them this throws unless len == length() or len == 0.
+    void truncate(std::int64_t len);
+    void clear();
+
+    std::size_t bytes_used(int layer) const;   // held positions x K and V rows
+    std::size_t bytes_used() const;
+    std::size_t bytes_allocated() const;
+
+private:
+    struct Layer {
+        std::vector<float> k, v;
+        int ring = 0;          // > 0: ring buffer of this many slots
+        std::int64_t cap = 0;  // allocated slots
+    };
+    void grow(Layer& L, std::int64_t need);
+
+    CacheKind kind_;
+    int kv_dim_;
+    std::int64_t max_len_;
+    std::int64_t length_ = 0;
+    std::vector<Layer> layers_;
+};
+
+}  // namespace wp

@@ -1,0 +1,55 @@
+// The token loop: prompt processing in chunks, then one token at a time until an eos id, the
+// token limit, a full context or a cancel request.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <functional>
+#include <optional>
+#include <span>
+#include <vector>
+
+#include "wp/generate/sampler.h"
+#include "wp/model/model.h"
+
+namespace wp {
+
+struct TokenAlternative {
+    int id = 0;
+    float logprob = 0;
+};
+
+struct GeneratedToken {
+    int id = 0;
+    float logprob = 0;                    // under the model's distribution (raw logits)
+    std::array<TokenAlternative, 5> top{};  // the most probable tokens, best first
+    int top_count = 0;                    // valid entries of `top`
+};
+
+enum class StopReason { Eos, MaxTokens, ContextFull, Cancelled, Callback };
+const char* stop_reason_name(StopReason r);
+
+struct GenerateOptions {
+    int max_new_tokens = 128;
+    SamplingParams sampling;
+    std::optional<std::vector<int>> eos_ids;   // default: the model's eos ids; {} never stops
+    const std::atomic<bool>* cancel = nullptr; // checked between tokens
+    int prefill_chunk = 512;
+    std::function<void(int done, int total)> on_prefill;      // prompt progress
+    std::function<bool(const GeneratedToken&)> on_token;      // return false to stop
+};
+
+struct GenerateResult {
+    std::vector<GeneratedToken> tokens;  // the eos token, when hit, is the last one
+    StopReason reason = StopReason::MaxTokens;
+    int prompt_tokens = 0;
+    double prefill_seconds = 0;   // time to first token
+    double decode_seconds = 0;    // after the first token
+    std::vector<int> ids() const;
+};
+
+// Continues `ctx` (whose cache may already hold earlier turns) with `prompt` and generates.
+GenerateResult generate(const Model& model, Context& ctx, std::span<const int> prompt,
+                        const GenerateOptions& opts);
+
+}  // namespace wp

@@ -1,0 +1,87 @@
+// A loaded model: config, memory-mapped weights and the one decoder that runs every family.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "wp/attention/trace.h"
+#include "wp/cache/kv_cache.h"
+#include "wp/io/safetensors.h"
+#include "wp/model/model_config.h"
+
+namespace wp {
+
+// Scratch buffers of one forward pass. They grow to the largest chunk and context seen and are
+// then reused: decoding allocates nothing per token.
+struct Workspace {
+    std::vector<float> x, n, q, k, v, att, o, gate, up, scores, cos, sin, logits;
+    std::vector<std::int64_t> key_pos;
+};
+
+// What one conversation needs besides the shared weights: its KV cache and scratch buffers.
+class Context {
+public:
+    Context(const ModelConfig& cfg, CacheKind kind, std::int64_t max_len = 0) : cache(cfg, kind, max_len) {}
+    KvCache cache;
+    Workspace ws;
+};
+
+enum class LogitsMode { Last, All };
+
+class Model {
+public:
+    // Reads config.json (+ generation_config.json) and the safetensors weights of `dir`, checking
+    // every expected tensor's presence and shape. Throws wp::Error.
+    static std::unique_ptr<Model> load(const std::filesystem::path& dir);
+
+    const ModelConfig& config() const { return cfg_; }
+    const std::filesystem::path& dir() const { return dir_; }
+    std::int64_t parameter_count() const { return n_params_; }
+    std::string weights_dtype() const { return weights_dtype_; }  // "F32", "BF16", "F16", "mixed"
+    CacheKind default_cache() const;
+    std::size_t kv_bytes_per_token() const;  // all layers, f32 K and V
+
+    std::unique_ptr<Context> new_context(CacheKind kind, std::int64_t max_len = 0) const;
+    std::unique_ptr<Context> new_context() const { return new_context(default_cache()); }
+
+    // Runs `ids` at positions ctx.cache.length() ..; stores their K/V in the cache; returns the
+    // logits of the last token ([vocab]) or of every token ([ids.size(), vocab]), valid until the
+    // next call on ctx. With `trace`, records post-softmax attention probabilities.
+    std::span<const float> forward(Context& ctx, std::span<const int> ids, LogitsMode mode,
+                                   AttentionTrace* trace = nullptr) const;
+
+private:
+    struct Linear {
+        const float* w = nullptr;
+        const float* b = nullptr;
+        int in = 0, out = 0;
+    };
+    struct Layer {
+        const float* input_norm = nullptr;
+        const float* post_attn_norm = nullptr;
+        const float* pre_ffn_norm = nullptr;   // Gemma2
+        const float* post_ffn_norm = nullptr;  // Gemma2
+        Linear q, k, v, o, gate, up, down;
+    };
+
+    Model() = default;
+    const float* tensor_f32(const std::string& name, const std::vector<std::int64_t>& shape);
+    void attention(Context& ctx, int layer, std::int64_t pos0, int count, AttentionTrace* trace) const;
+
+    ModelConfig cfg_;
+    std::filesystem::path dir_;
+    WeightStore store_;
+    std::vector<std::vector<float>> owned_;  // widened or realigned copies
+    const float* embed_ = nullptr;
+    const float* final_norm_ = nullptr;
+    const float* lm_head_ = nullptr;
+    std::vector<Layer> layers_;
+    std::int64_t n_params_ = 0;
+    std::string weights_dtype_;
+};
+
+}  // namespace wp

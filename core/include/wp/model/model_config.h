@@ -1,0 +1,68 @@
+// A model's architecture as data: config.json (+ generation_config.json) parsed with the
+// transformers defaults of each model_type. Family differences are fields, not code paths.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "wp/attention/mask.h"
+
+namespace wp {
+
+enum class Family { Gemma, Gemma2, Qwen2 };
+enum class NormStyle { Weight, OnePlusWeight };  // Qwen2: x*w; Gemma/Gemma2: x*(1+w)
+enum class Activation { GeluTanh, Silu };
+
+const char* family_name(Family f);
+
+struct ModelConfig {
+    Family family = Family::Gemma;
+    std::string model_type;
+
+    int vocab_size = 0;
+    int hidden_size = 0;
+    int intermediate_size = 0;
+    int num_layers = 0;
+    int num_heads = 0;
+    int num_kv_heads = 0;
+    int head_dim = 0;
+    int max_position_embeddings = 0;
+    double rms_norm_eps = 1e-6;
+    double rope_theta = 10000.0;
+    bool tie_word_embeddings = true;
+    std::string torch_dtype;  // as written ("float32", "bfloat16", ...), may be empty
+
+    // Family differences as data.
+    NormStyle norm_style = NormStyle::OnePlusWeight;
+    Activation activation = Activation::GeluTanh;
+    bool scale_embeddings = false;     // h = embed * sqrt(hidden) (Gemma, Gemma2)
+    bool sandwich_norms = false;       // Gemma2 post-attention / pre+post-feedforward norms
+    bool qkv_bias = false;             // Qwen2
+    bool attention_out_bias = false;
+    float attn_scale = 0.f;            // query scaling (head_dim^-0.5 or query_pre_attn_scalar^-0.5)
+    float attn_softcap = 0.f;          // 0 = off
+    float final_softcap = 0.f;         // 0 = off
+    int sliding_window = 0;            // window of the sliding layers (0 = none)
+    std::vector<MaskSpec> layer_masks; // per layer: causal, optional window
+
+    // Token ids.
+    std::optional<int> bos_token_id;
+    std::optional<int> pad_token_id;
+    std::vector<int> eos_token_ids;    // union of config.json and generation_config.json
+    std::string cache_implementation;  // from generation_config/config ("hybrid" for Gemma2)
+
+    bool layer_is_sliding(int l) const { return layer_masks[l].window > 0; }
+    int q_dim() const { return num_heads * head_dim; }
+    int kv_dim() const { return num_kv_heads * head_dim; }
+
+    // Parses `dir/config.json` and, when present, `dir/generation_config.json`. Throws wp::Error.
+    static ModelConfig load(const std::filesystem::path& dir);
+    // Parses config JSON text (and optional generation config text); `where` names the source.
+    static ModelConfig parse(const std::string& config_json, const std::string& generation_json = {},
+                             const std::string& where = "config.json");
+};
+
+}  // namespace wp

@@ -1,0 +1,125 @@
+#include "wp/cache/kv_cache.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "wp/error.h"
+
+namespace wp {
+
+const char* cache_kind_name(CacheKind k) {
+    switch (k) {
+        case CacheKind::Dynamic: return "dynamic";
+        case CacheKind::Static: return "static";
+        case CacheKind::Hybrid: return "hybrid";
+    }
+    return "?";
+}
+
+CacheKind parse_cache_kind(const std::string& s) {
+    if (s == "dynamic") return CacheKind::Dynamic;
+    if (s == "static") return CacheKind::Static;
+    if (s == "hybrid") return CacheKind::Hybrid;
+    throw Error("unknown cache kind \"" + s + "\" (dynamic, static or hybrid)");
+}
+
+KvCache::KvCache(const ModelConfig& cfg, CacheKind kind, std::int64_t max_len)
+    : kind_(kind), kv_dim_(cfg.kv_dim()), max_len_(kind == CacheKind::Dynamic ? 0 : max_len) {
+    if (kind == CacheKind::Static && max_len <= 0)
+        throw Error("a static cache needs a maximum length > 0");
+    layers_.resize(cfg.num_layers);
+    for (int l = 0; l < cfg.num_layers; ++l) {
+        Layer& L = layers_[l];
+        if (kind == CacheKind::Hybrid && cfg.layer_masks[l].window > 0) {
+            L.ring = cfg.layer_masks[l].window;
+            if (max_len_ > 0) L.ring = static_cast<int>(std::min<std::int64_t>(L.ring, max_len_));
+            grow(L, L.ring);
+        } else if (max_len_ > 0) {
+            grow(L, max_len_);
+        }
+    }
+}
+
+void KvCache::grow(Layer& L, std::int64_t need) {
+    if (need <= L.cap) return;
+    std::int64_t cap = L.ring > 0 ? L.ring : std::max<std::int64_t>(need, std::max<std::int64_t>(64, 2 * L.cap));
+    if (max_len_ > 0 && L.ring == 0) cap = std::max(need, max_len_);
+    const std::size_t n = static_cast<std::size_t>(cap) * kv_dim_;
+    L.k.resize(n);
+    L.v.resize(n);
+    L.cap = cap;
+}
+
+void KvCache::check_room(std::int64_t count) const {
+    if (max_len_ > 0 && length_ + count > max_len_)
+        throw Error(std::string("the ") + cache_kind_name(kind_) + " cache holds at most " +
+                    std::to_string(max_len_) + " tokens; " + std::to_string(length_) +
+                    " are cached and " + std::to_string(count) + " more were given");
+}
+
+int KvCache::held(int layer) const {
+    const Layer& L = layers_[layer];
+    if (L.ring > 0) return static_cast<int>(std::min<std::int64_t>(length_, L.ring));
+    return static_cast<int>(length_);
+}
+
+std::int64_t KvCache::slot_position(int layer, int slot) const {
+    const Layer& L = layers_[layer];
+    if (L.ring == 0) return slot;
+    // The newest position p < length_ with p % ring == slot.
+    const std::int64_t last = length_ - 1;
+    return last - ((last - slot) % L.ring + L.ring) % L.ring;
+}
+
+std::vector<std::int64_t> KvCache::positions(int layer) const {
+    std::vector<std::int64_t> out(held(layer));
+    for (int s = 0; s < static_cast<int>(out.size()); ++s) out[s] = slot_position(layer, s);
+    return out;
+}
+
+void KvCache::store(int layer, const float* k, const float* v, int count) {
+    Layer& L = layers_[layer];
+    const std::size_t row = static_cast<std::size_t>(kv_dim_) * sizeof(float);
+    if (L.ring > 0) {
+        const int first = std::max(0, count - L.ring);  // earlier rows would be overwritten anyway
+        for (int i = first; i < count; ++i) {
+            const std::size_t slot = static_cast<std::size_t>((length_ + i) % L.ring);
+            std::memcpy(L.k.data() + slot * kv_dim_, k + static_cast<std::size_t>(i) * kv_dim_, row);
+            std::memcpy(L.v.data() + slot * kv_dim_, v + static_cast<std::size_t>(i) * kv_dim_, row);
+        }
+        return;
+    }
+    check_room(count);
+    grow(L, length_ + count);
+    std::memcpy(L.k.data() + static_cast<std::size_t>(length_) * kv_dim_, k, row * count);
+    std::memcpy(L.v.data() + static_cast<std::size_t>(length_) * kv_dim_, v, row * count);
+}
+
+void KvCache::truncate(std::int64_t len) {
+    if (len < 0 || len > length_) throw Error("cannot truncate the cache to " + std::to_string(len));
+    if (len == length_) return;
+    for (const Layer& L : layers_)
+        if (L.ring > 0 && len != 0 && length_ - len > 0)
+            throw Error("a hybrid cache cannot rewind its sliding layers; start a new cache");
+    length_ = len;
+}
+
+void KvCache::clear() { length_ = 0; }
+
+std::size_t KvCache::bytes_used(int layer) const {
+    return static_cast<std::size_t>(held(layer)) * kv_dim_ * sizeof(float) * 2;
+}
+
+std::size_t KvCache::bytes_used() const {
+    std::size_t b = 0;
+    for (int l = 0; l < num_layers(); ++l) b += bytes_used(l);
+    return b;
+}
+
+std::size_t KvCache::bytes_allocated() const {
+    std::size_t b = 0;
+    for (const Layer& L : layers_) b += (L.k.size() + L.v.size()) * sizeof(float);
+    return b;
+}
+
+}  // namespace wp

@@ -1,0 +1,143 @@
+#include "wp/kernels/ops.h"
+
+#include <cblas.h>
+#include <cmath>
+
+namespace wp::ops {
+
+float f16_to_f32(std::uint16_t h) {
+    const std::uint32_t sign = (h & 0x8000u) << 16;
+    std::uint32_t exp = (h >> 10) & 0x1f;
+    std::uint32_t mant = h & 0x3ffu;
+    std::uint32_t bits;
+    if (exp == 0) {
+        if (mant == 0) {
+            bits = sign;
+        } else {  // subnormal: normalise
+            int e = -1;
+            do {
+                ++e;
+                mant <<= 1;
+            } while ((mant & 0x400u) == 0);
+            mant &= 0x3ffu;
+            bits = sign | (static_cast<std::uint32_t>(127 - 15 - e) << 23) | (mant << 13);
+        }
+    } else if (exp == 0x1f) {
+        bits = sign | 0x7f800000u | (mant << 13);
+    } else {
+        bits = sign | ((exp + 127 - 15) << 23) | (mant << 13);
+    }
+    float f;
+    std::memcpy(&f, &bits, 4);
+    return f;
+}
+
+std::uint16_t f32_to_bf16(float f) {
+    std::uint32_t bits;
+    std::memcpy(&bits, &f, 4);
+    if ((bits & 0x7fffffffu) > 0x7f800000u) return static_cast<std::uint16_t>((bits >> 16) | 0x40);
+    bits += 0x7fffu + ((bits >> 16) & 1u);
+    return static_cast<std::uint16_t>(bits >> 16);
+}
+
+void bf16_to_f32(const void* src, float* dst, std::size_t n) {
+    const auto* s = static_cast<const std::uint8_t*>(src);
+    for (std::size_t i = 0; i < n; ++i) {
+        std::uint16_t h;
+        std::memcpy(&h, s + 2 * i, 2);
+        dst[i] = bf16_to_f32(h);
+    }
+}
+
+void f16_to_f32(const void* src, float* dst, std::size_t n) {
+    const auto* s = static_cast<const std::uint8_t*>(src);
+    for (std::size_t i = 0; i < n; ++i) {
+        std::uint16_t h;
+        std::memcpy(&h, s + 2 * i, 2);
+        dst[i] = f16_to_f32(h);
+    }
+}
+
+void rms_norm(const float* x, const float* w, float* y, int rows, int n, float eps, NormStyle style) {
+    for (int r = 0; r < rows; ++r) {
+        const float* xr = x + static_cast<std::size_t>(r) * n;
+        float* yr = y + static_cast<std::size_t>(r) * n;
+        double ss = 0;
+        for (int i = 0; i < n; ++i) ss += static_cast<double>(xr[i]) * xr[i];
+        const float inv = static_cast<float>(1.0 / std::sqrt(ss / n + eps));
+        if (style == NormStyle::OnePlusWeight) {
+            for (int i = 0; i < n; ++i) yr[i] = (xr[i] * inv) * (1.0f + w[i]);
+        } else {
+            for (int i = 0; i < n; ++i) yr[i] = (xr[i] * inv) * w[i];
+        }
+    }
+}
+
+void linear(const float* x, const float* W, const float* b, float* y, int rows, int in, int out) {
+    if (rows == 1) {
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, out, in, 1.0f, W, in, x, 1, 0.0f, y, 1);
+    } else {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, out, in, 1.0f, x, in, W, in, 0.0f,
+                    y, out);
+    }
+    if (b != nullptr)
+        for (int r = 0; r < rows; ++r) {
+            float* yr = y + static_cast<std::size_t>(r) * out;
+            for (int o = 0; o < out; ++o) yr[o] += b[o];
+        }
+}
+
+void rope_table(double theta, int head_dim, std::int64_t pos0, int count, float* cos, float* sin) {
+    const int half = head_dim / 2;
+    for (int i = 0; i < half; ++i) {
+        // transformers: inv_freq = 1 / theta^(arange(0, dim, 2) / dim)
+        const double inv_freq = 1.0 / std::pow(theta, (2.0 * i) / head_dim);
+        for (int t = 0; t < count; ++t) {
+            const double a = static_cast<double>(pos0 + t) * inv_freq;
+            cos[static_cast<std::size_t>(t) * half + i] = static_cast<float>(std::cos(a));
+            sin[static_cast<std::size_t>(t) * half + i] = static_cast<float>(std::sin(a));
+        }
+    }
+}
+
+void rope(float* x, int rows, int heads, int head_dim, int stride, const float* cos, const float* sin) {
+    const int half = head_dim / 2;
+    for (int r = 0; r < rows; ++r) {
+        const float* c = cos + static_cast<std::size_t>(r) * half;
+        const float* s = sin + static_cast<std::size_t>(r) * half;
+        for (int h = 0; h < heads; ++h) {
+            float* v = x + static_cast<std::size_t>(r) * stride + static_cast<std::size_t>(h) * head_dim;
+            for (int i = 0; i < half; ++i) {
+                const float a = v[i], b = v[i + half];
+                v[i] = a * c[i] - b * s[i];
+                v[i + half] = b * c[i] + a * s[i];
+            }
+        }
+    }
+}
+
+void gelu_tanh_mul(const float* gate, const float* up, float* out, std::size_t n) {
+    constexpr float k = 0.7978845608028654f;  // sqrt(2/pi)
+    for (std::size_t i = 0; i < n; ++i) {
+        const float g = gate[i];
+        out[i] = 0.5f * g * (1.0f + std::tanh(k * (g + 0.044715f * g * g * g))) * up[i];
+    }
+}
+
+void silu_mul(const float* gate, const float* up, float* out, std::size_t n) {
+    for (std::size_t i = 0; i < n; ++i) {
+        const float g = gate[i];
+        out[i] = g / (1.0f + std::exp(-g)) * up[i];
+    }
+}
+
+void softcap(float* x, std::size_t n, float cap) {
+    const float inv = 1.0f / cap;
+    for (std::size_t i = 0; i < n; ++i) x[i] = cap * std::tanh(x[i] * inv);
+}
+
+void add(float* y, const float* x, std::size_t n) {
+    for (std::size_t i = 0; i < n; ++i) y[i] += x[i];
+}
+
+}  // namespace wp::ops

@@ -1,0 +1,254 @@
+#include "wp/model/model.h"
+
+#include <algorithm>
+#include <cblas.h>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <set>
+
+#include "wp/error.h"
+#include "wp/kernels/ops.h"
+
+namespace wp {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+template <typename T>
+T* ensure(std::vector<T>& v, std::size_t n) {
+    if (v.size() < n) v.resize(std::max(n, v.size() * 2));
+    return v.data();
+}
+
+}  // namespace
+
+std::unique_ptr<Model> Model::load(const fs::path& dir) {
+    std::unique_ptr<Model> m(new Model());
+    m->dir_ = dir;
+    m->cfg_ = ModelConfig::load(dir);
+    m->store_ = WeightStore::open_dir(dir);
+    const ModelConfig& c = m->cfg_;
+    const std::int64_t H = c.hidden_size, I = c.intermediate_size, V = c.vocab_size;
+    const std::int64_t QD = c.q_dim(), KD = c.kv_dim();
+
+    m->embed_ = m->tensor_f32("model.embed_tokens.weight", {V, H});
+    m->final_norm_ = m->tensor_f32("model.norm.weight", {H});
+    m->lm_head_ = c.tie_word_embeddings ? m->embed_ : m->tensor_f32("lm_head.weight", {V, H});
+
+    auto linear = [&](const std::string& name, std::int64_t out, std::int64_t in, bool bias) {
+        Linear L;
+        L.w = m->tensor_f32(name + ".weight", {out, in});
+        if (bias) L.b = m->tensor_f32(name + ".bias", {out});
+        L.in = static_cast<int>(in);
+        L.out = static_cast<int>(out);
+        return L;
+    };
+    m->layers_.resize(c.num_layers);
+    for (int l = 0; l < c.num_layers; ++l) {
+        const std::string p = "model.layers." + std::to_string(l) + ".";
+        Layer& L = m->layers_[l];
+        L.input_norm = m->tensor_f32(p + "input_layernorm.weight", {H});
+        L.post_attn_norm = m->tensor_f32(p + "post_attention_layernorm.weight", {H});
+        if (c.sandwich_norms) {
+            L.pre_ffn_norm = m->tensor_f32(p + "pre_feedforward_layernorm.weight", {H});
+            L.post_ffn_norm = m->tensor_f32(p + "post_feedforward_layernorm.weight", {H});
+        }
+        L.q = linear(p + "self_attn.q_proj", QD, H, c.qkv_bias);
+        L.k = linear(p + "self_attn.k_proj", KD, H, c.qkv_bias);
+        L.v = linear(p + "self_attn.v_proj", KD, H, c.qkv_bias);
+        L.o = linear(p + "self_attn.o_proj", H, QD, c.attention_out_bias);
+        L.gate = linear(p + "mlp.gate_proj", I, H, false);
+        L.up = linear(p + "mlp.up_proj", I, H, false);
+        L.down = linear(p + "mlp.down_proj", H, I, false);
+    }
+
+    std::set<std::string> dtypes;
+    for (const TensorView* t : m->store_.all()) {
+        m->n_params_ += t->numel();
+        dtypes.insert(dtype_name(t->dtype));
+    }
+    m->weights_dtype_ = dtypes.size() == 1 ? *dtypes.begin() : "mixed";
+    return m;
+}
+
+const float* Model::tensor_f32(const std::string& name, const std::vector<std::int64_t>& shape) {
+    const TensorView& t = store_.require(name, shape);
+    const std::size_t n = static_cast<std::size_t>(t.numel());
+    if (t.dtype == DType::F32 && reinterpret_cast<std::uintptr_t>(t.data) % alignof(float) == 0)
+        return reinterpret_cast<const float*>(t.data);  // a view into the mapping
+    std::vector<float> buf(n);
+    switch (t.dtype) {
+        case DType::F32: std::memcpy(buf.data(), t.data, n * sizeof(float)); break;
+        case DType::BF16: ops::bf16_to_f32(t.data, buf.data(), n); break;
+        case DType::F16: ops::f16_to_f32(t.data, buf.data(), n); break;
+    }
+    owned_.push_back(std::move(buf));
+    return owned_.back().data();
+}
+
+CacheKind Model::default_cache() const {
+    if (cfg_.cache_implementation == "hybrid" || cfg_.cache_implementation == "sliding_window")
+        return CacheKind::Hybrid;
+    if (cfg_.cache_implementation == "static") return CacheKind::Dynamic;  // static needs a length
+    return CacheKind::Dynamic;
+}
+
+std::size_t Model::kv_bytes_per_token() const {
+    return static_cast<std::size_t>(cfg_.num_layers) * cfg_.kv_dim() * sizeof(float) * 2;
+}
+
+std::unique_ptr<Context> Model::new_context(CacheKind kind, std::int64_t max_len) const {
+    return std::make_unique<Context>(cfg_, kind, max_len);
+}
+
+std::span<const float> Model::forward(Context& ctx, std::span<const int> ids, LogitsMode mode,
+                                      AttentionTrace* trace) const {
+    const ModelConfig& c = cfg_;
+    const int T = static_cast<int>(ids.size());
+    if (T == 0) throw Error("forward: no tokens given");
+    for (int id : ids)
+        if (id < 0 || id >= c.vocab_size)
+            throw Error("token id " + std::to_string(id) + " is outside the vocabulary (0.." +
+                        std::to_string(c.vocab_size - 1) + ")");
+    KvCache& cache = ctx.cache;
+    cache.check_room(T);
+    Workspace& ws = ctx.ws;
+    const int H = c.hidden_size, I = c.intermediate_size, QD = c.q_dim(), KD = c.kv_dim();
+    const std::int64_t pos0 = cache.length();
+
+    float* x = ensure(ws.x, static_cast<std::size_t>(T) * H);
+    float* n = ensure(ws.n, static_cast<std::size_t>(T) * H);
+    float* q = ensure(ws.q, static_cast<std::size_t>(T) * QD);
+    float* k = ensure(ws.k, static_cast<std::size_t>(T) * KD);
+    float* v = ensure(ws.v, static_cast<std::size_t>(T) * KD);
+    float* att = ensure(ws.att, static_cast<std::size_t>(T) * QD);
+    float* o = ensure(ws.o, static_cast<std::size_t>(T) * H);
+    float* gate = ensure(ws.gate, static_cast<std::size_t>(T) * I);
+    float* up = ensure(ws.up, static_cast<std::size_t>(T) * I);
+    float* cos = ensure(ws.cos, static_cast<std::size_t>(T) * c.head_dim / 2);
+    float* sin = ensure(ws.sin, static_cast<std::size_t>(T) * c.head_dim / 2);
+
+    // transformers multiplies by sqrt(hidden) as a tensor of the activation dtype (f32 here).
+    const float emb_scale = c.scale_embeddings ? static_cast<float>(std::sqrt(static_cast<double>(H))) : 1.0f;
+    for (int t = 0; t < T; ++t) {
+        const float* e = embed_ + static_cast<std::size_t>(ids[t]) * H;
+        float* xt = x + static_cast<std::size_t>(t) * H;
+        for (int i = 0; i < H; ++i) xt[i] = e[i] * emb_scale;
+    }
+    ops::rope_table(c.rope_theta, c.head_dim, pos0, T, cos, sin);
+    const float eps = static_cast<float>(c.rms_norm_eps);
+    const std::size_t TH = static_cast<std::size_t>(T) * H;
+
+    for (int l = 0; l < c.num_layers; ++l) {
+        const Layer& L = layers_[l];
+        ops::rms_norm(x, L.input_norm, n, T, H, eps, c.norm_style);
+        ops::linear(n, L.q.w, L.q.b, q, T, H, QD);
+        ops::linear(n, L.k.w, L.k.b, k, T, H, KD);
+        ops::linear(n, L.v.w, L.v.b, v, T, H, KD);
+        ops::rope(q, T, c.num_heads, c.head_dim, QD, cos, sin);
+        ops::rope(k, T, c.num_kv_heads, c.head_dim, KD, cos, sin);
+        attention(ctx, l, pos0, T, trace);
+        cache.store(l, k, v, T);
+        ops::linear(att, L.o.w, L.o.b, o, T, QD, H);
+        if (c.sandwich_norms) {
+            ops::rms_norm(o, L.post_attn_norm, o, T, H, eps, c.norm_style);
+            ops::add(x, o, TH);
+            ops::rms_norm(x, L.pre_ffn_norm, n, T, H, eps, c.norm_style);
+        } else {
+            ops::add(x, o, TH);
+            ops::rms_norm(x, L.post_attn_norm, n, T, H, eps, c.norm_style);
+        }
+        ops::linear(n, L.gate.w, nullptr, gate, T, H, I);
+        ops::linear(n, L.up.w, nullptr, up, T, H, I);
+        const std::size_t TI = static_cast<std::size_t>(T) * I;
+        if (c.activation == Activation::GeluTanh) ops::gelu_tanh_mul(gate, up, gate, TI);
+        else ops::silu_mul(gate, up, gate, TI);
+        ops::linear(gate, L.down.w, nullptr, o, T, I, H);
+        if (c.sandwich_norms) ops::rms_norm(o, L.post_ffn_norm, o, T, H, eps, c.norm_style);
+        ops::add(x, o, TH);
+    }
+    cache.advance(T);
+
+    const int rows = mode == LogitsMode::All ? T : 1;
+    const float* last = x + static_cast<std::size_t>(T - rows) * H;
+    ops::rms_norm(last, final_norm_, n, rows, H, eps, c.norm_style);
+    const std::size_t nl = static_cast<std::size_t>(rows) * c.vocab_size;
+    float* logits = ensure(ws.logits, nl);
+    ops::linear(n, lm_head_, nullptr, logits, rows, H, c.vocab_size);
+    if (c.final_softcap > 0) ops::softcap(logits, nl, c.final_softcap);
+    return {logits, nl};
+}
+
+// Attention of `count` new queries (in ws.q, RoPE applied) over the keys the cache holds for the
+// layer plus the new keys (ws.k/ws.v, not yet stored). Writes ws.att.
+void Model::attention(Context& ctx, int layer, std::int64_t pos0, int count, AttentionTrace* trace) const {
+    const ModelConfig& c = cfg_;
+    const KvCache& cache = ctx.cache;
+    Workspace& ws = ctx.ws;
+    const MaskSpec& mask = c.layer_masks[layer];
+    const int hd = c.head_dim, QD = c.q_dim(), KD = c.kv_dim();
+    const int group = c.num_heads / c.num_kv_heads;
+
+    const int n_past = cache.held(layer);
+    const int n_tot = n_past + count;
+    std::int64_t* key_pos = ensure(ws.key_pos, static_cast<std::size_t>(n_tot));
+    for (int s = 0; s < n_past; ++s) key_pos[s] = cache.slot_position(layer, s);
+    for (int j = 0; j < count; ++j) key_pos[n_past + j] = pos0 + j;
+
+    float* S = ensure(ws.scores, static_cast<std::size_t>(count) * n_tot);
+    const float* Kp = cache.keys(layer);
+    const float* Vp = cache.values(layer);
+    const float* q = ws.q.data();
+    const float* kn = ws.k.data();
+    const float* vn = ws.v.data();
+    float* att = ws.att.data();
+    const float neg_inf = -std::numeric_limits<float>::infinity();
+
+    for (int h = 0; h < c.num_heads; ++h) {
+        const int g = h / group;
+        const float* qh = q + static_cast<std::size_t>(h) * hd;
+        if (n_past > 0)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, count, n_past, hd, c.attn_scale, qh, QD,
+                        Kp + static_cast<std::size_t>(g) * hd, KD, 0.0f, S, n_tot);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, count, count, hd, c.attn_scale, qh, QD,
+                    kn + static_cast<std::size_t>(g) * hd, KD, 0.0f, S + n_past, n_tot);
+        for (int i = 0; i < count; ++i) {
+            const std::int64_t qp = pos0 + i;
+            float* row = S + static_cast<std::size_t>(i) * n_tot;
+            float mx = neg_inf;
+            for (int j = 0; j < n_tot; ++j) {
+                if (!mask.allows(qp, key_pos[j])) {
+                    row[j] = neg_inf;
+                    continue;
+                }
+                float s = row[j];
+                if (c.attn_softcap > 0) s = c.attn_softcap * std::tanh(s / c.attn_softcap);
+                row[j] = s;
+                mx = std::max(mx, s);
+            }
+            double sum = 0;
+            for (int j = 0; j < n_tot; ++j) {
+                const float e = row[j] == neg_inf ? 0.0f : std::exp(row[j] - mx);
+                row[j] = e;
+                sum += e;
+            }
+            const float inv = static_cast<float>(1.0 / sum);
+            for (int j = 0; j < n_tot; ++j) row[j] *= inv;
+            if (trace != nullptr && trace->covers(qp) && layer < trace->layers() && h < trace->heads()) {
+                float* tr = trace->row(layer, h, qp);
+                for (int j = 0; j < n_tot; ++j)
+                    if (trace->covers(key_pos[j])) tr[key_pos[j]] = row[j];
+            }
+        }
+        float* out = att + static_cast<std::size_t>(h) * hd;
+        if (n_past > 0)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, count, hd, n_past, 1.0f, S, n_tot,
+                        Vp + static_cast<std::size_t>(g) * hd, KD, 0.0f, out, QD);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, count, hd, count, 1.0f, S + n_past, n_tot,
+                    vn + static_cast<std::size_t>(g) * hd, KD, n_past > 0 ? 1.0f : 0.0f, out, QD);
+    }
+}
+
+}  // namespace wp

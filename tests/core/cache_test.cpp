@@ -1,0 +1,129 @@
+// KV cache semantics: what each layer holds, bounded memory of the hybrid cache's sliding layers,
+// the static cache's limit.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "test_support.h"
+#include "wp/error.h"
+#include "wp/generate/generator.h"
+#include "wp/model/model.h"
+
+namespace wp::test {
+namespace {
+
+ModelConfig tiny_gemma2_config() {
+    // The tiny-gemma2 fixture's shape, without needing the fixture files.
+    return ModelConfig::parse(R"({"model_type":"gemma2","vocab_size":1000,"hidden_size":64,
+        "intermediate_size":128,"num_hidden_layers":4,"num_attention_heads":4,"num_key_value_heads":2,
+        "head_dim":32,"sliding_window":8,"query_pre_attn_scalar":32})");
+}
+
+TEST(KvCache, HybridSlidingLayersHoldTheLastWindow) {
+    const ModelConfig cfg = tiny_gemma2_config();
+    KvCache cache(cfg, CacheKind::Hybrid);
+    std::vector<float> k(static_cast<std::size_t>(cfg.kv_dim()) * 5), v(k.size());
+    std::size_t sliding_alloc = 0;
+    for (int step = 0; step < 40; ++step) {
+        const int count = 1 + step % 5;
+        for (int i = 0; i < count; ++i) k[static_cast<std::size_t>(i) * cfg.kv_dim()] = static_cast<float>(cache.length() + i);
+        for (int l = 0; l < cfg.num_layers; ++l) cache.store(l, k.data(), v.data(), count);
+        cache.advance(count);
+        const std::int64_t n = cache.length();
+        for (int l = 0; l < cfg.num_layers; ++l) {
+            auto pos = cache.positions(l);
+            std::sort(pos.begin(), pos.end());
+            std::vector<std::int64_t> want;
+            for (std::int64_t p = cfg.layer_is_sliding(l) ? std::max<std::int64_t>(0, n - 8) : 0; p < n; ++p) want.push_back(p);
+            ASSERT_EQ(pos, want) << "layer " << l << " after " << n << " tokens";
+            // The row in each slot is the one stored for that position.
+            for (int s = 0; s < cache.held(l); ++s)
+                ASSERT_EQ(cache.keys(l)[static_cast<std::size_t>(s) * cfg.kv_dim()], static_cast<float>(cache.slot_position(l, s)));
+        }
+        EXPECT_EQ(cache.bytes_used(0), static_cast<std::size_t>(std::min<std::int64_t>(n, 8)) * cfg.kv_dim() * 8);
+        EXPECT_EQ(cache.bytes_used(1), static_cast<std::size_t>(n) * cfg.kv_dim() * 8);
+        if (step == 0) sliding_alloc = cache.bytes_allocated();
+    }
+    // Sliding layers were allocated once at their window size; only global layers grew.
+    EXPECT_EQ(cache.bytes_used(0), 8u * cfg.kv_dim() * 8);
+    EXPECT_GT(cache.bytes_allocated(), sliding_alloc);
+}
+
+TEST(KvCache, HybridMemoryStaysBoundedOnALongGeneration) {
+    WP_REQUIRE_SHARED();
+    auto m = Model::load(shared_dir() / "fixtures" / "tiny-gemma2");
+    auto ctx = m->new_context(CacheKind::Hybrid);
+    GenerateOptions opts;
+    opts.max_new_tokens = 300;
+    opts.eos_ids = std::vector<int>{};
+    const std::vector<int> prompt = {2, 403, 494};
+    std::vector<std::size_t> sliding_bytes;
+    opts.on_token = [&](const GeneratedToken&) {
+        sliding_bytes.push_back(ctx->cache.bytes_used(0) + ctx->cache.bytes_used(2));
+        return true;
+    };
+    generate(*m, *ctx, prompt, opts);
+    const std::size_t window_bytes = 2u * 8 * m->config().kv_dim() * 2 * sizeof(float);
+    for (std::size_t i = 10; i < sliding_bytes.size(); ++i) ASSERT_EQ(sliding_bytes[i], window_bytes);
+    EXPECT_EQ(ctx->cache.held(0), 8);
+    EXPECT_EQ(ctx->cache.held(1), 302);  // 3 prompt + 299 fed back (the last token is not fed)
+}
+
+TEST(KvCache, StaticCacheRefusesToOverflow) {
+    const ModelConfig cfg = tiny_gemma2_config();
+    KvCache cache(cfg, CacheKind::Static, 10);
+    EXPECT_NO_THROW(cache.check_room(10));
+    try {
+        cache.check_room(11);
+        FAIL() << "no error";
+    } catch (const Error& e) {
+        EXPECT_THAT(e.what(), testing::HasSubstr("the static cache holds at most 10 tokens"));
+    }
+    EXPECT_THROW(KvCache(cfg, CacheKind::Static, 0), Error);
+    EXPECT_EQ(cache.bytes_allocated(), 4u * 10 * cfg.kv_dim() * 8);
+}
+
+TEST(KvCache, StaticCacheErrorFromForward) {
+    WP_REQUIRE_SHARED();
+    auto m = Model::load(shared_dir() / "fixtures" / "tiny-qwen2");
+    auto ctx = m->new_context(CacheKind::Static, 4);
+    const std::vector<int> ids = {1, 2, 3};
+    m->forward(*ctx, ids, LogitsMode::Last);
+    EXPECT_THROW(m->forward(*ctx, ids, LogitsMode::Last), Error);
+    EXPECT_EQ(ctx->cache.length(), 3);  // the failed call changed nothing
+}
+
+TEST(KvCache, DynamicTruncateAndContinue) {
+    WP_REQUIRE_SHARED();
+    auto m = Model::load(shared_dir() / "fixtures" / "tiny-qwen2");
+    auto a = m->new_context(CacheKind::Dynamic);
+    auto b = m->new_context(CacheKind::Dynamic);
+    const std::vector<int> ids = {5, 6, 7, 8, 9};
+    const std::vector<int> alt = {5, 6, 7, 100};
+    m->forward(*a, ids, LogitsMode::Last);
+    a->cache.truncate(3);
+    auto la = m->forward(*a, std::span<const int>(alt).subspan(3), LogitsMode::Last);
+    std::vector<float> va(la.begin(), la.end());
+    auto lb = m->forward(*b, alt, LogitsMode::Last);
+    EXPECT_LE(max_abs_diff(va.data(), lb.data(), va.size()), 1e-5f);
+}
+
+TEST(KvCache, ParseKind) {
+    EXPECT_EQ(parse_cache_kind("hybrid"), CacheKind::Hybrid);
+    EXPECT_THROW(parse_cache_kind("ring"), Error);
+}
+
+TEST(Forward, RejectsTokensOutsideTheVocabulary) {
+    WP_REQUIRE_SHARED();
+    auto m = Model::load(shared_dir() / "fixtures" / "tiny-gemma");
+    auto ctx = m->new_context();
+    const std::vector<int> ids = {2, 1000};
+    try {
+        m->forward(*ctx, ids, LogitsMode::Last);
+        FAIL() << "no error";
+    } catch (const Error& e) {
+        EXPECT_THAT(e.what(), testing::HasSubstr("token id 1000 is outside the vocabulary (0..999)"));
+    }
+}
+
+}  // namespace
+}  // namespace wp::test
