@@ -1,0 +1,2 @@
+// Placeholder: the chat-template interpreter is being written (see core/src/chat/).
+#pragma once

@@ -1,0 +1,1 @@
+// Placeholder: the chat-template interpreter is being written.
