@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build ccache pkg-config git
   libopenblas-dev nlohmann-json3-dev
+  libsentencepiece-dev libpcre2-dev libutf8proc-dev
   libgtest-dev libgmock-dev
 )
 

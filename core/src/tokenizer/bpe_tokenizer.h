@@ -1,0 +1,68 @@
+// tokenizer.json BPE (internal header; users see wp::Tokenizer).
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json_fwd.hpp>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "wp/tokenizer/text_util.h"
+#include "wp/tokenizer/tokenizer.h"
+
+namespace wp {
+
+class BpeTokenizer : public Tokenizer {
+public:
+    explicit BpeTokenizer(const std::filesystem::path& tokenizer_json);
+    ~BpeTokenizer() override;
+
+    std::vector<int> encode(std::string_view text, bool add_special_tokens) const override;
+    std::string decode(std::span<const int> ids, bool skip_special) const override;
+    std::string piece(int id) const override;
+    std::optional<int> piece_to_id(std::string_view piece) const override;
+    int vocab_size() const override { return static_cast<int>(pieces_.size()); }
+    std::string describe() const override { return describe_; }
+
+    void added_tokens_changed() override { splitter_.build(added_); }
+
+private:
+    struct Normalizer;
+    struct PreTokenizer;
+    struct Decoder;
+    struct Merge {
+        int rank;
+        int new_id;
+    };
+    using WordCache = std::unordered_map<std::string, std::vector<int>>;
+
+    static std::uint64_t pair_key(int a, int b) {
+        return (static_cast<std::uint64_t>(static_cast<std::uint32_t>(a)) << 32) | static_cast<std::uint32_t>(b);
+    }
+    void parse_normalizer(const nlohmann::json& n);
+    void parse_pre_tokenizer(const nlohmann::json& p);
+    void parse_decoder(const nlohmann::json& d);
+    void bpe_word(const std::string& word, std::vector<int>& out) const;
+    void encode_segment(std::string_view seg, bool first_segment, std::vector<int>& out, WordCache& cache) const;
+    std::vector<int> add_special(std::vector<int> body) const;
+
+    std::unordered_map<std::string, int> vocab_;
+    std::vector<std::string> pieces_;
+    std::unordered_map<std::uint64_t, Merge> merges_;
+    std::vector<int> byte_ids_;
+    std::optional<int> unk_;
+    bool byte_fallback_ = false, fuse_unk_ = false, ignore_merges_ = false;
+    std::vector<std::unique_ptr<Normalizer>> normalizers_;
+    std::vector<std::unique_ptr<PreTokenizer>> pre_;
+    std::vector<std::unique_ptr<Decoder>> decoders_;
+    std::vector<int> template_;  // post-processor: -1 = the sequence, else a token id
+    text::AddedTokenSplitter splitter_;
+    std::string describe_;
+    mutable std::mutex cache_mutex_;
+    mutable WordCache cache_;
+};
+
+}  // namespace wp

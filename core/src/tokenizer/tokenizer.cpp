@@ -1,0 +1,213 @@
+#include "wp/tokenizer/tokenizer.h"
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sentencepiece_processor.h>
+#include <sstream>
+
+#include "bpe_tokenizer.h"
+#include "wp/error.h"
+#include "wp/tokenizer/text_util.h"
+
+namespace wp {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace {
+
+std::string read_all(const fs::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    if (!in) throw Error(p.string() + ": cannot read");
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+// A special-token entry of tokenizer_config.json: a string or an AddedToken object.
+std::string token_text(const json& v) {
+    if (v.is_string()) return v.get<std::string>();
+    if (v.is_object() && v.contains("content") && v["content"].is_string()) return v["content"].get<std::string>();
+    return {};
+}
+
+// tokenizer.model through libsentencepiece; added tokens of tokenizer_config.json split out first,
+// as transformers' slow tokenizers do.
+class SentencePieceTokenizer : public Tokenizer {
+public:
+    explicit SentencePieceTokenizer(const fs::path& model) {
+        const auto status = sp_.Load(model.string());
+        if (!status.ok()) throw Error(model.filename().string() + ": not a SentencePiece model (" + status.ToString() + ")");
+    }
+
+    std::vector<int> encode(std::string_view text, bool add_special_tokens) const override {
+        std::vector<int> out;
+        if (add_special_tokens && config_add_bos_.value_or(true) && special_.bos) out.push_back(*special_.bos);
+        std::vector<text::AddedTokenSplitter::Piece> pieces;
+        splitter_.split(text, pieces);
+        std::vector<int> ids;
+        for (const auto& p : pieces) {
+            if (p.token >= 0) {
+                out.push_back(p.token);
+                continue;
+            }
+            ids.clear();
+            const auto status = sp_.Encode(absl::string_view(p.text.data(), p.text.size()), &ids);
+            if (!status.ok()) throw Error("SentencePiece encode failed: " + status.ToString());
+            out.insert(out.end(), ids.begin(), ids.end());
+        }
+        if (add_special_tokens && config_add_eos_.value_or(false) && !special_.eos.empty()) out.push_back(special_.eos.front());
+        return out;
+    }
+
+    std::string decode(std::span<const int> ids, bool skip_special) const override {
+        std::string out;
+        std::vector<int> run;
+        auto flush = [&] {
+            if (run.empty()) return;
+            std::string s;
+            sp_.Decode(run, &s);
+            out += s;
+            run.clear();
+        };
+        for (int id : ids) {
+            if (id < 0 || id >= vocab_size()) continue;
+            if (const AddedToken* t = added(id)) {
+                flush();
+                if (!(skip_special && t->special)) out += t->content;
+                continue;
+            }
+            run.push_back(id);
+        }
+        flush();
+        return out;
+    }
+
+    std::string piece(int id) const override {
+        if (const AddedToken* t = added(id)) return t->content;
+        if (id < 0 || id >= sp_.GetPieceSize()) return {};
+        return sp_.IdToPiece(id);
+    }
+
+    std::optional<int> piece_to_id(std::string_view piece) const override {
+        for (const auto& t : added_)
+            if (t.content == piece) return t.id;
+        const int id = sp_.PieceToId(absl::string_view(piece.data(), piece.size()));
+        if (id == sp_.unk_id() && piece != sp_.IdToPiece(id)) return std::nullopt;
+        return id;
+    }
+
+    int vocab_size() const override {
+        int n = sp_.GetPieceSize();
+        for (const auto& t : added_) n = std::max(n, t.id + 1);
+        return n;
+    }
+
+    std::string describe() const override {
+        return "tokenizer.model (SentencePiece), " + std::to_string(vocab_size()) + " ids";
+    }
+
+    void added_tokens_changed() override {
+        splitter_.build(added_);
+        by_id_.clear();
+        for (std::size_t i = 0; i < added_.size(); ++i) by_id_[added_[i].id] = i;
+    }
+
+    void defaults_without_config() {
+        // Without tokenizer_config.json: the model's own bos/eos/unk/pad.
+        if (sp_.bos_id() >= 0 && !special_.bos) special_.bos = sp_.bos_id();
+        if (sp_.eos_id() >= 0 && special_.eos.empty()) special_.eos.push_back(sp_.eos_id());
+        if (sp_.unk_id() >= 0 && !special_.unk) special_.unk = sp_.unk_id();
+        if (sp_.pad_id() >= 0 && !special_.pad) special_.pad = sp_.pad_id();
+        if (special_.bos) special_.bos_text = sp_.IdToPiece(*special_.bos);
+        if (!special_.eos.empty()) special_.eos_text = sp_.IdToPiece(special_.eos.front());
+    }
+
+private:
+    const AddedToken* added(int id) const {
+        auto it = by_id_.find(id);
+        return it == by_id_.end() ? nullptr : &added_[it->second];
+    }
+
+    sentencepiece::SentencePieceProcessor sp_;
+    text::AddedTokenSplitter splitter_;
+    std::unordered_map<int, std::size_t> by_id_;
+};
+
+}  // namespace
+
+bool Tokenizer::is_special(int id) const {
+    for (const auto& t : added_)
+        if (t.id == id) return t.special;
+    return false;
+}
+
+void Tokenizer::finish_setup(const fs::path& dir) {
+    const fs::path cfg_path = dir / "tokenizer_config.json";
+    json cfg = json::object();
+    if (fs::exists(cfg_path)) {
+        try {
+            cfg = json::parse(read_all(cfg_path));
+        } catch (const json::exception& e) {
+            throw Error("tokenizer_config.json: not valid JSON: " + std::string(e.what()));
+        }
+        if (!cfg.is_object()) throw Error("tokenizer_config.json: expected a JSON object");
+    }
+    if (cfg.contains("add_bos_token") && cfg["add_bos_token"].is_boolean()) config_add_bos_ = cfg["add_bos_token"].get<bool>();
+    if (cfg.contains("add_eos_token") && cfg["add_eos_token"].is_boolean()) config_add_eos_ = cfg["add_eos_token"].get<bool>();
+    if (cfg.contains("added_tokens_decoder") && cfg["added_tokens_decoder"].is_object()) {
+        for (auto it = cfg["added_tokens_decoder"].begin(); it != cfg["added_tokens_decoder"].end(); ++it) {
+            AddedToken t;
+            try {
+                t.id = std::stoi(it.key());
+            } catch (const std::exception&) {
+                throw Error("tokenizer_config.json: added_tokens_decoder key \"" + it.key() + "\" is not an id");
+            }
+            const json& v = *it;
+            t.content = token_text(v);
+            if (t.content.empty()) continue;
+            t.special = v.value("special", false);
+            t.lstrip = v.value("lstrip", false);
+            t.rstrip = v.value("rstrip", false);
+            t.single_word = v.value("single_word", false);
+            t.normalized = v.value("normalized", false);
+            bool known = false;
+            for (const auto& a : added_) known = known || a.id == t.id;
+            if (!known) added_.push_back(t);
+        }
+    }
+    added_tokens_changed();
+
+    auto resolve = [&](const char* key, std::string& text_out) -> std::optional<int> {
+        if (!cfg.contains(key)) return std::nullopt;
+        text_out = token_text(cfg[key]);
+        if (text_out.empty()) return std::nullopt;
+        return piece_to_id(text_out);
+    };
+    if (auto id = resolve("bos_token", special_.bos_text)) special_.bos = id;
+    if (auto id = resolve("eos_token", special_.eos_text)) special_.eos = {*id};
+    if (auto id = resolve("pad_token", special_.pad_text)) special_.pad = id;
+    if (auto id = resolve("unk_token", special_.unk_text)) special_.unk = id;
+    for (const char* s : {"<start_of_turn>", "<|im_start|>"})
+        if (auto id = piece_to_id(s); id && !special_.turn_start) special_.turn_start = id;
+    for (const char* s : {"<end_of_turn>", "<|im_end|>"})
+        if (auto id = piece_to_id(s); id && !special_.turn_end) special_.turn_end = id;
+}
+
+std::unique_ptr<Tokenizer> Tokenizer::load(const fs::path& dir) {
+    if (!fs::is_directory(dir)) throw Error(dir.string() + ": not a folder");
+    if (fs::exists(dir / "tokenizer.json")) {
+        auto t = std::make_unique<BpeTokenizer>(dir / "tokenizer.json");
+        t->finish_setup(dir);
+        return t;
+    }
+    if (fs::exists(dir / "tokenizer.model")) {
+        auto t = std::make_unique<SentencePieceTokenizer>(dir / "tokenizer.model");
+        t->finish_setup(dir);
+        if (!fs::exists(dir / "tokenizer_config.json")) t->defaults_without_config();
+        return t;
+    }
+    throw Error(dir.string() + ": no tokenizer.json or tokenizer.model in the folder");
+}
+
+}  // namespace wp
