@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "wp/error.h"
+#include "wp/io/file_util.h"
 
 namespace wp {
 
@@ -81,14 +82,6 @@ json parse_json(const std::string& text, const std::string& where) {
     }
 }
 
-std::string read_file(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    if (!in) throw Error(p.string() + ": cannot read");
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
-
 }  // namespace
 
 ModelConfig ModelConfig::load(const fs::path& dir) {
@@ -96,8 +89,8 @@ ModelConfig ModelConfig::load(const fs::path& dir) {
     const fs::path cfg = dir / "config.json";
     if (!fs::exists(cfg)) throw Error(dir.string() + ": no config.json in the folder");
     std::string gen;
-    if (fs::exists(dir / "generation_config.json")) gen = read_file(dir / "generation_config.json");
-    return parse(read_file(cfg), gen, "config.json");
+    if (fs::exists(dir / "generation_config.json")) gen = read_text_file(dir / "generation_config.json");
+    return parse(read_text_file(cfg), gen, "config.json");
 }
 
 ModelConfig ModelConfig::parse(const std::string& config_json, const std::string& generation_json,

@@ -18,6 +18,7 @@
 
 #include "bpe_tokenizer.h"
 #include "wp/error.h"
+#include "wp/io/file_util.h"
 #include "wp/tokenizer/text_util.h"
 
 namespace wp {
@@ -379,20 +380,12 @@ struct BpeTokenizer::Decoder {
 
 namespace {
 
-std::string read_all(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    if (!in) throw Error(p.string() + ": cannot read");
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
-
 }  // namespace
 
 BpeTokenizer::BpeTokenizer(const fs::path& file) {
     json j;
     try {
-        j = json::parse(read_all(file));
+        j = json::parse(read_text_file(file));
     } catch (const json::exception& e) {
         throw Error(file.filename().string() + ": not valid JSON: " + e.what());
     }
@@ -504,6 +497,16 @@ BpeTokenizer::BpeTokenizer(const fs::path& file) {
                 throw Error(where + ": nested TemplateProcessing post-processors are not supported");
     }
 
+    if (!pre_.empty() && pre_[0]->kind == PreTokenizer::Split && pre_[0]->behavior == SplitBehavior::Isolated &&
+        !pre_[0]->invert) {
+        if (pre_.size() == 1) {
+            fast_split_ = true;
+        } else if (pre_.size() == 2 && pre_[1]->kind == PreTokenizer::ByteLevel && !pre_[1]->use_regex &&
+                   !pre_[1]->add_prefix_space) {
+            fast_split_ = true;
+            fast_byte_level_ = true;
+        }
+    }
     std::string kind = "BPE";
     for (const auto& p : pre_)
         if (p->kind == PreTokenizer::ByteLevel) kind = "byte-level BPE";
@@ -687,29 +690,52 @@ void BpeTokenizer::bpe_word(const std::string& word, std::vector<int>& out) cons
     for (int i = 0; i >= 0 && i < n; i = syms[i].next) out.push_back(syms[i].id);
 }
 
+void BpeTokenizer::encode_word(std::string_view word, bool map_bytes, std::vector<int>& out, WordCache& cache) const {
+    if (word.empty()) return;
+    auto it = cache.find(word);
+    if (it != cache.end()) {
+        out.insert(out.end(), it->second.begin(), it->second.end());
+        return;
+    }
+    std::vector<int> ids;
+    if (map_bytes) {
+        std::string mapped;
+        mapped.reserve(word.size() * 2);
+        for (unsigned char b : word) mapped += text::byte_to_unicode(b);
+        bpe_word(mapped, ids);
+    } else {
+        bpe_word(std::string(word), ids);
+    }
+    out.insert(out.end(), ids.begin(), ids.end());
+    // Long words (Gemma has no pre-tokenizer split: a whole paragraph is one word) would only
+    // fill the cache.
+    if (word.size() > 256) return;
+    if (cache.size() > 200000) cache.clear();
+    cache.emplace(std::string(word), std::move(ids));
+}
+
 void BpeTokenizer::encode_segment(std::string_view seg, bool first_segment, std::vector<int>& out,
                                   WordCache& cache) const {
     std::string s(seg);
     for (const auto& n : normalizers_) s = n->apply(std::move(s));
+    if (fast_split_) {
+        const std::string_view sv(s);
+        std::size_t last = 0;
+        pre_[0]->regex->for_each_match(sv, [&](std::size_t b, std::size_t e) {
+            if (b > last) encode_word(sv.substr(last, b - last), fast_byte_level_, out, cache);
+            encode_word(sv.substr(b, e - b), fast_byte_level_, out, cache);
+            last = e;
+        });
+        if (last < sv.size()) encode_word(sv.substr(last), fast_byte_level_, out, cache);
+        return;
+    }
     std::vector<std::string> words{std::move(s)}, next;
     for (const auto& p : pre_) {
         next.clear();
         p->apply(words, next, first_segment);
         words.swap(next);
     }
-    for (const auto& w : words) {
-        if (w.empty()) continue;
-        auto it = cache.find(w);
-        if (it != cache.end()) {
-            out.insert(out.end(), it->second.begin(), it->second.end());
-            continue;
-        }
-        std::vector<int> ids;
-        bpe_word(w, ids);
-        out.insert(out.end(), ids.begin(), ids.end());
-        if (cache.size() > 200000) cache.clear();
-        cache.emplace(w, std::move(ids));
-    }
+    for (const auto& w : words) encode_word(w, false, out, cache);
 }
 
 std::vector<int> BpeTokenizer::encode(std::string_view text, bool add_special_tokens) const {

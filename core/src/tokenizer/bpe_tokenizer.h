@@ -37,7 +37,11 @@ private:
         int rank;
         int new_id;
     };
-    using WordCache = std::unordered_map<std::string, std::vector<int>>;
+    struct StringHash {
+        using is_transparent = void;
+        std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+    };
+    using WordCache = std::unordered_map<std::string, std::vector<int>, StringHash, std::equal_to<>>;
 
     static std::uint64_t pair_key(int a, int b) {
         return (static_cast<std::uint64_t>(static_cast<std::uint32_t>(a)) << 32) | static_cast<std::uint32_t>(b);
@@ -47,6 +51,8 @@ private:
     void parse_decoder(const nlohmann::json& d);
     void bpe_word(const std::string& word, std::vector<int>& out) const;
     void encode_segment(std::string_view seg, bool first_segment, std::vector<int>& out, WordCache& cache) const;
+    // One pre-tokenized word through the cache and BPE; `map_bytes` applies the byte-level map first.
+    void encode_word(std::string_view word, bool map_bytes, std::vector<int>& out, WordCache& cache) const;
     std::vector<int> add_special(std::vector<int> body) const;
 
     std::unordered_map<std::string, int> vocab_;
@@ -58,6 +64,10 @@ private:
     std::vector<std::unique_ptr<Normalizer>> normalizers_;
     std::vector<std::unique_ptr<PreTokenizer>> pre_;
     std::vector<std::unique_ptr<Decoder>> decoders_;
+    // Fast path for the common pipeline "regex split (isolated) [+ byte-level map]": words are
+    // views into the normalised text and the cache is keyed by the raw word.
+    bool fast_split_ = false;
+    bool fast_byte_level_ = false;
     std::vector<int> template_;  // post-processor: -1 = the sequence, else a token id
     text::AddedTokenSplitter splitter_;
     std::string describe_;

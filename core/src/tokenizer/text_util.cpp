@@ -97,8 +97,9 @@ bool is_ascii(std::string_view s) {
     return true;
 }
 
-std::string nfc(std::string_view s) {
-    if (is_ascii(s)) return std::string(s);
+namespace {
+
+std::string nfc_run(std::string_view s) {
     utf8proc_uint8_t* out = nullptr;
     const auto n = utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(s.data()),
                                 static_cast<utf8proc_ssize_t>(s.size()), &out,
@@ -107,6 +108,31 @@ std::string nfc(std::string_view s) {
     std::string r(reinterpret_cast<const char*>(out), static_cast<std::size_t>(n));
     std::free(out);
     return r;
+}
+
+}  // namespace
+
+std::string nfc(std::string_view s) {
+    // ASCII characters are starters that never compose with what precedes them, so only each
+    // non-ASCII run, together with the one character before it, can change.
+    std::string out;
+    out.reserve(s.size());
+    std::size_t i = 0;
+    while (i < s.size()) {
+        std::size_t j = i;
+        while (j < s.size() && static_cast<unsigned char>(s[j]) < 0x80) ++j;
+        if (j == s.size()) {
+            out.append(s.substr(i));
+            break;
+        }
+        const std::size_t start = j > i ? j - 1 : j;  // the ASCII starter before the run
+        out.append(s.substr(i, start - i));
+        std::size_t k = j;
+        while (k < s.size() && static_cast<unsigned char>(s[k]) >= 0x80) ++k;
+        out += nfc_run(s.substr(start, k - start));
+        i = k;
+    }
+    return out;
 }
 
 namespace {

@@ -7,6 +7,7 @@
 
 #include "bpe_tokenizer.h"
 #include "wp/error.h"
+#include "wp/io/file_util.h"
 #include "wp/tokenizer/text_util.h"
 
 namespace wp {
@@ -15,14 +16,6 @@ namespace fs = std::filesystem;
 using json = nlohmann::json;
 
 namespace {
-
-std::string read_all(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    if (!in) throw Error(p.string() + ": cannot read");
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
 
 // A special-token entry of tokenizer_config.json: a string or an AddedToken object.
 std::string token_text(const json& v) {
@@ -147,7 +140,7 @@ void Tokenizer::finish_setup(const fs::path& dir) {
     json cfg = json::object();
     if (fs::exists(cfg_path)) {
         try {
-            cfg = json::parse(read_all(cfg_path));
+            cfg = json::parse(read_text_file(cfg_path));
         } catch (const json::exception& e) {
             throw Error("tokenizer_config.json: not valid JSON: " + std::string(e.what()));
         }
