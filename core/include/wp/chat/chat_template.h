@@ -1,2 +1,73 @@
-// Placeholder: the chat-template interpreter is being written (see core/src/chat/).
+// Hugging Face chat templates: a sandboxed Jinja interpreter that renders a conversation exactly as
+// transformers' `apply_chat_template` does (jinja2 ImmutableSandboxedEnvironment with trim_blocks,
+// lstrip_blocks and loop controls; globals raise_exception and strftime_now; tojson as
+// json.dumps(ensure_ascii=False)).
 #pragma once
+
+#include <cstddef>
+#include <filesystem>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+
+#include "wp/error.h"
+
+namespace wp {
+
+// A template error: syntax errors (with line and column), runtime errors (with the line) and
+// raise_exception(message), whose what() is exactly the message the template passed.
+class TemplateError : public Error {
+public:
+    using Error::Error;
+};
+
+// Bounds on one render, so that a hostile or broken template fails with a TemplateError instead of
+// hanging or exhausting memory. The defaults are far above what any real chat template needs.
+struct TemplateLimits {
+    std::size_t max_output_bytes = std::size_t{4} << 20;  // the rendered text, and any one string value
+    std::size_t max_loop_iterations = 100'000;            // loop iterations plus macro calls, whole render
+    std::size_t max_steps = 50'000'000;  // evaluation steps: one per expression, item touched or 16 bytes copied
+    int max_call_depth = 40;             // nested macro calls (recursion)
+};
+
+namespace jinja {
+class Template;
+}
+
+class ChatTemplate {
+public:
+    // Parses; throws TemplateError on a syntax error.
+    explicit ChatTemplate(std::string source);
+
+    // Renders with `context`, a JSON object such as {"messages": [...], "add_generation_prompt": true,
+    // "bos_token": "<bos>", ...} (null counts as empty). Throws TemplateError. Thread-safe.
+    // Object key order matters to `tojson`: build the context as ordered_json (a nlohmann::json
+    // converts implicitly, but has already sorted its keys).
+    std::string render(const nlohmann::ordered_json& context, const TemplateLimits& limits = {}) const;
+
+    const std::string& source() const { return source_; }
+
+    // The template of a model folder with transformers' precedence: `chat_template.jinja` if
+    // present, else tokenizer_config.json "chat_template" (a string, or a list of {"name",
+    // "template"} of which the one named "default" is used). std::nullopt when the folder has none.
+    // Throws wp::Error for unreadable files and TemplateError (naming the file) for a bad template.
+    static std::optional<ChatTemplate> from_folder(const std::filesystem::path& dir);
+
+    // Built-in templates for folders without one: "gemma" and "gemma2" (Gemma's instruct template)
+    // and "qwen2" (ChatML with Qwen2-Instruct's default system prompt). Throws wp::Error otherwise.
+    static ChatTemplate builtin(const std::string& family);
+
+    // The special-token part of the context transformers renders with: bos_token, eos_token,
+    // unk_token, sep_token, pad_token, cls_token, mask_token (strings; AddedToken objects give their
+    // "content"; absent or null entries stay undefined) and additional_special_tokens, read from
+    // tokenizer_config.json, with special_tokens_map.json overriding it as in from_pretrained.
+    // Add messages, add_generation_prompt, tools, ... yourself. Throws wp::Error on malformed files.
+    static nlohmann::ordered_json special_tokens_context(const std::filesystem::path& dir);
+
+private:
+    std::string source_;
+    std::shared_ptr<const jinja::Template> compiled_;
+};
+
+}  // namespace wp

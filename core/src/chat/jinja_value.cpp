@@ -1,0 +1,798 @@
+// The chat-template value model with Python's semantics, as jinja2 templates see them: truthiness,
+// str()/repr(), comparisons, arithmetic, JSON in and out (json.dumps), Unicode classification.
+#include <utf8proc.h>
+
+#include <algorithm>
+#include <charconv>
+#include <climits>
+#include <cmath>
+#include <cstdio>
+
+#include "wp/chat/jinja.h"
+#include "wp/tokenizer/text_util.h"
+
+namespace wp::jinja {
+
+namespace {
+
+[[noreturn]] void type_error(const std::string& op, const Value& a, const Value& b) {
+    throw Failure("unsupported operand type(s) for " + op + ": '" + type_name(a) + "' and '" + type_name(b) + "'");
+}
+
+// Python integers are unbounded; ours are 64-bit, which no chat template comes near.
+[[noreturn]] void overflow() { throw Failure("integer overflow"); }
+std::int64_t add_int(std::int64_t a, std::int64_t b) {
+    std::int64_t r;
+    if (__builtin_add_overflow(a, b, &r)) overflow();
+    return r;
+}
+std::int64_t sub_int(std::int64_t a, std::int64_t b) {
+    std::int64_t r;
+    if (__builtin_sub_overflow(a, b, &r)) overflow();
+    return r;
+}
+std::int64_t mul_int(std::int64_t a, std::int64_t b) {
+    std::int64_t r;
+    if (__builtin_mul_overflow(a, b, &r)) overflow();
+    return r;
+}
+
+const utf8proc_property_t* property(char32_t cp) { return utf8proc_get_property(static_cast<utf8proc_int32_t>(cp)); }
+
+// str.isprintable(): everything but controls, format, surrogate, private-use, unassigned and
+// separator characters (the ASCII space excepted). repr() escapes the others.
+bool is_printable(char32_t cp) {
+    if (cp < 0x80) return cp >= 0x20 && cp < 0x7f;
+    switch (property(cp)->category) {
+        case UTF8PROC_CATEGORY_CC:
+        case UTF8PROC_CATEGORY_CF:
+        case UTF8PROC_CATEGORY_CS:
+        case UTF8PROC_CATEGORY_CO:
+        case UTF8PROC_CATEGORY_CN:
+        case UTF8PROC_CATEGORY_ZL:
+        case UTF8PROC_CATEGORY_ZP:
+        case UTF8PROC_CATEGORY_ZS: return false;
+        default: return true;
+    }
+}
+
+void append_hex(std::string& out, const char* prefix, unsigned value, int digits) {
+    char buf[16];
+    std::snprintf(buf, sizeof buf, "%s%0*x", prefix, digits, value);
+    out += buf;
+}
+
+void append_str_repr(std::string& out, const std::string& s) {
+    const bool has_single = s.find('\'') != std::string::npos;
+    const char quote = has_single && s.find('"') == std::string::npos ? '"' : '\'';
+    out += quote;
+    for (std::size_t i = 0; i < s.size();) {
+        const std::size_t start = i;
+        const char32_t cp = text::next_cp(s, i);
+        if (cp == static_cast<char32_t>(quote) || cp == '\\') {
+            out += '\\';
+            out += static_cast<char>(cp);
+        } else if (cp == '\n') {
+            out += "\\n";
+        } else if (cp == '\r') {
+            out += "\\r";
+        } else if (cp == '\t') {
+            out += "\\t";
+        } else if (is_printable(cp)) {
+            out.append(s, start, i - start);
+        } else if (cp < 0x100) {
+            append_hex(out, "\\x", cp, 2);
+        } else if (cp < 0x10000) {
+            append_hex(out, "\\u", cp, 4);
+        } else {
+            append_hex(out, "\\U", cp, 8);
+        }
+    }
+    out += quote;
+}
+
+void check_size(Runtime& rt, const std::string& out) {
+    if (out.size() > rt.limits().max_output_bytes)
+        throw Failure("a value's text exceeds the output limit of " + std::to_string(rt.limits().max_output_bytes) +
+                      " bytes");
+}
+
+void append_repr(Runtime& rt, std::string& out, const Value& v);
+
+void append_entries_repr(Runtime& rt, std::string& out, const Entries& entries) {
+    out += '{';
+    for (std::size_t i = 0; i < entries.size(); ++i) {
+        if (i) out += ", ";
+        append_str_repr(out, entries[i].first);
+        out += ": ";
+        append_repr(rt, out, entries[i].second);
+    }
+    out += '}';
+}
+
+void append_repr(Runtime& rt, std::string& out, const Value& v) {
+    rt.step();
+    const std::size_t before = out.size();
+    switch (v.kind()) {
+        case Value::Kind::String: append_str_repr(out, v.str()); break;
+        case Value::Kind::Array: {
+            const Array& a = v.array();
+            out += a.tuple ? '(' : '[';
+            for (std::size_t i = 0; i < a.items.size(); ++i) {
+                if (i) out += ", ";
+                append_repr(rt, out, a.items[i]);
+            }
+            if (a.tuple && a.items.size() == 1) out += ',';
+            out += a.tuple ? ')' : ']';
+            break;
+        }
+        case Value::Kind::Map: append_entries_repr(rt, out, v.map().items); break;
+        case Value::Kind::Namespace:
+            out += "<Namespace ";
+            append_entries_repr(rt, out, v.ns().attrs);
+            out += '>';
+            break;
+        default: out += to_str(rt, v); break;
+    }
+    rt.chars(out.size() - before);
+    check_size(rt, out);
+}
+
+// ---- JSON output (Python's json.dumps) ----
+
+void append_json_string(std::string& out, const std::string& s, bool ensure_ascii) {
+    out += '"';
+    for (std::size_t i = 0; i < s.size();) {
+        const unsigned char c = static_cast<unsigned char>(s[i]);
+        if (c >= 0x80) {
+            const std::size_t start = i;
+            const char32_t cp = text::next_cp(s, i);
+            if (!ensure_ascii) {
+                out.append(s, start, i - start);
+            } else if (cp < 0x10000) {
+                append_hex(out, "\\u", cp, 4);
+            } else {
+                const char32_t x = cp - 0x10000;
+                append_hex(out, "\\u", 0xD800 + (x >> 10), 4);
+                append_hex(out, "\\u", 0xDC00 + (x & 0x3FF), 4);
+            }
+            continue;
+        }
+        ++i;
+        switch (c) {
+            case '"': out += "\\\""; break;
+            case '\\': out += "\\\\"; break;
+            case '\n': out += "\\n"; break;
+            case '\r': out += "\\r"; break;
+            case '\t': out += "\\t"; break;
+            case '\b': out += "\\b"; break;
+            case '\f': out += "\\f"; break;
+            default:
+                if (c < 0x20)
+                    append_hex(out, "\\u", c, 4);
+                else
+                    out += static_cast<char>(c);
+        }
+    }
+    out += '"';
+}
+
+void append_json(Runtime& rt, std::string& out, const Value& v, const JsonStyle& style, int level);
+
+// Python's layout: with an indent every item goes on its own line, indented one level deeper
+// than its bracket; empty containers stay "[]" and "{}".
+void json_newline(std::string& out, const JsonStyle& style, int level) {
+    if (!style.indented) return;
+    out += '\n';
+    for (int i = 0; i < level; ++i) out += style.indent;
+}
+
+void append_json(Runtime& rt, std::string& out, const Value& v, const JsonStyle& style, int level) {
+    rt.step();
+    const std::size_t before = out.size();
+    switch (v.kind()) {
+        case Value::Kind::None: out += "null"; break;
+        case Value::Kind::Bool: out += v.as_bool() ? "true" : "false"; break;
+        case Value::Kind::Int: out += std::to_string(v.as_int()); break;
+        case Value::Kind::Float: {
+            const double d = v.as_float();
+            if (std::isnan(d))
+                out += "NaN";
+            else if (std::isinf(d))
+                out += d > 0 ? "Infinity" : "-Infinity";
+            else
+                out += py_float_repr(d);
+            break;
+        }
+        case Value::Kind::String: append_json_string(out, v.str(), style.ensure_ascii); break;
+        case Value::Kind::Array: {
+            const auto& items = v.array().items;
+            if (items.empty()) {
+                out += "[]";
+                break;
+            }
+            out += '[';
+            for (std::size_t i = 0; i < items.size(); ++i) {
+                if (i) out += style.item_separator;
+                json_newline(out, style, level + 1);
+                append_json(rt, out, items[i], style, level + 1);
+            }
+            json_newline(out, style, level);
+            out += ']';
+            break;
+        }
+        case Value::Kind::Map: {
+            std::vector<const std::pair<std::string, Value>*> entries;
+            for (const auto& e : v.map().items) entries.push_back(&e);
+            if (entries.empty()) {
+                out += "{}";
+                break;
+            }
+            if (style.sort_keys)
+                std::sort(entries.begin(), entries.end(), [](auto* x, auto* y) { return x->first < y->first; });
+            out += '{';
+            for (std::size_t i = 0; i < entries.size(); ++i) {
+                if (i) out += style.item_separator;
+                json_newline(out, style, level + 1);
+                append_json_string(out, entries[i]->first, style.ensure_ascii);
+                out += style.key_separator;
+                append_json(rt, out, entries[i]->second, style, level + 1);
+            }
+            json_newline(out, style, level);
+            out += '}';
+            break;
+        }
+        default: throw Failure("Object of type " + type_name(v) + " is not JSON serializable");
+    }
+    rt.chars(out.size() - before);
+    check_size(rt, out);
+}
+
+Value from_json_at(const nlohmann::ordered_json& j, int depth) {
+    if (depth > kMaxNesting)
+        throw Failure("the context is nested more than " + std::to_string(kMaxNesting) + " levels deep");
+    switch (j.type()) {
+        case nlohmann::ordered_json::value_t::null: return Value::none();
+        case nlohmann::ordered_json::value_t::boolean: return Value(j.get<bool>());
+        case nlohmann::ordered_json::value_t::number_integer: return Value(j.get<std::int64_t>());
+        case nlohmann::ordered_json::value_t::number_unsigned: {
+            const auto u = j.get<std::uint64_t>();
+            if (u <= static_cast<std::uint64_t>(INT64_MAX)) return Value(static_cast<std::int64_t>(u));
+            return Value(static_cast<double>(u));
+        }
+        case nlohmann::ordered_json::value_t::number_float: return Value(j.get<double>());
+        case nlohmann::ordered_json::value_t::string: return Value(j.get<std::string>());
+        case nlohmann::ordered_json::value_t::array: {
+            std::vector<Value> items;
+            items.reserve(j.size());
+            for (const auto& e : j) items.push_back(from_json_at(e, depth + 1));
+            return Value::list(std::move(items));
+        }
+        case nlohmann::ordered_json::value_t::object: {
+            Entries items;
+            items.reserve(j.size());
+            for (const auto& [k, e] : j.items()) items.emplace_back(k, from_json_at(e, depth + 1));
+            return Value::dict(std::move(items));
+        }
+        default: throw Failure("the context holds binary data, which templates cannot use");
+    }
+}
+
+std::int64_t floor_div(std::int64_t a, std::int64_t b) {
+    if (a == INT64_MIN && b == -1) overflow();
+    std::int64_t q = a / b;
+    if (a % b != 0 && ((a < 0) != (b < 0))) --q;
+    return q;
+}
+
+std::int64_t int_pow(std::int64_t base, std::int64_t exp) {
+    std::int64_t result = 1;
+    while (exp > 0) {
+        if (exp & 1) result = mul_int(result, base);
+        exp >>= 1;
+        if (exp > 0) base = mul_int(base, base);
+    }
+    return result;
+}
+
+Value repeat(Runtime& rt, const Value& seq, std::int64_t count) {
+    if (count < 0) count = 0;
+    const auto n = static_cast<std::size_t>(count);
+    const std::size_t unit = seq.is_string() ? seq.str().size() : seq.array().items.size();
+    std::size_t total = 0;
+    if (__builtin_mul_overflow(unit, n, &total)) total = SIZE_MAX;  // refused by the checks below
+    if (seq.is_string()) {
+        rt.new_string(total);
+        std::string out;
+        out.reserve(total);
+        for (std::size_t i = 0; i < n; ++i) out += seq.str();
+        return Value(std::move(out));
+    }
+    const Array& a = seq.array();
+    rt.items(total);
+    std::vector<Value> out;
+    out.reserve(total);
+    for (std::size_t i = 0; i < n; ++i) out.insert(out.end(), a.items.begin(), a.items.end());
+    return Value::list(std::move(out), a.tuple);
+}
+
+}  // namespace
+
+// ---- Value ----
+
+const Value* Map::find(std::string_view key) const {
+    for (const auto& [k, v] : items)
+        if (k == key) return &v;
+    return nullptr;
+}
+
+Value Value::list(std::vector<Value> items, bool tuple) {
+    auto a = std::make_shared<Array>();
+    for (const Value& v : items) {
+        a->depth = std::max(a->depth, v.depth() + 1);
+        a->holds_reference = a->holds_reference || v.holds_reference();
+    }
+    if (a->depth > kMaxNesting)
+        throw Failure("a value is nested more than " + std::to_string(kMaxNesting) + " levels deep");
+    a->items = std::move(items);
+    a->tuple = tuple;
+    return Value(ArrayPtr(std::move(a)));
+}
+
+Value Value::dict(Entries items) {
+    auto m = std::make_shared<Map>();
+    for (const auto& e : items) {
+        m->depth = std::max(m->depth, e.second.depth() + 1);
+        m->holds_reference = m->holds_reference || e.second.holds_reference();
+    }
+    if (m->depth > kMaxNesting)
+        throw Failure("a value is nested more than " + std::to_string(kMaxNesting) + " levels deep");
+    m->items = std::move(items);
+    return Value(MapPtr(std::move(m)));
+}
+
+std::int64_t Value::as_int() const { return is(Kind::Bool) ? (as_bool() ? 1 : 0) : std::get<std::int64_t>(v_); }
+
+double Value::as_float() const { return is(Kind::Float) ? std::get<double>(v_) : static_cast<double>(as_int()); }
+
+int Value::depth() const {
+    switch (kind()) {
+        case Kind::Array: return array().depth;
+        case Kind::Map: return map().depth;
+        case Kind::Namespace: {
+            int d = 1;
+            for (const auto& e : ns().attrs) d = std::max(d, e.second.depth() + 1);
+            return d;
+        }
+        default: return 0;
+    }
+}
+
+bool Value::holds_reference() const {
+    switch (kind()) {
+        case Kind::Namespace:
+        case Kind::Loop:
+        case Kind::Function: return true;
+        case Kind::Array: return array().holds_reference;
+        case Kind::Map: return map().holds_reference;
+        default: return false;
+    }
+}
+
+const void* Value::identity() const {
+    switch (kind()) {
+        case Kind::String: return std::get<StringPtr>(v_).get();
+        case Kind::Array: return &array();
+        case Kind::Map: return &map();
+        case Kind::Namespace: return &ns();
+        case Kind::Function: return &function();
+        case Kind::Macro: return macro().get();
+        case Kind::Loop: return loop().get();
+        default: return nullptr;
+    }
+}
+
+// ---- Runtime ----
+
+void Runtime::check_string(std::size_t n) const {
+    if (n > limits_.max_output_bytes)
+        throw Failure("a string would exceed the output limit of " + std::to_string(limits_.max_output_bytes) +
+                      " bytes");
+}
+
+void Runtime::iteration() {
+    if (++iterations_ > limits_.max_loop_iterations)
+        throw Failure("the template ran more than " + std::to_string(limits_.max_loop_iterations) +
+                      " loop iterations and macro calls");
+    step();
+}
+
+void Runtime::over_steps() const {
+    throw Failure("the template took more than " + std::to_string(limits_.max_steps) + " evaluation steps");
+}
+
+// ---- Args ----
+
+const Value* Args::get(std::size_t index, std::string_view name) {
+    if (index < positional.size()) {
+        positional_used_ = std::max(positional_used_, index + 1);
+        return &positional[index];
+    }
+    keyword_used_.resize(keyword.size());
+    for (std::size_t i = 0; i < keyword.size(); ++i)
+        if (keyword[i].first == name) {
+            keyword_used_[i] = true;
+            return &keyword[i].second;
+        }
+    return nullptr;
+}
+
+Args Args::rest(std::size_t index) {
+    Args out;
+    if (index < positional.size())
+        out.positional.assign(positional.begin() + static_cast<std::ptrdiff_t>(index), positional.end());
+    out.keyword = keyword;
+    positional_used_ = positional.size();
+    keyword_used_.assign(keyword.size(), true);
+    return out;
+}
+
+void Args::finish(std::string_view what) const {
+    if (positional_used_ < positional.size())
+        throw Failure(std::string(what) + " takes at most " + std::to_string(positional_used_) +
+                      " positional argument(s)");
+    for (std::size_t i = 0; i < keyword.size(); ++i)
+        if (i >= keyword_used_.size() || !keyword_used_[i])
+            throw Failure(std::string(what) + " got an unexpected keyword argument '" + keyword[i].first + "'");
+}
+
+// ---- Unicode ----
+
+bool is_py_space(char32_t cp) {
+    if (cp < 0x80) return cp == ' ' || (cp >= 0x09 && cp <= 0x0d) || (cp >= 0x1c && cp <= 0x1f);
+    const utf8proc_property_t* p = property(cp);
+    return p->category == UTF8PROC_CATEGORY_ZS || p->bidi_class == UTF8PROC_BIDI_CLASS_WS ||
+           p->bidi_class == UTF8PROC_BIDI_CLASS_B || p->bidi_class == UTF8PROC_BIDI_CLASS_S;
+}
+
+std::size_t rstrip_py_space(std::string_view s) {
+    std::size_t end = 0;
+    for (std::size_t i = 0; i < s.size();)
+        if (!is_py_space(text::next_cp(s, i))) end = i;
+    return end;
+}
+
+std::size_t skip_py_space(std::string_view s, std::size_t pos) {
+    while (pos < s.size()) {
+        std::size_t next = pos;
+        if (!is_py_space(text::next_cp(s, next))) break;
+        pos = next;
+    }
+    return pos;
+}
+
+std::vector<std::size_t> code_point_starts(std::string_view s) {
+    std::vector<std::size_t> out;
+    out.reserve(s.size() + 1);
+    for (std::size_t i = 0; i < s.size();) {
+        out.push_back(i);
+        text::next_cp(s, i);
+    }
+    out.push_back(s.size());
+    return out;
+}
+
+std::size_t code_point_count(std::string_view s) {
+    std::size_t n = 0;
+    for (std::size_t i = 0; i < s.size(); ++n) text::next_cp(s, i);
+    return n;
+}
+
+namespace {
+template <typename Map1>
+std::string map_case(std::string_view s, Map1 map_cp, char (*map_ascii)(char)) {
+    std::string out;
+    out.reserve(s.size());
+    for (std::size_t i = 0; i < s.size();) {
+        if (static_cast<unsigned char>(s[i]) < 0x80) {
+            out += map_ascii(s[i++]);
+            continue;
+        }
+        const std::size_t start = i;
+        const char32_t cp = text::next_cp(s, i);
+        const char32_t mapped = static_cast<char32_t>(map_cp(static_cast<utf8proc_int32_t>(cp)));
+        if (mapped == cp)
+            out.append(s, start, i - start);  // keeps invalid bytes as they were
+        else
+            text::append_utf8(out, mapped);
+    }
+    return out;
+}
+char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; }
+char ascii_upper(char c) { return c >= 'a' && c <= 'z' ? static_cast<char>(c - 32) : c; }
+}  // namespace
+
+// Simple (one-to-one) case mappings: Python's full mappings differ only for a few characters
+// such as 'ß'.upper() == 'SS'.
+std::string py_lower(std::string_view s) { return map_case(s, utf8proc_tolower, ascii_lower); }
+std::string py_upper(std::string_view s) { return map_case(s, utf8proc_toupper, ascii_upper); }
+
+// ---- Python semantics ----
+
+bool truthy(const Value& v) {
+    switch (v.kind()) {
+        case Value::Kind::Undefined:
+        case Value::Kind::None: return false;
+        case Value::Kind::Bool: return v.as_bool();
+        case Value::Kind::Int: return v.as_int() != 0;
+        case Value::Kind::Float: return v.as_float() != 0.0;
+        case Value::Kind::String: return !v.str().empty();
+        case Value::Kind::Array: return !v.array().items.empty();
+        case Value::Kind::Map: return !v.map().items.empty();
+        default: return true;
+    }
+}
+
+std::string type_name(const Value& v) {
+    switch (v.kind()) {
+        case Value::Kind::Undefined: return "Undefined";
+        case Value::Kind::None: return "NoneType";
+        case Value::Kind::Bool: return "bool";
+        case Value::Kind::Int: return "int";
+        case Value::Kind::Float: return "float";
+        case Value::Kind::String: return "str";
+        case Value::Kind::Array: return v.array().tuple ? "tuple" : "list";
+        case Value::Kind::Map: return "dict";
+        case Value::Kind::Namespace: return "Namespace";
+        case Value::Kind::Function: return "builtin_function_or_method";
+        case Value::Kind::Macro: return "Macro";
+        case Value::Kind::Loop: return "LoopContext";
+    }
+    return "object";
+}
+
+std::string py_float_repr(double d) {
+    if (std::isnan(d)) return "nan";
+    if (std::isinf(d)) return d > 0 ? "inf" : "-inf";
+    // Shortest round-trip digits, laid out as Python's repr: positional for exponents -4..15,
+    // scientific (at least two exponent digits) otherwise; integral values keep ".0".
+    char buf[64];
+    const auto res = std::to_chars(buf, buf + sizeof buf, d, std::chars_format::scientific);
+    const std::string sci(buf, res.ptr);
+    const std::size_t e = sci.find('e');
+    const bool negative = sci[0] == '-';
+    std::string digits;
+    for (std::size_t i = negative ? 1 : 0; i < e; ++i)
+        if (sci[i] != '.') digits += sci[i];
+    const int exp = std::stoi(sci.substr(e + 1));
+    std::string out = negative ? "-" : "";
+    if (exp >= -4 && exp < 16) {
+        if (exp < 0) {
+            out += "0." + std::string(static_cast<std::size_t>(-exp - 1), '0') + digits;
+        } else {
+            const auto int_len = static_cast<std::size_t>(exp + 1);
+            if (digits.size() <= int_len) {
+                out += digits + std::string(int_len - digits.size(), '0') + ".0";
+            } else {
+                out += digits.substr(0, int_len) + "." + digits.substr(int_len);
+            }
+        }
+    } else {
+        out += digits.substr(0, 1);
+        if (digits.size() > 1) out += "." + digits.substr(1);
+        char exp_buf[16];
+        std::snprintf(exp_buf, sizeof exp_buf, "e%c%02d", exp < 0 ? '-' : '+', std::abs(exp));
+        out += exp_buf;
+    }
+    return out;
+}
+
+std::string to_str(Runtime& rt, const Value& v) {
+    switch (v.kind()) {
+        case Value::Kind::Undefined: return {};
+        case Value::Kind::None: return "None";
+        case Value::Kind::Bool: return v.as_bool() ? "True" : "False";
+        case Value::Kind::Int: return std::to_string(v.as_int());
+        case Value::Kind::Float: return py_float_repr(v.as_float());
+        case Value::Kind::String: rt.bytes(v.str().size()); return v.str();
+        case Value::Kind::Function: return "<built-in function " + v.function().name() + ">";
+        case Value::Kind::Macro: return "<Macro '" + macro_name(*v.macro()) + "'>";
+        case Value::Kind::Loop: {
+            const LoopState& l = *v.loop();
+            return "<LoopContext " + std::to_string(l.index + 1) + "/" + std::to_string(l.items->items.size()) + ">";
+        }
+        default: return repr(rt, v);
+    }
+}
+
+std::string repr(Runtime& rt, const Value& v) {
+    std::string out;
+    append_repr(rt, out, v);
+    return out;
+}
+
+void undefined_error(const Value& v) { throw Failure(v.undefined_hint()); }
+
+bool equals(Runtime& rt, const Value& a, const Value& b) {
+    rt.step();
+    if (a.is_number() && b.is_number()) {
+        if (a.is_integer() && b.is_integer()) return a.as_int() == b.as_int();
+        return a.as_float() == b.as_float();
+    }
+    if (a.kind() != b.kind()) return false;
+    switch (a.kind()) {
+        case Value::Kind::Undefined:
+        case Value::Kind::None: return true;
+        case Value::Kind::String: rt.bytes(std::min(a.str().size(), b.str().size())); return a.str() == b.str();
+        case Value::Kind::Array: {
+            const Array &x = a.array(), &y = b.array();
+            if (x.tuple != y.tuple || x.items.size() != y.items.size()) return false;
+            for (std::size_t i = 0; i < x.items.size(); ++i)
+                if (!equals(rt, x.items[i], y.items[i])) return false;
+            return true;
+        }
+        case Value::Kind::Map: {
+            const Map &x = a.map(), &y = b.map();
+            if (x.items.size() != y.items.size()) return false;
+            for (const auto& [k, v] : x.items) {
+                const Value* other = y.find(k);
+                if (other == nullptr || !equals(rt, v, *other)) return false;
+            }
+            return true;
+        }
+        default: return a.identity() == b.identity();
+    }
+}
+
+int compare(Runtime& rt, const Value& a, const Value& b) {
+    rt.step();
+    if (a.is_undefined()) undefined_error(a);
+    if (b.is_undefined()) undefined_error(b);
+    if (a.is_number() && b.is_number()) {
+        if (a.is_integer() && b.is_integer()) return a.as_int() < b.as_int() ? -1 : a.as_int() > b.as_int() ? 1 : 0;
+        const double x = a.as_float(), y = b.as_float();
+        return x < y ? -1 : x > y ? 1 : 0;
+    }
+    if (a.is_string() && b.is_string()) {
+        rt.bytes(std::min(a.str().size(), b.str().size()));
+        const int c = a.str().compare(b.str());  // byte order is code point order in UTF-8
+        return c < 0 ? -1 : c > 0 ? 1 : 0;
+    }
+    if (a.is(Value::Kind::Array) && b.is(Value::Kind::Array) && a.array().tuple == b.array().tuple) {
+        const auto &x = a.array().items, &y = b.array().items;
+        for (std::size_t i = 0; i < x.size() && i < y.size(); ++i)
+            if (!equals(rt, x[i], y[i])) return compare(rt, x[i], y[i]);
+        return x.size() < y.size() ? -1 : x.size() > y.size() ? 1 : 0;
+    }
+    throw Failure("'<' not supported between instances of '" + type_name(a) + "' and '" + type_name(b) + "'");
+}
+
+bool contains(Runtime& rt, const Value& container, const Value& item) {
+    switch (container.kind()) {
+        case Value::Kind::Undefined: return false;
+        case Value::Kind::String:
+            if (!item.is_string())
+                throw Failure("'in <string>' requires string as left operand, not " + type_name(item));
+            rt.search(container.str().size(), item.str().size());
+            return container.str().find(item.str()) != std::string::npos;
+        case Value::Kind::Array:
+            for (const Value& v : container.array().items)
+                if (equals(rt, v, item)) return true;
+            return false;
+        case Value::Kind::Map:
+            if (item.is_string()) return container.map().find(item.str()) != nullptr;
+            if (item.is(Value::Kind::Map) || (item.is(Value::Kind::Array) && !item.array().tuple))
+                throw Failure("unhashable type: '" + type_name(item) + "'");
+            return false;
+        default: throw Failure("argument of type '" + type_name(container) + "' is not iterable");
+    }
+}
+
+std::shared_ptr<const Array> iterate(Runtime& rt, const Value& v) {
+    std::vector<Value> items;
+    switch (v.kind()) {
+        case Value::Kind::Array: return v.array_ptr();
+        case Value::Kind::Undefined: break;
+        case Value::Kind::Map:
+            rt.items(v.map().items.size());
+            for (const auto& e : v.map().items) items.emplace_back(e.first);
+            break;
+        case Value::Kind::String: {
+            const std::string& s = v.str();
+            rt.chars(s.size());
+            const auto starts = code_point_starts(s);
+            rt.new_values(starts.size());
+            for (std::size_t i = 0; i + 1 < starts.size(); ++i)
+                items.emplace_back(s.substr(starts[i], starts[i + 1] - starts[i]));
+            break;
+        }
+        default: throw Failure("'" + type_name(v) + "' object is not iterable");
+    }
+    return Value::list(std::move(items)).array_ptr();
+}
+
+Value binary_op(Runtime& rt, BinaryOp op, const Value& a, const Value& b) {
+    static const char* const names[] = {"+", "-", "*", "/", "//", "%", "**"};
+    const std::string name = names[static_cast<int>(op)];
+    if (a.is_undefined()) undefined_error(a);
+    if (b.is_undefined()) undefined_error(b);
+    const bool ints = a.is_integer() && b.is_integer();
+    const bool numbers = a.is_number() && b.is_number();
+    switch (op) {
+        case BinaryOp::Add:
+            if (ints) return Value(add_int(a.as_int(), b.as_int()));
+            if (numbers) return Value(a.as_float() + b.as_float());
+            if (a.is_string() && b.is_string()) {
+                rt.new_string(a.str().size() + b.str().size());
+                return Value(a.str() + b.str());
+            }
+            if (a.is(Value::Kind::Array) && b.is(Value::Kind::Array) && a.array().tuple == b.array().tuple) {
+                const auto &x = a.array().items, &y = b.array().items;
+                rt.items(x.size() + y.size());
+                std::vector<Value> items(x);
+                items.insert(items.end(), y.begin(), y.end());
+                return Value::list(std::move(items), a.array().tuple);
+            }
+            break;
+        case BinaryOp::Sub:
+            if (ints) return Value(sub_int(a.as_int(), b.as_int()));
+            if (numbers) return Value(a.as_float() - b.as_float());
+            break;
+        case BinaryOp::Mul:
+            if (ints) return Value(mul_int(a.as_int(), b.as_int()));
+            if (numbers) return Value(a.as_float() * b.as_float());
+            if ((a.is_string() || a.is(Value::Kind::Array)) && b.is_integer()) return repeat(rt, a, b.as_int());
+            if ((b.is_string() || b.is(Value::Kind::Array)) && a.is_integer()) return repeat(rt, b, a.as_int());
+            break;
+        case BinaryOp::Div:
+            if (numbers) {
+                if (b.as_float() == 0.0) throw Failure("division by zero");
+                return Value(a.as_float() / b.as_float());
+            }
+            break;
+        case BinaryOp::FloorDiv:
+        case BinaryOp::Mod:
+            if (numbers) {
+                if (b.as_float() == 0.0) throw Failure("integer division or modulo by zero");
+                if (ints) {
+                    const std::int64_t q = floor_div(a.as_int(), b.as_int());
+                    return op == BinaryOp::FloorDiv ? Value(q) : Value(a.as_int() - q * b.as_int());
+                }
+                const double x = a.as_float(), y = b.as_float();
+                if (op == BinaryOp::FloorDiv) return Value(std::floor(x / y));
+                double m = std::fmod(x, y);
+                if (m != 0.0 && ((m < 0) != (y < 0))) m += y;  // Python: the result takes the divisor's sign
+                return Value(m);
+            }
+            if (a.is_string() && op == BinaryOp::Mod)
+                throw Failure("printf-style string formatting (%) is not supported");
+            break;
+        case BinaryOp::Pow:
+            if (ints && b.as_int() >= 0) return Value(int_pow(a.as_int(), b.as_int()));
+            if (numbers) {
+                if (a.as_float() == 0.0 && b.as_float() < 0) throw Failure("0.0 cannot be raised to a negative power");
+                return Value(std::pow(a.as_float(), b.as_float()));
+            }
+            break;
+    }
+    type_error(name, a, b);
+}
+
+Value negate(const Value& v) {
+    if (v.is_undefined()) undefined_error(v);
+    if (v.is_integer()) {
+        return Value(sub_int(0, v.as_int()));
+    }
+    if (v.is(Value::Kind::Float)) return Value(-v.as_float());
+    throw Failure("bad operand type for unary -: '" + type_name(v) + "'");
+}
+
+Value from_json(const nlohmann::ordered_json& j) { return from_json_at(j, 0); }
+
+std::string to_json(Runtime& rt, const Value& v, const JsonStyle& style) {
+    std::string out;
+    append_json(rt, out, v, style, 0);
+    return out;
+}
+
+}  // namespace wp::jinja
