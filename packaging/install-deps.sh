@@ -8,6 +8,7 @@ packages=(
   libopenblas-dev nlohmann-json3-dev
   libsentencepiece-dev libpcre2-dev libutf8proc-dev
   libgtest-dev libgmock-dev
+  qt6-base-dev qt6-svg-dev libqt6sql6-sqlite libgl-dev fonts-dejavu-core
 )
 
 SUDO=""

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
-# Installs the dependencies, builds, and runs Windowpane on its embedded default model
-# (resources/models/windowpane-demo-gemma2). Until the desktop app exists this is a command-line
-# generation: the model card, then a greedy continuation of "<bos>In the beginning" (ids 2,1141,265,1823,1252).
+# Installs the dependencies, builds, and launches Windowpane on its embedded default model
+# (resources/models/windowpane-demo-gemma2). Without a display it chats in the terminal instead.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 "$root/packaging/install-deps.sh"
 "$root/packaging/build.sh"
-cli="${WP_BUILD_DIR:-$root/build}/app/windowpane-cli"
+build="${WP_BUILD_DIR:-$root/build}"
 model="$root/resources/models/windowpane-demo-gemma2"
-"$cli" info --model "$model"
-echo
-echo "generate (token ids):"
-"$cli" generate --model "$model" --ids 2,1141,265,1823,1252 --max-new-tokens 48 --greedy
+if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ] || [ -n "${QT_QPA_PLATFORM:-}" ]; then
+  exec "$build/app/windowpane" --model "$model" "$@"
+fi
+echo "No display found: chatting in the terminal instead (windowpane-cli chat). /quit ends." >&2
+exec "$build/app/windowpane-cli" chat --model "$model" --temperature 0.8 --top-p 0.9

@@ -12,8 +12,15 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+#include <unistd.h>
+
+#include "bench_tokenize.h"
+#include "wp/chat/chat_template.h"
 #include "wp/error.h"
+#include "wp/generate/chat_session.h"
 #include "wp/generate/generator.h"
+#include "wp/io/file_util.h"
 #include "wp/model/model.h"
 #include "wp/version.h"
 
@@ -27,18 +34,38 @@ struct UsageError : std::runtime_error {
 
 const char* kUsage = R"(usage: windowpane-cli <command> [options]
 
-Commands:
-  info      --model DIR
-            Family, parameter count, dtype, layers with their kind and window, context length,
-            KV-cache bytes per token.
-  logits    --model DIR --ids 2,17,5 [--cache dynamic|static|hybrid] [--step] [--out FILE]
-            Logits of every position. --step feeds one token at a time through the cache.
-            --out writes raw little-endian f32, row-major [tokens, vocab]; without it a summary
-            (arg-max per position) is printed.
-  generate  --model DIR --ids 2,17,5 [--max-new-tokens N] [--greedy | --temperature T]
-            [--top-k K] [--top-p P] [--min-p P] [--repetition-penalty R] [--seed S]
-            [--cache KIND] [--ignore-eos]
-            Prints the new token ids, comma-separated.
+Model commands (DIR is a Hugging Face model folder):
+  info        --model DIR
+              Family, parameter count, dtype, layers with their kind and window, context length,
+              KV-cache bytes per token.
+  generate    --model DIR [--prompt TEXT] [sampling options]
+              Continues the text (read from standard input without --prompt) and streams it.
+  generate    --model DIR --ids 2,17,5 [--cache dynamic|static|hybrid] [sampling options]
+              Continues token ids and prints the new ids, comma-separated.
+  chat        --model DIR [--system TEXT] [sampling options]
+              Interactive chat with the model's chat template. /reset, /system TEXT, /quit;
+              Ctrl-C stops the current reply.
+  logits      --model DIR --ids 2,17,5 [--cache KIND] [--step] [--out FILE]
+              Logits of every position. --step feeds one token at a time through the cache.
+              --out writes raw little-endian f32, row-major [tokens, vocab]; without it a summary
+              (arg-max per position) is printed.
+
+Tokenizer commands (DIR may hold only tokenizer files):
+  tokenize    --model DIR [--no-special] [--json] TEXT|-
+              Token ids (comma-separated), or {"ids": [...], "pieces": [...]} with --json.
+              - reads the text from standard input, byte for byte.
+  detokenize  --model DIR [--skip-special] 1,2,3
+              The text, exactly, with no newline added.
+  chat-render --model DIR --messages FILE.json [--add-generation-prompt]
+              The prompt the chat template renders (FILE: a list of {"role", "content"}, or
+              {"messages": [...], "tools": [...]}). A template error exits with status 3.
+
+Benchmarks:
+  bench-tokenize --model DIR [--mb 4] [--repeat 5]
+              Tokenizer load time and encode throughput on generated mixed text, one thread.
+
+Sampling options: --greedy (default), or --temperature T --top-k K --top-p P --min-p P;
+  --repetition-penalty R, --seed S, --max-new-tokens N, --ignore-eos.
 
   --help    this text;  --version  the version
 )";
@@ -46,10 +73,16 @@ Commands:
 // Options as --name value pairs plus boolean flags.
 class Args {
 public:
-    Args(int argc, char** argv, int first, const std::vector<std::string>& flags) {
+    Args(int argc, char** argv, int first, const std::vector<std::string>& flags, int max_positional = 0) {
         for (int i = first; i < argc; ++i) {
             std::string a = argv[i];
-            if (a.rfind("--", 0) != 0) throw UsageError("unexpected argument \"" + a + "\"");
+            if (a.rfind("--", 0) != 0 || a == "--") {
+                if (a == "--" && i + 1 < argc) a = argv[++i];
+                if (static_cast<int>(positional_.size()) >= max_positional)
+                    throw UsageError("unexpected argument \"" + a + "\"");
+                positional_.push_back(a);
+                continue;
+            }
             std::string name = a.substr(2);
             std::string value;
             if (auto eq = name.find('='); eq != std::string::npos) {
@@ -65,6 +98,7 @@ public:
         }
     }
     bool has(const std::string& k) const { return values_.count(k) != 0; }
+    const std::vector<std::string>& positional() const { return positional_; }
     std::string str(const std::string& k) const {
         auto it = values_.find(k);
         if (it == values_.end()) throw UsageError("missing option --" + k);
@@ -109,6 +143,7 @@ public:
 
 private:
     std::map<std::string, std::string> values_;
+    std::vector<std::string> positional_;
     mutable std::vector<std::string> used_;
 };
 
@@ -232,16 +267,33 @@ int cmd_logits(const Args& a) {
 }
 
 std::atomic<bool> g_cancel{false};
+std::atomic<bool> g_generating{false};
 
-int cmd_generate(const Args& a) {
-    const auto model = wp::Model::load(a.str("model"));
-    const std::vector<int> ids = parse_ids(a.str("ids"));
+// Ctrl-C stops the reply being generated; at any other time it ends the program.
+void on_sigint(int) {
+    if (g_generating.load()) {
+        g_cancel = true;
+    } else {
+        std::signal(SIGINT, SIG_DFL);
+        std::raise(SIGINT);
+    }
+}
+
+std::string read_stdin() {
+    std::ostringstream ss;
+    ss << std::cin.rdbuf();
+    return ss.str();
+}
+
+wp::GenerateOptions generation_options(const Args& a, int default_max) {
     wp::GenerateOptions opts;
-    opts.max_new_tokens = static_cast<int>(a.integer("max-new-tokens", 32));
+    opts.max_new_tokens = static_cast<int>(a.integer("max-new-tokens", default_max));
+    if (opts.max_new_tokens < 0) throw UsageError("--max-new-tokens must be >= 0");
     wp::SamplingParams& sp = opts.sampling;
     const bool greedy = a.flag("greedy");
-    sp.greedy = greedy || !(a.has("temperature") || a.has("top-k") || a.has("top-p") || a.has("min-p"));
-    if (greedy && a.has("temperature")) throw UsageError("--greedy and --temperature exclude each other");
+    const bool sampling = a.has("temperature") || a.has("top-k") || a.has("top-p") || a.has("min-p");
+    if (greedy && sampling) throw UsageError("--greedy excludes --temperature, --top-k, --top-p and --min-p");
+    sp.greedy = !sampling;
     sp.temperature = static_cast<float>(a.number("temperature", 1.0));
     sp.top_k = static_cast<int>(a.integer("top-k", 0));
     sp.top_p = static_cast<float>(a.number("top-p", 1.0));
@@ -249,28 +301,225 @@ int cmd_generate(const Args& a) {
     sp.repetition_penalty = static_cast<float>(a.number("repetition-penalty", 1.0));
     sp.seed = static_cast<std::uint64_t>(a.integer("seed", static_cast<long long>(
         std::chrono::steady_clock::now().time_since_epoch().count() & 0x7fffffff)));
-    if (sp.greedy && sp.temperature == 0) sp.temperature = 1;
     if (a.flag("ignore-eos")) opts.eos_ids = std::vector<int>{};
-    const wp::CacheKind kind = cache_from(a, *model);
-    a.check_all_used();
     sp.validate();
-    if (opts.max_new_tokens < 0) throw UsageError("--max-new-tokens must be >= 0");
-    auto ctx = make_context(*model, kind, static_cast<std::int64_t>(ids.size()) + opts.max_new_tokens);
-    opts.cancel = &g_cancel;
-    std::signal(SIGINT, [](int) { g_cancel = true; });
-    bool first = true;
-    opts.on_token = [&](const wp::GeneratedToken& t) {
-        std::printf("%s%d", first ? "" : ",", t.id);
-        std::fflush(stdout);
-        first = false;
-        return true;
-    };
-    const wp::GenerateResult r = wp::generate(*model, *ctx, ids, opts);
-    std::printf("\n");
+    return opts;
+}
+
+void print_stats(const wp::GenerateResult& r) {
     const double tps = r.tokens.size() > 1 ? (r.tokens.size() - 1) / std::max(r.decode_seconds, 1e-9) : 0.0;
     std::fprintf(stderr, "%zu tokens, stop: %s, prompt %d tokens, first token %.1f ms, %.1f tokens/s\n",
-                 r.tokens.size(), wp::stop_reason_name(r.reason), r.prompt_tokens,
-                 r.prefill_seconds * 1e3, tps);
+                 r.tokens.size(), wp::stop_reason_name(r.reason), r.prompt_tokens, r.prefill_seconds * 1e3, tps);
+}
+
+int cmd_generate(const Args& a) {
+    const std::string dir = a.str("model");
+    if (a.has("ids") && a.has("prompt")) throw UsageError("--ids and --prompt exclude each other");
+    const bool ids_mode = a.has("ids");
+    const std::vector<int> ids = ids_mode ? parse_ids(a.str("ids")) : std::vector<int>{};
+    std::string prompt = a.str("prompt", "");
+    wp::GenerateOptions opts = generation_options(a, ids_mode ? 32 : 256);
+    const std::string cache = a.str("cache", "");
+    a.check_all_used();
+    if (!ids_mode && !a.has("prompt")) {
+        // Like a prompt typed on the command line: the newline that ends the piped line is not
+        // part of it.
+        prompt = read_stdin();
+        if (!prompt.empty() && prompt.back() == '\n') prompt.pop_back();
+        if (!prompt.empty() && prompt.back() == '\r') prompt.pop_back();
+    }
+
+    std::signal(SIGINT, on_sigint);
+    opts.cancel = &g_cancel;
+    if (ids_mode) {
+        // Token ids in, token ids out: no tokenizer needed.
+        const auto model = wp::Model::load(dir);
+        const wp::CacheKind kind = cache.empty() ? model->default_cache() : wp::parse_cache_kind(cache);
+        auto ctx = make_context(*model, kind, static_cast<std::int64_t>(ids.size()) + opts.max_new_tokens);
+        bool first = true;
+        opts.on_token = [&](const wp::GeneratedToken& t) {
+            std::printf("%s%d", first ? "" : ",", t.id);
+            std::fflush(stdout);
+            first = false;
+            return true;
+        };
+        g_generating = true;
+        const wp::GenerateResult r = wp::generate(*model, *ctx, ids, opts);
+        g_generating = false;
+        std::printf("\n");
+        print_stats(r);
+        return 0;
+    }
+    const auto lm = wp::LoadedModel::load(dir);
+    const wp::CacheKind kind = cache.empty() ? lm->model().default_cache() : wp::parse_cache_kind(cache);
+    wp::ChatSession session(*lm, kind, kind == wp::CacheKind::Static ? lm->model().config().max_position_embeddings : 0);
+    g_generating = true;
+    const wp::Reply r = session.complete(prompt, opts, [](const std::string& text, const wp::GeneratedToken&) {
+        std::fwrite(text.data(), 1, text.size(), stdout);
+        std::fflush(stdout);
+        return true;
+    });
+    g_generating = false;
+    std::printf("\n");
+    print_stats(r.result);
+    return 0;
+}
+
+int cmd_tokenize(const Args& a) {
+    const std::string dir = a.str("model");
+    const bool no_special = a.flag("no-special");
+    const bool as_json = a.flag("json");
+    a.check_all_used();
+    if (a.positional().size() != 1) throw UsageError("tokenize needs one TEXT argument (or - to read stdin)");
+    const std::string text = a.positional()[0] == "-" ? read_stdin() : a.positional()[0];
+    const auto tok = wp::Tokenizer::load(dir);
+    const std::vector<int> ids = tok->encode(text, !no_special);
+    if (as_json) {
+        nlohmann::json j;
+        j["ids"] = ids;
+        j["pieces"] = nlohmann::json::array();
+        for (int id : ids) j["pieces"].push_back(tok->piece(id));
+        std::printf("%s\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+    } else {
+        std::string out;
+        for (int id : ids) out += (out.empty() ? "" : ",") + std::to_string(id);
+        std::printf("%s\n", out.c_str());
+    }
+    return 0;
+}
+
+int cmd_detokenize(const Args& a) {
+    const std::string dir = a.str("model");
+    const bool skip = a.flag("skip-special");
+    a.check_all_used();
+    if (a.positional().size() != 1) throw UsageError("detokenize needs the token ids, e.g. 2,17,5");
+    const std::vector<int> ids = parse_ids(a.positional()[0]);
+    const auto tok = wp::Tokenizer::load(dir);
+    for (int id : ids)
+        if (id >= tok->vocab_size())
+            throw Error("token id " + std::to_string(id) + " is outside the tokenizer's vocabulary (0.." +
+                        std::to_string(tok->vocab_size() - 1) + ")");
+    const std::string text = tok->decode(ids, skip);
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    return 0;
+}
+
+struct TemplateFailure : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+int cmd_chat_render(const Args& a) {
+    const std::filesystem::path dir = a.str("model");
+    const std::string file = a.str("messages");
+    const bool gen = a.flag("add-generation-prompt");
+    a.check_all_used();
+    nlohmann::ordered_json doc;
+    try {
+        doc = nlohmann::ordered_json::parse(file == "-" ? read_stdin() : wp::read_text_file(file));
+    } catch (const nlohmann::json::exception& e) {
+        throw Error(file + ": not valid JSON: " + e.what());
+    }
+    nlohmann::ordered_json ctx = wp::ChatTemplate::special_tokens_context(dir);
+    if (doc.is_array()) {
+        ctx["messages"] = doc;
+    } else if (doc.is_object() && doc.contains("messages")) {
+        ctx["messages"] = doc["messages"];
+        if (doc.contains("tools")) ctx["tools"] = doc["tools"];
+    } else {
+        throw Error(file + ": expected a list of messages or an object with \"messages\"");
+    }
+    if (!ctx.contains("tools")) ctx["tools"] = nullptr;
+    ctx["documents"] = nullptr;
+    ctx["add_generation_prompt"] = gen;
+    std::optional<wp::ChatTemplate> tmpl = wp::ChatTemplate::from_folder(dir);
+    if (!tmpl) {
+        if (!std::filesystem::exists(dir / "config.json"))
+            throw Error(dir.string() + ": no chat template (chat_template.jinja or tokenizer_config.json) and no config.json to pick a built-in one");
+        const wp::ModelConfig cfg = wp::ModelConfig::load(dir);
+        tmpl = wp::ChatTemplate::builtin(cfg.family == wp::Family::Qwen2 ? "qwen2" : "gemma");
+    }
+    std::string out;
+    try {
+        out = tmpl->render(ctx);
+    } catch (const wp::TemplateError& e) {
+        throw TemplateFailure(e.what());
+    }
+    std::fwrite(out.data(), 1, out.size(), stdout);
+    return 0;
+}
+
+int cmd_chat(const Args& a) {
+    const std::string dir = a.str("model");
+    wp::GenerateOptions opts = generation_options(a, 512);
+    std::string system = a.str("system", "");
+    a.check_all_used();
+    const auto lm = wp::LoadedModel::load(dir);
+    wp::ChatSession session(*lm);
+    std::vector<wp::ChatMessage> conv;
+    std::string why;
+    const bool system_ok = lm->supports_system_role(&why);
+    auto set_system = [&](const std::string& text) {
+        if (!system_ok) {
+            std::fprintf(stderr, "[this model's chat template has no system role: %s]\n", why.c_str());
+            return;
+        }
+        system = text;
+    };
+    if (!system.empty()) set_system(system);
+    const bool tty = isatty(0);
+    std::fprintf(stderr, "Chatting with %s (%s). /reset starts over, /system TEXT sets the system prompt, "
+                         "/quit ends; Ctrl-C stops a reply.\n",
+                 dir.c_str(), wp::family_name(lm->model().config().family));
+    std::signal(SIGINT, on_sigint);
+    opts.cancel = &g_cancel;
+    std::string line;
+    for (;;) {
+        if (tty) {
+            std::fputs("> ", stdout);
+            std::fflush(stdout);
+        }
+        if (!std::getline(std::cin, line)) break;
+        if (line.empty()) continue;
+        if (line == "/quit" || line == "/exit") break;
+        if (line == "/reset") {
+            conv.clear();
+            session.reset();
+            std::fprintf(stderr, "[conversation cleared]\n");
+            continue;
+        }
+        if (line.rfind("/system", 0) == 0) {
+            set_system(line.size() > 8 ? line.substr(8) : std::string());
+            conv.clear();
+            continue;
+        }
+        std::vector<wp::ChatMessage> msgs;
+        if (!system.empty()) msgs.push_back({"system", system});
+        msgs.insert(msgs.end(), conv.begin(), conv.end());
+        msgs.push_back({"user", line});
+        g_cancel = false;
+        g_generating = true;
+        wp::Reply r;
+        try {
+            r = session.reply(msgs, opts, [](const std::string& text, const wp::GeneratedToken&) {
+                std::fwrite(text.data(), 1, text.size(), stdout);
+                std::fflush(stdout);
+                return true;
+            });
+        } catch (const wp::Error& e) {
+            g_generating = false;
+            std::fprintf(stderr, "\n[error: %s]\n", e.what());
+            continue;
+        }
+        g_generating = false;
+        std::printf("\n");
+        if (r.result.reason == wp::StopReason::Cancelled) std::fprintf(stderr, "[stopped]\n");
+        conv.push_back({"user", line});
+        conv.push_back({"assistant", r.text});
+        const double tps = r.result.tokens.size() > 1 ? (r.result.tokens.size() - 1) / std::max(r.result.decode_seconds, 1e-9) : 0.0;
+        std::fprintf(stderr, "[%zu tokens, %.1f tokens/s, context %lld/%d]\n", r.result.tokens.size(), tps,
+                     static_cast<long long>(session.context().cache.length()),
+                     lm->model().config().max_position_embeddings);
+    }
     return 0;
 }
 
@@ -294,7 +543,22 @@ int main(int argc, char** argv) {
         if (cmd == "info") return cmd_info(Args(argc, argv, 2, {}));
         if (cmd == "logits") return cmd_logits(Args(argc, argv, 2, {"step"}));
         if (cmd == "generate") return cmd_generate(Args(argc, argv, 2, {"greedy", "ignore-eos"}));
+        if (cmd == "tokenize") return cmd_tokenize(Args(argc, argv, 2, {"no-special", "json"}, 1));
+        if (cmd == "detokenize") return cmd_detokenize(Args(argc, argv, 2, {"skip-special"}, 1));
+        if (cmd == "chat-render") return cmd_chat_render(Args(argc, argv, 2, {"add-generation-prompt"}));
+        if (cmd == "bench-tokenize") {
+            const Args a(argc, argv, 2, {});
+            const std::string dir = a.str("model");
+            const double mb = a.number("mb", 4.0);
+            const int repeat = static_cast<int>(a.integer("repeat", 5));
+            a.check_all_used();
+            return wp::cli::bench_tokenize(dir, mb, repeat);
+        }
+        if (cmd == "chat") return cmd_chat(Args(argc, argv, 2, {"greedy", "ignore-eos"}));
         throw UsageError("unknown command \"" + cmd + "\" (see windowpane-cli --help)");
+    } catch (const TemplateFailure& e) {
+        std::fprintf(stderr, "windowpane-cli: template error: %s\n", e.what());
+        return 3;
     } catch (const UsageError& e) {
         std::fprintf(stderr, "windowpane-cli: %s\n", e.what());
         return 2;

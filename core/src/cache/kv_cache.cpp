@@ -98,9 +98,11 @@ void KvCache::store(int layer, const float* k, const float* v, int count) {
 void KvCache::truncate(std::int64_t len) {
     if (len < 0 || len > length_) throw Error("cannot truncate the cache to " + std::to_string(len));
     if (len == length_) return;
+    // A ring layer holds [length - ring, length); rewinding needs [len - ring, len), which it
+    // still has only if nothing was overwritten yet.
     for (const Layer& L : layers_)
-        if (L.ring > 0 && len != 0 && length_ - len > 0)
-            throw Error("a hybrid cache cannot rewind its sliding layers; start a new cache");
+        if (L.ring > 0 && len != 0 && length_ > L.ring)
+            throw Error("a hybrid cache cannot rewind its sliding layers past their window; start a new cache");
     length_ = len;
 }
 

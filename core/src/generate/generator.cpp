@@ -68,8 +68,10 @@ GenerateResult generate(const Model& model, Context& ctx, std::span<const int> p
     GenerateResult res;
     res.prompt_tokens = static_cast<int>(prompt.size());
     res.tokens.reserve(opts.max_new_tokens);
-    std::vector<int> history(prompt.begin(), prompt.end());
-    history.reserve(prompt.size() + opts.max_new_tokens);
+    std::vector<int> history;
+    history.reserve(opts.penalty_context.size() + prompt.size() + opts.max_new_tokens);
+    history.insert(history.end(), opts.penalty_context.begin(), opts.penalty_context.end());
+    history.insert(history.end(), prompt.begin(), prompt.end());
     std::vector<float> logits(cfg.vocab_size);
 
     const auto t0 = clock::now();

@@ -24,7 +24,7 @@ T* ensure(std::vector<T>& v, std::size_t n) {
 
 }  // namespace
 
-std::unique_ptr<Model> Model::load(const fs::path& dir) {
+std::unique_ptr<Model> Model::load(const fs::path& dir, const std::function<void(double)>& progress) {
     std::unique_ptr<Model> m(new Model());
     m->dir_ = dir;
     m->cfg_ = ModelConfig::load(dir);
@@ -62,6 +62,7 @@ std::unique_ptr<Model> Model::load(const fs::path& dir) {
         L.gate = linear(p + "mlp.gate_proj", I, H, false);
         L.up = linear(p + "mlp.up_proj", I, H, false);
         L.down = linear(p + "mlp.down_proj", H, I, false);
+        if (progress) progress(static_cast<double>(l + 1) / c.num_layers);
     }
 
     std::set<std::string> dtypes;

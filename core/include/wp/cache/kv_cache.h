@@ -49,7 +49,7 @@ public:
     void advance(int count) { length_ += count; }
 
     // Drops everything after the first `len` positions (len <= length()). Ring layers cannot go
-    // back past what they forgot, so for them this throws unless len == length() or len == 0.
+    // back once they have overwritten a slot, so then this throws unless len is 0 or length().
     void truncate(std::int64_t len);
     void clear();
 

@@ -35,6 +35,7 @@ struct GenerateOptions {
     std::optional<std::vector<int>> eos_ids;   // default: the model's eos ids; {} never stops
     const std::atomic<bool>* cancel = nullptr; // checked between tokens
     int prefill_chunk = 512;
+    std::span<const int> penalty_context;      // earlier tokens (already cached) the repetition penalty sees
     std::function<void(int done, int total)> on_prefill;      // prompt progress
     std::function<bool(const GeneratedToken&)> on_token;      // return false to stop
 };

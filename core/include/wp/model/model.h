@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -36,7 +37,9 @@ class Model {
 public:
     // Reads config.json (+ generation_config.json) and the safetensors weights of `dir`, checking
     // every expected tensor's presence and shape. Throws wp::Error.
-    static std::unique_ptr<Model> load(const std::filesystem::path& dir);
+    // `progress` (optional) is called with the fraction done, 0..1, as layers are prepared.
+    static std::unique_ptr<Model> load(const std::filesystem::path& dir,
+                                       const std::function<void(double)>& progress = {});
 
     const ModelConfig& config() const { return cfg_; }
     const std::filesystem::path& dir() const { return dir_; }
