@@ -1,0 +1,225 @@
+#include "engine/inference_worker.h"
+
+#include <QDir>
+#include <QElapsedTimer>
+#include <QFileInfo>
+#include <QRandomGenerator>
+#include <cmath>
+
+#include "wp/error.h"
+#include "wp/generate/chat_session.h"
+
+namespace wp::ui {
+
+QJsonObject GenerationSettings::toJson() const {
+    return QJsonObject{{"greedy", greedy},   {"temperature", temperature}, {"top_k", topK},
+                       {"top_p", topP},      {"min_p", minP},             {"repetition_penalty", repetitionPenalty},
+                       {"max_new_tokens", maxNewTokens}, {"seed", seed}};
+}
+
+GenerationSettings GenerationSettings::fromJson(const QJsonObject& o) {
+    GenerationSettings s;
+    s.greedy = o.value("greedy").toBool(s.greedy);
+    s.temperature = o.value("temperature").toDouble(s.temperature);
+    s.topK = o.value("top_k").toInt(s.topK);
+    s.topP = o.value("top_p").toDouble(s.topP);
+    s.minP = o.value("min_p").toDouble(s.minP);
+    s.repetitionPenalty = o.value("repetition_penalty").toDouble(s.repetitionPenalty);
+    s.maxNewTokens = o.value("max_new_tokens").toInt(s.maxNewTokens);
+    s.seed = static_cast<qint64>(o.value("seed").toDouble(static_cast<double>(s.seed)));
+    return s;
+}
+
+QJsonObject ReplyStats::toJson() const {
+    return QJsonObject{{"prompt_tokens", promptTokens},
+                       {"reused_prompt_tokens", reusedPromptTokens},
+                       {"generated_tokens", generatedTokens},
+                       {"time_to_first_token_ms", timeToFirstTokenMs},
+                       {"tokens_per_second", tokensPerSecond},
+                       {"context_used", static_cast<double>(contextUsed)},
+                       {"context_length", contextLength},
+                       {"kv_bytes", static_cast<double>(kvBytes)},
+                       {"stop_reason", stopReason}};
+}
+
+struct InferenceWorker::Loaded {
+    std::unique_ptr<LoadedModel> model;
+    std::unique_ptr<ChatSession> session;
+    ModelCard card;
+};
+
+InferenceWorker::InferenceWorker() {
+    qRegisterMetaType<wp::ui::ModelCard>();
+    qRegisterMetaType<wp::ui::GenerationSettings>();
+    qRegisterMetaType<wp::ui::ChatTurn>();
+    qRegisterMetaType<QList<wp::ui::ChatTurn>>();
+    qRegisterMetaType<wp::ui::TokenInfo>();
+    qRegisterMetaType<wp::ui::ReplyStats>();
+}
+
+InferenceWorker::~InferenceWorker() = default;
+
+void InferenceWorker::cancel(quint64 requestId) {
+    quint64 prev = cancelUpTo_.load();
+    while (prev < requestId && !cancelUpTo_.compare_exchange_weak(prev, requestId)) {
+    }
+    if (current_.load() <= requestId) cancelFlag_ = true;
+}
+
+bool InferenceWorker::cancelled(quint64 requestId) const { return requestId <= cancelUpTo_.load(); }
+
+InferenceWorker::Loaded* InferenceWorker::find(const QString& path) {
+    auto it = models_.find(QDir::cleanPath(path));
+    return it == models_.end() ? nullptr : it->get();
+}
+
+ModelCard describeModel(const LoadedModel& lm, const QString& path) {
+    const ModelConfig& c = lm.model().config();
+    ModelCard card;
+    card.path = QDir::cleanPath(path);
+    card.name = QFileInfo(card.path).fileName();
+    card.family = QString::fromLatin1(family_name(c.family));
+    card.dtype = QString::fromStdString(lm.model().weights_dtype());
+    card.tokenizer = QString::fromStdString(lm.tokenizer().describe());
+    card.parameters = lm.model().parameter_count();
+    card.contextLength = c.max_position_embeddings;
+    card.vocabSize = c.vocab_size;
+    card.hiddenSize = c.hidden_size;
+    card.heads = c.num_heads;
+    card.kvHeads = c.num_kv_heads;
+    card.headDim = c.head_dim;
+    for (int l = 0; l < c.num_layers; ++l) card.layers.push_back({c.layer_is_sliding(l), c.layer_masks[l].window});
+    card.kvBytesPerToken = static_cast<qint64>(lm.model().kv_bytes_per_token());
+    card.defaultCache = QString::fromLatin1(cache_kind_name(lm.model().default_cache()));
+    std::string why;
+    card.systemRoleSupported = lm.supports_system_role(&why);
+    card.systemRoleReason = QString::fromStdString(why);
+    card.builtinTemplate = lm.builtin_template();
+    return card;
+}
+
+void InferenceWorker::loadModel(quint64 requestId, const QString& path) {
+    const QString key = QDir::cleanPath(path);
+    if (Loaded* l = find(key)) {
+        emit loadProgress(requestId, 1.0);
+        emit modelLoaded(requestId, l->card);
+        return;
+    }
+    try {
+        auto loaded = std::make_shared<Loaded>();
+        loaded->model = LoadedModel::load(key.toStdString(), [&](double f) { emit loadProgress(requestId, f); });
+        loaded->session = std::make_unique<ChatSession>(*loaded->model);
+        loaded->card = describeModel(*loaded->model, key);
+        models_.insert(key, loaded);
+        emit modelLoaded(requestId, loaded->card);
+    } catch (const std::exception& e) {
+        emit error(requestId, QString::fromStdString(e.what()));
+    }
+}
+
+void InferenceWorker::unloadModel(const QString& path) { models_.remove(QDir::cleanPath(path)); }
+
+void InferenceWorker::tokenize(quint64 requestId, const QString& modelPath, const QString& text) {
+    Loaded* l = find(modelPath);
+    if (l == nullptr) {
+        emit error(requestId, tr("The model %1 is not loaded.").arg(modelPath));
+        return;
+    }
+    const Tokenizer& tok = l->model->tokenizer();
+    QStringList pieces;
+    for (int id : tok.encode(text.toStdString(), true)) {
+        const int one[1] = {id};
+        pieces << QString::fromStdString(tok.decode(one, false));
+    }
+    emit tokenized(requestId, pieces);
+}
+
+void InferenceWorker::generate(quint64 requestId, const QString& modelPath, const QList<ChatTurn>& conversation,
+                               const GenerationSettings& settings) {
+    current_ = requestId;
+    cancelFlag_ = cancelled(requestId);
+    Loaded* l = find(modelPath);
+    if (l == nullptr) {
+        emit error(requestId, tr("The model %1 is not loaded.").arg(modelPath));
+        return;
+    }
+    const ModelConfig& cfg = l->model->model().config();
+    ReplyStats st;
+    st.contextLength = cfg.max_position_embeddings;
+    if (cancelFlag_) {
+        st.stopReason = "cancelled";
+        st.final = true;
+        emit finished(requestId, QString(), st);
+        return;
+    }
+
+    GenerateOptions opts;
+    opts.max_new_tokens = settings.maxNewTokens;
+    opts.sampling.greedy = settings.greedy;
+    opts.sampling.temperature = static_cast<float>(settings.temperature);
+    opts.sampling.top_k = settings.topK;
+    opts.sampling.top_p = static_cast<float>(settings.topP);
+    opts.sampling.min_p = static_cast<float>(settings.minP);
+    opts.sampling.repetition_penalty = static_cast<float>(settings.repetitionPenalty);
+    opts.sampling.seed = settings.seed >= 0 ? static_cast<std::uint64_t>(settings.seed) : QRandomGenerator::global()->generate64();
+    opts.cancel = &cancelFlag_;
+    opts.prefill_chunk = 64;  // prompt progress in visible steps
+    opts.on_prefill = [&](int done, int total) { emit promptProgress(requestId, done, total); };
+
+    const Tokenizer& tok = l->model->tokenizer();
+    QElapsedTimer clock;
+    clock.start();
+    QElapsedTimer sinceStats;
+    sinceStats.start();
+    double firstTokenMs = -1;
+    int count = 0;
+    auto fill = [&](ReplyStats& s) {
+        s.generatedTokens = count;
+        s.timeToFirstTokenMs = firstTokenMs < 0 ? 0 : firstTokenMs;
+        const double decodeMs = clock.elapsed() - s.timeToFirstTokenMs;
+        s.tokensPerSecond = count > 1 && decodeMs > 0 ? (count - 1) * 1000.0 / decodeMs : 0;
+        s.contextUsed = l->session->context().cache.length();
+        s.kvBytes = static_cast<qint64>(l->session->context().cache.bytes_used());
+    };
+
+    std::vector<ChatMessage> messages;
+    for (const ChatTurn& t : conversation) messages.push_back({t.role.toStdString(), t.content.toStdString()});
+    try {
+        const Reply reply = l->session->reply(messages, opts, [&](const std::string& text, const GeneratedToken& t) {
+            if (firstTokenMs < 0) firstTokenMs = static_cast<double>(clock.elapsed());
+            ++count;
+            TokenInfo info;
+            info.id = t.id;
+            info.text = QString::fromStdString(text);
+            info.probability = std::exp(t.logprob);
+            for (int i = 0; i < t.top_count; ++i) {
+                const int one[1] = {t.top[i].id};
+                info.top.push_back({QString::fromStdString(tok.decode(one, false)), std::exp(t.top[i].logprob)});
+            }
+            emit tokenText(requestId, info.text, info);
+            if (sinceStats.elapsed() >= 1000) {
+                ReplyStats live = st;
+                fill(live);
+                emit stats(requestId, live);
+                sinceStats.restart();
+            }
+            return !cancelFlag_.load();
+        });
+        count = static_cast<int>(reply.result.tokens.size());
+        st.promptTokens = reply.result.prompt_tokens;
+        fill(st);
+        st.reusedPromptTokens = reply.reused_tokens;
+        st.timeToFirstTokenMs = reply.result.prefill_seconds * 1000.0;
+        st.tokensPerSecond = reply.result.tokens.size() > 1 && reply.result.decode_seconds > 0
+                                 ? (reply.result.tokens.size() - 1) / reply.result.decode_seconds
+                                 : 0;
+        st.stopReason = QString::fromLatin1(stop_reason_name(reply.result.reason));
+        if (reply.result.reason == StopReason::Callback) st.stopReason = "cancelled";
+        st.final = true;
+        emit finished(requestId, QString::fromStdString(reply.text), st);
+    } catch (const std::exception& e) {
+        emit error(requestId, QString::fromStdString(e.what()));
+    }
+}
+
+}  // namespace wp::ui

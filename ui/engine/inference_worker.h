@@ -1,0 +1,67 @@
+// The only bridge between the GUI and core. Lives on its own QThread; the GUI calls its slots
+// through queued signals and receives results as signals tagged with the request id, so a late
+// token of a cancelled request can be recognised and dropped.
+#pragma once
+
+#include <QHash>
+#include <QObject>
+#include <QString>
+#include <atomic>
+#include <memory>
+#include <mutex>
+
+#include "engine/types.h"
+
+namespace wp {
+class LoadedModel;
+class ChatSession;
+}  // namespace wp
+
+namespace wp::ui {
+
+class InferenceWorker : public QObject {
+    Q_OBJECT
+public:
+    InferenceWorker();
+    ~InferenceWorker() override;
+
+    // Thread-safe, callable from the GUI while the worker is busy: the request (and any earlier
+    // one still queued) stops before its next token.
+    void cancel(quint64 requestId);
+
+public slots:
+    // Loads (or reuses) the model folder `path`; emits loadProgress, then modelLoaded or error.
+    void loadModel(quint64 requestId, const QString& path);
+    void unloadModel(const QString& path);
+    // Generates the assistant's reply to `conversation` with the model loaded from `modelPath`.
+    // Emits promptProgress, tokenText per token, stats at most once a second, then finished (also
+    // when stopped) or error.
+    void generate(quint64 requestId, const QString& modelPath, const QList<wp::ui::ChatTurn>& conversation,
+                  const wp::ui::GenerationSettings& settings);
+    // Tokens of `text` as the model's tokenizer splits it (for display), emitted as tokenized.
+    void tokenize(quint64 requestId, const QString& modelPath, const QString& text);
+
+signals:
+    void loadProgress(quint64 requestId, double fraction);
+    void modelLoaded(quint64 requestId, const wp::ui::ModelCard& card);
+    void promptProgress(quint64 requestId, int done, int total);
+    void tokenText(quint64 requestId, const QString& text, const wp::ui::TokenInfo& info);
+    void stats(quint64 requestId, const wp::ui::ReplyStats& stats);
+    void finished(quint64 requestId, const QString& text, const wp::ui::ReplyStats& stats);
+    void tokenized(quint64 requestId, const QStringList& pieces);
+    void error(quint64 requestId, const QString& message);
+
+private:
+    struct Loaded;
+    Loaded* find(const QString& path);
+    bool cancelled(quint64 requestId) const;
+
+    QHash<QString, std::shared_ptr<Loaded>> models_;
+    std::atomic<quint64> cancelUpTo_{0};
+    std::atomic<quint64> current_{0};
+    std::atomic<bool> cancelFlag_{false};
+};
+
+ModelCard describeModel(const wp::LoadedModel& lm, const QString& path);
+
+}  // namespace wp::ui

@@ -1,0 +1,90 @@
+// Plain values that cross the thread boundary between the GUI and the inference worker.
+#pragma once
+
+#include <QJsonObject>
+#include <QList>
+#include <QMetaType>
+#include <QString>
+#include <QVector>
+
+namespace wp::ui {
+
+struct LayerInfo {
+    bool sliding = false;
+    int window = 0;
+};
+
+// What the model card shows; filled by the worker from core.
+struct ModelCard {
+    QString path;
+    QString name;            // folder name
+    QString family;          // gemma, gemma2, qwen2
+    QString dtype;           // weights dtype
+    QString tokenizer;       // tokenizer description
+    qint64 parameters = 0;
+    int contextLength = 0;
+    int vocabSize = 0;
+    int hiddenSize = 0;
+    int heads = 0, kvHeads = 0, headDim = 0;
+    QVector<LayerInfo> layers;
+    qint64 kvBytesPerToken = 0;
+    QString defaultCache;
+    bool systemRoleSupported = true;
+    QString systemRoleReason;  // the template's message when it rejects a system turn
+    bool builtinTemplate = false;
+};
+
+struct GenerationSettings {
+    bool greedy = false;
+    double temperature = 0.8;
+    int topK = 40;
+    double topP = 0.95;
+    double minP = 0.05;
+    double repetitionPenalty = 1.0;
+    int maxNewTokens = 512;
+    qint64 seed = -1;  // -1: a new random seed per reply
+
+    QJsonObject toJson() const;
+    static GenerationSettings fromJson(const QJsonObject& o);
+};
+
+struct ChatTurn {
+    QString role;
+    QString content;
+};
+
+struct TokenAlternativeInfo {
+    QString text;
+    float probability = 0;
+};
+
+// One generated token: its text, probability and the most probable alternatives.
+struct TokenInfo {
+    int id = 0;
+    QString text;
+    float probability = 0;
+    QList<TokenAlternativeInfo> top;
+};
+
+struct ReplyStats {
+    int promptTokens = 0;
+    int reusedPromptTokens = 0;
+    int generatedTokens = 0;
+    double timeToFirstTokenMs = 0;
+    double tokensPerSecond = 0;
+    qint64 contextUsed = 0;
+    int contextLength = 0;
+    qint64 kvBytes = 0;
+    QString stopReason;  // eos, max_tokens, context_full, cancelled, ...
+    bool final = false;
+
+    QJsonObject toJson() const;
+};
+
+}  // namespace wp::ui
+
+Q_DECLARE_METATYPE(wp::ui::ModelCard)
+Q_DECLARE_METATYPE(wp::ui::GenerationSettings)
+Q_DECLARE_METATYPE(wp::ui::ChatTurn)
+Q_DECLARE_METATYPE(wp::ui::TokenInfo)
+Q_DECLARE_METATYPE(wp::ui::ReplyStats)
