@@ -68,6 +68,35 @@ TEST(KvCache, HybridMemoryStaysBoundedOnALongGeneration) {
     EXPECT_EQ(ctx->cache.held(1), 302);  // 3 prompt + 299 fed back (the last token is not fed)
 }
 
+// Cache mode of the visualizer: after every generated token, each sliding layer of the hybrid
+// cache holds exactly the last `sliding_window` positions and each global layer all of them.
+TEST(KvCache, HeldPositionsAfterEachGeneratedToken) {
+    WP_REQUIRE_SHARED();
+    auto m = Model::load(shared_dir() / "fixtures" / "tiny-gemma2");
+    const ModelConfig& c = m->config();
+    auto ctx = m->new_context(CacheKind::Hybrid);
+    GenerateOptions opts;
+    opts.max_new_tokens = 30;
+    opts.eos_ids = std::vector<int>{};
+    int steps = 0;
+    opts.on_token = [&](const GeneratedToken&) {
+        const std::int64_t n = ctx->cache.length();
+        for (int l = 0; l < c.num_layers; ++l) {
+            auto pos = ctx->cache.positions(l);
+            std::sort(pos.begin(), pos.end());
+            const std::int64_t first = c.layer_is_sliding(l) ? std::max<std::int64_t>(0, n - c.sliding_window) : 0;
+            EXPECT_EQ(static_cast<std::int64_t>(pos.size()), n - first) << "layer " << l << " at " << n;
+            EXPECT_EQ(pos.front(), first);
+            EXPECT_EQ(pos.back(), n - 1);
+        }
+        ++steps;
+        return true;
+    };
+    const std::vector<int> prompt = {2, 403, 494, 495, 956};
+    generate(*m, *ctx, prompt, opts);
+    EXPECT_EQ(steps, 30);
+}
+
 TEST(KvCache, StaticCacheRefusesToOverflow) {
     const ModelConfig cfg = tiny_gemma2_config();
     KvCache cache(cfg, CacheKind::Static, 10);

@@ -173,6 +173,42 @@ TEST_P(RefCaseTest, AttentionProbabilitiesEqualReference) {
     }
 }
 
+// The forward pass applies exactly the mask the config reports: a probability is zero iff the
+// mask function forbids the cell (soft-capped scores cannot underflow to zero).
+TEST_P(RefCaseTest, ForwardPassAppliesTheReportedMask) {
+    const Model& m = model_for(rc());
+    const auto ids = rc().input_ids();
+    const int T = static_cast<int>(ids.size());
+    const ModelConfig& c = m.config();
+    AttentionTrace trace(c.num_layers, c.num_heads, T);
+    auto ctx = m.new_context();
+    m.forward(*ctx, ids, LogitsMode::Last, &trace);
+    for (int l = 0; l < c.num_layers; ++l)
+        for (int h = 0; h < c.num_heads; ++h)
+            for (int q = 0; q < T; ++q)
+                for (int k = 0; k < T; ++k)
+                    ASSERT_EQ(trace.at(l, h, q, k) > 0.0f, c.layer_masks[l].allows(q, k))
+                        << "layer " << l << " head " << h << " query " << q << " key " << k;
+}
+
+TEST_P(RefCaseTest, TraceOfOneLayerMatchesTheFullTrace) {
+    const Model& m = model_for(rc());
+    const auto ids = rc().input_ids();
+    const int T = static_cast<int>(ids.size());
+    const ModelConfig& c = m.config();
+    const int layer = c.num_layers - 1;
+    std::vector<bool> only(c.num_layers, false);
+    only[layer] = true;
+    AttentionTrace one(only, c.num_heads, T);
+    auto ctx = m.new_context();
+    m.forward(*ctx, ids, LogitsMode::Last, &one);
+    const auto ref = rc().floats("attn_file");
+    const std::size_t per_layer = static_cast<std::size_t>(c.num_heads) * T * T;
+    EXPECT_EQ(one.data().size(), per_layer);
+    EXPECT_FALSE(one.records(0));
+    EXPECT_LE(max_abs_diff(one.layer_data(layer), ref.data() + layer * per_layer, per_layer), kAttnTol);
+}
+
 INSTANTIATE_TEST_SUITE_P(Fixtures, RefCaseTest, testing::ValuesIn(case_indices()), case_label);
 GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(RefCaseTest);
 

@@ -440,6 +440,24 @@ const Method kStringMethods[] = {
      }},
 };
 
+const Method kListMethods[] = {
+    {"count",
+     [](Runtime& rt, const Value& l, Args& a) {
+         const Value& x = required(a.get(0, "value"), "count");
+         std::int64_t n = 0;
+         for (const Value& v : l.array().items) n += equals(rt, v, x) ? 1 : 0;
+         return Value(n);
+     }},
+    {"index",
+     [](Runtime& rt, const Value& l, Args& a) {
+         const Value& x = required(a.get(0, "value"), "index");
+         const auto& items = l.array().items;
+         for (std::size_t i = 0; i < items.size(); ++i)
+             if (equals(rt, items[i], x)) return Value(static_cast<std::int64_t>(i));
+         throw Failure(repr(rt, x) + " is not in list");
+     }},
+};
+
 const Method kDictMethods[] = {
     {"items",
      [](Runtime& rt, const Value& d, Args&) {
@@ -749,7 +767,8 @@ Value f_sort(Runtime& rt, const Value& v, Args& a) {
         attributes.push_back(*attribute);
     }
     std::vector<std::pair<std::vector<Value>, Value>> keyed;
-    for (const Value& item : iterate(rt, v)->items) {
+    const auto items = iterate(rt, v);
+    for (const Value& item : items->items) {
         std::vector<Value> keys;
         if (attributes.empty()) keys.push_back(sort_key(rt, item, nullptr, case_sensitive));
         for (const Value& attr : attributes) keys.push_back(sort_key(rt, item, &attr, case_sensitive));
@@ -772,7 +791,8 @@ Value f_unique(Runtime& rt, const Value& v, Args& a) {
     const bool case_sensitive = bool_arg(a.get(0, "case_sensitive"), false);
     const Value* attribute = a.get(1, "attribute");
     std::vector<Value> seen, out;
-    for (const Value& item : iterate(rt, v)->items) {
+    const auto items = iterate(rt, v);
+    for (const Value& item : items->items) {
         Value key = sort_key(rt, item, attribute, case_sensitive);
         if (std::none_of(seen.begin(), seen.end(), [&](const Value& s) { return equals(rt, s, key); })) {
             seen.push_back(std::move(key));
@@ -803,7 +823,8 @@ Value f_sum(Runtime& rt, const Value& v, Args& a) {
     const Value* attribute = a.get(0, "attribute");
     const Value* start = a.get(1, "start");
     Value total = start ? *start : Value(0);
-    for (const Value& item : iterate(rt, v)->items)
+    const auto items = iterate(rt, v);
+    for (const Value& item : items->items)
         total = binary_op(rt, BinaryOp::Add, total, present(attribute) ? lookup_path(rt, item, *attribute) : item);
     return total;
 }
@@ -828,7 +849,8 @@ Value f_batch(Runtime& rt, const Value& v, Args& a) {
     if (count <= 0) throw Failure("batch needs a positive linecount");
     const auto n = static_cast<std::size_t>(count);
     std::vector<Value> out, row;
-    for (const Value& item : iterate(rt, v)->items) {
+    const auto items = iterate(rt, v);
+    for (const Value& item : items->items) {
         row.push_back(item);
         if (row.size() == n) out.push_back(make_list(rt, std::exchange(row, {})));
     }
@@ -854,7 +876,8 @@ Value filter_items(Runtime& rt, const Value& v, Args& a, bool by_attribute, bool
     }
     Args test_args = a.rest(next);
     std::vector<Value> out;
-    for (const Value& item : iterate(rt, v)->items) {
+    const auto items = iterate(rt, v);
+    for (const Value& item : items->items) {
         const Value x = by_attribute ? lookup_path(rt, item, attribute) : item;
         if ((test ? test(rt, x, test_args) : truthy(x)) == keep) out.push_back(item);
     }
@@ -866,7 +889,8 @@ Value f_map(Runtime& rt, const Value& v, Args& a) {
     std::vector<Value> out;
     if (const Value* attribute = a.keyword_arg("attribute")) {
         const Value* def = a.keyword_arg("default");
-        for (const Value& item : iterate(rt, v)->items) {
+        const auto items = iterate(rt, v);
+        for (const Value& item : items->items) {
             Value x = lookup_path(rt, item, *attribute);
             out.push_back(x.is_undefined() && def ? *def : std::move(x));
         }
@@ -876,7 +900,8 @@ Value f_map(Runtime& rt, const Value& v, Args& a) {
     const FilterFn filter = find_filter(name);
     if (!filter) throw Failure("no filter named '" + name + "'");
     Args filter_args = a.rest(1);
-    for (const Value& item : iterate(rt, v)->items) out.push_back(filter(rt, item, filter_args));
+    const auto items = iterate(rt, v);
+    for (const Value& item : items->items) out.push_back(filter(rt, item, filter_args));
     filter_args.finish("filter '" + name + "'");
     return make_list(rt, std::move(out));
 }
@@ -953,11 +978,11 @@ bool t_odd_even(Runtime& rt, const Value& v, bool odd) {
     return equals(rt, binary_op(rt, BinaryOp::Mod, v, Value(2)), Value(odd ? 1 : 0));
 }
 
+// str(v).islower() / .isupper(): cased characters, all of one case.
 bool all_cased_as(Runtime& rt, const Value& v, bool upper) {
-    if (!v.is_string()) return false;
-    rt.chars(v.str().size());
+    const std::string s = to_str(rt, v);
+    rt.chars(s.size());
     bool any = false;
-    const std::string& s = v.str();
     for (std::size_t i = 0; i < s.size();) {
         const char32_t cp = text::next_cp(s, i);
         if (!is_cased(cp)) continue;
@@ -995,8 +1020,11 @@ const TestEntry kTests[] = {
     {">", t_gt},
     {">=", t_ge},
     {"boolean", [](Runtime&, const Value& v, Args&) { return is_kind(v, Value::Kind::Bool); }},
-    {"callable", [](Runtime&, const Value& v,
-                    Args&) { return is_kind(v, Value::Kind::Function) || is_kind(v, Value::Kind::Macro); }},
+    // jinja2's Undefined has __call__ (which raises), so Python's callable() says yes.
+    {"callable",
+     [](Runtime&, const Value& v, Args&) {
+         return v.is_undefined() || is_kind(v, Value::Kind::Function) || is_kind(v, Value::Kind::Macro);
+     }},
     {"defined", [](Runtime&, const Value& v, Args&) { return !v.is_undefined(); }},
     {"divisibleby", t_divisible},
     {"eq", t_eq},
@@ -1176,6 +1204,9 @@ Value get_attr(Runtime& rt, const Value& obj, const std::string& name) {
             for (const auto& [k, v] : obj.ns().attrs)
                 if (k == name) return v;
             return no_attribute(obj, name);
+        case Value::Kind::Array:
+            if (MethodFn m = find_method(kListMethods, name)) return bind_method(obj, name, m);
+            return no_attribute(obj, name);
         case Value::Kind::Loop: return loop_attr(obj, name);
         default: return no_attribute(obj, name);
     }
@@ -1217,8 +1248,9 @@ Value get_item(Runtime& rt, const Value& obj, const Value& key) {
 
 Value get_slice(Runtime& rt, const Value& obj, const Value& start_v, const Value& stop_v, const Value& step_v) {
     if (obj.is_undefined()) return obj;
+    // jinja2 turns a failed subscript into an undefined value.
     if (!obj.is_string() && !obj.is(Value::Kind::Array))
-        throw Failure("'" + type_name(obj) + "' object is not subscriptable");
+        return Value::undefined("'" + type_name(obj) + " object' is not subscriptable");
     auto bound = [](const Value& v, std::string_view what) -> std::optional<std::int64_t> {
         if (v.is_undefined() || v.is_none()) return std::nullopt;
         if (!v.is_integer()) throw Failure("slice " + std::string(what) + " must be an integer or none");

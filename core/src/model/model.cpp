@@ -237,7 +237,7 @@ void Model::attention(Context& ctx, int layer, std::int64_t pos0, int count, Att
             }
             const float inv = static_cast<float>(1.0 / sum);
             for (int j = 0; j < n_tot; ++j) row[j] *= inv;
-            if (trace != nullptr && trace->covers(qp) && layer < trace->layers() && h < trace->heads()) {
+            if (trace != nullptr && trace->covers(qp) && trace->records(layer) && h < trace->heads()) {
                 float* tr = trace->row(layer, h, qp);
                 for (int j = 0; j < n_tot; ++j)
                     if (trace->covers(key_pos[j])) tr[key_pos[j]] = row[j];
