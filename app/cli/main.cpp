@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "bench_tokenize.h"
+#include "wp/attention/mask_text.h"
 #include "wp/chat/chat_template.h"
 #include "wp/error.h"
 #include "wp/generate/chat_session.h"
@@ -49,6 +50,11 @@ Model commands (DIR is a Hugging Face model folder):
               Logits of every position. --step feeds one token at a time through the cache.
               --out writes raw little-endian f32, row-major [tokens, vocab]; without it a summary
               (arg-max per position) is printed.
+
+  mask        --model DIR --prompt TEXT [--no-special] [--color]
+              The attention mask of every distinct layer kind as text (a row per query token,
+              ■ seen, ⬚ masked; sliding-window layers labelled with their window), in the manner
+              of transformers' AttentionMaskVisualizer. Needs config.json and the tokenizer only.
 
 Tokenizer commands (DIR may hold only tokenizer files):
   tokenize    --model DIR [--no-special] [--json] TEXT|-
@@ -448,6 +454,27 @@ int cmd_chat_render(const Args& a) {
     return 0;
 }
 
+int cmd_mask(const Args& a) {
+    const std::filesystem::path dir = a.str("model");
+    const bool color = a.flag("color");
+    const bool no_special = a.flag("no-special");
+    std::string prompt = a.str("prompt", "");
+    a.check_all_used();
+    if (!a.has("prompt")) {
+        prompt = read_stdin();
+        if (!prompt.empty() && prompt.back() == '\n') prompt.pop_back();
+    }
+    // Only the config (which layers slide) and the tokenizer are needed, not the weights.
+    const wp::ModelConfig cfg = wp::ModelConfig::load(dir);
+    const auto tok = wp::Tokenizer::load(dir);
+    std::vector<std::string> pieces;
+    for (int id : tok->encode(prompt, !no_special)) pieces.push_back(tok->piece(id));
+    if (pieces.empty()) throw Error("the prompt has no tokens");
+    const std::string out = wp::render_mask_text(pieces, cfg.layer_masks, color);
+    std::fwrite(out.data(), 1, out.size(), stdout);
+    return 0;
+}
+
 int cmd_chat(const Args& a) {
     const std::string dir = a.str("model");
     wp::GenerateOptions opts = generation_options(a, 512);
@@ -554,6 +581,7 @@ int main(int argc, char** argv) {
             a.check_all_used();
             return wp::cli::bench_tokenize(dir, mb, repeat);
         }
+        if (cmd == "mask") return cmd_mask(Args(argc, argv, 2, {"color", "no-special"}));
         if (cmd == "chat") return cmd_chat(Args(argc, argv, 2, {"greedy", "ignore-eos"}));
         throw UsageError("unknown command \"" + cmd + "\" (see windowpane-cli --help)");
     } catch (const TemplateFailure& e) {

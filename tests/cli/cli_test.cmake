@@ -176,6 +176,18 @@ string(FIND "${err}" "conversation cleared" cleared)
 if(NOT rc EQUAL 0 OR nosys EQUAL -1 OR cleared EQUAL -1 OR out STREQUAL "")
   message(FATAL_ERROR "chat failed (${rc}):\n${out}\n${err}")
 endif()
+# mask: the expected text for the tiny Gemma2 (window 8 on layers 0 and 2) in
+# tests/data/mask_tiny_gemma2_seq12.txt (row 8 of the sliding grid drops key 0: 8 - 0 >= 8).
+execute_process(COMMAND ${CLI} mask --model ${G2} --prompt "And God said, Let there be light:"
+                RESULT_VARIABLE rc OUTPUT_FILE ${WORK}/mask.txt ERROR_VARIABLE err)
+file(SHA256 ${WORK}/mask.txt got_hash)
+file(SHA256 ${DATA}/mask_tiny_gemma2_seq12.txt want_hash)
+if(NOT rc EQUAL 0 OR NOT got_hash STREQUAL want_hash)
+  file(READ ${WORK}/mask.txt got)
+  message(FATAL_ERROR "mask output (${rc}) differs from tests/data/mask_tiny_gemma2_seq12.txt:\n${got}\n${err}")
+endif()
+run_fail("unknown model_type" mask --model ${WORK} --prompt "x")
+
 run_fail("no tokenizer.json or tokenizer.model" tokenize --model ${WORK} "x")
 run_fail("tokenize needs one TEXT argument" tokenize --model ${QW})
 message("cli checks passed")
