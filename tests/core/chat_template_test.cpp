@@ -219,15 +219,19 @@ struct Case {
     const char* expected;
 };
 
+constexpr const char* kConversation =
+    R"j({"messages": [{"role": "system", "content": "S"}, {"role": "user", "content": "U1"},
+                      {"role": "assistant", "content": "A1"}, {"role": "user", "content": "U2"}]})j";
+
 const Case kLoopsCases[] = {
     {R"j({% for m in messages %}{{ loop.index }}{{ loop.index0 }}{{ loop.revindex }}{{ loop.revindex0 }}{{ loop.length }}{{ loop.first }}{{ loop.last }} {% endfor %})j",
-     R"j({"messages": [{"role": "system", "content": "S"}, {"role": "user", "content": "U1"}, {"role": "assistant", "content": "A1"}, {"role": "user", "content": "U2"}]})j",
+     kConversation,
      "10434TrueFalse 21324FalseFalse 32214FalseFalse 43104FalseTrue "},
     {R"j({% for m in messages %}[{{ loop.previtem.role if loop.previtem is defined else '-' }}|{{ loop.nextitem.role if loop.nextitem is defined else '-' }}]{% endfor %})j",
-     R"j({"messages": [{"role": "system", "content": "S"}, {"role": "user", "content": "U1"}, {"role": "assistant", "content": "A1"}, {"role": "user", "content": "U2"}]})j",
+     kConversation,
      "[-|user][system|assistant][user|user][assistant|-]"},
     {R"j({% for m in messages if m.role != 'system' %}{{ loop.index }}:{{ m.content }}{{ ',' if not loop.last }}{% endfor %})j",
-     R"j({"messages": [{"role": "system", "content": "S"}, {"role": "user", "content": "U1"}, {"role": "assistant", "content": "A1"}, {"role": "user", "content": "U2"}]})j",
+     kConversation,
      "1:U1,2:A1,3:U2"},
     {R"j({% for x in [] %}never{% else %}empty{% endfor %}{% for x in nothing %}never{% else %}undefined is empty{% endfor %})j",
      R"j({})j", "emptyundefined is empty"},
@@ -246,10 +250,10 @@ const Case kLoopsCases[] = {
 
 const Case kAssignmentsCases[] = {
     {R"j({% set ns = namespace(count=0, names=[]) %}{% for m in messages %}{% set ns.count = ns.count + 1 %}{% set ns.names = ns.names + [m.role] %}{% endfor %}{{ ns.count }} {{ ns.names|join(',') }})j",
-     R"j({"messages": [{"role": "system", "content": "S"}, {"role": "user", "content": "U1"}, {"role": "assistant", "content": "A1"}, {"role": "user", "content": "U2"}]})j",
+     kConversation,
      "4 system,user,assistant,user"},
     {R"j({% set ns = namespace(found=false) %}{% for m in messages[::-1] %}{% if not ns.found and m.role == 'user' %}{% set ns.found = true %}{{ m.content }}{% endif %}{% endfor %})j",
-     R"j({"messages": [{"role": "system", "content": "S"}, {"role": "user", "content": "U1"}, {"role": "assistant", "content": "A1"}, {"role": "user", "content": "U2"}]})j",
+     kConversation,
      "U2"},
     {R"j({% set a, b = 1, 'two' %}{{ a }}{{ b }}{% set t = (1, 2) %}{{ t }}{% set x %}captured {{ a }}{% endset %}[{{ x }}]{% set y | upper %}shout{% endset %}{{ y }})j",
      R"j({})j", "1two(1, 2)[captured 1]SHOUT"},
@@ -395,6 +399,13 @@ TEST(ChatTemplateLanguage, UndefinedIsLenientWhereJinjaWouldRaise) {
     EXPECT_THAT(error_of("{{ missing() }}"), HasSubstr("'missing' is undefined"));
     EXPECT_THAT(error_of("{{ d.nope < 1 }}", ordered_json::parse(R"({"d": {}})")),
                 HasSubstr("'dict object' has no attribute 'nope'"));
+}
+
+TEST(ChatTemplateLanguage, ListMethodsAndJinjaQuirks) {
+    // Python's list.count/index; jinja2's Undefined counts as callable and a failed slice is undefined.
+    EXPECT_EQ(render("{{ [1, 2, 1].count(1) }}{{ ['a', 'b'].index('b') }}|{{ missing is callable }}{{ (1)[1:] is defined }}"),
+              "21|TrueFalse");
+    EXPECT_THAT(error_of("{{ [1].index(5) }}"), HasSubstr("5 is not in list"));
 }
 
 TEST(ChatTemplateLanguage, ContextKeyOrderIsKept) {

@@ -478,8 +478,9 @@ const Method kDictMethods[] = {
          return make_list(rt, std::move(out));
      }},
     {"get",
-     [](Runtime&, const Value& d, Args& a) {
+     [](Runtime& rt, const Value& d, Args& a) {
          const Value& key = required(a.get(0, "key"), "get");
+         rt.items(d.map().items.size());
          const Value* def = a.get(1, "default");
          const Value* v = key.is_string() ? d.map().find(key.str()) : nullptr;
          return v ? *v : def ? *def : Value::none();
@@ -542,7 +543,8 @@ Value length_of(Runtime& rt, const Value& v) {
 
 std::string html_escape(const std::string& s) {
     std::string out;
-    for (char c : s) switch (c) {
+    for (char c : s) {
+        switch (c) {
             case '&': out += "&amp;"; break;
             case '<': out += "&lt;"; break;
             case '>': out += "&gt;"; break;
@@ -550,6 +552,7 @@ std::string html_escape(const std::string& s) {
             case '\'': out += "&#39;"; break;
             default: out += c;
         }
+    }
     return out;
 }
 
@@ -1090,12 +1093,15 @@ Value g_range(Runtime& rt, const Value&, Args& a) {
         stop = first;
     }
     if (step == 0) throw Failure("range() arg 3 must not be zero");
-    // Same bound as jinja2's sandbox (MAX_RANGE).
-    const double count =
-        std::max(0.0, std::ceil((static_cast<double>(stop) - static_cast<double>(start)) / static_cast<double>(step)));
-    if (count > 100000) throw Failure("range too big: the sandbox allows at most 100000 items");
+    // len(range(...)) in unsigned arithmetic, which cannot overflow near the int64 limits.
+    using U = std::uint64_t;
+    U count = 0;
+    if (step > 0 && start < stop) count = (U(stop) - U(start) - 1) / U(step) + 1;
+    if (step < 0 && start > stop) count = (U(start) - U(stop) - 1) / (U(0) - U(step)) + 1;
+    if (count > 100000) throw Failure("range too big: the sandbox allows at most 100000 items");  // jinja2's MAX_RANGE
     std::vector<Value> out;
-    for (std::int64_t i = start; step > 0 ? i < stop : i > stop; i += step) out.emplace_back(i);
+    out.reserve(count);
+    for (U k = 0; k < count; ++k) out.emplace_back(static_cast<std::int64_t>(U(start) + k * U(step)));
     return make_list(rt, std::move(out));
 }
 

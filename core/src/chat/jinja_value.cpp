@@ -296,9 +296,9 @@ std::int64_t int_pow(std::int64_t base, std::int64_t exp) {
 }
 
 Value repeat(Runtime& rt, const Value& seq, std::int64_t count) {
-    if (count < 0) count = 0;
-    const auto n = static_cast<std::size_t>(count);
     const std::size_t unit = seq.is_string() ? seq.str().size() : seq.array().items.size();
+    if (unit == 0 || count <= 0) count = 0;  // '' * 10**18 must not loop
+    const auto n = static_cast<std::size_t>(count);
     std::size_t total = 0;
     if (__builtin_mul_overflow(unit, n, &total)) total = SIZE_MAX;  // refused by the checks below
     if (seq.is_string()) {

@@ -27,8 +27,10 @@ public:
 struct TemplateLimits {
     std::size_t max_output_bytes = std::size_t{4} << 20;  // the rendered text, and any one string value
     std::size_t max_loop_iterations = 100'000;            // loop iterations plus macro calls, whole render
-    std::size_t max_steps = 50'000'000;  // evaluation steps: one per expression, item touched or 16 bytes copied
-    int max_call_depth = 40;             // nested macro calls (recursion)
+    // Evaluation steps, roughly one per expression evaluated, item touched or character processed:
+    // at most about a second of work; rendering a 4 MB conversation takes some 10 million.
+    std::size_t max_steps = 50'000'000;
+    int max_call_depth = 40;  // nested macro calls (recursion)
 };
 
 namespace jinja {
@@ -60,9 +62,10 @@ public:
 
     // The special-token part of the context transformers renders with: bos_token, eos_token,
     // unk_token, sep_token, pad_token, cls_token, mask_token (strings; AddedToken objects give their
-    // "content"; absent or null entries stay undefined) and additional_special_tokens, read from
-    // tokenizer_config.json, with special_tokens_map.json overriding it as in from_pretrained.
-    // Add messages, add_generation_prompt, tools, ... yourself. Throws wp::Error on malformed files.
+    // "content"; absent, null or empty entries stay undefined) and additional_special_tokens, from
+    // tokenizer_config.json; for older configs without added_tokens_decoder, special_tokens_map.json
+    // overrides them, as from_pretrained does. Add messages, add_generation_prompt, tools, ...
+    // yourself. Throws wp::Error on malformed files.
     static nlohmann::ordered_json special_tokens_context(const std::filesystem::path& dir);
 
 private:
