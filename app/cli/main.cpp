@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "bench_tokenize.h"
+#include "synth.h"
 #include "wp/attention/mask_text.h"
 #include "wp/chat/chat_template.h"
 #include "wp/error.h"
@@ -67,6 +68,9 @@ Tokenizer commands (DIR may hold only tokenizer files):
               {"messages": [...], "tools": [...]}). A template error exits with status 3.
 
 Benchmarks:
+  synth       --preset NAME --out DIR [--dtype bf16|f32] [--seed N] [--config-only] [--shared DIR]
+              A random-weight model folder at a real model's shape: gemma-2b, gemma2-2b, gemma2-9b,
+              qwen2-0.5b, qwen2-1.5b, qwen2-7b (tokenizer copied from DIR/fixtures).
   bench-tokenize --model DIR [--mb 4] [--repeat 5]
               Tokenizer load time and encode throughput on generated mixed text, one thread.
 
@@ -580,6 +584,17 @@ int main(int argc, char** argv) {
             const int repeat = static_cast<int>(a.integer("repeat", 5));
             a.check_all_used();
             return wp::cli::bench_tokenize(dir, mb, repeat);
+        }
+        if (cmd == "synth") {
+            const Args a(argc, argv, 2, {"config-only"});
+            const std::string preset = a.str("preset");
+            const std::string dtype = a.str("dtype", "bf16");
+            const std::string out = a.str("out");
+            const auto seed = static_cast<std::uint64_t>(a.integer("seed", 1));
+            const std::string shared = a.str("shared", WP_DEFAULT_SHARED_DIR);
+            const bool config_only = a.flag("config-only");
+            a.check_all_used();
+            return wp::cli::synth(preset, dtype, out, seed, shared, config_only);
         }
         if (cmd == "mask") return cmd_mask(Args(argc, argv, 2, {"color", "no-special"}));
         if (cmd == "chat") return cmd_chat(Args(argc, argv, 2, {"greedy", "ignore-eos"}));

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <limits>
 #include <set>
+#include <thread>
 
 #include "wp/error.h"
 #include "wp/kernels/ops.h"
@@ -24,25 +25,28 @@ T* ensure(std::vector<T>& v, std::size_t n) {
 
 }  // namespace
 
-std::unique_ptr<Model> Model::load(const fs::path& dir, const std::function<void(double)>& progress) {
+std::unique_ptr<Model> Model::load(const fs::path& dir, const std::function<void(double)>& progress,
+                                   const LoadOptions& options) {
     std::unique_ptr<Model> m(new Model());
     m->dir_ = dir;
+    m->precision_ = options.precision;
+    const int threads = options.threads > 0 ? options.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    m->pool_ = std::make_unique<ThreadPool>(threads);
+    openblas_set_num_threads(threads);
     m->cfg_ = ModelConfig::load(dir);
     m->store_ = WeightStore::open_dir(dir);
     const ModelConfig& c = m->cfg_;
     const std::int64_t H = c.hidden_size, I = c.intermediate_size, V = c.vocab_size;
     const std::int64_t QD = c.q_dim(), KD = c.kv_dim();
 
-    m->embed_ = m->tensor_f32("model.embed_tokens.weight", {V, H});
+    m->embed_ = m->matrix("model.embed_tokens.weight", V, H);
     m->final_norm_ = m->tensor_f32("model.norm.weight", {H});
-    m->lm_head_ = c.tie_word_embeddings ? m->embed_ : m->tensor_f32("lm_head.weight", {V, H});
+    m->lm_head_ = c.tie_word_embeddings ? m->embed_ : m->matrix("lm_head.weight", V, H);
 
     auto linear = [&](const std::string& name, std::int64_t out, std::int64_t in, bool bias) {
         Linear L;
-        L.w = m->tensor_f32(name + ".weight", {out, in});
+        L.w = m->matrix(name + ".weight", out, in);
         if (bias) L.b = m->tensor_f32(name + ".bias", {out});
-        L.in = static_cast<int>(in);
-        L.out = static_cast<int>(out);
         return L;
     };
     m->layers_.resize(c.num_layers);
@@ -87,6 +91,30 @@ const float* Model::tensor_f32(const std::string& name, const std::vector<std::i
     }
     owned_.push_back(std::move(buf));
     return owned_.back().data();
+}
+
+QMatrix Model::matrix(const std::string& name, std::int64_t rows, std::int64_t cols) {
+    const TensorView& t = store_.require(name, {rows, cols});
+    const auto addr = reinterpret_cast<std::uintptr_t>(t.data);
+    if (t.dtype == DType::BF16 && addr % 2 == 0)
+        return make_qmatrix(precision_, static_cast<int>(rows), static_cast<int>(cols), nullptr,
+                            reinterpret_cast<const std::uint16_t*>(t.data), qstore_);
+    // F32 (a view when aligned), or F16 / misaligned data widened once.
+    return make_qmatrix(precision_, static_cast<int>(rows), static_cast<int>(cols), tensor_f32(name, {rows, cols}), nullptr,
+                        qstore_);
+}
+
+void Model::linear(const Linear& L, const float* x, int rows, float* y, Workspace& ws) const {
+    matmul(L.w, x, rows, y, *pool_, ws.kernels);
+    if (L.b != nullptr)
+        for (int r = 0; r < rows; ++r) ops::add(y + static_cast<std::size_t>(r) * L.w.rows, L.b, L.w.rows);
+}
+
+std::size_t Model::weight_bytes_per_token() const {
+    std::size_t b = lm_head_.bytes();
+    for (const Layer& L : layers_)
+        for (const Linear* l : {&L.q, &L.k, &L.v, &L.o, &L.gate, &L.up, &L.down}) b += l->w.bytes();
+    return b;
 }
 
 CacheKind Model::default_cache() const {
@@ -134,9 +162,9 @@ std::span<const float> Model::forward(Context& ctx, std::span<const int> ids, Lo
     // transformers multiplies by sqrt(hidden) as a tensor of the activation dtype (f32 here).
     const float emb_scale = c.scale_embeddings ? static_cast<float>(std::sqrt(static_cast<double>(H))) : 1.0f;
     for (int t = 0; t < T; ++t) {
-        const float* e = embed_ + static_cast<std::size_t>(ids[t]) * H;
         float* xt = x + static_cast<std::size_t>(t) * H;
-        for (int i = 0; i < H; ++i) xt[i] = e[i] * emb_scale;
+        embed_.dequantize_rows(ids[t], ids[t] + 1, xt);
+        for (int i = 0; i < H; ++i) xt[i] *= emb_scale;
     }
     ops::rope_table(c.rope_theta, c.head_dim, pos0, T, cos, sin);
     const float eps = static_cast<float>(c.rms_norm_eps);
@@ -145,14 +173,15 @@ std::span<const float> Model::forward(Context& ctx, std::span<const int> ids, Lo
     for (int l = 0; l < c.num_layers; ++l) {
         const Layer& L = layers_[l];
         ops::rms_norm(x, L.input_norm, n, T, H, eps, c.norm_style);
-        ops::linear(n, L.q.w, L.q.b, q, T, H, QD);
-        ops::linear(n, L.k.w, L.k.b, k, T, H, KD);
-        ops::linear(n, L.v.w, L.v.b, v, T, H, KD);
+        linear(L.q, n, T, q, ws);
+        linear(L.k, n, T, k, ws);
+        linear(L.v, n, T, v, ws);
         ops::rope(q, T, c.num_heads, c.head_dim, QD, cos, sin);
         ops::rope(k, T, c.num_kv_heads, c.head_dim, KD, cos, sin);
-        attention(ctx, l, pos0, T, trace);
+        if (T == 1) attention_decode(ctx, l, pos0, trace);
+        else attention(ctx, l, pos0, T, trace);
         cache.store(l, k, v, T);
-        ops::linear(att, L.o.w, L.o.b, o, T, QD, H);
+        linear(L.o, att, T, o, ws);
         if (c.sandwich_norms) {
             ops::rms_norm(o, L.post_attn_norm, o, T, H, eps, c.norm_style);
             ops::add(x, o, TH);
@@ -161,12 +190,12 @@ std::span<const float> Model::forward(Context& ctx, std::span<const int> ids, Lo
             ops::add(x, o, TH);
             ops::rms_norm(x, L.post_attn_norm, n, T, H, eps, c.norm_style);
         }
-        ops::linear(n, L.gate.w, nullptr, gate, T, H, I);
-        ops::linear(n, L.up.w, nullptr, up, T, H, I);
+        linear(L.gate, n, T, gate, ws);
+        linear(L.up, n, T, up, ws);
         const std::size_t TI = static_cast<std::size_t>(T) * I;
         if (c.activation == Activation::GeluTanh) ops::gelu_tanh_mul(gate, up, gate, TI);
         else ops::silu_mul(gate, up, gate, TI);
-        ops::linear(gate, L.down.w, nullptr, o, T, I, H);
+        linear(L.down, gate, T, o, ws);
         if (c.sandwich_norms) ops::rms_norm(o, L.post_ffn_norm, o, T, H, eps, c.norm_style);
         ops::add(x, o, TH);
     }
@@ -177,9 +206,75 @@ std::span<const float> Model::forward(Context& ctx, std::span<const int> ids, Lo
     ops::rms_norm(last, final_norm_, n, rows, H, eps, c.norm_style);
     const std::size_t nl = static_cast<std::size_t>(rows) * c.vocab_size;
     float* logits = ensure(ws.logits, nl);
-    ops::linear(n, lm_head_, nullptr, logits, rows, H, c.vocab_size);
+    matmul(lm_head_, n, rows, logits, *pool_, ws.kernels);
     if (c.final_softcap > 0) ops::softcap(logits, nl, c.final_softcap);
     return {logits, nl};
+}
+
+// Attention of one new query (decode): heads run in parallel on the pool; each head scores the
+// keys the cache holds (ring slots included) plus the new key, then mixes the values.
+void Model::attention_decode(Context& ctx, int layer, std::int64_t pos, AttentionTrace* trace) const {
+    const ModelConfig& c = cfg_;
+    const KvCache& cache = ctx.cache;
+    Workspace& ws = ctx.ws;
+    const MaskSpec& mask = c.layer_masks[layer];
+    const int hd = c.head_dim, KD = c.kv_dim();
+    const int group = c.num_heads / c.num_kv_heads;
+    const int n_past = cache.held(layer);
+    const int n_tot = n_past + 1;
+    std::int64_t* key_pos = ensure(ws.key_pos, static_cast<std::size_t>(n_tot));
+    for (int s = 0; s < n_past; ++s) key_pos[s] = cache.slot_position(layer, s);
+    key_pos[n_past] = pos;
+    float* scores = ensure(ws.scores, static_cast<std::size_t>(c.num_heads) * n_tot);
+    const float* Kp = cache.keys(layer);
+    const float* Vp = cache.values(layer);
+    const float* q = ws.q.data();
+    const float* kn = ws.k.data();
+    const float* vn = ws.v.data();
+    float* att = ws.att.data();
+    const bool trace_on = trace != nullptr && trace->covers(pos) && trace->records(layer);
+
+    pool_->parallel_for(c.num_heads, 1, [&](std::int64_t h0, std::int64_t h1) {
+        for (int h = static_cast<int>(h0); h < h1; ++h) {
+            const int g = h / group;
+            const float* qh = q + static_cast<std::size_t>(h) * hd;
+            float* row = scores + static_cast<std::size_t>(h) * n_tot;
+            float mx = -std::numeric_limits<float>::infinity();
+            for (int j = 0; j < n_tot; ++j) {
+                if (!mask.allows(pos, key_pos[j])) {
+                    row[j] = -std::numeric_limits<float>::infinity();
+                    continue;
+                }
+                const float* kj = (j < n_past ? Kp + static_cast<std::size_t>(j) * KD : kn) + static_cast<std::size_t>(g) * hd;
+                float s = dot_f32(qh, kj, hd) * c.attn_scale;
+                if (c.attn_softcap > 0) s = c.attn_softcap * std::tanh(s / c.attn_softcap);
+                row[j] = s;
+                mx = std::max(mx, s);
+            }
+            double sum = 0;
+            for (int j = 0; j < n_tot; ++j) {
+                const float e = std::isinf(row[j]) ? 0.0f : std::exp(row[j] - mx);
+                row[j] = e;
+                sum += e;
+            }
+            const float inv = static_cast<float>(1.0 / sum);
+            float* out = att + static_cast<std::size_t>(h) * hd;
+            std::fill(out, out + hd, 0.0f);
+            for (int j = 0; j < n_tot; ++j) {
+                const float p = row[j] * inv;
+                row[j] = p;
+                if (p == 0.0f) continue;
+                const float* vj = (j < n_past ? Vp + static_cast<std::size_t>(j) * KD : vn) + static_cast<std::size_t>(g) * hd;
+                for (int i = 0; i < hd; ++i) out[i] += p * vj[i];
+            }
+        }
+    });
+    if (trace_on)
+        for (int h = 0; h < c.num_heads && h < trace->heads(); ++h) {
+            float* tr = trace->row(layer, h, pos);
+            for (int j = 0; j < n_tot; ++j)
+                if (trace->covers(key_pos[j])) tr[key_pos[j]] = scores[static_cast<std::size_t>(h) * n_tot + j];
+        }
 }
 
 // Attention of `count` new queries (in ws.q, RoPE applied) over the keys the cache holds for the

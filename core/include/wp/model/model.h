@@ -12,6 +12,8 @@
 #include "wp/attention/trace.h"
 #include "wp/cache/kv_cache.h"
 #include "wp/io/safetensors.h"
+#include "wp/kernels/qmatrix.h"
+#include "wp/kernels/thread_pool.h"
 #include "wp/model/model_config.h"
 
 namespace wp {
@@ -21,6 +23,12 @@ namespace wp {
 struct Workspace {
     std::vector<float> x, n, q, k, v, att, o, gate, up, scores, cos, sin, logits;
     std::vector<std::int64_t> key_pos;
+    KernelScratch kernels;
+};
+
+struct LoadOptions {
+    Precision precision = Precision::F32;  // compute precision of the weight matrices
+    int threads = 0;                       // 0: one per core; BLAS uses the same number
 };
 
 // What one conversation needs besides the shared weights: its KV cache and scratch buffers.
@@ -39,12 +47,16 @@ public:
     // every expected tensor's presence and shape. Throws wp::Error.
     // `progress` (optional) is called with the fraction done, 0..1, as layers are prepared.
     static std::unique_ptr<Model> load(const std::filesystem::path& dir,
-                                       const std::function<void(double)>& progress = {});
+                                       const std::function<void(double)>& progress = {},
+                                       const LoadOptions& options = {});
 
     const ModelConfig& config() const { return cfg_; }
     const std::filesystem::path& dir() const { return dir_; }
     std::int64_t parameter_count() const { return n_params_; }
     std::string weights_dtype() const { return weights_dtype_; }  // "F32", "BF16", "F16", "mixed"
+    Precision precision() const { return precision_; }
+    int threads() const { return pool_->size(); }
+    std::size_t weight_bytes_per_token() const;  // weight bytes one decode step reads
     CacheKind default_cache() const;
     std::size_t kv_bytes_per_token() const;  // all layers, f32 K and V
 
@@ -59,9 +71,8 @@ public:
 
 private:
     struct Linear {
-        const float* w = nullptr;
+        QMatrix w;
         const float* b = nullptr;
-        int in = 0, out = 0;
     };
     struct Layer {
         const float* input_norm = nullptr;
@@ -73,15 +84,21 @@ private:
 
     Model() = default;
     const float* tensor_f32(const std::string& name, const std::vector<std::int64_t>& shape);
+    QMatrix matrix(const std::string& name, std::int64_t rows, std::int64_t cols);
+    void linear(const Linear& L, const float* x, int rows, float* y, Workspace& ws) const;
+    void attention_decode(Context& ctx, int layer, std::int64_t pos, AttentionTrace* trace) const;
     void attention(Context& ctx, int layer, std::int64_t pos0, int count, AttentionTrace* trace) const;
 
     ModelConfig cfg_;
     std::filesystem::path dir_;
     WeightStore store_;
     std::vector<std::vector<float>> owned_;  // widened or realigned copies
-    const float* embed_ = nullptr;
+    QStorage qstore_;                        // quantized or converted matrices
+    QMatrix embed_;
     const float* final_norm_ = nullptr;
-    const float* lm_head_ = nullptr;
+    QMatrix lm_head_;
+    Precision precision_ = Precision::F32;
+    std::unique_ptr<ThreadPool> pool_;
     std::vector<Layer> layers_;
     std::int64_t n_params_ = 0;
     std::string weights_dtype_;

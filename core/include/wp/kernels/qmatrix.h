@@ -1,0 +1,80 @@
+// Weight matrices in the compute precisions, and the matrix products of the forward pass.
+//
+//  f32  — the file's f32 values (a view into the mapping), or bf16/f16 widened once at load.
+//  bf16 — bf16 values straight from the mapping (no f32 copy); kernels widen on the fly.
+//  q8   — blocks of 32 weights: 32 int8 and one f16 scale (8.5 bits per weight), quantized at load.
+//  q4   — blocks of 32 weights: 16 bytes of 4-bit values (v - 8) and one f16 scale (4.5 bits).
+//
+// Decode (one row) runs hand-vectorised AVX2/FMA kernels (chosen at run time, with a scalar
+// fallback) over output rows on the thread pool; q8/q4 quantize the input vector to int8 blocks
+// and use integer dot products. Prefill (many rows) goes through cblas_sgemm, widening or
+// dequantizing the weights tile by tile.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "wp/kernels/thread_pool.h"
+
+namespace wp {
+
+enum class Precision { F32, BF16, Q8, Q4 };
+const char* precision_name(Precision p);
+Precision parse_precision(const std::string& s);  // throws wp::Error
+
+constexpr int kQuantBlock = 32;
+
+struct QMatrix {
+    Precision precision = Precision::F32;
+    int rows = 0, cols = 0;
+    const float* f32 = nullptr;
+    const std::uint16_t* bf16 = nullptr;
+    const std::int8_t* q8 = nullptr;
+    const std::uint8_t* q4 = nullptr;       // rows * cols / 2 bytes
+    const std::uint16_t* scales = nullptr;  // f16, rows * cols / 32
+
+    std::size_t bytes() const;  // weight bytes read by one matrix-vector product
+    void dequantize_rows(int r0, int r1, float* out) const;  // rows [r0, r1) as f32, row-major
+};
+
+// Owns the memory of quantized or widened matrices.
+struct QStorage {
+    std::vector<std::vector<std::uint8_t>> buffers;
+    template <typename T>
+    T* alloc(std::size_t n) {
+        buffers.emplace_back(n * sizeof(T) + 64);
+        auto p = reinterpret_cast<std::uintptr_t>(buffers.back().data());
+        return reinterpret_cast<T*>((p + 63) & ~std::uintptr_t{63});
+    }
+};
+
+// Builds a matrix in `precision` from raw f32 or bf16 values (as they are in the file).
+// Quantized precisions need cols % 32 == 0; otherwise the matrix stays f32.
+QMatrix make_qmatrix(Precision precision, int rows, int cols, const float* f32, const std::uint16_t* bf16,
+                     QStorage& storage);
+
+// Scratch for the kernels, reused across calls.
+struct KernelScratch {
+    std::vector<std::int8_t> xq;  // quantized input vector
+    std::vector<float> xd;        // its block scales
+    std::vector<float> tile;      // dequantized weight tile (prefill)
+};
+
+// y = W x for one input row (decode), threaded over output rows.
+void matvec(const QMatrix& W, const float* x, float* y, ThreadPool& pool, KernelScratch& scratch);
+// Y[rows, W.rows] = X[rows, W.cols] W^T.
+void matmul(const QMatrix& W, const float* X, int rows, float* Y, ThreadPool& pool, KernelScratch& scratch);
+
+// Dot product of two f32 vectors (AVX2 when available).
+float dot_f32(const float* a, const float* b, int n);
+
+// Plain scalar references (tests) and the CPU check.
+void matvec_reference(const QMatrix& W, const float* x, float* y);
+bool cpu_has_avx2_fma();
+// Forces the scalar kernels (tests compare both paths).
+void set_force_scalar_kernels(bool on);
+
+}  // namespace wp

@@ -1,0 +1,466 @@
+#include "wp/kernels/qmatrix.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cblas.h>
+#include <cmath>
+#include <cstring>
+
+#include "wp/error.h"
+#include "wp/kernels/ops.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define WP_X86 1
+#endif
+
+namespace wp {
+
+const char* precision_name(Precision p) {
+    switch (p) {
+        case Precision::F32: return "f32";
+        case Precision::BF16: return "bf16";
+        case Precision::Q8: return "q8";
+        case Precision::Q4: return "q4";
+    }
+    return "?";
+}
+
+Precision parse_precision(const std::string& s) {
+    if (s == "f32") return Precision::F32;
+    if (s == "bf16") return Precision::BF16;
+    if (s == "q8") return Precision::Q8;
+    if (s == "q4") return Precision::Q4;
+    throw Error("unknown precision \"" + s + "\" (f32, bf16, q8 or q4)");
+}
+
+namespace {
+
+std::atomic<bool> g_force_scalar{false};
+
+std::uint16_t f32_to_f16(float f) {
+    // Round to nearest even; the scales are positive and well inside the f16 range.
+    std::uint32_t x;
+    std::memcpy(&x, &f, 4);
+    const std::uint32_t sign = (x >> 16) & 0x8000u;
+    const int exp = static_cast<int>((x >> 23) & 0xff) - 127 + 15;
+    std::uint32_t mant = x & 0x7fffffu;
+    if (exp <= 0) {
+        if (exp < -10) return static_cast<std::uint16_t>(sign);
+        mant |= 0x800000u;
+        const int shift = 14 - exp;
+        std::uint32_t h = mant >> shift;
+        const std::uint32_t rem = mant & ((1u << shift) - 1), half = 1u << (shift - 1);
+        if (rem > half || (rem == half && (h & 1))) ++h;
+        return static_cast<std::uint16_t>(sign | h);
+    }
+    if (exp >= 31) return static_cast<std::uint16_t>(sign | 0x7c00u);
+    std::uint32_t h = (static_cast<std::uint32_t>(exp) << 10) | (mant >> 13);
+    const std::uint32_t rem = mant & 0x1fffu;
+    if (rem > 0x1000u || (rem == 0x1000u && (h & 1))) ++h;
+    return static_cast<std::uint16_t>(sign | h);
+}
+
+inline float half(std::uint16_t h) { return ops::f16_to_f32(h); }
+
+// ---- scalar kernels (also the reference for the vector ones) ------------------------------
+
+float dot_f32_scalar(const float* w, const float* x, int n) {
+    float s = 0;
+    for (int i = 0; i < n; ++i) s += w[i] * x[i];
+    return s;
+}
+
+float dot_bf16_scalar(const std::uint16_t* w, const float* x, int n) {
+    float s = 0;
+    for (int i = 0; i < n; ++i) s += ops::bf16_to_f32(w[i]) * x[i];
+    return s;
+}
+
+float dot_q8_scalar(const std::int8_t* w, const std::uint16_t* ws, const std::int8_t* xq, const float* xd, int n) {
+    float s = 0;
+    for (int b = 0; b < n / kQuantBlock; ++b) {
+        int acc = 0;
+        for (int i = 0; i < kQuantBlock; ++i) acc += w[b * kQuantBlock + i] * xq[b * kQuantBlock + i];
+        s += static_cast<float>(acc) * half(ws[b]) * xd[b];
+    }
+    return s;
+}
+
+float dot_q4_scalar(const std::uint8_t* w, const std::uint16_t* ws, const std::int8_t* xq, const float* xd, int n) {
+    float s = 0;
+    for (int b = 0; b < n / kQuantBlock; ++b) {
+        const std::uint8_t* q = w + b * (kQuantBlock / 2);
+        const std::int8_t* x = xq + b * kQuantBlock;
+        int acc = 0;
+        for (int i = 0; i < 16; ++i) {
+            acc += (static_cast<int>(q[i] & 0x0f) - 8) * x[i];
+            acc += (static_cast<int>(q[i] >> 4) - 8) * x[i + 16];
+        }
+        s += static_cast<float>(acc) * half(ws[b]) * xd[b];
+    }
+    return s;
+}
+
+void quantize_vector(const float* x, int n, std::int8_t* q, float* d) {
+    for (int b = 0; b < n / kQuantBlock; ++b) {
+        float amax = 0;
+        for (int i = 0; i < kQuantBlock; ++i) amax = std::max(amax, std::fabs(x[b * kQuantBlock + i]));
+        const float scale = amax / 127.0f;
+        const float inv = scale > 0 ? 1.0f / scale : 0.0f;
+        d[b] = scale;
+        for (int i = 0; i < kQuantBlock; ++i)
+            q[b * kQuantBlock + i] = static_cast<std::int8_t>(std::lrintf(x[b * kQuantBlock + i] * inv));
+    }
+}
+
+// ---- AVX2 / FMA kernels -------------------------------------------------------------------
+
+#ifdef WP_X86
+#define WP_AVX2 __attribute__((target("avx2,fma,f16c")))
+
+WP_AVX2 inline float hsum(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+// Four rows at a time share the loads of x.
+WP_AVX2 void rows_f32_avx2(const float* W, int cols, const float* x, float* y, int r0, int r1) {
+    int r = r0;
+    for (; r + 4 <= r1; r += 4) {
+        const float* w0 = W + static_cast<std::size_t>(r) * cols;
+        const float* w1 = w0 + cols;
+        const float* w2 = w1 + cols;
+        const float* w3 = w2 + cols;
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        int i = 0;
+        for (; i + 8 <= cols; i += 8) {
+            const __m256 xv = _mm256_loadu_ps(x + i);
+            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w0 + i), xv, a0);
+            a1 = _mm256_fmadd_ps(_mm256_loadu_ps(w1 + i), xv, a1);
+            a2 = _mm256_fmadd_ps(_mm256_loadu_ps(w2 + i), xv, a2);
+            a3 = _mm256_fmadd_ps(_mm256_loadu_ps(w3 + i), xv, a3);
+        }
+        float s0 = hsum(a0), s1 = hsum(a1), s2 = hsum(a2), s3 = hsum(a3);
+        for (; i < cols; ++i) {
+            s0 += w0[i] * x[i];
+            s1 += w1[i] * x[i];
+            s2 += w2[i] * x[i];
+            s3 += w3[i] * x[i];
+        }
+        y[r] = s0;
+        y[r + 1] = s1;
+        y[r + 2] = s2;
+        y[r + 3] = s3;
+    }
+    for (; r < r1; ++r) {
+        const float* w = W + static_cast<std::size_t>(r) * cols;
+        __m256 a = _mm256_setzero_ps();
+        int i = 0;
+        for (; i + 8 <= cols; i += 8) a = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(x + i), a);
+        float s = hsum(a);
+        for (; i < cols; ++i) s += w[i] * x[i];
+        y[r] = s;
+    }
+}
+
+WP_AVX2 inline __m256 load_bf16(const std::uint16_t* p) {
+    const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+
+WP_AVX2 void rows_bf16_avx2(const std::uint16_t* W, int cols, const float* x, float* y, int r0, int r1) {
+    int r = r0;
+    for (; r + 2 <= r1; r += 2) {
+        const std::uint16_t* w0 = W + static_cast<std::size_t>(r) * cols;
+        const std::uint16_t* w1 = w0 + cols;
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, b0 = a0, b1 = a0;
+        int i = 0;
+        for (; i + 16 <= cols; i += 16) {
+            const __m256 x0 = _mm256_loadu_ps(x + i), x1 = _mm256_loadu_ps(x + i + 8);
+            a0 = _mm256_fmadd_ps(load_bf16(w0 + i), x0, a0);
+            b0 = _mm256_fmadd_ps(load_bf16(w0 + i + 8), x1, b0);
+            a1 = _mm256_fmadd_ps(load_bf16(w1 + i), x0, a1);
+            b1 = _mm256_fmadd_ps(load_bf16(w1 + i + 8), x1, b1);
+        }
+        float s0 = hsum(_mm256_add_ps(a0, b0)), s1 = hsum(_mm256_add_ps(a1, b1));
+        for (; i < cols; ++i) {
+            s0 += ops::bf16_to_f32(w0[i]) * x[i];
+            s1 += ops::bf16_to_f32(w1[i]) * x[i];
+        }
+        y[r] = s0;
+        y[r + 1] = s1;
+    }
+    for (; r < r1; ++r) y[r] = dot_bf16_scalar(W + static_cast<std::size_t>(r) * cols, x, cols);
+}
+
+// Sum of 32 products of int8 weights and int8 activations, as 8 int32 lanes converted to float.
+WP_AVX2 inline __m256 dot32_i8(__m256i w, __m256i x) {
+    const __m256i ax = _mm256_sign_epi8(w, w);     // |w|
+    const __m256i sx = _mm256_sign_epi8(x, w);     // x * sign(w)
+    const __m256i p16 = _mm256_maddubs_epi16(ax, sx);
+    const __m256i p32 = _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
+    return _mm256_cvtepi32_ps(p32);
+}
+
+WP_AVX2 void rows_q8_avx2(const QMatrix& W, const std::int8_t* xq, const float* xd, float* y, int r0, int r1) {
+    const int nb = W.cols / kQuantBlock;
+    for (int r = r0; r < r1; ++r) {
+        const std::int8_t* w = W.q8 + static_cast<std::size_t>(r) * W.cols;
+        const std::uint16_t* ws = W.scales + static_cast<std::size_t>(r) * nb;
+        __m256 acc = _mm256_setzero_ps();
+        for (int b = 0; b < nb; ++b) {
+            const __m256i wv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + b * kQuantBlock));
+            const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + b * kQuantBlock));
+            const float d = _cvtsh_ss(ws[b]) * xd[b];
+            acc = _mm256_fmadd_ps(dot32_i8(wv, xv), _mm256_set1_ps(d), acc);
+        }
+        y[r] = hsum(acc);
+    }
+}
+
+WP_AVX2 void rows_q4_avx2(const QMatrix& W, const std::int8_t* xq, const float* xd, float* y, int r0, int r1) {
+    const int nb = W.cols / kQuantBlock;
+    const __m256i low = _mm256_set1_epi8(0x0f), eight = _mm256_set1_epi8(8);
+    for (int r = r0; r < r1; ++r) {
+        const std::uint8_t* w = W.q4 + static_cast<std::size_t>(r) * (W.cols / 2);
+        const std::uint16_t* ws = W.scales + static_cast<std::size_t>(r) * nb;
+        __m256 acc = _mm256_setzero_ps();
+        for (int b = 0; b < nb; ++b) {
+            const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + b * 16));
+            // Low nibbles are elements 0..15, high nibbles 16..31.
+            const __m256i both = _mm256_set_m128i(_mm_srli_epi16(packed, 4), packed);
+            const __m256i wv = _mm256_sub_epi8(_mm256_and_si256(both, low), eight);
+            const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + b * kQuantBlock));
+            const float d = _cvtsh_ss(ws[b]) * xd[b];
+            acc = _mm256_fmadd_ps(dot32_i8(wv, xv), _mm256_set1_ps(d), acc);
+        }
+        y[r] = hsum(acc);
+    }
+}
+WP_AVX2 float dot_f32_avx2(const float* a, const float* b, int n) {
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0;
+    int i = 0;
+    for (; i + 16 <= n; i += 16) {
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
+    }
+    float s = hsum(_mm256_add_ps(s0, s1));
+    for (; i < n; ++i) s += a[i] * b[i];
+    return s;
+}
+#endif  // WP_X86
+
+bool use_avx2() {
+    static const bool has = cpu_has_avx2_fma();
+    return has && !g_force_scalar.load(std::memory_order_relaxed);
+}
+
+void rows(const QMatrix& W, const float* x, const std::int8_t* xq, const float* xd, float* y, int r0, int r1) {
+#ifdef WP_X86
+    if (use_avx2()) {
+        switch (W.precision) {
+            case Precision::F32: rows_f32_avx2(W.f32, W.cols, x, y, r0, r1); return;
+            case Precision::BF16: rows_bf16_avx2(W.bf16, W.cols, x, y, r0, r1); return;
+            case Precision::Q8: rows_q8_avx2(W, xq, xd, y, r0, r1); return;
+            case Precision::Q4: rows_q4_avx2(W, xq, xd, y, r0, r1); return;
+        }
+    }
+#endif
+    const int nb = W.cols / kQuantBlock;
+    for (int r = r0; r < r1; ++r) {
+        const std::size_t o = static_cast<std::size_t>(r) * W.cols;
+        switch (W.precision) {
+            case Precision::F32: y[r] = dot_f32_scalar(W.f32 + o, x, W.cols); break;
+            case Precision::BF16: y[r] = dot_bf16_scalar(W.bf16 + o, x, W.cols); break;
+            case Precision::Q8: y[r] = dot_q8_scalar(W.q8 + o, W.scales + static_cast<std::size_t>(r) * nb, xq, xd, W.cols); break;
+            case Precision::Q4: y[r] = dot_q4_scalar(W.q4 + o / 2, W.scales + static_cast<std::size_t>(r) * nb, xq, xd, W.cols); break;
+        }
+    }
+}
+
+}  // namespace
+
+float dot_f32(const float* a, const float* b, int n) {
+#ifdef WP_X86
+    if (use_avx2()) return dot_f32_avx2(a, b, n);
+#endif
+    return dot_f32_scalar(a, b, n);
+}
+
+bool cpu_has_avx2_fma() {
+#ifdef WP_X86
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+#else
+    return false;
+#endif
+}
+
+void set_force_scalar_kernels(bool on) { g_force_scalar = on; }
+
+std::size_t QMatrix::bytes() const {
+    const std::size_t n = static_cast<std::size_t>(rows) * cols;
+    switch (precision) {
+        case Precision::F32: return n * 4;
+        case Precision::BF16: return n * 2;
+        case Precision::Q8: return n + n / kQuantBlock * 2;
+        case Precision::Q4: return n / 2 + n / kQuantBlock * 2;
+    }
+    return 0;
+}
+
+void QMatrix::dequantize_rows(int r0, int r1, float* out) const {
+    const int nb = cols / kQuantBlock;
+    for (int r = r0; r < r1; ++r) {
+        float* o = out + static_cast<std::size_t>(r - r0) * cols;
+        const std::size_t base = static_cast<std::size_t>(r) * cols;
+        switch (precision) {
+            case Precision::F32: std::memcpy(o, f32 + base, sizeof(float) * cols); break;
+            case Precision::BF16: ops::bf16_to_f32(bf16 + base, o, cols); break;
+            case Precision::Q8:
+                for (int b = 0; b < nb; ++b) {
+                    const float d = half(scales[static_cast<std::size_t>(r) * nb + b]);
+                    for (int i = 0; i < kQuantBlock; ++i) o[b * kQuantBlock + i] = d * q8[base + b * kQuantBlock + i];
+                }
+                break;
+            case Precision::Q4:
+                for (int b = 0; b < nb; ++b) {
+                    const float d = half(scales[static_cast<std::size_t>(r) * nb + b]);
+                    const std::uint8_t* q = q4 + base / 2 + b * 16;
+                    for (int i = 0; i < 16; ++i) {
+                        o[b * kQuantBlock + i] = d * (static_cast<int>(q[i] & 0x0f) - 8);
+                        o[b * kQuantBlock + i + 16] = d * (static_cast<int>(q[i] >> 4) - 8);
+                    }
+                }
+                break;
+        }
+    }
+}
+
+QMatrix make_qmatrix(Precision precision, int rows, int cols, const float* f32, const std::uint16_t* bf16, QStorage& st) {
+    QMatrix m;
+    m.rows = rows;
+    m.cols = cols;
+    const std::size_t n = static_cast<std::size_t>(rows) * cols;
+    if ((precision == Precision::Q8 || precision == Precision::Q4) && cols % kQuantBlock != 0) precision = Precision::F32;
+    m.precision = precision;
+    auto value = [&](std::size_t i) { return f32 ? f32[i] : ops::bf16_to_f32(bf16[i]); };
+    switch (precision) {
+        case Precision::F32:
+            if (f32) {
+                m.f32 = f32;
+            } else {
+                float* w = st.alloc<float>(n);
+                ops::bf16_to_f32(bf16, w, n);
+                m.f32 = w;
+            }
+            break;
+        case Precision::BF16:
+            if (bf16) {
+                m.bf16 = bf16;
+            } else {
+                std::uint16_t* w = st.alloc<std::uint16_t>(n);
+                for (std::size_t i = 0; i < n; ++i) w[i] = ops::f32_to_bf16(f32[i]);
+                m.bf16 = w;
+            }
+            break;
+        case Precision::Q8:
+        case Precision::Q4: {
+            const std::size_t nb = n / kQuantBlock;
+            std::uint16_t* sc = st.alloc<std::uint16_t>(nb);
+            std::int8_t* q8 = precision == Precision::Q8 ? st.alloc<std::int8_t>(n) : nullptr;
+            std::uint8_t* q4 = precision == Precision::Q4 ? st.alloc<std::uint8_t>(n / 2) : nullptr;
+            float block[kQuantBlock];
+            for (std::size_t b = 0; b < nb; ++b) {
+                float amax = 0, signed_max = 0;
+                for (int i = 0; i < kQuantBlock; ++i) {
+                    block[i] = value(b * kQuantBlock + i);
+                    if (std::fabs(block[i]) > amax) {
+                        amax = std::fabs(block[i]);
+                        signed_max = block[i];
+                    }
+                }
+                if (q8) {
+                    const float d = amax / 127.0f;
+                    sc[b] = f32_to_f16(d);
+                    const float dd = half(sc[b]);
+                    const float inv = dd > 0 ? 1.0f / dd : 0.0f;
+                    for (int i = 0; i < kQuantBlock; ++i)
+                        q8[b * kQuantBlock + i] = static_cast<std::int8_t>(std::clamp(std::lrintf(block[i] * inv), -127L, 127L));
+                } else {
+                    // As Q4_0: the largest-magnitude value maps to -8, so the range is used fully.
+                    const float d = signed_max / -8.0f;
+                    sc[b] = f32_to_f16(d);
+                    const float dd = half(sc[b]);
+                    const float inv = dd != 0 ? 1.0f / dd : 0.0f;
+                    std::uint8_t* q = q4 + b * 16;
+                    for (int i = 0; i < 16; ++i) {
+                        const int lo = static_cast<int>(std::clamp(std::lrintf(block[i] * inv) + 8, 0L, 15L));
+                        const int hi = static_cast<int>(std::clamp(std::lrintf(block[i + 16] * inv) + 8, 0L, 15L));
+                        q[i] = static_cast<std::uint8_t>(lo | (hi << 4));
+                    }
+                }
+            }
+            m.scales = sc;
+            m.q8 = q8;
+            m.q4 = q4;
+            break;
+        }
+    }
+    return m;
+}
+
+void matvec(const QMatrix& W, const float* x, float* y, ThreadPool& pool, KernelScratch& s) {
+    const std::int8_t* xq = nullptr;
+    const float* xd = nullptr;
+    if (W.precision == Precision::Q8 || W.precision == Precision::Q4) {
+        if (s.xq.size() < static_cast<std::size_t>(W.cols)) {
+            s.xq.resize(W.cols);
+            s.xd.resize(W.cols / kQuantBlock + 1);
+        }
+        quantize_vector(x, W.cols, s.xq.data(), s.xd.data());
+        xq = s.xq.data();
+        xd = s.xd.data();
+    }
+    pool.parallel_for(W.rows, 16, [&](std::int64_t b, std::int64_t e) {
+        rows(W, x, xq, xd, y, static_cast<int>(b), static_cast<int>(e));
+    });
+}
+
+void matmul(const QMatrix& W, const float* X, int n, float* Y, ThreadPool& pool, KernelScratch& s) {
+    if (n == 1) {
+        matvec(W, X, Y, pool, s);
+        return;
+    }
+    if (W.precision == Precision::F32) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, W.rows, W.cols, 1.0f, X, W.cols, W.f32, W.cols, 0.0f, Y,
+                    W.rows);
+        return;
+    }
+    // Widen a tile of weight rows (about 2 MB, so it stays in cache), then sgemm against it.
+    const int tile_rows = std::max(16, std::min(W.rows, (1 << 19) / std::max(1, W.cols)));
+    if (s.tile.size() < static_cast<std::size_t>(tile_rows) * W.cols) s.tile.resize(static_cast<std::size_t>(tile_rows) * W.cols);
+    for (int r0 = 0; r0 < W.rows; r0 += tile_rows) {
+        const int r1 = std::min(W.rows, r0 + tile_rows);
+        float* tile = s.tile.data();
+        pool.parallel_for(r1 - r0, 4, [&](std::int64_t b, std::int64_t e) {
+            W.dequantize_rows(r0 + static_cast<int>(b), r0 + static_cast<int>(e), tile + b * W.cols);
+        });
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, r1 - r0, W.cols, 1.0f, X, W.cols, tile, W.cols, 0.0f,
+                    Y + r0, W.rows);
+    }
+}
+
+void matvec_reference(const QMatrix& W, const float* x, float* y) {
+    std::vector<float> row(W.cols);
+    for (int r = 0; r < W.rows; ++r) {
+        W.dequantize_rows(r, r + 1, row.data());
+        double s = 0;
+        for (int i = 0; i < W.cols; ++i) s += static_cast<double>(row[i]) * x[i];
+        y[r] = static_cast<float>(s);
+    }
+}
+
+}  // namespace wp
