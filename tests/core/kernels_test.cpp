@@ -1,0 +1,222 @@
+// The matrix kernels of every precision against plain scalar references, the thread pool, and
+// the quantized precisions' effect on the fixtures' logits.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cmath>
+#include <map>
+#include <random>
+
+#include "test_support.h"
+#include "wp/kernels/ops.h"
+#include "wp/kernels/qmatrix.h"
+#include "wp/kernels/thread_pool.h"
+#include "wp/model/model.h"
+
+namespace wp::test {
+namespace {
+
+std::vector<float> randn(std::size_t n, std::uint64_t seed, float scale = 1.0f) {
+    std::mt19937_64 rng(seed);
+    std::normal_distribution<float> d(0.0f, scale);
+    std::vector<float> v(n);
+    for (auto& x : v) x = d(rng);
+    return v;
+}
+
+struct ScalarGuard {
+    explicit ScalarGuard(bool on) { set_force_scalar_kernels(on); }
+    ~ScalarGuard() { set_force_scalar_kernels(false); }
+};
+
+TEST(ThreadPool, EveryIndexExactlyOnce) {
+    for (int threads : {1, 2, 3}) {
+        ThreadPool pool(threads);
+        for (std::int64_t n : {0, 1, 7, 16, 17, 1000, 4099})
+            for (std::int64_t grain : {1, 4, 16}) {
+                std::vector<std::atomic<int>> hits(static_cast<std::size_t>(n));
+                for (int rep = 0; rep < 3; ++rep)
+                    pool.parallel_for(n, grain, [&](std::int64_t b, std::int64_t e) {
+                        EXPECT_TRUE(b % grain == 0 || b == n);
+                        for (std::int64_t i = b; i < e; ++i) hits[static_cast<std::size_t>(i)]++;
+                    });
+                for (std::int64_t i = 0; i < n; ++i) ASSERT_EQ(hits[static_cast<std::size_t>(i)].load(), 3) << n << " " << grain;
+            }
+    }
+}
+
+// Relative error bound of a quantized product: the input vector is quantized to int8 blocks too,
+// so each block contributes up to |w|_1 * max|x| / 254.
+float quant_bound(const std::vector<float>& deq_row, const float* x, int cols) {
+    float bound = 0;
+    for (int b = 0; b < cols / kQuantBlock; ++b) {
+        float amax = 0, wsum = 0;
+        for (int i = 0; i < kQuantBlock; ++i) {
+            amax = std::max(amax, std::fabs(x[b * kQuantBlock + i]));
+            wsum += std::fabs(deq_row[b * kQuantBlock + i]);
+        }
+        bound += wsum * amax / 254.0f;
+    }
+    return bound * 1.01f + 1e-5f;
+}
+
+class KernelTest : public testing::TestWithParam<Precision> {};
+
+TEST_P(KernelTest, MatvecMatchesScalarAndReference) {
+    const Precision prec = GetParam();
+    const bool quant = prec == Precision::Q8 || prec == Precision::Q4;
+    ThreadPool pool(2);
+    for (auto [rows, cols] : std::vector<std::pair<int, int>>{{1, 32}, {7, 64}, {33, 96}, {130, 320}, {5, 37}, {17, 200}}) {
+        if (quant && cols % kQuantBlock) continue;
+        SCOPED_TRACE(std::to_string(rows) + "x" + std::to_string(cols));
+        const auto w = randn(static_cast<std::size_t>(rows) * cols, rows * 31 + cols);
+        const auto x = randn(cols, cols + 7);
+        QStorage st;
+        const QMatrix m = make_qmatrix(prec, rows, cols, w.data(), nullptr, st);
+        ASSERT_EQ(m.precision, prec);
+        std::vector<float> ref(rows), fast(rows), scalar(rows);
+        matvec_reference(m, x.data(), ref.data());
+        KernelScratch ks;
+        matvec(m, x.data(), fast.data(), pool, ks);
+        {
+            ScalarGuard g(true);
+            matvec(m, x.data(), scalar.data(), pool, ks);
+        }
+        std::vector<float> row(cols);
+        for (int r = 0; r < rows; ++r) {
+            EXPECT_NEAR(fast[r], scalar[r], 1e-4f * (1 + std::fabs(scalar[r]))) << "row " << r;
+            m.dequantize_rows(r, r + 1, row.data());
+            const float tol = quant ? quant_bound(row, x.data(), cols) : 1e-4f * (1 + std::fabs(ref[r]));
+            EXPECT_NEAR(fast[r], ref[r], tol) << "row " << r;
+        }
+        // The dequantized weights stay close to the originals.
+        // Rounding error per weight: half a step (q8: amax/127; bf16: 2^-8 relative), and for q4
+        // (as Q4_0: amax maps to -8, so +amax clamps to 7) up to a whole step of amax/8.
+        const float step = prec == Precision::Q8 ? 0.51f / 127 : prec == Precision::Q4 ? 1.01f / 8 : prec == Precision::BF16 ? 0.51f / 128 : 0.0f;
+        for (int r = 0; r < rows; ++r) {
+            m.dequantize_rows(r, r + 1, row.data());
+            for (int b = 0; b * kQuantBlock < cols; ++b) {
+                float amax = 0;
+                for (int i = b * kQuantBlock; i < std::min(cols, (b + 1) * kQuantBlock); ++i) amax = std::max(amax, std::fabs(w[r * cols + i]));
+                for (int i = b * kQuantBlock; i < std::min(cols, (b + 1) * kQuantBlock); ++i)
+                    ASSERT_LE(std::fabs(row[i] - w[r * cols + i]), amax * step + 1e-6f) << "row " << r << " col " << i;
+            }
+        }
+    }
+}
+
+TEST_P(KernelTest, MatmulMatchesRowByRow) {
+    const Precision prec = GetParam();
+    ThreadPool pool(2);
+    const int rows = 45, cols = 128, n = 5;
+    const auto w = randn(static_cast<std::size_t>(rows) * cols, 3);
+    const auto X = randn(static_cast<std::size_t>(n) * cols, 4);
+    QStorage st;
+    const QMatrix m = make_qmatrix(prec, rows, cols, w.data(), nullptr, st);
+    KernelScratch ks;
+    std::vector<float> Y(static_cast<std::size_t>(n) * rows), ref(rows);
+    matmul(m, X.data(), n, Y.data(), pool, ks);
+    for (int t = 0; t < n; ++t) {
+        matvec_reference(m, X.data() + t * cols, ref.data());
+        for (int r = 0; r < rows; ++r) EXPECT_NEAR(Y[t * rows + r], ref[r], 1e-4f * (1 + std::fabs(ref[r])));
+    }
+}
+
+TEST(Kernels, Bf16FromTheFileIsUsedInPlace) {
+    std::vector<std::uint16_t> h(64 * 3);
+    const auto w = randn(h.size(), 9);
+    for (std::size_t i = 0; i < h.size(); ++i) h[i] = ops::f32_to_bf16(w[i]);
+    QStorage st;
+    const QMatrix m = make_qmatrix(Precision::BF16, 3, 64, nullptr, h.data(), st);
+    EXPECT_EQ(m.bf16, h.data());  // no copy
+    EXPECT_TRUE(st.buffers.empty());
+    EXPECT_EQ(m.bytes(), h.size() * 2);
+}
+
+TEST(Kernels, DotF32) {
+    for (int n : {0, 1, 15, 16, 33, 257}) {
+        const auto a = randn(n, n + 1), b = randn(n, n + 2);
+        double ref = 0;
+        for (int i = 0; i < n; ++i) ref += static_cast<double>(a[i]) * b[i];
+        EXPECT_NEAR(dot_f32(a.data(), b.data(), n), ref, 1e-4 * (1 + std::fabs(ref)));
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(Precisions, KernelTest,
+                         testing::Values(Precision::F32, Precision::BF16, Precision::Q8, Precision::Q4),
+                         [](const auto& info) { return std::string(precision_name(info.param)); });
+
+// ---- precisions on the fixtures --------------------------------------------------------------
+
+struct Agreement {
+    float max_abs = 0;
+    double spread = 0;  // standard deviation of the reference logits
+    int top1_same = 0, rows = 0;
+    double relative() const { return max_abs / spread; }
+};
+
+Agreement compare_logits(const RefCase& rc, Precision prec) {
+    LoadOptions o;
+    o.precision = prec;
+    auto m = Model::load(rc.model_dir, {}, o);
+    auto ctx = m->new_context();
+    const auto ids = rc.input_ids();
+    auto logits = m->forward(*ctx, ids, LogitsMode::All);
+    const auto ref = rc.floats("logits_file");
+    const std::size_t V = m->config().vocab_size;
+    Agreement a;
+    double sum = 0, sq = 0;
+    for (float v : ref) {
+        sum += v;
+        sq += static_cast<double>(v) * v;
+    }
+    a.spread = std::sqrt(sq / ref.size() - (sum / ref.size()) * (sum / ref.size()));
+    for (std::size_t t = 0; t < ids.size(); ++t) {
+        const float* x = logits.data() + t * V;
+        const float* y = ref.data() + t * V;
+        a.max_abs = std::max(a.max_abs, max_abs_diff(x, y, V));
+        a.top1_same += std::max_element(x, x + V) - x == std::max_element(y, y + V) - y;
+        ++a.rows;
+    }
+    return a;
+}
+
+TEST(Precisions, Bf16ComputeIsExactOnBf16Weights) {
+    WP_REQUIRE_SHARED();
+    int checked = 0;
+    for (const auto& rc : all_cases()) {
+        if (rc.model_dir.filename() != "model_bf16") continue;
+        SCOPED_TRACE(rc.name);
+        const Agreement a = compare_logits(rc, Precision::BF16);
+        EXPECT_LE(a.max_abs, 1e-4f);
+        EXPECT_EQ(a.top1_same, a.rows);
+        ++checked;
+    }
+    EXPECT_GE(checked, 1);
+}
+
+// Bounds, measured on these fixtures and set with ~1.5x headroom. The fixtures' random weights
+// are deliberately large (std 0.15-1 instead of 0.02) so every layer amplifies rounding: q8
+// (weights and activations rounded to 1/254 of each 32-block's largest magnitude) moves logits
+// by at most ~0.2 of the reference logits' standard deviation and keeps the arg-max at >= 83%
+// of positions (ties near the top flip); q4 (1/16 of the block's range, 16x coarser) moves them
+// by up to ~2.6 standard deviations and keeps the arg-max at 35-70% of positions: on these
+// adversarial fixtures only that it stays far better than chance (1 in 1000) is required.
+TEST(Precisions, QuantizedLogitsStayCloseToF32) {
+    WP_REQUIRE_SHARED();
+    for (const auto& rc : all_cases()) {
+        SCOPED_TRACE(rc.name);
+        const Agreement a8 = compare_logits(rc, Precision::Q8);
+        const Agreement a4 = compare_logits(rc, Precision::Q4);
+        std::printf("%-30s logit std %.3f | q8: max |dlogit| %.4f (%.2f std), top-1 %d/%d | q4: max |dlogit| %.3f (%.2f std), top-1 %d/%d\n",
+                    rc.name.c_str(), a8.spread, a8.max_abs, a8.relative(), a8.top1_same, a8.rows, a4.max_abs, a4.relative(),
+                    a4.top1_same, a4.rows);
+        EXPECT_LE(a8.relative(), 0.3);
+        EXPECT_GE(a8.top1_same, a8.rows * 0.8);
+        EXPECT_LE(a4.relative(), 4.0);
+        EXPECT_GE(a4.top1_same, a4.rows * 0.3);
+    }
+}
+
+}  // namespace
+}  // namespace wp::test
