@@ -37,10 +37,13 @@
 #include <QStandardPaths>
 #include <QStatusBar>
 #include <QStyleFactory>
+#include <QTabWidget>
 #include <QTimer>
 #include <QVBoxLayout>
 #include <cblas.h>
 
+#include "widgets/compare_view.h"
+#include "widgets/mask_view.h"
 #include "widgets/message_widget.h"
 #include "widgets/settings_panel.h"
 #include "wp/version.h"
@@ -130,6 +133,16 @@ MainWindow::MainWindow(const AppOptions& options, QWidget* parent) : QMainWindow
     connect(worker_, &InferenceWorker::stats, this, &MainWindow::onStats);
     connect(worker_, &InferenceWorker::finished, this, &MainWindow::onFinished);
     connect(worker_, &InferenceWorker::error, this, &MainWindow::onWorkerError);
+    connect(this, &MainWindow::analyzeRequested, worker_, &InferenceWorker::analyze);
+    connect(worker_, &InferenceWorker::analyzed, this, [this](quint64 id, const MaskViewData& data) {
+        if (id != analyzeRequest_) return;
+        analyzeRequest_ = 0;
+        const int T = static_cast<int>(data.tokens.size());
+        maskView_->setData(data);
+        maskView_->fitToView();
+        analyzeStatus_->setText(tr("%1 tokens \u00b7 %2 layers \u00b7 %3 cache steps").arg(T).arg(data.layers.size()).arg(data.cacheSteps.size()));
+        emit analysisReady();
+    });
     thread_.setObjectName("inference");
     thread_.start();
 
@@ -257,7 +270,38 @@ void MainWindow::buildUi() {
     });
     inputRow->addWidget(send_);
     centerLayout->addLayout(inputRow);
-    splitter->addWidget(center);
+    tabs_ = new QTabWidget(splitter);
+    tabs_->setObjectName("mainTabs");
+    tabs_->addTab(center, tr("Chat"));
+
+    auto* attention = new QWidget(tabs_);
+    auto* attLayout = new QVBoxLayout(attention);
+    auto* attTop = new QHBoxLayout;
+    analyzeText_ = new QLineEdit(attention);
+    analyzeText_->setObjectName("analyzeText");
+    analyzeText_->setPlaceholderText(tr("Text to look at (empty: the current conversation)"));
+    connect(analyzeText_, &QLineEdit::returnPressed, this, [this] { analyze(analyzeText_->text()); });
+    attTop->addWidget(analyzeText_, 1);
+    auto* analyzeButton = new QPushButton(tr("Show"), attention);
+    connect(analyzeButton, &QPushButton::clicked, this, [this] { analyze(analyzeText_->text()); });
+    attTop->addWidget(analyzeButton);
+    analyzeStatus_ = new QLabel(attention);
+    attTop->addWidget(analyzeStatus_);
+    attLayout->addLayout(attTop);
+    maskView_ = new MaskView(attention);
+    maskView_->setObjectName("maskView");
+    attLayout->addWidget(maskView_, 1);
+    tabs_->addTab(attention, tr("Attention"));
+
+    compare_ = new CompareView(tabs_);
+    compare_->setObjectName("compareView");
+    tabs_->addTab(compare_, tr("Compare"));
+    connect(tabs_, &QTabWidget::currentChanged, this, [this](int index) {
+        if (tabs_->widget(index) == compare_)
+            compare_->setCandidateModels(openSettings(options_.settingsFile)->value("models/recent").toStringList());
+        if (index == 1 && analyzeText_->text().isEmpty() && conversation_) analyze();
+    });
+    splitter->addWidget(tabs_);
     splitter->setStretchFactor(0, 0);
     splitter->setStretchFactor(1, 1);
     splitter->setSizes({220, 700});
@@ -706,6 +750,24 @@ void MainWindow::switchBranch(qint64 id, int delta) {
     renderPath();
 }
 
+void MainWindow::analyze(const QString& text) {
+    tabs_->setCurrentIndex(1);
+    if (card_.path.isEmpty()) {
+        analyzeStatus_->setText(tr("No model is loaded."));
+        return;
+    }
+    QList<ChatTurn> turns;
+    if (text.isEmpty() && conversation_)
+        for (const StoredMessage& m : store_.activePath(conversation_)) turns.push_back({m.role, m.content});
+    if (text.isEmpty() && turns.isEmpty()) {
+        analyzeStatus_->setText(tr("Type a text, or chat first: the view shows the conversation's tokens."));
+        return;
+    }
+    analyzeRequest_ = nextRequest_++;
+    analyzeStatus_->setText(tr("Running the model\u2026"));
+    emit analyzeRequested(analyzeRequest_, card_.path, text, turns, maskView_->layer());
+}
+
 void MainWindow::onPromptProgress(quint64 id, int done, int total) {
     if (id != activeRequest_) return;
     statusLabel_->setText(done < total ? tr("Reading the prompt: %1 of %2 tokens").arg(done).arg(total)
@@ -752,6 +814,7 @@ void MainWindow::onFinished(quint64 id, const QString& text, const ReplyStats& s
     refreshConversations();
     updateSendButton();
     emit replyFinished(reply);
+    if (tabs_->currentIndex() == 1 && analyzeText_->text().isEmpty()) analyze();
 }
 
 void MainWindow::onWorkerError(quint64 id, const QString& message) {
@@ -763,6 +826,12 @@ void MainWindow::onWorkerError(quint64 id, const QString& message) {
         showError(card_.path.isEmpty() ? msg : msg + tr(" \u2014 still using %1.").arg(card_.name));
         updateSendButton();
         emit modelFailed(message);
+        return;
+    }
+    if (id == analyzeRequest_) {
+        analyzeRequest_ = 0;
+        analyzeStatus_->setText(message);
+        emit analysisReady();
         return;
     }
     if (id == activeRequest_) {

@@ -20,10 +20,13 @@ class QPlainTextEdit;
 class QProgressBar;
 class QPushButton;
 class QScrollArea;
+class QTabWidget;
 class QVBoxLayout;
 
 namespace wp::ui {
 
+class CompareView;
+class MaskView;
 class MessageWidget;
 class SettingsPanel;
 
@@ -55,17 +58,25 @@ public:
     QList<MessageWidget*> messageWidgets() const;
     QString lastError() const { return lastError_; }
     SettingsPanel* settingsPanel() const { return settings_; }
+    MaskView* maskView() const { return maskView_; }
+    CompareView* compareView() const { return compare_; }
+    // Shows the attention tab and analyses `text` (empty: the current conversation).
+    void analyze(const QString& text = {});
+    bool isAnalyzing() const { return analyzeRequest_ != 0; }
 
 signals:
     void modelReady(const wp::ui::ModelCard& card);
     void modelFailed(const QString& message);
     void replyFinished(const QString& text);
+    void analysisReady();
     void tokenArrived(const QString& text);
 
     // To the worker (queued).
     void loadRequested(quint64 id, const QString& path);
     void generateRequested(quint64 id, const QString& path, const QList<wp::ui::ChatTurn>& turns,
                            const wp::ui::GenerationSettings& settings);
+    void analyzeRequested(quint64 id, const QString& path, const QString& text,
+                          const QList<wp::ui::ChatTurn>& turns, int layer);
 
 protected:
     void closeEvent(QCloseEvent* e) override;
@@ -137,6 +148,12 @@ private:
     QLabel* cardLabel_ = nullptr;
     SettingsPanel* settings_ = nullptr;
     QMenu* recentMenu_ = nullptr;
+    QTabWidget* tabs_ = nullptr;
+    MaskView* maskView_ = nullptr;
+    QLineEdit* analyzeText_ = nullptr;
+    QLabel* analyzeStatus_ = nullptr;
+    CompareView* compare_ = nullptr;
+    quint64 analyzeRequest_ = 0;
 };
 
 }  // namespace wp::ui

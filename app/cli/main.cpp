@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 #include <unistd.h>
 
+#include "bench.h"
 #include "bench_tokenize.h"
 #include "synth.h"
 #include "wp/attention/mask_text.h"
@@ -68,6 +69,11 @@ Tokenizer commands (DIR may hold only tokenizer files):
               {"messages": [...], "tools": [...]}). A template error exits with status 3.
 
 Benchmarks:
+  bench       --model DIR [--precision f32|bf16|q8|q4] [--threads N] [--prompt-tokens 512]
+              [--gen-tokens 128] [--repeat 5] [--json]
+              Load time, prefill and decode tokens/s (median, min-max), peak RSS, KV bytes.
+  bench-memory [--threads 2]
+              Memory read bandwidth with 1..N threads (decode speed is bound by it).
   synth       --preset NAME --out DIR [--dtype bf16|f32] [--seed N] [--config-only] [--shared DIR]
               A random-weight model folder at a real model's shape: gemma-2b, gemma2-2b, gemma2-9b,
               qwen2-0.5b, qwen2-1.5b, qwen2-7b (tokenizer copied from DIR/fixtures).
@@ -584,6 +590,27 @@ int main(int argc, char** argv) {
             const int repeat = static_cast<int>(a.integer("repeat", 5));
             a.check_all_used();
             return wp::cli::bench_tokenize(dir, mb, repeat);
+        }
+        if (cmd == "bench") {
+            const Args a(argc, argv, 2, {"json"});
+            wp::cli::BenchOptions o;
+            o.model_dir = a.str("model");
+            o.precision = wp::parse_precision(a.str("precision", "f32"));
+            o.threads = static_cast<int>(a.integer("threads", 0));
+            o.prompt_tokens = static_cast<int>(a.integer("prompt-tokens", 512));
+            o.gen_tokens = static_cast<int>(a.integer("gen-tokens", 128));
+            o.repeat = static_cast<int>(a.integer("repeat", 5));
+            o.json = a.flag("json");
+            a.check_all_used();
+            if (o.prompt_tokens < 1 || o.gen_tokens < 1 || o.repeat < 1 || o.threads < 0)
+                throw UsageError("--prompt-tokens, --gen-tokens and --repeat must be >= 1, --threads >= 0");
+            return wp::cli::bench(o);
+        }
+        if (cmd == "bench-memory") {
+            const Args a(argc, argv, 2, {});
+            const int threads = static_cast<int>(a.integer("threads", 2));
+            a.check_all_used();
+            return wp::cli::bench_memory(threads);
         }
         if (cmd == "synth") {
             const Args a(argc, argv, 2, {"config-only"});

@@ -15,9 +15,12 @@
 #include <QTemporaryDir>
 #include <QTest>
 #include <QTimer>
+#include <QTabWidget>
 #include <QTextBrowser>
 
 #include "main_window.h"
+#include "widgets/compare_view.h"
+#include "widgets/mask_view.h"
 #include "widgets/message_widget.h"
 #include "widgets/settings_panel.h"
 
@@ -196,6 +199,165 @@ TEST(Gui, EventLoopStaysResponsiveWhileTokensStream) {
     probe.stop();
     EXPECT_GE(tokens, 100);
     EXPECT_LT(worst, 50) << "the GUI thread was blocked for " << worst << " ms while " << tokens << " tokens streamed";
+}
+
+TEST(Gui, RegenerateAndEditBranchInsteadOfDeleting) {
+    REQUIRE_FIXTURES();
+    App app;
+    MainWindow w(app.options(sharedDir() + "/models/windowpane-demo-gemma2"));
+    w.show();
+    ASSERT_TRUE(waitForModel(w));
+    setMaxTokens(w, 12, false);  // sampled: a regenerated reply differs
+    w.sendMessage("Who made the light?");
+    ASSERT_TRUE(waitForReply(w));
+    w.sendMessage("And the sea?");
+    ASSERT_TRUE(waitForReply(w));
+    const qint64 conv = w.currentConversation();
+    auto path = w.store().activePath(conv);
+    ASSERT_EQ(path.size(), 4);
+
+    // Regenerate the first reply: a sibling appears, the old branch (with its follow-up) stays.
+    auto widgets = w.messageWidgets();
+    ASSERT_EQ(widgets.size(), 4);
+    emit widgets[1]->regenerateRequested(widgets[1]->message().id);
+    ASSERT_TRUE(waitForReply(w));
+    path = w.store().activePath(conv);
+    ASSERT_EQ(path.size(), 2);
+    EXPECT_EQ(w.store().siblings(path[1].id).size(), 2);
+    widgets = w.messageWidgets();
+    ASSERT_EQ(widgets.size(), 2);
+    EXPECT_EQ(widgets[1]->message().siblingCount, 2);
+    EXPECT_EQ(widgets[1]->message().siblingIndex, 1);
+
+    // ‹ back to the first version: its follow-up turn is still there.
+    emit widgets[1]->branchRequested(widgets[1]->message().id, -1);
+    QTest::qWait(20);
+    path = w.store().activePath(conv);
+    ASSERT_EQ(path.size(), 4);
+    EXPECT_EQ(path[2].content, "And the sea?");
+
+    // Editing the first user message branches at the root and answers the new text.
+    widgets = w.messageWidgets();
+    emit widgets[0]->editRequested(widgets[0]->message().id, "Who made the sea?");
+    ASSERT_TRUE(waitForReply(w));
+    path = w.store().activePath(conv);
+    ASSERT_EQ(path.size(), 2);
+    EXPECT_EQ(path[0].content, "Who made the sea?");
+    EXPECT_EQ(w.store().siblings(path[0].id).size(), 2);
+    EXPECT_EQ(w.store().allMessages(conv).size(), 7);  // nothing was deleted
+
+    // Export contains the active branch.
+    EXPECT_THAT(w.store().exportMarkdown(conv).toStdString(), testing::HasSubstr("Who made the sea?"));
+}
+
+TEST(Gui, AttentionTabShowsTheConversationsMasksAttentionAndCache) {
+    REQUIRE_FIXTURES();
+    App app;
+    MainWindow w(app.options(sharedDir() + "/models/windowpane-demo-gemma2"));
+    w.resize(1300, 850);
+    w.show();
+    ASSERT_TRUE(waitForModel(w));
+    setMaxTokens(w, 40);
+    w.sendMessage("Who made the light? Tell me about the heaven and the earth and the sea.");
+    ASSERT_TRUE(waitForReply(w));
+    QSignalSpy ready(&w, &MainWindow::analysisReady);
+    w.analyze();
+    ASSERT_TRUE(ready.wait(20000));
+    wp::ui::MaskView* mv = w.maskView();
+    const auto& data = mv->data();
+    const int T = data.positions();
+    ASSERT_GT(T, 40) << "the conversation is longer than the 32-token window";
+    ASSERT_EQ(data.layers.size(), 6u);
+    EXPECT_EQ(data.layers[0].window, 32);
+    EXPECT_EQ(data.layers[1].window, 0);
+    for (int l = 0; l < 6; ++l) EXPECT_TRUE(data.hasAttention(l)) << l;
+    // The last cache step: sliding layers hold exactly the last 32 positions, global ones all.
+    ASSERT_FALSE(data.cacheSteps.empty());
+    const auto& last = data.cacheSteps.back();
+    EXPECT_EQ(last.length, T);
+    EXPECT_EQ(last.held[0].size(), 32u);
+    EXPECT_EQ(last.held[1].size(), static_cast<std::size_t>(T));
+    EXPECT_EQ(*std::min_element(last.held[0].begin(), last.held[0].end()), T - 32);
+    // Hover text says why a cell is masked.
+    EXPECT_THAT(mv->describeCell(0, T - 1, 0).toStdString(), testing::HasSubstr("window"));
+    EXPECT_THAT(mv->describeCell(1, 3, 5).toStdString(), testing::HasSubstr("future"));
+    // The recorded probabilities of a row sum to one and vanish where the mask forbids.
+    double sum = 0;
+    const std::vector<float>& att = data.attention[0];
+    for (int k = 0; k < T; ++k) {
+        const float p = att[static_cast<std::size_t>(T - 1) * T + k];  // head 0, last query
+        sum += p;
+        if (!data.layers[0].allows(T - 1, k)) EXPECT_EQ(p, 0.0f);
+    }
+    EXPECT_NEAR(sum, 1.0, 1e-4);
+
+    mv->setMode(wp::ui::MaskView::Mode::Mask);
+    mv->setSmallMultiples(true);
+    mv->fitToView();
+    QTest::qWait(30);
+    w.grab().save(screenshotPath("gui-mask-all-layers"));
+    mv->setSmallMultiples(false);
+    mv->setLayer(0);
+    mv->setMode(wp::ui::MaskView::Mode::Attention);
+    mv->fitToView();
+    QTest::qWait(30);
+    w.grab().save(screenshotPath("gui-attention-layer0"));
+    mv->setMode(wp::ui::MaskView::Mode::Cache);
+    mv->setCacheStep(static_cast<int>(data.cacheSteps.size()) - 1);
+    mv->fitToView();
+    QTest::qWait(30);
+    w.grab().save(screenshotPath("gui-cache"));
+    EXPECT_TRUE(mv->exportSvg(screenshotPath("gui-cache").replace(".png", ".svg")));
+}
+
+TEST(Gui, CompareViewStreamsTwoModelsInParallelAndStopsAll) {
+    REQUIRE_FIXTURES();
+    App app;
+    MainWindow w(app.options(sharedDir() + "/models/windowpane-demo-gemma2"));
+    w.resize(1500, 950);
+    w.show();
+    ASSERT_TRUE(waitForModel(w));
+    wp::ui::CompareView* cv = w.compareView();
+    QSignalSpy loaded(cv, &wp::ui::CompareView::modelLoaded);
+    cv->setModel(0, sharedDir() + "/models/windowpane-demo-gemma2");
+    cv->setModel(1, sharedDir() + "/fixtures/tiny-qwen2");
+    QElapsedTimer t;
+    t.start();
+    while (cv->loadedCount() < 2 && t.elapsed() < 20000) QTest::qWait(10);
+    ASSERT_EQ(cv->loadedCount(), 2);
+    EXPECT_EQ(cv->card(0).family, "gemma2");
+    EXPECT_EQ(cv->card(1).family, "qwen2");
+    cv->setPrompt("And God said, Let there be light");
+    QSignalSpy done(cv, &wp::ui::CompareView::allFinished);
+    cv->run();
+    EXPECT_TRUE(cv->isRunning());
+    ASSERT_TRUE(done.wait(60000));
+    EXPECT_FALSE(cv->replyText(0).isEmpty());
+    EXPECT_FALSE(cv->replyText(1).isEmpty());
+    // Each tokenizer's own split of the prompt.
+    EXPECT_FALSE(cv->tokenPieces(0).isEmpty());
+    EXPECT_FALSE(cv->tokenPieces(1).isEmpty());
+    EXPECT_NE(cv->tokenPieces(0), cv->tokenPieces(1));
+    QWidget* tabs = w.findChild<QWidget*>("mainTabs");
+    ASSERT_NE(tabs, nullptr);
+    static_cast<QTabWidget*>(tabs)->setCurrentWidget(cv);
+    cv->setMaskLayer(0);
+    QTest::qWait(50);
+    w.grab().save(screenshotPath("gui-compare"));
+
+    // Stop all: a run of up to 100,000 tokens on both ends promptly.
+    cv->setPrompt("In the beginning");
+    cv->setMaxTokens(100000);
+    done.clear();
+    cv->run();
+    QTest::qWait(100);
+    ASSERT_TRUE(cv->isRunning());
+    QElapsedTimer stop;
+    stop.start();
+    cv->stopAll();
+    if (done.isEmpty()) ASSERT_TRUE(done.wait(10000));
+    EXPECT_LT(stop.elapsed(), 2000);
+    EXPECT_FALSE(cv->isRunning());
 }
 
 TEST(Gui, Screenshots) {

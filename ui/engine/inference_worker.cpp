@@ -55,6 +55,7 @@ InferenceWorker::InferenceWorker() {
     qRegisterMetaType<QList<wp::ui::ChatTurn>>();
     qRegisterMetaType<wp::ui::TokenInfo>();
     qRegisterMetaType<wp::ui::ReplyStats>();
+    qRegisterMetaType<wp::ui::MaskViewData>();
 }
 
 InferenceWorker::~InferenceWorker() = default;
@@ -132,6 +133,65 @@ void InferenceWorker::tokenize(quint64 requestId, const QString& modelPath, cons
         pieces << QString::fromStdString(tok.decode(one, false));
     }
     emit tokenized(requestId, pieces);
+}
+
+void InferenceWorker::analyze(quint64 requestId, const QString& modelPath, const QString& text,
+                              const QList<ChatTurn>& conversation, int layer) {
+    Loaded* l = find(modelPath);
+    if (l == nullptr) {
+        emit error(requestId, tr("The model %1 is not loaded.").arg(modelPath));
+        return;
+    }
+    try {
+        const LoadedModel& lm = *l->model;
+        const Tokenizer& tok = lm.tokenizer();
+        const ModelConfig& cfg = lm.model().config();
+        std::vector<int> ids;
+        if (!text.isEmpty()) {
+            ids = tok.encode(text.toStdString(), true);
+        } else {
+            std::vector<ChatMessage> messages;
+            for (const ChatTurn& t : conversation) messages.push_back({t.role.toStdString(), t.content.toStdString()});
+            if (messages.empty()) throw Error(tr("There is no conversation to show yet.").toStdString());
+            ids = tok.encode(lm.render(messages, false), false);
+        }
+        const int T = static_cast<int>(ids.size());
+        if (T == 0) throw Error(tr("The text has no tokens.").toStdString());
+        if (T > cfg.max_position_embeddings)
+            throw Error(tr("%1 tokens do not fit the model's context of %2.").arg(T).arg(cfg.max_position_embeddings).toStdString());
+
+        MaskViewData data;
+        for (int id : ids) {
+            const int one[1] = {id};
+            data.tokens << QString::fromStdString(tok.decode(one, false));
+        }
+        data.layers = cfg.layer_masks;
+        data.heads = cfg.num_heads;
+        // Attention of every layer when it fits in ~256 MB, else of the chosen layer only.
+        const double all_bytes = 4.0 * cfg.num_layers * cfg.num_heads * static_cast<double>(T) * T;
+        std::vector<bool> record(cfg.num_layers, all_bytes <= 256.0 * (1 << 20));
+        if (layer >= 0 && layer < cfg.num_layers) record[layer] = true;
+        AttentionTrace trace(record, cfg.num_heads, T);
+
+        // The real cache, stepped like a chat: the text up to the last 64 tokens in one chunk,
+        // then token by token, recording which positions each layer holds after every step.
+        auto ctx = lm.model().new_context();
+        const int tail = std::min(T - 1, 64);
+        auto record_step = [&] { data.cacheSteps.push_back(MaskViewData::captureCache(ctx->cache)); };
+        lm.model().forward(*ctx, std::span<const int>(ids).first(T - tail), LogitsMode::Last, &trace);
+        record_step();
+        for (int i = T - tail; i < T; ++i) {
+            lm.model().forward(*ctx, std::span<const int>(ids).subspan(i, 1), LogitsMode::Last, &trace);
+            record_step();
+        }
+        data.attention.resize(cfg.num_layers);
+        const std::size_t per_layer = static_cast<std::size_t>(cfg.num_heads) * T * T;
+        for (int li = 0; li < cfg.num_layers; ++li)
+            if (trace.records(li)) data.attention[li].assign(trace.layer_data(li), trace.layer_data(li) + per_layer);
+        emit analyzed(requestId, data);
+    } catch (const std::exception& e) {
+        emit error(requestId, QString::fromStdString(e.what()));
+    }
 }
 
 void InferenceWorker::generate(quint64 requestId, const QString& modelPath, const QList<ChatTurn>& conversation,

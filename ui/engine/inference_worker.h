@@ -11,6 +11,7 @@
 #include <mutex>
 
 #include "engine/types.h"
+#include "widgets/mask_view.h"
 
 namespace wp {
 class LoadedModel;
@@ -40,6 +41,12 @@ public slots:
                   const wp::ui::GenerationSettings& settings);
     // Tokens of `text` as the model's tokenizer splits it (for display), emitted as tokenized.
     void tokenize(quint64 requestId, const QString& modelPath, const QString& text);
+    // Runs the model over `text` (or, when it is empty, over `conversation` as its chat template
+    // renders it) with attention recording, and emits `analyzed` with the tokens, every layer's
+    // mask spec, the attention probabilities (all layers when they fit in ~256 MB, else only
+    // `layer`) and the KV cache's held positions after each step.
+    void analyze(quint64 requestId, const QString& modelPath, const QString& text,
+                 const QList<wp::ui::ChatTurn>& conversation, int layer);
 
 signals:
     void loadProgress(quint64 requestId, double fraction);
@@ -49,6 +56,7 @@ signals:
     void stats(quint64 requestId, const wp::ui::ReplyStats& stats);
     void finished(quint64 requestId, const QString& text, const wp::ui::ReplyStats& stats);
     void tokenized(quint64 requestId, const QStringList& pieces);
+    void analyzed(quint64 requestId, const wp::ui::MaskViewData& data);
     void error(quint64 requestId, const QString& message);
 
 private:
@@ -65,3 +73,5 @@ private:
 ModelCard describeModel(const wp::LoadedModel& lm, const QString& path);
 
 }  // namespace wp::ui
+
+Q_DECLARE_METATYPE(wp::ui::MaskViewData)

@@ -47,7 +47,12 @@ void ThreadPool::run(std::int64_t n, std::int64_t grain, Call call, void* ctx) {
     std::int64_t b, e;
     range(0, b, e);
     if (b < e) call_(ctx_, b, e);
-    while (pending_.load(std::memory_order_acquire) != 0) WP_PAUSE();
+    // Spin, but yield now and then: on a loaded machine a worker may share this core, and
+    // pure spinning would keep it from finishing its part.
+    for (int spins = 0; pending_.load(std::memory_order_acquire) != 0; ++spins) {
+        if (spins % 64 == 63) std::this_thread::yield();
+        else WP_PAUSE();
+    }
 }
 
 void ThreadPool::worker_loop(int index) {
@@ -58,8 +63,9 @@ void ThreadPool::worker_loop(int index) {
         std::uint64_t g;
         int spins = 0;
         while ((g = generation_.load(std::memory_order_acquire)) == seen) {
-            WP_PAUSE();
-            if (++spins % 256 == 0 && std::chrono::steady_clock::now() > spin_until) {
+            if (++spins % 64 == 0) std::this_thread::yield();
+            else WP_PAUSE();
+            if (spins % 256 == 0 && std::chrono::steady_clock::now() > spin_until) {
                 std::unique_lock<std::mutex> lock(mutex_);
                 wake_.wait(lock, [&] { return generation_.load(std::memory_order_acquire) != seen; });
             }

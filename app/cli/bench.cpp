@@ -1,0 +1,162 @@
+// windowpane-cli bench and bench-memory: model speed (load, prefill, decode, memory) and the
+// machine's memory read bandwidth, the limit of decoding.
+#include "bench.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <sys/resource.h>
+#include <thread>
+#include <vector>
+
+#include "wp/kernels/thread_pool.h"
+#include "wp/model/model.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+namespace wp::cli {
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+double seconds_since(clock_type::time_point t) { return std::chrono::duration<double>(clock_type::now() - t).count(); }
+
+struct Summary {
+    double median = 0, min = 0, max = 0;
+};
+
+Summary summarize(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return {v[v.size() / 2], v.front(), v.back()};
+}
+
+long peak_rss_bytes() {
+    rusage ru{};
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss * 1024L;
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx2"))) std::uint64_t sum_bytes_avx2(const std::uint8_t* p, std::size_t n) {
+    __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+    for (std::size_t i = 0; i + 128 <= n; i += 128) {
+        a0 = _mm256_xor_si256(a0, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + i)));
+        a1 = _mm256_xor_si256(a1, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + i + 32)));
+        a2 = _mm256_xor_si256(a2, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + i + 64)));
+        a3 = _mm256_xor_si256(a3, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + i + 96)));
+    }
+    const __m256i x = _mm256_xor_si256(_mm256_xor_si256(a0, a1), _mm256_xor_si256(a2, a3));
+    return static_cast<std::uint64_t>(_mm256_extract_epi64(x, 0) ^ _mm256_extract_epi64(x, 3));
+}
+#endif
+
+}  // namespace
+
+double measure_read_bandwidth(int threads, std::size_t bytes, int repeat) {
+    std::vector<std::uint8_t, std::allocator<std::uint8_t>> raw(bytes + 64);
+    auto* buf = reinterpret_cast<std::uint8_t*>((reinterpret_cast<std::uintptr_t>(raw.data()) + 63) & ~std::uintptr_t{63});
+    for (std::size_t i = 0; i < bytes; i += 4096) buf[i] = static_cast<std::uint8_t>(i);
+    ThreadPool pool(threads);
+    double best = 0;
+    volatile std::uint64_t sink = 0;
+    for (int r = 0; r < repeat; ++r) {
+        const auto t0 = clock_type::now();
+        pool.parallel_for(static_cast<std::int64_t>(bytes), 1 << 20, [&](std::int64_t b, std::int64_t e) {
+#if defined(__x86_64__)
+            sink = sink + sum_bytes_avx2(buf + b, static_cast<std::size_t>(e - b));
+#else
+            std::uint64_t s = 0;
+            for (std::int64_t i = b; i < e; i += 8) s ^= *reinterpret_cast<const std::uint64_t*>(buf + i);
+            sink = sink + s;
+#endif
+        });
+        best = std::max(best, bytes / seconds_since(t0));
+    }
+    return best;
+}
+
+int bench_memory(int threads) {
+    const std::size_t bytes = std::size_t{1} << 30;
+    for (int t = 1; t <= std::max(1, threads); ++t)
+        std::printf("memory read bandwidth, %d thread%s: %.1f GB/s (best of 5 passes over 1 GiB)\n", t, t > 1 ? "s" : "",
+                    measure_read_bandwidth(t, bytes, 5) / 1e9);
+    return 0;
+}
+
+int bench(const BenchOptions& o) {
+    const auto t0 = clock_type::now();
+    LoadOptions lo;
+    lo.precision = o.precision;
+    lo.threads = o.threads;
+    auto model = Model::load(o.model_dir, {}, lo);
+    const ModelConfig& cfg = model->config();
+    std::mt19937_64 rng(7);
+    std::uniform_int_distribution<int> tok(3, std::min(cfg.vocab_size, 1000) - 1);
+    {
+        auto ctx = model->new_context();
+        const int first[1] = {tok(rng)};
+        model->forward(*ctx, first, LogitsMode::Last);
+    }
+    const double load_s = seconds_since(t0);
+
+    std::vector<double> prefill, decode;
+    std::size_t kv_bytes = 0;
+    for (int r = 0; r < std::max(1, o.repeat); ++r) {
+        auto ctx = model->new_context();
+        std::vector<int> prompt(static_cast<std::size_t>(o.prompt_tokens));
+        for (int& t : prompt) t = tok(rng);
+        auto tp = clock_type::now();
+        auto logits = model->forward(*ctx, prompt, LogitsMode::Last);
+        prefill.push_back(o.prompt_tokens / seconds_since(tp));
+        int next = static_cast<int>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+        auto td = clock_type::now();
+        for (int i = 0; i < o.gen_tokens; ++i) {
+            const int one[1] = {next};
+            logits = model->forward(*ctx, one, LogitsMode::Last);
+            next = static_cast<int>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+        }
+        decode.push_back(o.gen_tokens / seconds_since(td));
+        kv_bytes = ctx->cache.bytes_used();
+    }
+    const Summary p = summarize(prefill), d = summarize(decode);
+    const double weight_bytes = static_cast<double>(model->weight_bytes_per_token());
+    if (o.json) {
+        nlohmann::ordered_json j;
+        j["model"] = o.model_dir;
+        j["load_s"] = load_s;
+        j["prefill_tok_s"] = {{"median", p.median}, {"min", p.min}, {"max", p.max}};
+        j["decode_tok_s"] = {{"median", d.median}, {"min", d.min}, {"max", d.max}};
+        j["peak_rss_bytes"] = peak_rss_bytes();
+        j["kv_bytes"] = kv_bytes;
+        j["precision"] = precision_name(o.precision);
+        j["threads"] = model->threads();
+        j["prompt_tokens"] = o.prompt_tokens;
+        j["gen_tokens"] = o.gen_tokens;
+        j["repeat"] = o.repeat;
+        j["weight_bytes_per_token"] = weight_bytes;
+        j["decode_read_gb_s"] = weight_bytes * d.median / 1e9;
+        std::printf("%s\n", j.dump().c_str());
+        return 0;
+    }
+    std::printf("model            %s (%s, %lld parameters)\n", o.model_dir.c_str(), family_name(cfg.family),
+                static_cast<long long>(model->parameter_count()));
+    std::printf("precision        %s, %d threads\n", precision_name(o.precision), model->threads());
+    std::printf("load             %.2f s (to the first forward pass)\n", load_s);
+    std::printf("prefill          %.1f tokens/s median (min %.1f, max %.1f) over %d runs of %d tokens\n", p.median, p.min, p.max,
+                o.repeat, o.prompt_tokens);
+    std::printf("decode           %.2f tokens/s median (min %.2f, max %.2f) over %d runs of %d tokens\n", d.median, d.min, d.max,
+                o.repeat, o.gen_tokens);
+    std::printf("weights/token    %.1f MB read per decoded token -> %.1f GB/s at the median\n", weight_bytes / 1e6,
+                weight_bytes * d.median / 1e9);
+    std::printf("KV cache         %.1f MB after %d tokens\n", kv_bytes / 1e6, o.prompt_tokens + o.gen_tokens);
+    std::printf("peak RSS         %.1f MB\n", peak_rss_bytes() / 1e6);
+    return 0;
+}
+
+}  // namespace wp::cli

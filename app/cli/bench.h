@@ -1,0 +1,26 @@
+#pragma once
+
+#include <cstddef>
+#include <string>
+
+#include "wp/kernels/qmatrix.h"
+
+namespace wp::cli {
+
+struct BenchOptions {
+    std::string model_dir;
+    Precision precision = Precision::F32;
+    int threads = 0;
+    int prompt_tokens = 512;
+    int gen_tokens = 128;
+    int repeat = 5;
+    bool json = false;
+};
+
+// Load time, prefill and decode tokens/s (median, min, max), peak RSS and KV bytes.
+int bench(const BenchOptions& options);
+// Memory read bandwidth with 1..threads threads.
+int bench_memory(int threads);
+double measure_read_bandwidth(int threads, std::size_t bytes, int repeat);
+
+}  // namespace wp::cli

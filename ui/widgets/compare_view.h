@@ -1,0 +1,69 @@
+// Two or three models side by side: one prompt goes to all of them, the replies stream in
+// parallel panes (each model on its own worker thread), with per-model stats, how each tokenizer
+// splits the prompt, and the same layer's attention mask of each model next to each other.
+#pragma once
+
+#include <QThread>
+#include <QVector>
+#include <QWidget>
+#include <memory>
+
+#include "engine/types.h"
+
+class QComboBox;
+class QLabel;
+class QLineEdit;
+class QPushButton;
+class QSpinBox;
+class QTextBrowser;
+
+namespace wp::ui {
+
+class InferenceWorker;
+class MaskView;
+
+class CompareView : public QWidget {
+    Q_OBJECT
+public:
+    explicit CompareView(QWidget* parent = nullptr);
+    ~CompareView() override;
+
+    static constexpr int kMaxModels = 3;
+
+    // Loads `path` into pane `slot` (0..2) on that pane's own worker.
+    void setModel(int slot, const QString& path);
+    void setCandidateModels(const QStringList& paths);  // offered in each pane's chooser
+    void setPrompt(const QString& prompt);
+    // Sends the prompt to every loaded model.
+    void run();
+    void stopAll();
+    bool isRunning() const;
+    bool isLoading() const;
+    int loadedCount() const;
+    QString replyText(int slot) const;
+    QStringList tokenPieces(int slot) const;
+    const ModelCard& card(int slot) const;
+    void setMaskLayer(int layer);
+    void setMaxTokens(int n);
+
+signals:
+    void allFinished();
+    void modelLoaded(int slot);
+    void modelFailed(int slot, const QString& message);
+
+private:
+    struct Pane;
+    void updatePane(Pane& p);
+    void updateMasks();
+    void updateButtons();
+
+    std::vector<std::unique_ptr<Pane>> panes_;
+    QLineEdit* prompt_ = nullptr;
+    QPushButton* run_ = nullptr;
+    QPushButton* stop_ = nullptr;
+    QSpinBox* layer_ = nullptr;
+    QSpinBox* maxTokens_ = nullptr;
+    quint64 nextRequest_ = 1;
+};
+
+}  // namespace wp::ui
