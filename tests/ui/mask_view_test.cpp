@@ -14,7 +14,9 @@
 #include <QJsonObject>
 #include <QLabel>
 #include <QScrollBar>
+#include <QPainter>
 #include <QSignalSpy>
+#include <QSvgRenderer>
 #include <QTest>
 #include <QWheelEvent>
 #include <atomic>
@@ -445,6 +447,17 @@ TEST(MaskView, ExportsSvg) {
         EXPECT_TRUE(svg.contains("<svg"));
         // Cells are vector shapes, not one embedded bitmap.
         EXPECT_FALSE(svg.contains("<image")) << path.toStdString();
+        if (mode == MaskView::Mode::Mask) {
+            // Drawn back, the SVG has the same cells as the screen.
+            QSvgRenderer renderer(svg);
+            ASSERT_TRUE(renderer.isValid());
+            QImage back(s.view.canvas()->size(), QImage::Format_RGB32);
+            back.fill(Qt::white);
+            QPainter p(&back);
+            renderer.render(&p, QRectF(back.rect()));
+            p.end();
+            checkMaskPixels(s.view, back, s.view.layer(), 40);
+        }
     }
     EXPECT_FALSE(s.view.exportSvg(QStringLiteral("/nonexistent-dir/x.svg")));
 }

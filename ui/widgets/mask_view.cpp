@@ -462,6 +462,7 @@ void MaskView::setData(MaskViewData data) {
     const int L = static_cast<int>(data_.layers.size());
     if (static_cast<int>(data_.attention.size()) < L) data_.attention.resize(L);
     data_.heads = std::max(0, data_.heads);
+    const int oldLayer = layer_;
     layer_ = std::clamp(layer_, 0, std::max(0, L - 1));
     if (head_ >= data_.heads) head_ = -1;
     step_ = data_.cacheSteps.empty() ? 0 : static_cast<int>(data_.cacheSteps.size()) - 1;
@@ -487,7 +488,7 @@ void MaskView::setData(MaskViewData data) {
     for (int k = 0; k < 3; ++k) fitted_[k] = true;
     syncControls();
     fitToView();
-    emit layerChanged(layer_);
+    if (layer_ != oldLayer) emit layerChanged(layer_);
 }
 
 void MaskView::setMode(Mode mode) {

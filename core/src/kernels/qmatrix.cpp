@@ -171,29 +171,45 @@ WP_AVX2 inline __m256 load_bf16(const std::uint16_t* p) {
     return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
 }
 
-WP_AVX2 void rows_bf16_avx2(const std::uint16_t* W, int cols, const float* x, float* y, int r0, int r1) {
+// bf16 pairs read as 32-bit words: the even element is the low half (shift it up), the odd one
+// the high half (mask the low bits away); no shuffles. The input vector is pre-split into the
+// even and odd elements of each 16-block (xp), so each 16 weights cost one load, one shift, one
+// and, two FMAs.
+WP_AVX2 void rows_bf16_avx2(const std::uint16_t* W, int cols, const float* xp, const float* x, float* y, int r0, int r1) {
+    const int main = cols / 16 * 16;
+    const __m256i hi_mask = _mm256_set1_epi32(static_cast<int>(0xffff0000u));
     int r = r0;
-    for (; r + 2 <= r1; r += 2) {
-        const std::uint16_t* w0 = W + static_cast<std::size_t>(r) * cols;
-        const std::uint16_t* w1 = w0 + cols;
-        __m256 a0 = _mm256_setzero_ps(), a1 = a0, b0 = a0, b1 = a0;
-        int i = 0;
-        for (; i + 16 <= cols; i += 16) {
-            const __m256 x0 = _mm256_loadu_ps(x + i), x1 = _mm256_loadu_ps(x + i + 8);
-            a0 = _mm256_fmadd_ps(load_bf16(w0 + i), x0, a0);
-            b0 = _mm256_fmadd_ps(load_bf16(w0 + i + 8), x1, b0);
-            a1 = _mm256_fmadd_ps(load_bf16(w1 + i), x0, a1);
-            b1 = _mm256_fmadd_ps(load_bf16(w1 + i + 8), x1, b1);
+    for (; r + 4 <= r1; r += 4) {
+        const std::uint16_t* w[4];
+        for (int k = 0; k < 4; ++k) w[k] = W + static_cast<std::size_t>(r + k) * cols;
+        __m256 ae[4], ao[4];
+        for (int k = 0; k < 4; ++k) ae[k] = ao[k] = _mm256_setzero_ps();
+        for (int i = 0; i < main; i += 16) {
+            const __m256 xe = _mm256_loadu_ps(xp + i), xo = _mm256_loadu_ps(xp + i + 8);
+            for (int k = 0; k < 4; ++k) {
+                const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[k] + i));
+                ae[k] = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_slli_epi32(v, 16)), xe, ae[k]);
+                ao[k] = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_and_si256(v, hi_mask)), xo, ao[k]);
+            }
         }
-        float s0 = hsum(_mm256_add_ps(a0, b0)), s1 = hsum(_mm256_add_ps(a1, b1));
-        for (; i < cols; ++i) {
-            s0 += ops::bf16_to_f32(w0[i]) * x[i];
-            s1 += ops::bf16_to_f32(w1[i]) * x[i];
+        for (int k = 0; k < 4; ++k) {
+            float s = hsum(_mm256_add_ps(ae[k], ao[k]));
+            for (int i = main; i < cols; ++i) s += ops::bf16_to_f32(w[k][i]) * x[i];
+            y[r + k] = s;
         }
-        y[r] = s0;
-        y[r + 1] = s1;
     }
-    for (; r < r1; ++r) y[r] = dot_bf16_scalar(W + static_cast<std::size_t>(r) * cols, x, cols);
+    for (; r < r1; ++r) {
+        const std::uint16_t* w0 = W + static_cast<std::size_t>(r) * cols;
+        __m256 ae = _mm256_setzero_ps(), ao = ae;
+        for (int i = 0; i < main; i += 16) {
+            const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w0 + i));
+            ae = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_slli_epi32(v, 16)), _mm256_loadu_ps(xp + i), ae);
+            ao = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_and_si256(v, hi_mask)), _mm256_loadu_ps(xp + i + 8), ao);
+        }
+        float s = hsum(_mm256_add_ps(ae, ao));
+        for (int i = main; i < cols; ++i) s += ops::bf16_to_f32(w0[i]) * x[i];
+        y[r] = s;
+    }
 }
 
 // Sum of 32 products of int8 weights and int8 activations, as 8 int32 lanes converted to float.
@@ -258,12 +274,13 @@ bool use_avx2() {
     return has && !g_force_scalar.load(std::memory_order_relaxed);
 }
 
-void rows(const QMatrix& W, const float* x, const std::int8_t* xq, const float* xd, float* y, int r0, int r1) {
+void rows(const QMatrix& W, const float* x, const float* xp, const std::int8_t* xq, const float* xd, float* y, int r0,
+          int r1) {
 #ifdef WP_X86
     if (use_avx2()) {
         switch (W.precision) {
             case Precision::F32: rows_f32_avx2(W.f32, W.cols, x, y, r0, r1); return;
-            case Precision::BF16: rows_bf16_avx2(W.bf16, W.cols, x, y, r0, r1); return;
+            case Precision::BF16: rows_bf16_avx2(W.bf16, W.cols, xp, x, y, r0, r1); return;
             case Precision::Q8: rows_q8_avx2(W, xq, xd, y, r0, r1); return;
             case Precision::Q4: rows_q4_avx2(W, xq, xd, y, r0, r1); return;
         }
@@ -415,6 +432,17 @@ QMatrix make_qmatrix(Precision precision, int rows, int cols, const float* f32, 
 void matvec(const QMatrix& W, const float* x, float* y, ThreadPool& pool, KernelScratch& s) {
     const std::int8_t* xq = nullptr;
     const float* xd = nullptr;
+    const float* xp = nullptr;
+    if (W.precision == Precision::BF16) {
+        // Even and odd elements of each 16-block, for the bf16 kernel.
+        if (s.xp.size() < static_cast<std::size_t>(W.cols)) s.xp.resize(W.cols);
+        for (int b = 0; b + 16 <= W.cols; b += 16)
+            for (int i = 0; i < 8; ++i) {
+                s.xp[b + i] = x[b + 2 * i];
+                s.xp[b + 8 + i] = x[b + 2 * i + 1];
+            }
+        xp = s.xp.data();
+    }
     if (W.precision == Precision::Q8 || W.precision == Precision::Q4) {
         if (s.xq.size() < static_cast<std::size_t>(W.cols)) {
             s.xq.resize(W.cols);
@@ -425,7 +453,7 @@ void matvec(const QMatrix& W, const float* x, float* y, ThreadPool& pool, Kernel
         xd = s.xd.data();
     }
     pool.parallel_for(W.rows, 16, [&](std::int64_t b, std::int64_t e) {
-        rows(W, x, xq, xd, y, static_cast<int>(b), static_cast<int>(e));
+        rows(W, x, xp, xq, xd, y, static_cast<int>(b), static_cast<int>(e));
     });
 }
 

@@ -60,6 +60,7 @@ QMatrix make_qmatrix(Precision precision, int rows, int cols, const float* f32, 
 struct KernelScratch {
     std::vector<std::int8_t> xq;  // quantized input vector
     std::vector<float> xd;        // its block scales
+    std::vector<float> xp;        // input split into even/odd elements per 16-block (bf16)
     std::vector<float> tile;      // dequantized weight tile (prefill)
 };
 
