@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <limits>
 #include <set>
+#include <sys/mman.h>
 #include <thread>
 
 #include "wp/error.h"
@@ -96,12 +97,24 @@ const float* Model::tensor_f32(const std::string& name, const std::vector<std::i
 QMatrix Model::matrix(const std::string& name, std::int64_t rows, std::int64_t cols) {
     const TensorView& t = store_.require(name, {rows, cols});
     const auto addr = reinterpret_cast<std::uintptr_t>(t.data);
-    if (t.dtype == DType::BF16 && addr % 2 == 0)
-        return make_qmatrix(precision_, static_cast<int>(rows), static_cast<int>(cols), nullptr,
-                            reinterpret_cast<const std::uint16_t*>(t.data), qstore_);
-    // F32 (a view when aligned), or F16 / misaligned data widened once.
-    return make_qmatrix(precision_, static_cast<int>(rows), static_cast<int>(cols), tensor_f32(name, {rows, cols}), nullptr,
-                        qstore_);
+    QMatrix m;
+    if (t.dtype == DType::BF16 && addr % 2 == 0) {
+        m = make_qmatrix(precision_, static_cast<int>(rows), static_cast<int>(cols), nullptr,
+                         reinterpret_cast<const std::uint16_t*>(t.data), qstore_);
+    } else {
+        // F32 (a view when aligned), or F16 / misaligned data widened once.
+        m = make_qmatrix(precision_, static_cast<int>(rows), static_cast<int>(cols), tensor_f32(name, {rows, cols}),
+                         nullptr, qstore_);
+    }
+    const bool view = m.f32 == reinterpret_cast<const float*>(t.data) ||
+                      m.bf16 == reinterpret_cast<const std::uint16_t*>(t.data);
+    if (!view && (m.precision == Precision::Q8 || m.precision == Precision::Q4 || t.dtype != DType::F32)) {
+        // The file's pages were only read to convert them: drop them from this process's memory
+        // (the mapping is private and read-only, so they come back from the file if touched).
+        const std::uintptr_t page = 4096, b = (addr + page - 1) & ~(page - 1), e = (addr + t.bytes) & ~(page - 1);
+        if (e > b) ::madvise(reinterpret_cast<void*>(b), e - b, MADV_DONTNEED);
+    }
+    return m;
 }
 
 void Model::linear(const Linear& L, const float* x, int rows, float* y, Workspace& ws) const {
