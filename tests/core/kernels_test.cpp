@@ -16,13 +16,6 @@
 namespace wp::test {
 namespace {
 
-std::vector<float> randn(std::size_t n, std::uint64_t seed, float scale = 1.0f) {
-    std::mt19937_64 rng(seed);
-    std::normal_distribution<float> d(0.0f, scale);
-    std::vector<float> v(n);
-    for (auto& x : v) x = d(rng);
-    return v;
-}
 
 struct ScalarGuard {
     explicit ScalarGuard(bool on) { set_force_scalar_kernels(on); }

@@ -12,13 +12,6 @@
 namespace wp::test {
 namespace {
 
-std::vector<float> randn(std::size_t n, std::uint64_t seed, float scale = 1.0f) {
-    std::mt19937_64 rng(seed);
-    std::normal_distribution<float> d(0.0f, scale);
-    std::vector<float> v(n);
-    for (auto& x : v) x = d(rng);
-    return v;
-}
 
 TEST(Ops, Bf16AndF16Widening) {
     EXPECT_EQ(ops::bf16_to_f32(0x3f80), 1.0f);

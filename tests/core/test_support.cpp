@@ -148,6 +148,14 @@ void TempDir::copy_files_from(const fs::path& src) const {
         }
 }
 
+std::vector<float> randn(std::size_t n, std::uint64_t seed, float scale) {
+    std::mt19937_64 rng(seed);
+    std::normal_distribution<float> d(0.0f, scale);
+    std::vector<float> v(n);
+    for (auto& x : v) x = d(rng);
+    return v;
+}
+
 float max_abs_diff(const float* a, const float* b, std::size_t n) {
     float m = 0;
     for (std::size_t i = 0; i < n; ++i) {

@@ -79,5 +79,7 @@ private:
 };
 
 float max_abs_diff(const float* a, const float* b, std::size_t n);
+// n normally distributed values, reproducible from `seed`.
+std::vector<float> randn(std::size_t n, std::uint64_t seed, float scale = 1.0f);
 
 }  // namespace wp::test

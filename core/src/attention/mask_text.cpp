@@ -35,6 +35,7 @@
 //  - no "## Attention visualization for ... ##" banner (the caller knows the model, not us);
 //    every line ends with '\n'.
 #include "wp/attention/mask_text.h"
+#include "wp/tokenizer/text_util.h"
 
 #include <algorithm>
 #include <cstdint>
@@ -61,22 +62,6 @@ struct Unit {
     int width = 0;
 };
 
-// str.isprintable(): all but controls, format, surrogates, private use, unassigned and
-// separators (the ASCII space excepted). repr() escapes the others.
-bool is_printable(std::int32_t cp) {
-    if (cp < 0x80) return cp >= 0x20 && cp < 0x7f;
-    switch (utf8proc_category(cp)) {
-        case UTF8PROC_CATEGORY_CC:
-        case UTF8PROC_CATEGORY_CF:
-        case UTF8PROC_CATEGORY_CS:
-        case UTF8PROC_CATEGORY_CO:
-        case UTF8PROC_CATEGORY_CN:
-        case UTF8PROC_CATEGORY_ZL:
-        case UTF8PROC_CATEGORY_ZP:
-        case UTF8PROC_CATEGORY_ZS: return false;
-        default: return true;
-    }
-}
 
 Unit hex_unit(const char* prefix, unsigned value, int digits) {
     char buf[16];
@@ -117,7 +102,7 @@ std::vector<Unit> repr_units(std::string_view s, char& quote) {
             out.push_back(ascii_unit("\\r"));
         } else if (cp == '\t') {
             out.push_back(ascii_unit("\\t"));
-        } else if (is_printable(cp)) {
+        } else if (text::is_printable(static_cast<char32_t>(cp))) {
             out.push_back(Unit{std::string(s.substr(start, i - start)), std::max(0, utf8proc_charwidth(cp))});
         } else if (cp < 0x100) {
             out.push_back(hex_unit("\\x", static_cast<unsigned>(cp), 2));

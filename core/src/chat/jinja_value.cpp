@@ -39,22 +39,6 @@ std::int64_t mul_int(std::int64_t a, std::int64_t b) {
 
 const utf8proc_property_t* property(char32_t cp) { return utf8proc_get_property(static_cast<utf8proc_int32_t>(cp)); }
 
-// str.isprintable(): everything but controls, format, surrogate, private-use, unassigned and
-// separator characters (the ASCII space excepted). repr() escapes the others.
-bool is_printable(char32_t cp) {
-    if (cp < 0x80) return cp >= 0x20 && cp < 0x7f;
-    switch (property(cp)->category) {
-        case UTF8PROC_CATEGORY_CC:
-        case UTF8PROC_CATEGORY_CF:
-        case UTF8PROC_CATEGORY_CS:
-        case UTF8PROC_CATEGORY_CO:
-        case UTF8PROC_CATEGORY_CN:
-        case UTF8PROC_CATEGORY_ZL:
-        case UTF8PROC_CATEGORY_ZP:
-        case UTF8PROC_CATEGORY_ZS: return false;
-        default: return true;
-    }
-}
 
 void append_hex(std::string& out, const char* prefix, unsigned value, int digits) {
     char buf[16];
@@ -78,7 +62,7 @@ void append_str_repr(std::string& out, const std::string& s) {
             out += "\\r";
         } else if (cp == '\t') {
             out += "\\t";
-        } else if (is_printable(cp)) {
+        } else if (text::is_printable(static_cast<char32_t>(cp))) {
             out.append(s, start, i - start);
         } else if (cp < 0x100) {
             append_hex(out, "\\x", cp, 2);

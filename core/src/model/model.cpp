@@ -224,6 +224,16 @@ std::span<const float> Model::forward(Context& ctx, std::span<const int> ids, Lo
     return {logits, nl};
 }
 
+// Absolute positions of the keys one attention step sees: the cache's slots (ring layers in slot
+// order), then the `count` new tokens at pos0.. .
+static std::int64_t* key_positions(const KvCache& cache, int layer, std::int64_t pos0, int count, Workspace& ws) {
+    const int n_past = cache.held(layer);
+    std::int64_t* key_pos = ensure(ws.key_pos, static_cast<std::size_t>(n_past + count));
+    for (int s = 0; s < n_past; ++s) key_pos[s] = cache.slot_position(layer, s);
+    for (int j = 0; j < count; ++j) key_pos[n_past + j] = pos0 + j;
+    return key_pos;
+}
+
 // Attention of one new query (decode): heads run in parallel on the pool; each head scores the
 // keys the cache holds (ring slots included) plus the new key, then mixes the values.
 void Model::attention_decode(Context& ctx, int layer, std::int64_t pos, AttentionTrace* trace) const {
@@ -235,9 +245,7 @@ void Model::attention_decode(Context& ctx, int layer, std::int64_t pos, Attentio
     const int group = c.num_heads / c.num_kv_heads;
     const int n_past = cache.held(layer);
     const int n_tot = n_past + 1;
-    std::int64_t* key_pos = ensure(ws.key_pos, static_cast<std::size_t>(n_tot));
-    for (int s = 0; s < n_past; ++s) key_pos[s] = cache.slot_position(layer, s);
-    key_pos[n_past] = pos;
+    const std::int64_t* key_pos = key_positions(cache, layer, pos, 1, ws);
     float* scores = ensure(ws.scores, static_cast<std::size_t>(c.num_heads) * n_tot);
     const float* Kp = cache.keys(layer);
     const float* Vp = cache.values(layer);
@@ -302,9 +310,7 @@ void Model::attention(Context& ctx, int layer, std::int64_t pos0, int count, Att
 
     const int n_past = cache.held(layer);
     const int n_tot = n_past + count;
-    std::int64_t* key_pos = ensure(ws.key_pos, static_cast<std::size_t>(n_tot));
-    for (int s = 0; s < n_past; ++s) key_pos[s] = cache.slot_position(layer, s);
-    for (int j = 0; j < count; ++j) key_pos[n_past + j] = pos0 + j;
+    const std::int64_t* key_pos = key_positions(cache, layer, pos0, count, ws);
 
     float* S = ensure(ws.scores, static_cast<std::size_t>(count) * n_tot);
     const float* Kp = cache.keys(layer);

@@ -91,6 +91,21 @@ std::string utf8_lossy(std::string_view bytes) {
     return out;
 }
 
+bool is_printable(char32_t cp) {
+    if (cp < 0x80) return cp >= 0x20 && cp < 0x7f;
+    switch (utf8proc_category(static_cast<utf8proc_int32_t>(cp))) {
+        case UTF8PROC_CATEGORY_CC:
+        case UTF8PROC_CATEGORY_CF:
+        case UTF8PROC_CATEGORY_CS:
+        case UTF8PROC_CATEGORY_CO:
+        case UTF8PROC_CATEGORY_CN:
+        case UTF8PROC_CATEGORY_ZL:
+        case UTF8PROC_CATEGORY_ZP:
+        case UTF8PROC_CATEGORY_ZS: return false;
+        default: return true;
+    }
+}
+
 bool is_ascii(std::string_view s) {
     for (unsigned char c : s)
         if (c >= 0x80) return false;

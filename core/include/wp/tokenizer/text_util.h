@@ -18,6 +18,9 @@ char32_t next_cp(std::string_view s, std::size_t& i);
 // Replaces invalid UTF-8 with U+FFFD per invalid byte, like Rust's String::from_utf8_lossy.
 std::string utf8_lossy(std::string_view bytes);
 bool is_ascii(std::string_view s);
+// Python's str.isprintable() for one code point: all but controls, format, surrogates, private
+// use, unassigned and separators (the ASCII space excepted); repr() escapes the others.
+bool is_printable(char32_t cp);
 // Unicode canonical composition (NFC), through utf8proc.
 std::string nfc(std::string_view s);
 
