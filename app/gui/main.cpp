@@ -9,37 +9,42 @@
 #include "wp/version.h"
 
 int main(int argc, char** argv) {
+    // Options are read before the GUI starts, so --help and --version work without a display.
+    wp::ui::AppOptions options;
+    {
+        QCoreApplication core(argc, argv);
+        QCoreApplication::setApplicationName("windowpane");
+        QCoreApplication::setApplicationVersion(WP_VERSION);
+        QCommandLineParser parser;
+        parser.setApplicationDescription(
+            "Chat with Gemma, Gemma2 and Qwen2 models on the CPU and see what every layer attends to.");
+        parser.addHelpOption();
+        parser.addVersionOption();
+        QCommandLineOption model("model", "Open the model folder DIR (config.json + safetensors + tokenizer).", "DIR");
+        QCommandLineOption dataDir("data-dir", "Keep conversations in DIR instead of the user's data directory.", "DIR");
+        parser.addOption(model);
+        parser.addOption(dataDir);
+        parser.addPositionalArgument("model-dir", "Same as --model.", "[DIR]");
+        parser.process(core);
+        options.modelPath = parser.value(model);
+        if (options.modelPath.isEmpty() && !parser.positionalArguments().isEmpty())
+            options.modelPath = parser.positionalArguments().first();
+        if (!options.modelPath.isEmpty()) {
+            if (!QFileInfo(options.modelPath).isDir()) {
+                fprintf(stderr, "windowpane: %s is not a folder\n", qPrintable(options.modelPath));
+                return 2;
+            }
+            options.modelPath = QDir(options.modelPath).absolutePath();
+        }
+        options.dataDir = parser.value(dataDir);
+    }
+
     QApplication app(argc, argv);
     QApplication::setApplicationName("windowpane");
     QApplication::setOrganizationName("windowpane");
     QApplication::setApplicationDisplayName("Windowpane");
     QApplication::setApplicationVersion(WP_VERSION);
     QApplication::setDesktopFileName("windowpane");
-
-    QCommandLineParser parser;
-    parser.setApplicationDescription(
-        "Chat with Gemma, Gemma2 and Qwen2 models on the CPU and see what every layer attends to.");
-    parser.addHelpOption();
-    parser.addVersionOption();
-    QCommandLineOption model("model", "Open the model folder DIR (config.json + safetensors + tokenizer).", "DIR");
-    QCommandLineOption dataDir("data-dir", "Keep conversations in DIR instead of the user's data directory.", "DIR");
-    parser.addOption(model);
-    parser.addOption(dataDir);
-    parser.addPositionalArgument("model-dir", "Same as --model.", "[DIR]");
-    parser.process(app);
-
-    wp::ui::AppOptions options;
-    options.modelPath = parser.value(model);
-    if (options.modelPath.isEmpty() && !parser.positionalArguments().isEmpty())
-        options.modelPath = parser.positionalArguments().first();
-    if (!options.modelPath.isEmpty()) {
-        if (!QFileInfo(options.modelPath).isDir()) {
-            fprintf(stderr, "windowpane: %s is not a folder\n", qPrintable(options.modelPath));
-            return 2;
-        }
-        options.modelPath = QDir(options.modelPath).absolutePath();
-    }
-    options.dataDir = parser.value(dataDir);
 
     wp::ui::MainWindow window(options);
     window.resize(1200, 800);
