@@ -108,7 +108,7 @@ QMatrix Model::matrix(const std::string& name, std::int64_t rows, std::int64_t c
     }
     const bool view = m.f32 == reinterpret_cast<const float*>(t.data) ||
                       m.bf16 == reinterpret_cast<const std::uint16_t*>(t.data);
-    if (!view && (m.precision == Precision::Q8 || m.precision == Precision::Q4 || t.dtype != DType::F32)) {
+    if (!view) {
         // The file's pages were only read to convert them: drop them from this process's memory
         // (the mapping is private and read-only, so they come back from the file if touched).
         const std::uintptr_t page = 4096, b = (addr + page - 1) & ~(page - 1), e = (addr + t.bytes) & ~(page - 1);
