@@ -221,41 +221,69 @@ WP_AVX2 inline __m256 dot32_i8(__m256i w, __m256i x) {
     return _mm256_cvtepi32_ps(p32);
 }
 
-WP_AVX2 void rows_q8_avx2(const QMatrix& W, const std::int8_t* xq, const float* xd, float* y, int r0, int r1) {
+// The per-block factors d = weight scale x input scale, eight blocks at a time (F16C), so the
+// block loop below only broadcasts.
+WP_AVX2 inline void block_factors(const std::uint16_t* ws, const float* xd, int nb, float* d) {
+    int b = 0;
+    for (; b + 8 <= nb; b += 8) {
+        const __m256 w = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(ws + b)));
+        _mm256_storeu_ps(d + b, _mm256_mul_ps(w, _mm256_loadu_ps(xd + b)));
+    }
+    for (; b < nb; ++b) d[b] = _cvtsh_ss(ws[b]) * xd[b];
+}
+
+WP_AVX2 void rows_q8_avx2(const QMatrix& W, const std::int8_t* xq, const float* xd, float* d, float* y, int r0, int r1) {
     const int nb = W.cols / kQuantBlock;
     for (int r = r0; r < r1; ++r) {
         const std::int8_t* w = W.q8 + static_cast<std::size_t>(r) * W.cols;
-        const std::uint16_t* ws = W.scales + static_cast<std::size_t>(r) * nb;
-        __m256 acc = _mm256_setzero_ps();
-        for (int b = 0; b < nb; ++b) {
+        block_factors(W.scales + static_cast<std::size_t>(r) * nb, xd, nb, d);
+        __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;
+        int b = 0;
+        for (; b + 2 <= nb; b += 2) {
+            const __m256i w0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + b * kQuantBlock));
+            const __m256i w1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + (b + 1) * kQuantBlock));
+            const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + b * kQuantBlock));
+            const __m256i x1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + (b + 1) * kQuantBlock));
+            acc0 = _mm256_fmadd_ps(dot32_i8(w0, x0), _mm256_broadcast_ss(d + b), acc0);
+            acc1 = _mm256_fmadd_ps(dot32_i8(w1, x1), _mm256_broadcast_ss(d + b + 1), acc1);
+        }
+        for (; b < nb; ++b) {
             const __m256i wv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + b * kQuantBlock));
             const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + b * kQuantBlock));
-            const float d = _cvtsh_ss(ws[b]) * xd[b];
-            acc = _mm256_fmadd_ps(dot32_i8(wv, xv), _mm256_set1_ps(d), acc);
+            acc0 = _mm256_fmadd_ps(dot32_i8(wv, xv), _mm256_broadcast_ss(d + b), acc0);
         }
-        y[r] = hsum(acc);
+        y[r] = hsum(_mm256_add_ps(acc0, acc1));
     }
 }
 
-WP_AVX2 void rows_q4_avx2(const QMatrix& W, const std::int8_t* xq, const float* xd, float* y, int r0, int r1) {
+WP_AVX2 inline __m256i unpack_q4(const std::uint8_t* p) {
+    // Low nibbles are elements 0..15, high nibbles 16..31; values are stored + 8.
+    const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    const __m256i both = _mm256_set_m128i(_mm_srli_epi16(packed, 4), packed);
+    return _mm256_sub_epi8(_mm256_and_si256(both, _mm256_set1_epi8(0x0f)), _mm256_set1_epi8(8));
+}
+
+WP_AVX2 void rows_q4_avx2(const QMatrix& W, const std::int8_t* xq, const float* xd, float* d, float* y, int r0, int r1) {
     const int nb = W.cols / kQuantBlock;
-    const __m256i low = _mm256_set1_epi8(0x0f), eight = _mm256_set1_epi8(8);
     for (int r = r0; r < r1; ++r) {
         const std::uint8_t* w = W.q4 + static_cast<std::size_t>(r) * (W.cols / 2);
-        const std::uint16_t* ws = W.scales + static_cast<std::size_t>(r) * nb;
-        __m256 acc = _mm256_setzero_ps();
-        for (int b = 0; b < nb; ++b) {
-            const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + b * 16));
-            // Low nibbles are elements 0..15, high nibbles 16..31.
-            const __m256i both = _mm256_set_m128i(_mm_srli_epi16(packed, 4), packed);
-            const __m256i wv = _mm256_sub_epi8(_mm256_and_si256(both, low), eight);
-            const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + b * kQuantBlock));
-            const float d = _cvtsh_ss(ws[b]) * xd[b];
-            acc = _mm256_fmadd_ps(dot32_i8(wv, xv), _mm256_set1_ps(d), acc);
+        block_factors(W.scales + static_cast<std::size_t>(r) * nb, xd, nb, d);
+        __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;
+        int b = 0;
+        for (; b + 2 <= nb; b += 2) {
+            const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + b * kQuantBlock));
+            const __m256i x1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + (b + 1) * kQuantBlock));
+            acc0 = _mm256_fmadd_ps(dot32_i8(unpack_q4(w + b * 16), x0), _mm256_broadcast_ss(d + b), acc0);
+            acc1 = _mm256_fmadd_ps(dot32_i8(unpack_q4(w + (b + 1) * 16), x1), _mm256_broadcast_ss(d + b + 1), acc1);
         }
-        y[r] = hsum(acc);
+        for (; b < nb; ++b) {
+            const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + b * kQuantBlock));
+            acc0 = _mm256_fmadd_ps(dot32_i8(unpack_q4(w + b * 16), xv), _mm256_broadcast_ss(d + b), acc0);
+        }
+        y[r] = hsum(_mm256_add_ps(acc0, acc1));
     }
 }
+
 WP_AVX2 float dot_f32_avx2(const float* a, const float* b, int n) {
     __m256 s0 = _mm256_setzero_ps(), s1 = s0;
     int i = 0;
@@ -278,11 +306,14 @@ void rows(const QMatrix& W, const float* x, const float* xp, const std::int8_t* 
           int r1) {
 #ifdef WP_X86
     if (use_avx2()) {
+        // Per-thread block factors of one row (rows have at most a few thousand blocks).
+        thread_local std::vector<float> d;
+        if (d.size() < static_cast<std::size_t>(W.cols / kQuantBlock + 8)) d.resize(W.cols / kQuantBlock + 8);
         switch (W.precision) {
             case Precision::F32: rows_f32_avx2(W.f32, W.cols, x, y, r0, r1); return;
             case Precision::BF16: rows_bf16_avx2(W.bf16, W.cols, xp, x, y, r0, r1); return;
-            case Precision::Q8: rows_q8_avx2(W, xq, xd, y, r0, r1); return;
-            case Precision::Q4: rows_q4_avx2(W, xq, xd, y, r0, r1); return;
+            case Precision::Q8: rows_q8_avx2(W, xq, xd, d.data(), y, r0, r1); return;
+            case Precision::Q4: rows_q4_avx2(W, xq, xd, d.data(), y, r0, r1); return;
         }
     }
 #endif
