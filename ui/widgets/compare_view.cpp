@@ -135,6 +135,13 @@ CompareView::CompareView(QWidget* parent) : QWidget(parent) {
             raw->loadId = 0;
             raw->card = card;
             raw->path = card.path;
+            // Show the loaded model in the pane's chooser.
+            int index = raw->chooser->findData(card.path);
+            if (index < 0) {
+                raw->chooser->insertItem(1, card.name, card.path);
+                index = 1;
+            }
+            raw->chooser->setCurrentIndex(index);
             updatePane(*raw);
             updateMasks();
             updateButtons();
