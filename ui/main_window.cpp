@@ -354,6 +354,16 @@ void MainWindow::buildMenus() {
         if (p.isEmpty()) showError(tr("The embedded demo model was not found."));
         else openModel(p);
     });
+    QMenu* precision = file->addMenu(tr("Compute Precision"));
+    for (const auto& [key, label] : {std::pair{"", tr("Automatic (bf16 for bf16 weights, else f32)")},
+                                     std::pair{"f32", tr("f32")}, std::pair{"bf16", tr("bf16")},
+                                     std::pair{"q8", tr("q8 (8-bit blocks)")}, std::pair{"q4", tr("q4 (4-bit blocks)")}}) {
+        const QString k = QString::fromLatin1(key);
+        precision->addAction(label, this, [this, k] {
+            openSettings(options_.settingsFile)->setValue("models/precision", k);
+            if (!card_.path.isEmpty() && !isGenerating()) openModel(card_.path);  // reload in the new precision
+        });
+    }
     file->addSeparator();
     file->addAction(tr("&New Chat"), QKeySequence::New, this, &MainWindow::newConversation);
     file->addAction(tr("&Rename Chat\u2026"), this, &MainWindow::renameConversation);
@@ -429,7 +439,7 @@ void MainWindow::openModel(const QString& path) {
     progress_->setVisible(true);
     statusBar()->showMessage(tr("Loading %1\u2026").arg(loadingPath_));
     updateSendButton();
-    emit loadRequested(loadRequest_, loadingPath_);
+    emit loadRequested(loadRequest_, loadingPath_, openSettings(options_.settingsFile)->value("models/precision").toString());
 }
 
 void MainWindow::onLoadProgress(quint64 id, double fraction) {
@@ -473,7 +483,7 @@ void MainWindow::updateModelCard() {
         tr("<h3>%1</h3><table cellspacing=3>"
            "<tr><td>Family</td><td><b>%2</b></td></tr>"
            "<tr><td>Parameters</td><td>%3</td></tr>"
-           "<tr><td>Weights</td><td>%4 (f32 compute)</td></tr>"
+           "<tr><td>Weights</td><td>%4</td></tr>"
            "<tr><td>Context</td><td>%5 tokens</td></tr>"
            "<tr><td>Vocabulary</td><td>%6</td></tr>"
            "<tr><td>Attention</td><td>%7 heads, %8 KV heads, head dim %9</td></tr>"
@@ -481,7 +491,8 @@ void MainWindow::updateModelCard() {
            "<tr><td>Tokenizer</td><td>%12</td></tr>"
            "<tr><td>Chat template</td><td>%13</td></tr></table>"
            "<p><b>Layers</b> (%14 global, %15 sliding)</p><table cellspacing=2>%16</table><p><small>%17</small></p>")
-            .arg(card_.name.toHtmlEscaped(), card_.family, QLocale().toString(card_.parameters), card_.dtype)
+            .arg(card_.name.toHtmlEscaped(), card_.family, QLocale().toString(card_.parameters),
+                 tr("%1, computed in %2").arg(card_.dtype, card_.precision))
             .arg(card_.contextLength)
             .arg(card_.vocabSize)
             .arg(card_.heads)

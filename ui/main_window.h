@@ -72,7 +72,7 @@ signals:
     void tokenArrived(const QString& text);
 
     // To the worker (queued).
-    void loadRequested(quint64 id, const QString& path);
+    void loadRequested(quint64 id, const QString& path, const QString& precision);
     void generateRequested(quint64 id, const QString& path, const QList<wp::ui::ChatTurn>& turns,
                            const wp::ui::GenerationSettings& settings);
     void analyzeRequested(quint64 id, const QString& path, const QString& text,

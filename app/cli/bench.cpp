@@ -134,7 +134,7 @@ int bench(const BenchOptions& o) {
         j["decode_tok_s"] = {{"median", d.median}, {"min", d.min}, {"max", d.max}};
         j["peak_rss_bytes"] = peak_rss_bytes();
         j["kv_bytes"] = kv_bytes;
-        j["precision"] = precision_name(o.precision);
+        j["precision"] = precision_name(model->precision());
         j["threads"] = model->threads();
         j["prompt_tokens"] = o.prompt_tokens;
         j["gen_tokens"] = o.gen_tokens;
@@ -146,7 +146,7 @@ int bench(const BenchOptions& o) {
     }
     std::printf("model            %s (%s, %lld parameters)\n", o.model_dir.c_str(), family_name(cfg.family),
                 static_cast<long long>(model->parameter_count()));
-    std::printf("precision        %s, %d threads\n", precision_name(o.precision), model->threads());
+    std::printf("precision        %s, %d threads\n", precision_name(model->precision()), model->threads());
     std::printf("load             %.2f s (to the first forward pass)\n", load_s);
     std::printf("prefill          %.1f tokens/s median (min %.1f, max %.1f) over %d runs of %d tokens\n", p.median, p.min, p.max,
                 o.repeat, o.prompt_tokens);

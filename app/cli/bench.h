@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstddef>
+#include <optional>
 #include <string>
 
 #include "wp/kernels/qmatrix.h"
@@ -9,7 +10,7 @@ namespace wp::cli {
 
 struct BenchOptions {
     std::string model_dir;
-    Precision precision = Precision::F32;
+    std::optional<Precision> precision;  // unset: the model's default
     int threads = 0;
     int prompt_tokens = 512;
     int gen_tokens = 128;

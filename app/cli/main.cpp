@@ -82,6 +82,8 @@ Benchmarks:
 
 Sampling options: --greedy (default), or --temperature T --top-k K --top-p P --min-p P;
   --repetition-penalty R, --seed S, --max-new-tokens N, --ignore-eos.
+Compute options (generate, chat): --precision f32|bf16|q8|q4 (default: bf16 for bf16 weights,
+  else f32), --threads N (default: every core).
 
   --help    this text;  --version  the version
 )";
@@ -206,8 +208,9 @@ int cmd_info(const Args& a) {
     std::printf("model          %s\n", model->dir().string().c_str());
     std::printf("family         %s\n", wp::family_name(c.family));
     std::printf("parameters     %s\n", with_commas(model->parameter_count()).c_str());
-    std::printf("dtype          %s weights%s, f32 compute\n", model->weights_dtype().c_str(),
-                c.torch_dtype.empty() ? "" : (" (config: " + c.torch_dtype + ")").c_str());
+    std::printf("dtype          %s weights%s, %s compute\n", model->weights_dtype().c_str(),
+                c.torch_dtype.empty() ? "" : (" (config: " + c.torch_dtype + ")").c_str(),
+                wp::precision_name(model->precision()));
     std::printf("vocabulary     %d\n", c.vocab_size);
     std::printf("hidden         %d, intermediate %d, %s MLP\n", c.hidden_size, c.intermediate_size,
                 c.activation == wp::Activation::GeluTanh ? "GELU-tanh" : "SiLU");
@@ -322,6 +325,15 @@ wp::GenerateOptions generation_options(const Args& a, int default_max) {
     return opts;
 }
 
+// --precision f32|bf16|q8|q4 and --threads N (default: the model's own precision, every core).
+wp::LoadOptions load_options_from(const Args& a) {
+    wp::LoadOptions o;
+    if (a.has("precision")) o.precision = wp::parse_precision(a.str("precision"));
+    o.threads = static_cast<int>(a.integer("threads", 0));
+    if (o.threads < 0) throw UsageError("--threads must be >= 0");
+    return o;
+}
+
 void print_stats(const wp::GenerateResult& r) {
     const double tps = r.tokens.size() > 1 ? (r.tokens.size() - 1) / std::max(r.decode_seconds, 1e-9) : 0.0;
     std::fprintf(stderr, "%zu tokens, stop: %s, prompt %d tokens, first token %.1f ms, %.1f tokens/s\n",
@@ -336,6 +348,7 @@ int cmd_generate(const Args& a) {
     std::string prompt = a.str("prompt", "");
     wp::GenerateOptions opts = generation_options(a, ids_mode ? 32 : 256);
     const std::string cache = a.str("cache", "");
+    const wp::LoadOptions load_options = load_options_from(a);
     a.check_all_used();
     if (!ids_mode && !a.has("prompt")) {
         // Like a prompt typed on the command line: the newline that ends the piped line is not
@@ -349,7 +362,7 @@ int cmd_generate(const Args& a) {
     opts.cancel = &g_cancel;
     if (ids_mode) {
         // Token ids in, token ids out: no tokenizer needed.
-        const auto model = wp::Model::load(dir);
+        const auto model = wp::Model::load(dir, {}, load_options);
         const wp::CacheKind kind = cache.empty() ? model->default_cache() : wp::parse_cache_kind(cache);
         auto ctx = make_context(*model, kind, static_cast<std::int64_t>(ids.size()) + opts.max_new_tokens);
         bool first = true;
@@ -366,7 +379,7 @@ int cmd_generate(const Args& a) {
         print_stats(r);
         return 0;
     }
-    const auto lm = wp::LoadedModel::load(dir);
+    const auto lm = wp::LoadedModel::load(dir, {}, load_options);
     const wp::CacheKind kind = cache.empty() ? lm->model().default_cache() : wp::parse_cache_kind(cache);
     wp::ChatSession session(*lm, kind, kind == wp::CacheKind::Static ? lm->model().config().max_position_embeddings : 0);
     g_generating = true;
@@ -489,8 +502,9 @@ int cmd_chat(const Args& a) {
     const std::string dir = a.str("model");
     wp::GenerateOptions opts = generation_options(a, 512);
     std::string system = a.str("system", "");
+    const wp::LoadOptions load_options = load_options_from(a);
     a.check_all_used();
-    const auto lm = wp::LoadedModel::load(dir);
+    const auto lm = wp::LoadedModel::load(dir, {}, load_options);
     wp::ChatSession session(*lm);
     std::vector<wp::ChatMessage> conv;
     std::string why;
@@ -595,7 +609,7 @@ int main(int argc, char** argv) {
             const Args a(argc, argv, 2, {"json"});
             wp::cli::BenchOptions o;
             o.model_dir = a.str("model");
-            o.precision = wp::parse_precision(a.str("precision", "f32"));
+            if (a.has("precision")) o.precision = wp::parse_precision(a.str("precision"));
             o.threads = static_cast<int>(a.integer("threads", 0));
             o.prompt_tokens = static_cast<int>(a.integer("prompt-tokens", 512));
             o.gen_tokens = static_cast<int>(a.integer("gen-tokens", 128));

@@ -11,6 +11,7 @@
 #include <QJsonArray>
 #include <QLabel>
 #include <QPlainTextEdit>
+#include <QSettings>
 #include <QSignalSpy>
 #include <QTemporaryDir>
 #include <QTest>
@@ -248,6 +249,24 @@ TEST(Gui, RegenerateAndEditBranchInsteadOfDeleting) {
 
     // Export contains the active branch.
     EXPECT_THAT(w.store().exportMarkdown(conv).toStdString(), testing::HasSubstr("Who made the sea?"));
+}
+
+TEST(Gui, ModelsLoadInTheChosenPrecision) {
+    REQUIRE_FIXTURES();
+    App app;
+    {
+        MainWindow w(app.options(sharedDir() + "/models/windowpane-demo-gemma2"));
+        ASSERT_TRUE(waitForModel(w));
+        EXPECT_EQ(w.modelCard().precision, "bf16");  // automatic: the file's weights are bf16
+    }
+    QSettings(app.dir.path() + "/settings.ini", QSettings::IniFormat).setValue("models/precision", "q8");
+    MainWindow w(app.options(sharedDir() + "/models/windowpane-demo-gemma2"));
+    ASSERT_TRUE(waitForModel(w));
+    EXPECT_EQ(w.modelCard().precision, "q8");
+    setMaxTokens(w, 8);
+    w.sendMessage("Who made the light?");
+    ASSERT_TRUE(waitForReply(w));
+    EXPECT_EQ(w.store().activePath(w.currentConversation()).size(), 2);
 }
 
 TEST(Gui, AttentionTabShowsTheConversationsMasksAttentionAndCache) {

@@ -43,6 +43,7 @@ QJsonObject ReplyStats::toJson() const {
 }
 
 struct InferenceWorker::Loaded {
+    QString precision;  // as requested ("" = the model's default)
     std::unique_ptr<LoadedModel> model;
     std::unique_ptr<ChatSession> session;
     ModelCard card;
@@ -81,6 +82,7 @@ ModelCard describeModel(const LoadedModel& lm, const QString& path) {
     card.name = QFileInfo(card.path).fileName();
     card.family = QString::fromLatin1(family_name(c.family));
     card.dtype = QString::fromStdString(lm.model().weights_dtype());
+    card.precision = QString::fromLatin1(precision_name(lm.model().precision()));
     card.tokenizer = QString::fromStdString(lm.tokenizer().describe());
     card.parameters = lm.model().parameter_count();
     card.contextLength = c.max_position_embeddings;
@@ -99,16 +101,19 @@ ModelCard describeModel(const LoadedModel& lm, const QString& path) {
     return card;
 }
 
-void InferenceWorker::loadModel(quint64 requestId, const QString& path) {
+void InferenceWorker::loadModel(quint64 requestId, const QString& path, const QString& precision) {
     const QString key = QDir::cleanPath(path);
-    if (Loaded* l = find(key)) {
+    if (Loaded* l = find(key); l && l->precision == precision) {
         emit loadProgress(requestId, 1.0);
         emit modelLoaded(requestId, l->card);
         return;
     }
     try {
         auto loaded = std::make_shared<Loaded>();
-        loaded->model = LoadedModel::load(key.toStdString(), [&](double f) { emit loadProgress(requestId, f); });
+        loaded->precision = precision;
+        LoadOptions options;
+        if (!precision.isEmpty()) options.precision = parse_precision(precision.toStdString());
+        loaded->model = LoadedModel::load(key.toStdString(), [&](double f) { emit loadProgress(requestId, f); }, options);
         loaded->session = std::make_unique<ChatSession>(*loaded->model);
         loaded->card = describeModel(*loaded->model, key);
         models_.insert(key, loaded);

@@ -31,8 +31,9 @@ public:
     void cancel(quint64 requestId);
 
 public slots:
-    // Loads (or reuses) the model folder `path`; emits loadProgress, then modelLoaded or error.
-    void loadModel(quint64 requestId, const QString& path);
+    // Loads (or reuses) the model folder `path` in `precision` ("f32", "bf16", "q8", "q4"; empty:
+    // the model's default); emits loadProgress, then modelLoaded or error.
+    void loadModel(quint64 requestId, const QString& path, const QString& precision = {});
     void unloadModel(const QString& path);
     // Generates the assistant's reply to `conversation` with the model loaded from `modelPath`.
     // Emits promptProgress, tokenText per token, stats at most once a second, then finished (also

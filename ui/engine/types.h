@@ -20,6 +20,7 @@ struct ModelCard {
     QString name;            // folder name
     QString family;          // gemma, gemma2, qwen2
     QString dtype;           // weights dtype
+    QString precision;       // compute precision (f32, bf16, q8, q4)
     QString tokenizer;       // tokenizer description
     qint64 parameters = 0;
     int contextLength = 0;

@@ -9,9 +9,10 @@ namespace wp {
 
 namespace fs = std::filesystem;
 
-std::unique_ptr<LoadedModel> LoadedModel::load(const fs::path& dir, const std::function<void(double)>& progress) {
+std::unique_ptr<LoadedModel> LoadedModel::load(const fs::path& dir, const std::function<void(double)>& progress,
+                                               const LoadOptions& options) {
     auto lm = std::make_unique<LoadedModel>();
-    lm->model_ = Model::load(dir, progress);
+    lm->model_ = Model::load(dir, progress, options);
     lm->tokenizer_ = Tokenizer::load(dir);
     const ModelConfig& cfg = lm->model_->config();
     if (lm->tokenizer_->vocab_size() > cfg.vocab_size)

@@ -30,12 +30,18 @@ std::unique_ptr<Model> Model::load(const fs::path& dir, const std::function<void
                                    const LoadOptions& options) {
     std::unique_ptr<Model> m(new Model());
     m->dir_ = dir;
-    m->precision_ = options.precision;
+    m->cfg_ = ModelConfig::load(dir);
+    m->store_ = WeightStore::open_dir(dir);
+    if (options.precision) {
+        m->precision_ = *options.precision;
+    } else {
+        bool all_bf16 = true;
+        for (const TensorView* t : m->store_.all()) all_bf16 = all_bf16 && t->dtype == DType::BF16;
+        m->precision_ = all_bf16 ? Precision::BF16 : Precision::F32;
+    }
     const int threads = options.threads > 0 ? options.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     m->pool_ = std::make_unique<ThreadPool>(threads);
     openblas_set_num_threads(threads);
-    m->cfg_ = ModelConfig::load(dir);
-    m->store_ = WeightStore::open_dir(dir);
     const ModelConfig& c = m->cfg_;
     const std::int64_t H = c.hidden_size, I = c.intermediate_size, V = c.vocab_size;
     const std::int64_t QD = c.q_dim(), KD = c.kv_dim();

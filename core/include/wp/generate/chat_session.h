@@ -27,7 +27,8 @@ public:
     // Model, tokenizer and chat template of a folder (the family's built-in template when the
     // folder has none). Throws wp::Error.
     static std::unique_ptr<LoadedModel> load(const std::filesystem::path& dir,
-                                             const std::function<void(double)>& progress = {});
+                                             const std::function<void(double)>& progress = {},
+                                             const LoadOptions& options = {});
 
     const Model& model() const { return *model_; }
     const Tokenizer& tokenizer() const { return *tokenizer_; }

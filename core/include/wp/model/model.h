@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -27,8 +28,10 @@ struct Workspace {
 };
 
 struct LoadOptions {
-    Precision precision = Precision::F32;  // compute precision of the weight matrices
-    int threads = 0;                       // 0: one per core; BLAS uses the same number
+    // Compute precision of the weight matrices; unset: bf16 when the file's weights are all bf16
+    // (used in place, no f32 copy), else f32.
+    std::optional<Precision> precision;
+    int threads = 0;  // 0: one per core; BLAS uses the same number
 };
 
 // What one conversation needs besides the shared weights: its KV cache and scratch buffers.
