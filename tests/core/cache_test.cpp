@@ -6,6 +6,7 @@
 #include "test_support.h"
 #include "wp/error.h"
 #include "wp/generate/generator.h"
+#include "wp/kernels/ops.h"
 #include "wp/model/model.h"
 
 namespace wp::test {
@@ -95,6 +96,37 @@ TEST(KvCache, HeldPositionsAfterEachGeneratedToken) {
     const std::vector<int> prompt = {2, 403, 494, 495, 956};
     generate(*m, *ctx, prompt, opts);
     EXPECT_EQ(steps, 30);
+}
+
+TEST(KvCache, HalfCacheHoldsTheSameRowsInHalfTheBytes) {
+    const ModelConfig cfg = tiny_gemma2_config();
+    KvCache full(cfg, CacheKind::Hybrid), half(cfg, CacheKind::Hybrid, 0, true);
+    std::vector<float> k(static_cast<std::size_t>(cfg.kv_dim()) * 3), v(k.size());
+    for (std::size_t i = 0; i < k.size(); ++i) {
+        k[i] = 0.25f * static_cast<float>(i % 17);
+        v[i] = -0.5f * static_cast<float>(i % 5);
+    }
+    for (int step = 0; step < 5; ++step) {
+        for (int l = 0; l < cfg.num_layers; ++l) {
+            full.store(l, k.data(), v.data(), 3);
+            half.store(l, k.data(), v.data(), 3);
+        }
+        full.advance(3);
+        half.advance(3);
+    }
+    EXPECT_TRUE(half.half());
+    for (int l = 0; l < cfg.num_layers; ++l) {
+        EXPECT_EQ(half.positions(l), full.positions(l));
+        EXPECT_EQ(half.bytes_used(l) * 2, full.bytes_used(l));
+        for (int s = 0; s < half.held(l); ++s)
+            for (int i = 0; i < cfg.kv_dim(); ++i) {
+                // These values are exact in f16.
+                ASSERT_EQ(ops::f16_to_f32(half.keys16(l)[static_cast<std::size_t>(s) * cfg.kv_dim() + i]),
+                          full.keys(l)[static_cast<std::size_t>(s) * cfg.kv_dim() + i]);
+                ASSERT_EQ(ops::f16_to_f32(half.values16(l)[static_cast<std::size_t>(s) * cfg.kv_dim() + i]),
+                          full.values(l)[static_cast<std::size_t>(s) * cfg.kv_dim() + i]);
+            }
+    }
 }
 
 TEST(KvCache, StaticCacheRefusesToOverflow) {

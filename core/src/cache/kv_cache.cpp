@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "wp/error.h"
+#include "wp/kernels/qmatrix.h"
 
 namespace wp {
 
@@ -23,8 +24,8 @@ CacheKind parse_cache_kind(const std::string& s) {
     throw Error("unknown cache kind \"" + s + "\" (dynamic, static or hybrid)");
 }
 
-KvCache::KvCache(const ModelConfig& cfg, CacheKind kind, std::int64_t max_len)
-    : kind_(kind), kv_dim_(cfg.kv_dim()), max_len_(kind == CacheKind::Dynamic ? 0 : max_len) {
+KvCache::KvCache(const ModelConfig& cfg, CacheKind kind, std::int64_t max_len, bool half)
+    : kind_(kind), half_(half), kv_dim_(cfg.kv_dim()), max_len_(kind == CacheKind::Dynamic ? 0 : max_len) {
     if (kind == CacheKind::Static && max_len <= 0)
         throw Error("a static cache needs a maximum length > 0");
     layers_.resize(cfg.num_layers);
@@ -45,8 +46,13 @@ void KvCache::grow(Layer& L, std::int64_t need) {
     std::int64_t cap = L.ring > 0 ? L.ring : std::max<std::int64_t>(need, std::max<std::int64_t>(64, 2 * L.cap));
     if (max_len_ > 0 && L.ring == 0) cap = std::max(need, max_len_);
     const std::size_t n = static_cast<std::size_t>(cap) * kv_dim_;
-    L.k.resize(n);
-    L.v.resize(n);
+    if (half_) {
+        L.k16.resize(n);
+        L.v16.resize(n);
+    } else {
+        L.k.resize(n);
+        L.v.resize(n);
+    }
     L.cap = cap;
 }
 
@@ -77,22 +83,31 @@ std::vector<std::int64_t> KvCache::positions(int layer) const {
     return out;
 }
 
+// Copies `rows` consecutive K/V rows into slots slot.. (converting to f16 for a half cache).
+void KvCache::put(Layer& L, std::size_t slot, const float* k, const float* v, int rows) {
+    const std::size_t n = static_cast<std::size_t>(rows) * kv_dim_, at = slot * kv_dim_;
+    if (half_) {
+        f32_to_f16_array(k, L.k16.data() + at, n);
+        f32_to_f16_array(v, L.v16.data() + at, n);
+    } else {
+        std::memcpy(L.k.data() + at, k, n * sizeof(float));
+        std::memcpy(L.v.data() + at, v, n * sizeof(float));
+    }
+}
+
 void KvCache::store(int layer, const float* k, const float* v, int count) {
     Layer& L = layers_[layer];
-    const std::size_t row = static_cast<std::size_t>(kv_dim_) * sizeof(float);
     if (L.ring > 0) {
         const int first = std::max(0, count - L.ring);  // earlier rows would be overwritten anyway
         for (int i = first; i < count; ++i) {
             const std::size_t slot = static_cast<std::size_t>((length_ + i) % L.ring);
-            std::memcpy(L.k.data() + slot * kv_dim_, k + static_cast<std::size_t>(i) * kv_dim_, row);
-            std::memcpy(L.v.data() + slot * kv_dim_, v + static_cast<std::size_t>(i) * kv_dim_, row);
+            put(L, slot, k + static_cast<std::size_t>(i) * kv_dim_, v + static_cast<std::size_t>(i) * kv_dim_, 1);
         }
         return;
     }
     check_room(count);
     grow(L, length_ + count);
-    std::memcpy(L.k.data() + static_cast<std::size_t>(length_) * kv_dim_, k, row * count);
-    std::memcpy(L.v.data() + static_cast<std::size_t>(length_) * kv_dim_, v, row * count);
+    put(L, static_cast<std::size_t>(length_), k, v, count);
 }
 
 void KvCache::truncate(std::int64_t len) {
@@ -109,7 +124,7 @@ void KvCache::truncate(std::int64_t len) {
 void KvCache::clear() { length_ = 0; }
 
 std::size_t KvCache::bytes_used(int layer) const {
-    return static_cast<std::size_t>(held(layer)) * kv_dim_ * sizeof(float) * 2;
+    return static_cast<std::size_t>(held(layer)) * kv_dim_ * elem() * 2;
 }
 
 std::size_t KvCache::bytes_used() const {
@@ -120,7 +135,7 @@ std::size_t KvCache::bytes_used() const {
 
 std::size_t KvCache::bytes_allocated() const {
     std::size_t b = 0;
-    for (const Layer& L : layers_) b += (L.k.size() + L.v.size()) * sizeof(float);
+    for (const Layer& L : layers_) b += (L.k.size() + L.v.size()) * sizeof(float) + (L.k16.size() + L.v16.size()) * 2;
     return b;
 }
 

@@ -144,11 +144,15 @@ CacheKind Model::default_cache() const {
 }
 
 std::size_t Model::kv_bytes_per_token() const {
-    return static_cast<std::size_t>(cfg_.num_layers) * cfg_.kv_dim() * sizeof(float) * 2;
+    const std::size_t elem = precision_ == Precision::Q8 || precision_ == Precision::Q4 ? 2 : 4;  // see new_context
+    return static_cast<std::size_t>(cfg_.num_layers) * cfg_.kv_dim() * elem * 2;
 }
 
 std::unique_ptr<Context> Model::new_context(CacheKind kind, std::int64_t max_len) const {
-    return std::make_unique<Context>(cfg_, kind, max_len);
+    // The quantized precisions keep an f16 KV cache (half the bytes read per token at long
+    // contexts); f32 and bf16 keep f32 so that their logits stay exact.
+    const bool half = precision_ == Precision::Q8 || precision_ == Precision::Q4;
+    return std::make_unique<Context>(cfg_, kind, max_len, half);
 }
 
 std::span<const float> Model::forward(Context& ctx, std::span<const int> ids, LogitsMode mode,
@@ -253,8 +257,11 @@ void Model::attention_decode(Context& ctx, int layer, std::int64_t pos, Attentio
     const int n_tot = n_past + 1;
     const std::int64_t* key_pos = key_positions(cache, layer, pos, 1, ws);
     float* scores = ensure(ws.scores, static_cast<std::size_t>(c.num_heads) * n_tot);
+    const bool half = cache.half();
     const float* Kp = cache.keys(layer);
     const float* Vp = cache.values(layer);
+    const std::uint16_t* Kh = cache.keys16(layer);
+    const std::uint16_t* Vh = cache.values16(layer);
     const float* q = ws.q.data();
     const float* kn = ws.k.data();
     const float* vn = ws.v.data();
@@ -272,8 +279,11 @@ void Model::attention_decode(Context& ctx, int layer, std::int64_t pos, Attentio
                     row[j] = -std::numeric_limits<float>::infinity();
                     continue;
                 }
-                const float* kj = (j < n_past ? Kp + static_cast<std::size_t>(j) * KD : kn) + static_cast<std::size_t>(g) * hd;
-                float s = dot_f32(qh, kj, hd) * c.attn_scale;
+                const std::size_t off = static_cast<std::size_t>(j) * KD + static_cast<std::size_t>(g) * hd;
+                float s = (j == n_past ? dot_f32(qh, kn + static_cast<std::size_t>(g) * hd, hd)
+                           : half      ? dot_f32_f16(qh, Kh + off, hd)
+                                       : dot_f32(qh, Kp + off, hd)) *
+                          c.attn_scale;
                 if (c.attn_softcap > 0) s = c.attn_softcap * std::tanh(s / c.attn_softcap);
                 row[j] = s;
                 mx = std::max(mx, s);
@@ -291,8 +301,16 @@ void Model::attention_decode(Context& ctx, int layer, std::int64_t pos, Attentio
                 const float p = row[j] * inv;
                 row[j] = p;
                 if (p == 0.0f) continue;
-                const float* vj = (j < n_past ? Vp + static_cast<std::size_t>(j) * KD : vn) + static_cast<std::size_t>(g) * hd;
-                for (int i = 0; i < hd; ++i) out[i] += p * vj[i];
+                const std::size_t off = static_cast<std::size_t>(j) * KD + static_cast<std::size_t>(g) * hd;
+                if (j == n_past) {
+                    const float* vj = vn + static_cast<std::size_t>(g) * hd;
+                    for (int i = 0; i < hd; ++i) out[i] += p * vj[i];
+                } else if (half) {
+                    axpy_f16(p, Vh + off, out, hd);
+                } else {
+                    const float* vj = Vp + off;
+                    for (int i = 0; i < hd; ++i) out[i] += p * vj[i];
+                }
             }
         }
     });
@@ -321,6 +339,15 @@ void Model::attention(Context& ctx, int layer, std::int64_t pos0, int count, Att
     float* S = ensure(ws.scores, static_cast<std::size_t>(count) * n_tot);
     const float* Kp = cache.keys(layer);
     const float* Vp = cache.values(layer);
+    if (cache.half() && n_past > 0) {
+        const std::size_t n = static_cast<std::size_t>(n_past) * KD;
+        float* kw = ensure(ws.kpast, n);
+        float* vw = ensure(ws.vpast, n);
+        f16_to_f32_array(cache.keys16(layer), kw, n);
+        f16_to_f32_array(cache.values16(layer), vw, n);
+        Kp = kw;
+        Vp = vw;
+    }
     const float* q = ws.q.data();
     const float* kn = ws.k.data();
     const float* vn = ws.v.data();

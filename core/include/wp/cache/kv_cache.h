@@ -23,7 +23,9 @@ class KvCache {
 public:
     // max_len: Static: the preallocated capacity (required, > 0). Hybrid: capacity of the global
     // layers when > 0 (as transformers' HybridCache), growing when 0. Dynamic: ignored.
-    KvCache(const ModelConfig& cfg, CacheKind kind, std::int64_t max_len = 0);
+    // half: keep K and V as f16 (half the bytes; the quantized precisions use it, as llama.cpp's
+    // default cache does), else f32.
+    KvCache(const ModelConfig& cfg, CacheKind kind, std::int64_t max_len = 0, bool half = false);
 
     CacheKind kind() const { return kind_; }
     int num_layers() const { return static_cast<int>(layers_.size()); }
@@ -35,8 +37,11 @@ public:
 
     // The rows the layer holds now, for attention over the past.
     int held(int layer) const;                      // number of valid slots
-    const float* keys(int layer) const { return layers_[layer].k.data(); }
+    bool half() const { return half_; }
+    const float* keys(int layer) const { return layers_[layer].k.data(); }      // when !half()
     const float* values(int layer) const { return layers_[layer].v.data(); }
+    const std::uint16_t* keys16(int layer) const { return layers_[layer].k16.data(); }  // when half()
+    const std::uint16_t* values16(int layer) const { return layers_[layer].v16.data(); }
     int row_stride() const { return kv_dim_; }
     std::int64_t slot_position(int layer, int slot) const;
     // Absolute positions the layer holds, in slot order.
@@ -60,12 +65,17 @@ public:
 private:
     struct Layer {
         std::vector<float> k, v;
+        std::vector<std::uint16_t> k16, v16;
         int ring = 0;          // > 0: ring buffer of this many slots
         std::int64_t cap = 0;  // allocated slots
     };
     void grow(Layer& L, std::int64_t need);
 
+    void put(Layer& L, std::size_t slot, const float* k, const float* v, int rows);
+    std::size_t elem() const { return half_ ? 2 : 4; }
+
     CacheKind kind_;
+    bool half_;
     int kv_dim_;
     std::int64_t max_len_;
     std::int64_t length_ = 0;

@@ -71,6 +71,11 @@ void matmul(const QMatrix& W, const float* X, int rows, float* Y, ThreadPool& po
 
 // Dot product of two f32 vectors (AVX2 when available).
 float dot_f32(const float* a, const float* b, int n);
+// The same with f16 values in b, and y += a * x with f16 x (the f16 KV cache).
+float dot_f32_f16(const float* a, const std::uint16_t* b, int n);
+void axpy_f16(float a, const std::uint16_t* x, float* y, int n);
+void f32_to_f16_array(const float* src, std::uint16_t* dst, std::size_t n);
+void f16_to_f32_array(const std::uint16_t* src, float* dst, std::size_t n);
 
 // Plain scalar references (tests) and the CPU check.
 void matvec_reference(const QMatrix& W, const float* x, float* y);

@@ -24,6 +24,7 @@ namespace wp {
 struct Workspace {
     std::vector<float> x, n, q, k, v, att, o, gate, up, scores, cos, sin, logits;
     std::vector<std::int64_t> key_pos;
+    std::vector<float> kpast, vpast;  // a half cache's rows widened for prompt attention
     KernelScratch kernels;
 };
 
@@ -37,7 +38,8 @@ struct LoadOptions {
 // What one conversation needs besides the shared weights: its KV cache and scratch buffers.
 class Context {
 public:
-    Context(const ModelConfig& cfg, CacheKind kind, std::int64_t max_len = 0) : cache(cfg, kind, max_len) {}
+    Context(const ModelConfig& cfg, CacheKind kind, std::int64_t max_len = 0, bool half_cache = false)
+        : cache(cfg, kind, max_len, half_cache) {}
     KvCache cache;
     Workspace ws;
 };
@@ -61,7 +63,7 @@ public:
     int threads() const { return pool_->size(); }
     std::size_t weight_bytes_per_token() const;  // weight bytes one decode step reads
     CacheKind default_cache() const;
-    std::size_t kv_bytes_per_token() const;  // all layers, f32 K and V
+    std::size_t kv_bytes_per_token() const;  // all layers, K and V (f16 for q8/q4, else f32)
 
     std::unique_ptr<Context> new_context(CacheKind kind, std::int64_t max_len = 0) const;
     std::unique_ptr<Context> new_context() const { return new_context(default_cache()); }
