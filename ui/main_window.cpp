@@ -154,6 +154,7 @@ MainWindow::MainWindow(const AppOptions& options, QWidget* parent) : QMainWindow
     restoreState(settings->value("window/state").toByteArray());
     applyTheme(settings->value("view/theme", "system").toString());
     rebuildRecentMenu();
+    input_->setPlainText(settings->value("chat/draft").toString());  // what was typed but not sent
 
     QString dataDir = options_.dataDir;
     if (dataDir.isEmpty()) dataDir = QStandardPaths::writableLocation(QStandardPaths::AppDataLocation);
@@ -927,6 +928,7 @@ void MainWindow::closeEvent(QCloseEvent* e) {
         activeRequest_ = 0;
     }
     auto s = openSettings(options_.settingsFile);
+    s->setValue("chat/draft", input_->toPlainText());
     s->setValue("window/geometry", saveGeometry());
     s->setValue("window/state", saveState());
     QMainWindow::closeEvent(e);

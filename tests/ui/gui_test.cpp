@@ -118,6 +118,24 @@ TEST(Gui, ChatStreamsPersistsAndComesBackAfterRestart) {
     EXPECT_EQ(widgets[1]->message().content, reply);
 }
 
+TEST(Gui, AnUnsentDraftSurvivesClosingTheWindow) {
+    REQUIRE_FIXTURES();
+    App app;
+    {
+        MainWindow w(app.options(sharedDir() + "/fixtures/tiny-qwen2"));
+        w.show();
+        ASSERT_TRUE(waitForModel(w));
+        auto* input = w.findChild<QPlainTextEdit*>("messageInput");
+        ASSERT_NE(input, nullptr);
+        input->setPlainText("half a thought");
+        w.close();
+    }
+    MainWindow w(app.options(sharedDir() + "/fixtures/tiny-qwen2"));
+    auto* input = w.findChild<QPlainTextEdit*>("messageInput");
+    ASSERT_NE(input, nullptr);
+    EXPECT_EQ(input->toPlainText(), "half a thought");
+}
+
 TEST(Gui, StopEndsTheReplyWithinAToken) {
     REQUIRE_FIXTURES();
     App app;
