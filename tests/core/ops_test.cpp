@@ -63,23 +63,6 @@ TEST(Ops, RmsNormBothStyles) {
     }
 }
 
-TEST(Ops, LinearMatchesLoop) {
-    for (int rows : {1, 2, 5}) {
-        const int in = 37, out = 23;
-        auto x = randn(static_cast<std::size_t>(rows) * in, 1);
-        auto W = randn(static_cast<std::size_t>(out) * in, 2);
-        auto b = randn(out, 3);
-        std::vector<float> y(static_cast<std::size_t>(rows) * out);
-        ops::linear(x.data(), W.data(), b.data(), y.data(), rows, in, out);
-        for (int r = 0; r < rows; ++r)
-            for (int o = 0; o < out; ++o) {
-                double s = b[o];
-                for (int i = 0; i < in; ++i) s += double(x[r * in + i]) * W[o * in + i];
-                EXPECT_NEAR(y[r * out + o], s, 1e-4);
-            }
-    }
-}
-
 TEST(Ops, RopeRotatesHalves) {
     const int heads = 3, hd = 10, rows = 4, stride = heads * hd + 2;
     auto x = randn(static_cast<std::size_t>(rows) * stride, 5);

@@ -1,6 +1,5 @@
 #include "wp/kernels/ops.h"
 
-#include <cblas.h>
 #include <cmath>
 
 namespace wp::ops {
@@ -71,20 +70,6 @@ void rms_norm(const float* x, const float* w, float* y, int rows, int n, float e
             for (int i = 0; i < n; ++i) yr[i] = (xr[i] * inv) * w[i];
         }
     }
-}
-
-void linear(const float* x, const float* W, const float* b, float* y, int rows, int in, int out) {
-    if (rows == 1) {
-        cblas_sgemv(CblasRowMajor, CblasNoTrans, out, in, 1.0f, W, in, x, 1, 0.0f, y, 1);
-    } else {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, out, in, 1.0f, x, in, W, in, 0.0f,
-                    y, out);
-    }
-    if (b != nullptr)
-        for (int r = 0; r < rows; ++r) {
-            float* yr = y + static_cast<std::size_t>(r) * out;
-            for (int o = 0; o < out; ++o) yr[o] += b[o];
-        }
 }
 
 void rope_table(double theta, int head_dim, std::int64_t pos0, int count, float* cos, float* sin) {

@@ -139,7 +139,6 @@ std::size_t Model::weight_bytes_per_token() const {
 CacheKind Model::default_cache() const {
     if (cfg_.cache_implementation == "hybrid" || cfg_.cache_implementation == "sliding_window")
         return CacheKind::Hybrid;
-    if (cfg_.cache_implementation == "static") return CacheKind::Dynamic;  // static needs a length
     return CacheKind::Dynamic;
 }
 

@@ -26,9 +26,6 @@ void f16_to_f32(const void* src, float* dst, std::size_t n);
 // y = x / sqrt(mean(x^2) + eps) * (w or 1 + w), per row of length n. In-place allowed (y == x).
 void rms_norm(const float* x, const float* w, float* y, int rows, int n, float eps, NormStyle style);
 
-// y[r, o] = sum_i x[r, i] * W[o, i] (+ b[o]); W row-major [out, in] (transformers' Linear).
-void linear(const float* x, const float* W, const float* b, float* y, int rows, int in, int out);
-
 // Rotate-half RoPE on `rows` vectors of `heads` heads of `head_dim`; cos/sin are [rows, head_dim/2]
 // and row r uses cos[r]/sin[r]. `stride` is the distance between rows in floats.
 void rope(float* x, int rows, int heads, int head_dim, int stride, const float* cos, const float* sin);
