@@ -46,13 +46,6 @@ struct CompareView::Pane {
 
 namespace {
 
-QString visiblePiece(QString s) {
-    s.replace(' ', QStringLiteral("\u00b7"));
-    s.replace('\n', QStringLiteral("\u21b5"));
-    s.replace('\t', QStringLiteral("\u2192"));
-    return s;
-}
-
 QString bytesText(double b) {
     if (b >= 1 << 20) return QStringLiteral("%1 MB").arg(b / (1 << 20), 0, 'f', 1);
     return QStringLiteral("%1 KB").arg(b / 1024, 0, 'f', 1);
@@ -294,7 +287,7 @@ void CompareView::updatePane(Pane& p) {
     QString chips;
     for (int i = 0; i < p.pieces.size(); ++i)
         chips += QStringLiteral("<span style='background:%1'>%2</span>&#8203;")
-                     .arg(i % 2 ? "rgba(120,160,230,0.35)" : "rgba(230,170,90,0.35)", visiblePiece(p.pieces[i]).toHtmlEscaped());
+                     .arg(i % 2 ? "rgba(120,160,230,0.35)" : "rgba(230,170,90,0.35)", MaskView::visibleToken(p.pieces[i]).toHtmlEscaped());
     p.tokens->setText(p.pieces.isEmpty() ? QString() : tr("%1 tokens: ").arg(p.pieces.size()) + chips);
 }
 

@@ -19,6 +19,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "widgets/mask_view.h"
+
 namespace wp::ui {
 
 namespace {
@@ -36,13 +38,6 @@ QColor probabilityColor(float p, bool dark) {
     QColor c = QColor::fromHsvF(0.08 + 0.25 * (1.0 - doubt), 0.85, dark ? 0.55 : 1.0);
     c.setAlphaF(0.15 + 0.6 * doubt);
     return c;
-}
-
-QString visible(QString s) {
-    s.replace('\n', QStringLiteral("\u21b5"));
-    s.replace('\t', QStringLiteral("\u2192"));
-    s.replace(' ', QStringLiteral("\u00b7"));
-    return s;
 }
 
 }  // namespace
@@ -251,7 +246,7 @@ QString MessageWidget::tokenTooltipAt(int position) const {
     if (index < 0 || index >= msg_.tokens.size()) return {};
     const TokenInfo& t = msg_.tokens[index];
     QString tip = tr("<b>%1</b> &nbsp; p = %2 &nbsp; (token %3, id %4)")
-                      .arg(visible(t.text).toHtmlEscaped())
+                      .arg(MaskView::visibleToken(t.text).toHtmlEscaped())
                       .arg(t.probability, 0, 'f', 3)
                       .arg(index + 1)
                       .arg(t.id);
@@ -259,7 +254,7 @@ QString MessageWidget::tokenTooltipAt(int position) const {
         tip += QStringLiteral("<table>");
         for (const TokenAlternativeInfo& a : t.top)
             tip += QStringLiteral("<tr><td>%1</td><td align=right>&nbsp;%2</td></tr>")
-                       .arg(visible(a.text).toHtmlEscaped())
+                       .arg(MaskView::visibleToken(a.text).toHtmlEscaped())
                        .arg(a.probability, 0, 'f', 3);
         tip += QStringLiteral("</table>");
     }
