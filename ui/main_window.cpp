@@ -618,10 +618,16 @@ QString MainWindow::statsText(const ReplyStats& s) const {
     return t;
 }
 
+// Detaches a message widget at once (messageWidgets() no longer lists it) and deletes it later:
+// it may be emitting the signal that led here.
+void MainWindow::discard(MessageWidget* w) {
+    w->hide();
+    w->setParent(nullptr);
+    w->deleteLater();
+}
+
 void MainWindow::renderPath() {
-    for (MessageWidget* w : messageWidgets()) w->deleteLater();
-    for (QWidget* w : messagesHost_->findChildren<QWidget*>(QString(), Qt::FindDirectChildrenOnly))
-        if (!qobject_cast<MessageWidget*>(w)) w->deleteLater();
+    for (MessageWidget* w : messageWidgets()) discard(w);
     streaming_ = nullptr;
     if (!conversation_) {
         updateContextGauge(0);
@@ -734,7 +740,7 @@ void MainWindow::regenerate(qint64 assistantId) {
     renderPath();
     bool after = false;
     for (MessageWidget* w : messageWidgets()) {
-        if (after) w->deleteLater();
+        if (after) discard(w);
         if (w->message().id == m->parentId) after = true;
     }
     startReply(m->parentId);
@@ -848,7 +854,7 @@ void MainWindow::onWorkerError(quint64 id, const QString& message) {
     }
     if (id == activeRequest_) {
         activeRequest_ = 0;
-        if (streaming_) streaming_->deleteLater();
+        if (streaming_) discard(streaming_);
         streaming_ = nullptr;
         statusLabel_->clear();
         showError(message);

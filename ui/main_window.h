@@ -92,6 +92,7 @@ private:
     void showConversation(qint64 id);
     void newConversation();
     void renderPath();
+    void discard(MessageWidget* w);
     void startReply(qint64 parentUserMessage);
     void regenerate(qint64 assistantId);
     void editMessage(qint64 id, const QString& text);

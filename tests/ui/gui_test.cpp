@@ -239,6 +239,14 @@ TEST(Gui, RegenerateAndEditBranchInsteadOfDeleting) {
     auto widgets = w.messageWidgets();
     ASSERT_EQ(widgets.size(), 4);
     emit widgets[1]->regenerateRequested(widgets[1]->message().id);
+    // While the new version streams, the view shows the question being answered again and the
+    // streaming reply, not the old branch.
+    {
+        const auto during = w.messageWidgets();
+        ASSERT_EQ(during.size(), 2);
+        EXPECT_EQ(during[0]->message().content, "Who made the light?");
+        EXPECT_TRUE(during[1]->message().streaming);
+    }
     ASSERT_TRUE(waitForReply(w));
     path = w.store().activePath(conv);
     ASSERT_EQ(path.size(), 2);
