@@ -3,6 +3,7 @@
 #include <cstddef>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "wp/kernels/qmatrix.h"
 
@@ -22,6 +23,8 @@ struct BenchOptions {
 int bench(const BenchOptions& options);
 // Memory read bandwidth with 1..threads threads.
 int bench_memory(int threads);
+// Matrix-vector throughput (GB/s of weights) of each precision's decode kernel at one shape.
+int bench_kernels(int rows, int cols, int threads, int repeat, int mb, const std::vector<Precision>& precisions);
 double measure_read_bandwidth(int threads, std::size_t bytes, int repeat);
 
 }  // namespace wp::cli

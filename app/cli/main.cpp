@@ -74,6 +74,10 @@ Benchmarks:
               Load time, prefill and decode tokens/s (median, min-max), peak RSS, KV bytes.
   bench-memory [--threads 2]
               Memory read bandwidth with 1..N threads (decode speed is bound by it).
+  bench-kernels [--rows 4864] [--cols 896] [--threads 2] [--repeat 7] [--mb 512]
+              [--precision all|f32|bf16|q8|q4]
+              Decode kernel throughput: GB/s of weights read by matrix-vector products over about
+              MB megabytes of matrices (a small value keeps them in cache).
   synth       --preset NAME --out DIR [--dtype bf16|f32] [--seed N] [--config-only] [--shared DIR]
               A random-weight model folder at a real model's shape: gemma-2b, gemma2-2b, gemma2-9b,
               qwen2-0.5b, qwen2-1.5b, qwen2-7b (tokenizer copied from DIR/fixtures).
@@ -625,6 +629,24 @@ int main(int argc, char** argv) {
             const int threads = static_cast<int>(a.integer("threads", 2));
             a.check_all_used();
             return wp::cli::bench_memory(threads);
+        }
+        if (cmd == "bench-kernels") {
+            const Args a(argc, argv, 2, {});
+            const int rows = static_cast<int>(a.integer("rows", 4864));
+            const int cols = static_cast<int>(a.integer("cols", 896));
+            const int threads = static_cast<int>(a.integer("threads", 2));
+            const int repeat = static_cast<int>(a.integer("repeat", 7));
+            const std::string which = a.str("precision", "all");
+            const int mb = static_cast<int>(a.integer("mb", 512));
+            a.check_all_used();
+            if (rows < 1 || cols < 32 || cols % 32 || repeat < 1 || threads < 0 || mb < 1)
+                throw UsageError("--rows >= 1, --cols a multiple of 32, --repeat >= 1 and --threads >= 0");
+            std::vector<wp::Precision> ps;
+            if (which == "all")
+                ps = {wp::Precision::F32, wp::Precision::BF16, wp::Precision::Q8, wp::Precision::Q4};
+            else
+                ps = {wp::parse_precision(which)};
+            return wp::cli::bench_kernels(rows, cols, threads, repeat, mb, ps);
         }
         if (cmd == "synth") {
             const Args a(argc, argv, 2, {"config-only"});

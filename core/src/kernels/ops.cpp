@@ -1,5 +1,7 @@
 #include "wp/kernels/ops.h"
 
+#include "wp/kernels/attention_kernels.h"
+
 #include <cmath>
 
 namespace wp::ops {
@@ -101,25 +103,11 @@ void rope(float* x, int rows, int heads, int head_dim, int stride, const float* 
     }
 }
 
-void gelu_tanh_mul(const float* gate, const float* up, float* out, std::size_t n) {
-    constexpr float k = 0.7978845608028654f;  // sqrt(2/pi)
-    for (std::size_t i = 0; i < n; ++i) {
-        const float g = gate[i];
-        out[i] = 0.5f * g * (1.0f + std::tanh(k * (g + 0.044715f * g * g * g))) * up[i];
-    }
-}
+void gelu_tanh_mul(const float* gate, const float* up, float* out, std::size_t n) { vec_gelu_tanh_mul(gate, up, out, n); }
 
-void silu_mul(const float* gate, const float* up, float* out, std::size_t n) {
-    for (std::size_t i = 0; i < n; ++i) {
-        const float g = gate[i];
-        out[i] = g / (1.0f + std::exp(-g)) * up[i];
-    }
-}
+void silu_mul(const float* gate, const float* up, float* out, std::size_t n) { vec_silu_mul(gate, up, out, n); }
 
-void softcap(float* x, std::size_t n, float cap) {
-    const float inv = 1.0f / cap;
-    for (std::size_t i = 0; i < n; ++i) x[i] = cap * std::tanh(x[i] * inv);
-}
+void softcap(float* x, std::size_t n, float cap) { vec_softcap(x, n, cap); }
 
 void add(float* y, const float* x, std::size_t n) {
     for (std::size_t i = 0; i < n; ++i) y[i] += x[i];

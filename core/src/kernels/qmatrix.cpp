@@ -135,8 +135,14 @@ WP_AVX2 void rows_f32_avx2(const float* W, int cols, const float* x, float* y, i
         const float* w2 = w1 + cols;
         const float* w3 = w2 + cols;
         __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        // The four rows are four interleaved streams, which the hardware prefetcher follows
+        // poorly when rows are short: fetch the next four rows while these are summed (each
+        // step consumes 128 bytes here and touches the next 128 bytes there).
+        const char* next = reinterpret_cast<const char*>(w3 + cols);
         int i = 0;
         for (; i + 8 <= cols; i += 8) {
+            _mm_prefetch(next + 16 * i, _MM_HINT_T0);
+            _mm_prefetch(next + 16 * i + 64, _MM_HINT_T0);
             const __m256 xv = _mm256_loadu_ps(x + i);
             a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w0 + i), xv, a0);
             a1 = _mm256_fmadd_ps(_mm256_loadu_ps(w1 + i), xv, a1);
@@ -184,7 +190,10 @@ WP_AVX2 void rows_bf16_avx2(const std::uint16_t* W, int cols, const float* xp, c
         for (int k = 0; k < 4; ++k) w[k] = W + static_cast<std::size_t>(r + k) * cols;
         __m256 ae[4], ao[4];
         for (int k = 0; k < 4; ++k) ae[k] = ao[k] = _mm256_setzero_ps();
+        const char* next = reinterpret_cast<const char*>(w[3] + cols);  // as in rows_f32_avx2
         for (int i = 0; i < main; i += 16) {
+            _mm_prefetch(next + 8 * i, _MM_HINT_T0);
+            _mm_prefetch(next + 8 * i + 64, _MM_HINT_T0);
             const __m256 xe = _mm256_loadu_ps(xp + i), xo = _mm256_loadu_ps(xp + i + 8);
             for (int k = 0; k < 4; ++k) {
                 const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[k] + i));
@@ -256,31 +265,78 @@ WP_AVX2 void rows_q8_avx2(const QMatrix& W, const std::int8_t* xq, const float* 
     }
 }
 
-WP_AVX2 inline __m256i unpack_q4(const std::uint8_t* p) {
-    // Low nibbles are elements 0..15, high nibbles 16..31; values are stored + 8.
-    const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-    const __m256i both = _mm256_set_m128i(_mm_srli_epi16(packed, 4), packed);
-    return _mm256_sub_epi8(_mm256_and_si256(both, _mm256_set1_epi8(0x0f)), _mm256_set1_epi8(8));
-}
-
-WP_AVX2 void rows_q4_avx2(const QMatrix& W, const std::int8_t* xq, const float* xd, float* d, float* y, int r0, int r1) {
-    const int nb = W.cols / kQuantBlock;
+// q4 with the nibbles kept unsigned: sum (u - 8) x = sum u x - 8 sum x, and the second term is
+// folded into one correction per row, sum_b d_b * 8 * sum(x in block b), from per-block input
+// sums computed once per product (xc). Two blocks share each 256-bit step: their 32 bytes are
+// split into low nibbles (elements 0-15 of both) and high nibbles (16-31 of both), against an
+// input vector pre-arranged the same way (xq4); u (<= 15) x x (|x| <= 127) pairs cannot
+// saturate maddubs, nor can two of them added in 16 bits. About 5 operations per block, where
+// sign-extending the nibbles took 14.
+WP_AVX2 void rows_q4_avx2(const QMatrix& W, const std::int8_t* xq4, const float* xd, const float* xc, float* d4,
+                          float* y, int r0, int r1) {
+    const int nb = W.cols / kQuantBlock, pairs = nb / 2;
+    const __m256i m4 = _mm256_set1_epi8(0x0f);
+    const __m256i ones = _mm256_set1_epi16(1);
+    const __m256i spread_lo = _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1);
     for (int r = r0; r < r1; ++r) {
         const std::uint8_t* w = W.q4 + static_cast<std::size_t>(r) * (W.cols / 2);
-        block_factors(W.scales + static_cast<std::size_t>(r) * nb, xd, nb, d);
+        const std::uint16_t* ws = W.scales + static_cast<std::size_t>(r) * nb;
+        // Block factors d_b = weight scale x input scale, each repeated over the four int32
+        // lanes of its block (d4), and the row's correction term.
+        // Whole groups of 8 even past the row's end: the scales, xd and xc are padded (the
+        // padding of xc is zero, so it adds nothing), and d4 has room.
+        __m256 corr = _mm256_setzero_ps();
+        for (int b = 0; b < nb; b += 8) {
+            const __m256 wsc = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(ws + b)));
+            const __m256 dv = _mm256_mul_ps(wsc, _mm256_loadu_ps(xd + b));
+            corr = _mm256_fmadd_ps(wsc, _mm256_loadu_ps(xc + b), corr);
+            for (int k = 0; k < 4; ++k) {
+                const __m256i idx = _mm256_add_epi32(spread_lo, _mm256_set1_epi32(2 * k));
+                _mm256_storeu_ps(d4 + 4 * (b + 2 * k), _mm256_permutevar8x32_ps(dv, idx));
+            }
+        }
+        const float c = hsum(corr);
         __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;
-        int b = 0;
-        for (; b + 2 <= nb; b += 2) {
-            const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + b * kQuantBlock));
-            const __m256i x1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + (b + 1) * kQuantBlock));
-            acc0 = _mm256_fmadd_ps(dot32_i8(unpack_q4(w + b * 16), x0), _mm256_broadcast_ss(d + b), acc0);
-            acc1 = _mm256_fmadd_ps(dot32_i8(unpack_q4(w + (b + 1) * 16), x1), _mm256_broadcast_ss(d + b + 1), acc1);
+        int p = 0;
+        for (; p + 2 <= pairs; p += 2) {
+            const __m256i v0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + 32 * p));
+            const __m256i v1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + 32 * p + 32));
+            const std::int8_t* x = xq4 + 64 * p;
+            const __m256i s0 = _mm256_add_epi16(
+                _mm256_maddubs_epi16(_mm256_and_si256(v0, m4), _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x))),
+                _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(v0, 4), m4),
+                                     _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + 32))));
+            const __m256i s1 = _mm256_add_epi16(
+                _mm256_maddubs_epi16(_mm256_and_si256(v1, m4), _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + 64))),
+                _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(v1, 4), m4),
+                                     _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + 96))));
+            acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(s0, ones)), _mm256_loadu_ps(d4 + 8 * p), acc0);
+            acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(s1, ones)), _mm256_loadu_ps(d4 + 8 * p + 8), acc1);
         }
-        for (; b < nb; ++b) {
-            const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + b * kQuantBlock));
-            acc0 = _mm256_fmadd_ps(dot32_i8(unpack_q4(w + b * 16), xv), _mm256_broadcast_ss(d + b), acc0);
+        for (; p < pairs; ++p) {
+            const __m256i v0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + 32 * p));
+            const std::int8_t* x = xq4 + 64 * p;
+            const __m256i s0 = _mm256_add_epi16(
+                _mm256_maddubs_epi16(_mm256_and_si256(v0, m4), _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x))),
+                _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(v0, 4), m4),
+                                     _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + 32))));
+            acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(s0, ones)), _mm256_loadu_ps(d4 + 8 * p), acc0);
         }
-        y[r] = hsum(_mm256_add_ps(acc0, acc1));
+        float sum = hsum(_mm256_add_ps(acc0, acc1));
+        if (nb % 2) {  // the last, unpaired block: its input is in plain order
+            const int lb = nb - 1;
+            const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 16 * lb));
+            const __m128i m = _mm_set1_epi8(0x0f);
+            const __m128i s16 = _mm_add_epi16(
+                _mm_maddubs_epi16(_mm_and_si128(v, m), _mm_loadu_si128(reinterpret_cast<const __m128i*>(xq4 + 32 * lb))),
+                _mm_maddubs_epi16(_mm_and_si128(_mm_srli_epi16(v, 4), m),
+                                  _mm_loadu_si128(reinterpret_cast<const __m128i*>(xq4 + 32 * lb + 16))));
+            __m128i s32 = _mm_madd_epi16(s16, _mm_set1_epi16(1));
+            s32 = _mm_add_epi32(s32, _mm_shuffle_epi32(s32, 0x4e));
+            s32 = _mm_add_epi32(s32, _mm_shuffle_epi32(s32, 0xb1));
+            sum += static_cast<float>(_mm_cvtsi128_si32(s32)) * d4[4 * lb];
+        }
+        y[r] = sum - c;
     }
 }
 
@@ -325,23 +381,32 @@ WP_AVX2 void f32_to_f16_avx2(const float* src, std::uint16_t* dst, std::size_t n
 }
 #endif  // WP_X86
 
-bool use_avx2() {
-    static const bool has = cpu_has_avx2_fma();
-    return has && !g_force_scalar.load(std::memory_order_relaxed);
-}
+bool use_avx2() { return use_avx2_kernels(); }
 
-void rows(const QMatrix& W, const float* x, const float* xp, const std::int8_t* xq, const float* xd, float* y, int r0,
-          int r1) {
+// The input vector in the forms the kernels read.
+struct Input {
+    const float* x = nullptr;
+    const float* xp = nullptr;         // bf16: even and odd elements of each 16-block
+    const std::int8_t* xq = nullptr;   // q8/q4: int8 blocks
+    const float* xd = nullptr;         // their scales
+    const std::int8_t* xq4 = nullptr;  // q4 (AVX2): blocks paired as the kernel reads them
+    const float* xc = nullptr;         // q4 (AVX2): 8 * scale * sum of each block
+};
+
+void rows(const QMatrix& W, const Input& in, float* y, int r0, int r1) {
+    const float* x = in.x;
+    const std::int8_t* xq = in.xq;
+    const float* xd = in.xd;
 #ifdef WP_X86
     if (use_avx2()) {
         // Per-thread block factors of one row (rows have at most a few thousand blocks).
         thread_local std::vector<float> d;
-        if (d.size() < static_cast<std::size_t>(W.cols / kQuantBlock + 8)) d.resize(W.cols / kQuantBlock + 8);
+        if (d.size() < static_cast<std::size_t>(4 * (W.cols / kQuantBlock) + 32)) d.resize(4 * (W.cols / kQuantBlock) + 32);
         switch (W.precision) {
             case Precision::F32: rows_f32_avx2(W.f32, W.cols, x, y, r0, r1); return;
-            case Precision::BF16: rows_bf16_avx2(W.bf16, W.cols, xp, x, y, r0, r1); return;
+            case Precision::BF16: rows_bf16_avx2(W.bf16, W.cols, in.xp, x, y, r0, r1); return;
             case Precision::Q8: rows_q8_avx2(W, xq, xd, d.data(), y, r0, r1); return;
-            case Precision::Q4: rows_q4_avx2(W, xq, xd, d.data(), y, r0, r1); return;
+            case Precision::Q4: rows_q4_avx2(W, in.xq4, xd, in.xc, d.data(), y, r0, r1); return;
         }
     }
 #endif
@@ -400,6 +465,11 @@ bool cpu_has_avx2_fma() {
 }
 
 void set_force_scalar_kernels(bool on) { g_force_scalar = on; }
+
+bool use_avx2_kernels() {
+    static const bool has = cpu_has_avx2_fma();
+    return has && !g_force_scalar.load(std::memory_order_relaxed);
+}
 
 std::size_t QMatrix::bytes() const {
     const std::size_t n = static_cast<std::size_t>(rows) * cols;
@@ -514,9 +584,8 @@ QMatrix make_qmatrix(Precision precision, int rows, int cols, const float* f32, 
 }
 
 void matvec(const QMatrix& W, const float* x, float* y, ThreadPool& pool, KernelScratch& s) {
-    const std::int8_t* xq = nullptr;
-    const float* xd = nullptr;
-    const float* xp = nullptr;
+    Input in;
+    in.x = x;
     if (W.precision == Precision::BF16) {
         // Even and odd elements of each 16-block, for the bf16 kernel.
         if (s.xp.size() < static_cast<std::size_t>(W.cols)) s.xp.resize(W.cols);
@@ -525,19 +594,44 @@ void matvec(const QMatrix& W, const float* x, float* y, ThreadPool& pool, Kernel
                 s.xp[b + i] = x[b + 2 * i];
                 s.xp[b + 8 + i] = x[b + 2 * i + 1];
             }
-        xp = s.xp.data();
+        in.xp = s.xp.data();
     }
     if (W.precision == Precision::Q8 || W.precision == Precision::Q4) {
+        const int nb = W.cols / kQuantBlock;
         if (s.xq.size() < static_cast<std::size_t>(W.cols)) {
             s.xq.resize(W.cols);
-            s.xd.resize(W.cols / kQuantBlock + 1);
+            s.xq4.resize(W.cols);
+            s.xd.resize(nb + 8);
+            s.xc.resize(nb + 8);  // read in whole groups of 8; the padding stays zero
         }
         quantize_vector(x, W.cols, s.xq.data(), s.xd.data());
-        xq = s.xq.data();
-        xd = s.xd.data();
+        in.xq = s.xq.data();
+        in.xd = s.xd.data();
+        if (W.precision == Precision::Q4) {
+            // Pairs of blocks as [a 0-15, b 0-15, a 16-31, b 16-31] (the nibble order of two
+            // blocks' 32 bytes); an unpaired last block stays as it is. Block sums for the
+            // correction of the unsigned nibbles.
+            const std::int8_t* q = s.xq.data();
+            std::int8_t* o = s.xq4.data();
+            int b = 0;
+            for (; b + 2 <= nb; b += 2) {
+                std::memcpy(o + 32 * b, q + 32 * b, 16);
+                std::memcpy(o + 32 * b + 16, q + 32 * b + 32, 16);
+                std::memcpy(o + 32 * b + 32, q + 32 * b + 16, 16);
+                std::memcpy(o + 32 * b + 48, q + 32 * b + 48, 16);
+            }
+            if (b < nb) std::memcpy(o + 32 * b, q + 32 * b, 32);
+            for (b = 0; b < nb; ++b) {
+                int sum = 0;
+                for (int i = 0; i < kQuantBlock; ++i) sum += q[32 * b + i];
+                s.xc[b] = 8.0f * s.xd[b] * static_cast<float>(sum);
+            }
+            in.xq4 = s.xq4.data();
+            in.xc = s.xc.data();
+        }
     }
     pool.parallel_for(W.rows, 16, [&](std::int64_t b, std::int64_t e) {
-        rows(W, x, xp, xq, xd, y, static_cast<int>(b), static_cast<int>(e));
+        rows(W, in, y, static_cast<int>(b), static_cast<int>(e));
     });
 }
 

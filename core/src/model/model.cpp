@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "wp/error.h"
+#include "wp/kernels/attention_kernels.h"
 #include "wp/kernels/ops.h"
 
 namespace wp {
@@ -243,8 +244,11 @@ static std::int64_t* key_positions(const KvCache& cache, int layer, std::int64_t
     return key_pos;
 }
 
-// Attention of one new query (decode): heads run in parallel on the pool; each head scores the
-// keys the cache holds (ring slots included) plus the new key, then mixes the values.
+// Attention of one new query (decode). The query heads sharing a KV head are done together (each
+// cached key and value is read and widened once per group), groups run in parallel on the pool
+// (split further when there are fewer KV heads than threads). The cached keys are scored by one
+// kernel call per group, the new key (not yet stored) separately; the mask is evaluated once per
+// layer, not per head.
 void Model::attention_decode(Context& ctx, int layer, std::int64_t pos, AttentionTrace* trace) const {
     const ModelConfig& c = cfg_;
     const KvCache& cache = ctx.cache;
@@ -256,6 +260,17 @@ void Model::attention_decode(Context& ctx, int layer, std::int64_t pos, Attentio
     const int n_tot = n_past + 1;
     const std::int64_t* key_pos = key_positions(cache, layer, pos, 1, ws);
     float* scores = ensure(ws.scores, static_cast<std::size_t>(c.num_heads) * n_tot);
+    // Additive mask (0 or -inf), only when some key is hidden.
+    const float* bias = nullptr;
+    {
+        bool all = true;
+        for (int j = 0; j < n_tot && all; ++j) all = mask.allows(pos, key_pos[j]);
+        if (!all) {
+            float* b = ensure(ws.bias, static_cast<std::size_t>(n_tot));
+            for (int j = 0; j < n_tot; ++j) b[j] = mask.allows(pos, key_pos[j]) ? 0.0f : -std::numeric_limits<float>::infinity();
+            bias = b;
+        }
+    }
     const bool half = cache.half();
     const float* Kp = cache.keys(layer);
     const float* Vp = cache.values(layer);
@@ -266,50 +281,36 @@ void Model::attention_decode(Context& ctx, int layer, std::int64_t pos, Attentio
     const float* vn = ws.v.data();
     float* att = ws.att.data();
     const bool trace_on = trace != nullptr && trace->covers(pos) && trace->records(layer);
+    const int parts = std::clamp((pool_->size() + c.num_kv_heads - 1) / c.num_kv_heads, 1, group);
 
-    pool_->parallel_for(c.num_heads, 1, [&](std::int64_t h0, std::int64_t h1) {
-        for (int h = static_cast<int>(h0); h < h1; ++h) {
-            const int g = h / group;
-            const float* qh = q + static_cast<std::size_t>(h) * hd;
-            float* row = scores + static_cast<std::size_t>(h) * n_tot;
-            float mx = -std::numeric_limits<float>::infinity();
-            for (int j = 0; j < n_tot; ++j) {
-                if (!mask.allows(pos, key_pos[j])) {
-                    row[j] = -std::numeric_limits<float>::infinity();
-                    continue;
-                }
-                const std::size_t off = static_cast<std::size_t>(j) * KD + static_cast<std::size_t>(g) * hd;
-                float s = (j == n_past ? dot_f32(qh, kn + static_cast<std::size_t>(g) * hd, hd)
-                           : half      ? dot_f32_f16(qh, Kh + off, hd)
-                                       : dot_f32(qh, Kp + off, hd)) *
-                          c.attn_scale;
-                if (c.attn_softcap > 0) s = c.attn_softcap * std::tanh(s / c.attn_softcap);
-                row[j] = s;
-                mx = std::max(mx, s);
+    pool_->parallel_for(static_cast<std::int64_t>(c.num_kv_heads) * parts, 1, [&](std::int64_t u0, std::int64_t u1) {
+        for (std::int64_t u = u0; u < u1; ++u) {
+            const int g = static_cast<int>(u / parts), part = static_cast<int>(u % parts);
+            const int h0 = g * group + part * group / parts, h1 = g * group + (part + 1) * group / parts;
+            const int nq = h1 - h0;
+            if (nq == 0) continue;
+            const float* qh = q + static_cast<std::size_t>(h0) * hd;
+            float* rows = scores + static_cast<std::size_t>(h0) * n_tot;
+            const std::size_t koff = static_cast<std::size_t>(g) * hd;
+            if (half)
+                attention_scores(qh, nq, hd, Kh + koff, KD, n_past, rows, n_tot);
+            else
+                attention_scores(qh, nq, hd, Kp + koff, KD, n_past, rows, n_tot);
+            for (int h = 0; h < nq; ++h) {
+                float* row = rows + static_cast<std::size_t>(h) * n_tot;
+                row[n_past] = dot_f32(qh + static_cast<std::size_t>(h) * hd, kn + koff, hd);
+                softmax_row(row, n_tot, c.attn_scale, c.attn_softcap, bias);
             }
-            double sum = 0;
-            for (int j = 0; j < n_tot; ++j) {
-                const float e = std::isinf(row[j]) ? 0.0f : std::exp(row[j] - mx);
-                row[j] = e;
-                sum += e;
-            }
-            const float inv = static_cast<float>(1.0 / sum);
-            float* out = att + static_cast<std::size_t>(h) * hd;
-            std::fill(out, out + hd, 0.0f);
-            for (int j = 0; j < n_tot; ++j) {
-                const float p = row[j] * inv;
-                row[j] = p;
-                if (p == 0.0f) continue;
-                const std::size_t off = static_cast<std::size_t>(j) * KD + static_cast<std::size_t>(g) * hd;
-                if (j == n_past) {
-                    const float* vj = vn + static_cast<std::size_t>(g) * hd;
-                    for (int i = 0; i < hd; ++i) out[i] += p * vj[i];
-                } else if (half) {
-                    axpy_f16(p, Vh + off, out, hd);
-                } else {
-                    const float* vj = Vp + off;
-                    for (int i = 0; i < hd; ++i) out[i] += p * vj[i];
-                }
+            float* out = att + static_cast<std::size_t>(h0) * hd;
+            if (half)
+                attention_mix(rows, n_tot, nq, Vh + koff, KD, n_past, hd, out);
+            else
+                attention_mix(rows, n_tot, nq, Vp + koff, KD, n_past, hd, out);
+            const float* vj = vn + koff;
+            for (int h = 0; h < nq; ++h) {
+                const float p = rows[static_cast<std::size_t>(h) * n_tot + n_past];
+                float* o = out + static_cast<std::size_t>(h) * hd;
+                for (int i = 0; i < hd; ++i) o[i] += p * vj[i];
             }
         }
     });

@@ -40,12 +40,13 @@ struct QMatrix {
     void dequantize_rows(int r0, int r1, float* out) const;  // rows [r0, r1) as f32, row-major
 };
 
-// Owns the memory of quantized or widened matrices.
+// Owns the memory of quantized or widened matrices: 64-byte aligned, with at least 64 zeroed
+// bytes past the end that kernels may read (whole vector groups).
 struct QStorage {
     std::vector<std::vector<std::uint8_t>> buffers;
     template <typename T>
     T* alloc(std::size_t n) {
-        buffers.emplace_back(n * sizeof(T) + 64);
+        buffers.emplace_back(n * sizeof(T) + 128);
         auto p = reinterpret_cast<std::uintptr_t>(buffers.back().data());
         return reinterpret_cast<T*>((p + 63) & ~std::uintptr_t{63});
     }
@@ -60,6 +61,8 @@ QMatrix make_qmatrix(Precision precision, int rows, int cols, const float* f32, 
 struct KernelScratch {
     std::vector<std::int8_t> xq;  // quantized input vector
     std::vector<float> xd;        // its block scales
+    std::vector<std::int8_t> xq4; // the same, pairs of blocks arranged for the q4 kernel
+    std::vector<float> xc;        // 8 * scale * sum of each block (q4's unsigned-nibble correction)
     std::vector<float> xp;        // input split into even/odd elements per 16-block (bf16)
     std::vector<float> tile;      // dequantized weight tile (prefill)
 };
@@ -80,6 +83,8 @@ void f16_to_f32_array(const std::uint16_t* src, float* dst, std::size_t n);
 // Plain scalar references (tests) and the CPU check.
 void matvec_reference(const QMatrix& W, const float* x, float* y);
 bool cpu_has_avx2_fma();
+// Whether the AVX2 kernels run: the CPU has them and they are not forced off.
+bool use_avx2_kernels();
 // Forces the scalar kernels (tests compare both paths).
 void set_force_scalar_kernels(bool on);
 

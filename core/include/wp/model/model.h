@@ -22,7 +22,7 @@ namespace wp {
 // Scratch buffers of one forward pass. They grow to the largest chunk and context seen and are
 // then reused: decoding allocates nothing per token.
 struct Workspace {
-    std::vector<float> x, n, q, k, v, att, o, gate, up, scores, cos, sin, logits;
+    std::vector<float> x, n, q, k, v, att, o, gate, up, scores, bias, cos, sin, logits;
     std::vector<std::int64_t> key_pos;
     std::vector<float> kpast, vpast;  // a half cache's rows widened for prompt attention
     KernelScratch kernels;

@@ -1,0 +1,388 @@
+#include "wp/kernels/attention_kernels.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "wp/kernels/ops.h"
+#include "wp/kernels/qmatrix.h"
+
+#if defined(__x86_64__) || defined(_M_X64)
+#define WP_X86 1
+#include <immintrin.h>
+#endif
+
+namespace wp {
+
+namespace {
+
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+
+float load1(const float* p) { return *p; }
+float load1(const std::uint16_t* p) { return ops::f16_to_f32(*p); }
+
+template <typename T>
+void scores_scalar(const float* q, int nq, int d, const T* keys, std::size_t ks, int n, float* out, std::size_t os) {
+    for (int h = 0; h < nq; ++h)
+        for (int j = 0; j < n; ++j) {
+            float s = 0;
+            for (int i = 0; i < d; ++i) s += q[static_cast<std::size_t>(h) * d + i] * load1(keys + j * ks + i);
+            out[h * os + j] = s;
+        }
+}
+
+template <typename T>
+void mix_scalar(const float* p, std::size_t ps, int nq, const T* values, std::size_t vs, int n, int d, float* out) {
+    std::fill(out, out + static_cast<std::size_t>(nq) * d, 0.0f);
+    for (int j = 0; j < n; ++j)
+        for (int h = 0; h < nq; ++h) {
+            const float w = p[h * ps + j];
+            if (w == 0.0f) continue;
+            for (int i = 0; i < d; ++i) out[static_cast<std::size_t>(h) * d + i] += w * load1(values + j * vs + i);
+        }
+}
+
+#ifdef WP_X86
+#define WP_AVX2 __attribute__((target("avx2,fma,f16c")))
+
+WP_AVX2 inline __m256 load8(const float* p) { return _mm256_loadu_ps(p); }
+WP_AVX2 inline __m256 load8(const std::uint16_t* p) {
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+
+WP_AVX2 inline float hsum(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+WP_AVX2 inline float hmax(__m256 v) {
+    __m128 s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_max_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+// e^x (Cephes' expf: range reduction by ln 2 in two parts, a degree-6 polynomial; about 1 ulp).
+WP_AVX2 inline __m256 exp8(__m256 x) {
+    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.3365447f)), _mm256_set1_ps(88.3762626f));
+    const __m256 fx = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                      _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(0.693359375f), x);
+    x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(-2.12194440e-4f), x);
+    __m256 y = _mm256_set1_ps(1.9875691500e-4f);
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.3981999507e-3f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(8.3334519073e-3f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(4.1665795894e-2f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.6666665459e-1f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201e-1f));
+    y = _mm256_fmadd_ps(y, _mm256_mul_ps(x, x), _mm256_add_ps(x, _mm256_set1_ps(1.0f)));
+    const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(fx), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(y, _mm256_castsi256_ps(e));
+}
+
+// tanh (Cephes' tanhf): an odd polynomial below 0.625, else 1 - 2 / (e^2|x| + 1) with the sign.
+WP_AVX2 inline __m256 tanh8(__m256 x) {
+    const __m256 sign = _mm256_and_ps(x, _mm256_set1_ps(-0.0f));
+    const __m256 a = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), x);
+    const __m256 s = _mm256_mul_ps(x, x);
+    __m256 p = _mm256_set1_ps(-5.70498872745e-3f);
+    p = _mm256_fmadd_ps(p, s, _mm256_set1_ps(2.06390887954e-2f));
+    p = _mm256_fmadd_ps(p, s, _mm256_set1_ps(-5.37397155531e-2f));
+    p = _mm256_fmadd_ps(p, s, _mm256_set1_ps(1.33314422036e-1f));
+    p = _mm256_fmadd_ps(p, s, _mm256_set1_ps(-3.33332819422e-1f));
+    const __m256 small = _mm256_fmadd_ps(_mm256_mul_ps(p, s), x, x);
+    const __m256 e = exp8(_mm256_add_ps(a, a));
+    const __m256 big = _mm256_or_ps(
+        _mm256_sub_ps(_mm256_set1_ps(1.0f), _mm256_div_ps(_mm256_set1_ps(2.0f), _mm256_add_ps(e, _mm256_set1_ps(1.0f)))),
+        sign);
+    return _mm256_blendv_ps(big, small, _mm256_cmp_ps(a, _mm256_set1_ps(0.625f), _CMP_LT_OQ));
+}
+
+// NQ query heads against one key at a time (NK keys per step for more independent sums).
+template <int NQ, int NK, typename T>
+WP_AVX2 void scores_avx2(const float* q, int d, const T* keys, std::size_t ks, int n, float* out, std::size_t os) {
+    int j = 0;
+    for (; j + NK <= n; j += NK) {
+        __m256 acc[NQ][NK];
+        for (int h = 0; h < NQ; ++h)
+            for (int k = 0; k < NK; ++k) acc[h][k] = _mm256_setzero_ps();
+        for (int i = 0; i < d; i += 8) {
+            __m256 kv[NK];
+            for (int k = 0; k < NK; ++k) kv[k] = load8(keys + (j + k) * ks + i);
+            for (int h = 0; h < NQ; ++h) {
+                const __m256 qv = _mm256_loadu_ps(q + static_cast<std::size_t>(h) * d + i);
+                for (int k = 0; k < NK; ++k) acc[h][k] = _mm256_fmadd_ps(qv, kv[k], acc[h][k]);
+            }
+        }
+        for (int h = 0; h < NQ; ++h)
+            for (int k = 0; k < NK; ++k) out[h * os + j + k] = hsum(acc[h][k]);
+    }
+    for (; j < n; ++j) {
+        __m256 acc[NQ];
+        for (int h = 0; h < NQ; ++h) acc[h] = _mm256_setzero_ps();
+        for (int i = 0; i < d; i += 8) {
+            const __m256 kv = load8(keys + j * ks + i);
+            for (int h = 0; h < NQ; ++h)
+                acc[h] = _mm256_fmadd_ps(_mm256_loadu_ps(q + static_cast<std::size_t>(h) * d + i), kv, acc[h]);
+        }
+        for (int h = 0; h < NQ; ++h) out[h * os + j] = hsum(acc[h]);
+    }
+}
+
+template <typename T>
+WP_AVX2 void scores_dispatch(const float* q, int nq, int d, const T* keys, std::size_t ks, int n, float* out,
+                             std::size_t os) {
+    while (nq > 0) {
+        const int take = std::min(nq, 8);
+        switch (take) {
+            case 1: scores_avx2<1, 4>(q, d, keys, ks, n, out, os); break;
+            case 2: scores_avx2<2, 2>(q, d, keys, ks, n, out, os); break;
+            case 3: scores_avx2<3, 2>(q, d, keys, ks, n, out, os); break;
+            case 4: scores_avx2<4, 1>(q, d, keys, ks, n, out, os); break;
+            case 5: scores_avx2<5, 1>(q, d, keys, ks, n, out, os); break;
+            case 6: scores_avx2<6, 1>(q, d, keys, ks, n, out, os); break;
+            case 7: scores_avx2<7, 1>(q, d, keys, ks, n, out, os); break;
+            default: scores_avx2<8, 1>(q, d, keys, ks, n, out, os); break;
+        }
+        q += static_cast<std::size_t>(take) * d;
+        out += take * os;
+        nq -= take;
+    }
+}
+
+// W output lanes (W/8 vectors) of NQ heads stay in registers while a block of keys passes; the
+// block (64 keys) is small enough to stay in L1 across the d/W passes.
+template <int NQ, int W, typename T>
+WP_AVX2 void mix_avx2(const float* p, std::size_t ps, const T* values, std::size_t vs, int n, int d, float* out) {
+    constexpr int V = W / 8;
+    std::fill(out, out + static_cast<std::size_t>(NQ) * d, 0.0f);
+    for (int kb = 0; kb < n; kb += 64) {
+        const int ke = std::min(n, kb + 64);
+        for (int c = 0; c < d; c += W) {
+            __m256 acc[NQ][V];
+            for (int h = 0; h < NQ; ++h)
+                for (int v = 0; v < V; ++v) acc[h][v] = _mm256_loadu_ps(out + static_cast<std::size_t>(h) * d + c + 8 * v);
+            for (int j = kb; j < ke; ++j) {
+                __m256 vv[V];
+                for (int v = 0; v < V; ++v) vv[v] = load8(values + j * vs + c + 8 * v);
+                for (int h = 0; h < NQ; ++h) {
+                    const __m256 w = _mm256_broadcast_ss(p + h * ps + j);
+                    for (int v = 0; v < V; ++v) acc[h][v] = _mm256_fmadd_ps(w, vv[v], acc[h][v]);
+                }
+            }
+            for (int h = 0; h < NQ; ++h)
+                for (int v = 0; v < V; ++v) _mm256_storeu_ps(out + static_cast<std::size_t>(h) * d + c + 8 * v, acc[h][v]);
+        }
+    }
+}
+
+template <typename T>
+WP_AVX2 void mix_dispatch(const float* p, std::size_t ps, int nq, const T* values, std::size_t vs, int n, int d,
+                          float* out) {
+    while (nq > 0) {
+        const int take = std::min(nq, 8);
+        const bool w64 = d % 64 == 0, w32 = d % 32 == 0, w16 = d % 16 == 0;
+        switch (take) {
+            case 1:
+                if (w64) mix_avx2<1, 64>(p, ps, values, vs, n, d, out);
+                else if (w32) mix_avx2<1, 32>(p, ps, values, vs, n, d, out);
+                else mix_avx2<1, 8>(p, ps, values, vs, n, d, out);
+                break;
+            case 2:
+                if (w32) mix_avx2<2, 32>(p, ps, values, vs, n, d, out);
+                else mix_avx2<2, 8>(p, ps, values, vs, n, d, out);
+                break;
+            case 3:
+                if (w16) mix_avx2<3, 16>(p, ps, values, vs, n, d, out);
+                else mix_avx2<3, 8>(p, ps, values, vs, n, d, out);
+                break;
+            case 4:
+                if (w16) mix_avx2<4, 16>(p, ps, values, vs, n, d, out);
+                else mix_avx2<4, 8>(p, ps, values, vs, n, d, out);
+                break;
+            case 5: mix_avx2<5, 8>(p, ps, values, vs, n, d, out); break;
+            case 6: mix_avx2<6, 8>(p, ps, values, vs, n, d, out); break;
+            case 7: mix_avx2<7, 8>(p, ps, values, vs, n, d, out); break;
+            default: mix_avx2<8, 8>(p, ps, values, vs, n, d, out); break;
+        }
+        p += take * ps;
+        out += static_cast<std::size_t>(take) * d;
+        nq -= take;
+    }
+}
+
+WP_AVX2 void softmax_row_avx2(float* x, int n, float scale, float cap, const float* bias) {
+    const __m256 sc = _mm256_set1_ps(scale), capv = _mm256_set1_ps(cap), inv_cap = _mm256_set1_ps(cap > 0 ? 1.0f / cap : 0.0f);
+    __m256 mx = _mm256_set1_ps(kNegInf);
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_mul_ps(_mm256_loadu_ps(x + i), sc);
+        if (cap > 0) v = _mm256_mul_ps(capv, tanh8(_mm256_mul_ps(v, inv_cap)));
+        if (bias) v = _mm256_add_ps(v, _mm256_loadu_ps(bias + i));
+        _mm256_storeu_ps(x + i, v);
+        mx = _mm256_max_ps(mx, v);
+    }
+    float m = hmax(mx);
+    for (; i < n; ++i) {
+        float v = x[i] * scale;
+        if (cap > 0) v = cap * std::tanh(v / cap);
+        if (bias) v += bias[i];
+        x[i] = v;
+        m = std::max(m, v);
+    }
+    const __m256 mv = _mm256_set1_ps(m), ninf = _mm256_set1_ps(kNegInf);
+    __m256 sum = _mm256_setzero_ps();
+    for (i = 0; i + 8 <= n; i += 8) {
+        const __m256 v = _mm256_loadu_ps(x + i);
+        const __m256 e = _mm256_and_ps(exp8(_mm256_sub_ps(v, mv)), _mm256_cmp_ps(v, ninf, _CMP_NEQ_OQ));
+        _mm256_storeu_ps(x + i, e);
+        sum = _mm256_add_ps(sum, e);
+    }
+    float s = hsum(sum);
+    for (; i < n; ++i) {
+        const float e = std::isinf(x[i]) ? 0.0f : std::exp(x[i] - m);
+        x[i] = e;
+        s += e;
+    }
+    const __m256 inv = _mm256_set1_ps(1.0f / s);
+    for (i = 0; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), inv));
+    for (; i < n; ++i) x[i] /= s;
+}
+
+WP_AVX2 std::size_t tanh_avx2(const float* x, float* y, std::size_t n) {
+    std::size_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, tanh8(_mm256_loadu_ps(x + i)));
+    return i;
+}
+
+WP_AVX2 std::size_t gelu_avx2(const float* gate, const float* up, float* out, std::size_t n) {
+    const __m256 k = _mm256_set1_ps(0.7978845608028654f), c = _mm256_set1_ps(0.044715f), half = _mm256_set1_ps(0.5f),
+                 one = _mm256_set1_ps(1.0f);
+    std::size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 g = _mm256_loadu_ps(gate + i);
+        const __m256 inner = _mm256_mul_ps(k, _mm256_fmadd_ps(_mm256_mul_ps(c, g), _mm256_mul_ps(g, g), g));
+        const __m256 t = _mm256_add_ps(one, tanh8(inner));
+        _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_mul_ps(_mm256_mul_ps(half, g), t), _mm256_loadu_ps(up + i)));
+    }
+    return i;
+}
+
+WP_AVX2 std::size_t silu_avx2(const float* gate, const float* up, float* out, std::size_t n) {
+    const __m256 one = _mm256_set1_ps(1.0f);
+    std::size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 g = _mm256_loadu_ps(gate + i);
+        const __m256 e = exp8(_mm256_sub_ps(_mm256_setzero_ps(), g));
+        _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_div_ps(g, _mm256_add_ps(one, e)), _mm256_loadu_ps(up + i)));
+    }
+    return i;
+}
+
+WP_AVX2 std::size_t softcap_avx2(float* x, std::size_t n, float cap) {
+    const __m256 c = _mm256_set1_ps(cap), inv = _mm256_set1_ps(1.0f / cap);
+    std::size_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, _mm256_mul_ps(c, tanh8(_mm256_mul_ps(_mm256_loadu_ps(x + i), inv))));
+    return i;
+}
+#endif  // WP_X86
+
+template <typename T>
+void scores_any(const float* q, int nq, int d, const T* keys, std::size_t ks, int n, float* out, std::size_t os) {
+#ifdef WP_X86
+    if (use_avx2_kernels() && d % 8 == 0) return scores_dispatch(q, nq, d, keys, ks, n, out, os);
+#endif
+    scores_scalar(q, nq, d, keys, ks, n, out, os);
+}
+
+template <typename T>
+void mix_any(const float* p, std::size_t ps, int nq, const T* values, std::size_t vs, int n, int d, float* out) {
+#ifdef WP_X86
+    if (use_avx2_kernels() && d % 8 == 0) return mix_dispatch(p, ps, nq, values, vs, n, d, out);
+#endif
+    mix_scalar(p, ps, nq, values, vs, n, d, out);
+}
+
+}  // namespace
+
+void attention_scores(const float* q, int nq, int d, const std::uint16_t* keys, std::size_t ks, int n, float* out,
+                      std::size_t os) {
+    scores_any(q, nq, d, keys, ks, n, out, os);
+}
+void attention_scores(const float* q, int nq, int d, const float* keys, std::size_t ks, int n, float* out,
+                      std::size_t os) {
+    scores_any(q, nq, d, keys, ks, n, out, os);
+}
+void attention_mix(const float* p, std::size_t ps, int nq, const std::uint16_t* values, std::size_t vs, int n, int d,
+                   float* out) {
+    mix_any(p, ps, nq, values, vs, n, d, out);
+}
+void attention_mix(const float* p, std::size_t ps, int nq, const float* values, std::size_t vs, int n, int d,
+                   float* out) {
+    mix_any(p, ps, nq, values, vs, n, d, out);
+}
+
+void softmax_row(float* x, int n, float scale, float cap, const float* bias) {
+#ifdef WP_X86
+    if (use_avx2_kernels()) return softmax_row_avx2(x, n, scale, cap, bias);
+#endif
+    float m = kNegInf;
+    for (int i = 0; i < n; ++i) {
+        float v = x[i] * scale;
+        if (cap > 0) v = cap * std::tanh(v / cap);
+        if (bias) v += bias[i];
+        x[i] = v;
+        m = std::max(m, v);
+    }
+    double s = 0;
+    for (int i = 0; i < n; ++i) {
+        x[i] = std::isinf(x[i]) ? 0.0f : std::exp(x[i] - m);
+        s += x[i];
+    }
+    const float inv = static_cast<float>(1.0 / s);
+    for (int i = 0; i < n; ++i) x[i] *= inv;
+}
+
+void vec_tanh(const float* x, float* y, std::size_t n) {
+    std::size_t i = 0;
+#ifdef WP_X86
+    if (use_avx2_kernels()) i = tanh_avx2(x, y, n);
+#endif
+    for (; i < n; ++i) y[i] = std::tanh(x[i]);
+}
+
+void vec_gelu_tanh_mul(const float* gate, const float* up, float* out, std::size_t n) {
+    std::size_t i = 0;
+#ifdef WP_X86
+    if (use_avx2_kernels()) i = gelu_avx2(gate, up, out, n);
+#endif
+    constexpr float k = 0.7978845608028654f;  // sqrt(2/pi)
+    for (; i < n; ++i) {
+        const float g = gate[i];
+        out[i] = 0.5f * g * (1.0f + std::tanh(k * (g + 0.044715f * g * g * g))) * up[i];
+    }
+}
+
+void vec_silu_mul(const float* gate, const float* up, float* out, std::size_t n) {
+    std::size_t i = 0;
+#ifdef WP_X86
+    if (use_avx2_kernels()) i = silu_avx2(gate, up, out, n);
+#endif
+    for (; i < n; ++i) {
+        const float g = gate[i];
+        out[i] = g / (1.0f + std::exp(-g)) * up[i];
+    }
+}
+
+void vec_softcap(float* x, std::size_t n, float cap) {
+    std::size_t i = 0;
+#ifdef WP_X86
+    if (use_avx2_kernels()) i = softcap_avx2(x, n, cap);
+#endif
+    const float inv = 1.0f / cap;
+    for (; i < n; ++i) x[i] = cap * std::tanh(x[i] * inv);
+}
+
+}  // namespace wp
