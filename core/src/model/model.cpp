@@ -353,6 +353,7 @@ void Model::attention(Context& ctx, int layer, std::int64_t pos0, int count, Att
     const float* vn = ws.v.data();
     float* att = ws.att.data();
     const float neg_inf = -std::numeric_limits<float>::infinity();
+    const bool plain_causal = mask.causal && mask.window == 0;
 
     for (int h = 0; h < c.num_heads; ++h) {
         const int g = h / group;
@@ -362,34 +363,30 @@ void Model::attention(Context& ctx, int layer, std::int64_t pos0, int count, Att
                         Kp + static_cast<std::size_t>(g) * hd, KD, 0.0f, S, n_tot);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, count, count, hd, c.attn_scale, qh, QD,
                     kn + static_cast<std::size_t>(g) * hd, KD, 0.0f, S + n_past, n_tot);
-        for (int i = 0; i < count; ++i) {
-            const std::int64_t qp = pos0 + i;
-            float* row = S + static_cast<std::size_t>(i) * n_tot;
-            float mx = neg_inf;
-            for (int j = 0; j < n_tot; ++j) {
-                if (!mask.allows(qp, key_pos[j])) {
-                    row[j] = neg_inf;
-                    continue;
+        // Rows to probabilities, in parallel. Under a causal mask row i sees at most the cached
+        // keys and new keys 0..i (the cache holds only earlier positions): the rest is zero
+        // without being scored; a window or a non-causal mask adds a per-row bias.
+        pool_->parallel_for(count, 8, [&](std::int64_t i0, std::int64_t i1) {
+            thread_local std::vector<float> bias_buf;
+            for (std::int64_t i = i0; i < i1; ++i) {
+                const std::int64_t qp = pos0 + i;
+                float* row = S + static_cast<std::size_t>(i) * n_tot;
+                const int limit = mask.causal ? n_past + static_cast<int>(i) + 1 : n_tot;
+                const float* bias = nullptr;
+                if (!plain_causal) {
+                    if (bias_buf.size() < static_cast<std::size_t>(limit)) bias_buf.resize(limit);
+                    for (int j = 0; j < limit; ++j) bias_buf[j] = mask.allows(qp, key_pos[j]) ? 0.0f : neg_inf;
+                    bias = bias_buf.data();
                 }
-                float s = row[j];
-                if (c.attn_softcap > 0) s = c.attn_softcap * std::tanh(s / c.attn_softcap);
-                row[j] = s;
-                mx = std::max(mx, s);
+                softmax_row(row, limit, 1.0f, c.attn_softcap, bias);
+                std::fill(row + limit, row + n_tot, 0.0f);
+                if (trace != nullptr && trace->covers(qp) && trace->records(layer) && h < trace->heads()) {
+                    float* tr = trace->row(layer, h, qp);
+                    for (int j = 0; j < n_tot; ++j)
+                        if (trace->covers(key_pos[j])) tr[key_pos[j]] = row[j];
+                }
             }
-            double sum = 0;
-            for (int j = 0; j < n_tot; ++j) {
-                const float e = row[j] == neg_inf ? 0.0f : std::exp(row[j] - mx);
-                row[j] = e;
-                sum += e;
-            }
-            const float inv = static_cast<float>(1.0 / sum);
-            for (int j = 0; j < n_tot; ++j) row[j] *= inv;
-            if (trace != nullptr && trace->covers(qp) && trace->records(layer) && h < trace->heads()) {
-                float* tr = trace->row(layer, h, qp);
-                for (int j = 0; j < n_tot; ++j)
-                    if (trace->covers(key_pos[j])) tr[key_pos[j]] = row[j];
-            }
-        }
+        });
         float* out = att + static_cast<std::size_t>(h) * hd;
         if (n_past > 0)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, count, hd, n_past, 1.0f, S, n_tot,
