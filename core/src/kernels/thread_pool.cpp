@@ -13,7 +13,7 @@
 namespace wp {
 
 ThreadPool::ThreadPool(int threads) {
-    for (int i = 1; i < std::max(1, threads); ++i) workers_.emplace_back([this, i] { worker_loop(i); });
+    for (int i = 1; i < std::max(1, threads); ++i) workers_.emplace_back([this] { worker_loop(); });
 }
 
 ThreadPool::~ThreadPool() {
@@ -26,27 +26,35 @@ ThreadPool::~ThreadPool() {
     for (auto& t : workers_) t.join();
 }
 
-void ThreadPool::range(int part, std::int64_t& b, std::int64_t& e) const {
-    const std::int64_t parts = size();
-    const std::int64_t blocks = (n_ + grain_ - 1) / grain_;
-    b = std::min(n_, blocks * part / parts * grain_);
-    e = std::min(n_, blocks * (part + 1) / parts * grain_);
+// Chunks are handed out in order by an atomic counter: a thread that runs slower (a busy
+// sibling hyperthread, an efficiency core, another process) simply takes fewer of them, where a
+// fixed split would make every other thread wait for it.
+void ThreadPool::work() {
+    const std::int64_t chunks = (n_ + chunk_ - 1) / chunk_;
+    for (;;) {
+        const std::int64_t c = next_.fetch_add(1, std::memory_order_relaxed);
+        if (c >= chunks) return;
+        call_(ctx_, c * chunk_, std::min(n_, (c + 1) * chunk_));
+    }
 }
 
 void ThreadPool::run(std::int64_t n, std::int64_t grain, Call call, void* ctx) {
     call_ = call;
     ctx_ = ctx;
     n_ = n;
-    grain_ = std::max<std::int64_t>(1, grain);
+    grain = std::max<std::int64_t>(1, grain);
+    // About 8 chunks per thread (whole grains): fine enough to balance, few enough that taking
+    // one costs nothing next to running it.
+    const std::int64_t grains = (n + grain - 1) / grain;
+    chunk_ = std::max<std::int64_t>(1, grains / (8 * size())) * grain;
+    next_.store(0, std::memory_order_relaxed);
     pending_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
     {
         std::lock_guard<std::mutex> lock(mutex_);  // pairs with the sleepers' wait
         generation_.fetch_add(1, std::memory_order_release);
     }
     wake_.notify_all();
-    std::int64_t b, e;
-    range(0, b, e);
-    if (b < e) call_(ctx_, b, e);
+    work();
     // Spin, but yield now and then: on a loaded machine a worker may share this core, and
     // pure spinning would keep it from finishing its part.
     for (int spins = 0; pending_.load(std::memory_order_acquire) != 0; ++spins) {
@@ -55,7 +63,7 @@ void ThreadPool::run(std::int64_t n, std::int64_t grain, Call call, void* ctx) {
     }
 }
 
-void ThreadPool::worker_loop(int index) {
+void ThreadPool::worker_loop() {
     std::uint64_t seen = 0;
     for (;;) {
         // Spin for a short while (the next job usually follows within microseconds), then sleep.
@@ -72,9 +80,7 @@ void ThreadPool::worker_loop(int index) {
         }
         seen = g;
         if (stop_.load()) return;
-        std::int64_t b, e;
-        range(index, b, e);
-        if (b < e) call_(ctx_, b, e);
+        work();
         pending_.fetch_sub(1, std::memory_order_acq_rel);
     }
 }

@@ -22,8 +22,9 @@ public:
 
     int size() const { return static_cast<int>(workers_.size()) + 1; }
 
-    // Calls fn(begin, end) on size() contiguous parts of [0, n) (part boundaries are multiples
-    // of `grain`), the caller doing the first; returns when all are done. Not reentrant.
+    // Calls fn(begin, end) on contiguous chunks covering [0, n) exactly once (chunk boundaries
+    // are multiples of `grain`); the threads, the caller included, take chunks until none are
+    // left, so a slower thread does less. Returns when all are done. Not reentrant.
     template <typename F>
     void parallel_for(std::int64_t n, std::int64_t grain, F&& fn) {
         if (workers_.empty() || n <= grain) {
@@ -36,8 +37,8 @@ public:
 private:
     using Call = void (*)(void*, std::int64_t, std::int64_t);
     void run(std::int64_t n, std::int64_t grain, Call call, void* ctx);
-    void range(int part, std::int64_t& b, std::int64_t& e) const;
-    void worker_loop(int index);
+    void work();
+    void worker_loop();
 
     std::vector<std::thread> workers_;
     std::atomic<std::uint64_t> generation_{0};
@@ -48,7 +49,8 @@ private:
     // The current job.
     Call call_ = nullptr;
     void* ctx_ = nullptr;
-    std::int64_t n_ = 0, grain_ = 1;
+    std::int64_t n_ = 0, chunk_ = 1;
+    std::atomic<std::int64_t> next_{0};
 };
 
 }  // namespace wp
