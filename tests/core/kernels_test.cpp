@@ -156,6 +156,37 @@ TEST(Kernels, DotF32) {
     }
 }
 
+// Several matrices sharing one input in one loop give what separate products give, for every
+// precision and for a mix of precisions (which falls back to separate products).
+TEST(Kernels, MatvecMultiMatchesSeparateProducts) {
+    ThreadPool pool(2);
+    for (Precision p : {Precision::F32, Precision::BF16, Precision::Q8, Precision::Q4})
+        for (bool mixed : {false, true}) {
+            const int cols = 96;
+            const int rows[3] = {37, 5, 64};
+            QStorage st;
+            std::vector<std::vector<float>> w;
+            std::vector<QMatrix> ms;
+            for (int i = 0; i < 3; ++i) {
+                w.push_back(randn(static_cast<std::size_t>(rows[i]) * cols, 40 + i));
+                ms.push_back(make_qmatrix(mixed && i == 1 ? Precision::F32 : p, rows[i], cols, w.back().data(), nullptr, st));
+            }
+            const auto x = randn(cols, 99);
+            KernelScratch ks;
+            std::vector<float> sep[3], fused[3];
+            for (int i = 0; i < 3; ++i) {
+                sep[i].resize(rows[i]);
+                fused[i].assign(rows[i], -1.0f);
+                matvec(ms[i], x.data(), sep[i].data(), pool, ks);
+            }
+            const QMatrix* Ws[3] = {&ms[0], &ms[1], &ms[2]};
+            float* ys[3] = {fused[0].data(), fused[1].data(), fused[2].data()};
+            matvec_multi(Ws, ys, 3, x.data(), pool, ks);
+            for (int i = 0; i < 3; ++i)
+                for (int r = 0; r < rows[i]; ++r) ASSERT_EQ(fused[i][r], sep[i][r]) << precision_name(p) << " " << i << " " << r;
+        }
+}
+
 // Decode attention kernels (grouped query heads, f16 and f32 caches) against double-precision
 // sums, for every group size up to 9 (beyond the 8 done at once), odd key counts and head sizes.
 TEST(AttentionKernels, ScoresAndMixMatchReference) {

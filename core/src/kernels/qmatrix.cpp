@@ -5,6 +5,8 @@
 #include <cblas.h>
 #include <cmath>
 #include <cstring>
+#include <new>
+#include <sys/mman.h>
 
 #include "wp/error.h"
 #include "wp/kernels/ops.h"
@@ -102,7 +104,7 @@ float dot_q4_scalar(const std::uint8_t* w, const std::uint16_t* ws, const std::i
     return s;
 }
 
-void quantize_vector(const float* x, int n, std::int8_t* q, float* d) {
+void quantize_vector_scalar(const float* x, int n, std::int8_t* q, float* d) {
     for (int b = 0; b < n / kQuantBlock; ++b) {
         float amax = 0;
         for (int i = 0; i < kQuantBlock; ++i) amax = std::max(amax, std::fabs(x[b * kQuantBlock + i]));
@@ -378,7 +380,40 @@ WP_AVX2 void f32_to_f16_avx2(const float* src, std::uint16_t* dst, std::size_t n
 }
 #endif  // WP_X86
 
+#ifdef WP_X86
+// The same quantization, eight lanes at a time (cvtps rounds to nearest even, as lrintf does).
+WP_AVX2 void quantize_vector_avx2(const float* x, int n, std::int8_t* q, float* d) {
+    const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    for (int b = 0; b < n / kQuantBlock; ++b) {
+        const float* xb = x + b * kQuantBlock;
+        const __m256 v0 = _mm256_loadu_ps(xb), v1 = _mm256_loadu_ps(xb + 8), v2 = _mm256_loadu_ps(xb + 16),
+                     v3 = _mm256_loadu_ps(xb + 24);
+        __m256 m = _mm256_max_ps(_mm256_max_ps(_mm256_and_ps(v0, abs_mask), _mm256_and_ps(v1, abs_mask)),
+                                 _mm256_max_ps(_mm256_and_ps(v2, abs_mask), _mm256_and_ps(v3, abs_mask)));
+        __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+        h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+        h = _mm_max_ss(h, _mm_movehdup_ps(h));
+        const float amax = _mm_cvtss_f32(h);
+        const float scale = amax / 127.0f;
+        const __m256 inv = _mm256_set1_ps(scale > 0 ? 1.0f / scale : 0.0f);
+        d[b] = scale;
+        const __m256i i0 = _mm256_cvtps_epi32(_mm256_mul_ps(v0, inv)), i1 = _mm256_cvtps_epi32(_mm256_mul_ps(v1, inv)),
+                      i2 = _mm256_cvtps_epi32(_mm256_mul_ps(v2, inv)), i3 = _mm256_cvtps_epi32(_mm256_mul_ps(v3, inv));
+        const __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(i0, i1), _mm256_packs_epi32(i2, i3));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + b * kQuantBlock), _mm256_permutevar8x32_epi32(p, order));
+    }
+}
+#endif
+
 bool use_avx2() { return use_avx2_kernels(); }
+
+void quantize_vector(const float* x, int n, std::int8_t* q, float* d) {
+#ifdef WP_X86
+    if (use_avx2()) return quantize_vector_avx2(x, n, q, d);
+#endif
+    quantize_vector_scalar(x, n, q, d);
+}
 
 // The input vector in the forms the kernels read.
 struct Input {
@@ -507,6 +542,21 @@ void QMatrix::dequantize_rows(int r0, int r1, float* out) const {
     }
 }
 
+QStorage::~QStorage() {
+    for (const Buffer& b : buffers) munmap(b.base, b.size);
+}
+
+void* QStorage::alloc_bytes(std::size_t bytes) {
+    const std::size_t size = (bytes + 64 + 4095) & ~std::size_t{4095};
+    void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) throw std::bad_alloc();
+#ifdef MADV_HUGEPAGE
+    if (size >= (std::size_t{2} << 20)) madvise(p, size, MADV_HUGEPAGE);  // before the first touch
+#endif
+    buffers.push_back({p, size});
+    return p;  // page-aligned and zero-filled
+}
+
 QMatrix make_qmatrix(Precision precision, int rows, int cols, const float* f32, const std::uint16_t* bf16, QStorage& st) {
     QMatrix m;
     m.rows = rows;
@@ -580,7 +630,10 @@ QMatrix make_qmatrix(Precision precision, int rows, int cols, const float* f32, 
     return m;
 }
 
-void matvec(const QMatrix& W, const float* x, float* y, ThreadPool& pool, KernelScratch& s) {
+namespace {
+
+// The input vector in the form W's kernel reads (once per product, or once for several).
+Input prepare_input(const QMatrix& W, const float* x, KernelScratch& s) {
     Input in;
     in.x = x;
     if (W.precision == Precision::BF16) {
@@ -627,10 +680,40 @@ void matvec(const QMatrix& W, const float* x, float* y, ThreadPool& pool, Kernel
             in.xc = s.xc.data();
         }
     }
+    return in;
+}
+
+}  // namespace
+
+void matvec(const QMatrix& W, const float* x, float* y, ThreadPool& pool, KernelScratch& s) {
+    const Input in = prepare_input(W, x, s);
     pool.parallel_for(W.rows, 16, [&](std::int64_t b, std::int64_t e) {
         rows(W, in, y, static_cast<int>(b), static_cast<int>(e));
     });
 }
+
+void matvec_multi(const QMatrix* const* Ws, float* const* ys, int count, const float* x, ThreadPool& pool,
+                  KernelScratch& s) {
+    bool same = true;
+    std::int64_t total = 0;
+    for (int i = 0; i < count; ++i) {
+        same = same && Ws[i]->precision == Ws[0]->precision && Ws[i]->cols == Ws[0]->cols;
+        total += Ws[i]->rows;
+    }
+    if (!same) {
+        for (int i = 0; i < count; ++i) matvec(*Ws[i], x, ys[i], pool, s);
+        return;
+    }
+    const Input in = prepare_input(*Ws[0], x, s);
+    pool.parallel_for(total, 16, [&](std::int64_t b, std::int64_t e) {
+        std::int64_t off = 0;
+        for (int i = 0; i < count && off < e; off += Ws[i]->rows, ++i) {
+            const std::int64_t lo = std::max(b, off), hi = std::min(e, off + Ws[i]->rows);
+            if (lo < hi) rows(*Ws[i], in, ys[i], static_cast<int>(lo - off), static_cast<int>(hi - off));
+        }
+    });
+}
+
 
 void matmul(const QMatrix& W, const float* X, int n, float* Y, ThreadPool& pool, KernelScratch& s) {
     if (n == 1) {

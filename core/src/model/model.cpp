@@ -130,6 +130,22 @@ void Model::linear(const Linear& L, const float* x, int rows, float* y, Workspac
         for (int r = 0; r < rows; ++r) ops::add(y + static_cast<std::size_t>(r) * L.w.rows, L.b, L.w.rows);
 }
 
+void Model::linear_multi(std::initializer_list<const Linear*> Ls, const float* x, std::initializer_list<float*> ys,
+                         Workspace& ws) const {
+    const QMatrix* Ws[4];
+    float* outs[4];
+    int n = 0;
+    for (const Linear* L : Ls) Ws[n++] = &L->w;
+    n = 0;
+    for (float* y : ys) outs[n++] = y;
+    matvec_multi(Ws, outs, n, x, *pool_, ws.kernels);
+    n = 0;
+    for (const Linear* L : Ls) {
+        if (L->b != nullptr) ops::add(outs[n], L->b, L->w.rows);
+        ++n;
+    }
+}
+
 std::size_t Model::weight_bytes_per_token() const {
     std::size_t b = lm_head_.bytes();
     for (const Layer& L : layers_)
@@ -196,9 +212,13 @@ std::span<const float> Model::forward(Context& ctx, std::span<const int> ids, Lo
     for (int l = 0; l < c.num_layers; ++l) {
         const Layer& L = layers_[l];
         ops::rms_norm(x, L.input_norm, n, T, H, eps, c.norm_style);
-        linear(L.q, n, T, q, ws);
-        linear(L.k, n, T, k, ws);
-        linear(L.v, n, T, v, ws);
+        if (T == 1) {
+            linear_multi({&L.q, &L.k, &L.v}, n, {q, k, v}, ws);
+        } else {
+            linear(L.q, n, T, q, ws);
+            linear(L.k, n, T, k, ws);
+            linear(L.v, n, T, v, ws);
+        }
         ops::rope(q, T, c.num_heads, c.head_dim, QD, cos, sin);
         ops::rope(k, T, c.num_kv_heads, c.head_dim, KD, cos, sin);
         if (T == 1) attention_decode(ctx, l, pos0, trace);
@@ -213,8 +233,12 @@ std::span<const float> Model::forward(Context& ctx, std::span<const int> ids, Lo
             ops::add(x, o, TH);
             ops::rms_norm(x, L.post_attn_norm, n, T, H, eps, c.norm_style);
         }
-        linear(L.gate, n, T, gate, ws);
-        linear(L.up, n, T, up, ws);
+        if (T == 1) {
+            linear_multi({&L.gate, &L.up}, n, {gate, up}, ws);
+        } else {
+            linear(L.gate, n, T, gate, ws);
+            linear(L.up, n, T, up, ws);
+        }
         const std::size_t TI = static_cast<std::size_t>(T) * I;
         if (c.activation == Activation::GeluTanh) ops::gelu_tanh_mul(gate, up, gate, TI);
         else ops::silu_mul(gate, up, gate, TI);

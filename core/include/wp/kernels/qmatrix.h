@@ -41,15 +41,23 @@ struct QMatrix {
 };
 
 // Owns the memory of quantized or widened matrices: 64-byte aligned, with at least 64 zeroed
-// bytes past the end that kernels may read (whole vector groups).
+// bytes past the end that kernels may read (whole vector groups). Large buffers are asked for
+// transparent huge pages, so streaming through the weights takes far fewer TLB misses.
 struct QStorage {
-    std::vector<std::vector<std::uint8_t>> buffers;
+    struct Buffer {
+        void* base = nullptr;
+        std::size_t size = 0;
+    };
+    std::vector<Buffer> buffers;
+    QStorage() = default;
+    QStorage(const QStorage&) = delete;
+    QStorage& operator=(const QStorage&) = delete;
+    ~QStorage();
     template <typename T>
     T* alloc(std::size_t n) {
-        buffers.emplace_back(n * sizeof(T) + 128);
-        auto p = reinterpret_cast<std::uintptr_t>(buffers.back().data());
-        return reinterpret_cast<T*>((p + 63) & ~std::uintptr_t{63});
+        return static_cast<T*>(alloc_bytes(n * sizeof(T)));
     }
+    void* alloc_bytes(std::size_t bytes);  // zero-filled; throws std::bad_alloc
 };
 
 // Builds a matrix in `precision` from raw f32 or bf16 values (as they are in the file).
@@ -69,6 +77,10 @@ struct KernelScratch {
 
 // y = W x for one input row (decode), threaded over output rows.
 void matvec(const QMatrix& W, const float* x, float* y, ThreadPool& pool, KernelScratch& scratch);
+// y_i = W_i x for matrices that share their input (q, k and v; gate and up): the input is
+// prepared once and one parallel loop covers all their rows.
+void matvec_multi(const QMatrix* const* Ws, float* const* ys, int count, const float* x, ThreadPool& pool,
+                  KernelScratch& scratch);
 // Y[rows, W.rows] = X[rows, W.cols] W^T.
 void matmul(const QMatrix& W, const float* X, int rows, float* Y, ThreadPool& pool, KernelScratch& scratch);
 

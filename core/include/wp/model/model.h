@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <optional>
 #include <span>
@@ -91,6 +92,9 @@ private:
     const float* tensor_f32(const std::string& name, const std::vector<std::int64_t>& shape);
     QMatrix matrix(const std::string& name, std::int64_t rows, std::int64_t cols);
     void linear(const Linear& L, const float* x, int rows, float* y, Workspace& ws) const;
+    // One input row through up to four matrices in one parallel loop (decode).
+    void linear_multi(std::initializer_list<const Linear*> Ls, const float* x, std::initializer_list<float*> ys,
+                      Workspace& ws) const;
     void attention_decode(Context& ctx, int layer, std::int64_t pos, AttentionTrace* trace) const;
     void attention(Context& ctx, int layer, std::int64_t pos0, int count, AttentionTrace* trace) const;
 
