@@ -1,0 +1,186 @@
+// The llama.cpp half of the side-by-side benchmark: quantizes a GGUF file and measures prompt
+// processing and generation the way llama-bench does (-p 512 -n 128 -r 5, random token ids, a
+// warm-up run, an empty context for each test). Built against the prebuilt llama.cpp libraries
+// of the node-llama-cpp npm package by run.sh; only the few entry points used are declared here.
+//
+//   llama_side quantize IN.gguf OUT.gguf q8_0|q4_0|bf16   (every matrix in that type)
+//   llama_side bench MODEL.gguf THREADS [PROMPT=512] [GEN=128] [REPEAT=5] [DEPTH=0]
+//
+// bench prints one JSON object: {"pp_tok_s": {...}, "tg_tok_s": {...}} with median, min and max.
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+extern "C" {
+struct llama_model;
+struct llama_context;
+struct llama_vocab;
+struct llama_memory_i;
+typedef int32_t llama_token;
+
+// Parameter structs are only created by the library's *_default_params() and passed back; they
+// are large enough for any recent version (returned and passed in memory per the SysV ABI). The
+// leading fields used here have kept their places for many releases.
+struct params_blob {
+    alignas(8) unsigned char bytes[1024];
+};
+struct llama_batch {
+    int32_t n_tokens;
+    llama_token* token;
+    float* embd;
+    int32_t* pos;
+    int32_t* n_seq_id;
+    int32_t** seq_id;
+    int8_t* logits;
+};
+
+typedef void (*log_callback)(int level, const char* text, void* user);
+void llama_log_set(log_callback cb, void* user);
+void ggml_backend_load_all_from_path(const char* dir);
+void llama_backend_init(void);
+params_blob llama_model_default_params(void);
+params_blob llama_context_default_params(void);
+params_blob llama_model_quantize_default_params(void);
+uint32_t llama_model_quantize(const char* in, const char* out, const void* params);
+llama_model* llama_model_load_from_file(const char* path, params_blob params);
+llama_context* llama_init_from_model(llama_model* model, params_blob params);
+void llama_set_n_threads(llama_context* ctx, int32_t n_threads, int32_t n_threads_batch);
+const llama_vocab* llama_model_get_vocab(const llama_model* model);
+int32_t llama_vocab_n_tokens(const llama_vocab* vocab);
+llama_batch llama_batch_get_one(llama_token* tokens, int32_t n_tokens);
+int32_t llama_decode(llama_context* ctx, llama_batch batch);
+void llama_synchronize(llama_context* ctx);
+llama_memory_i* llama_get_memory(const llama_context* ctx);
+void llama_memory_clear(llama_memory_i* mem, bool data);
+}
+
+namespace {
+
+using clk = std::chrono::steady_clock;
+
+struct Stats {
+    double median, min, max;
+};
+Stats stats(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    const std::size_t n = v.size();
+    return {n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2, v.front(), v.back()};
+}
+
+void decode(llama_context* ctx, std::vector<llama_token>& toks, int n_batch) {
+    for (std::size_t i = 0; i < toks.size(); i += n_batch) {
+        const int n = static_cast<int>(std::min<std::size_t>(n_batch, toks.size() - i));
+        if (llama_decode(ctx, llama_batch_get_one(toks.data() + i, n)) != 0) {
+            std::fprintf(stderr, "llama_decode failed\n");
+            std::exit(1);
+        }
+    }
+    llama_synchronize(ctx);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (argc < 3) {
+        std::fprintf(stderr, "usage: llama_side quantize IN OUT q8_0|q4_0|bf16 | bench MODEL THREADS [P] [N] [R] [DEPTH]\n");
+        return 2;
+    }
+    const std::string cmd = argv[1];
+    // Warnings, errors and which CPU variant was loaded; not llama.cpp's chatty info lines.
+    llama_log_set(
+        [](int level, const char* text, void*) {
+            if ((level >= 3 && level <= 4) || std::strstr(text, "CPU backend")) std::fputs(text, stderr);
+        },
+        nullptr);
+    const char* libdir = std::getenv("LLAMA_LIB_DIR");
+    ggml_backend_load_all_from_path(libdir ? libdir : ".");
+    llama_backend_init();
+
+    if (cmd == "quantize" && argc == 5) {
+        const std::string t = argv[4];
+        const int ftype = t == "q8_0" ? 7 : t == "q4_0" ? 2 : t == "bf16" ? 32 : -1;  // enum llama_ftype
+        if (ftype < 0) return 2;
+        params_blob p = llama_model_quantize_default_params();
+        std::memcpy(p.bytes + 4, &ftype, 4);  // nthread, then ftype
+        // nthread, ftype, output_tensor_type, token_embedding_type, allow_requantize,
+        // quantize_output_tensor, only_copy, pure: every matrix in the named type (no Q6_K output).
+        p.bytes[19] = 1;
+        return llama_model_quantize(argv[2], argv[3], p.bytes) == 0 ? 0 : 1;
+    }
+    if (cmd != "bench") return 2;
+    const int threads = std::atoi(argv[3]);
+    const int n_prompt = argc > 4 ? std::atoi(argv[4]) : 512;
+    const int n_gen = argc > 5 ? std::atoi(argv[5]) : 128;
+    const int repeat = argc > 6 ? std::atoi(argv[6]) : 5;
+    const int depth = argc > 7 ? std::atoi(argv[7]) : 0;
+
+    llama_model* model = llama_model_load_from_file(argv[2], llama_model_default_params());
+    if (!model) return 1;
+    params_blob cp = llama_context_default_params();
+    const uint32_t n_ctx = static_cast<uint32_t>(depth + std::max(n_prompt, n_gen) + 16), n_batch = 512;
+    std::memcpy(cp.bytes + 0, &n_ctx, 4);  // n_ctx, n_batch, n_ubatch
+    std::memcpy(cp.bytes + 4, &n_batch, 4);
+    std::memcpy(cp.bytes + 8, &n_batch, 4);
+    llama_context* ctx = llama_init_from_model(model, cp);
+    if (!ctx) return 1;
+    llama_set_n_threads(ctx, threads, threads);
+    const int n_vocab = llama_vocab_n_tokens(llama_model_get_vocab(model));
+    std::mt19937 rng(1);
+    auto random_tokens = [&](int n) {
+        std::vector<llama_token> t(n);
+        for (auto& x : t) x = static_cast<llama_token>(rng() % n_vocab);
+        return t;
+    };
+    auto* mem = llama_get_memory(ctx);
+    auto prefill_depth = [&] {
+        llama_memory_clear(mem, true);
+        if (depth > 0) {
+            auto d = random_tokens(depth);
+            decode(ctx, d, n_batch);
+        }
+    };
+
+    // Warm-up, as llama-bench: one prompt batch and one generated token.
+    prefill_depth();
+    {
+        auto t = random_tokens(std::min(n_prompt, 512));
+        decode(ctx, t, n_batch);
+        auto g = random_tokens(1);
+        decode(ctx, g, 1);
+    }
+    std::vector<double> pp, tg;
+    for (int r = 0; r < repeat; ++r) {
+        if (n_prompt > 0) {
+            prefill_depth();
+            auto t = random_tokens(n_prompt);
+            const auto t0 = clk::now();
+            decode(ctx, t, n_batch);
+            pp.push_back(n_prompt / std::chrono::duration<double>(clk::now() - t0).count());
+        }
+        if (n_gen > 0) {
+            prefill_depth();
+            const auto t0 = clk::now();
+            for (int i = 0; i < n_gen; ++i) {
+                auto g = random_tokens(1);
+                decode(ctx, g, 1);
+            }
+            tg.push_back(n_gen / std::chrono::duration<double>(clk::now() - t0).count());
+        }
+    }
+    auto obj = [](const std::vector<double>& v) {
+        if (v.empty()) return std::string("null");
+        const Stats s = stats(v);
+        char b[128];
+        std::snprintf(b, sizeof b, "{\"median\": %.3f, \"min\": %.3f, \"max\": %.3f}", s.median, s.min, s.max);
+        return std::string(b);
+    };
+    std::printf("{\"pp_tok_s\": %s, \"tg_tok_s\": %s, \"threads\": %d, \"depth\": %d}\n", obj(pp).c_str(), obj(tg).c_str(),
+                threads, depth);
+    return 0;
+}

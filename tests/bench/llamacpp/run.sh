@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Side-by-side decode/prefill benchmark: Windowpane vs llama.cpp, same shapes, same precision, same
+# thread count, in one run on this machine. llama.cpp comes prebuilt (CPU backends) from the
+# node-llama-cpp npm package, pinned below; nothing of it is committed.
+#
+# usage: tests/bench/llamacpp/run.sh [SHAPE:PRECISION ...]
+#   SHAPE: a `windowpane-cli synth` preset; PRECISION: f32, bf16, q8 or q4.
+# env: WP_BUILD_DIR (default ./build), BENCH_DIR (models and GGUF files, default /tmp/wp-side-by-side),
+#      THREADS (2), PROMPT (512), GEN (128), REPEAT (3), DEPTH (0: generation from an empty
+#      context, as llama-bench's tg; N: after N tokens of context, for both engines).
+# Quantized GGUF files are made by llama.cpp's own quantizer with every matrix in the named type
+# (q8 = Q8_0, q4 = Q4_0, "pure"), as Windowpane quantizes every matrix; bf16 = BF16.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/../../.." && pwd)"
+build="${WP_BUILD_DIR:-$root/build}"
+work="${BENCH_DIR:-/tmp/wp-side-by-side}"
+threads="${THREADS:-2}" prompt="${PROMPT:-512}" gen="${GEN:-128}" repeat="${REPEAT:-3}" depth="${DEPTH:-0}"
+pkg="@node-llama-cpp/linux-x64@3.22.1"
+cli="$build/app/windowpane-cli"
+[ -x "$cli" ] || { echo "build windowpane-cli first ($cli)" >&2; exit 1; }
+mkdir -p "$work"
+
+lib="$work/llama/package/bins/linux-x64"
+if [ ! -d "$lib" ]; then
+    (cd "$work" && rm -rf llama && mkdir llama && cd llama && npm pack --silent "$pkg" >/dev/null && tar xzf ./*.tgz)
+fi
+side="$work/llama_side"
+if [ ! -x "$side" ] || [ "$root/tests/bench/llamacpp/llama_side.cpp" -nt "$side" ]; then
+    g++ -O2 -std=c++17 "$root/tests/bench/llamacpp/llama_side.cpp" -o "$side" -L"$lib" -l:libllama.v0.5.0.so \
+        -l:libggml.v0.5.0.so -Wl,-rpath,"$lib"
+fi
+export LLAMA_LIB_DIR="$lib"
+
+cases=("$@")
+[ ${#cases[@]} -gt 0 ] || cases=(qwen2-0.5b:f32 qwen2-0.5b:bf16 qwen2-0.5b:q8 qwen2-0.5b:q4 qwen2-1.5b:bf16 qwen2-1.5b:q8
+                                 gemma2-2b:f32 gemma2-2b:bf16 gemma2-2b:q8 gemma2-2b:q4)
+
+median() { python3 -c 'import json,sys; d=json.load(sys.stdin); k=sys.argv[1]; v=d[k]; print("%.1f (%.1f-%.1f)" % (v["median"], v["min"], v["max"]))' "$1"; }
+
+echo "| shape | precision | Windowpane prefill | llama.cpp prefill | Windowpane decode | llama.cpp decode | decode ratio |"
+echo "|---|---|---|---|---|---|---|"
+for c in "${cases[@]}"; do
+    shape="${c%%:*}" prec="${c##*:}"
+    dtype=bf16; [ "$prec" = f32 ] && dtype=f32
+    model="$work/$shape-$dtype"
+    [ -f "$model/config.json" ] || "$cli" synth --preset "$shape" --dtype "$dtype" --out "$model" >&2
+    gguf_src="$work/$shape-$dtype.gguf"
+    [ -f "$gguf_src" ] || python3 "$root/tests/bench/llamacpp/gguf_export.py" "$model" "$gguf_src" >&2
+    gguf="$gguf_src"
+    case "$prec" in
+        q8) gguf="$work/$shape-q8_0.gguf"; [ -f "$gguf" ] || "$side" quantize "$gguf_src" "$gguf" q8_0 >&2 ;;
+        q4) gguf="$work/$shape-q4_0.gguf"; [ -f "$gguf" ] || "$side" quantize "$gguf_src" "$gguf" q4_0 >&2 ;;
+    esac
+    # Windowpane's bench measures decode after the prompt; with DEPTH it is given a prompt of DEPTH
+    # tokens for decode, and llama.cpp the same depth.
+    ours_dec=$("$cli" bench --model "$model" --precision "$prec" --threads "$threads" --prompt-tokens "$([ "$depth" -gt 0 ] && echo "$depth" || echo 1)" \
+        --gen-tokens "$gen" --repeat "$repeat" --json)
+    ours_pp=$("$cli" bench --model "$model" --precision "$prec" --threads "$threads" --prompt-tokens "$prompt" \
+        --gen-tokens 1 --repeat "$repeat" --json)
+    theirs=$("$side" bench "$gguf" "$threads" "$prompt" "$gen" "$repeat" "$depth")
+    od=$(echo "$ours_dec" | python3 -c 'import json,sys; print(json.load(sys.stdin)["decode_tok_s"]["median"])')
+    td=$(echo "$theirs" | python3 -c 'import json,sys; print(json.load(sys.stdin)["tg_tok_s"]["median"])')
+    printf '| %s | %s | %s | %s | %s | %s | %.2fx |\n' "$shape" "$prec" "$(echo "$ours_pp" | median prefill_tok_s)" \
+        "$(echo "$theirs" | median pp_tok_s)" "$(echo "$ours_dec" | median decode_tok_s)" "$(echo "$theirs" | median tg_tok_s)" \
+        "$(python3 -c "print($od/$td)")"
+done
