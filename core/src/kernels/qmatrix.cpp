@@ -406,11 +406,9 @@ WP_AVX2 void quantize_vector_avx2(const float* x, int n, std::int8_t* q, float* 
 }
 #endif
 
-bool use_avx2() { return use_avx2_kernels(); }
-
 void quantize_vector(const float* x, int n, std::int8_t* q, float* d) {
 #ifdef WP_X86
-    if (use_avx2()) return quantize_vector_avx2(x, n, q, d);
+    if (use_avx2_kernels()) return quantize_vector_avx2(x, n, q, d);
 #endif
     quantize_vector_scalar(x, n, q, d);
 }
@@ -430,7 +428,7 @@ void rows(const QMatrix& W, const Input& in, float* y, int r0, int r1) {
     const std::int8_t* xq = in.xq;
     const float* xd = in.xd;
 #ifdef WP_X86
-    if (use_avx2()) {
+    if (use_avx2_kernels()) {
         // Per-thread block factors of one row (rows have at most a few thousand blocks).
         thread_local std::vector<float> d;
         if (d.size() < static_cast<std::size_t>(4 * (W.cols / kQuantBlock) + 32)) d.resize(4 * (W.cols / kQuantBlock) + 32);
@@ -458,14 +456,14 @@ void rows(const QMatrix& W, const Input& in, float* y, int r0, int r1) {
 
 float dot_f32(const float* a, const float* b, int n) {
 #ifdef WP_X86
-    if (use_avx2()) return dot_f32_avx2(a, b, n);
+    if (use_avx2_kernels()) return dot_f32_avx2(a, b, n);
 #endif
     return dot_f32_scalar(a, b, n);
 }
 
 float dot_f32_f16(const float* a, const std::uint16_t* b, int n) {
 #ifdef WP_X86
-    if (use_avx2()) return dot_f32_f16_avx2(a, b, n);
+    if (use_avx2_kernels()) return dot_f32_f16_avx2(a, b, n);
 #endif
     float s = 0;
     for (int i = 0; i < n; ++i) s += a[i] * half(b[i]);
@@ -474,14 +472,14 @@ float dot_f32_f16(const float* a, const std::uint16_t* b, int n) {
 
 void axpy_f16(float a, const std::uint16_t* x, float* y, int n) {
 #ifdef WP_X86
-    if (use_avx2()) return axpy_f16_avx2(a, x, y, n);
+    if (use_avx2_kernels()) return axpy_f16_avx2(a, x, y, n);
 #endif
     for (int i = 0; i < n; ++i) y[i] += a * half(x[i]);
 }
 
 void f32_to_f16_array(const float* src, std::uint16_t* dst, std::size_t n) {
 #ifdef WP_X86
-    if (use_avx2()) return f32_to_f16_avx2(src, dst, n);
+    if (use_avx2_kernels()) return f32_to_f16_avx2(src, dst, n);
 #endif
     for (std::size_t i = 0; i < n; ++i) dst[i] = f32_to_f16(src[i]);
 }
@@ -657,10 +655,10 @@ Input prepare_input(const QMatrix& W, const float* x, KernelScratch& s) {
         quantize_vector(x, W.cols, s.xq.data(), s.xd.data());
         in.xq = s.xq.data();
         in.xd = s.xd.data();
-        if (W.precision == Precision::Q4) {
-            // Pairs of blocks as [a 0-15, b 0-15, a 16-31, b 16-31] (the nibble order of two
-            // blocks' 32 bytes); an unpaired last block stays as it is. Block sums for the
-            // correction of the unsigned nibbles.
+        if (W.precision == Precision::Q4 && use_avx2_kernels()) {
+            // For the AVX2 q4 kernel (the scalar one reads xq): pairs of blocks as [a 0-15,
+            // b 0-15, a 16-31, b 16-31] (the nibble order of two blocks' 32 bytes); an unpaired
+            // last block stays as it is. Block sums for the correction of the unsigned nibbles.
             const std::int8_t* q = s.xq.data();
             std::int8_t* o = s.xq4.data();
             int b = 0;

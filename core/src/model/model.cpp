@@ -134,6 +134,7 @@ void Model::linear_multi(std::initializer_list<const Linear*> Ls, const float* x
                          Workspace& ws) const {
     const QMatrix* Ws[4];
     float* outs[4];
+    if (Ls.size() > 4 || ys.size() != Ls.size()) throw Error("linear_multi: up to four matrices, one output each");
     int n = 0;
     for (const Linear* L : Ls) Ws[n++] = &L->w;
     n = 0;

@@ -137,9 +137,9 @@ def main():
         path, start, size, dtype, shape = src[hf]
         one_d = len(shape) == 1
         typ = GGML_F32 if one_d else mat_type
-        nbytes = 4 * shape[0] if one_d else size * (1 if (dtype == "BF16") == (typ == GGML_BF16) else 0)
-        if nbytes == 0:
+        if not one_d and (dtype == "BF16") != (typ == GGML_BF16):
             sys.exit("mixed dtypes are not supported: " + hf)
+        nbytes = 4 * shape[0] if one_d else size
         ne = list(reversed(shape))
         infos.append(s(gguf_name(hf)) + struct.pack("<I", len(ne)) + b"".join(struct.pack("<Q", d) for d in ne) +
                      struct.pack("<IQ", typ, offset))
