@@ -100,6 +100,31 @@ TEST_P(KernelTest, MatvecMatchesScalarAndReference) {
     }
 }
 
+// One scratch for products of different widths, wide before narrow, as a forward pass uses it
+// (down_proj's input is wider than the next layer's q/k/v): nothing of a wider input may leak
+// into a narrower product through the scratch's padding.
+TEST_P(KernelTest, ScratchReusedAcrossWidths) {
+    const Precision prec = GetParam();
+    const bool quant = prec == Precision::Q8 || prec == Precision::Q4;
+    ThreadPool pool(2);
+    KernelScratch ks;
+    for (auto [rows, cols] : std::vector<std::pair<int, int>>{{19, 4864}, {21, 896}, {11, 2304}, {13, 96}, {9, 1536}, {7, 160}}) {
+        SCOPED_TRACE(std::to_string(rows) + "x" + std::to_string(cols));
+        const auto w = randn(static_cast<std::size_t>(rows) * cols, rows * 17 + cols);
+        const auto x = randn(cols, cols + 3);
+        QStorage st;
+        const QMatrix m = make_qmatrix(prec, rows, cols, w.data(), nullptr, st);
+        std::vector<float> ref(rows), fast(rows), row(cols);
+        matvec_reference(m, x.data(), ref.data());
+        matvec(m, x.data(), fast.data(), pool, ks);
+        for (int r = 0; r < rows; ++r) {
+            m.dequantize_rows(r, r + 1, row.data());
+            const float tol = quant ? quant_bound(row, x.data(), cols) : 1e-4f * (1 + std::fabs(ref[r]));
+            EXPECT_NEAR(fast[r], ref[r], tol) << "row " << r;
+        }
+    }
+}
+
 TEST_P(KernelTest, MatmulMatchesRowByRow) {
     const Precision prec = GetParam();
     ThreadPool pool(2);
@@ -266,7 +291,9 @@ TEST(AttentionKernels, SoftmaxRowWithCapAndMask) {
                     std::vector<float> y(x);
                     softmax_row(y.data(), n, 0.125f, cap, b);
                     for (int i = 0; i < n; ++i) {
-                        if (b && std::isinf(b[i])) ASSERT_EQ(y[i], 0.0f) << "a masked key must weigh exactly 0";
+                        if (b && std::isinf(b[i])) {
+                            ASSERT_EQ(y[i], 0.0f) << "a masked key must weigh exactly 0";
+                        }
                         ASSERT_NEAR(y[i], ref[i] / sum, 2e-6 * (ref[i] / sum) + 1e-7) << i;
                     }
                 }
@@ -316,15 +343,27 @@ struct Agreement {
     double relative() const { return max_abs / spread; }
 };
 
-Agreement compare_logits(const RefCase& rc, Precision prec) {
+// Logits of the fixture's sequence against the reference: in one batched pass (prefill: the
+// weights widened into sgemm tiles) or token by token (decode: the matrix-vector kernels with
+// quantized inputs).
+Agreement compare_logits(const RefCase& rc, Precision prec, bool token_by_token = false) {
     LoadOptions o;
     o.precision = prec;
     auto m = Model::load(rc.model_dir, {}, o);
     auto ctx = m->new_context();
     const auto ids = rc.input_ids();
-    auto logits = m->forward(*ctx, ids, LogitsMode::All);
-    const auto ref = rc.floats("logits_file");
     const std::size_t V = m->config().vocab_size;
+    std::vector<float> logits;
+    if (token_by_token) {
+        for (int id : ids) {
+            const auto l = m->forward(*ctx, std::span<const int>(&id, 1), LogitsMode::Last);
+            logits.insert(logits.end(), l.begin(), l.end());
+        }
+    } else {
+        const auto l = m->forward(*ctx, ids, LogitsMode::All);
+        logits.assign(l.begin(), l.end());
+    }
+    const auto ref = rc.floats("logits_file");
     Agreement a;
     double sum = 0, sq = 0;
     for (float v : ref) {
@@ -363,19 +402,25 @@ TEST(Precisions, Bf16ComputeIsExactOnBf16Weights) {
 // of positions (ties near the top flip); q4 (1/16 of the block's range, 16x coarser) moves them
 // by up to ~2.6 standard deviations and keeps the arg-max at 35-70% of positions: on these
 // adversarial fixtures only that it stays far better than chance (1 in 1000) is required.
+// Token by token, the matrix-vector kernels also round each input vector to int8 blocks: q8
+// then moves logits by up to ~0.31 standard deviations (bound 0.45); q4's error is dominated by
+// its weights and stays within the same bounds.
 TEST(Precisions, QuantizedLogitsStayCloseToF32) {
     WP_REQUIRE_SHARED();
     for (const auto& rc : all_cases()) {
         SCOPED_TRACE(rc.name);
-        const Agreement a8 = compare_logits(rc, Precision::Q8);
-        const Agreement a4 = compare_logits(rc, Precision::Q4);
-        std::printf("%-30s logit std %.3f | q8: max |dlogit| %.4f (%.2f std), top-1 %d/%d | q4: max |dlogit| %.3f (%.2f std), top-1 %d/%d\n",
-                    rc.name.c_str(), a8.spread, a8.max_abs, a8.relative(), a8.top1_same, a8.rows, a4.max_abs, a4.relative(),
-                    a4.top1_same, a4.rows);
-        EXPECT_LE(a8.relative(), 0.3);
-        EXPECT_GE(a8.top1_same, a8.rows * 0.8);
-        EXPECT_LE(a4.relative(), 4.0);
-        EXPECT_GE(a4.top1_same, a4.rows * 0.3);
+        for (bool decode : {false, true}) {
+            SCOPED_TRACE(decode ? "token by token" : "batched");
+            const Agreement a8 = compare_logits(rc, Precision::Q8, decode);
+            const Agreement a4 = compare_logits(rc, Precision::Q4, decode);
+            std::printf("%-30s %-7s logit std %.3f | q8: max |dlogit| %.4f (%.2f std), top-1 %d/%d | q4: max |dlogit| %.3f (%.2f std), top-1 %d/%d\n",
+                        rc.name.c_str(), decode ? "decode" : "batched", a8.spread, a8.max_abs, a8.relative(), a8.top1_same,
+                        a8.rows, a4.max_abs, a4.relative(), a4.top1_same, a4.rows);
+            EXPECT_LE(a8.relative(), decode ? 0.45 : 0.3);
+            EXPECT_GE(a8.top1_same, a8.rows * 0.8);
+            EXPECT_LE(a4.relative(), 4.0);
+            EXPECT_GE(a4.top1_same, a4.rows * 0.3);
+        }
     }
 }
 

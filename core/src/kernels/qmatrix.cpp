@@ -249,8 +249,12 @@ WP_AVX2 void rows_q8_avx2(const QMatrix& W, const std::int8_t* xq, const float* 
         const std::int8_t* w = W.q8 + static_cast<std::size_t>(r) * W.cols;
         block_factors(W.scales + static_cast<std::size_t>(r) * nb, xd, nb, d);
         __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;
+        // The next row, as much of it as this step reads of this one (see rows_f32_avx2).
+        const char* next = reinterpret_cast<const char*>(w + W.cols);
+        _mm_prefetch(reinterpret_cast<const char*>(W.scales + static_cast<std::size_t>(r + 1) * nb), _MM_HINT_T0);
         int b = 0;
         for (; b + 2 <= nb; b += 2) {
+            _mm_prefetch(next + b * kQuantBlock, _MM_HINT_T0);
             const __m256i w0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + b * kQuantBlock));
             const __m256i w1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + (b + 1) * kQuantBlock));
             const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + b * kQuantBlock));
@@ -269,74 +273,104 @@ WP_AVX2 void rows_q8_avx2(const QMatrix& W, const std::int8_t* xq, const float* 
 
 // q4 with the nibbles kept unsigned: sum (u - 8) x = sum u x - 8 sum x, and the second term is
 // folded into one correction per row, sum_b d_b * 8 * sum(x in block b), from per-block input
-// sums computed once per product (xc). Two blocks share each 256-bit step: their 32 bytes are
+// sums computed once per product (xc). Two blocks share each 256-bit load: their 32 bytes are
 // split into low nibbles (elements 0-15 of both) and high nibbles (16-31 of both), against an
-// input vector pre-arranged the same way (xq4); u (<= 15) x x (|x| <= 127) pairs cannot
-// saturate maddubs, nor can two of them added in 16 bits. About 5 operations per block, where
-// sign-extending the nibbles took 14.
-// One pair of q4 blocks against the arranged input: 8 int32 sums (four per block) as floats.
-WP_AVX2 inline __m256 q4_pair(const std::uint8_t* w, const std::int8_t* xq4, int p) {
+// input vector pre-arranged the same way (xq4).
+//
+// Eight blocks (four pairs) per step. Each pair gives sixteen 16-bit partial sums (eight per
+// block); three horizontal adds and one madd fold the four pairs into one int32 per block, in
+// the order 0 2 4 6 1 3 5 7, which one permute of the eight block factors (weight scale x input
+// scale) matches: about 6 vector operations per pair, where a madd, a conversion and an FMA per
+// pair plus per-row factor spreading took 12. No 16-bit sum can overflow: maddubs adds two
+// products u x with u <= 15 and |x| <= 127 (3810), the two nibble halves add (7620), and the
+// two horizontal adds double it twice (30480 < 32767).
+//
+// Rows are taken two at a time, sharing the input loads. A row's blocks are covered in whole
+// steps of eight (or, for the last four or fewer, a half step); blocks past the row's end read
+// the next row's bytes (or the matrix's slack) against zero inputs and zero factors, so they add
+// nothing.
+WP_AVX2 inline __m256i q4_pair16(const std::uint8_t* w, __m256i x_lo, __m256i x_hi) {
     const __m256i m4 = _mm256_set1_epi8(0x0f);
-    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + 32 * p));
-    const std::int8_t* x = xq4 + 64 * p;
-    const __m256i s16 = _mm256_add_epi16(
-        _mm256_maddubs_epi16(_mm256_and_si256(v, m4), _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x))),
-        _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4),
-                             _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + 32))));
-    return _mm256_cvtepi32_ps(_mm256_madd_epi16(s16, _mm256_set1_epi16(1)));
+    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w));
+    return _mm256_add_epi16(_mm256_maddubs_epi16(_mm256_and_si256(v, m4), x_lo),
+                            _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4), x_hi));
 }
 
-WP_AVX2 void rows_q4_avx2(const QMatrix& W, const std::int8_t* xq4, const float* xd, const float* xc, float* d4,
-                          float* y, int r0, int r1) {
-    const int nb = W.cols / kQuantBlock, pairs = nb / 2;
-    const __m256i spread_lo = _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1);
-    for (int r = r0; r < r1; ++r) {
-        const std::uint8_t* w = W.q4 + static_cast<std::size_t>(r) * (W.cols / 2);
-        const std::uint16_t* ws = W.scales + static_cast<std::size_t>(r) * nb;
-        // Block factors d_b = weight scale x input scale, each repeated over the four int32
-        // lanes of its block (d4), and the row's correction term.
-        // Whole groups of 8 even past the row's end: the scales, xd and xc are padded (the
-        // padding of xc is zero, so it adds nothing), and d4 has room.
-        __m256 corr = _mm256_setzero_ps();
-        for (int b = 0; b < nb; b += 8) {
-            const __m256 wsc = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(ws + b)));
-            const __m256 dv = _mm256_mul_ps(wsc, _mm256_loadu_ps(xd + b));
-            corr = _mm256_fmadd_ps(wsc, _mm256_loadu_ps(xc + b), corr);
-            for (int k = 0; k < 4; ++k) {
-                const __m256i idx = _mm256_add_epi32(spread_lo, _mm256_set1_epi32(2 * k));
-                _mm256_storeu_ps(d4 + 4 * (b + 2 * k), _mm256_permutevar8x32_ps(dv, idx));
-            }
-        }
-        const float c = hsum(corr);
-        // Four pairs per step into four sums: the FMA latency, not the issue width, bounds a
-        // loop with fewer independent sums.
-        __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
-        int p = 0;
-        for (; p + 4 <= pairs; p += 4) {
-            acc0 = _mm256_fmadd_ps(q4_pair(w, xq4, p), _mm256_loadu_ps(d4 + 8 * p), acc0);
-            acc1 = _mm256_fmadd_ps(q4_pair(w, xq4, p + 1), _mm256_loadu_ps(d4 + 8 * p + 8), acc1);
-            acc2 = _mm256_fmadd_ps(q4_pair(w, xq4, p + 2), _mm256_loadu_ps(d4 + 8 * p + 16), acc2);
-            acc3 = _mm256_fmadd_ps(q4_pair(w, xq4, p + 3), _mm256_loadu_ps(d4 + 8 * p + 24), acc3);
-        }
-        acc0 = _mm256_add_ps(acc0, acc2);
-        acc1 = _mm256_add_ps(acc1, acc3);
-        for (; p < pairs; ++p) acc0 = _mm256_fmadd_ps(q4_pair(w, xq4, p), _mm256_loadu_ps(d4 + 8 * p), acc0);
-        float sum = hsum(_mm256_add_ps(acc0, acc1));
-        if (nb % 2) {  // the last, unpaired block: its input is in plain order
-            const int lb = nb - 1;
-            const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 16 * lb));
-            const __m128i m = _mm_set1_epi8(0x0f);
-            const __m128i s16 = _mm_add_epi16(
-                _mm_maddubs_epi16(_mm_and_si128(v, m), _mm_loadu_si128(reinterpret_cast<const __m128i*>(xq4 + 32 * lb))),
-                _mm_maddubs_epi16(_mm_and_si128(_mm_srli_epi16(v, 4), m),
-                                  _mm_loadu_si128(reinterpret_cast<const __m128i*>(xq4 + 32 * lb + 16))));
-            __m128i s32 = _mm_madd_epi16(s16, _mm_set1_epi16(1));
-            s32 = _mm_add_epi32(s32, _mm_shuffle_epi32(s32, 0x4e));
-            s32 = _mm_add_epi32(s32, _mm_shuffle_epi32(s32, 0xb1));
-            sum += static_cast<float>(_mm_cvtsi128_si32(s32)) * d4[4 * lb];
-        }
-        y[r] = sum - c;
+template <int R>
+WP_AVX2 inline void rows_q4_step(const std::uint8_t* const* w, const std::uint16_t* const* ws, const std::int8_t* xq4,
+                                 const float* xd, const float* xc, int g, __m256* acc, __m256* corr, const char* next) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    const __m256i order = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
+    // The rows that follow, as much of them as this step reads of these (see rows_f32_avx2).
+    for (int k = 0; k < 2 * R; ++k) _mm_prefetch(next + 128 * R * g + 64 * k, _MM_HINT_T0);
+    const std::int8_t* x = xq4 + 256 * g;
+    __m256i xl[4], xh[4];
+    for (int p = 0; p < 4; ++p) {
+        xl[p] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + 64 * p));
+        xh[p] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + 64 * p + 32));
     }
+    const __m256 xdv = _mm256_loadu_ps(xd + 8 * g), xcv = _mm256_loadu_ps(xc + 8 * g);
+    for (int k = 0; k < R; ++k) {
+        const std::uint8_t* wg = w[k] + 128 * g;
+        const __m256i s0 = q4_pair16(wg, xl[0], xh[0]), s1 = q4_pair16(wg + 32, xl[1], xh[1]);
+        const __m256i s2 = q4_pair16(wg + 64, xl[2], xh[2]), s3 = q4_pair16(wg + 96, xl[3], xh[3]);
+        const __m256i h = _mm256_hadd_epi16(_mm256_hadd_epi16(s0, s1), _mm256_hadd_epi16(s2, s3));
+        const __m256 wsc = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(ws[k] + 8 * g)));
+        const __m256 d = _mm256_permutevar8x32_ps(_mm256_mul_ps(wsc, xdv), order);
+        acc[k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(h, ones)), d, acc[k]);
+        corr[k] = _mm256_fmadd_ps(wsc, xcv, corr[k]);
+    }
+}
+
+// The last four or fewer blocks: two pairs, one horizontal add; int32 lanes hold blocks
+// 0 0 2 2 1 1 3 3 (two partial sums each).
+template <int R>
+WP_AVX2 inline void rows_q4_half_step(const std::uint8_t* const* w, const std::uint16_t* const* ws,
+                                      const std::int8_t* xq4, const float* xd, const float* xc, int g, __m256* acc,
+                                      __m256* corr) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    const __m256i order = _mm256_setr_epi32(0, 0, 2, 2, 1, 1, 3, 3);
+    const std::int8_t* x = xq4 + 256 * g;
+    const __m256i xl0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x));
+    const __m256i xh0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + 32));
+    const __m256i xl1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + 64));
+    const __m256i xh1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + 96));
+    const __m128 xdv = _mm_loadu_ps(xd + 8 * g), xcv = _mm_loadu_ps(xc + 8 * g);
+    for (int k = 0; k < R; ++k) {
+        const std::uint8_t* wg = w[k] + 128 * g;
+        const __m256i h = _mm256_hadd_epi16(q4_pair16(wg, xl0, xh0), q4_pair16(wg + 32, xl1, xh1));
+        const __m128 wsc = _mm_cvtph_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(ws[k] + 8 * g)));
+        const __m256 d = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(_mm_mul_ps(wsc, xdv)), order);
+        acc[k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(h, ones)), d, acc[k]);
+        // The upper half of a widened 128-bit register is undefined: keep it out of the sum.
+        corr[k] = _mm256_add_ps(corr[k], _mm256_insertf128_ps(_mm256_setzero_ps(), _mm_mul_ps(wsc, xcv), 0));
+    }
+}
+
+template <int R>
+WP_AVX2 inline void rows_q4_block(const QMatrix& W, const std::int8_t* xq4, const float* xd, const float* xc, float* y,
+                                  int r) {
+    const int nb = W.cols / kQuantBlock, steps = nb / 8, tail = nb % 8;
+    const std::uint8_t* w[R];
+    const std::uint16_t* ws[R];
+    __m256 acc[R], corr[R];
+    for (int k = 0; k < R; ++k) {
+        w[k] = W.q4 + static_cast<std::size_t>(r + k) * (W.cols / 2);
+        ws[k] = W.scales + static_cast<std::size_t>(r + k) * nb;
+        acc[k] = corr[k] = _mm256_setzero_ps();
+    }
+    const char* next = reinterpret_cast<const char*>(w[R - 1] + W.cols / 2);
+    for (int g = 0; g < steps; ++g) rows_q4_step<R>(w, ws, xq4, xd, xc, g, acc, corr, next);
+    if (tail > 4) rows_q4_step<R>(w, ws, xq4, xd, xc, steps, acc, corr, next);
+    else if (tail > 0) rows_q4_half_step<R>(w, ws, xq4, xd, xc, steps, acc, corr);
+    for (int k = 0; k < R; ++k) y[r + k] = hsum(_mm256_sub_ps(acc[k], corr[k]));
+}
+
+WP_AVX2 void rows_q4_avx2(const QMatrix& W, const std::int8_t* xq4, const float* xd, const float* xc, float* y, int r0,
+                          int r1) {
+    int r = r0;
+    for (; r + 2 <= r1; r += 2) rows_q4_block<2>(W, xq4, xd, xc, y, r);
+    if (r < r1) rows_q4_block<1>(W, xq4, xd, xc, y, r);
 }
 
 WP_AVX2 float dot_f32_avx2(const float* a, const float* b, int n) {
@@ -429,14 +463,14 @@ void rows(const QMatrix& W, const Input& in, float* y, int r0, int r1) {
     const float* xd = in.xd;
 #ifdef WP_X86
     if (use_avx2_kernels()) {
-        // Per-thread block factors of one row (rows have at most a few thousand blocks).
+        // Per-thread block factors of one q8 row (rows have at most a few thousand blocks).
         thread_local std::vector<float> d;
-        if (d.size() < static_cast<std::size_t>(4 * (W.cols / kQuantBlock) + 32)) d.resize(4 * (W.cols / kQuantBlock) + 32);
+        if (d.size() < static_cast<std::size_t>(W.cols / kQuantBlock)) d.resize(W.cols / kQuantBlock);
         switch (W.precision) {
             case Precision::F32: rows_f32_avx2(W.f32, W.cols, x, y, r0, r1); return;
             case Precision::BF16: rows_bf16_avx2(W.bf16, W.cols, in.xp, x, y, r0, r1); return;
             case Precision::Q8: rows_q8_avx2(W, xq, xd, d.data(), y, r0, r1); return;
-            case Precision::Q4: rows_q4_avx2(W, in.xq4, xd, in.xc, d.data(), y, r0, r1); return;
+            case Precision::Q4: rows_q4_avx2(W, in.xq4, xd, in.xc, y, r0, r1); return;
         }
     }
 #endif
@@ -585,9 +619,11 @@ QMatrix make_qmatrix(Precision precision, int rows, int cols, const float* f32, 
         case Precision::Q8:
         case Precision::Q4: {
             const std::size_t nb = n / kQuantBlock;
-            std::uint16_t* sc = st.alloc<std::uint16_t>(nb);
+            // The q4 kernel reads whole steps of eight blocks past a row's end (weights and
+            // scales of the next row, or past the last row): room for seven more blocks.
+            std::uint16_t* sc = st.alloc<std::uint16_t>(nb + 8);
             std::int8_t* q8 = precision == Precision::Q8 ? st.alloc<std::int8_t>(n) : nullptr;
-            std::uint8_t* q4 = precision == Precision::Q4 ? st.alloc<std::uint8_t>(n / 2) : nullptr;
+            std::uint8_t* q4 = precision == Precision::Q4 ? st.alloc<std::uint8_t>(n / 2 + 8 * kQuantBlock / 2) : nullptr;
             float block[kQuantBlock];
             for (std::size_t b = 0; b < nb; ++b) {
                 float amax = 0, signed_max = 0;
@@ -645,31 +681,33 @@ Input prepare_input(const QMatrix& W, const float* x, KernelScratch& s) {
         in.xp = s.xp.data();
     }
     if (W.precision == Precision::Q8 || W.precision == Precision::Q4) {
-        const int nb = W.cols / kQuantBlock;
-        if (s.xq.size() < static_cast<std::size_t>(W.cols)) {
-            s.xq.resize(W.cols);
-            s.xq4.resize(W.cols);
-            s.xd.resize(nb + 8);
-            s.xc.resize(nb + 8);  // read in whole groups of 8; the padding stays zero
+        // Blocks padded to a multiple of eight (the q4 kernel's step); the padding is zeroed
+        // on every call, since a wider input may have used it before.
+        const int nb = W.cols / kQuantBlock, padded = (nb + 7) / 8 * 8;
+        if (s.xq.size() < static_cast<std::size_t>(padded) * kQuantBlock) {
+            s.xq.resize(static_cast<std::size_t>(padded) * kQuantBlock);
+            s.xq4.resize(static_cast<std::size_t>(padded) * kQuantBlock);
+            s.xd.resize(padded);
+            s.xc.resize(padded);
         }
         quantize_vector(x, W.cols, s.xq.data(), s.xd.data());
+        std::fill(s.xd.begin() + nb, s.xd.begin() + padded, 0.0f);
         in.xq = s.xq.data();
         in.xd = s.xd.data();
         if (W.precision == Precision::Q4 && use_avx2_kernels()) {
             // For the AVX2 q4 kernel (the scalar one reads xq): pairs of blocks as [a 0-15,
-            // b 0-15, a 16-31, b 16-31] (the nibble order of two blocks' 32 bytes); an unpaired
-            // last block stays as it is. Block sums for the correction of the unsigned nibbles.
-            const std::int8_t* q = s.xq.data();
+            // b 0-15, a 16-31, b 16-31] (the nibble order of two blocks' 32 bytes), zero blocks
+            // past the end; block sums for the correction of the unsigned nibbles.
+            std::int8_t* q = s.xq.data();
+            std::fill(q + static_cast<std::size_t>(nb) * kQuantBlock, q + static_cast<std::size_t>(padded) * kQuantBlock, 0);
             std::int8_t* o = s.xq4.data();
-            int b = 0;
-            for (; b + 2 <= nb; b += 2) {
+            for (int b = 0; b < padded; b += 2) {
                 std::memcpy(o + 32 * b, q + 32 * b, 16);
                 std::memcpy(o + 32 * b + 16, q + 32 * b + 32, 16);
                 std::memcpy(o + 32 * b + 32, q + 32 * b + 16, 16);
                 std::memcpy(o + 32 * b + 48, q + 32 * b + 48, 16);
             }
-            if (b < nb) std::memcpy(o + 32 * b, q + 32 * b, 32);
-            for (b = 0; b < nb; ++b) {
+            for (int b = 0; b < padded; ++b) {
                 int sum = 0;
                 for (int i = 0; i < kQuantBlock; ++i) sum += q[32 * b + i];
                 s.xc[b] = 8.0f * s.xd[b] * static_cast<float>(sum);
