@@ -32,7 +32,9 @@ TEST(ChatSession, ReusesTheCachedPrefixWithoutChangingTheReply) {
         const Reply fresh = cold.reply(conv, greedy(6));
         EXPECT_EQ(second.result.ids(), fresh.result.ids());
         EXPECT_EQ(second.text, fresh.text);
-        if (std::string(name) == "tiny-qwen2") EXPECT_GT(second.reused_tokens, 10);  // dynamic cache rewinds
+        if (std::string(name) == "tiny-qwen2") {
+            EXPECT_GT(second.reused_tokens, 10);  // dynamic cache rewinds
+        }
     }
 }
 

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <map>
 #include <random>
@@ -121,6 +122,50 @@ TEST_P(KernelTest, ScratchReusedAcrossWidths) {
             m.dequantize_rows(r, r + 1, row.data());
             const float tol = quant ? quant_bound(row, x.data(), cols) : 1e-4f * (1 + std::fabs(ref[r]));
             EXPECT_NEAR(fast[r], ref[r], tol) << "row " << r;
+        }
+    }
+}
+
+// Quantization at load gives the same bytes on every path: scalar, AVX2, on a pool's threads,
+// from f32 or from bf16 values; blocks of zeros, ties for the largest magnitude (the first one
+// sets the q4 scale's sign) and values on rounding boundaries included.
+TEST(Kernels, QuantizationIsTheSameOnEveryPath) {
+    for (Precision prec : {Precision::Q8, Precision::Q4}) {
+        SCOPED_TRACE(precision_name(prec));
+        const int rows = 259, cols = 320;  // large enough for the pool to be used
+        auto w = randn(static_cast<std::size_t>(rows) * cols, 11);
+        for (int i = 0; i < 32; ++i) w[64 + i] = 0.0f;                                   // a zero block
+        w[128] = 5.5f, w[140] = -5.5f;                                                  // a tie, positive first
+        w[160 + 3] = -6.0f, w[160 + 30] = 6.0f;                                         // a tie, negative first
+        for (int i = 0; i < 32; ++i) w[192 + i] = static_cast<float>(i - 16) * 0.125f;  // exact halves
+        std::vector<std::uint16_t> bf(w.size());
+        for (std::size_t i = 0; i < w.size(); ++i) bf[i] = ops::f32_to_bf16(w[i]);
+        ThreadPool pool(3);
+        for (bool from_bf16 : {false, true}) {
+            SCOPED_TRACE(from_bf16 ? "from bf16" : "from f32");
+            const float* f = from_bf16 ? nullptr : w.data();
+            const std::uint16_t* b = from_bf16 ? bf.data() : nullptr;
+            QStorage st;
+            QMatrix scalar;
+            {
+                ScalarGuard g(true);
+                scalar = make_qmatrix(prec, rows, cols, f, b, st);
+            }
+            const QMatrix fast = make_qmatrix(prec, rows, cols, f, b, st);
+            const QMatrix pooled = make_qmatrix(prec, rows, cols, f, b, st, &pool);
+            const std::size_t nb = static_cast<std::size_t>(rows) * cols / kQuantBlock;
+            const std::size_t qbytes = static_cast<std::size_t>(rows) * cols / (prec == Precision::Q4 ? 2 : 1);
+            for (const QMatrix* m : {&fast, &pooled}) {
+                ASSERT_EQ(0, std::memcmp(scalar.scales, m->scales, nb * 2));
+                const void* a = prec == Precision::Q4 ? static_cast<const void*>(scalar.q4) : scalar.q8;
+                const void* c = prec == Precision::Q4 ? static_cast<const void*>(m->q4) : m->q8;
+                ASSERT_EQ(0, std::memcmp(a, c, qbytes));
+            }
+            // The tie blocks: the first of the two values sets the sign of the q4 scale.
+            if (prec == Precision::Q4) {
+                EXPECT_LT(ops::f16_to_f32(scalar.scales[4]), 0.0f);
+                EXPECT_GT(ops::f16_to_f32(scalar.scales[5]), 0.0f);
+            }
         }
     }
 }

@@ -589,21 +589,140 @@ void* QStorage::alloc_bytes(std::size_t bytes) {
     return p;  // page-aligned and zero-filled
 }
 
-QMatrix make_qmatrix(Precision precision, int rows, int cols, const float* f32, const std::uint16_t* bf16, QStorage& st) {
+namespace {
+
+// Quantization of weight blocks [b0, b1) at load. Q8: d = amax / 127, q = round(w / d) in
+// -127..127. Q4 (as Q4_0): the largest-magnitude value maps to -8, so the range is used fully;
+// q = round(w / d) + 8 clamped to 0..15, element i in the low nibble of byte i, element i + 16
+// in its high nibble. The scale is rounded to f16 first and the weights divided by the rounded
+// scale. The AVX2 version below gives identical results.
+void quantize_blocks_scalar(Precision precision, const float* f32, const std::uint16_t* bf16, std::size_t b0,
+                            std::size_t b1, std::uint16_t* sc, std::int8_t* q8, std::uint8_t* q4) {
+    float block[kQuantBlock];
+    for (std::size_t b = b0; b < b1; ++b) {
+        float amax = 0, signed_max = 0;
+        for (int i = 0; i < kQuantBlock; ++i) {
+            const std::size_t j = b * kQuantBlock + i;
+            block[i] = f32 ? f32[j] : ops::bf16_to_f32(bf16[j]);
+            if (std::fabs(block[i]) > amax) {
+                amax = std::fabs(block[i]);
+                signed_max = block[i];
+            }
+        }
+        if (precision == Precision::Q8) {
+            sc[b] = f32_to_f16(amax / 127.0f);
+            const float dd = half(sc[b]);
+            const float inv = dd > 0 ? 1.0f / dd : 0.0f;
+            for (int i = 0; i < kQuantBlock; ++i)
+                q8[b * kQuantBlock + i] = static_cast<std::int8_t>(std::clamp(std::lrintf(block[i] * inv), -127L, 127L));
+        } else {
+            sc[b] = f32_to_f16(signed_max / -8.0f);
+            const float dd = half(sc[b]);
+            const float inv = dd != 0 ? 1.0f / dd : 0.0f;
+            std::uint8_t* q = q4 + b * 16;
+            for (int i = 0; i < 16; ++i) {
+                const int lo = static_cast<int>(std::clamp(std::lrintf(block[i] * inv) + 8, 0L, 15L));
+                const int hi = static_cast<int>(std::clamp(std::lrintf(block[i + 16] * inv) + 8, 0L, 15L));
+                q[i] = static_cast<std::uint8_t>(lo | (hi << 4));
+            }
+        }
+    }
+}
+
+#ifdef WP_X86
+WP_AVX2 void quantize_blocks_avx2(Precision precision, const float* f32, const std::uint16_t* bf16, std::size_t b0,
+                                  std::size_t b1, std::uint16_t* sc, std::int8_t* q8, std::uint8_t* q4) {
+    const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    for (std::size_t b = b0; b < b1; ++b) {
+        __m256 v[4];
+        for (int k = 0; k < 4; ++k) {
+            const std::size_t j = b * kQuantBlock + 8 * k;
+            v[k] = f32 ? _mm256_loadu_ps(f32 + j) : load_bf16(bf16 + j);
+        }
+        const __m256 a0 = _mm256_and_ps(v[0], abs_mask), a1 = _mm256_and_ps(v[1], abs_mask);
+        const __m256 a2 = _mm256_and_ps(v[2], abs_mask), a3 = _mm256_and_ps(v[3], abs_mask);
+        const __m256 m = _mm256_max_ps(_mm256_max_ps(a0, a1), _mm256_max_ps(a2, a3));
+        __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+        h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+        h = _mm_max_ss(h, _mm_movehdup_ps(h));
+        const float amax = _mm_cvtss_f32(h);
+        float inv;
+        if (precision == Precision::Q8) {
+            sc[b] = f32_to_f16(amax / 127.0f);
+            const float dd = _cvtsh_ss(sc[b]);  // exact, as half()
+            inv = dd > 0 ? 1.0f / dd : 0.0f;
+        } else {
+            // The first element of largest magnitude, as the scalar scan picks it.
+            const __m256 am = _mm256_set1_ps(amax);
+            const std::uint32_t hits = static_cast<std::uint32_t>(_mm256_movemask_ps(_mm256_cmp_ps(a0, am, _CMP_EQ_OQ))) |
+                                       static_cast<std::uint32_t>(_mm256_movemask_ps(_mm256_cmp_ps(a1, am, _CMP_EQ_OQ))) << 8 |
+                                       static_cast<std::uint32_t>(_mm256_movemask_ps(_mm256_cmp_ps(a2, am, _CMP_EQ_OQ))) << 16 |
+                                       static_cast<std::uint32_t>(_mm256_movemask_ps(_mm256_cmp_ps(a3, am, _CMP_EQ_OQ))) << 24;
+            float vals[kQuantBlock];
+            for (int k = 0; k < 4; ++k) _mm256_storeu_ps(vals + 8 * k, v[k]);
+            const float signed_max = hits != 0 && amax > 0 ? vals[__builtin_ctz(hits)] : 0.0f;
+            sc[b] = f32_to_f16(signed_max / -8.0f);
+            const float dd = _cvtsh_ss(sc[b]);  // exact, as half()
+            inv = dd != 0 ? 1.0f / dd : 0.0f;
+        }
+        const __m256 iv = _mm256_set1_ps(inv);
+        __m256i i[4];
+        for (int k = 0; k < 4; ++k) i[k] = _mm256_cvtps_epi32(_mm256_mul_ps(v[k], iv));  // rounds as lrintf
+        if (precision == Precision::Q8) {
+            const __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(i[0], i[1]), _mm256_packs_epi32(i[2], i[3]));
+            const __m256i c = _mm256_max_epi8(_mm256_permutevar8x32_epi32(p, order), _mm256_set1_epi8(-127));
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(q8 + b * kQuantBlock), c);
+        } else {
+            const __m256i lo = _mm256_set1_epi32(0), hi = _mm256_set1_epi32(15), eight = _mm256_set1_epi32(8);
+            for (int k = 0; k < 4; ++k) i[k] = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(i[k], eight), lo), hi);
+            // Bytes 0-7 and 8-15: elements 0-7 | 16-23 << 4 and 8-15 | 24-31 << 4.
+            const __m256i n0 = _mm256_or_si256(i[0], _mm256_slli_epi32(i[2], 4));
+            const __m256i n1 = _mm256_or_si256(i[1], _mm256_slli_epi32(i[3], 4));
+            const __m256i p16 = _mm256_packs_epi32(n0, n1);  // per lane: n0 (4), n1 (4)
+            const __m256i p8 = _mm256_packus_epi16(p16, p16);
+            const __m256i o = _mm256_permutevar8x32_epi32(p8, _mm256_setr_epi32(0, 4, 1, 5, 0, 0, 0, 0));
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(q4 + b * 16), _mm256_castsi256_si128(o));
+        }
+    }
+}
+#endif
+
+void quantize_blocks(Precision precision, const float* f32, const std::uint16_t* bf16, std::size_t b0, std::size_t b1,
+                     std::uint16_t* sc, std::int8_t* q8, std::uint8_t* q4) {
+#ifdef WP_X86
+    if (use_avx2_kernels()) return quantize_blocks_avx2(precision, f32, bf16, b0, b1, sc, q8, q4);
+#endif
+    quantize_blocks_scalar(precision, f32, bf16, b0, b1, sc, q8, q4);
+}
+
+}  // namespace
+
+QMatrix make_qmatrix(Precision precision, int rows, int cols, const float* f32, const std::uint16_t* bf16, QStorage& st,
+                     ThreadPool* pool) {
     QMatrix m;
     m.rows = rows;
     m.cols = cols;
     const std::size_t n = static_cast<std::size_t>(rows) * cols;
     if ((precision == Precision::Q8 || precision == Precision::Q4) && cols % kQuantBlock != 0) precision = Precision::F32;
     m.precision = precision;
-    auto value = [&](std::size_t i) { return f32 ? f32[i] : ops::bf16_to_f32(bf16[i]); };
+    // Rows [r0, r1) of the conversion, on the pool's threads when there is one.
+    auto each_rows = [&](auto&& body) {
+        if (pool != nullptr && n >= (std::size_t{1} << 16))
+            pool->parallel_for(rows, 64, [&](std::int64_t r0, std::int64_t r1) {
+                body(static_cast<std::size_t>(r0), static_cast<std::size_t>(r1));
+            });
+        else
+            body(std::size_t{0}, static_cast<std::size_t>(rows));
+    };
+    const std::size_t C = static_cast<std::size_t>(cols);
     switch (precision) {
         case Precision::F32:
             if (f32) {
                 m.f32 = f32;
             } else {
                 float* w = st.alloc<float>(n);
-                ops::bf16_to_f32(bf16, w, n);
+                each_rows([&](std::size_t r0, std::size_t r1) { ops::bf16_to_f32(bf16 + r0 * C, w + r0 * C, (r1 - r0) * C); });
                 m.f32 = w;
             }
             break;
@@ -612,49 +731,23 @@ QMatrix make_qmatrix(Precision precision, int rows, int cols, const float* f32, 
                 m.bf16 = bf16;
             } else {
                 std::uint16_t* w = st.alloc<std::uint16_t>(n);
-                for (std::size_t i = 0; i < n; ++i) w[i] = ops::f32_to_bf16(f32[i]);
+                each_rows([&](std::size_t r0, std::size_t r1) {
+                    for (std::size_t i = r0 * C; i < r1 * C; ++i) w[i] = ops::f32_to_bf16(f32[i]);
+                });
                 m.bf16 = w;
             }
             break;
         case Precision::Q8:
         case Precision::Q4: {
-            const std::size_t nb = n / kQuantBlock;
+            const std::size_t nb = n / kQuantBlock, row_blocks = C / kQuantBlock;
             // The q4 kernel reads whole steps of eight blocks past a row's end (weights and
             // scales of the next row, or past the last row): room for seven more blocks.
             std::uint16_t* sc = st.alloc<std::uint16_t>(nb + 8);
             std::int8_t* q8 = precision == Precision::Q8 ? st.alloc<std::int8_t>(n) : nullptr;
             std::uint8_t* q4 = precision == Precision::Q4 ? st.alloc<std::uint8_t>(n / 2 + 8 * kQuantBlock / 2) : nullptr;
-            float block[kQuantBlock];
-            for (std::size_t b = 0; b < nb; ++b) {
-                float amax = 0, signed_max = 0;
-                for (int i = 0; i < kQuantBlock; ++i) {
-                    block[i] = value(b * kQuantBlock + i);
-                    if (std::fabs(block[i]) > amax) {
-                        amax = std::fabs(block[i]);
-                        signed_max = block[i];
-                    }
-                }
-                if (q8) {
-                    const float d = amax / 127.0f;
-                    sc[b] = f32_to_f16(d);
-                    const float dd = half(sc[b]);
-                    const float inv = dd > 0 ? 1.0f / dd : 0.0f;
-                    for (int i = 0; i < kQuantBlock; ++i)
-                        q8[b * kQuantBlock + i] = static_cast<std::int8_t>(std::clamp(std::lrintf(block[i] * inv), -127L, 127L));
-                } else {
-                    // As Q4_0: the largest-magnitude value maps to -8, so the range is used fully.
-                    const float d = signed_max / -8.0f;
-                    sc[b] = f32_to_f16(d);
-                    const float dd = half(sc[b]);
-                    const float inv = dd != 0 ? 1.0f / dd : 0.0f;
-                    std::uint8_t* q = q4 + b * 16;
-                    for (int i = 0; i < 16; ++i) {
-                        const int lo = static_cast<int>(std::clamp(std::lrintf(block[i] * inv) + 8, 0L, 15L));
-                        const int hi = static_cast<int>(std::clamp(std::lrintf(block[i + 16] * inv) + 8, 0L, 15L));
-                        q[i] = static_cast<std::uint8_t>(lo | (hi << 4));
-                    }
-                }
-            }
+            each_rows([&](std::size_t r0, std::size_t r1) {
+                quantize_blocks(precision, f32, bf16, r0 * row_blocks, r1 * row_blocks, sc, q8, q4);
+            });
             m.scales = sc;
             m.q8 = q8;
             m.q4 = q4;

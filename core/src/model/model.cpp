@@ -107,11 +107,11 @@ QMatrix Model::matrix(const std::string& name, std::int64_t rows, std::int64_t c
     QMatrix m;
     if (t.dtype == DType::BF16 && addr % 2 == 0) {
         m = make_qmatrix(precision_, static_cast<int>(rows), static_cast<int>(cols), nullptr,
-                         reinterpret_cast<const std::uint16_t*>(t.data), qstore_);
+                         reinterpret_cast<const std::uint16_t*>(t.data), qstore_, pool_.get());
     } else {
         // F32 (a view when aligned), or F16 / misaligned data widened once.
         m = make_qmatrix(precision_, static_cast<int>(rows), static_cast<int>(cols), tensor_f32(name, {rows, cols}),
-                         nullptr, qstore_);
+                         nullptr, qstore_, pool_.get());
     }
     const bool view = m.f32 == reinterpret_cast<const float*>(t.data) ||
                       m.bf16 == reinterpret_cast<const std::uint16_t*>(t.data);
@@ -132,8 +132,8 @@ void Model::linear(const Linear& L, const float* x, int rows, float* y, Workspac
 
 void Model::linear_multi(std::initializer_list<const Linear*> Ls, const float* x, std::initializer_list<float*> ys,
                          Workspace& ws) const {
-    const QMatrix* Ws[4];
-    float* outs[4];
+    const QMatrix* Ws[4] = {};
+    float* outs[4] = {};
     if (Ls.size() > 4 || ys.size() != Ls.size()) throw Error("linear_multi: up to four matrices, one output each");
     int n = 0;
     for (const Linear* L : Ls) Ws[n++] = &L->w;

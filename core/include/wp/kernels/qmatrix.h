@@ -61,9 +61,10 @@ struct QStorage {
 };
 
 // Builds a matrix in `precision` from raw f32 or bf16 values (as they are in the file).
-// Quantized precisions need cols % 32 == 0; otherwise the matrix stays f32.
+// Quantized precisions need cols % 32 == 0; otherwise the matrix stays f32. With a pool, the
+// conversion runs on its threads (the result is the same either way).
 QMatrix make_qmatrix(Precision precision, int rows, int cols, const float* f32, const std::uint16_t* bf16,
-                     QStorage& storage);
+                     QStorage& storage, ThreadPool* pool = nullptr);
 
 // Scratch for the kernels, reused across calls.
 struct KernelScratch {
