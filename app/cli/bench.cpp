@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <nlohmann/json.hpp>
@@ -12,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "wp/kernels/attention_kernels.h"
 #include "wp/kernels/ops.h"
 #include "wp/kernels/thread_pool.h"
 #include "wp/model/model.h"
@@ -120,6 +122,78 @@ int bench_kernels(int rows, int cols, int threads, int repeat, int mb, const std
         const Summary s = summarize(gbs);
         std::printf("  %-5s %6.1f GB/s (min %.1f, max %.1f)\n", precision_name(p), s.median, s.min, s.max);
     }
+    return 0;
+}
+
+int bench_attention(const AttentionBenchOptions& o) {
+    // One cache per layer, laid out as the KV cache is (head-major: each KV head's rows
+    // contiguous), so that every token reads them all from memory as decoding does.
+    const int n = o.context, hd = o.head_dim, group = o.heads / o.kv_heads;
+    const std::size_t per = static_cast<std::size_t>(n) * o.kv_heads * hd, head = static_cast<std::size_t>(n) * hd;
+    std::mt19937 rng(5);
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    std::vector<float> k32, v32;
+    std::vector<std::uint16_t> k16, v16;
+    if (o.f32_cache) {
+        k32.resize(per * o.layers);
+        v32.resize(per * o.layers);
+        for (auto& x : k32) x = nd(rng);
+        for (auto& x : v32) x = nd(rng);
+    } else {
+        std::vector<float> tmp(per * o.layers);
+        k16.resize(tmp.size());
+        v16.resize(tmp.size());
+        for (auto& x : tmp) x = nd(rng);
+        f32_to_f16_array(tmp.data(), k16.data(), tmp.size());
+        for (auto& x : tmp) x = nd(rng);
+        f32_to_f16_array(tmp.data(), v16.data(), tmp.size());
+    }
+    std::vector<float> q(static_cast<std::size_t>(o.heads) * hd), scores(static_cast<std::size_t>(o.heads) * n),
+        out(static_cast<std::size_t>(o.heads) * hd);
+    for (auto& x : q) x = nd(rng);
+    ThreadPool pool(o.threads > 0 ? o.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+    // As Model::attention_decode: the query heads of one KV head together, KV heads in parallel.
+    const int parts = std::clamp((pool.size() + o.kv_heads - 1) / o.kv_heads, 1, group);
+    const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+    auto token = [&] {
+        for (int l = 0; l < o.layers; ++l) {
+            pool.parallel_for(static_cast<std::int64_t>(o.kv_heads) * parts, 1, [&](std::int64_t u0, std::int64_t u1) {
+                for (std::int64_t u = u0; u < u1; ++u) {
+                    const int g = static_cast<int>(u / parts), part = static_cast<int>(u % parts);
+                    const int h0 = g * group + part * group / parts, h1 = g * group + (part + 1) * group / parts;
+                    if (h1 == h0) continue;
+                    float* rows = scores.data() + static_cast<std::size_t>(h0) * n;
+                    const std::size_t off = per * l + head * g;
+                    const float* qh = q.data() + static_cast<std::size_t>(h0) * hd;
+                    if (o.f32_cache)
+                        attention_scores(qh, h1 - h0, hd, k32.data() + off, hd, n, rows, n);
+                    else
+                        attention_scores(qh, h1 - h0, hd, k16.data() + off, hd, n, rows, n);
+                    for (int h = 0; h < h1 - h0; ++h) softmax_row(rows + static_cast<std::size_t>(h) * n, n, scale, 50.0f, nullptr);
+                    float* oh = out.data() + static_cast<std::size_t>(h0) * hd;
+                    if (o.f32_cache)
+                        attention_mix(rows, n, h1 - h0, v32.data() + off, hd, n, hd, oh);
+                    else
+                        attention_mix(rows, n, h1 - h0, v16.data() + off, hd, n, hd, oh);
+                }
+            });
+        }
+    };
+    token();  // warm-up
+    std::vector<double> ms, gbs;
+    const double bytes = 2.0 * static_cast<double>(per) * o.layers * (o.f32_cache ? 4 : 2);
+    for (int r = 0; r < o.repeat; ++r) {
+        const auto t0 = clock_type::now();
+        token();
+        const double s = seconds_since(t0);
+        ms.push_back(s * 1e3);
+        gbs.push_back(bytes / s / 1e9);
+    }
+    const Summary t = summarize(ms), g = summarize(gbs);
+    std::printf("decode attention, %d tokens of context, %d layers, %d heads / %d KV heads of %d, %s cache, %d thread%s\n",
+                n, o.layers, o.heads, o.kv_heads, hd, o.f32_cache ? "f32" : "f16", pool.size(), pool.size() > 1 ? "s" : "");
+    std::printf("  %.2f ms per token (min %.2f, max %.2f), %.1f GB/s of cache read (%.1f MB per token), median of %d\n",
+                t.median, t.min, t.max, g.median, bytes / 1e6, o.repeat);
     return 0;
 }
 

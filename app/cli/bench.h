@@ -25,6 +25,13 @@ int bench(const BenchOptions& options);
 int bench_memory(int threads);
 // Matrix-vector throughput (GB/s of weights) of each precision's decode kernel at one shape.
 int bench_kernels(int rows, int cols, int threads, int repeat, int mb, const std::vector<Precision>& precisions);
+// Decode attention over a cache of `context` tokens in every layer (scores, softmax, mix, the
+// query heads of each KV head together): time per token and GB/s of cache read.
+struct AttentionBenchOptions {
+    int context = 2048, layers = 26, heads = 8, kv_heads = 4, head_dim = 256, threads = 2, repeat = 7;
+    bool f32_cache = false;  // f16 (the quantized precisions' cache) by default
+};
+int bench_attention(const AttentionBenchOptions& options);
 double measure_read_bandwidth(int threads, std::size_t bytes, int repeat);
 
 }  // namespace wp::cli

@@ -74,6 +74,10 @@ Benchmarks:
               Load time, prefill and decode tokens/s (median, min-max), peak RSS, KV bytes.
   bench-memory [--threads 2]
               Memory read bandwidth with 1..N threads (decode speed is bound by it).
+  bench-attention [--context 2048] [--layers 26] [--heads 8] [--kv-heads 4] [--head-dim 256]
+              [--threads 2] [--repeat 7] [--f32-cache]
+              Decode attention over a full cache in every layer (defaults: gemma2-2b's shape):
+              time per token and GB/s of cache read.
   bench-kernels [--rows 4864] [--cols 896] [--threads 2] [--repeat 7] [--mb 512]
               [--precision all|f32|bf16|q8|q4]
               Decode kernel throughput: GB/s of weights read by matrix-vector products over about
@@ -647,6 +651,24 @@ int main(int argc, char** argv) {
             else
                 ps = {wp::parse_precision(which)};
             return wp::cli::bench_kernels(rows, cols, threads, repeat, mb, ps);
+        }
+        if (cmd == "bench-attention") {
+            const Args a(argc, argv, 2, {"f32-cache"});
+            wp::cli::AttentionBenchOptions o;
+            o.context = static_cast<int>(a.integer("context", o.context));
+            o.layers = static_cast<int>(a.integer("layers", o.layers));
+            o.heads = static_cast<int>(a.integer("heads", o.heads));
+            o.kv_heads = static_cast<int>(a.integer("kv-heads", o.kv_heads));
+            o.head_dim = static_cast<int>(a.integer("head-dim", o.head_dim));
+            o.threads = static_cast<int>(a.integer("threads", o.threads));
+            o.repeat = static_cast<int>(a.integer("repeat", o.repeat));
+            o.f32_cache = a.flag("f32-cache");
+            a.check_all_used();
+            if (o.context < 1 || o.layers < 1 || o.kv_heads < 1 || o.heads < o.kv_heads || o.heads % o.kv_heads ||
+                o.head_dim < 8 || o.head_dim % 8 || o.repeat < 1 || o.threads < 0)
+                throw UsageError("--context, --layers, --kv-heads and --repeat >= 1; --heads a multiple of --kv-heads; "
+                                 "--head-dim a multiple of 8; --threads >= 0");
+            return wp::cli::bench_attention(o);
         }
         if (cmd == "synth") {
             const Args a(argc, argv, 2, {"config-only"});

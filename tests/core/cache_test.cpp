@@ -26,7 +26,10 @@ TEST(KvCache, HybridSlidingLayersHoldTheLastWindow) {
     std::size_t sliding_alloc = 0;
     for (int step = 0; step < 40; ++step) {
         const int count = 1 + step % 5;
-        for (int i = 0; i < count; ++i) k[static_cast<std::size_t>(i) * cfg.kv_dim()] = static_cast<float>(cache.length() + i);
+        for (int i = 0; i < count; ++i)
+            for (int h = 0; h < cfg.num_kv_heads; ++h)
+                k[static_cast<std::size_t>(i) * cfg.kv_dim() + static_cast<std::size_t>(h) * cfg.head_dim] =
+                    static_cast<float>((cache.length() + i) * 100 + h);
         for (int l = 0; l < cfg.num_layers; ++l) cache.store(l, k.data(), v.data(), count);
         cache.advance(count);
         const std::int64_t n = cache.length();
@@ -36,9 +39,10 @@ TEST(KvCache, HybridSlidingLayersHoldTheLastWindow) {
             std::vector<std::int64_t> want;
             for (std::int64_t p = cfg.layer_is_sliding(l) ? std::max<std::int64_t>(0, n - 8) : 0; p < n; ++p) want.push_back(p);
             ASSERT_EQ(pos, want) << "layer " << l << " after " << n << " tokens";
-            // The row in each slot is the one stored for that position.
+            // The row in each slot is the one stored for that position, in every KV head.
             for (int s = 0; s < cache.held(l); ++s)
-                ASSERT_EQ(cache.keys(l)[static_cast<std::size_t>(s) * cfg.kv_dim()], static_cast<float>(cache.slot_position(l, s)));
+                for (int h = 0; h < cfg.num_kv_heads; ++h)
+                    ASSERT_EQ(cache.keys(l)[cache.offset(l, s, h)], static_cast<float>(cache.slot_position(l, s) * 100 + h));
         }
         EXPECT_EQ(cache.bytes_used(0), static_cast<std::size_t>(std::min<std::int64_t>(n, 8)) * cfg.kv_dim() * 8);
         EXPECT_EQ(cache.bytes_used(1), static_cast<std::size_t>(n) * cfg.kv_dim() * 8);
@@ -119,13 +123,13 @@ TEST(KvCache, HalfCacheHoldsTheSameRowsInHalfTheBytes) {
         EXPECT_EQ(half.positions(l), full.positions(l));
         EXPECT_EQ(half.bytes_used(l) * 2, full.bytes_used(l));
         for (int s = 0; s < half.held(l); ++s)
-            for (int i = 0; i < cfg.kv_dim(); ++i) {
-                // These values are exact in f16.
-                ASSERT_EQ(ops::f16_to_f32(half.keys16(l)[static_cast<std::size_t>(s) * cfg.kv_dim() + i]),
-                          full.keys(l)[static_cast<std::size_t>(s) * cfg.kv_dim() + i]);
-                ASSERT_EQ(ops::f16_to_f32(half.values16(l)[static_cast<std::size_t>(s) * cfg.kv_dim() + i]),
-                          full.values(l)[static_cast<std::size_t>(s) * cfg.kv_dim() + i]);
-            }
+            for (int h = 0; h < cfg.num_kv_heads; ++h)
+                for (int i = 0; i < cfg.head_dim; ++i) {
+                    // These values are exact in f16.
+                    ASSERT_EQ(ops::f16_to_f32(half.keys16(l)[half.offset(l, s, h) + i]), full.keys(l)[full.offset(l, s, h) + i]);
+                    ASSERT_EQ(ops::f16_to_f32(half.values16(l)[half.offset(l, s, h) + i]),
+                              full.values(l)[full.offset(l, s, h) + i]);
+                }
     }
 }
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 
 #include "wp/error.h"
 #include "wp/kernels/qmatrix.h"
@@ -25,7 +26,12 @@ CacheKind parse_cache_kind(const std::string& s) {
 }
 
 KvCache::KvCache(const ModelConfig& cfg, CacheKind kind, std::int64_t max_len, bool half)
-    : kind_(kind), half_(half), kv_dim_(cfg.kv_dim()), max_len_(kind == CacheKind::Dynamic ? 0 : max_len) {
+    : kind_(kind),
+      half_(half),
+      kv_dim_(cfg.kv_dim()),
+      head_dim_(cfg.head_dim),
+      kv_heads_(cfg.num_kv_heads),
+      max_len_(kind == CacheKind::Dynamic ? 0 : max_len) {
     if (kind == CacheKind::Static && max_len <= 0)
         throw Error("a static cache needs a maximum length > 0");
     layers_.resize(cfg.num_layers);
@@ -45,13 +51,21 @@ void KvCache::grow(Layer& L, std::int64_t need) {
     if (need <= L.cap) return;
     std::int64_t cap = L.ring > 0 ? L.ring : std::max<std::int64_t>(need, std::max<std::int64_t>(64, 2 * L.cap));
     if (max_len_ > 0 && L.ring == 0) cap = std::max(need, max_len_);
-    const std::size_t n = static_cast<std::size_t>(cap) * kv_dim_;
+    // Each head's block moves to its place in the larger arrays.
+    auto regrow = [&](auto& a) {
+        std::remove_reference_t<decltype(a)> b(static_cast<std::size_t>(cap) * kv_dim_);
+        const std::size_t old_block = static_cast<std::size_t>(L.cap) * head_dim_, new_block = static_cast<std::size_t>(cap) * head_dim_;
+        if (!a.empty())
+            for (int h = 0; h < kv_heads_; ++h)
+                std::copy(a.begin() + h * old_block, a.begin() + (h + 1) * old_block, b.begin() + h * new_block);
+        a.swap(b);
+    };
     if (half_) {
-        L.k16.resize(n);
-        L.v16.resize(n);
+        regrow(L.k16);
+        regrow(L.v16);
     } else {
-        L.k.resize(n);
-        L.v.resize(n);
+        regrow(L.k);
+        regrow(L.v);
     }
     L.cap = cap;
 }
@@ -83,16 +97,22 @@ std::vector<std::int64_t> KvCache::positions(int layer) const {
     return out;
 }
 
-// Copies `rows` consecutive K/V rows into slots slot.. (converting to f16 for a half cache).
+// Copies `rows` consecutive K/V rows (the heads side by side, as the projections give them) into
+// slots slot.., each head into its block (converting to f16 for a half cache).
 void KvCache::put(Layer& L, std::size_t slot, const float* k, const float* v, int rows) {
-    const std::size_t n = static_cast<std::size_t>(rows) * kv_dim_, at = slot * kv_dim_;
-    if (half_) {
-        f32_to_f16_array(k, L.k16.data() + at, n);
-        f32_to_f16_array(v, L.v16.data() + at, n);
-    } else {
-        std::memcpy(L.k.data() + at, k, n * sizeof(float));
-        std::memcpy(L.v.data() + at, v, n * sizeof(float));
-    }
+    const std::size_t block = static_cast<std::size_t>(L.cap) * head_dim_;
+    for (int r = 0; r < rows; ++r)
+        for (int h = 0; h < kv_heads_; ++h) {
+            const std::size_t src = static_cast<std::size_t>(r) * kv_dim_ + static_cast<std::size_t>(h) * head_dim_;
+            const std::size_t at = h * block + (slot + r) * head_dim_;
+            if (half_) {
+                f32_to_f16_array(k + src, L.k16.data() + at, head_dim_);
+                f32_to_f16_array(v + src, L.v16.data() + at, head_dim_);
+            } else {
+                std::memcpy(L.k.data() + at, k + src, head_dim_ * sizeof(float));
+                std::memcpy(L.v.data() + at, v + src, head_dim_ * sizeof(float));
+            }
+        }
 }
 
 void KvCache::store(int layer, const float* k, const float* v, int count) {

@@ -279,7 +279,7 @@ void Model::attention_decode(Context& ctx, int layer, std::int64_t pos, Attentio
     const KvCache& cache = ctx.cache;
     Workspace& ws = ctx.ws;
     const MaskSpec& mask = c.layer_masks[layer];
-    const int hd = c.head_dim, KD = c.kv_dim();
+    const int hd = c.head_dim;
     const int group = c.num_heads / c.num_kv_heads;
     const int n_past = cache.held(layer);
     const int n_tot = n_past + 1;
@@ -316,11 +316,12 @@ void Model::attention_decode(Context& ctx, int layer, std::int64_t pos, Attentio
             if (nq == 0) continue;
             const float* qh = q + static_cast<std::size_t>(h0) * hd;
             float* rows = scores + static_cast<std::size_t>(h0) * n_tot;
-            const std::size_t koff = static_cast<std::size_t>(g) * hd;
+            const std::size_t coff = cache.offset(layer, 0, g);  // this KV head's cached rows
+            const std::size_t koff = static_cast<std::size_t>(g) * hd;  // and its new row
             if (half)
-                attention_scores(qh, nq, hd, Kh + koff, KD, n_past, rows, n_tot);
+                attention_scores(qh, nq, hd, Kh + coff, hd, n_past, rows, n_tot);
             else
-                attention_scores(qh, nq, hd, Kp + koff, KD, n_past, rows, n_tot);
+                attention_scores(qh, nq, hd, Kp + coff, hd, n_past, rows, n_tot);
             for (int h = 0; h < nq; ++h) {
                 float* row = rows + static_cast<std::size_t>(h) * n_tot;
                 row[n_past] = dot_f32(qh + static_cast<std::size_t>(h) * hd, kn + koff, hd);
@@ -328,9 +329,9 @@ void Model::attention_decode(Context& ctx, int layer, std::int64_t pos, Attentio
             }
             float* out = att + static_cast<std::size_t>(h0) * hd;
             if (half)
-                attention_mix(rows, n_tot, nq, Vh + koff, KD, n_past, hd, out);
+                attention_mix(rows, n_tot, nq, Vh + coff, hd, n_past, hd, out);
             else
-                attention_mix(rows, n_tot, nq, Vp + koff, KD, n_past, hd, out);
+                attention_mix(rows, n_tot, nq, Vp + coff, hd, n_past, hd, out);
             const float* vj = vn + koff;
             for (int h = 0; h < nq; ++h) {
                 const float p = rows[static_cast<std::size_t>(h) * n_tot + n_past];
@@ -362,16 +363,21 @@ void Model::attention(Context& ctx, int layer, std::int64_t pos0, int count, Att
     const std::int64_t* key_pos = key_positions(cache, layer, pos0, count, ws);
 
     float* S = ensure(ws.scores, static_cast<std::size_t>(count) * n_tot);
+    // The cached rows, head-major: KV head g's n_past rows at Kp + g * head_stride, hd apart.
     const float* Kp = cache.keys(layer);
     const float* Vp = cache.values(layer);
+    std::size_t head_stride = cache.head_stride(layer);
     if (cache.half() && n_past > 0) {
-        const std::size_t n = static_cast<std::size_t>(n_past) * KD;
-        float* kw = ensure(ws.kpast, n);
-        float* vw = ensure(ws.vpast, n);
-        f16_to_f32_array(cache.keys16(layer), kw, n);
-        f16_to_f32_array(cache.values16(layer), vw, n);
+        const std::size_t n = static_cast<std::size_t>(n_past) * hd;
+        float* kw = ensure(ws.kpast, n * c.num_kv_heads);
+        float* vw = ensure(ws.vpast, n * c.num_kv_heads);
+        for (int g = 0; g < c.num_kv_heads; ++g) {
+            f16_to_f32_array(cache.keys16(layer) + cache.offset(layer, 0, g), kw + g * n, n);
+            f16_to_f32_array(cache.values16(layer) + cache.offset(layer, 0, g), vw + g * n, n);
+        }
         Kp = kw;
         Vp = vw;
+        head_stride = n;
     }
     const float* q = ws.q.data();
     const float* kn = ws.k.data();
@@ -385,7 +391,7 @@ void Model::attention(Context& ctx, int layer, std::int64_t pos0, int count, Att
         const float* qh = q + static_cast<std::size_t>(h) * hd;
         if (n_past > 0)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, count, n_past, hd, c.attn_scale, qh, QD,
-                        Kp + static_cast<std::size_t>(g) * hd, KD, 0.0f, S, n_tot);
+                        Kp + g * head_stride, hd, 0.0f, S, n_tot);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, count, count, hd, c.attn_scale, qh, QD,
                     kn + static_cast<std::size_t>(g) * hd, KD, 0.0f, S + n_past, n_tot);
         // Rows to probabilities, in parallel. Under a causal mask row i sees at most the cached
@@ -415,7 +421,7 @@ void Model::attention(Context& ctx, int layer, std::int64_t pos0, int count, Att
         float* out = att + static_cast<std::size_t>(h) * hd;
         if (n_past > 0)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, count, hd, n_past, 1.0f, S, n_tot,
-                        Vp + static_cast<std::size_t>(g) * hd, KD, 0.0f, out, QD);
+                        Vp + g * head_stride, hd, 0.0f, out, QD);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, count, hd, count, 1.0f, S + n_past, n_tot,
                     vn + static_cast<std::size_t>(g) * hd, KD, n_past > 0 ? 1.0f : 0.0f, out, QD);
     }

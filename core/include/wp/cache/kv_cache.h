@@ -1,8 +1,13 @@
 // KV caches with the semantics of transformers' DynamicCache, StaticCache and HybridCache.
 //
-// Each layer stores key and value rows of kv_heads*head_dim floats in slots. Linear layers put
+// Each layer stores a key and a value row of head_dim per KV head in slots. Linear layers put
 // position p in slot p; ring layers (the sliding layers of a hybrid cache) put it in slot
 // p % window and so hold only the last `window` positions, however long the sequence.
+//
+// Rows are kept head-major: all slots of KV head 0, then of head 1, ..., so attention streams one
+// head's keys and values from contiguous memory (with the heads side by side in each slot, one
+// head's rows were a power of two apart, which the caches and prefetchers handle poorly: decode
+// attention over 2,048 tokens of gemma2-2b ran at half the speed).
 #pragma once
 
 #include <cstddef>
@@ -38,11 +43,17 @@ public:
     // The rows the layer holds now, for attention over the past.
     int held(int layer) const;                      // number of valid slots
     bool half() const { return half_; }
+    // Head h's row in slot s starts at offset(layer, s, h) in these arrays; one head's rows are
+    // contiguous, head_dim() apart.
     const float* keys(int layer) const { return layers_[layer].k.data(); }      // when !half()
     const float* values(int layer) const { return layers_[layer].v.data(); }
     const std::uint16_t* keys16(int layer) const { return layers_[layer].k16.data(); }  // when half()
     const std::uint16_t* values16(int layer) const { return layers_[layer].v16.data(); }
-    int row_stride() const { return kv_dim_; }
+    int head_dim() const { return head_dim_; }
+    std::size_t head_stride(int layer) const { return static_cast<std::size_t>(layers_[layer].cap) * head_dim_; }
+    std::size_t offset(int layer, int slot, int head) const {
+        return head * head_stride(layer) + static_cast<std::size_t>(slot) * head_dim_;
+    }
     std::int64_t slot_position(int layer, int slot) const;
     // Absolute positions the layer holds, in slot order.
     std::vector<std::int64_t> positions(int layer) const;
@@ -76,7 +87,7 @@ private:
 
     CacheKind kind_;
     bool half_;
-    int kv_dim_;
+    int kv_dim_, head_dim_, kv_heads_;
     std::int64_t max_len_;
     std::int64_t length_ = 0;
     std::vector<Layer> layers_;
