@@ -128,7 +128,8 @@ TEST_P(KernelTest, ScratchReusedAcrossWidths) {
 
 // Quantization at load gives the same bytes on every path: scalar, AVX2, on a pool's threads,
 // from f32 or from bf16 values; blocks of zeros, ties for the largest magnitude (the first one
-// sets the q4 scale's sign) and values on rounding boundaries included.
+// sets the q4 scale's sign) and values on rounding boundaries included. Widening back gives the
+// same floats on both paths.
 TEST(Kernels, QuantizationIsTheSameOnEveryPath) {
     for (Precision prec : {Precision::Q8, Precision::Q4}) {
         SCOPED_TRACE(precision_name(prec));
@@ -161,6 +162,14 @@ TEST(Kernels, QuantizationIsTheSameOnEveryPath) {
                 const void* c = prec == Precision::Q4 ? static_cast<const void*>(m->q4) : m->q8;
                 ASSERT_EQ(0, std::memcmp(a, c, qbytes));
             }
+            // Widening back (prefill's tiles, the reference products): the same floats on both paths.
+            std::vector<float> wide_scalar(static_cast<std::size_t>(rows) * cols), wide(wide_scalar.size());
+            {
+                ScalarGuard g(true);
+                scalar.dequantize_rows(0, rows, wide_scalar.data());
+            }
+            fast.dequantize_rows(0, rows, wide.data());
+            ASSERT_EQ(0, std::memcmp(wide_scalar.data(), wide.data(), wide.size() * sizeof(float)));
             // The tie blocks: the first of the two values sets the sign of the q4 scale.
             if (prec == Precision::Q4) {
                 EXPECT_LT(ops::f16_to_f32(scalar.scales[4]), 0.0f);
