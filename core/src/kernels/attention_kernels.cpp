@@ -143,9 +143,9 @@ WP_AVX2 void scores_dispatch(const float* q, int nq, int d, const T* keys, std::
     while (nq > 0) {
         const int take = std::min(nq, 8);
         switch (take) {
-            // At least 7 independent sums: an FMA's result is ready 4 cycles later and two
-            // start per cycle, so fewer chains leave the FMA units idle (gemma2's pairs of
-            // heads at <2, 2> ran at half the rate of <2, 4>).
+            // At least 7 independent sums: an FMA's result is ready 4 cycles after it starts
+            // and two start per cycle, so fewer chains leave the FMA units waiting (gemma2's
+            // pairs of heads had 4, and the profile showed the loop stalled on them).
             case 1: scores_avx2<1, 8>(q, d, keys, ks, n, out, os); break;
             case 2: scores_avx2<2, 4>(q, d, keys, ks, n, out, os); break;
             case 3: scores_avx2<3, 3>(q, d, keys, ks, n, out, os); break;
@@ -166,8 +166,9 @@ WP_AVX2 void scores_dispatch(const float* q, int nq, int d, const T* keys, std::
 // apart (head_dim x 2 or 4 bytes), so the same slice of many rows falls into few sets of the
 // 8-way L1: with the cache's earlier layout (2 KB apart) a block of 64 thrashed it and every load
 // went to L2. The next block is prefetched into L2 slice by slice meanwhile. On the development
-// machine (bench-attention, gemma2-2b's shape, 2,048 tokens, 2 threads) blocks of 16 with the
-// prefetch took ~12.4 ms per token, of 64 ~13.4, of 16 without prefetching ~16.
+// machine (bench-attention, gemma2-2b's shape, 2,048 tokens, 2 threads; medians of three runs)
+// blocks of 16 with the prefetch took 12.4 ms per token, of 64 12.9 (and up to 15.6), of 16
+// without prefetching 16.7.
 template <int NQ, int W, typename T>
 WP_AVX2 void mix_avx2(const float* p, std::size_t ps, const T* values, std::size_t vs, int n, int d, float* out) {
     constexpr int V = W / 8, KB = 16;

@@ -7,7 +7,8 @@
 // Rows are kept head-major: all slots of KV head 0, then of head 1, ..., so attention streams one
 // head's keys and values from contiguous memory (with the heads side by side in each slot, one
 // head's rows were a power of two apart, which the caches and prefetchers handle poorly: decode
-// attention over 2,048 tokens of gemma2-2b ran at half the speed).
+// attention at gemma2-2b's shape over 2,048 tokens took 16-22 ms per token against about 12 in
+// `windowpane-cli bench-attention` on the development machine).
 #pragma once
 
 #include <cstddef>
