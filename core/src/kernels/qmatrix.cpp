@@ -415,27 +415,33 @@ WP_AVX2 void f32_to_f16_avx2(const float* src, std::uint16_t* dst, std::size_t n
 #endif  // WP_X86
 
 #ifdef WP_X86
+// Shared by the input and weight quantizers: the largest magnitude of a 32-value block (a gets
+// the magnitudes), and 32 int32 values packed to int8 in order (saturating).
+WP_AVX2 inline float block_amax(const __m256* v, __m256* a) {
+    const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    for (int k = 0; k < 4; ++k) a[k] = _mm256_and_ps(v[k], abs_mask);
+    const __m256 m = _mm256_max_ps(_mm256_max_ps(a[0], a[1]), _mm256_max_ps(a[2], a[3]));
+    __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_max_ss(h, _mm_movehdup_ps(h));
+    return _mm_cvtss_f32(h);
+}
+WP_AVX2 inline __m256i pack_i8(const __m256i* i) {
+    const __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(i[0], i[1]), _mm256_packs_epi32(i[2], i[3]));
+    return _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));  // undo the lane interleave
+}
+
 // The same quantization, eight lanes at a time (cvtps rounds to nearest even, as lrintf does).
 WP_AVX2 void quantize_vector_avx2(const float* x, int n, std::int8_t* q, float* d) {
-    const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
-    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
     for (int b = 0; b < n / kQuantBlock; ++b) {
-        const float* xb = x + b * kQuantBlock;
-        const __m256 v0 = _mm256_loadu_ps(xb), v1 = _mm256_loadu_ps(xb + 8), v2 = _mm256_loadu_ps(xb + 16),
-                     v3 = _mm256_loadu_ps(xb + 24);
-        __m256 m = _mm256_max_ps(_mm256_max_ps(_mm256_and_ps(v0, abs_mask), _mm256_and_ps(v1, abs_mask)),
-                                 _mm256_max_ps(_mm256_and_ps(v2, abs_mask), _mm256_and_ps(v3, abs_mask)));
-        __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
-        h = _mm_max_ps(h, _mm_movehl_ps(h, h));
-        h = _mm_max_ss(h, _mm_movehdup_ps(h));
-        const float amax = _mm_cvtss_f32(h);
-        const float scale = amax / 127.0f;
+        __m256 v[4], a[4];
+        for (int k = 0; k < 4; ++k) v[k] = _mm256_loadu_ps(x + b * kQuantBlock + 8 * k);
+        const float scale = block_amax(v, a) / 127.0f;
         const __m256 inv = _mm256_set1_ps(scale > 0 ? 1.0f / scale : 0.0f);
         d[b] = scale;
-        const __m256i i0 = _mm256_cvtps_epi32(_mm256_mul_ps(v0, inv)), i1 = _mm256_cvtps_epi32(_mm256_mul_ps(v1, inv)),
-                      i2 = _mm256_cvtps_epi32(_mm256_mul_ps(v2, inv)), i3 = _mm256_cvtps_epi32(_mm256_mul_ps(v3, inv));
-        const __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(i0, i1), _mm256_packs_epi32(i2, i3));
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + b * kQuantBlock), _mm256_permutevar8x32_epi32(p, order));
+        __m256i i[4];
+        for (int k = 0; k < 4; ++k) i[k] = _mm256_cvtps_epi32(_mm256_mul_ps(v[k], inv));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + b * kQuantBlock), pack_i8(i));
     }
 }
 #endif
@@ -579,26 +585,28 @@ void QMatrix::dequantize_rows(int r0, int r1, float* out) const {
         float* o = out + static_cast<std::size_t>(r - r0) * cols;
         const std::size_t base = static_cast<std::size_t>(r) * cols;
         const std::uint16_t* sc = scales + static_cast<std::size_t>(r) * nb;
-#ifdef WP_X86
-        if (use_avx2_kernels() && precision == Precision::Q8) {
-            dequantize_q8_avx2(q8 + base, sc, nb, o);
-            continue;
-        }
-        if (use_avx2_kernels() && precision == Precision::Q4) {
-            dequantize_q4_avx2(q4 + base / 2, sc, nb, o);
-            continue;
-        }
-#endif
         switch (precision) {
             case Precision::F32: std::memcpy(o, f32 + base, sizeof(float) * cols); break;
             case Precision::BF16: ops::bf16_to_f32(bf16 + base, o, cols); break;
             case Precision::Q8:
+#ifdef WP_X86
+                if (use_avx2_kernels()) {
+                    dequantize_q8_avx2(q8 + base, sc, nb, o);
+                    break;
+                }
+#endif
                 for (int b = 0; b < nb; ++b) {
                     const float d = half(sc[b]);
                     for (int i = 0; i < kQuantBlock; ++i) o[b * kQuantBlock + i] = d * q8[base + b * kQuantBlock + i];
                 }
                 break;
             case Precision::Q4:
+#ifdef WP_X86
+                if (use_avx2_kernels()) {
+                    dequantize_q4_avx2(q4 + base / 2, sc, nb, o);
+                    break;
+                }
+#endif
                 for (int b = 0; b < nb; ++b) {
                     const float d = half(sc[b]);
                     const std::uint8_t* q = q4 + base / 2 + b * 16;
@@ -670,21 +678,13 @@ void quantize_blocks_scalar(Precision precision, const float* f32, const std::ui
 #ifdef WP_X86
 WP_AVX2 void quantize_blocks_avx2(Precision precision, const float* f32, const std::uint16_t* bf16, std::size_t b0,
                                   std::size_t b1, std::uint16_t* sc, std::int8_t* q8, std::uint8_t* q4) {
-    const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
-    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
     for (std::size_t b = b0; b < b1; ++b) {
-        __m256 v[4];
+        __m256 v[4], a[4];
         for (int k = 0; k < 4; ++k) {
             const std::size_t j = b * kQuantBlock + 8 * k;
             v[k] = f32 ? _mm256_loadu_ps(f32 + j) : load_bf16(bf16 + j);
         }
-        const __m256 a0 = _mm256_and_ps(v[0], abs_mask), a1 = _mm256_and_ps(v[1], abs_mask);
-        const __m256 a2 = _mm256_and_ps(v[2], abs_mask), a3 = _mm256_and_ps(v[3], abs_mask);
-        const __m256 m = _mm256_max_ps(_mm256_max_ps(a0, a1), _mm256_max_ps(a2, a3));
-        __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
-        h = _mm_max_ps(h, _mm_movehl_ps(h, h));
-        h = _mm_max_ss(h, _mm_movehdup_ps(h));
-        const float amax = _mm_cvtss_f32(h);
+        const float amax = block_amax(v, a);
         float inv;
         if (precision == Precision::Q8) {
             sc[b] = f32_to_f16(amax / 127.0f);
@@ -693,10 +693,9 @@ WP_AVX2 void quantize_blocks_avx2(Precision precision, const float* f32, const s
         } else {
             // The first element of largest magnitude, as the scalar scan picks it.
             const __m256 am = _mm256_set1_ps(amax);
-            const std::uint32_t hits = static_cast<std::uint32_t>(_mm256_movemask_ps(_mm256_cmp_ps(a0, am, _CMP_EQ_OQ))) |
-                                       static_cast<std::uint32_t>(_mm256_movemask_ps(_mm256_cmp_ps(a1, am, _CMP_EQ_OQ))) << 8 |
-                                       static_cast<std::uint32_t>(_mm256_movemask_ps(_mm256_cmp_ps(a2, am, _CMP_EQ_OQ))) << 16 |
-                                       static_cast<std::uint32_t>(_mm256_movemask_ps(_mm256_cmp_ps(a3, am, _CMP_EQ_OQ))) << 24;
+            std::uint32_t hits = 0;
+            for (int k = 0; k < 4; ++k)
+                hits |= static_cast<std::uint32_t>(_mm256_movemask_ps(_mm256_cmp_ps(a[k], am, _CMP_EQ_OQ))) << (8 * k);
             float vals[kQuantBlock];
             for (int k = 0; k < 4; ++k) _mm256_storeu_ps(vals + 8 * k, v[k]);
             const float signed_max = hits != 0 && amax > 0 ? vals[__builtin_ctz(hits)] : 0.0f;
@@ -708,8 +707,7 @@ WP_AVX2 void quantize_blocks_avx2(Precision precision, const float* f32, const s
         __m256i i[4];
         for (int k = 0; k < 4; ++k) i[k] = _mm256_cvtps_epi32(_mm256_mul_ps(v[k], iv));  // rounds as lrintf
         if (precision == Precision::Q8) {
-            const __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(i[0], i[1]), _mm256_packs_epi32(i[2], i[3]));
-            const __m256i c = _mm256_max_epi8(_mm256_permutevar8x32_epi32(p, order), _mm256_set1_epi8(-127));
+            const __m256i c = _mm256_max_epi8(pack_i8(i), _mm256_set1_epi8(-127));
             _mm256_storeu_si256(reinterpret_cast<__m256i*>(q8 + b * kQuantBlock), c);
         } else {
             const __m256i lo = _mm256_set1_epi32(0), hi = _mm256_set1_epi32(15), eight = _mm256_set1_epi32(8);
@@ -880,7 +878,6 @@ void matvec_multi(const QMatrix* const* Ws, float* const* ys, int count, const f
         }
     });
 }
-
 
 void matmul(const QMatrix& W, const float* X, int n, float* Y, ThreadPool& pool, KernelScratch& s) {
     if (n == 1) {

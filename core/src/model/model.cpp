@@ -130,21 +130,22 @@ void Model::linear(const Linear& L, const float* x, int rows, float* y, Workspac
         for (int r = 0; r < rows; ++r) ops::add(y + static_cast<std::size_t>(r) * L.w.rows, L.b, L.w.rows);
 }
 
-void Model::linear_multi(std::initializer_list<const Linear*> Ls, const float* x, std::initializer_list<float*> ys,
-                         Workspace& ws) const {
+void Model::linear_multi(std::initializer_list<const Linear*> Ls, const float* x, int rows,
+                         std::initializer_list<float*> ys, Workspace& ws) const {
+    if (Ls.size() > 4 || ys.size() != Ls.size()) throw Error("linear_multi: up to four matrices, one output each");
     const QMatrix* Ws[4] = {};
     float* outs[4] = {};
-    if (Ls.size() > 4 || ys.size() != Ls.size()) throw Error("linear_multi: up to four matrices, one output each");
     int n = 0;
     for (const Linear* L : Ls) Ws[n++] = &L->w;
     n = 0;
     for (float* y : ys) outs[n++] = y;
-    matvec_multi(Ws, outs, n, x, *pool_, ws.kernels);
-    n = 0;
-    for (const Linear* L : Ls) {
-        if (L->b != nullptr) ops::add(outs[n], L->b, L->w.rows);
-        ++n;
+    if (rows != 1) {
+        for (int i = 0; i < n; ++i) linear(*Ls.begin()[i], x, rows, outs[i], ws);
+        return;
     }
+    matvec_multi(Ws, outs, n, x, *pool_, ws.kernels);
+    for (int i = 0; i < n; ++i)
+        if (Ls.begin()[i]->b != nullptr) ops::add(outs[i], Ls.begin()[i]->b, Ws[i]->rows);
 }
 
 std::size_t Model::weight_bytes_per_token() const {
@@ -213,13 +214,7 @@ std::span<const float> Model::forward(Context& ctx, std::span<const int> ids, Lo
     for (int l = 0; l < c.num_layers; ++l) {
         const Layer& L = layers_[l];
         ops::rms_norm(x, L.input_norm, n, T, H, eps, c.norm_style);
-        if (T == 1) {
-            linear_multi({&L.q, &L.k, &L.v}, n, {q, k, v}, ws);
-        } else {
-            linear(L.q, n, T, q, ws);
-            linear(L.k, n, T, k, ws);
-            linear(L.v, n, T, v, ws);
-        }
+        linear_multi({&L.q, &L.k, &L.v}, n, T, {q, k, v}, ws);
         ops::rope(q, T, c.num_heads, c.head_dim, QD, cos, sin);
         ops::rope(k, T, c.num_kv_heads, c.head_dim, KD, cos, sin);
         if (T == 1) attention_decode(ctx, l, pos0, trace);
@@ -234,12 +229,7 @@ std::span<const float> Model::forward(Context& ctx, std::span<const int> ids, Lo
             ops::add(x, o, TH);
             ops::rms_norm(x, L.post_attn_norm, n, T, H, eps, c.norm_style);
         }
-        if (T == 1) {
-            linear_multi({&L.gate, &L.up}, n, {gate, up}, ws);
-        } else {
-            linear(L.gate, n, T, gate, ws);
-            linear(L.up, n, T, up, ws);
-        }
+        linear_multi({&L.gate, &L.up}, n, T, {gate, up}, ws);
         const std::size_t TI = static_cast<std::size_t>(T) * I;
         if (c.activation == Activation::GeluTanh) ops::gelu_tanh_mul(gate, up, gate, TI);
         else ops::silu_mul(gate, up, gate, TI);
