@@ -179,20 +179,37 @@ TEST(Kernels, QuantizationIsTheSameOnEveryPath) {
     }
 }
 
+// Prompt products: up to few_rows_limit input rows run the decode kernels, so each row gives
+// exactly what a product with that row alone gives; more rows go through sgemm on widened
+// weights and match the double-precision reference (q8/q4 inputs are not quantized there).
 TEST_P(KernelTest, MatmulMatchesRowByRow) {
     const Precision prec = GetParam();
     ThreadPool pool(2);
-    const int rows = 45, cols = 128, n = 5;
+    const int rows = 45, cols = 128;
+    const int limit = few_rows_limit(prec);
+    ASSERT_GE(limit, 2);
+    // Below, at and above the limit; past 64 rows the decode kernels' path takes a second batch.
+    std::vector<int> counts = {2, 5, limit, limit + 1};
+    if (limit > 64) counts.push_back(67);
     const auto w = randn(static_cast<std::size_t>(rows) * cols, 3);
-    const auto X = randn(static_cast<std::size_t>(n) * cols, 4);
     QStorage st;
     const QMatrix m = make_qmatrix(prec, rows, cols, w.data(), nullptr, st);
-    KernelScratch ks;
-    std::vector<float> Y(static_cast<std::size_t>(n) * rows), ref(rows);
-    matmul(m, X.data(), n, Y.data(), pool, ks);
-    for (int t = 0; t < n; ++t) {
-        matvec_reference(m, X.data() + t * cols, ref.data());
-        for (int r = 0; r < rows; ++r) EXPECT_NEAR(Y[t * rows + r], ref[r], 1e-4f * (1 + std::fabs(ref[r])));
+    for (int n : counts) {
+        SCOPED_TRACE("rows of input: " + std::to_string(n));
+        const auto X = randn(static_cast<std::size_t>(n) * cols, 4 + n);
+        KernelScratch ks;
+        std::vector<float> Y(static_cast<std::size_t>(n) * rows, -1.0f), one(rows), ref(rows);
+        matmul(m, X.data(), n, Y.data(), pool, ks);
+        for (int t = 0; t < n; ++t) {
+            if (n <= limit) {
+                matvec(m, X.data() + static_cast<std::size_t>(t) * cols, one.data(), pool, ks);
+                for (int r = 0; r < rows; ++r) ASSERT_EQ(Y[t * rows + r], one[r]) << "row " << t << ", " << r;
+            } else {
+                matvec_reference(m, X.data() + static_cast<std::size_t>(t) * cols, ref.data());
+                for (int r = 0; r < rows; ++r)
+                    ASSERT_NEAR(Y[t * rows + r], ref[r], 1e-4f * (1 + std::fabs(ref[r]))) << "row " << t << ", " << r;
+            }
+        }
     }
 }
 
@@ -236,34 +253,38 @@ TEST(Kernels, DotF32) {
 }
 
 // Several matrices sharing one input in one loop give what separate products give, for every
-// precision and for a mix of precisions (which falls back to separate products).
-TEST(Kernels, MatvecMultiMatchesSeparateProducts) {
+// precision, one input row or several, and for a mix of precisions (which falls back to
+// separate products).
+TEST(Kernels, MatmulMultiMatchesSeparateProducts) {
     ThreadPool pool(2);
     for (Precision p : {Precision::F32, Precision::BF16, Precision::Q8, Precision::Q4})
-        for (bool mixed : {false, true}) {
-            const int cols = 96;
-            const int rows[3] = {37, 5, 64};
-            QStorage st;
-            std::vector<std::vector<float>> w;
-            std::vector<QMatrix> ms;
-            for (int i = 0; i < 3; ++i) {
-                w.push_back(randn(static_cast<std::size_t>(rows[i]) * cols, 40 + i));
-                ms.push_back(make_qmatrix(mixed && i == 1 ? Precision::F32 : p, rows[i], cols, w.back().data(), nullptr, st));
+        for (int n : {1, 3, few_rows_limit(p) + 1})
+            for (bool mixed : {false, true}) {
+                SCOPED_TRACE(std::string(precision_name(p)) + " n=" + std::to_string(n) + (mixed ? " mixed" : ""));
+                const int cols = 96;
+                const int rows[3] = {37, 5, 64};
+                QStorage st;
+                std::vector<std::vector<float>> w;
+                std::vector<QMatrix> ms;
+                for (int i = 0; i < 3; ++i) {
+                    w.push_back(randn(static_cast<std::size_t>(rows[i]) * cols, 40 + i));
+                    ms.push_back(
+                        make_qmatrix(mixed && i == 1 ? Precision::F32 : p, rows[i], cols, w.back().data(), nullptr, st));
+                }
+                const auto X = randn(static_cast<std::size_t>(n) * cols, 99);
+                KernelScratch ks;
+                std::vector<float> sep[3], fused[3];
+                for (int i = 0; i < 3; ++i) {
+                    sep[i].resize(static_cast<std::size_t>(n) * rows[i]);
+                    fused[i].assign(static_cast<std::size_t>(n) * rows[i], -1.0f);
+                    matmul(ms[i], X.data(), n, sep[i].data(), pool, ks);
+                }
+                const QMatrix* Ws[3] = {&ms[0], &ms[1], &ms[2]};
+                float* ys[3] = {fused[0].data(), fused[1].data(), fused[2].data()};
+                matmul_multi(Ws, X.data(), n, ys, 3, pool, ks);
+                for (int i = 0; i < 3; ++i)
+                    for (std::size_t r = 0; r < sep[i].size(); ++r) ASSERT_EQ(fused[i][r], sep[i][r]) << i << " " << r;
             }
-            const auto x = randn(cols, 99);
-            KernelScratch ks;
-            std::vector<float> sep[3], fused[3];
-            for (int i = 0; i < 3; ++i) {
-                sep[i].resize(rows[i]);
-                fused[i].assign(rows[i], -1.0f);
-                matvec(ms[i], x.data(), sep[i].data(), pool, ks);
-            }
-            const QMatrix* Ws[3] = {&ms[0], &ms[1], &ms[2]};
-            float* ys[3] = {fused[0].data(), fused[1].data(), fused[2].data()};
-            matvec_multi(Ws, ys, 3, x.data(), pool, ks);
-            for (int i = 0; i < 3; ++i)
-                for (int r = 0; r < rows[i]; ++r) ASSERT_EQ(fused[i][r], sep[i][r]) << precision_name(p) << " " << i << " " << r;
-        }
 }
 
 // Decode attention kernels (grouped query heads, f16 and f32 caches) against double-precision
@@ -397,10 +418,18 @@ struct Agreement {
     double relative() const { return max_abs / spread; }
 };
 
-// Logits of the fixture's sequence against the reference: in one batched pass (prefill: the
-// weights widened into sgemm tiles) or token by token (decode: the matrix-vector kernels with
-// quantized inputs).
-Agreement compare_logits(const RefCase& rc, Precision prec, bool token_by_token = false) {
+// How the fixture's sequence is run: in one batched pass through sgemm on widened weights (long
+// prompts), in one batched pass through the matrix-vector kernels with quantized inputs (short
+// prompts), or token by token (decode: the same kernels).
+enum class Pass { Sgemm, FewRows, TokenByToken };
+const char* pass_name(Pass p) { return p == Pass::Sgemm ? "sgemm" : p == Pass::FewRows ? "few" : "decode"; }
+
+struct FewRowsLimit {
+    explicit FewRowsLimit(int limit) { set_few_rows_limit(limit); }
+    ~FewRowsLimit() { set_few_rows_limit(-1); }
+};
+
+Agreement compare_logits(const RefCase& rc, Precision prec, Pass pass = Pass::Sgemm) {
     LoadOptions o;
     o.precision = prec;
     auto m = Model::load(rc.model_dir, {}, o);
@@ -408,12 +437,13 @@ Agreement compare_logits(const RefCase& rc, Precision prec, bool token_by_token 
     const auto ids = rc.input_ids();
     const std::size_t V = m->config().vocab_size;
     std::vector<float> logits;
-    if (token_by_token) {
+    if (pass == Pass::TokenByToken) {
         for (int id : ids) {
             const auto l = m->forward(*ctx, std::span<const int>(&id, 1), LogitsMode::Last);
             logits.insert(logits.end(), l.begin(), l.end());
         }
     } else {
+        const FewRowsLimit limit(pass == Pass::Sgemm ? 1 : 1 << 20);
         const auto l = m->forward(*ctx, ids, LogitsMode::All);
         logits.assign(l.begin(), l.end());
     }
@@ -441,9 +471,12 @@ TEST(Precisions, Bf16ComputeIsExactOnBf16Weights) {
     for (const auto& rc : all_cases()) {
         if (rc.model_dir.filename() != "model_bf16") continue;
         SCOPED_TRACE(rc.name);
-        const Agreement a = compare_logits(rc, Precision::BF16);
-        EXPECT_LE(a.max_abs, 1e-4f);
-        EXPECT_EQ(a.top1_same, a.rows);
+        for (Pass pass : {Pass::Sgemm, Pass::FewRows, Pass::TokenByToken}) {
+            SCOPED_TRACE(pass_name(pass));
+            const Agreement a = compare_logits(rc, Precision::BF16, pass);
+            EXPECT_LE(a.max_abs, 1e-4f);
+            EXPECT_EQ(a.top1_same, a.rows);
+        }
         ++checked;
     }
     EXPECT_GE(checked, 1);
@@ -456,19 +489,20 @@ TEST(Precisions, Bf16ComputeIsExactOnBf16Weights) {
 // of positions (ties near the top flip); q4 (1/16 of the block's range, 16x coarser) moves them
 // by up to ~2.6 standard deviations and keeps the arg-max at 35-70% of positions: on these
 // adversarial fixtures only that it stays far better than chance (1 in 1000) is required.
-// Token by token, the matrix-vector kernels also round each input vector to int8 blocks: q8
-// then moves logits by up to ~0.31 standard deviations (bound 0.45); q4's error is dominated by
-// its weights and stays within the same bounds.
+// The matrix-vector kernels (token by token, and batched for short prompts) also round each
+// input vector to int8 blocks: q8 then moves logits by up to ~0.32 standard deviations (bound
+// 0.45); q4's error is dominated by its weights and stays within the same bounds.
 TEST(Precisions, QuantizedLogitsStayCloseToF32) {
     WP_REQUIRE_SHARED();
     for (const auto& rc : all_cases()) {
         SCOPED_TRACE(rc.name);
-        for (bool decode : {false, true}) {
-            SCOPED_TRACE(decode ? "token by token" : "batched");
-            const Agreement a8 = compare_logits(rc, Precision::Q8, decode);
-            const Agreement a4 = compare_logits(rc, Precision::Q4, decode);
+        for (Pass pass : {Pass::Sgemm, Pass::FewRows, Pass::TokenByToken}) {
+            SCOPED_TRACE(pass_name(pass));
+            const bool decode = pass != Pass::Sgemm;
+            const Agreement a8 = compare_logits(rc, Precision::Q8, pass);
+            const Agreement a4 = compare_logits(rc, Precision::Q4, pass);
             std::printf("%-30s %-7s logit std %.3f | q8: max |dlogit| %.4f (%.2f std), top-1 %d/%d | q4: max |dlogit| %.3f (%.2f std), top-1 %d/%d\n",
-                        rc.name.c_str(), decode ? "decode" : "batched", a8.spread, a8.max_abs, a8.relative(), a8.top1_same,
+                        rc.name.c_str(), pass_name(pass), a8.spread, a8.max_abs, a8.relative(), a8.top1_same,
                         a8.rows, a4.max_abs, a4.relative(), a4.top1_same, a4.rows);
             EXPECT_LE(a8.relative(), decode ? 0.45 : 0.3);
             EXPECT_GE(a8.top1_same, a8.rows * 0.8);

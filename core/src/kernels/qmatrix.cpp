@@ -796,7 +796,7 @@ QMatrix make_qmatrix(Precision precision, int rows, int cols, const float* f32, 
 namespace {
 
 // The input vector in the form W's kernel reads (once per product, or once for several).
-Input prepare_input(const QMatrix& W, const float* x, KernelScratch& s) {
+Input prepare_input(const QMatrix& W, const float* x, InputScratch& s) {
     Input in;
     in.x = x;
     if (W.precision == Precision::BF16) {
@@ -850,39 +850,85 @@ Input prepare_input(const QMatrix& W, const float* x, KernelScratch& s) {
 
 }  // namespace
 
-void matvec(const QMatrix& W, const float* x, float* y, ThreadPool& pool, KernelScratch& s) {
-    const Input in = prepare_input(W, x, s);
-    pool.parallel_for(W.rows, 16, [&](std::int64_t b, std::int64_t e) {
-        rows(W, in, y, static_cast<int>(b), static_cast<int>(e));
-    });
+namespace {
+std::atomic<int> g_few_rows_override{-1};
 }
 
-void matvec_multi(const QMatrix* const* Ws, float* const* ys, int count, const float* x, ThreadPool& pool,
-                  KernelScratch& s) {
-    bool same = true;
-    std::int64_t total = 0;
-    for (int i = 0; i < count; ++i) {
-        same = same && Ws[i]->precision == Ws[0]->precision && Ws[i]->cols == Ws[0]->cols;
-        total += Ws[i]->rows;
+void set_few_rows_limit(int limit) { g_few_rows_override = limit; }
+
+int few_rows_limit(Precision p) {
+    const int forced = g_few_rows_override.load(std::memory_order_relaxed);
+    if (forced >= 0) return std::max(1, forced);
+    switch (p) {
+        case Precision::F32: return 12;
+        case Precision::BF16: return 40;
+        case Precision::Q8: return 48;
+        case Precision::Q4: return 192;
     }
+    return 0;
+}
+
+namespace {
+
+// A few input rows (a short prompt, a chat turn): the decode kernels, over blocks of 16 weight
+// rows that stay in cache while every input row is run against them, so the weights are read
+// from memory once per 64 input rows instead of being widened to f32 for sgemm (which for 4
+// rows of a q4 model cost ten times as long as decoding them one by one).
+void matmul_few(const QMatrix* const* Ws, const float* X, int n, float* const* Ys, int count, ThreadPool& pool,
+                KernelScratch& s) {
+    constexpr int kBatch = 64;
+    if (s.inputs.size() < static_cast<std::size_t>(std::min(n, kBatch))) s.inputs.resize(std::min(n, kBatch));
+    std::int64_t total = 0;
+    for (int i = 0; i < count; ++i) total += Ws[i]->rows;
+    Input in[kBatch];
+    for (int t0 = 0; t0 < n; t0 += kBatch) {
+        const int nt = std::min(kBatch, n - t0);
+        pool.parallel_for(nt, 1, [&](std::int64_t b, std::int64_t e) {
+            for (std::int64_t t = b; t < e; ++t)
+                in[t] = prepare_input(*Ws[0], X + static_cast<std::size_t>(t0 + t) * Ws[0]->cols, s.inputs[t]);
+        });
+        pool.parallel_for(total, 16, [&](std::int64_t b, std::int64_t e) {
+            std::int64_t off = 0;
+            for (int i = 0; i < count && off < e; off += Ws[i]->rows, ++i) {
+                const QMatrix& W = *Ws[i];
+                const std::int64_t lo = std::max(b, off), hi = std::min(e, off + W.rows);
+                // One input row (decode): the whole range in one call.
+                const std::int64_t step = nt == 1 ? std::max<std::int64_t>(1, hi - lo) : 16;
+                for (std::int64_t r = lo; r < hi; r += step) {
+                    const int r0 = static_cast<int>(r - off), r1 = static_cast<int>(std::min(hi, r + step) - off);
+                    for (int t = 0; t < nt; ++t) rows(W, in[t], Ys[i] + static_cast<std::size_t>(t0 + t) * W.rows, r0, r1);
+                }
+            }
+        });
+    }
+}
+
+}  // namespace
+
+void matvec(const QMatrix& W, const float* x, float* y, ThreadPool& pool, KernelScratch& s) {
+    const QMatrix* Ws[1] = {&W};
+    float* Ys[1] = {y};
+    matmul_few(Ws, x, 1, Ys, 1, pool, s);
+}
+
+void matmul_multi(const QMatrix* const* Ws, const float* X, int n, float* const* Ys, int count, ThreadPool& pool,
+                  KernelScratch& s) {
+    if (count <= 0 || n <= 0) return;
+    bool same = true;
+    for (int i = 0; i < count; ++i) same = same && Ws[i]->precision == Ws[0]->precision && Ws[i]->cols == Ws[0]->cols;
     if (!same) {
-        for (int i = 0; i < count; ++i) matvec(*Ws[i], x, ys[i], pool, s);
+        for (int i = 0; i < count; ++i) matmul(*Ws[i], X, n, Ys[i], pool, s);
         return;
     }
-    const Input in = prepare_input(*Ws[0], x, s);
-    pool.parallel_for(total, 16, [&](std::int64_t b, std::int64_t e) {
-        std::int64_t off = 0;
-        for (int i = 0; i < count && off < e; off += Ws[i]->rows, ++i) {
-            const std::int64_t lo = std::max(b, off), hi = std::min(e, off + Ws[i]->rows);
-            if (lo < hi) rows(*Ws[i], in, ys[i], static_cast<int>(lo - off), static_cast<int>(hi - off));
-        }
-    });
+    if (n <= few_rows_limit(Ws[0]->precision)) return matmul_few(Ws, X, n, Ys, count, pool, s);
+    for (int i = 0; i < count; ++i) matmul(*Ws[i], X, n, Ys[i], pool, s);
 }
 
 void matmul(const QMatrix& W, const float* X, int n, float* Y, ThreadPool& pool, KernelScratch& s) {
-    if (n == 1) {
-        matvec(W, X, Y, pool, s);
-        return;
+    if (n <= few_rows_limit(W.precision)) {
+        const QMatrix* Ws[1] = {&W};
+        float* Ys[1] = {Y};
+        return matmul_few(Ws, X, n, Ys, 1, pool, s);
     }
     if (W.precision == Precision::F32) {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, W.rows, W.cols, 1.0f, X, W.cols, W.f32, W.cols, 0.0f, Y,

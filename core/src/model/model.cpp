@@ -139,13 +139,10 @@ void Model::linear_multi(std::initializer_list<const Linear*> Ls, const float* x
     for (const Linear* L : Ls) Ws[n++] = &L->w;
     n = 0;
     for (float* y : ys) outs[n++] = y;
-    if (rows != 1) {
-        for (int i = 0; i < n; ++i) linear(*Ls.begin()[i], x, rows, outs[i], ws);
-        return;
-    }
-    matvec_multi(Ws, outs, n, x, *pool_, ws.kernels);
+    matmul_multi(Ws, x, rows, outs, n, *pool_, ws.kernels);
     for (int i = 0; i < n; ++i)
-        if (Ls.begin()[i]->b != nullptr) ops::add(outs[i], Ls.begin()[i]->b, Ws[i]->rows);
+        if (Ls.begin()[i]->b != nullptr)
+            for (int r = 0; r < rows; ++r) ops::add(outs[i] + static_cast<std::size_t>(r) * Ws[i]->rows, Ls.begin()[i]->b, Ws[i]->rows);
 }
 
 std::size_t Model::weight_bytes_per_token() const {

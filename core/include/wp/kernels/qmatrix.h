@@ -7,8 +7,9 @@
 //
 // Decode (one row) runs hand-vectorised AVX2/FMA kernels (chosen at run time, with a scalar
 // fallback) over output rows on the thread pool; q8/q4 quantize the input vector to int8 blocks
-// and use integer dot products. Prefill (many rows) goes through cblas_sgemm, widening or
-// dequantizing the weights tile by tile.
+// and use integer dot products. A short prompt (up to few_rows_limit rows) runs the same
+// kernels over blocks of weight rows kept in cache for every input row; a long one goes through
+// cblas_sgemm, widening or dequantizing the weights tile by tile.
 #pragma once
 
 #include <cstddef>
@@ -66,24 +67,37 @@ struct QStorage {
 QMatrix make_qmatrix(Precision precision, int rows, int cols, const float* f32, const std::uint16_t* bf16,
                      QStorage& storage, ThreadPool* pool = nullptr);
 
-// Scratch for the kernels, reused across calls.
-struct KernelScratch {
+// One input row in the forms the kernels read.
+struct InputScratch {
     std::vector<std::int8_t> xq;  // quantized input vector
     std::vector<float> xd;        // its block scales
     std::vector<std::int8_t> xq4; // the same, pairs of blocks arranged for the q4 kernel
     std::vector<float> xc;        // 8 * scale * sum of each block (q4's unsigned-nibble correction)
     std::vector<float> xp;        // input split into even/odd elements per 16-block (bf16)
-    std::vector<float> tile;      // dequantized weight tile (prefill)
+};
+
+// Scratch for the kernels, reused across calls.
+struct KernelScratch {
+    std::vector<InputScratch> inputs;  // up to 64 input rows at a time
+    std::vector<float> tile;           // widened weight tile (sgemm prefill)
 };
 
 // y = W x for one input row (decode), threaded over output rows.
 void matvec(const QMatrix& W, const float* x, float* y, ThreadPool& pool, KernelScratch& scratch);
-// y_i = W_i x for matrices that share their input (q, k and v; gate and up): the input is
-// prepared once and one parallel loop covers all their rows.
-void matvec_multi(const QMatrix* const* Ws, float* const* ys, int count, const float* x, ThreadPool& pool,
-                  KernelScratch& scratch);
-// Y[rows, W.rows] = X[rows, W.cols] W^T.
+// Y[rows, W.rows] = X[rows, W.cols] W^T. Up to few_rows_limit(W.precision) input rows run the
+// decode kernels (weights read once, each row block reused from cache for every input row);
+// more go through cblas_sgemm, widening the weights tile by tile unless they are f32.
 void matmul(const QMatrix& W, const float* X, int rows, float* Y, ThreadPool& pool, KernelScratch& scratch);
+// Y_i = X W_i^T for matrices that share their input (q, k and v; gate and up): on the decode
+// kernels' path the input rows are prepared once and one parallel loop covers all the rows.
+void matmul_multi(const QMatrix* const* Ws, const float* X, int rows, float* const* Ys, int count, ThreadPool& pool,
+                  KernelScratch& scratch);
+// The largest input-row count that takes the decode kernels' path (measured crossover with
+// sgemm on the development machine, qwen2-0.5b shapes, 2 threads).
+int few_rows_limit(Precision p);
+// Overrides that limit for every precision (tests and benchmarks compare both paths); a
+// negative value restores the measured ones. One input row always takes the decode kernels.
+void set_few_rows_limit(int limit);
 
 // Dot product of two f32 vectors (AVX2 when available).
 float dot_f32(const float* a, const float* b, int n);
