@@ -185,29 +185,33 @@ TEST(Kernels, QuantizationIsTheSameOnEveryPath) {
 TEST_P(KernelTest, MatmulMatchesRowByRow) {
     const Precision prec = GetParam();
     ThreadPool pool(2);
-    const int rows = 45, cols = 128;
+    const int rows = 45;
     const int limit = few_rows_limit(prec);
     ASSERT_GE(limit, 2);
     // Below, at and above the limit; past 64 rows the decode kernels' path takes a second batch.
     std::vector<int> counts = {2, 5, limit, limit + 1};
     if (limit > 64) counts.push_back(67);
-    const auto w = randn(static_cast<std::size_t>(rows) * cols, 3);
-    QStorage st;
-    const QMatrix m = make_qmatrix(prec, rows, cols, w.data(), nullptr, st);
-    for (int n : counts) {
-        SCOPED_TRACE("rows of input: " + std::to_string(n));
-        const auto X = randn(static_cast<std::size_t>(n) * cols, 4 + n);
-        KernelScratch ks;
-        std::vector<float> Y(static_cast<std::size_t>(n) * rows, -1.0f), one(rows), ref(rows);
-        matmul(m, X.data(), n, Y.data(), pool, ks);
-        for (int t = 0; t < n; ++t) {
-            if (n <= limit) {
-                matvec(m, X.data() + static_cast<std::size_t>(t) * cols, one.data(), pool, ks);
-                for (int r = 0; r < rows; ++r) ASSERT_EQ(Y[t * rows + r], one[r]) << "row " << t << ", " << r;
-            } else {
-                matvec_reference(m, X.data() + static_cast<std::size_t>(t) * cols, ref.data());
-                for (int r = 0; r < rows; ++r)
-                    ASSERT_NEAR(Y[t * rows + r], ref[r], 1e-4f * (1 + std::fabs(ref[r]))) << "row " << t << ", " << r;
+    // 4, 9 and 13 blocks of 32: q4's half step alone, a full step and one block, a full step
+    // and a step that runs past the row's end.
+    for (int cols : {128, 288, 416}) {
+        const auto w = randn(static_cast<std::size_t>(rows) * cols, 3);
+        QStorage st;
+        const QMatrix m = make_qmatrix(prec, rows, cols, w.data(), nullptr, st);
+        for (int n : counts) {
+            SCOPED_TRACE("rows of input: " + std::to_string(n) + ", columns: " + std::to_string(cols));
+            const auto X = randn(static_cast<std::size_t>(n) * cols, 4 + n);
+            KernelScratch ks;
+            std::vector<float> Y(static_cast<std::size_t>(n) * rows, -1.0f), one(rows), ref(rows);
+            matmul(m, X.data(), n, Y.data(), pool, ks);
+            for (int t = 0; t < n; ++t) {
+                if (n <= limit) {
+                    matvec(m, X.data() + static_cast<std::size_t>(t) * cols, one.data(), pool, ks);
+                    for (int r = 0; r < rows; ++r) ASSERT_EQ(Y[t * rows + r], one[r]) << "row " << t << ", " << r;
+                } else {
+                    matvec_reference(m, X.data() + static_cast<std::size_t>(t) * cols, ref.data());
+                    for (int r = 0; r < rows; ++r)
+                        ASSERT_NEAR(Y[t * rows + r], ref[r], 1e-4f * (1 + std::fabs(ref[r]))) << "row " << t << ", " << r;
+                }
             }
         }
     }
