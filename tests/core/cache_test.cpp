@@ -190,56 +190,5 @@ TEST(Forward, RejectsTokensOutsideTheVocabulary) {
     }
 }
 
-TEST(Generate, PromptChunksFollowTheMeasuredSpeed) {
-    // 64 tokens in 0.1 s, half a second per step: 320 tokens next; bounded by 16 and the maximum.
-    EXPECT_EQ(adapt_prefill_chunk(64, 0.1, 0.5, 512), 320);
-    EXPECT_EQ(adapt_prefill_chunk(64, 0.001, 0.5, 512), 512);
-    EXPECT_EQ(adapt_prefill_chunk(64, 100.0, 0.5, 512), 16);
-    EXPECT_EQ(adapt_prefill_chunk(64, 100.0, 0.5, 8), 8);
-    EXPECT_EQ(adapt_prefill_chunk(64, 0.0, 0.5, 512), 512);  // too fast to time
-}
-
-// Speed-sized prompt chunks (as the app uses) give the same continuation as fixed ones, with
-// progress that starts with at most 64 tokens and grows no chunk past the maximum.
-TEST(Generate, SpeedSizedPromptChunksGiveTheSameTokens) {
-    WP_REQUIRE_SHARED();
-    auto m = Model::load(shared_dir() / "fixtures" / "tiny-gemma2");
-    std::vector<int> prompt;
-    for (int i = 0; i < 300; ++i) prompt.push_back(400 + (i * 37) % 500);
-    std::vector<int> fixed_ids;
-    {
-        auto ctx = m->new_context(CacheKind::Hybrid);
-        GenerateOptions opts;
-        opts.max_new_tokens = 8;
-        opts.eos_ids = std::vector<int>{};
-        fixed_ids = generate(*m, *ctx, prompt, opts).ids();
-    }
-    for (double step : {1e-9, 1e9}) {
-        SCOPED_TRACE(step);
-        auto ctx = m->new_context(CacheKind::Hybrid);
-        GenerateOptions opts;
-        opts.max_new_tokens = 8;
-        opts.eos_ids = std::vector<int>{};
-        opts.prefill_chunk = 100;
-        opts.prefill_step_seconds = step;
-        std::vector<int> done;
-        opts.on_prefill = [&](int d, int total) {
-            EXPECT_EQ(total, 300);
-            done.push_back(d);
-        };
-        EXPECT_EQ(generate(*m, *ctx, prompt, opts).ids(), fixed_ids);
-        ASSERT_FALSE(done.empty());
-        EXPECT_EQ(done.front(), 64);
-        EXPECT_EQ(done.back(), 300);
-        for (std::size_t i = 1; i < done.size(); ++i) {
-            EXPECT_GT(done[i], done[i - 1]);
-            EXPECT_LE(done[i] - done[i - 1], 100);
-        }
-        // A tiny step time shrinks the chunks to the minimum; a huge one grows them to the maximum.
-        if (step < 1) EXPECT_EQ(done[1], 80);
-        else EXPECT_EQ(done[1], 164);
-    }
-}
-
 }  // namespace
 }  // namespace wp::test

@@ -228,10 +228,7 @@ void InferenceWorker::generate(quint64 requestId, const QString& modelPath, cons
     opts.sampling.repetition_penalty = static_cast<float>(settings.repetitionPenalty);
     opts.sampling.seed = settings.seed >= 0 ? static_cast<std::uint64_t>(settings.seed) : QRandomGenerator::global()->generate64();
     opts.cancel = &cancelFlag_;
-    // Prompt progress (and a Stop press) about every half second, in chunks as large as that
-    // allows (every chunk past the short-prompt limit widens the weights for sgemm once).
-    opts.prefill_chunk = 512;
-    opts.prefill_step_seconds = 0.5;
+    opts.prefill_chunk = 64;  // prompt progress in visible steps
     opts.on_prefill = [&](int done, int total) { emit promptProgress(requestId, done, total); };
 
     const Tokenizer& tok = l->model->tokenizer();

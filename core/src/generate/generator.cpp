@@ -8,13 +8,6 @@
 
 namespace wp {
 
-int adapt_prefill_chunk(int last, double seconds, double target_seconds, int max_chunk) {
-    const int lo = std::min(16, max_chunk);
-    if (!(seconds > 0)) return max_chunk;
-    const double want = static_cast<double>(last) / seconds * target_seconds;
-    return want >= max_chunk ? max_chunk : std::max(lo, static_cast<int>(want));
-}
-
 const char* stop_reason_name(StopReason r) {
     switch (r) {
         case StopReason::Eos: return "eos";
@@ -84,19 +77,13 @@ GenerateResult generate(const Model& model, Context& ctx, std::span<const int> p
     const auto t0 = clock::now();
     std::span<const float> out;
     const int total = static_cast<int>(prompt.size());
-    const bool adaptive = opts.prefill_step_seconds > 0;
-    int chunk = adaptive ? std::min(opts.prefill_chunk, 64) : opts.prefill_chunk;
     for (int done = 0; done < total;) {
         if (opts.cancel && opts.cancel->load()) {
             res.reason = StopReason::Cancelled;
             return res;
         }
-        const int n = std::min(chunk, total - done);
-        const auto c0 = clock::now();
+        const int n = std::min(opts.prefill_chunk, total - done);
         out = model.forward(ctx, prompt.subspan(done, n), LogitsMode::Last);
-        if (adaptive)
-            chunk = adapt_prefill_chunk(n, std::chrono::duration<double>(clock::now() - c0).count(),
-                                        opts.prefill_step_seconds, opts.prefill_chunk);
         done += n;
         if (opts.on_prefill) opts.on_prefill(done, total);
     }

@@ -29,20 +29,12 @@ struct GeneratedToken {
 enum class StopReason { Eos, MaxTokens, ContextFull, Cancelled, Callback };
 const char* stop_reason_name(StopReason r);
 
-// The next prompt chunk when `last` tokens took `seconds`: about `target_seconds` worth at the
-// same speed, between min(16, max_chunk) and max_chunk.
-int adapt_prefill_chunk(int last, double seconds, double target_seconds, int max_chunk);
-
 struct GenerateOptions {
     int max_new_tokens = 128;
     SamplingParams sampling;
     std::optional<std::vector<int>> eos_ids;   // default: the model's eos ids; {} never stops
     const std::atomic<bool>* cancel = nullptr; // checked between tokens
-    int prefill_chunk = 512;                   // prompt tokens per forward pass, at most
-    // With a value > 0, prompt chunks are sized from the speed of the ones before so that each
-    // takes about this long (the first has at most 64 tokens): progress and cancellation stay
-    // responsive on a slow model while a fast one runs the large chunks it is efficient with.
-    double prefill_step_seconds = 0;
+    int prefill_chunk = 512;
     std::span<const int> penalty_context;      // earlier tokens (already cached) the repetition penalty sees
     std::function<void(int done, int total)> on_prefill;      // prompt progress
     std::function<bool(const GeneratedToken&)> on_token;      // return false to stop
