@@ -228,7 +228,10 @@ void InferenceWorker::generate(quint64 requestId, const QString& modelPath, cons
     opts.sampling.repetition_penalty = static_cast<float>(settings.repetitionPenalty);
     opts.sampling.seed = settings.seed >= 0 ? static_cast<std::uint64_t>(settings.seed) : QRandomGenerator::global()->generate64();
     opts.cancel = &cancelFlag_;
-    opts.prefill_chunk = 64;  // prompt progress in visible steps
+    // Prompt progress (and a Stop press) in visible steps. The chunk size stays fixed: it decides
+    // which product path each chunk takes (and so the exact logits), and chunks sized from
+    // measured speed made the same seed give different replies from run to run.
+    opts.prefill_chunk = 64;
     opts.on_prefill = [&](int done, int total) { emit promptProgress(requestId, done, total); };
 
     const Tokenizer& tok = l->model->tokenizer();
