@@ -905,22 +905,14 @@ void matmul_few(const QMatrix* const* Ws, const float* X, int n, float* const* Y
 
 }  // namespace
 
-void matvec(const QMatrix& W, const float* x, float* y, ThreadPool& pool, KernelScratch& s) {
-    const QMatrix* Ws[1] = {&W};
-    float* Ys[1] = {y};
-    matmul_few(Ws, x, 1, Ys, 1, pool, s);
-}
+void matvec(const QMatrix& W, const float* x, float* y, ThreadPool& pool, KernelScratch& s) { matmul(W, x, 1, y, pool, s); }
 
 void matmul_multi(const QMatrix* const* Ws, const float* X, int n, float* const* Ys, int count, ThreadPool& pool,
                   KernelScratch& s) {
     if (count <= 0 || n <= 0) return;
     bool same = true;
     for (int i = 0; i < count; ++i) same = same && Ws[i]->precision == Ws[0]->precision && Ws[i]->cols == Ws[0]->cols;
-    if (!same) {
-        for (int i = 0; i < count; ++i) matmul(*Ws[i], X, n, Ys[i], pool, s);
-        return;
-    }
-    if (n <= few_rows_limit(Ws[0]->precision)) return matmul_few(Ws, X, n, Ys, count, pool, s);
+    if (same && n <= few_rows_limit(Ws[0]->precision)) return matmul_few(Ws, X, n, Ys, count, pool, s);
     for (int i = 0; i < count; ++i) matmul(*Ws[i], X, n, Ys[i], pool, s);
 }
 

@@ -124,10 +124,17 @@ QMatrix Model::matrix(const std::string& name, std::int64_t rows, std::int64_t c
     return m;
 }
 
-void Model::linear(const Linear& L, const float* x, int rows, float* y, Workspace& ws) const {
-    matmul(L.w, x, rows, y, *pool_, ws.kernels);
+namespace {
+template <typename LinearT>  // Model::Linear (private)
+void add_bias(const LinearT& L, float* y, int rows) {
     if (L.b != nullptr)
         for (int r = 0; r < rows; ++r) ops::add(y + static_cast<std::size_t>(r) * L.w.rows, L.b, L.w.rows);
+}
+}  // namespace
+
+void Model::linear(const Linear& L, const float* x, int rows, float* y, Workspace& ws) const {
+    matmul(L.w, x, rows, y, *pool_, ws.kernels);
+    add_bias(L, y, rows);
 }
 
 void Model::linear_multi(std::initializer_list<const Linear*> Ls, const float* x, int rows,
@@ -140,9 +147,7 @@ void Model::linear_multi(std::initializer_list<const Linear*> Ls, const float* x
     n = 0;
     for (float* y : ys) outs[n++] = y;
     matmul_multi(Ws, x, rows, outs, n, *pool_, ws.kernels);
-    for (int i = 0; i < n; ++i)
-        if (Ls.begin()[i]->b != nullptr)
-            for (int r = 0; r < rows; ++r) ops::add(outs[i] + static_cast<std::size_t>(r) * Ws[i]->rows, Ls.begin()[i]->b, Ws[i]->rows);
+    for (int i = 0; i < n; ++i) add_bias(*Ls.begin()[i], outs[i], rows);
 }
 
 std::size_t Model::weight_bytes_per_token() const {

@@ -85,19 +85,27 @@ struct KernelScratch {
 // y = W x for one input row (decode), threaded over output rows.
 void matvec(const QMatrix& W, const float* x, float* y, ThreadPool& pool, KernelScratch& scratch);
 // Y[rows, W.rows] = X[rows, W.cols] W^T. Up to few_rows_limit(W.precision) input rows run the
-// decode kernels (weights read once, each row block reused from cache for every input row);
-// more go through cblas_sgemm, widening the weights tile by tile unless they are f32.
+// decode kernels (weights read from memory once per 64 input rows, each block of 16 weight rows
+// reused from cache for every one of them); more go through cblas_sgemm, widening the weights
+// tile by tile unless they are f32.
 void matmul(const QMatrix& W, const float* X, int rows, float* Y, ThreadPool& pool, KernelScratch& scratch);
 // Y_i = X W_i^T for matrices that share their input (q, k and v; gate and up): on the decode
 // kernels' path the input rows are prepared once and one parallel loop covers all the rows.
 void matmul_multi(const QMatrix* const* Ws, const float* X, int rows, float* const* Ys, int count, ThreadPool& pool,
                   KernelScratch& scratch);
-// The largest input-row count that takes the decode kernels' path (measured crossover with
-// sgemm on the development machine, qwen2-0.5b shapes, 2 threads).
+// The largest input-row count that takes the decode kernels' path: the crossover with sgemm
+// measured on the 2-core development machine with qwen2-0.5b's shapes and 2 threads (gemma2-2b's
+// larger matrices cross over a little later, so the limits are on the safe side there).
 int few_rows_limit(Precision p);
-// Overrides that limit for every precision (tests and benchmarks compare both paths); a
-// negative value restores the measured ones. One input row always takes the decode kernels.
+// Overrides that limit for every precision (tests compare the paths); a negative value restores
+// the measured ones. One input row always takes the decode kernels. Process-wide.
 void set_few_rows_limit(int limit);
+struct ScopedFewRowsLimit {
+    explicit ScopedFewRowsLimit(int limit) { set_few_rows_limit(limit); }
+    ~ScopedFewRowsLimit() { set_few_rows_limit(-1); }
+    ScopedFewRowsLimit(const ScopedFewRowsLimit&) = delete;
+    ScopedFewRowsLimit& operator=(const ScopedFewRowsLimit&) = delete;
+};
 
 // Dot product of two f32 vectors (AVX2 when available).
 float dot_f32(const float* a, const float* b, int n);
