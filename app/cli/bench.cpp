@@ -128,7 +128,7 @@ int bench_kernels(int rows, int cols, int threads, int repeat, int mb, const std
 int bench_attention(const AttentionBenchOptions& o) {
     // One cache per layer, laid out as the KV cache is (head-major: each KV head's rows
     // contiguous), so that every token reads them all from memory as decoding does.
-    const int n = o.context, hd = o.head_dim, group = o.heads / o.kv_heads;
+    const int n = o.context, hd = o.head_dim;
     const std::size_t per = static_cast<std::size_t>(n) * o.kv_heads * hd, head = static_cast<std::size_t>(n) * hd;
     std::mt19937 rng(5);
     std::normal_distribution<float> nd(0.0f, 1.0f);
@@ -153,15 +153,13 @@ int bench_attention(const AttentionBenchOptions& o) {
     for (auto& x : q) x = nd(rng);
     ThreadPool pool(o.threads > 0 ? o.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
     // As Model::attention_decode: the query heads of one KV head together, KV heads in parallel.
-    const int parts = std::clamp((pool.size() + o.kv_heads - 1) / o.kv_heads, 1, group);
+    const DecodeHeadSplit split(pool.size(), o.heads, o.kv_heads);
     const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
     auto token = [&] {
         for (int l = 0; l < o.layers; ++l) {
-            pool.parallel_for(static_cast<std::int64_t>(o.kv_heads) * parts, 1, [&](std::int64_t u0, std::int64_t u1) {
+            pool.parallel_for(split.units, 1, [&](std::int64_t u0, std::int64_t u1) {
                 for (std::int64_t u = u0; u < u1; ++u) {
-                    const int g = static_cast<int>(u / parts), part = static_cast<int>(u % parts);
-                    const int h0 = g * group + part * group / parts, h1 = g * group + (part + 1) * group / parts;
-                    if (h1 == h0) continue;
+                    const int g = split.kv_head(u), h0 = split.first_head(u), h1 = split.end_head(u);
                     float* rows = scores.data() + static_cast<std::size_t>(h0) * n;
                     const std::size_t off = per * l + head * g;
                     const float* qh = q.data() + static_cast<std::size_t>(h0) * hd;

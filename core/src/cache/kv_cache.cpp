@@ -28,7 +28,6 @@ CacheKind parse_cache_kind(const std::string& s) {
 KvCache::KvCache(const ModelConfig& cfg, CacheKind kind, std::int64_t max_len, bool half)
     : kind_(kind),
       half_(half),
-      kv_dim_(cfg.kv_dim()),
       head_dim_(cfg.head_dim),
       kv_heads_(cfg.num_kv_heads),
       max_len_(kind == CacheKind::Dynamic ? 0 : max_len) {
@@ -53,7 +52,7 @@ void KvCache::grow(Layer& L, std::int64_t need) {
     if (max_len_ > 0 && L.ring == 0) cap = std::max(need, max_len_);
     // Each head's block moves to its place in the larger arrays.
     auto regrow = [&](auto& a) {
-        std::remove_reference_t<decltype(a)> b(static_cast<std::size_t>(cap) * kv_dim_);
+        std::remove_reference_t<decltype(a)> b(static_cast<std::size_t>(cap) * kv_dim());
         const std::size_t old_block = static_cast<std::size_t>(L.cap) * head_dim_, new_block = static_cast<std::size_t>(cap) * head_dim_;
         if (!a.empty())
             for (int h = 0; h < kv_heads_; ++h)
@@ -103,7 +102,7 @@ void KvCache::put(Layer& L, std::size_t slot, const float* k, const float* v, in
     const std::size_t block = static_cast<std::size_t>(L.cap) * head_dim_;
     for (int r = 0; r < rows; ++r)
         for (int h = 0; h < kv_heads_; ++h) {
-            const std::size_t src = static_cast<std::size_t>(r) * kv_dim_ + static_cast<std::size_t>(h) * head_dim_;
+            const std::size_t src = static_cast<std::size_t>(r) * kv_dim() + static_cast<std::size_t>(h) * head_dim_;
             const std::size_t at = h * block + (slot + r) * head_dim_;
             if (half_) {
                 f32_to_f16_array(k + src, L.k16.data() + at, head_dim_);
@@ -121,7 +120,7 @@ void KvCache::store(int layer, const float* k, const float* v, int count) {
         const int first = std::max(0, count - L.ring);  // earlier rows would be overwritten anyway
         for (int i = first; i < count; ++i) {
             const std::size_t slot = static_cast<std::size_t>((length_ + i) % L.ring);
-            put(L, slot, k + static_cast<std::size_t>(i) * kv_dim_, v + static_cast<std::size_t>(i) * kv_dim_, 1);
+            put(L, slot, k + static_cast<std::size_t>(i) * kv_dim(), v + static_cast<std::size_t>(i) * kv_dim(), 1);
         }
         return;
     }
@@ -144,7 +143,7 @@ void KvCache::truncate(std::int64_t len) {
 void KvCache::clear() { length_ = 0; }
 
 std::size_t KvCache::bytes_used(int layer) const {
-    return static_cast<std::size_t>(held(layer)) * kv_dim_ * elem() * 2;
+    return static_cast<std::size_t>(held(layer)) * kv_dim() * elem() * 2;
 }
 
 std::size_t KvCache::bytes_used() const {

@@ -584,7 +584,7 @@ void QMatrix::dequantize_rows(int r0, int r1, float* out) const {
     for (int r = r0; r < r1; ++r) {
         float* o = out + static_cast<std::size_t>(r - r0) * cols;
         const std::size_t base = static_cast<std::size_t>(r) * cols;
-        const std::uint16_t* sc = scales + static_cast<std::size_t>(r) * nb;
+        const std::uint16_t* sc = scales != nullptr ? scales + static_cast<std::size_t>(r) * nb : nullptr;  // q8/q4
         switch (precision) {
             case Precision::F32: std::memcpy(o, f32 + base, sizeof(float) * cols); break;
             case Precision::BF16: ops::bf16_to_f32(bf16 + base, o, cols); break;

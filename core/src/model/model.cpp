@@ -124,17 +124,8 @@ QMatrix Model::matrix(const std::string& name, std::int64_t rows, std::int64_t c
     return m;
 }
 
-namespace {
-template <typename LinearT>  // Model::Linear (private)
-void add_bias(const LinearT& L, float* y, int rows) {
-    if (L.b != nullptr)
-        for (int r = 0; r < rows; ++r) ops::add(y + static_cast<std::size_t>(r) * L.w.rows, L.b, L.w.rows);
-}
-}  // namespace
-
 void Model::linear(const Linear& L, const float* x, int rows, float* y, Workspace& ws) const {
-    matmul(L.w, x, rows, y, *pool_, ws.kernels);
-    add_bias(L, y, rows);
+    linear_multi({&L}, x, rows, {y}, ws);
 }
 
 void Model::linear_multi(std::initializer_list<const Linear*> Ls, const float* x, int rows,
@@ -147,7 +138,9 @@ void Model::linear_multi(std::initializer_list<const Linear*> Ls, const float* x
     n = 0;
     for (float* y : ys) outs[n++] = y;
     matmul_multi(Ws, x, rows, outs, n, *pool_, ws.kernels);
-    for (int i = 0; i < n; ++i) add_bias(*Ls.begin()[i], outs[i], rows);
+    for (int i = 0; i < n; ++i)
+        if (const float* b = Ls.begin()[i]->b)
+            for (int r = 0; r < rows; ++r) ops::add(outs[i] + static_cast<std::size_t>(r) * Ws[i]->rows, b, Ws[i]->rows);
 }
 
 std::size_t Model::weight_bytes_per_token() const {
@@ -272,7 +265,6 @@ void Model::attention_decode(Context& ctx, int layer, std::int64_t pos, Attentio
     Workspace& ws = ctx.ws;
     const MaskSpec& mask = c.layer_masks[layer];
     const int hd = c.head_dim;
-    const int group = c.num_heads / c.num_kv_heads;
     const int n_past = cache.held(layer);
     const int n_tot = n_past + 1;
     const std::int64_t* key_pos = key_positions(cache, layer, pos, 1, ws);
@@ -298,14 +290,11 @@ void Model::attention_decode(Context& ctx, int layer, std::int64_t pos, Attentio
     const float* vn = ws.v.data();
     float* att = ws.att.data();
     const bool trace_on = trace != nullptr && trace->covers(pos) && trace->records(layer);
-    const int parts = std::clamp((pool_->size() + c.num_kv_heads - 1) / c.num_kv_heads, 1, group);
+    const DecodeHeadSplit split(pool_->size(), c.num_heads, c.num_kv_heads);
 
-    pool_->parallel_for(static_cast<std::int64_t>(c.num_kv_heads) * parts, 1, [&](std::int64_t u0, std::int64_t u1) {
+    pool_->parallel_for(split.units, 1, [&](std::int64_t u0, std::int64_t u1) {
         for (std::int64_t u = u0; u < u1; ++u) {
-            const int g = static_cast<int>(u / parts), part = static_cast<int>(u % parts);
-            const int h0 = g * group + part * group / parts, h1 = g * group + (part + 1) * group / parts;
-            const int nq = h1 - h0;
-            if (nq == 0) continue;
+            const int g = split.kv_head(u), h0 = split.first_head(u), nq = split.end_head(u) - h0;
             const float* qh = q + static_cast<std::size_t>(h0) * hd;
             float* rows = scores + static_cast<std::size_t>(h0) * n_tot;
             const std::size_t coff = cache.offset(layer, 0, g);  // this KV head's cached rows

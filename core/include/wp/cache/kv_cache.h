@@ -88,7 +88,8 @@ private:
 
     CacheKind kind_;
     bool half_;
-    int kv_dim_, head_dim_, kv_heads_;
+    int head_dim_, kv_heads_;
+    int kv_dim() const { return head_dim_ * kv_heads_; }
     std::int64_t max_len_;
     std::int64_t length_ = 0;
     std::vector<Layer> layers_;

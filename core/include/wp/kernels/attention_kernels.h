@@ -4,6 +4,7 @@
 // value is read and widened once per group rather than once per query head.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 
@@ -22,6 +23,18 @@ void attention_mix(const float* p, std::size_t p_stride, int nq, const std::uint
                    int n, int head_dim, float* out);
 void attention_mix(const float* p, std::size_t p_stride, int nq, const float* values, std::size_t value_stride, int n,
                    int head_dim, float* out);
+
+// Decode attention's work units, for a pool of `threads`: the query heads that share a KV head
+// go together; with fewer KV heads than threads each group is split into `parts` (so every
+// thread has work), and unit u covers KV head u / parts. Each unit has at least one head.
+struct DecodeHeadSplit {
+    DecodeHeadSplit(int threads, int heads, int kv_heads)
+        : group(heads / kv_heads), parts(std::clamp((threads + kv_heads - 1) / kv_heads, 1, group)), units(kv_heads * parts) {}
+    int group, parts, units;
+    int kv_head(std::int64_t u) const { return static_cast<int>(u / parts); }
+    int first_head(std::int64_t u) const { return kv_head(u) * group + static_cast<int>(u % parts) * group / parts; }
+    int end_head(std::int64_t u) const { return kv_head(u) * group + (static_cast<int>(u % parts) + 1) * group / parts; }
+};
 
 // One score row to probabilities in place: x = scale * x, then cap * tanh(x / cap) when cap > 0,
 // then x + bias (bias may be null; -inf masks a key), then softmax. Masked keys get exactly 0.

@@ -92,8 +92,8 @@ private:
     const float* tensor_f32(const std::string& name, const std::vector<std::int64_t>& shape);
     QMatrix matrix(const std::string& name, std::int64_t rows, std::int64_t cols);
     void linear(const Linear& L, const float* x, int rows, float* y, Workspace& ws) const;
-    // The same input through up to four matrices; one input row (decode) takes one parallel
-    // loop over all their rows.
+    // The same input through up to four matrices (see matmul_multi: on the decode kernels' path
+    // the input is prepared once and one parallel loop covers all their rows).
     void linear_multi(std::initializer_list<const Linear*> Ls, const float* x, int rows, std::initializer_list<float*> ys,
                       Workspace& ws) const;
     void attention_decode(Context& ctx, int layer, std::int64_t pos, AttentionTrace* trace) const;
