@@ -92,35 +92,44 @@ int bench_memory(int threads) {
     return 0;
 }
 
-int bench_kernels(int rows, int cols, int threads, int repeat, int mb, const std::vector<Precision>& precisions) {
+int bench_kernels(int rows, int cols, int threads, int repeat, int mb, const std::vector<Precision>& precisions,
+                  int inputs) {
     // Enough distinct matrices (by default about 512 MB in f32) that every product reads from
     // memory, as in decoding; the same random values in every precision. A small --mb keeps them
-    // in cache, which shows the kernels' arithmetic limit.
+    // in cache, which shows the kernels' arithmetic limit. With several input rows (a prompt)
+    // the products take matmul's path for that many rows, as prompt processing does.
     const std::size_t per = static_cast<std::size_t>(rows) * cols;
     const int count = static_cast<int>(std::max<std::size_t>(1, (static_cast<std::size_t>(mb) << 20) / (per * 4)));
     std::mt19937 rng(3);
     std::normal_distribution<float> nd(0.0f, 0.05f);
     std::vector<std::uint16_t> bf(per * count);
     for (auto& v : bf) v = ops::f32_to_bf16(nd(rng));
-    std::vector<float> x(cols), y(rows);
+    std::vector<float> x(static_cast<std::size_t>(cols) * inputs), y(static_cast<std::size_t>(rows) * inputs);
     for (auto& v : x) v = nd(rng) * 20;
     ThreadPool pool(threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
-    std::printf("matrix-vector products, %d x %d, %d matrices, %d thread%s (GB/s of weights read, median of %d passes)\n",
-                rows, cols, count, pool.size(), pool.size() > 1 ? "s" : "", repeat);
+    if (inputs == 1)
+        std::printf("matrix-vector products, %d x %d, %d matrices, %d thread%s (GB/s of weights read, median of %d passes)\n",
+                    rows, cols, count, pool.size(), pool.size() > 1 ? "s" : "", repeat);
+    else
+        std::printf("matrix products, %d x %d weights, %d input rows, %d matrices, %d thread%s (GMAC/s, median of %d passes)\n",
+                    rows, cols, inputs, count, pool.size(), pool.size() > 1 ? "s" : "", repeat);
     for (Precision p : precisions) {
         QStorage st;
         std::vector<QMatrix> ms;
         for (int i = 0; i < count; ++i) ms.push_back(make_qmatrix(p, rows, cols, nullptr, bf.data() + per * i, st));
         KernelScratch scratch;
-        for (const auto& m : ms) matvec(m, x.data(), y.data(), pool, scratch);  // warm-up
-        std::vector<double> gbs;
+        for (const auto& m : ms) matmul(m, x.data(), inputs, y.data(), pool, scratch);  // warm-up
+        std::vector<double> rate;
         for (int r = 0; r < repeat; ++r) {
             const auto t0 = clock_type::now();
-            for (const auto& m : ms) matvec(m, x.data(), y.data(), pool, scratch);
-            gbs.push_back(static_cast<double>(ms[0].bytes()) * count / seconds_since(t0) / 1e9);
+            for (const auto& m : ms) matmul(m, x.data(), inputs, y.data(), pool, scratch);
+            const double t = seconds_since(t0);
+            rate.push_back(inputs == 1 ? static_cast<double>(ms[0].bytes()) * count / t / 1e9
+                                       : static_cast<double>(per) * inputs * count / t / 1e9);
         }
-        const Summary s = summarize(gbs);
-        std::printf("  %-5s %6.1f GB/s (min %.1f, max %.1f)\n", precision_name(p), s.median, s.min, s.max);
+        const Summary s = summarize(rate);
+        std::printf("  %-5s %6.1f %s (min %.1f, max %.1f)\n", precision_name(p), s.median, inputs == 1 ? "GB/s" : "GMAC/s",
+                    s.min, s.max);
     }
     return 0;
 }

@@ -23,8 +23,10 @@ struct BenchOptions {
 int bench(const BenchOptions& options);
 // Memory read bandwidth with 1..threads threads.
 int bench_memory(int threads);
-// Matrix-vector throughput (GB/s of weights) of each precision's decode kernel at one shape.
-int bench_kernels(int rows, int cols, int threads, int repeat, int mb, const std::vector<Precision>& precisions);
+// Matrix-vector throughput (GB/s of weights) of each precision's decode kernel at one shape; with
+// inputs > 1, the product with that many input rows (a prompt) in GMAC/s.
+int bench_kernels(int rows, int cols, int threads, int repeat, int mb, const std::vector<Precision>& precisions,
+                  int inputs = 1);
 // Decode attention over a cache of `context` tokens in every layer (scores, softmax, mix, the
 // query heads of each KV head together): time per token and GB/s of cache read.
 struct AttentionBenchOptions {

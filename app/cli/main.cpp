@@ -70,8 +70,9 @@ Tokenizer commands (DIR may hold only tokenizer files):
 
 Benchmarks:
   bench       --model DIR [--precision f32|bf16|q8|q4] [--threads N] [--prompt-tokens 512]
-              [--gen-tokens 128] [--repeat 5] [--json]
+              [--gen-tokens 128] [--repeat 5] [--json] [--no-int8-gemm]
               Load time, prefill and decode tokens/s (median, min-max), peak RSS, KV bytes.
+              --no-int8-gemm: q8/q4 prompts through sgemm instead of the int8 product.
   bench-memory [--threads 2]
               Memory read bandwidth with 1..N threads (decode speed is bound by it).
   bench-attention [--context 2048] [--layers 26] [--heads 8] [--kv-heads 4] [--head-dim 256]
@@ -79,9 +80,11 @@ Benchmarks:
               Decode attention over a full cache in every layer (defaults: gemma2-2b's shape):
               time per token and GB/s of cache read.
   bench-kernels [--rows 4864] [--cols 896] [--threads 2] [--repeat 7] [--mb 512]
-              [--precision all|f32|bf16|q8|q4]
+              [--precision all|f32|bf16|q8|q4] [--inputs 1] [--no-int8-gemm]
               Decode kernel throughput: GB/s of weights read by matrix-vector products over about
-              MB megabytes of matrices (a small value keeps them in cache).
+              MB megabytes of matrices (a small value keeps them in cache). --inputs N > 1: the
+              products with N input rows (a prompt), in GMAC/s; --no-int8-gemm takes sgemm
+              instead of the int8 product for q8/q4.
   synth       --preset NAME --out DIR [--dtype bf16|f32] [--seed N] [--config-only] [--shared DIR]
               A random-weight model folder at a real model's shape: gemma-2b, gemma2-2b, gemma2-9b,
               qwen2-0.5b, qwen2-1.5b, qwen2-7b (tokenizer copied from DIR/fixtures).
@@ -614,8 +617,9 @@ int main(int argc, char** argv) {
             return wp::cli::bench_tokenize(dir, mb, repeat);
         }
         if (cmd == "bench") {
-            const Args a(argc, argv, 2, {"json"});
+            const Args a(argc, argv, 2, {"json", "no-int8-gemm"});
             wp::cli::BenchOptions o;
+            if (a.flag("no-int8-gemm")) wp::set_int8_gemm_enabled(false);
             o.model_dir = a.str("model");
             if (a.has("precision")) o.precision = wp::parse_precision(a.str("precision"));
             o.threads = static_cast<int>(a.integer("threads", 0));
@@ -635,22 +639,24 @@ int main(int argc, char** argv) {
             return wp::cli::bench_memory(threads);
         }
         if (cmd == "bench-kernels") {
-            const Args a(argc, argv, 2, {});
+            const Args a(argc, argv, 2, {"no-int8-gemm"});
             const int rows = static_cast<int>(a.integer("rows", 4864));
+            const int inputs = static_cast<int>(a.integer("inputs", 1));
+            if (a.flag("no-int8-gemm")) wp::set_int8_gemm_enabled(false);
             const int cols = static_cast<int>(a.integer("cols", 896));
             const int threads = static_cast<int>(a.integer("threads", 2));
             const int repeat = static_cast<int>(a.integer("repeat", 7));
             const std::string which = a.str("precision", "all");
             const int mb = static_cast<int>(a.integer("mb", 512));
             a.check_all_used();
-            if (rows < 1 || cols < 32 || cols % 32 || repeat < 1 || threads < 0 || mb < 1)
-                throw UsageError("--rows >= 1, --cols a multiple of 32, --repeat >= 1 and --threads >= 0");
+            if (rows < 1 || cols < 32 || cols % 32 || repeat < 1 || threads < 0 || mb < 1 || inputs < 1)
+                throw UsageError("--rows >= 1, --cols a multiple of 32, --repeat >= 1, --inputs >= 1 and --threads >= 0");
             std::vector<wp::Precision> ps;
             if (which == "all")
                 ps = {wp::Precision::F32, wp::Precision::BF16, wp::Precision::Q8, wp::Precision::Q4};
             else
                 ps = {wp::parse_precision(which)};
-            return wp::cli::bench_kernels(rows, cols, threads, repeat, mb, ps);
+            return wp::cli::bench_kernels(rows, cols, threads, repeat, mb, ps, inputs);
         }
         if (cmd == "bench-attention") {
             const Args a(argc, argv, 2, {"f32-cache"});

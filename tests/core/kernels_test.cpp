@@ -184,6 +184,7 @@ TEST(Kernels, QuantizationIsTheSameOnEveryPath) {
 // weights and match the double-precision reference (q8/q4 inputs are not quantized there).
 TEST_P(KernelTest, MatmulMatchesRowByRow) {
     const Precision prec = GetParam();
+    const bool quantized = prec == Precision::Q8 || prec == Precision::Q4;
     ThreadPool pool(2);
     const int rows = 45;
     const int limit = few_rows_limit(prec);
@@ -209,6 +210,11 @@ TEST_P(KernelTest, MatmulMatchesRowByRow) {
                 if (n <= limit) {
                     matvec(m, X.data() + static_cast<std::size_t>(t) * cols, one.data(), pool, ks);
                     for (int r = 0; r < rows; ++r) ASSERT_EQ(Y[t * rows + r], one[r]) << "row " << t << ", " << r;
+                } else if (quantized && int8_gemm_available()) {
+                    // The int8 product rounds the input as the decode kernels do.
+                    matvec(m, X.data() + static_cast<std::size_t>(t) * cols, one.data(), pool, ks);
+                    for (int r = 0; r < rows; ++r)
+                        ASSERT_NEAR(Y[t * rows + r], one[r], 1e-4f * (1 + std::fabs(one[r]))) << "row " << t << ", " << r;
                 } else {
                     matvec_reference(m, X.data() + static_cast<std::size_t>(t) * cols, ref.data());
                     for (int r = 0; r < rows; ++r)
@@ -217,6 +223,45 @@ TEST_P(KernelTest, MatmulMatchesRowByRow) {
             }
         }
     }
+}
+
+// The int8 product (q8/q4 prompts on CPUs with AVX-512 VNNI) against the decode kernels row by
+// row: both round each input row to the same int8 blocks and sum each block exactly, so they
+// differ only in the order of the float additions over blocks. Weight-row counts that are not a
+// multiple of the 32-row groups (and under 16: one half empty), input-row counts that leave every
+// tail of the 4-row tiles, widths of one block up to down_proj's, and one scratch throughout.
+// With the path switched off the same products go through sgemm (checked in
+// MatmulMatchesRowByRow on CPUs without VNNI).
+TEST(Kernels, Int8GemmMatchesDecodeKernels) {
+    if (!int8_gemm_available()) GTEST_SKIP() << "this CPU has no AVX-512 VNNI: the int8 product does not run here";
+    ThreadPool pool(2);
+    KernelScratch ks;
+    for (Precision prec : {Precision::Q8, Precision::Q4})
+        for (auto [rows, cols] : std::vector<std::pair<int, int>>{{45, 4864}, {100, 896}, {7, 32}, {32, 288}, {33, 64}, {16, 128}}) {
+            const auto w = randn(static_cast<std::size_t>(rows) * cols, rows * 7 + cols);
+            QStorage st;
+            const QMatrix m = make_qmatrix(prec, rows, cols, w.data(), nullptr, st);
+            for (int n : {few_rows_limit(prec) + 1, few_rows_limit(prec) + 2, few_rows_limit(prec) + 3, few_rows_limit(prec) + 4, 70}) {
+                SCOPED_TRACE(std::string(precision_name(prec)) + " " + std::to_string(rows) + "x" + std::to_string(cols) +
+                             ", input rows " + std::to_string(n));
+                const auto X = randn(static_cast<std::size_t>(n) * cols, 11 + n + cols);
+                std::vector<float> Y(static_cast<std::size_t>(n) * rows + 1, -7.0f), one(rows);
+                matmul(m, X.data(), n, Y.data(), pool, ks);
+                ASSERT_EQ(Y.back(), -7.0f) << "wrote past the output";
+                std::vector<float> row(cols);
+                for (int t = 0; t < n; ++t) {
+                    const float* x = X.data() + static_cast<std::size_t>(t) * cols;
+                    matvec(m, x, one.data(), pool, ks);
+                    for (int r = 0; r < rows; ++r) {
+                        // Float rounding of a sum of nb block terms, each at most |w|.|x|.
+                        m.dequantize_rows(r, r + 1, row.data());
+                        double mag = 0;
+                        for (int i = 0; i < cols; ++i) mag += std::fabs(row[i] * x[i]);
+                        ASSERT_NEAR(Y[static_cast<std::size_t>(t) * rows + r], one[r], 1e-5 * mag + 1e-6) << "row " << t << ", " << r;
+                    }
+                }
+            }
+        }
 }
 
 TEST(Kernels, Bf16FromTheFileIsUsedInPlace) {
@@ -289,11 +334,14 @@ TEST(Kernels, MatmulMultiMatchesRowByRow) {
                     float* ys[3] = {fused[0].data(), fused[1].data(), fused[2].data()};
                     matmul_multi(Ws, X.data(), n, ys, 3, pool, ks);
                     for (int i = 0; i < 3; ++i) {
+                        const bool quantized = ms[i].precision == Precision::Q8 || ms[i].precision == Precision::Q4;
                         const bool kernels = n <= few_rows_limit(ms[i].precision);
+                        // The int8 product rounds the input as the decode kernels do.
+                        const bool int8 = !kernels && quantized && int8_gemm_available();
                         std::vector<float> want(rows[i]);
                         for (int t = 0; t < n; ++t) {
                             const float* x = X.data() + static_cast<std::size_t>(t) * cols;
-                            if (kernels) matvec(ms[i], x, want.data(), pool, ks);
+                            if (kernels || int8) matvec(ms[i], x, want.data(), pool, ks);
                             else matvec_reference(ms[i], x, want.data());
                             for (int r = 0; r < rows[i]; ++r) {
                                 const float got = fused[i][static_cast<std::size_t>(t) * rows[i] + r];
@@ -439,8 +487,21 @@ struct Agreement {
 // How the fixture's sequence is run: in one batched pass through sgemm on widened weights (long
 // prompts), in one batched pass through the matrix-vector kernels with quantized inputs (short
 // prompts), or token by token (decode: the same kernels).
-enum class Pass { Sgemm, FewRows, TokenByToken };
-const char* pass_name(Pass p) { return p == Pass::Sgemm ? "sgemm" : p == Pass::FewRows ? "few" : "decode"; }
+// On CPUs with AVX-512 VNNI a long prompt of q8/q4 weights takes the int8 product instead of
+// sgemm (inputs rounded to int8 blocks, as in decode); the sgemm pass switches it off.
+enum class Pass { Sgemm, Int8Gemm, FewRows, TokenByToken };
+const char* pass_name(Pass p) {
+    return p == Pass::Sgemm ? "sgemm" : p == Pass::Int8Gemm ? "int8" : p == Pass::FewRows ? "few" : "decode";
+}
+struct ScopedInt8Gemm {
+    explicit ScopedInt8Gemm(bool on) { set_int8_gemm_enabled(on); }
+    ~ScopedInt8Gemm() { set_int8_gemm_enabled(true); }
+};
+std::vector<Pass> passes() {
+    std::vector<Pass> p = {Pass::Sgemm, Pass::FewRows, Pass::TokenByToken};
+    if (int8_gemm_available()) p.insert(p.begin() + 1, Pass::Int8Gemm);
+    return p;
+}
 
 Agreement compare_logits(const RefCase& rc, Precision prec, Pass pass = Pass::Sgemm) {
     LoadOptions o;
@@ -456,7 +517,8 @@ Agreement compare_logits(const RefCase& rc, Precision prec, Pass pass = Pass::Sg
             logits.insert(logits.end(), l.begin(), l.end());
         }
     } else {
-        const ScopedFewRowsLimit limit(pass == Pass::Sgemm ? 1 : 1 << 20);
+        const ScopedFewRowsLimit limit(pass == Pass::FewRows ? 1 << 20 : 1);
+        const ScopedInt8Gemm int8(pass == Pass::Int8Gemm);
         const auto l = m->forward(*ctx, ids, LogitsMode::All);
         logits.assign(l.begin(), l.end());
     }
@@ -502,14 +564,14 @@ TEST(Precisions, Bf16ComputeIsExactOnBf16Weights) {
 // of positions (ties near the top flip); q4 (1/16 of the block's range, 16x coarser) moves them
 // by up to ~2.6 standard deviations and keeps the arg-max at 35-70% of positions: on these
 // adversarial fixtures only that it stays far better than chance (1 in 1000) is required.
-// The matrix-vector kernels (token by token, and batched for short prompts) also round each
-// input vector to int8 blocks: q8 then moves logits by up to ~0.32 standard deviations (bound
+// The matrix-vector kernels (token by token, and batched for short prompts) and the int8
+// product (long prompts on CPUs with AVX-512 VNNI) also round each input vector to int8 blocks: q8 then moves logits by up to ~0.32 standard deviations (bound
 // 0.45); q4's error is dominated by its weights and stays within the same bounds.
 TEST(Precisions, QuantizedLogitsStayCloseToF32) {
     WP_REQUIRE_SHARED();
     for (const auto& rc : all_cases()) {
         SCOPED_TRACE(rc.name);
-        for (Pass pass : {Pass::Sgemm, Pass::FewRows, Pass::TokenByToken}) {
+        for (Pass pass : passes()) {
             SCOPED_TRACE(pass_name(pass));
             const bool decode = pass != Pass::Sgemm;
             const Agreement a8 = compare_logits(rc, Precision::Q8, pass);

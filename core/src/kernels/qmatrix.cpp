@@ -10,6 +10,7 @@
 
 #include "wp/error.h"
 #include "wp/kernels/ops.h"
+#include "qgemm.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -494,6 +495,21 @@ void rows(const QMatrix& W, const Input& in, float* y, int r0, int r1) {
 
 }  // namespace
 
+namespace detail {
+void quantize_vector_blocks(const float* x, int n, std::int8_t* q, float* d) { quantize_vector(x, n, q, d); }
+}  // namespace detail
+
+namespace {
+std::atomic<bool> g_int8_gemm{true};
+}
+
+void set_int8_gemm_enabled(bool on) { g_int8_gemm = on; }
+
+bool int8_gemm_available() {
+    static const bool has = detail::cpu_has_avx512_vnni();
+    return has && g_int8_gemm.load(std::memory_order_relaxed) && !g_force_scalar.load(std::memory_order_relaxed);
+}
+
 float dot_f32(const float* a, const float* b, int n) {
 #ifdef WP_X86
     if (use_avx2_kernels()) return dot_f32_avx2(a, b, n);
@@ -922,6 +938,8 @@ void matmul(const QMatrix& W, const float* X, int n, float* Y, ThreadPool& pool,
         float* Ys[1] = {Y};
         return matmul_few(Ws, X, n, Ys, 1, pool, s);
     }
+    if ((W.precision == Precision::Q8 || W.precision == Precision::Q4) && int8_gemm_available())
+        return detail::qgemm_avx512(W, X, n, Y, pool, s);
     if (W.precision == Precision::F32) {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, W.rows, W.cols, 1.0f, X, W.cols, W.f32, W.cols, 0.0f, Y,
                     W.rows);

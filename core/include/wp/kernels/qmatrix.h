@@ -80,14 +80,18 @@ struct InputScratch {
 struct KernelScratch {
     std::vector<InputScratch> inputs;  // up to 64 input rows at a time
     std::vector<float> tile;           // widened weight tile (sgemm prefill)
+    std::vector<std::uint8_t> gemm_q;  // int8 product: the input rows as int8 blocks
+    std::vector<float> gemm_d;         // their block scales
+    std::vector<std::int32_t> gemm_s;  // q4: -8 x each block's sum
 };
 
 // y = W x for one input row (decode), threaded over output rows.
 void matvec(const QMatrix& W, const float* x, float* y, ThreadPool& pool, KernelScratch& scratch);
 // Y[rows, W.rows] = X[rows, W.cols] W^T. Up to few_rows_limit(W.precision) input rows run the
 // decode kernels (weights read from memory once per 64 input rows, each block of 16 weight rows
-// reused from cache for every one of them); more go through cblas_sgemm, widening the weights
-// tile by tile unless they are f32.
+// reused from cache for every one of them); more go through the int8 product for q8/q4 where
+// int8_gemm_available(), else through cblas_sgemm, widening the weights tile by tile unless they
+// are f32.
 void matmul(const QMatrix& W, const float* X, int rows, float* Y, ThreadPool& pool, KernelScratch& scratch);
 // Y_i = X W_i^T for matrices that share their input (q, k and v; gate and up): on the decode
 // kernels' path the input rows are prepared once and one parallel loop covers all the rows.
@@ -106,6 +110,13 @@ struct ScopedFewRowsLimit {
     ScopedFewRowsLimit(const ScopedFewRowsLimit&) = delete;
     ScopedFewRowsLimit& operator=(const ScopedFewRowsLimit&) = delete;
 };
+
+// Whether q8/q4 products of more than few_rows_limit input rows run as int8 products (the input
+// rows rounded to int8 blocks as the decode kernels round them, integer dot products per block;
+// AVX-512 VNNI) instead of widening the weights for sgemm: the CPU has VNNI and the path is not
+// switched off (tests and benchmarks compare both; off too when the scalar kernels are forced).
+bool int8_gemm_available();
+void set_int8_gemm_enabled(bool on);  // process-wide; on by default
 
 // Dot product of two f32 vectors (AVX2 when available).
 float dot_f32(const float* a, const float* b, int n);
