@@ -162,8 +162,9 @@ TEST_P(RefCaseTest, AttentionProbabilitiesEqualReference) {
     ASSERT_EQ(ref.size(), static_cast<std::size_t>(c.num_layers) * c.num_heads * T * T);
     for (CacheKind kind : kAllKinds) {
         SCOPED_TRACE(cache_kind_name(kind));
-        // Recorded in one batch and token by token (the ring buffer reorders keys).
-        for (int chunk : {T, 1}) {
+        // Recorded in one batch, in chunks of 5 (prompt attention over cached keys) and token
+        // by token (the ring buffer reorders keys).
+        for (int chunk : {T, 5, 1}) {
             AttentionTrace trace(c.num_layers, c.num_heads, T);
             auto ctx = context_for(m, kind, T);
             for (int p = 0; p < T; p += chunk)

@@ -17,7 +17,8 @@ bool cpu_has_avx512_vnni();
 // Y[n, W.rows] = X[n, W.cols] W^T for a q8 or q4 W, with every input row rounded to int8 blocks
 // as the decode kernels round it, and integer dot products per block (AVX-512 VNNI). Each
 // block's sum is exact, so a row of Y equals the decode kernels' result for that input row up to
-// the order of the float additions over blocks. Needs cpu_has_avx512_vnni().
+// float rounding (the order of additions over blocks; q4's AVX2 decode kernel applies its -8
+// correction in float). Needs cpu_has_avx512_vnni().
 void qgemm_avx512(const QMatrix& W, const float* X, int n, float* Y, ThreadPool& pool, KernelScratch& s);
 
 }  // namespace wp::detail

@@ -152,8 +152,6 @@ WP_AVX512 void run_group(const PackedBlock* P, const Inputs& in, int n, float* Y
     int t = 0;
     for (; t + kTile <= n; t += kTile) run_tile<kTile, Q4>(P, in, t, Y, ldy, r0, rows);
     switch (n - t) {
-        case 5: run_tile<5, Q4>(P, in, t, Y, ldy, r0, rows); break;
-        case 4: run_tile<4, Q4>(P, in, t, Y, ldy, r0, rows); break;
         case 3: run_tile<3, Q4>(P, in, t, Y, ldy, r0, rows); break;
         case 2: run_tile<2, Q4>(P, in, t, Y, ldy, r0, rows); break;
         case 1: run_tile<1, Q4>(P, in, t, Y, ldy, r0, rows); break;
@@ -169,7 +167,7 @@ void qgemm_avx512(const QMatrix& W, const float* X, int n, float* Y, ThreadPool&
     const std::size_t nq = static_cast<std::size_t>(n) * cols, nd = static_cast<std::size_t>(n) * nb;
     if (s.gemm_q.size() < nq) s.gemm_q.resize(nq);
     if (s.gemm_d.size() < nd) s.gemm_d.resize(nd);
-    if (s.gemm_s.size() < nd) s.gemm_s.resize(nd);
+    if (q4 && s.gemm_s.size() < nd) s.gemm_s.resize(nd);
     std::uint8_t* q = s.gemm_q.data();
     float* d = s.gemm_d.data();
     std::int32_t* sums = s.gemm_s.data();

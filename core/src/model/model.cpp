@@ -343,7 +343,6 @@ void Model::attention(Context& ctx, int layer, std::int64_t pos0, int count, Att
     const int n_tot = n_past + count;
     const std::int64_t* key_pos = key_positions(cache, layer, pos0, count, ws);
 
-    float* S = ensure(ws.scores, static_cast<std::size_t>(count) * n_tot);
     // The cached rows, head-major: KV head g's n_past rows at Kp + g * head_stride, hd apart.
     const float* Kp = cache.keys(layer);
     const float* Vp = cache.values(layer);

@@ -99,7 +99,8 @@ void matmul_multi(const QMatrix* const* Ws, const float* X, int rows, float* con
                   KernelScratch& scratch);
 // The largest input-row count that takes the decode kernels' path: the crossover with sgemm
 // measured on the 2-core development machine with qwen2-0.5b's shapes and 2 threads (gemma2-2b's
-// larger matrices cross over a little later, so the limits are on the safe side there).
+// larger matrices cross over a little later, so the limits are on the safe side there); 1 for
+// q8/q4 where the int8 product runs (faster from two rows on).
 int few_rows_limit(Precision p);
 // Overrides that limit for every precision (tests compare the paths); a negative value restores
 // the measured ones. One input row always takes the decode kernels. Process-wide.
