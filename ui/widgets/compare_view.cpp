@@ -11,6 +11,7 @@
 #include <QSpinBox>
 #include <QSplitter>
 #include <QTextBrowser>
+#include <QTextCursor>
 #include <QVBoxLayout>
 
 #include "engine/inference_worker.h"
@@ -29,6 +30,7 @@ struct CompareView::Pane {
     QStringList pieces;
     ReplyStats stats;
     bool running = false;
+    bool stopping = false;  // Stop all pressed: the tokens still queued for this run are dropped
 
     QComboBox* chooser = nullptr;
     QLabel* title = nullptr;
@@ -141,9 +143,14 @@ CompareView::CompareView(QWidget* parent) : QWidget(parent) {
             emit modelLoaded(raw->slot);
         });
         connect(w, &InferenceWorker::tokenText, this, [raw](quint64 id, const QString& text, const TokenInfo&) {
-            if (id != raw->runId || !raw->running) return;
+            if (id != raw->runId || !raw->running || raw->stopping) return;
             raw->text += text;
-            raw->output->setPlainText(raw->text);
+            // Appended, not the whole reply set again per token: with tiny models streaming
+            // hundreds of tokens a second that grew quadratic, the window fell behind the
+            // queued tokens, and a Stop took seconds to show.
+            QTextCursor end(raw->output->document());
+            end.movePosition(QTextCursor::End);
+            end.insertText(text);
         });
         connect(w, &InferenceWorker::stats, this, [this, raw](quint64 id, const ReplyStats& s) {
             if (id != raw->runId) return;
@@ -223,6 +230,7 @@ void CompareView::run() {
         p.output->clear();
         p.stats = {};
         p.running = true;
+        p.stopping = false;
         p.runId = nextRequest_++;
         p.tokenizeId = nextRequest_++;
         const quint64 rid = p.runId, tid = p.tokenizeId;
@@ -238,7 +246,10 @@ void CompareView::run() {
 
 void CompareView::stopAll() {
     for (auto& p : panes_)
-        if (p->running) p->worker->cancel(p->runId);  // thread-safe
+        if (p->running) {
+            p->stopping = true;
+            p->worker->cancel(p->runId);  // thread-safe
+        }
 }
 
 bool CompareView::isRunning() const {
