@@ -59,13 +59,27 @@ float quant_bound(const std::vector<float>& deq_row, const float* x, int cols) {
 
 class KernelTest : public testing::TestWithParam<Precision> {};
 
+// The q8/q4 decode kernels the CPU can run: AVX2, and AVX-512 VNNI where it has it (the default
+// there); each check below runs with every one of them.
+struct ScopedAvx512Decode {
+    explicit ScopedAvx512Decode(bool on) { set_avx512_decode_kernels_enabled(on); }
+    ~ScopedAvx512Decode() { set_avx512_decode_kernels_enabled(true); }
+};
+std::vector<bool> decode_kernel_sets() {
+    if (avx512_decode_kernels()) return {true, false};
+    std::printf("no AVX-512 VNNI here: the AVX2 decode kernels only\n");
+    return {false};
+}
+
 TEST_P(KernelTest, MatvecMatchesScalarAndReference) {
     const Precision prec = GetParam();
     const bool quant = prec == Precision::Q8 || prec == Precision::Q4;
     ThreadPool pool(2);
-    for (auto [rows, cols] : std::vector<std::pair<int, int>>{{1, 32}, {7, 64}, {33, 96}, {130, 320}, {5, 37}, {17, 200}, {9, 224}, {3, 4864}}) {
+    for (bool avx512 : decode_kernel_sets())
+    for (auto [rows, cols] : std::vector<std::pair<int, int>>{{1, 32}, {7, 64}, {33, 96}, {130, 320}, {5, 37}, {17, 200}, {9, 224}, {3, 4864}, {4, 544}}) {
         if (quant && cols % kQuantBlock) continue;
-        SCOPED_TRACE(std::to_string(rows) + "x" + std::to_string(cols));
+        const ScopedAvx512Decode kernels(avx512);
+        SCOPED_TRACE(std::to_string(rows) + "x" + std::to_string(cols) + (avx512 ? " AVX-512" : " AVX2"));
         const auto w = randn(static_cast<std::size_t>(rows) * cols, rows * 31 + cols);
         const auto x = randn(cols, cols + 7);
         QStorage st;
@@ -109,9 +123,11 @@ TEST_P(KernelTest, ScratchReusedAcrossWidths) {
     const Precision prec = GetParam();
     const bool quant = prec == Precision::Q8 || prec == Precision::Q4;
     ThreadPool pool(2);
+    for (bool avx512 : decode_kernel_sets()) {
+    const ScopedAvx512Decode kernels(avx512);
     KernelScratch ks;
     for (auto [rows, cols] : std::vector<std::pair<int, int>>{{19, 4864}, {21, 896}, {11, 2304}, {13, 96}, {9, 1536}, {7, 160}}) {
-        SCOPED_TRACE(std::to_string(rows) + "x" + std::to_string(cols));
+        SCOPED_TRACE(std::to_string(rows) + "x" + std::to_string(cols) + (avx512 ? " AVX-512" : " AVX2"));
         const auto w = randn(static_cast<std::size_t>(rows) * cols, rows * 17 + cols);
         const auto x = randn(cols, cols + 3);
         QStorage st;
@@ -124,6 +140,7 @@ TEST_P(KernelTest, ScratchReusedAcrossWidths) {
             const float tol = quant ? quant_bound(row, x.data(), cols) : 1e-4f * (1 + std::fabs(ref[r]));
             EXPECT_NEAR(fast[r], ref[r], tol) << "row " << r;
         }
+    }
     }
 }
 

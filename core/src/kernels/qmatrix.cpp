@@ -462,13 +462,21 @@ struct Input {
     const float* xd = nullptr;         // their scales
     const std::int8_t* xq4 = nullptr;  // q4 (AVX2): blocks paired as the kernel reads them
     const float* xc = nullptr;         // q4 (AVX2): 8 * scale * sum of each block
+    const std::int8_t* x4 = nullptr;   // q4 (AVX-512): groups of four blocks
+    const std::int32_t* c4 = nullptr;  // q4 (AVX-512): their corrections
 };
+
+bool use_avx512_decode();
 
 void rows(const QMatrix& W, const Input& in, float* y, int r0, int r1) {
     const float* x = in.x;
     const std::int8_t* xq = in.xq;
     const float* xd = in.xd;
 #ifdef WP_X86
+    if (use_avx512_decode()) {
+        if (W.precision == Precision::Q8) return detail::rows_q8_avx512(W, xq, xd, y, r0, r1);
+        if (W.precision == Precision::Q4) return detail::rows_q4_avx512(W, in.x4, in.c4, xd, y, r0, r1);
+    }
     if (use_avx2_kernels()) {
         // Per-thread block factors of one q8 row (rows have at most a few thousand blocks).
         thread_local std::vector<float> d;
@@ -501,7 +509,16 @@ void quantize_vector_blocks(const float* x, int n, std::int8_t* q, float* d) { q
 
 namespace {
 std::atomic<bool> g_int8_gemm{true};
+std::atomic<bool> g_avx512_decode{true};
+
+bool use_avx512_decode() {
+    static const bool has = detail::cpu_has_avx512_vnni();
+    return has && g_avx512_decode.load(std::memory_order_relaxed) && !g_force_scalar.load(std::memory_order_relaxed);
 }
+}  // namespace
+
+bool avx512_decode_kernels() { return use_avx512_decode(); }
+void set_avx512_decode_kernels_enabled(bool on) { g_avx512_decode = on; }
 
 void set_int8_gemm_enabled(bool on) { g_int8_gemm = on; }
 
@@ -826,9 +843,10 @@ Input prepare_input(const QMatrix& W, const float* x, InputScratch& s) {
         in.xp = s.xp.data();
     }
     if (W.precision == Precision::Q8 || W.precision == Precision::Q4) {
-        // Blocks padded to a multiple of eight (the q4 kernel's step); the padding is zeroed
-        // on every call, since a wider input may have used it before.
-        const int nb = W.cols / kQuantBlock, padded = (nb + 7) / 8 * 8;
+        // Blocks padded to a multiple of sixteen (the AVX-512 kernels' step; the AVX2 q4
+        // kernel's is eight); the padding is zeroed on every call, since a wider input may have
+        // used it before.
+        const int nb = W.cols / kQuantBlock, padded = (nb + 15) / 16 * 16;
         if (s.xq.size() < static_cast<std::size_t>(padded) * kQuantBlock) {
             s.xq.resize(static_cast<std::size_t>(padded) * kQuantBlock);
             s.xq4.resize(static_cast<std::size_t>(padded) * kQuantBlock);
@@ -839,7 +857,19 @@ Input prepare_input(const QMatrix& W, const float* x, InputScratch& s) {
         std::fill(s.xd.begin() + nb, s.xd.begin() + padded, 0.0f);
         in.xq = s.xq.data();
         in.xd = s.xd.data();
-        if (W.precision == Precision::Q4 && use_avx2_kernels()) {
+        if (use_avx512_decode()) {
+            std::fill(s.xq.begin() + static_cast<std::size_t>(nb) * kQuantBlock,
+                      s.xq.begin() + static_cast<std::size_t>(padded) * kQuantBlock, std::int8_t{0});
+            if (W.precision == Precision::Q4) {
+                if (s.x4.size() < static_cast<std::size_t>(padded) * kQuantBlock) {
+                    s.x4.resize(static_cast<std::size_t>(padded) * kQuantBlock);
+                    s.c4.resize(static_cast<std::size_t>(padded) * 4);
+                }
+                detail::arrange_q4_avx512(s.xq.data(), nb, padded, s.x4.data(), s.c4.data());
+                in.x4 = s.x4.data();
+                in.c4 = s.c4.data();
+            }
+        } else if (W.precision == Precision::Q4 && use_avx2_kernels()) {
             // For the AVX2 q4 kernel (the scalar one reads xq): pairs of blocks as [a 0-15,
             // b 0-15, a 16-31, b 16-31] (the nibble order of two blocks' 32 bytes), zero blocks
             // past the end; block sums for the correction of the unsigned nibbles.

@@ -74,6 +74,8 @@ struct InputScratch {
     std::vector<std::int8_t> xq4; // the same, pairs of blocks arranged for the q4 kernel
     std::vector<float> xc;        // 8 * scale * sum of each block (q4's unsigned-nibble correction)
     std::vector<float> xp;        // input split into even/odd elements per 16-block (bf16)
+    std::vector<std::int8_t> x4;  // q4 (AVX-512): groups of four blocks as the kernel reads them
+    std::vector<std::int32_t> c4; // their corrections, four lanes per block
 };
 
 // Scratch for the kernels, reused across calls.
@@ -118,6 +120,10 @@ struct ScopedFewRowsLimit {
 // switched off (tests and benchmarks compare both; off too when the scalar kernels are forced).
 bool int8_gemm_available();
 void set_int8_gemm_enabled(bool on);  // process-wide; on by default
+// Whether q8/q4 decode runs the AVX-512 VNNI kernels (the CPU has them and they are not switched
+// off) rather than the AVX2 ones; tests compare both. Process-wide.
+bool avx512_decode_kernels();
+void set_avx512_decode_kernels_enabled(bool on);
 
 // Dot product of two f32 vectors (AVX2 when available).
 float dot_f32(const float* a, const float* b, int n);
