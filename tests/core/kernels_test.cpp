@@ -59,7 +59,7 @@ float quant_bound(const std::vector<float>& deq_row, const float* x, int cols) {
 
 class KernelTest : public testing::TestWithParam<Precision> {};
 
-// The q8/q4 decode kernels the CPU can run: AVX2, and AVX-512 VNNI where it has it (the default
+// The decode kernels the CPU can run: AVX2, and AVX-512 where it has VNNI (the default
 // there); each check below runs with every one of them.
 struct ScopedAvx512Decode {
     explicit ScopedAvx512Decode(bool on) { set_avx512_decode_kernels_enabled(on); }

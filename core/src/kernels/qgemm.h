@@ -14,12 +14,18 @@ void quantize_vector_blocks(const float* x, int n, std::int8_t* q, float* d);
 // Whether the AVX-512 VNNI product can run here (CPU check only).
 bool cpu_has_avx512_vnni();
 
-// Decode kernels for one input vector, AVX-512 VNNI (needs cpu_has_avx512_vnni()), rows
-// [r0, r1) of y = W x. The input as prepare_input leaves it: xq int8 blocks and xd their scales,
+// Decode kernels for one input vector, AVX-512 (needs cpu_has_avx512_vnni()), rows [r0, r1) of
+// y = W x, one row after another with the weights 3 KB ahead prefetched. The input as prepare_input leaves it: xq int8 blocks and xd their scales,
 // zero-padded to a multiple of 16 blocks; q4 also reads the arrangement below.
 void rows_q8_avx512(const QMatrix& W, const std::int8_t* xq, const float* xd, float* y, int r0, int r1);
 void rows_q4_avx512(const QMatrix& W, const std::int8_t* x4, const std::int32_t* c4, const float* xd, float* y, int r0,
                     int r1);
+// bf16: xp holds, per 32 input elements, the 16 even ones then the 16 odd ones (a bf16 pair read
+// as a 32-bit word gives the even element by a shift, the odd one by a mask); elements past the
+// last whole 32 are read from x.
+void rows_bf16_avx512(const QMatrix& W, const float* xp, const float* x, float* y, int r0, int r1);
+void rows_f32_avx512(const QMatrix& W, const float* x, float* y, int r0, int r1);
+void split_bf16_input_avx512(const float* x, int n, float* xp);
 // For rows_q4_avx512: per group of four blocks, 64 bytes of their elements 0-15 then 64 of
 // their elements 16-31 (the order of the low and high nibbles of four blocks' 64 bytes), and 16
 // int32 lanes, four per block, each -2 x the block's sum (the unsigned nibbles' correction, -8 x

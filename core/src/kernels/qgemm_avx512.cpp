@@ -198,6 +198,72 @@ void arrange_q4_avx512(const std::int8_t* xq, int nb, int blocks, std::int8_t* x
     }
 }
 
+void split_bf16_input_avx512(const float* x, int n, float* xp) {
+    for (int b = 0; b + 32 <= n; b += 32)
+        for (int i = 0; i < 16; ++i) {
+            xp[b + i] = x[b + 2 * i];
+            xp[b + 16 + i] = x[b + 2 * i + 1];
+        }
+}
+
+WP_AVX512 void rows_bf16_avx512(const QMatrix& W, const float* xp, const float* x, float* y, int r0, int r1) {
+    const int cols = W.cols, main = cols / 32 * 32;
+    const __m512i hi_mask = _mm512_set1_epi32(static_cast<int>(0xffff0000u));
+    for (int r = r0; r < r1; ++r) {
+        const std::uint16_t* w = W.bf16 + static_cast<std::size_t>(r) * cols;
+        const char* ahead = reinterpret_cast<const char*>(w) + kPrefetchAhead;
+        __m512 e0 = _mm512_setzero_ps(), o0 = e0, e1 = e0, o1 = e0;
+        int i = 0;
+        for (; i + 64 <= main; i += 64) {
+            _mm_prefetch(ahead + 2 * i, _MM_HINT_T0);
+            _mm_prefetch(ahead + 2 * i + 64, _MM_HINT_T0);
+            const __m512i v0 = _mm512_loadu_si512(w + i), v1 = _mm512_loadu_si512(w + i + 32);
+            e0 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(v0, 16)), _mm512_loadu_ps(xp + i), e0);
+            o0 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(v0, hi_mask)), _mm512_loadu_ps(xp + i + 16), o0);
+            e1 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(v1, 16)), _mm512_loadu_ps(xp + i + 32), e1);
+            o1 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(v1, hi_mask)), _mm512_loadu_ps(xp + i + 48), o1);
+        }
+        for (; i < main; i += 32) {
+            _mm_prefetch(ahead + 2 * i, _MM_HINT_T0);
+            const __m512i v = _mm512_loadu_si512(w + i);
+            e0 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(v, 16)), _mm512_loadu_ps(xp + i), e0);
+            o0 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(v, hi_mask)), _mm512_loadu_ps(xp + i + 16), o0);
+        }
+        float s = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(e0, o0), _mm512_add_ps(e1, o1)));
+        for (; i < cols; ++i) {
+            const std::uint32_t bits = static_cast<std::uint32_t>(w[i]) << 16;
+            float f;
+            std::memcpy(&f, &bits, 4);
+            s += f * x[i];
+        }
+        y[r] = s;
+    }
+}
+
+WP_AVX512 void rows_f32_avx512(const QMatrix& W, const float* x, float* y, int r0, int r1) {
+    const int cols = W.cols, main = cols / 16 * 16;
+    for (int r = r0; r < r1; ++r) {
+        const float* w = W.f32 + static_cast<std::size_t>(r) * cols;
+        const char* ahead = reinterpret_cast<const char*>(w) + kPrefetchAhead;
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        int i = 0;
+        for (; i + 64 <= main; i += 64) {
+            for (int k = 0; k < 4; ++k) _mm_prefetch(ahead + 4 * i + 64 * k, _MM_HINT_T0);
+            a0 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i), _mm512_loadu_ps(x + i), a0);
+            a1 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i + 16), _mm512_loadu_ps(x + i + 16), a1);
+            a2 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i + 32), _mm512_loadu_ps(x + i + 32), a2);
+            a3 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i + 48), _mm512_loadu_ps(x + i + 48), a3);
+        }
+        for (; i < main; i += 16) {
+            _mm_prefetch(ahead + 4 * i, _MM_HINT_T0);
+            a0 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i), _mm512_loadu_ps(x + i), a0);
+        }
+        float s = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+        for (; i < cols; ++i) s += w[i] * x[i];
+        y[r] = s;
+    }
+}
+
 WP_AVX512 void rows_q8_avx512(const QMatrix& W, const std::int8_t* xq, const float* xd, float* y, int r0, int r1) {
     const int nb = W.cols / kQuantBlock;
     const __m512i zero = _mm512_setzero_si512();
@@ -229,37 +295,53 @@ WP_AVX512 void rows_q8_avx512(const QMatrix& W, const std::int8_t* xq, const flo
     }
 }
 
-WP_AVX512 void rows_q4_avx512(const QMatrix& W, const std::int8_t* x4, const std::int32_t* c4, const float* xd, float* y,
-                              int r0, int r1) {
+template <int R>
+WP_AVX512 inline void rows_q4_avx512_block(const QMatrix& W, const std::int8_t* x4, const std::int32_t* c4, const float* xd,
+                                           float* y, int r) {
     const int nb = W.cols / kQuantBlock;
     const std::size_t row_bytes = static_cast<std::size_t>(W.cols) / 2;
     const __m512i m4 = _mm512_set1_epi8(0x0f);
     const __m512i quad = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);  // lanes to blocks
-    for (int r = r0; r < r1; ++r) {
-        const std::uint8_t* w = W.q4 + static_cast<std::size_t>(r) * row_bytes;
-        const std::uint16_t* ws = W.scales + static_cast<std::size_t>(r) * nb;
-        const char* next = reinterpret_cast<const char*>(w) + kPrefetchAhead;
-        __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0;
-        for (int b0 = 0; b0 < nb; b0 += 16) {
-            const int n16 = std::min(16, nb - b0);
-            const __mmask16 m = static_cast<__mmask16>((1u << n16) - 1);
-            const __m512 dv = _mm512_mul_ps(_mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, ws + b0)), _mm512_loadu_ps(xd + b0));
-            for (int j = 0; 4 * j < n16; ++j) {
-                const int g = b0 / 4 + j;
-                _mm_prefetch(next + 64 * g, _MM_HINT_T0);
-                // Blocks past the row's end read the next row's bytes, or the storage's slack
-                // (seven blocks and more), against zero inputs, corrections and factors.
-                const __m512i v = _mm512_loadu_si512(w + 64 * g);
-                __m512i sum = _mm512_loadu_si512(c4 + 16 * g);
-                sum = _mm512_dpbusd_epi32(sum, _mm512_and_si512(v, m4), _mm512_loadu_si512(x4 + 128 * g));
-                sum = _mm512_dpbusd_epi32(sum, _mm512_and_si512(_mm512_srli_epi16(v, 4), m4), _mm512_loadu_si512(x4 + 128 * g + 64));
-                const __m512 d = _mm512_permutexvar_ps(_mm512_add_epi32(quad, _mm512_set1_epi32(4 * j)), dv);
-                if (j & 1) acc1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), d, acc1);
-                else acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), d, acc0);
+    const __m512i idx[4] = {quad, _mm512_add_epi32(quad, _mm512_set1_epi32(4)), _mm512_add_epi32(quad, _mm512_set1_epi32(8)),
+                            _mm512_add_epi32(quad, _mm512_set1_epi32(12))};
+    const std::uint8_t* w[R];
+    const std::uint16_t* ws[R];
+    __m512 acc[R][2];
+    for (int k = 0; k < R; ++k) {
+        w[k] = W.q4 + static_cast<std::size_t>(r + k) * row_bytes;
+        ws[k] = W.scales + static_cast<std::size_t>(r + k) * nb;
+        acc[k][0] = acc[k][1] = _mm512_setzero_ps();
+    }
+    const char* ahead = reinterpret_cast<const char*>(w[0]) + kPrefetchAhead;
+    for (int b0 = 0; b0 < nb; b0 += 16) {
+        const int n16 = std::min(16, nb - b0);
+        const __mmask16 m = static_cast<__mmask16>((1u << n16) - 1);
+        const __m512 xdv = _mm512_loadu_ps(xd + b0);
+        __m512 dv[R];
+        for (int k = 0; k < R; ++k) dv[k] = _mm512_mul_ps(_mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, ws[k] + b0)), xdv);
+        for (int j = 0; 4 * j < n16; ++j) {
+            const int g = b0 / 4 + j;
+            // Blocks past a row's end read the next row's bytes, or the storage's slack (seven
+            // blocks and more), against zero inputs, corrections and factors.
+            const __m512i c = _mm512_loadu_si512(c4 + 16 * g);
+            const __m512i xl = _mm512_loadu_si512(x4 + 128 * g), xh = _mm512_loadu_si512(x4 + 128 * g + 64);
+            for (int k = 0; k < R; ++k) {
+                _mm_prefetch(ahead + static_cast<std::size_t>(k) * row_bytes + 64 * g, _MM_HINT_T0);
+                const __m512i v = _mm512_loadu_si512(w[k] + 64 * g);
+                __m512i sum = _mm512_dpbusd_epi32(c, _mm512_and_si512(v, m4), xl);
+                sum = _mm512_dpbusd_epi32(sum, _mm512_and_si512(_mm512_srli_epi16(v, 4), m4), xh);
+                acc[k][j & 1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_permutexvar_ps(idx[j], dv[k]), acc[k][j & 1]);
             }
         }
-        y[r] = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
     }
+    for (int k = 0; k < R; ++k) y[r + k] = _mm512_reduce_add_ps(_mm512_add_ps(acc[k][0], acc[k][1]));
+}
+
+WP_AVX512 void rows_q4_avx512(const QMatrix& W, const std::int8_t* x4, const std::int32_t* c4, const float* xd, float* y,
+                              int r0, int r1) {
+    int r = r0;
+    for (; r + 2 <= r1; r += 2) rows_q4_avx512_block<2>(W, x4, c4, xd, y, r);
+    if (r < r1) rows_q4_avx512_block<1>(W, x4, c4, xd, y, r);
 }
 
 void qgemm_avx512(const QMatrix& W, const float* X, int n, float* Y, ThreadPool& pool, KernelScratch& s) {
@@ -308,6 +390,9 @@ bool cpu_has_avx512_vnni() { return false; }
 void rows_q8_avx512(const QMatrix&, const std::int8_t*, const float*, float*, int, int) {}
 void rows_q4_avx512(const QMatrix&, const std::int8_t*, const std::int32_t*, const float*, float*, int, int) {}
 void arrange_q4_avx512(const std::int8_t*, int, int, std::int8_t*, std::int32_t*) {}
+void rows_bf16_avx512(const QMatrix&, const float*, const float*, float*, int, int) {}
+void rows_f32_avx512(const QMatrix&, const float*, float*, int, int) {}
+void split_bf16_input_avx512(const float*, int, float*) {}
 void qgemm_avx512(const QMatrix&, const float*, int, float*, ThreadPool&, KernelScratch&) {}
 
 #endif

@@ -474,6 +474,8 @@ void rows(const QMatrix& W, const Input& in, float* y, int r0, int r1) {
     const float* xd = in.xd;
 #ifdef WP_X86
     if (use_avx512_decode()) {
+        if (W.precision == Precision::F32) return detail::rows_f32_avx512(W, x, y, r0, r1);
+        if (W.precision == Precision::BF16) return detail::rows_bf16_avx512(W, in.xp, x, y, r0, r1);
         if (W.precision == Precision::Q8) return detail::rows_q8_avx512(W, xq, xd, y, r0, r1);
         if (W.precision == Precision::Q4) return detail::rows_q4_avx512(W, in.x4, in.c4, xd, y, r0, r1);
     }
@@ -835,6 +837,11 @@ Input prepare_input(const QMatrix& W, const float* x, InputScratch& s) {
     if (W.precision == Precision::BF16) {
         // Even and odd elements of each 16-block, for the bf16 kernel.
         if (s.xp.size() < static_cast<std::size_t>(W.cols)) s.xp.resize(W.cols);
+        if (use_avx512_decode()) {
+            detail::split_bf16_input_avx512(x, W.cols, s.xp.data());
+            in.xp = s.xp.data();
+            return in;
+        }
         for (int b = 0; b + 16 <= W.cols; b += 16)
             for (int i = 0; i < 8; ++i) {
                 s.xp[b + i] = x[b + 2 * i];

@@ -120,8 +120,9 @@ struct ScopedFewRowsLimit {
 // switched off (tests and benchmarks compare both; off too when the scalar kernels are forced).
 bool int8_gemm_available();
 void set_int8_gemm_enabled(bool on);  // process-wide; on by default
-// Whether q8/q4 decode runs the AVX-512 VNNI kernels (the CPU has them and they are not switched
-// off) rather than the AVX2 ones; tests compare both. Process-wide.
+// Whether decode (and the short-prompt path) runs the AVX-512 kernels of every precision (the
+// CPU has AVX-512 VNNI and they are not switched off) rather than the AVX2 ones; tests compare
+// both. Process-wide.
 bool avx512_decode_kernels();
 void set_avx512_decode_kernels_enabled(bool on);
 
