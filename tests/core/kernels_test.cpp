@@ -76,7 +76,7 @@ TEST_P(KernelTest, MatvecMatchesScalarAndReference) {
     const bool quant = prec == Precision::Q8 || prec == Precision::Q4;
     ThreadPool pool(2);
     for (bool avx512 : decode_kernel_sets())
-    for (auto [rows, cols] : std::vector<std::pair<int, int>>{{1, 32}, {7, 64}, {33, 96}, {130, 320}, {5, 37}, {17, 200}, {9, 224}, {3, 4864}, {4, 544}}) {
+    for (auto [rows, cols] : std::vector<std::pair<int, int>>{{1, 32}, {7, 64}, {33, 96}, {130, 320}, {5, 37}, {17, 200}, {9, 224}, {3, 4864}, {4, 544}, {5, 512}, {3, 6144}}) {
         if (quant && cols % kQuantBlock) continue;
         const ScopedAvx512Decode kernels(avx512);
         SCOPED_TRACE(std::to_string(rows) + "x" + std::to_string(cols) + (avx512 ? " AVX-512" : " AVX2"));
@@ -211,6 +211,9 @@ TEST_P(KernelTest, MatmulMatchesRowByRow) {
     if (few_rows_limit(prec) < 2) forced.emplace(48);
     const int limit = few_rows_limit(prec);
     ASSERT_GE(limit, 2);
+    for (bool avx512 : decode_kernel_sets()) {
+    const ScopedAvx512Decode kernels(avx512);
+    SCOPED_TRACE(avx512 ? "AVX-512 kernels" : "AVX2 kernels");
     // Below, at and above the limit; past 64 rows the decode kernels' path takes a second batch.
     std::vector<int> counts = {2, 5, limit, limit + 1};
     if (limit > 64) counts.push_back(67);
@@ -244,6 +247,7 @@ TEST_P(KernelTest, MatmulMatchesRowByRow) {
                 }
             }
         }
+    }
     }
 }
 

@@ -326,6 +326,69 @@ void mix_any(const float* p, std::size_t ps, int nq, const T* values, std::size_
 
 }  // namespace
 
+#ifdef WP_X86
+#define WP_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma")))
+
+// Eight query rows against 32 keys per step: 16 accumulators, each step of the head dimension one
+// pair of loads of transposed keys and eight broadcasts of query elements (from memory).
+WP_AVX512 void prompt_scores_avx512(const float* q, int nq, int d, const float* kt, std::size_t kts, int n, float* out,
+                                    std::size_t os) {
+    for (int j0 = 0; j0 < n; j0 += 32) {
+        const int left = n - j0;
+        const __mmask16 m0 = left >= 16 ? __mmask16(0xffff) : static_cast<__mmask16>((1u << left) - 1);
+        const __mmask16 m1 = left >= 32 ? __mmask16(0xffff) : left > 16 ? static_cast<__mmask16>((1u << (left - 16)) - 1) : 0;
+        __m512 acc[8][2];
+        for (int i = 0; i < 8; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+        for (int c = 0; c < d; ++c) {
+            const float* k = kt + static_cast<std::size_t>(c) * kts + j0;
+            const __m512 k0 = _mm512_maskz_loadu_ps(m0, k), k1 = _mm512_maskz_loadu_ps(m1, k + 16);
+            for (int i = 0; i < 8; ++i) {
+                const __m512 qv = _mm512_set1_ps(q[static_cast<std::size_t>(i) * d + c]);
+                acc[i][0] = _mm512_fmadd_ps(qv, k0, acc[i][0]);
+                acc[i][1] = _mm512_fmadd_ps(qv, k1, acc[i][1]);
+            }
+        }
+        for (int i = 0; i < nq; ++i) {
+            _mm512_mask_storeu_ps(out + i * os + j0, m0, acc[i][0]);
+            _mm512_mask_storeu_ps(out + i * os + j0 + 16, m1, acc[i][1]);
+        }
+    }
+}
+
+// Eight query rows x 32 lanes of the head dimension in registers while all n values pass.
+WP_AVX512 void prompt_mix_avx512(const float* p, std::size_t ps, int nq, const float* v, std::size_t vs, int n, int d,
+                                 float* out, bool accumulate) {
+    for (int c0 = 0; c0 < d; c0 += 32) {
+        const int left = d - c0;
+        const __mmask16 m0 = left >= 16 ? __mmask16(0xffff) : static_cast<__mmask16>((1u << left) - 1);
+        const __mmask16 m1 = left >= 32 ? __mmask16(0xffff) : left > 16 ? static_cast<__mmask16>((1u << (left - 16)) - 1) : 0;
+        __m512 acc[8][2];
+        for (int i = 0; i < 8; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+        for (int j = 0; j < n; ++j) {
+            const float* vj = v + static_cast<std::size_t>(j) * vs + c0;
+            const __m512 v0 = _mm512_maskz_loadu_ps(m0, vj), v1 = _mm512_maskz_loadu_ps(m1, vj + 16);
+            for (int i = 0; i < 8; ++i) {
+                const __m512 w = _mm512_set1_ps(p[i * ps + j]);
+                acc[i][0] = _mm512_fmadd_ps(w, v0, acc[i][0]);
+                acc[i][1] = _mm512_fmadd_ps(w, v1, acc[i][1]);
+            }
+        }
+        for (int i = 0; i < nq; ++i) {
+            float* o = out + static_cast<std::size_t>(i) * d + c0;
+            if (accumulate) {
+                acc[i][0] = _mm512_add_ps(acc[i][0], _mm512_maskz_loadu_ps(m0, o));
+                acc[i][1] = _mm512_add_ps(acc[i][1], _mm512_maskz_loadu_ps(m1, o + 16));
+            }
+            _mm512_mask_storeu_ps(o, m0, acc[i][0]);
+            _mm512_mask_storeu_ps(o + 16, m1, acc[i][1]);
+        }
+    }
+}
+#else
+void prompt_scores_avx512(const float*, int, int, const float*, std::size_t, int, float*, std::size_t) {}
+void prompt_mix_avx512(const float*, std::size_t, int, const float*, std::size_t, int, int, float*, bool) {}
+#endif
+
 void attention_scores(const float* q, int nq, int d, const std::uint16_t* keys, std::size_t ks, int n, float* out,
                       std::size_t os) {
     scores_any(q, nq, d, keys, ks, n, out, os);

@@ -295,53 +295,40 @@ WP_AVX512 void rows_q8_avx512(const QMatrix& W, const std::int8_t* xq, const flo
     }
 }
 
-template <int R>
-WP_AVX512 inline void rows_q4_avx512_block(const QMatrix& W, const std::int8_t* x4, const std::int32_t* c4, const float* xd,
-                                           float* y, int r) {
+WP_AVX512 void rows_q4_avx512(const QMatrix& W, const std::int8_t* x4, const std::int32_t* c4, const float* xd, float* y,
+                              int r0, int r1) {
+    // Two rows at a time sharing the input loads measured the same rate (the kernel is bound by
+    // memory, or in cache by its own arithmetic), and would have to offset the second row's
+    // prefetch stream; one row at a time keeps each stream 3 KB ahead of its reads.
     const int nb = W.cols / kQuantBlock;
     const std::size_t row_bytes = static_cast<std::size_t>(W.cols) / 2;
     const __m512i m4 = _mm512_set1_epi8(0x0f);
     const __m512i quad = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);  // lanes to blocks
     const __m512i idx[4] = {quad, _mm512_add_epi32(quad, _mm512_set1_epi32(4)), _mm512_add_epi32(quad, _mm512_set1_epi32(8)),
                             _mm512_add_epi32(quad, _mm512_set1_epi32(12))};
-    const std::uint8_t* w[R];
-    const std::uint16_t* ws[R];
-    __m512 acc[R][2];
-    for (int k = 0; k < R; ++k) {
-        w[k] = W.q4 + static_cast<std::size_t>(r + k) * row_bytes;
-        ws[k] = W.scales + static_cast<std::size_t>(r + k) * nb;
-        acc[k][0] = acc[k][1] = _mm512_setzero_ps();
-    }
-    const char* ahead = reinterpret_cast<const char*>(w[0]) + kPrefetchAhead;
-    for (int b0 = 0; b0 < nb; b0 += 16) {
-        const int n16 = std::min(16, nb - b0);
-        const __mmask16 m = static_cast<__mmask16>((1u << n16) - 1);
-        const __m512 xdv = _mm512_loadu_ps(xd + b0);
-        __m512 dv[R];
-        for (int k = 0; k < R; ++k) dv[k] = _mm512_mul_ps(_mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, ws[k] + b0)), xdv);
-        for (int j = 0; 4 * j < n16; ++j) {
-            const int g = b0 / 4 + j;
-            // Blocks past a row's end read the next row's bytes, or the storage's slack (seven
-            // blocks and more), against zero inputs, corrections and factors.
-            const __m512i c = _mm512_loadu_si512(c4 + 16 * g);
-            const __m512i xl = _mm512_loadu_si512(x4 + 128 * g), xh = _mm512_loadu_si512(x4 + 128 * g + 64);
-            for (int k = 0; k < R; ++k) {
-                _mm_prefetch(ahead + static_cast<std::size_t>(k) * row_bytes + 64 * g, _MM_HINT_T0);
-                const __m512i v = _mm512_loadu_si512(w[k] + 64 * g);
-                __m512i sum = _mm512_dpbusd_epi32(c, _mm512_and_si512(v, m4), xl);
-                sum = _mm512_dpbusd_epi32(sum, _mm512_and_si512(_mm512_srli_epi16(v, 4), m4), xh);
-                acc[k][j & 1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_permutexvar_ps(idx[j], dv[k]), acc[k][j & 1]);
+    for (int r = r0; r < r1; ++r) {
+        const std::uint8_t* w = W.q4 + static_cast<std::size_t>(r) * row_bytes;
+        const std::uint16_t* ws = W.scales + static_cast<std::size_t>(r) * nb;
+        const char* ahead = reinterpret_cast<const char*>(w) + kPrefetchAhead;
+        __m512 acc[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
+        for (int b0 = 0; b0 < nb; b0 += 16) {
+            const int n16 = std::min(16, nb - b0);
+            const __mmask16 m = static_cast<__mmask16>((1u << n16) - 1);
+            const __m512 dv = _mm512_mul_ps(_mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, ws + b0)), _mm512_loadu_ps(xd + b0));
+            for (int j = 0; 4 * j < n16; ++j) {
+                const int g = b0 / 4 + j;
+                _mm_prefetch(ahead + 64 * g, _MM_HINT_T0);
+                // Blocks past the row's end read the next row's bytes, or the storage's slack
+                // (seven blocks and more), against zero inputs, corrections and factors.
+                const __m512i v = _mm512_loadu_si512(w + 64 * g);
+                __m512i sum = _mm512_dpbusd_epi32(_mm512_loadu_si512(c4 + 16 * g), _mm512_and_si512(v, m4),
+                                                  _mm512_loadu_si512(x4 + 128 * g));
+                sum = _mm512_dpbusd_epi32(sum, _mm512_and_si512(_mm512_srli_epi16(v, 4), m4), _mm512_loadu_si512(x4 + 128 * g + 64));
+                acc[j & 1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_permutexvar_ps(idx[j], dv), acc[j & 1]);
             }
         }
+        y[r] = _mm512_reduce_add_ps(_mm512_add_ps(acc[0], acc[1]));
     }
-    for (int k = 0; k < R; ++k) y[r + k] = _mm512_reduce_add_ps(_mm512_add_ps(acc[k][0], acc[k][1]));
-}
-
-WP_AVX512 void rows_q4_avx512(const QMatrix& W, const std::int8_t* x4, const std::int32_t* c4, const float* xd, float* y,
-                              int r0, int r1) {
-    int r = r0;
-    for (; r + 2 <= r1; r += 2) rows_q4_avx512_block<2>(W, x4, c4, xd, y, r);
-    if (r < r1) rows_q4_avx512_block<1>(W, x4, c4, xd, y, r);
 }
 
 void qgemm_avx512(const QMatrix& W, const float* X, int n, float* Y, ThreadPool& pool, KernelScratch& s) {

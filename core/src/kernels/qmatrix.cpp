@@ -457,13 +457,14 @@ void quantize_vector(const float* x, int n, std::int8_t* q, float* d) {
 // The input vector in the forms the kernels read.
 struct Input {
     const float* x = nullptr;
-    const float* xp = nullptr;         // bf16: even and odd elements of each 16-block
+    const float* xp = nullptr;         // bf16: even and odd elements of each 16-block (AVX-512: 32-block)
     const std::int8_t* xq = nullptr;   // q8/q4: int8 blocks
     const float* xd = nullptr;         // their scales
     const std::int8_t* xq4 = nullptr;  // q4 (AVX2): blocks paired as the kernel reads them
     const float* xc = nullptr;         // q4 (AVX2): 8 * scale * sum of each block
     const std::int8_t* x4 = nullptr;   // q4 (AVX-512): groups of four blocks
     const std::int32_t* c4 = nullptr;  // q4 (AVX-512): their corrections
+    bool avx512 = false;               // prepared for the AVX-512 kernels (rows follows this, not the switch)
 };
 
 bool use_avx512_decode();
@@ -473,7 +474,7 @@ void rows(const QMatrix& W, const Input& in, float* y, int r0, int r1) {
     const std::int8_t* xq = in.xq;
     const float* xd = in.xd;
 #ifdef WP_X86
-    if (use_avx512_decode()) {
+    if (in.avx512) {
         if (W.precision == Precision::F32) return detail::rows_f32_avx512(W, x, y, r0, r1);
         if (W.precision == Precision::BF16) return detail::rows_bf16_avx512(W, in.xp, x, y, r0, r1);
         if (W.precision == Precision::Q8) return detail::rows_q8_avx512(W, xq, xd, y, r0, r1);
@@ -834,10 +835,11 @@ namespace {
 Input prepare_input(const QMatrix& W, const float* x, InputScratch& s) {
     Input in;
     in.x = x;
+    in.avx512 = use_avx512_decode();
     if (W.precision == Precision::BF16) {
-        // Even and odd elements of each 16-block, for the bf16 kernel.
+        // Even and odd elements of each 16-block (AVX2) or 32-block (AVX-512), for the bf16 kernel.
         if (s.xp.size() < static_cast<std::size_t>(W.cols)) s.xp.resize(W.cols);
-        if (use_avx512_decode()) {
+        if (in.avx512) {
             detail::split_bf16_input_avx512(x, W.cols, s.xp.data());
             in.xp = s.xp.data();
             return in;
@@ -864,7 +866,7 @@ Input prepare_input(const QMatrix& W, const float* x, InputScratch& s) {
         std::fill(s.xd.begin() + nb, s.xd.begin() + padded, 0.0f);
         in.xq = s.xq.data();
         in.xd = s.xd.data();
-        if (use_avx512_decode()) {
+        if (in.avx512) {
             std::fill(s.xq.begin() + static_cast<std::size_t>(nb) * kQuantBlock,
                       s.xq.begin() + static_cast<std::size_t>(padded) * kQuantBlock, std::int8_t{0});
             if (W.precision == Precision::Q4) {

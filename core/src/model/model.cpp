@@ -375,6 +375,27 @@ void Model::attention(Context& ctx, int layer, std::int64_t pos0, int count, Att
     // per-row bias.
     constexpr int kRows = 8;
     const int blocks = (count + kRows - 1) / kRows;
+    // With AVX-512 the keys are scored transposed (every key of a KV head in lanes, 32 at a
+    // time, against broadcast query elements), which needs no horizontal sums: each KV head's
+    // n_tot keys, cached then new, as hd rows of n_tot.
+    // The rows are padded to an odd number of 64-byte lines: at a power-of-two stride (512 keys,
+    // 2 KB) the 64 rows a step reads fell into the same few L1 sets.
+    const bool wide = avx512_decode_kernels();
+    const std::size_t kts = static_cast<std::size_t>(n_tot + 15) / 16 * 16 / 32 * 32 + 16;
+    float* keys_t = nullptr;
+    if (wide) {
+        keys_t = ensure(ws.keys_t, static_cast<std::size_t>(c.num_kv_heads) * hd * kts);
+        pool_->parallel_for(c.num_kv_heads, 1, [&](std::int64_t g0, std::int64_t g1) {
+            for (std::int64_t g = g0; g < g1; ++g) {
+                float* kt = keys_t + static_cast<std::size_t>(g) * hd * kts;
+                for (int j = 0; j < n_tot; ++j) {
+                    const float* key = j < n_past ? Kp + g * head_stride + static_cast<std::size_t>(j) * hd
+                                                  : kn + static_cast<std::size_t>(j - n_past) * KD + g * hd;
+                    for (int e = 0; e < hd; ++e) kt[static_cast<std::size_t>(e) * kts + j] = key[e];
+                }
+            }
+        });
+    }
     pool_->parallel_for(static_cast<std::int64_t>(c.num_heads) * blocks, 1, [&](std::int64_t u0, std::int64_t u1) {
         thread_local std::vector<float> qbuf, sbuf, obuf, obuf2, bias_buf;
         for (std::int64_t u = u0; u < u1; ++u) {
@@ -392,8 +413,13 @@ void Model::attention(Context& ctx, int layer, std::int64_t pos0, int count, Att
                 std::copy_n(q + static_cast<std::size_t>(i0 + r) * QD + static_cast<std::size_t>(h) * hd, hd,
                             qbuf.data() + static_cast<std::size_t>(r) * hd);
             float* S = sbuf.data();
-            if (n_past > 0) attention_scores(qbuf.data(), rows, hd, Kp + g * head_stride, hd, n_past, S, width);
-            attention_scores(qbuf.data(), rows, hd, kn + static_cast<std::size_t>(g) * hd, KD, new_keys, S + n_past, width);
+            if (wide) {
+                std::fill(qbuf.begin() + static_cast<std::size_t>(rows) * hd, qbuf.begin() + static_cast<std::size_t>(kRows) * hd, 0.0f);
+                prompt_scores_avx512(qbuf.data(), rows, hd, keys_t + static_cast<std::size_t>(g) * hd * kts, kts, width, S, width);
+            } else {
+                if (n_past > 0) attention_scores(qbuf.data(), rows, hd, Kp + g * head_stride, hd, n_past, S, width);
+                attention_scores(qbuf.data(), rows, hd, kn + static_cast<std::size_t>(g) * hd, KD, new_keys, S + n_past, width);
+            }
             for (int r = 0; r < rows; ++r) {
                 const int i = i0 + r;
                 const std::int64_t qp = pos0 + i;
@@ -414,8 +440,13 @@ void Model::attention(Context& ctx, int layer, std::int64_t pos0, int count, Att
                 }
             }
             float* o = obuf.data();
-            attention_mix(S + n_past, width, rows, vn + static_cast<std::size_t>(g) * hd, KD, new_keys, hd, o);
-            if (n_past > 0) {
+            if (wide) {
+                prompt_mix_avx512(S + n_past, width, rows, vn + static_cast<std::size_t>(g) * hd, KD, new_keys, hd, o, false);
+                if (n_past > 0) prompt_mix_avx512(S, width, rows, Vp + g * head_stride, hd, n_past, hd, o, true);
+            } else {
+                attention_mix(S + n_past, width, rows, vn + static_cast<std::size_t>(g) * hd, KD, new_keys, hd, o);
+            }
+            if (!wide && n_past > 0) {
                 attention_mix(S, width, rows, Vp + g * head_stride, hd, n_past, hd, obuf2.data());
                 for (std::size_t k = 0; k < static_cast<std::size_t>(rows) * hd; ++k) o[k] += obuf2[k];
             }

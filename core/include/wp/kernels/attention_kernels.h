@@ -24,6 +24,17 @@ void attention_mix(const float* p, std::size_t p_stride, int nq, const std::uint
 void attention_mix(const float* p, std::size_t p_stride, int nq, const float* values, std::size_t value_stride, int n,
                    int head_dim, float* out);
 
+// Prompt attention, AVX-512 (where avx512_decode_kernels() holds): 8 query rows at a time.
+// scores[i * score_stride + j] = q_i . K_j for i < nq <= 8 (q: 8 rows of head_dim, rows past nq
+// zero) and j < n, with the keys transposed: K_j's element c at keys_t[c * kt_stride + j].
+// out[i * head_dim + c] (+)= sum_j p[i * p_stride + j] * V_j[c] for i < nq (rows of p past nq are
+// read, not used), V_j = values + j * value_stride; `accumulate` adds to out instead of
+// overwriting it.
+void prompt_scores_avx512(const float* q, int nq, int head_dim, const float* keys_t, std::size_t kt_stride, int n,
+                          float* scores, std::size_t score_stride);
+void prompt_mix_avx512(const float* p, std::size_t p_stride, int nq, const float* values, std::size_t value_stride, int n,
+                       int head_dim, float* out, bool accumulate);
+
 // Decode attention's work units, for a pool of `threads`: the query heads that share a KV head
 // go together; with fewer KV heads than threads each group is split into `parts` (so every
 // thread has work), and unit u covers KV head u / parts. Each unit has at least one head.

@@ -5,10 +5,11 @@
 //  q8   — blocks of 32 weights: 32 int8 and one f16 scale (8.5 bits per weight), quantized at load.
 //  q4   — blocks of 32 weights: 16 bytes of 4-bit values (v - 8) and one f16 scale (4.5 bits).
 //
-// Decode (one row) runs hand-vectorised AVX2/FMA kernels (chosen at run time, with a scalar
-// fallback) over output rows on the thread pool; q8/q4 quantize the input vector to int8 blocks
-// and use integer dot products. A short prompt (up to few_rows_limit rows) runs the same
-// kernels over blocks of weight rows kept in cache for every input row; a long one goes through
+// Decode (one row) runs hand-vectorised AVX2/FMA kernels, or AVX-512 ones where the CPU has
+// AVX-512 VNNI (chosen at run time, with a scalar fallback), over output rows on the thread
+// pool; q8/q4 quantize the input vector to int8 blocks and use integer dot products. A short
+// prompt (up to few_rows_limit rows) runs the same kernels over blocks of weight rows kept in
+// cache for every input row; a long one goes through the int8 product (q8/q4 with VNNI) or
 // cblas_sgemm, widening or dequantizing the weights tile by tile.
 #pragma once
 
@@ -73,7 +74,7 @@ struct InputScratch {
     std::vector<float> xd;        // its block scales
     std::vector<std::int8_t> xq4; // the same, pairs of blocks arranged for the q4 kernel
     std::vector<float> xc;        // 8 * scale * sum of each block (q4's unsigned-nibble correction)
-    std::vector<float> xp;        // input split into even/odd elements per 16-block (bf16)
+    std::vector<float> xp;        // input split into even/odd elements per 16-block (bf16; AVX-512: 32)
     std::vector<std::int8_t> x4;  // q4 (AVX-512): groups of four blocks as the kernel reads them
     std::vector<std::int32_t> c4; // their corrections, four lanes per block
 };

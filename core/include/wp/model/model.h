@@ -26,6 +26,7 @@ struct Workspace {
     std::vector<float> x, n, q, k, v, att, o, gate, up, scores, bias, cos, sin, logits;
     std::vector<std::int64_t> key_pos;
     std::vector<float> kpast, vpast;  // a half cache's rows widened for prompt attention
+    std::vector<float> keys_t;        // prompt attention (AVX-512): each KV head's keys transposed
     KernelScratch kernels;
 };
 
