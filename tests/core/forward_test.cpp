@@ -160,8 +160,13 @@ TEST_P(RefCaseTest, AttentionProbabilitiesEqualReference) {
     const int T = static_cast<int>(ids.size());
     const ModelConfig& c = m.config();
     ASSERT_EQ(ref.size(), static_cast<std::size_t>(c.num_layers) * c.num_heads * T * T);
+    // With the AVX-512 kernels where the CPU has them, and with the AVX2 ones.
+    std::vector<bool> sets = {false};
+    if (avx512_decode_kernels()) sets.push_back(true);
+    for (bool avx512 : sets)
     for (CacheKind kind : kAllKinds) {
-        SCOPED_TRACE(cache_kind_name(kind));
+        set_avx512_decode_kernels_enabled(avx512);
+        SCOPED_TRACE(std::string(cache_kind_name(kind)) + (avx512 ? " AVX-512" : " AVX2"));
         // Recorded in one batch, in chunks of 5 (prompt attention over cached keys) and token
         // by token (the ring buffer reorders keys).
         for (int chunk : {T, 5, 1}) {
@@ -172,6 +177,7 @@ TEST_P(RefCaseTest, AttentionProbabilitiesEqualReference) {
             EXPECT_LE(max_abs_diff(trace.data().data(), ref.data(), ref.size()), kAttnTol) << "chunk " << chunk;
         }
     }
+    set_avx512_decode_kernels_enabled(true);
 }
 
 // The forward pass applies exactly the mask the config reports: a probability is zero iff the

@@ -386,6 +386,50 @@ TEST(Kernels, MatmulMultiMatchesRowByRow) {
 
 // Decode attention kernels (grouped query heads, f16 and f32 caches) against double-precision
 // sums, for every group size up to 9 (beyond the 8 done at once), odd key counts and head sizes.
+// Prompt attention's AVX-512 kernels (transposed keys, 8 query rows) against double sums:
+// every count of query rows, head sizes that leave a partial 16- or 32-lane slice, key counts
+// that leave every tail of the 32-key steps, and nothing written past the rows and keys asked.
+TEST(AttentionKernels, PromptKernelsMatchReference) {
+    if (!avx512_decode_kernels()) GTEST_SKIP() << "no AVX-512 VNNI here: prompt attention takes the decode kernels";
+    for (int d : {16, 40, 48, 64, 256})
+        for (int nq : {1, 3, 8})
+            for (int n : {1, 15, 16, 33, 70}) {
+                SCOPED_TRACE("d=" + std::to_string(d) + " nq=" + std::to_string(nq) + " n=" + std::to_string(n));
+                auto q = randn(static_cast<std::size_t>(8) * d, d + nq);
+                std::fill(q.begin() + static_cast<std::size_t>(nq) * d, q.end(), 0.0f);
+                const std::size_t kts = static_cast<std::size_t>(n) + 5, vs = static_cast<std::size_t>(d) + 8;
+                const auto kt = randn(kts * d, n + 1);
+                const auto v = randn(vs * n, n + 2);
+                const std::size_t ps = static_cast<std::size_t>(n) + 3;
+                auto p = randn(8 * ps, n + 3);
+                std::vector<float> S(8 * ps, -7.0f), out(static_cast<std::size_t>(8) * d, -7.0f);
+                prompt_scores_avx512(q.data(), nq, d, kt.data(), kts, n, S.data(), ps);
+                auto acc = out;
+                for (int i = 0; i < nq * d; ++i) acc[i] = 1.0f;
+                prompt_mix_avx512(p.data(), ps, nq, v.data(), vs, n, d, out.data(), false);
+                prompt_mix_avx512(p.data(), ps, nq, v.data(), vs, n, d, acc.data(), true);
+                for (int i = 0; i < 8; ++i) {
+                    for (int j = 0; j < n; ++j) {
+                        double r = 0;
+                        for (int c = 0; c < d; ++c) r += static_cast<double>(q[i * d + c]) * kt[c * kts + j];
+                        if (i < nq) ASSERT_NEAR(S[i * ps + j], r, 1e-4 * (1 + std::fabs(r))) << i << " " << j;
+                        else ASSERT_EQ(S[i * ps + j], -7.0f) << "wrote a row past nq";
+                    }
+                    for (std::size_t j = n; j < ps; ++j) ASSERT_EQ(S[i * ps + j], -7.0f) << "wrote past the keys";
+                    for (int c = 0; c < d; ++c) {
+                        double r = 0;
+                        for (int j = 0; j < n; ++j) r += static_cast<double>(p[i * ps + j]) * v[j * vs + c];
+                        if (i < nq) {
+                            ASSERT_NEAR(out[i * d + c], r, 1e-4 * (1 + std::fabs(r))) << i << " " << c;
+                            ASSERT_NEAR(acc[i * d + c], r + 1.0, 1e-4 * (2 + std::fabs(r))) << i << " " << c;
+                        } else {
+                            ASSERT_EQ(out[i * d + c], -7.0f) << "wrote a row past nq";
+                        }
+                    }
+                }
+            }
+}
+
 TEST(AttentionKernels, ScoresAndMixMatchReference) {
     for (bool force_scalar : {false, true}) {
         ScalarGuard g(force_scalar);
