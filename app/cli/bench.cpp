@@ -49,6 +49,10 @@ long peak_rss_bytes() {
 __attribute__((target("avx2"))) std::uint64_t sum_bytes_avx2(const std::uint8_t* p, std::size_t n) {
     __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
     for (std::size_t i = 0; i + 128 <= n; i += 128) {
+        // 3 KB ahead, as the decode kernels fetch: the hardware prefetcher alone left this loop
+        // at 26.5 GB/s with 2 threads on a machine whose decode kernels read 30-31.
+        _mm_prefetch(reinterpret_cast<const char*>(p + i) + 3072, _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(p + i) + 3072 + 64, _MM_HINT_T0);
         a0 = _mm256_xor_si256(a0, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + i)));
         a1 = _mm256_xor_si256(a1, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + i + 32)));
         a2 = _mm256_xor_si256(a2, _mm256_load_si256(reinterpret_cast<const __m256i*>(p + i + 64)));
