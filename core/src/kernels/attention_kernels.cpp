@@ -329,52 +329,31 @@ void mix_any(const float* p, std::size_t ps, int nq, const T* values, std::size_
 #ifdef WP_X86
 #define WP_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma")))
 
-// Eight query rows against 32 keys per step: 16 accumulators, each step of the head dimension one
-// pair of loads of transposed keys and eight broadcasts of query elements (from memory).
-WP_AVX512 void prompt_scores_avx512(const float* q, int nq, int d, const float* kt, std::size_t kts, int n, float* out,
-                                    std::size_t os) {
-    for (int j0 = 0; j0 < n; j0 += 32) {
-        const int left = n - j0;
-        const __mmask16 m0 = left >= 16 ? __mmask16(0xffff) : static_cast<__mmask16>((1u << left) - 1);
-        const __mmask16 m1 = left >= 32 ? __mmask16(0xffff) : left > 16 ? static_cast<__mmask16>((1u << (left - 16)) - 1) : 0;
-        __m512 acc[8][2];
-        for (int i = 0; i < 8; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
-        for (int c = 0; c < d; ++c) {
-            const float* k = kt + static_cast<std::size_t>(c) * kts + j0;
-            const __m512 k0 = _mm512_maskz_loadu_ps(m0, k), k1 = _mm512_maskz_loadu_ps(m1, k + 16);
-            for (int i = 0; i < 8; ++i) {
-                const __m512 qv = _mm512_set1_ps(q[static_cast<std::size_t>(i) * d + c]);
-                acc[i][0] = _mm512_fmadd_ps(qv, k0, acc[i][0]);
-                acc[i][1] = _mm512_fmadd_ps(qv, k1, acc[i][1]);
-            }
-        }
-        for (int i = 0; i < nq; ++i) {
-            _mm512_mask_storeu_ps(out + i * os + j0, m0, acc[i][0]);
-            _mm512_mask_storeu_ps(out + i * os + j0 + 16, m1, acc[i][1]);
-        }
-    }
-}
+// The first min(16, max(0, n)) of 16 lanes.
+inline __mmask16 lanes16(int n) { return n >= 16 ? __mmask16(0xffff) : n <= 0 ? __mmask16(0) : static_cast<__mmask16>((1u << n) - 1); }
 
-// Eight query rows x 32 lanes of the head dimension in registers while all n values pass.
-WP_AVX512 void prompt_mix_avx512(const float* p, std::size_t ps, int nq, const float* v, std::size_t vs, int n, int d,
-                                 float* out, bool accumulate) {
-    for (int c0 = 0; c0 < d; c0 += 32) {
-        const int left = d - c0;
-        const __mmask16 m0 = left >= 16 ? __mmask16(0xffff) : static_cast<__mmask16>((1u << left) - 1);
-        const __mmask16 m1 = left >= 32 ? __mmask16(0xffff) : left > 16 ? static_cast<__mmask16>((1u << (left - 16)) - 1) : 0;
+// out[i * os + x] (+)= sum_t a[i * as + t] * b[t * bs + x] for i < nq (rows of a up to 8 are read)
+// and x < nx: eight rows x 32 lanes of x in 16 accumulators while t runs, each step one pair of
+// loads of b and eight broadcasts of a (from memory). Scores are q times the transposed keys
+// (t: the head dimension, x: keys); the mix is p times the values (t: keys, x: the head
+// dimension).
+WP_AVX512 void rows8_times(const float* a, std::size_t as, int nq, const float* b, std::size_t bs, int nt, int nx,
+                           float* out, std::size_t os, bool accumulate) {
+    for (int x0 = 0; x0 < nx; x0 += 32) {
+        const __mmask16 m0 = lanes16(nx - x0), m1 = lanes16(nx - x0 - 16);
         __m512 acc[8][2];
-        for (int i = 0; i < 8; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
-        for (int j = 0; j < n; ++j) {
-            const float* vj = v + static_cast<std::size_t>(j) * vs + c0;
-            const __m512 v0 = _mm512_maskz_loadu_ps(m0, vj), v1 = _mm512_maskz_loadu_ps(m1, vj + 16);
+        for (auto& v : acc) v[0] = v[1] = _mm512_setzero_ps();
+        for (int t = 0; t < nt; ++t) {
+            const float* bt = b + static_cast<std::size_t>(t) * bs + x0;
+            const __m512 b0 = _mm512_maskz_loadu_ps(m0, bt), b1 = _mm512_maskz_loadu_ps(m1, bt + 16);
             for (int i = 0; i < 8; ++i) {
-                const __m512 w = _mm512_set1_ps(p[i * ps + j]);
-                acc[i][0] = _mm512_fmadd_ps(w, v0, acc[i][0]);
-                acc[i][1] = _mm512_fmadd_ps(w, v1, acc[i][1]);
+                const __m512 w = _mm512_set1_ps(a[i * as + t]);
+                acc[i][0] = _mm512_fmadd_ps(w, b0, acc[i][0]);
+                acc[i][1] = _mm512_fmadd_ps(w, b1, acc[i][1]);
             }
         }
         for (int i = 0; i < nq; ++i) {
-            float* o = out + static_cast<std::size_t>(i) * d + c0;
+            float* o = out + i * os + x0;
             if (accumulate) {
                 acc[i][0] = _mm512_add_ps(acc[i][0], _mm512_maskz_loadu_ps(m0, o));
                 acc[i][1] = _mm512_add_ps(acc[i][1], _mm512_maskz_loadu_ps(m1, o + 16));
@@ -383,6 +362,16 @@ WP_AVX512 void prompt_mix_avx512(const float* p, std::size_t ps, int nq, const f
             _mm512_mask_storeu_ps(o + 16, m1, acc[i][1]);
         }
     }
+}
+
+void prompt_scores_avx512(const float* q, int nq, int d, const float* kt, std::size_t kts, int n, float* out,
+                          std::size_t os) {
+    rows8_times(q, d, nq, kt, kts, d, n, out, os, false);
+}
+
+void prompt_mix_avx512(const float* p, std::size_t ps, int nq, const float* v, std::size_t vs, int n, int d, float* out,
+                       bool accumulate) {
+    rows8_times(p, ps, nq, v, vs, n, d, out, d, accumulate);
 }
 #else
 void prompt_scores_avx512(const float*, int, int, const float*, std::size_t, int, float*, std::size_t) {}
