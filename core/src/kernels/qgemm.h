@@ -25,7 +25,6 @@ void rows_q4_avx512(const QMatrix& W, const std::int8_t* x4, const std::int32_t*
 // last whole 32 are read from x.
 void rows_bf16_avx512(const QMatrix& W, const float* xp, const float* x, float* y, int r0, int r1);
 void rows_f32_avx512(const QMatrix& W, const float* x, float* y, int r0, int r1);
-void split_bf16_input_avx512(const float* x, int n, float* xp);
 // For rows_q4_avx512: per group of four blocks, 64 bytes of their elements 0-15 then 64 of
 // their elements 16-31 (the order of the low and high nibbles of four blocks' 64 bytes), and 16
 // int32 lanes, four per block, each -2 x the block's sum (the unsigned nibbles' correction, -8 x

@@ -198,14 +198,6 @@ void arrange_q4_avx512(const std::int8_t* xq, int nb, int blocks, std::int8_t* x
     }
 }
 
-void split_bf16_input_avx512(const float* x, int n, float* xp) {
-    for (int b = 0; b + 32 <= n; b += 32)
-        for (int i = 0; i < 16; ++i) {
-            xp[b + i] = x[b + 2 * i];
-            xp[b + 16 + i] = x[b + 2 * i + 1];
-        }
-}
-
 WP_AVX512 void rows_bf16_avx512(const QMatrix& W, const float* xp, const float* x, float* y, int r0, int r1) {
     const int cols = W.cols, main = cols / 32 * 32;
     const __m512i hi_mask = _mm512_set1_epi32(static_cast<int>(0xffff0000u));
@@ -379,7 +371,6 @@ void rows_q4_avx512(const QMatrix&, const std::int8_t*, const std::int32_t*, con
 void arrange_q4_avx512(const std::int8_t*, int, int, std::int8_t*, std::int32_t*) {}
 void rows_bf16_avx512(const QMatrix&, const float*, const float*, float*, int, int) {}
 void rows_f32_avx512(const QMatrix&, const float*, float*, int, int) {}
-void split_bf16_input_avx512(const float*, int, float*) {}
 void qgemm_avx512(const QMatrix&, const float*, int, float*, ThreadPool&, KernelScratch&) {}
 
 #endif

@@ -467,7 +467,15 @@ struct Input {
     bool avx512 = false;               // prepared for the AVX-512 kernels (rows follows this, not the switch)
 };
 
-bool use_avx512_decode();
+// An AVX-512 path runs where the CPU has VNNI, its switch is on and the scalar kernels are not
+// forced.
+bool avx512_path(const std::atomic<bool>& enabled) {
+    static const bool has = detail::cpu_has_avx512_vnni();
+    return has && enabled.load(std::memory_order_relaxed) && !g_force_scalar.load(std::memory_order_relaxed);
+}
+std::atomic<bool> g_int8_gemm{true};
+std::atomic<bool> g_avx512_decode{true};
+bool use_avx512_decode() { return avx512_path(g_avx512_decode); }
 
 void rows(const QMatrix& W, const Input& in, float* y, int r0, int r1) {
     const float* x = in.x;
@@ -510,25 +518,10 @@ namespace detail {
 void quantize_vector_blocks(const float* x, int n, std::int8_t* q, float* d) { quantize_vector(x, n, q, d); }
 }  // namespace detail
 
-namespace {
-std::atomic<bool> g_int8_gemm{true};
-std::atomic<bool> g_avx512_decode{true};
-
-bool use_avx512_decode() {
-    static const bool has = detail::cpu_has_avx512_vnni();
-    return has && g_avx512_decode.load(std::memory_order_relaxed) && !g_force_scalar.load(std::memory_order_relaxed);
-}
-}  // namespace
-
 bool avx512_decode_kernels() { return use_avx512_decode(); }
 void set_avx512_decode_kernels_enabled(bool on) { g_avx512_decode = on; }
-
+bool int8_gemm_available() { return avx512_path(g_int8_gemm); }
 void set_int8_gemm_enabled(bool on) { g_int8_gemm = on; }
-
-bool int8_gemm_available() {
-    static const bool has = detail::cpu_has_avx512_vnni();
-    return has && g_int8_gemm.load(std::memory_order_relaxed) && !g_force_scalar.load(std::memory_order_relaxed);
-}
 
 float dot_f32(const float* a, const float* b, int n) {
 #ifdef WP_X86
@@ -839,15 +832,11 @@ Input prepare_input(const QMatrix& W, const float* x, InputScratch& s) {
     if (W.precision == Precision::BF16) {
         // Even and odd elements of each 16-block (AVX2) or 32-block (AVX-512), for the bf16 kernel.
         if (s.xp.size() < static_cast<std::size_t>(W.cols)) s.xp.resize(W.cols);
-        if (in.avx512) {
-            detail::split_bf16_input_avx512(x, W.cols, s.xp.data());
-            in.xp = s.xp.data();
-            return in;
-        }
-        for (int b = 0; b + 16 <= W.cols; b += 16)
-            for (int i = 0; i < 8; ++i) {
+        const int block = in.avx512 ? 32 : 16;
+        for (int b = 0; b + block <= W.cols; b += block)
+            for (int i = 0; i < block / 2; ++i) {
                 s.xp[b + i] = x[b + 2 * i];
-                s.xp[b + 8 + i] = x[b + 2 * i + 1];
+                s.xp[b + block / 2 + i] = x[b + 2 * i + 1];
             }
         in.xp = s.xp.data();
     }
@@ -864,11 +853,11 @@ Input prepare_input(const QMatrix& W, const float* x, InputScratch& s) {
         }
         quantize_vector(x, W.cols, s.xq.data(), s.xd.data());
         std::fill(s.xd.begin() + nb, s.xd.begin() + padded, 0.0f);
+        std::fill(s.xq.begin() + static_cast<std::size_t>(nb) * kQuantBlock,
+                  s.xq.begin() + static_cast<std::size_t>(padded) * kQuantBlock, std::int8_t{0});
         in.xq = s.xq.data();
         in.xd = s.xd.data();
         if (in.avx512) {
-            std::fill(s.xq.begin() + static_cast<std::size_t>(nb) * kQuantBlock,
-                      s.xq.begin() + static_cast<std::size_t>(padded) * kQuantBlock, std::int8_t{0});
             if (W.precision == Precision::Q4) {
                 if (s.x4.size() < static_cast<std::size_t>(padded) * kQuantBlock) {
                     s.x4.resize(static_cast<std::size_t>(padded) * kQuantBlock);
@@ -882,8 +871,7 @@ Input prepare_input(const QMatrix& W, const float* x, InputScratch& s) {
             // For the AVX2 q4 kernel (the scalar one reads xq): pairs of blocks as [a 0-15,
             // b 0-15, a 16-31, b 16-31] (the nibble order of two blocks' 32 bytes), zero blocks
             // past the end; block sums for the correction of the unsigned nibbles.
-            std::int8_t* q = s.xq.data();
-            std::fill(q + static_cast<std::size_t>(nb) * kQuantBlock, q + static_cast<std::size_t>(padded) * kQuantBlock, 0);
+            const std::int8_t* q = s.xq.data();
             std::int8_t* o = s.xq4.data();
             for (int b = 0; b < padded; b += 2) {
                 std::memcpy(o + 32 * b, q + 32 * b, 16);

@@ -381,7 +381,7 @@ void Model::attention(Context& ctx, int layer, std::int64_t pos0, int count, Att
     // The rows are padded to an odd number of 64-byte lines: at a power-of-two stride (512 keys,
     // 2 KB) the 64 rows a step reads fell into the same few L1 sets.
     const bool wide = avx512_decode_kernels();
-    const std::size_t kts = static_cast<std::size_t>(n_tot + 15) / 16 * 16 / 32 * 32 + 16;
+    const std::size_t kts = static_cast<std::size_t>(n_tot + 15) / 32 * 32 + 16;  // >= n_tot
     float* keys_t = nullptr;
     if (wide) {
         keys_t = ensure(ws.keys_t, static_cast<std::size_t>(c.num_kv_heads) * hd * kts);
@@ -445,10 +445,10 @@ void Model::attention(Context& ctx, int layer, std::int64_t pos0, int count, Att
                 if (n_past > 0) prompt_mix_avx512(S, width, rows, Vp + g * head_stride, hd, n_past, hd, o, true);
             } else {
                 attention_mix(S + n_past, width, rows, vn + static_cast<std::size_t>(g) * hd, KD, new_keys, hd, o);
-            }
-            if (!wide && n_past > 0) {
-                attention_mix(S, width, rows, Vp + g * head_stride, hd, n_past, hd, obuf2.data());
-                for (std::size_t k = 0; k < static_cast<std::size_t>(rows) * hd; ++k) o[k] += obuf2[k];
+                if (n_past > 0) {
+                    attention_mix(S, width, rows, Vp + g * head_stride, hd, n_past, hd, obuf2.data());
+                    for (std::size_t k = 0; k < static_cast<std::size_t>(rows) * hd; ++k) o[k] += obuf2[k];
+                }
             }
             for (int r = 0; r < rows; ++r)
                 std::copy_n(o + static_cast<std::size_t>(r) * hd, hd,
