@@ -35,6 +35,12 @@ struct UsageError : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
+// Benchmarks with --avx2: the kernels a CPU without AVX-512 runs.
+void avx2_only() {
+    wp::set_avx512_decode_kernels_enabled(false);
+    wp::set_int8_gemm_enabled(false);
+}
+
 const char* kUsage = R"(usage: windowpane-cli <command> [options]
 
 Model commands (DIR is a Hugging Face model folder):
@@ -70,9 +76,10 @@ Tokenizer commands (DIR may hold only tokenizer files):
 
 Benchmarks:
   bench       --model DIR [--precision f32|bf16|q8|q4] [--threads N] [--prompt-tokens 512]
-              [--gen-tokens 128] [--repeat 5] [--json] [--no-int8-gemm]
+              [--gen-tokens 128] [--repeat 5] [--json] [--no-int8-gemm] [--avx2]
               Load time, prefill and decode tokens/s (median, min-max), peak RSS, KV bytes.
               --no-int8-gemm: q8/q4 prompts through sgemm instead of the int8 product.
+              --avx2: only the AVX2 kernels, as on a CPU without AVX-512 (for comparison).
   bench-memory [--threads 2]
               Memory read bandwidth with 1..N threads (decode speed is bound by it).
   bench-attention [--context 2048] [--layers 26] [--heads 8] [--kv-heads 4] [--head-dim 256]
@@ -80,11 +87,11 @@ Benchmarks:
               Decode attention over a full cache in every layer (defaults: gemma2-2b's shape):
               time per token and GB/s of cache read.
   bench-kernels [--rows 4864] [--cols 896] [--threads 2] [--repeat 7] [--mb 512]
-              [--precision all|f32|bf16|q8|q4] [--inputs 1] [--no-int8-gemm]
+              [--precision all|f32|bf16|q8|q4] [--inputs 1] [--no-int8-gemm] [--avx2]
               Decode kernel throughput: GB/s of weights read by matrix-vector products over about
               MB megabytes of matrices (a small value keeps them in cache). --inputs N > 1: the
               products with N input rows (a prompt), in GMAC/s; --no-int8-gemm takes sgemm
-              instead of the int8 product for q8/q4.
+              instead of the int8 product for q8/q4; --avx2 as for bench.
   synth       --preset NAME --out DIR [--dtype bf16|f32] [--seed N] [--config-only] [--shared DIR]
               A random-weight model folder at a real model's shape: gemma-2b, gemma2-2b, gemma2-9b,
               qwen2-0.5b, qwen2-1.5b, qwen2-7b (tokenizer copied from DIR/fixtures).
@@ -617,9 +624,10 @@ int main(int argc, char** argv) {
             return wp::cli::bench_tokenize(dir, mb, repeat);
         }
         if (cmd == "bench") {
-            const Args a(argc, argv, 2, {"json", "no-int8-gemm"});
+            const Args a(argc, argv, 2, {"json", "no-int8-gemm", "avx2"});
             wp::cli::BenchOptions o;
             if (a.flag("no-int8-gemm")) wp::set_int8_gemm_enabled(false);
+            if (a.flag("avx2")) avx2_only();
             o.model_dir = a.str("model");
             if (a.has("precision")) o.precision = wp::parse_precision(a.str("precision"));
             o.threads = static_cast<int>(a.integer("threads", 0));
@@ -639,10 +647,11 @@ int main(int argc, char** argv) {
             return wp::cli::bench_memory(threads);
         }
         if (cmd == "bench-kernels") {
-            const Args a(argc, argv, 2, {"no-int8-gemm"});
+            const Args a(argc, argv, 2, {"no-int8-gemm", "avx2"});
             const int rows = static_cast<int>(a.integer("rows", 4864));
             const int inputs = static_cast<int>(a.integer("inputs", 1));
             if (a.flag("no-int8-gemm")) wp::set_int8_gemm_enabled(false);
+            if (a.flag("avx2")) avx2_only();
             const int cols = static_cast<int>(a.integer("cols", 896));
             const int threads = static_cast<int>(a.integer("threads", 2));
             const int repeat = static_cast<int>(a.integer("repeat", 7));

@@ -22,6 +22,29 @@
 
 namespace wp::detail {
 
+void arrange_q4_input(const std::int8_t* xq, int nb, int blocks, std::int8_t* x4, std::int32_t* c4) {
+    for (int g = 0; g < blocks / 16; ++g) {
+        std::int8_t* xg = x4 + 512 * g;
+        for (int j = 0; j < 16; ++j) {
+            const int b = 16 * g + j;
+            int sum = 0;
+            for (int k = 0; k < 4; ++k) {
+                std::int8_t* lo = xg + 128 * k + 4 * j;
+                if (b < nb) {
+                    std::memcpy(lo, xq + kQuantBlock * b + 4 * k, 4);
+                    std::memcpy(lo + 64, xq + kQuantBlock * b + 16 + 4 * k, 4);
+                } else {
+                    std::memset(lo, 0, 4);
+                    std::memset(lo + 64, 0, 4);
+                }
+            }
+            if (b < nb)
+                for (int i = 0; i < kQuantBlock; ++i) sum += xq[kQuantBlock * b + i];
+            c4[16 * g + j] = -8 * sum;
+        }
+    }
+}
+
 #if defined(__x86_64__)
 
 bool cpu_has_avx512_vnni() {
@@ -69,9 +92,10 @@ WP_AVX512 void pack_group(const QMatrix& W, int r0, PackedBlock* out) {
         for (int b = 0; b < nb; ++b) {
             PackedBlock& p = out[b];
             if (q4) {
-                // Byte i of a block holds element i (low nibble) and element i + 16 (high).
+                // Byte i of a block holds element i (low nibble) and element i + 16 (high);
+                // bytes 4k..4k+3 lie together (q4_offset).
                 for (int k = 0; k < 4; ++k) {
-                    const __m512i v = _mm512_mask_i32gather_epi32(zero, mask, widx, base + 16 * b + 4 * k, 1);
+                    const __m512i v = _mm512_mask_i32gather_epi32(zero, mask, widx, base + q4_offset(b, 4 * k, nb), 1);
                     p.w[h][k] = _mm512_and_si512(v, m4);
                     p.w[h][k + 4] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
                 }
@@ -164,39 +188,20 @@ WP_AVX512 void run_group(const PackedBlock* P, const Inputs& in, int n, float* Y
 // ---- decode: one input vector -------------------------------------------------------------
 //
 // q8: 64 weights (two blocks) per vpdpbusd, |w| against x with w's sign (vpdpbusd multiplies
-// unsigned by signed bytes); lanes 0-7 hold block b's products, 8-15 block b + 1. q4: the 64
-// bytes of four blocks, low nibbles against their elements 0-15 and high nibbles against 16-31
-// (arranged so), lanes 4k..4k+3 holding block k; the int32 sums start at the correction. Either
-// way each lane's integer sum is scaled by its block's factor (weight scale x input scale,
-// spread to the block's lanes by one permute from sixteen factors computed together) into one
-// float sum. The weights 3 KB ahead are prefetched as these are read (the rows are contiguous,
-// so that runs on into the following rows): with the next row's bytes instead (448 bytes ahead
-// for a q4 row of 896 weights), qwen2-0.5b's 4864 x 896 matrices read at 20.8 GB/s (q4) and
-// 25.1 (q8) with 2 threads; 1 KB ahead 23.6, 2 KB 24.8, 3 KB 25.3 (q4) and 27.0 (q8)
-// (`bench-kernels --mb 2048`, bench-memory 26.5 GB/s).
+// unsigned by signed bytes); lanes 0-7 hold block b's products, 8-15 block b + 1, and each lane's
+// integer sum is scaled by its block's factor (weight scale x input scale, spread to the block's
+// lanes by one permute from sixteen factors computed together) into one float sum. q4: a group
+// of 16 blocks at a time in the layout of q4_offset, each block's integer sum in its own lane,
+// scaled by the sixteen factors as they come (in cache, 2 threads, `bench-kernels --mb 64`:
+// 54-61 GB/s at 4864 x 896 and 61-67 at 896 x 4864, where the earlier layout, four blocks per
+// load with a permute of the factors per load, gave 39-53 and 42-55). The weights 3 KB ahead are
+// prefetched as these are read (the rows are contiguous, so that runs on into the following
+// rows): with the next row's bytes instead (448 bytes ahead for a q4 row of 896 weights),
+// qwen2-0.5b's 4864 x 896 matrices read at 20.8 GB/s (q4) and 25.1 (q8) with 2 threads; 1 KB
+// ahead 23.6, 2 KB 24.8, 3 KB 25.3 (q4) and 27.0 (q8) (`bench-kernels --mb 2048`, bench-memory
+// 26.5 GB/s; the earlier q4 layout).
 
 constexpr int kPrefetchAhead = 3072;
-
-void arrange_q4_avx512(const std::int8_t* xq, int nb, int blocks, std::int8_t* x4, std::int32_t* c4) {
-    for (int g = 0; g < blocks / 4; ++g) {
-        std::int8_t* lo = x4 + 128 * g;
-        std::int8_t* hi = lo + 64;
-        for (int k = 0; k < 4; ++k) {
-            const int b = 4 * g + k;
-            int sum = 0;
-            if (b < nb) {
-                const std::int8_t* x = xq + kQuantBlock * b;
-                std::memcpy(lo + 16 * k, x, 16);
-                std::memcpy(hi + 16 * k, x + 16, 16);
-                for (int i = 0; i < kQuantBlock; ++i) sum += x[i];
-            } else {
-                std::memset(lo + 16 * k, 0, 16);
-                std::memset(hi + 16 * k, 0, 16);
-            }
-            for (int i = 0; i < 4; ++i) c4[16 * g + 4 * k + i] = -2 * sum;
-        }
-    }
-}
 
 WP_AVX512 void rows_bf16_avx512(const QMatrix& W, const float* xp, const float* x, float* y, int r0, int r1) {
     const int cols = W.cols, main = cols / 32 * 32;
@@ -287,39 +292,54 @@ WP_AVX512 void rows_q8_avx512(const QMatrix& W, const std::int8_t* xq, const flo
     }
 }
 
+// One group of 16 blocks (m < 16 in a row's last group: Tail) of a q4 row: four chunks, each
+// against its input's low-nibble and high-nibble vectors. The high nibbles are taken in place
+// (v & 0xf0, 16 x their value) into their own sums, shifted back once per group (exactly: they
+// are multiples of 16), which saves a shift per chunk; the sums of each block stay in its lane.
+// The tail's masks keep the loads inside the row (lanes past the group's end would read the
+// next row's bytes, against zero inputs).
+template <bool Tail>
+WP_AVX512 inline __m512 q4_group(const std::uint8_t* w, const std::uint16_t* ws, const std::int8_t* x, const std::int32_t* c,
+                                 const float* xd, int m, __m512 acc) {
+    const __m512i m4 = _mm512_set1_epi8(0x0f), mf0 = _mm512_set1_epi8(static_cast<char>(0xf0));
+    const __mmask16 mk = Tail ? static_cast<__mmask16>((1u << m) - 1) : static_cast<__mmask16>(0xffff);
+    const __m256i sc = Tail ? _mm256_maskz_loadu_epi16(mk, ws) : _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ws));
+    __m512i lo = _mm512_loadu_si512(c), hi = _mm512_setzero_si512();
+    for (int k = 0; k < 4; ++k) {
+        const __m512i v = Tail ? _mm512_maskz_loadu_epi32(mk, w + 4 * m * k) : _mm512_loadu_si512(w + 64 * k);
+        lo = _mm512_dpbusd_epi32(lo, _mm512_and_si512(v, m4), _mm512_loadu_si512(x + 128 * k));
+        hi = _mm512_dpbusd_epi32(hi, _mm512_and_si512(v, mf0), _mm512_loadu_si512(x + 128 * k + 64));
+    }
+    const __m512i sum = _mm512_add_epi32(lo, _mm512_srai_epi32(hi, 4));
+    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(_mm512_cvtph_ps(sc), _mm512_loadu_ps(xd)), acc);
+}
+
 WP_AVX512 void rows_q4_avx512(const QMatrix& W, const std::int8_t* x4, const std::int32_t* c4, const float* xd, float* y,
                               int r0, int r1) {
-    // Two rows at a time sharing the input loads measured the same rate (the kernel is bound by
-    // memory, or in cache by its own arithmetic), and would have to offset the second row's
-    // prefetch stream; one row at a time keeps each stream 3 KB ahead of its reads.
-    const int nb = W.cols / kQuantBlock;
+    const int nb = W.cols / kQuantBlock, full = nb / 16, tail = nb % 16;
     const std::size_t row_bytes = static_cast<std::size_t>(W.cols) / 2;
-    const __m512i m4 = _mm512_set1_epi8(0x0f);
-    const __m512i quad = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);  // lanes to blocks
-    const __m512i idx[4] = {quad, _mm512_add_epi32(quad, _mm512_set1_epi32(4)), _mm512_add_epi32(quad, _mm512_set1_epi32(8)),
-                            _mm512_add_epi32(quad, _mm512_set1_epi32(12))};
     for (int r = r0; r < r1; ++r) {
         const std::uint8_t* w = W.q4 + static_cast<std::size_t>(r) * row_bytes;
         const std::uint16_t* ws = W.scales + static_cast<std::size_t>(r) * nb;
         const char* ahead = reinterpret_cast<const char*>(w) + kPrefetchAhead;
-        __m512 acc[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
-        for (int b0 = 0; b0 < nb; b0 += 16) {
-            const int n16 = std::min(16, nb - b0);
-            const __mmask16 m = static_cast<__mmask16>((1u << n16) - 1);
-            const __m512 dv = _mm512_mul_ps(_mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, ws + b0)), _mm512_loadu_ps(xd + b0));
-            for (int j = 0; 4 * j < n16; ++j) {
-                const int g = b0 / 4 + j;
-                _mm_prefetch(ahead + 64 * g, _MM_HINT_T0);
-                // Blocks past the row's end read the next row's bytes, or the storage's slack
-                // (seven blocks and more), against zero inputs, corrections and factors.
-                const __m512i v = _mm512_loadu_si512(w + 64 * g);
-                __m512i sum = _mm512_dpbusd_epi32(_mm512_loadu_si512(c4 + 16 * g), _mm512_and_si512(v, m4),
-                                                  _mm512_loadu_si512(x4 + 128 * g));
-                sum = _mm512_dpbusd_epi32(sum, _mm512_and_si512(_mm512_srli_epi16(v, 4), m4), _mm512_loadu_si512(x4 + 128 * g + 64));
-                acc[j & 1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_permutexvar_ps(idx[j], dv), acc[j & 1]);
-            }
+        __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0;
+        int g = 0;
+        for (; g + 2 <= full; g += 2) {
+            for (int k = 0; k < 8; ++k) _mm_prefetch(ahead + 256 * g + 64 * k, _MM_HINT_T0);
+            acc0 = q4_group<false>(w + 256 * g, ws + 16 * g, x4 + 512 * g, c4 + 16 * g, xd + 16 * g, 16, acc0);
+            acc1 = q4_group<false>(w + 256 * (g + 1), ws + 16 * (g + 1), x4 + 512 * (g + 1), c4 + 16 * (g + 1),
+                                   xd + 16 * (g + 1), 16, acc1);
         }
-        y[r] = _mm512_reduce_add_ps(_mm512_add_ps(acc[0], acc[1]));
+        if (g < full) {
+            for (int k = 0; k < 4; ++k) _mm_prefetch(ahead + 256 * g + 64 * k, _MM_HINT_T0);
+            acc0 = q4_group<false>(w + 256 * g, ws + 16 * g, x4 + 512 * g, c4 + 16 * g, xd + 16 * g, 16, acc0);
+            ++g;
+        }
+        if (tail > 0) {
+            for (int k = 0; k < 4; ++k) _mm_prefetch(ahead + 256 * g + 64 * k, _MM_HINT_T0);
+            acc1 = q4_group<true>(w + 256 * g, ws + 16 * g, x4 + 512 * g, c4 + 16 * g, xd + 16 * g, tail, acc1);
+        }
+        y[r] = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
     }
 }
 
@@ -368,7 +388,6 @@ void qgemm_avx512(const QMatrix& W, const float* X, int n, float* Y, ThreadPool&
 bool cpu_has_avx512_vnni() { return false; }
 void rows_q8_avx512(const QMatrix&, const std::int8_t*, const float*, float*, int, int) {}
 void rows_q4_avx512(const QMatrix&, const std::int8_t*, const std::int32_t*, const float*, float*, int, int) {}
-void arrange_q4_avx512(const std::int8_t*, int, int, std::int8_t*, std::int32_t*) {}
 void rows_bf16_avx512(const QMatrix&, const float*, const float*, float*, int, int) {}
 void rows_f32_avx512(const QMatrix&, const float*, float*, int, int) {}
 void qgemm_avx512(const QMatrix&, const float*, int, float*, ThreadPool&, KernelScratch&) {}

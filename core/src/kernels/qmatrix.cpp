@@ -66,6 +66,16 @@ std::uint16_t f32_to_f16(float f) {
 
 inline float half(std::uint16_t h) { return ops::f16_to_f32(h); }
 
+// The 16 bytes of block `b` of a q4 row of `nb` blocks, in block order (byte i: element i in the
+// low nibble, i + 16 in the high one), gathered from the row's layout (q4_offset) or scattered
+// back into it.
+void load_q4_block(const std::uint8_t* row, int b, int nb, std::uint8_t* bytes) {
+    for (int k = 0; k < 4; ++k) std::memcpy(bytes + 4 * k, row + detail::q4_offset(b, 4 * k, nb), 4);
+}
+void store_q4_block(std::uint8_t* row, int b, int nb, const std::uint8_t* bytes) {
+    for (int k = 0; k < 4; ++k) std::memcpy(row + detail::q4_offset(b, 4 * k, nb), bytes + 4 * k, 4);
+}
+
 // ---- scalar kernels (also the reference for the vector ones) ------------------------------
 
 float dot_f32_scalar(const float* w, const float* x, int n) {
@@ -92,8 +102,10 @@ float dot_q8_scalar(const std::int8_t* w, const std::uint16_t* ws, const std::in
 
 float dot_q4_scalar(const std::uint8_t* w, const std::uint16_t* ws, const std::int8_t* xq, const float* xd, int n) {
     float s = 0;
-    for (int b = 0; b < n / kQuantBlock; ++b) {
-        const std::uint8_t* q = w + b * (kQuantBlock / 2);
+    const int nb = n / kQuantBlock;
+    for (int b = 0; b < nb; ++b) {
+        std::uint8_t q[16];
+        load_q4_block(w, b, nb, q);
         const std::int8_t* x = xq + b * kQuantBlock;
         int acc = 0;
         for (int i = 0; i < 16; ++i) {
@@ -272,106 +284,71 @@ WP_AVX2 void rows_q8_avx2(const QMatrix& W, const std::int8_t* xq, const float* 
     }
 }
 
-// q4 with the nibbles kept unsigned: sum (u - 8) x = sum u x - 8 sum x, and the second term is
-// folded into one correction per row, sum_b d_b * 8 * sum(x in block b), from per-block input
-// sums computed once per product (xc). Two blocks share each 256-bit load: their 32 bytes are
-// split into low nibbles (elements 0-15 of both) and high nibbles (16-31 of both), against an
-// input vector pre-arranged the same way (xq4).
-//
-// Eight blocks (four pairs) per step. Each pair gives sixteen 16-bit partial sums (eight per
-// block); three horizontal adds and one madd fold the four pairs into one int32 per block, in
-// the order 0 2 4 6 1 3 5 7, which one permute of the eight block factors (weight scale x input
-// scale) matches: about 6 vector operations per pair, where a madd, a conversion and an FMA per
-// pair plus per-row factor spreading took 12. No 16-bit sum can overflow: maddubs adds two
-// products u x with u <= 15 and |x| <= 127 (3810), the two nibble halves add (7620), and the
-// two horizontal adds double it twice (30480 < 32767).
-//
-// Rows are taken two at a time, sharing the input loads. A row's blocks are covered in whole
-// steps of eight (or, for the last four or fewer, a half step); blocks past the row's end read
-// the next row's bytes (or the matrix's slack) against zero inputs and zero factors, so they add
-// nothing.
-WP_AVX2 inline __m256i q4_pair16(const std::uint8_t* w, __m256i x_lo, __m256i x_hi) {
+// q4 with the nibbles kept unsigned (sum (u - 8) x = sum u x - 8 sum x), in the row layout of
+// q4_offset read 32 bytes at a time: lanes 0-7 of a group's chunk k are blocks 0-7 of the group,
+// lanes 8-15 blocks 8-15. Per half group: the four chunks' low and high nibbles against the
+// input arranged for them (arrange_q4_input: the halves of its 64-byte vectors), summed in 16
+// bits (each maddubs adds two products u x with u <= 15 and |x| <= 127, 3810; both nibbles of
+// four chunks, 8 x 3810 = 30480 < 32767), then once into one int32 per block, which starts at
+// the block's correction, and scaled by the eight blocks' factors. Masked: a row's last group
+// holds fewer than 16 blocks, so its chunks are 4 m bytes apart and the half's lanes past the
+// group's end are not read.
+template <bool Masked>
+WP_AVX2 inline __m256 q4_half_avx2(const std::uint8_t* w, int stride, const std::uint16_t* ws, const std::int8_t* x,
+                                   const std::int32_t* c, const float* xd, __m256i lanes, __m256 acc) {
     const __m256i m4 = _mm256_set1_epi8(0x0f);
-    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w));
-    return _mm256_add_epi16(_mm256_maddubs_epi16(_mm256_and_si256(v, m4), x_lo),
-                            _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4), x_hi));
+    __m256i s = _mm256_setzero_si256();
+    for (int k = 0; k < 4; ++k) {
+        const __m256i v = Masked ? _mm256_maskload_epi32(reinterpret_cast<const int*>(w + stride * k), lanes)
+                                 : _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + stride * k));
+        const __m256i xl = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + 128 * k));
+        const __m256i xh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + 128 * k + 64));
+        s = _mm256_add_epi16(s, _mm256_maddubs_epi16(_mm256_and_si256(v, m4), xl));
+        s = _mm256_add_epi16(s, _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4), xh));
+    }
+    const __m256i sum = _mm256_add_epi32(_mm256_madd_epi16(s, _mm256_set1_epi16(1)),
+                                         _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c)));
+    // Past a row's last block the scales read are the next row's (or the storage's slack),
+    // against zero input scales.
+    const __m256 d = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(ws))), _mm256_loadu_ps(xd));
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), d, acc);
 }
 
-template <int R>
-WP_AVX2 inline void rows_q4_step(const std::uint8_t* const* w, const std::uint16_t* const* ws, const std::int8_t* xq4,
-                                 const float* xd, const float* xc, int g, __m256* acc, __m256* corr, const char* next) {
-    const __m256i ones = _mm256_set1_epi16(1);
-    const __m256i order = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
-    // The rows that follow, as much of them as this step reads of these (see rows_f32_avx2).
-    for (int k = 0; k < 2 * R; ++k) _mm_prefetch(next + 128 * R * g + 64 * k, _MM_HINT_T0);
-    const std::int8_t* x = xq4 + 256 * g;
-    __m256i xl[4], xh[4];
-    for (int p = 0; p < 4; ++p) {
-        xl[p] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + 64 * p));
-        xh[p] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + 64 * p + 32));
+WP_AVX2 void rows_q4_avx2(const QMatrix& W, const std::int8_t* x4, const std::int32_t* c4, const float* xd, float* y,
+                          int r0, int r1) {
+    const int nb = W.cols / kQuantBlock, full = nb / 16, tail = nb % 16;
+    const std::size_t row_bytes = static_cast<std::size_t>(W.cols) / 2;
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i first = _mm256_cmpgt_epi32(_mm256_set1_epi32(tail), lane);       // tail lanes of blocks 0-7
+    const __m256i second = _mm256_cmpgt_epi32(_mm256_set1_epi32(tail - 8), lane);  // and of blocks 8-15
+    for (int r = r0; r < r1; ++r) {
+        const std::uint8_t* w = W.q4 + static_cast<std::size_t>(r) * row_bytes;
+        const std::uint16_t* ws = W.scales + static_cast<std::size_t>(r) * nb;
+        // The weights 3 KB ahead, as the AVX-512 kernels fetch them.
+        const char* ahead = reinterpret_cast<const char*>(w) + 3072;
+        __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;
+        for (int g = 0; g < full; ++g) {
+            for (int k = 0; k < 4; ++k) _mm_prefetch(ahead + 256 * g + 64 * k, _MM_HINT_T0);
+            const std::uint8_t* wg = w + 256 * g;
+            const std::int8_t* xg = x4 + 512 * g;
+            acc0 = q4_half_avx2<false>(wg, 64, ws + 16 * g, xg, c4 + 16 * g, xd + 16 * g, first, acc0);
+            acc1 = q4_half_avx2<false>(wg + 32, 64, ws + 16 * g + 8, xg + 32, c4 + 16 * g + 8, xd + 16 * g + 8, first, acc1);
+        }
+        if (tail > 0) {
+            const int g = full;
+            for (int k = 0; k < 4; ++k) _mm_prefetch(ahead + 256 * g + 64 * k, _MM_HINT_T0);
+            const std::uint8_t* wg = w + 256 * g;
+            const std::int8_t* xg = x4 + 512 * g;
+            if (tail >= 8)
+                acc0 = q4_half_avx2<false>(wg, 4 * tail, ws + 16 * g, xg, c4 + 16 * g, xd + 16 * g, first, acc0);
+            else
+                acc0 = q4_half_avx2<true>(wg, 4 * tail, ws + 16 * g, xg, c4 + 16 * g, xd + 16 * g, first, acc0);
+            if (tail > 8)
+                acc1 = q4_half_avx2<true>(wg + 32, 4 * tail, ws + 16 * g + 8, xg + 32, c4 + 16 * g + 8, xd + 16 * g + 8,
+                                          second, acc1);
+        }
+        y[r] = hsum(_mm256_add_ps(acc0, acc1));
     }
-    const __m256 xdv = _mm256_loadu_ps(xd + 8 * g), xcv = _mm256_loadu_ps(xc + 8 * g);
-    for (int k = 0; k < R; ++k) {
-        const std::uint8_t* wg = w[k] + 128 * g;
-        const __m256i s0 = q4_pair16(wg, xl[0], xh[0]), s1 = q4_pair16(wg + 32, xl[1], xh[1]);
-        const __m256i s2 = q4_pair16(wg + 64, xl[2], xh[2]), s3 = q4_pair16(wg + 96, xl[3], xh[3]);
-        const __m256i h = _mm256_hadd_epi16(_mm256_hadd_epi16(s0, s1), _mm256_hadd_epi16(s2, s3));
-        const __m256 wsc = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(ws[k] + 8 * g)));
-        const __m256 d = _mm256_permutevar8x32_ps(_mm256_mul_ps(wsc, xdv), order);
-        acc[k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(h, ones)), d, acc[k]);
-        corr[k] = _mm256_fmadd_ps(wsc, xcv, corr[k]);
-    }
-}
-
-// The last four or fewer blocks: two pairs, one horizontal add; int32 lanes hold blocks
-// 0 0 2 2 1 1 3 3 (two partial sums each).
-template <int R>
-WP_AVX2 inline void rows_q4_half_step(const std::uint8_t* const* w, const std::uint16_t* const* ws,
-                                      const std::int8_t* xq4, const float* xd, const float* xc, int g, __m256* acc,
-                                      __m256* corr) {
-    const __m256i ones = _mm256_set1_epi16(1);
-    const __m256i order = _mm256_setr_epi32(0, 0, 2, 2, 1, 1, 3, 3);
-    const std::int8_t* x = xq4 + 256 * g;
-    const __m256i xl0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x));
-    const __m256i xh0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + 32));
-    const __m256i xl1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + 64));
-    const __m256i xh1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + 96));
-    const __m128 xdv = _mm_loadu_ps(xd + 8 * g), xcv = _mm_loadu_ps(xc + 8 * g);
-    for (int k = 0; k < R; ++k) {
-        const std::uint8_t* wg = w[k] + 128 * g;
-        const __m256i h = _mm256_hadd_epi16(q4_pair16(wg, xl0, xh0), q4_pair16(wg + 32, xl1, xh1));
-        const __m128 wsc = _mm_cvtph_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(ws[k] + 8 * g)));
-        const __m256 d = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(_mm_mul_ps(wsc, xdv)), order);
-        acc[k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(h, ones)), d, acc[k]);
-        // The upper half of a widened 128-bit register is undefined: keep it out of the sum.
-        corr[k] = _mm256_add_ps(corr[k], _mm256_insertf128_ps(_mm256_setzero_ps(), _mm_mul_ps(wsc, xcv), 0));
-    }
-}
-
-template <int R>
-WP_AVX2 inline void rows_q4_block(const QMatrix& W, const std::int8_t* xq4, const float* xd, const float* xc, float* y,
-                                  int r) {
-    const int nb = W.cols / kQuantBlock, steps = nb / 8, tail = nb % 8;
-    const std::uint8_t* w[R];
-    const std::uint16_t* ws[R];
-    __m256 acc[R], corr[R];
-    for (int k = 0; k < R; ++k) {
-        w[k] = W.q4 + static_cast<std::size_t>(r + k) * (W.cols / 2);
-        ws[k] = W.scales + static_cast<std::size_t>(r + k) * nb;
-        acc[k] = corr[k] = _mm256_setzero_ps();
-    }
-    const char* next = reinterpret_cast<const char*>(w[R - 1] + W.cols / 2);
-    for (int g = 0; g < steps; ++g) rows_q4_step<R>(w, ws, xq4, xd, xc, g, acc, corr, next);
-    if (tail > 4) rows_q4_step<R>(w, ws, xq4, xd, xc, steps, acc, corr, next);
-    else if (tail > 0) rows_q4_half_step<R>(w, ws, xq4, xd, xc, steps, acc, corr);
-    for (int k = 0; k < R; ++k) y[r + k] = hsum(_mm256_sub_ps(acc[k], corr[k]));
-}
-
-WP_AVX2 void rows_q4_avx2(const QMatrix& W, const std::int8_t* xq4, const float* xd, const float* xc, float* y, int r0,
-                          int r1) {
-    int r = r0;
-    for (; r + 2 <= r1; r += 2) rows_q4_block<2>(W, xq4, xd, xc, y, r);
-    if (r < r1) rows_q4_block<1>(W, xq4, xd, xc, y, r);
 }
 
 WP_AVX2 float dot_f32_avx2(const float* a, const float* b, int n) {
@@ -460,10 +437,8 @@ struct Input {
     const float* xp = nullptr;         // bf16: even and odd elements of each 16-block (AVX-512: 32-block)
     const std::int8_t* xq = nullptr;   // q8/q4: int8 blocks
     const float* xd = nullptr;         // their scales
-    const std::int8_t* xq4 = nullptr;  // q4 (AVX2): blocks paired as the kernel reads them
-    const float* xc = nullptr;         // q4 (AVX2): 8 * scale * sum of each block
-    const std::int8_t* x4 = nullptr;   // q4 (AVX-512): groups of four blocks
-    const std::int32_t* c4 = nullptr;  // q4 (AVX-512): their corrections
+    const std::int8_t* x4 = nullptr;   // q4 (AVX2, AVX-512): groups of 16 blocks as the kernels read them
+    const std::int32_t* c4 = nullptr;  // q4: their corrections, one per block
     bool avx512 = false;               // prepared for the AVX-512 kernels (rows follows this, not the switch)
 };
 
@@ -496,7 +471,7 @@ void rows(const QMatrix& W, const Input& in, float* y, int r0, int r1) {
             case Precision::F32: rows_f32_avx2(W.f32, W.cols, x, y, r0, r1); return;
             case Precision::BF16: rows_bf16_avx2(W.bf16, W.cols, in.xp, x, y, r0, r1); return;
             case Precision::Q8: rows_q8_avx2(W, xq, xd, d.data(), y, r0, r1); return;
-            case Precision::Q4: rows_q4_avx2(W, in.xq4, xd, in.xc, y, r0, r1); return;
+            case Precision::Q4: rows_q4_avx2(W, in.x4, in.c4, xd, y, r0, r1); return;
         }
     }
 #endif
@@ -597,7 +572,9 @@ WP_AVX2 void dequantize_q4_avx2(const std::uint8_t* q, const std::uint16_t* sc, 
     const __m128i m4 = _mm_set1_epi8(0x0f), eight = _mm_set1_epi8(8);
     for (int b = 0; b < nb; ++b) {
         const __m256 d = _mm256_set1_ps(_cvtsh_ss(sc[b]));
-        const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q + b * 16));
+        std::uint8_t bytes[16];
+        load_q4_block(q, b, nb, bytes);
+        const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(bytes));
         const __m128i lo = _mm_sub_epi8(_mm_and_si128(v, m4), eight);                     // elements 0-15
         const __m128i hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(v, 4), m4), eight);  // 16-31
         const __m128i parts[4] = {lo, _mm_srli_si128(lo, 8), hi, _mm_srli_si128(hi, 8)};
@@ -638,7 +615,8 @@ void QMatrix::dequantize_rows(int r0, int r1, float* out) const {
 #endif
                 for (int b = 0; b < nb; ++b) {
                     const float d = half(sc[b]);
-                    const std::uint8_t* q = q4 + base / 2 + b * 16;
+                    std::uint8_t q[16];
+                    load_q4_block(q4 + base / 2, b, nb, q);
                     for (int i = 0; i < 16; ++i) {
                         o[b * kQuantBlock + i] = d * (static_cast<int>(q[i] & 0x0f) - 8);
                         o[b * kQuantBlock + i + 16] = d * (static_cast<int>(q[i] >> 4) - 8);
@@ -669,10 +647,11 @@ namespace {
 // Quantization of weight blocks [b0, b1) at load. Q8: d = amax / 127, q = round(w / d) in
 // -127..127. Q4 (as Q4_0): the largest-magnitude value maps to -8, so the range is used fully;
 // q = round(w / d) + 8 clamped to 0..15, element i in the low nibble of byte i, element i + 16
-// in its high nibble. The scale is rounded to f16 first and the weights divided by the rounded
-// scale. The AVX2 version below gives identical results.
+// in its high nibble, and the bytes placed in the row layout of q4_offset (blocks of a row:
+// nb). The scale is rounded to f16 first and the weights divided by the rounded scale. The AVX2
+// version below gives identical results.
 void quantize_blocks_scalar(Precision precision, const float* f32, const std::uint16_t* bf16, std::size_t b0,
-                            std::size_t b1, std::uint16_t* sc, std::int8_t* q8, std::uint8_t* q4) {
+                            std::size_t b1, int nb, std::uint16_t* sc, std::int8_t* q8, std::uint8_t* q4) {
     float block[kQuantBlock];
     for (std::size_t b = b0; b < b1; ++b) {
         float amax = 0, signed_max = 0;
@@ -694,19 +673,20 @@ void quantize_blocks_scalar(Precision precision, const float* f32, const std::ui
             sc[b] = f32_to_f16(signed_max / -8.0f);
             const float dd = half(sc[b]);
             const float inv = dd != 0 ? 1.0f / dd : 0.0f;
-            std::uint8_t* q = q4 + b * 16;
+            std::uint8_t q[16];
             for (int i = 0; i < 16; ++i) {
                 const int lo = static_cast<int>(std::clamp(std::lrintf(block[i] * inv) + 8, 0L, 15L));
                 const int hi = static_cast<int>(std::clamp(std::lrintf(block[i + 16] * inv) + 8, 0L, 15L));
                 q[i] = static_cast<std::uint8_t>(lo | (hi << 4));
             }
+            store_q4_block(q4 + b / nb * nb * 16, static_cast<int>(b % nb), nb, q);
         }
     }
 }
 
 #ifdef WP_X86
 WP_AVX2 void quantize_blocks_avx2(Precision precision, const float* f32, const std::uint16_t* bf16, std::size_t b0,
-                                  std::size_t b1, std::uint16_t* sc, std::int8_t* q8, std::uint8_t* q4) {
+                                  std::size_t b1, int nb, std::uint16_t* sc, std::int8_t* q8, std::uint8_t* q4) {
     for (std::size_t b = b0; b < b1; ++b) {
         __m256 v[4], a[4];
         for (int k = 0; k < 4; ++k) {
@@ -747,18 +727,20 @@ WP_AVX2 void quantize_blocks_avx2(Precision precision, const float* f32, const s
             const __m256i p16 = _mm256_packs_epi32(n0, n1);  // per lane: n0 (4), n1 (4)
             const __m256i p8 = _mm256_packus_epi16(p16, p16);
             const __m256i o = _mm256_permutevar8x32_epi32(p8, _mm256_setr_epi32(0, 4, 1, 5, 0, 0, 0, 0));
-            _mm_storeu_si128(reinterpret_cast<__m128i*>(q4 + b * 16), _mm256_castsi256_si128(o));
+            std::uint8_t bytes[16];
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(bytes), _mm256_castsi256_si128(o));
+            store_q4_block(q4 + b / nb * nb * 16, static_cast<int>(b % nb), nb, bytes);
         }
     }
 }
 #endif
 
 void quantize_blocks(Precision precision, const float* f32, const std::uint16_t* bf16, std::size_t b0, std::size_t b1,
-                     std::uint16_t* sc, std::int8_t* q8, std::uint8_t* q4) {
+                     int nb, std::uint16_t* sc, std::int8_t* q8, std::uint8_t* q4) {
 #ifdef WP_X86
-    if (use_avx2_kernels()) return quantize_blocks_avx2(precision, f32, bf16, b0, b1, sc, q8, q4);
+    if (use_avx2_kernels()) return quantize_blocks_avx2(precision, f32, bf16, b0, b1, nb, sc, q8, q4);
 #endif
-    quantize_blocks_scalar(precision, f32, bf16, b0, b1, sc, q8, q4);
+    quantize_blocks_scalar(precision, f32, bf16, b0, b1, nb, sc, q8, q4);
 }
 
 }  // namespace
@@ -805,13 +787,13 @@ QMatrix make_qmatrix(Precision precision, int rows, int cols, const float* f32, 
         case Precision::Q8:
         case Precision::Q4: {
             const std::size_t nb = n / kQuantBlock, row_blocks = C / kQuantBlock;
-            // The q4 kernel reads whole steps of eight blocks past a row's end (weights and
-            // scales of the next row, or past the last row): room for seven more blocks.
+            // Kernels read whole vectors of blocks past a row's end (the q8 ones the next
+            // row's weights, the q4 ones its scales, or past the last row): room for more.
             std::uint16_t* sc = st.alloc<std::uint16_t>(nb + 8);
             std::int8_t* q8 = precision == Precision::Q8 ? st.alloc<std::int8_t>(n) : nullptr;
             std::uint8_t* q4 = precision == Precision::Q4 ? st.alloc<std::uint8_t>(n / 2 + 8 * kQuantBlock / 2) : nullptr;
             each_rows([&](std::size_t r0, std::size_t r1) {
-                quantize_blocks(precision, f32, bf16, r0 * row_blocks, r1 * row_blocks, sc, q8, q4);
+                quantize_blocks(precision, f32, bf16, r0 * row_blocks, r1 * row_blocks, static_cast<int>(row_blocks), sc, q8, q4);
             });
             m.scales = sc;
             m.q8 = q8;
@@ -841,51 +823,29 @@ Input prepare_input(const QMatrix& W, const float* x, InputScratch& s) {
         in.xp = s.xp.data();
     }
     if (W.precision == Precision::Q8 || W.precision == Precision::Q4) {
-        // Blocks padded to a multiple of sixteen (the AVX-512 kernels' step; the AVX2 q4
-        // kernel's is eight); the padding is zeroed on every call, since a wider input may have
-        // used it before.
+        // Blocks padded to a multiple of sixteen (the vector kernels' step); the padding is
+        // zeroed on every call, since a wider input may have used it before.
         const int nb = W.cols / kQuantBlock, padded = (nb + 15) / 16 * 16;
-        if (s.xq.size() < static_cast<std::size_t>(padded) * kQuantBlock) {
-            s.xq.resize(static_cast<std::size_t>(padded) * kQuantBlock);
-            s.xq4.resize(static_cast<std::size_t>(padded) * kQuantBlock);
+        const std::size_t bytes = static_cast<std::size_t>(padded) * kQuantBlock;
+        if (s.xq.size() < bytes) {
+            s.xq.resize(bytes);
             s.xd.resize(padded);
-            s.xc.resize(padded);
         }
         quantize_vector(x, W.cols, s.xq.data(), s.xd.data());
         std::fill(s.xd.begin() + nb, s.xd.begin() + padded, 0.0f);
-        std::fill(s.xq.begin() + static_cast<std::size_t>(nb) * kQuantBlock,
-                  s.xq.begin() + static_cast<std::size_t>(padded) * kQuantBlock, std::int8_t{0});
+        std::fill(s.xq.begin() + static_cast<std::size_t>(nb) * kQuantBlock, s.xq.begin() + bytes, std::int8_t{0});
         in.xq = s.xq.data();
         in.xd = s.xd.data();
-        if (in.avx512) {
-            if (W.precision == Precision::Q4) {
-                if (s.x4.size() < static_cast<std::size_t>(padded) * kQuantBlock) {
-                    s.x4.resize(static_cast<std::size_t>(padded) * kQuantBlock);
-                    s.c4.resize(static_cast<std::size_t>(padded) * 4);
-                }
-                detail::arrange_q4_avx512(s.xq.data(), nb, padded, s.x4.data(), s.c4.data());
-                in.x4 = s.x4.data();
-                in.c4 = s.c4.data();
+        // The vector q4 kernels read the input arranged for their row layout (the scalar one
+        // reads xq).
+        if (W.precision == Precision::Q4 && use_avx2_kernels()) {
+            if (s.x4.size() < bytes) {
+                s.x4.resize(bytes);
+                s.c4.resize(padded);
             }
-        } else if (W.precision == Precision::Q4 && use_avx2_kernels()) {
-            // For the AVX2 q4 kernel (the scalar one reads xq): pairs of blocks as [a 0-15,
-            // b 0-15, a 16-31, b 16-31] (the nibble order of two blocks' 32 bytes), zero blocks
-            // past the end; block sums for the correction of the unsigned nibbles.
-            const std::int8_t* q = s.xq.data();
-            std::int8_t* o = s.xq4.data();
-            for (int b = 0; b < padded; b += 2) {
-                std::memcpy(o + 32 * b, q + 32 * b, 16);
-                std::memcpy(o + 32 * b + 16, q + 32 * b + 32, 16);
-                std::memcpy(o + 32 * b + 32, q + 32 * b + 16, 16);
-                std::memcpy(o + 32 * b + 48, q + 32 * b + 48, 16);
-            }
-            for (int b = 0; b < padded; ++b) {
-                int sum = 0;
-                for (int i = 0; i < kQuantBlock; ++i) sum += q[32 * b + i];
-                s.xc[b] = 8.0f * s.xd[b] * static_cast<float>(sum);
-            }
-            in.xq4 = s.xq4.data();
-            in.xc = s.xc.data();
+            detail::arrange_q4_input(s.xq.data(), nb, padded, s.x4.data(), s.c4.data());
+            in.x4 = s.x4.data();
+            in.c4 = s.c4.data();
         }
     }
     return in;

@@ -3,7 +3,9 @@
 //  f32  — the file's f32 values (a view into the mapping), or bf16/f16 widened once at load.
 //  bf16 — bf16 values straight from the mapping (no f32 copy); kernels widen on the fly.
 //  q8   — blocks of 32 weights: 32 int8 and one f16 scale (8.5 bits per weight), quantized at load.
-//  q4   — blocks of 32 weights: 16 bytes of 4-bit values (v - 8) and one f16 scale (4.5 bits).
+//  q4   — blocks of 32 weights: 16 bytes of 4-bit values (v - 8) and one f16 scale (4.5 bits);
+//         within a row, the bytes of 16 blocks at a time are interleaved four by four so that
+//         one vector load holds part of 16 blocks (the layout is internal: dequantize_rows reads it).
 //
 // Decode (one row) runs hand-vectorised AVX2/FMA kernels, or AVX-512 ones where the CPU has
 // AVX-512 VNNI (chosen at run time, with a scalar fallback), over output rows on the thread
@@ -72,11 +74,9 @@ QMatrix make_qmatrix(Precision precision, int rows, int cols, const float* f32, 
 struct InputScratch {
     std::vector<std::int8_t> xq;  // quantized input vector
     std::vector<float> xd;        // its block scales
-    std::vector<std::int8_t> xq4; // the same, pairs of blocks arranged for the q4 kernel
-    std::vector<float> xc;        // 8 * scale * sum of each block (q4's unsigned-nibble correction)
     std::vector<float> xp;        // input split into even/odd elements per 16-block (bf16; AVX-512: 32)
-    std::vector<std::int8_t> x4;  // q4 (AVX-512): groups of four blocks as the kernel reads them
-    std::vector<std::int32_t> c4; // their corrections, four lanes per block
+    std::vector<std::int8_t> x4;  // q4: groups of 16 blocks as the vector kernels read them
+    std::vector<std::int32_t> c4; // their corrections (-8 x each block's sum)
 };
 
 // Scratch for the kernels, reused across calls.
