@@ -7,7 +7,10 @@
 #   SHAPE: a `windowpane-cli synth` preset; PRECISION: f32, bf16, q8 or q4.
 # env: WP_BUILD_DIR (default ./build), BENCH_DIR (models and GGUF files, default /tmp/wp-side-by-side),
 #      THREADS (2), PROMPT (512), GEN (128), REPEAT (3), DEPTH (0: generation from an empty
-#      context, as llama-bench's tg; N: after N tokens of context, for both engines).
+#      context, as llama-bench's tg; N: after N tokens of context, for both engines), ROUNDS (1:
+#      each engine runs REPEAT times in turn; N: N such turns, the engines alternating which goes
+#      first, and the figures are the median, min and max of the turns' medians: on a shared,
+#      noisy machine a slow spell then hits both engines instead of one).
 # Quantized GGUF files are made by llama.cpp's own quantizer with every matrix in the named type
 # (q8 = Q8_0, q4 = Q4_0, "pure"), as Windowpane quantizes every matrix; bf16 = BF16.
 set -euo pipefail
@@ -15,6 +18,7 @@ root="$(cd "$(dirname "$0")/../../.." && pwd)"
 build="${WP_BUILD_DIR:-$root/build}"
 work="${BENCH_DIR:-/tmp/wp-side-by-side}"
 threads="${THREADS:-2}" prompt="${PROMPT:-512}" gen="${GEN:-128}" repeat="${REPEAT:-3}" depth="${DEPTH:-0}"
+rounds="${ROUNDS:-1}"
 pkg="@node-llama-cpp/linux-x64@3.22.1"
 cli="$build/app/windowpane-cli"
 [ -x "$cli" ] || { echo "build windowpane-cli first ($cli)" >&2; exit 1; }
@@ -35,7 +39,22 @@ cases=("$@")
 [ ${#cases[@]} -gt 0 ] || cases=(qwen2-0.5b:f32 qwen2-0.5b:bf16 qwen2-0.5b:q8 qwen2-0.5b:q4 qwen2-1.5b:bf16 qwen2-1.5b:q8
                                  gemma2-2b:f32 gemma2-2b:bf16 gemma2-2b:q8 gemma2-2b:q4)
 
-median() { python3 -c 'import json,sys; d=json.load(sys.stdin); k=sys.argv[1]; v=d[k]; print("%.1f (%.1f-%.1f)" % (v["median"], v["min"], v["max"]))' "$1"; }
+# median KEY FILE...: "median (min-max)" of KEY's medians over the JSON objects in the files
+# (one per turn); with one turn, that turn's own median, min and max.
+median() {
+    python3 - "$@" <<'PY'
+import json, statistics, sys
+key, files = sys.argv[1], sys.argv[2:]
+vals = [json.load(open(f))[key] for f in files]
+if len(vals) == 1:
+    v = vals[0]
+    print("%.1f (%.1f-%.1f)" % (v["median"], v["min"], v["max"]))
+else:
+    m = [v["median"] for v in vals]
+    print("%.1f (%.1f-%.1f)" % (statistics.median(m), min(m), max(m)))
+PY
+}
+value() { median "$@" | cut -d' ' -f1; }
 
 echo "| shape | precision | Windowpane prefill | llama.cpp prefill | Windowpane decode | llama.cpp decode | decode ratio |"
 echo "|---|---|---|---|---|---|---|"
@@ -53,14 +72,22 @@ for c in "${cases[@]}"; do
     esac
     # Windowpane's bench measures decode after the prompt; with DEPTH it is given a prompt of DEPTH
     # tokens for decode, and llama.cpp the same depth.
-    ours_dec=$("$cli" bench --model "$model" --precision "$prec" --threads "$threads" --prompt-tokens "$([ "$depth" -gt 0 ] && echo "$depth" || echo 1)" \
-        --gen-tokens "$gen" --repeat "$repeat" --json)
-    ours_pp=$("$cli" bench --model "$model" --precision "$prec" --threads "$threads" --prompt-tokens "$prompt" \
-        --gen-tokens 1 --repeat "$repeat" --json)
-    theirs=$("$side" bench "$gguf" "$threads" "$prompt" "$gen" "$repeat" "$depth")
-    od=$(echo "$ours_dec" | python3 -c 'import json,sys; print(json.load(sys.stdin)["decode_tok_s"]["median"])')
-    td=$(echo "$theirs" | python3 -c 'import json,sys; print(json.load(sys.stdin)["tg_tok_s"]["median"])')
-    printf '| %s | %s | %s | %s | %s | %s | %.2fx |\n' "$shape" "$prec" "$(echo "$ours_pp" | median prefill_tok_s)" \
-        "$(echo "$theirs" | median pp_tok_s)" "$(echo "$ours_dec" | median decode_tok_s)" "$(echo "$theirs" | median tg_tok_s)" \
-        "$(python3 -c "print($od/$td)")"
+    out="$work/results/$shape-$prec"
+    rm -rf "$out" && mkdir -p "$out"
+    ours() {
+        "$cli" bench --model "$model" --precision "$prec" --threads "$threads" \
+            --prompt-tokens "$([ "$depth" -gt 0 ] && echo "$depth" || echo 1)" --gen-tokens "$gen" --repeat "$repeat" \
+            --json > "$out/ours-dec-$1.json"
+        "$cli" bench --model "$model" --precision "$prec" --threads "$threads" --prompt-tokens "$prompt" \
+            --gen-tokens 1 --repeat "$repeat" --json > "$out/ours-pp-$1.json"
+    }
+    theirs() { "$side" bench "$gguf" "$threads" "$prompt" "$gen" "$repeat" "$depth" > "$out/theirs-$1.json"; }
+    for r in $(seq 1 "$rounds"); do
+        if [ $((r % 2)) -eq 1 ]; then ours "$r"; theirs "$r"; else theirs "$r"; ours "$r"; fi
+    done
+    od=$(value decode_tok_s "$out"/ours-dec-*.json)
+    td=$(value tg_tok_s "$out"/theirs-*.json)
+    printf '| %s | %s | %s | %s | %s | %s | %.2fx |\n' "$shape" "$prec" "$(median prefill_tok_s "$out"/ours-pp-*.json)" \
+        "$(median pp_tok_s "$out"/theirs-*.json)" "$(median decode_tok_s "$out"/ours-dec-*.json)" \
+        "$(median tg_tok_s "$out"/theirs-*.json)" "$(python3 -c "print($od/$td)")"
 done
