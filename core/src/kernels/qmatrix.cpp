@@ -452,11 +452,37 @@ std::atomic<bool> g_int8_gemm{true};
 std::atomic<bool> g_avx512_decode{true};
 bool use_avx512_decode() { return avx512_path(g_avx512_decode); }
 
+#ifdef WP_X86
+// The first 3 KB of rows [r0, r1) (and the first 512 bytes of their scales). The vector kernels
+// prefetch as far ahead of the bytes they read, which never covers the start of the rows they
+// are given: each chunk of rows a thread takes (about eight per thread and product, 200 products
+// a token) would begin with demand misses, one line after another.
+void prefetch_rows_start(const QMatrix& W, int r0, int r1) {
+    const std::size_t n = static_cast<std::size_t>(r1 - r0), cols = static_cast<std::size_t>(W.cols);
+    const char* w = nullptr;
+    std::size_t row_bytes = 0;
+    switch (W.precision) {
+        case Precision::F32: w = reinterpret_cast<const char*>(W.f32 + r0 * cols); row_bytes = 4 * cols; break;
+        case Precision::BF16: w = reinterpret_cast<const char*>(W.bf16 + r0 * cols); row_bytes = 2 * cols; break;
+        case Precision::Q8: w = reinterpret_cast<const char*>(W.q8 + r0 * cols); row_bytes = cols; break;
+        case Precision::Q4: w = reinterpret_cast<const char*>(W.q4 + r0 * cols / 2); row_bytes = cols / 2; break;
+    }
+    const std::size_t bytes = std::min<std::size_t>(n * row_bytes, 3072);
+    for (std::size_t o = 0; o < bytes; o += 64) _mm_prefetch(w + o, _MM_HINT_T0);
+    if (W.scales != nullptr) {
+        const char* sc = reinterpret_cast<const char*>(W.scales + r0 * (cols / kQuantBlock));
+        const std::size_t sb = std::min<std::size_t>(n * (cols / kQuantBlock) * 2, 512);
+        for (std::size_t o = 0; o < sb; o += 64) _mm_prefetch(sc + o, _MM_HINT_T0);
+    }
+}
+#endif
+
 void rows(const QMatrix& W, const Input& in, float* y, int r0, int r1) {
     const float* x = in.x;
     const std::int8_t* xq = in.xq;
     const float* xd = in.xd;
 #ifdef WP_X86
+    if (use_avx2_kernels()) prefetch_rows_start(W, r0, r1);
     if (in.avx512) {
         if (W.precision == Precision::F32) return detail::rows_f32_avx512(W, x, y, r0, r1);
         if (W.precision == Precision::BF16) return detail::rows_bf16_avx512(W, in.xp, x, y, r0, r1);
@@ -632,14 +658,29 @@ QStorage::~QStorage() {
 }
 
 void* QStorage::alloc_bytes(std::size_t bytes) {
-    const std::size_t size = (bytes + 64 + 4095) & ~std::size_t{4095};
-    void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED) throw std::bad_alloc();
+    const std::size_t need = (bytes + 64 + 63) & ~std::size_t{63};
+    if (need > left_) {
+        constexpr std::size_t kHuge = std::size_t{2} << 20, kChunk = std::size_t{64} << 20;
+        const std::size_t size = std::max(kChunk, (need + kHuge - 1) & ~(kHuge - 1));
+        // Mapped with 2 MB to spare, then trimmed to start on a 2 MB boundary.
+        const std::size_t span = size + kHuge;
+        void* p = mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED) throw std::bad_alloc();
+        char* const raw = static_cast<char*>(p);
+        char* const base = reinterpret_cast<char*>((reinterpret_cast<std::uintptr_t>(raw) + kHuge - 1) & ~(kHuge - 1));
+        if (base > raw) munmap(raw, static_cast<std::size_t>(base - raw));
+        if (raw + span > base + size) munmap(base + size, static_cast<std::size_t>(raw + span - (base + size)));
 #ifdef MADV_HUGEPAGE
-    if (size >= (std::size_t{2} << 20)) madvise(p, size, MADV_HUGEPAGE);  // before the first touch
+        madvise(base, size, MADV_HUGEPAGE);  // before the first touch
 #endif
-    buffers.push_back({p, size});
-    return p;  // page-aligned and zero-filled
+        buffers.push_back({base, size});
+        next_ = base;
+        left_ = size;
+    }
+    void* piece = next_;
+    next_ += need;
+    left_ -= need;
+    return piece;  // zero-filled (fresh anonymous memory, never handed out before)
 }
 
 namespace {

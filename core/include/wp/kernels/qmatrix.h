@@ -44,15 +44,18 @@ struct QMatrix {
     void dequantize_rows(int r0, int r1, float* out) const;  // rows [r0, r1) as f32, row-major
 };
 
-// Owns the memory of quantized or widened matrices: 64-byte aligned, with at least 64 zeroed
-// bytes past the end that kernels may read (whole vector groups). Large buffers are asked for
-// transparent huge pages, so streaming through the weights takes far fewer TLB misses.
+// Owns the memory of quantized or widened matrices: 64-byte aligned pieces, each with at least
+// 64 zeroed bytes past its end that kernels may read (whole vector groups). Pieces are cut one
+// after another from mappings of 64 MB or more that start on a 2 MB boundary and are asked for
+// transparent huge pages, so streaming through the weights takes far fewer TLB misses: a
+// mapping per matrix left every matrix smaller than a few MB (a layer's, for models up to a few
+// billion weights) in 4 KB pages.
 struct QStorage {
     struct Buffer {
         void* base = nullptr;
         std::size_t size = 0;
     };
-    std::vector<Buffer> buffers;
+    std::vector<Buffer> buffers;  // the mappings
     QStorage() = default;
     QStorage(const QStorage&) = delete;
     QStorage& operator=(const QStorage&) = delete;
@@ -62,6 +65,10 @@ struct QStorage {
         return static_cast<T*>(alloc_bytes(n * sizeof(T)));
     }
     void* alloc_bytes(std::size_t bytes);  // zero-filled; throws std::bad_alloc
+
+private:
+    char* next_ = nullptr;  // the free rest of the newest mapping
+    std::size_t left_ = 0;
 };
 
 // Builds a matrix in `precision` from raw f32 or bf16 values (as they are in the file).
