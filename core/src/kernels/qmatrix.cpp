@@ -9,6 +9,7 @@
 #include <sys/mman.h>
 
 #include "wp/error.h"
+#include "wp/kernels/huge_pages.h"
 #include "wp/kernels/ops.h"
 #include "qgemm.h"
 
@@ -660,28 +661,34 @@ QStorage::~QStorage() {
 void* QStorage::alloc_bytes(std::size_t bytes) {
     const std::size_t need = (bytes + 64 + 63) & ~std::size_t{63};
     if (need > left_) {
-        constexpr std::size_t kHuge = std::size_t{2} << 20, kChunk = std::size_t{64} << 20;
-        const std::size_t size = std::max(kChunk, (need + kHuge - 1) & ~(kHuge - 1));
-        // Mapped with 2 MB to spare, then trimmed to start on a 2 MB boundary.
-        const std::size_t span = size + kHuge;
-        void* p = mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (p == MAP_FAILED) throw std::bad_alloc();
-        char* const raw = static_cast<char*>(p);
-        char* const base = reinterpret_cast<char*>((reinterpret_cast<std::uintptr_t>(raw) + kHuge - 1) & ~(kHuge - 1));
-        if (base > raw) munmap(raw, static_cast<std::size_t>(base - raw));
-        if (raw + span > base + size) munmap(base + size, static_cast<std::size_t>(raw + span - (base + size)));
-#ifdef MADV_HUGEPAGE
-        madvise(base, size, MADV_HUGEPAGE);  // before the first touch
-#endif
-        buffers.push_back({base, size});
-        next_ = base;
+        const std::size_t size = std::max(std::size_t{64} << 20, (need + kHugePage - 1) & ~(kHugePage - 1));
+        next_ = static_cast<char*>(map_huge_pages(size));
         left_ = size;
+        buffers.push_back({next_, size});
     }
     void* piece = next_;
     next_ += need;
     left_ -= need;
     return piece;  // zero-filled (fresh anonymous memory, never handed out before)
 }
+
+void* map_huge_pages(std::size_t bytes) {
+    const std::size_t size = (bytes + kHugePage - 1) & ~(kHugePage - 1);
+    // Mapped with 2 MB to spare, then trimmed to start on a 2 MB boundary.
+    const std::size_t span = size + kHugePage;
+    void* p = mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) throw std::bad_alloc();
+    char* const raw = static_cast<char*>(p);
+    char* const base = reinterpret_cast<char*>((reinterpret_cast<std::uintptr_t>(raw) + kHugePage - 1) & ~(kHugePage - 1));
+    if (base > raw) munmap(raw, static_cast<std::size_t>(base - raw));
+    if (raw + span > base + size) munmap(base + size, static_cast<std::size_t>(raw + span - (base + size)));
+#ifdef MADV_HUGEPAGE
+    madvise(base, size, MADV_HUGEPAGE);  // before the first touch
+#endif
+    return base;
+}
+
+void unmap_huge_pages(void* p, std::size_t bytes) { munmap(p, (bytes + kHugePage - 1) & ~(kHugePage - 1)); }
 
 namespace {
 

@@ -16,6 +16,8 @@
 #include <string>
 #include <vector>
 
+#include "wp/kernels/huge_pages.h"
+
 #include "wp/model/model_config.h"
 
 namespace wp {
@@ -76,8 +78,9 @@ public:
 
 private:
     struct Layer {
-        std::vector<float> k, v;
-        std::vector<std::uint16_t> k16, v16;
+        // Read whole every token: in huge pages once large (huge_pages.h).
+        std::vector<float, HugePageAllocator<float>> k, v;
+        std::vector<std::uint16_t, HugePageAllocator<std::uint16_t>> k16, v16;
         int ring = 0;          // > 0: ring buffer of this many slots
         std::int64_t cap = 0;  // allocated slots
     };

@@ -46,10 +46,9 @@ struct QMatrix {
 
 // Owns the memory of quantized or widened matrices: 64-byte aligned pieces, each with at least
 // 64 zeroed bytes past its end that kernels may read (whole vector groups). Pieces are cut one
-// after another from mappings of 64 MB or more that start on a 2 MB boundary and are asked for
-// transparent huge pages, so streaming through the weights takes far fewer TLB misses: a
-// mapping per matrix left every matrix smaller than a few MB (a layer's, for models up to a few
-// billion weights) in 4 KB pages.
+// after another from huge-page mappings (huge_pages.h) of 64 MB or more: a mapping per matrix
+// left every matrix smaller than a few MB (a layer's, for models up to a few billion weights)
+// in 4 KB pages, since only whole aligned 2 MB of a mapping can be huge pages.
 struct QStorage {
     struct Buffer {
         void* base = nullptr;

@@ -1,0 +1,39 @@
+// Memory for the large buffers that decoding streams through every token (weights, the KV
+// cache): mappings that start on a 2 MB boundary and are asked for transparent huge pages, so
+// that reading them takes far fewer TLB misses than 4 KB pages would.
+#pragma once
+
+#include <cstddef>
+#include <new>
+
+namespace wp {
+
+constexpr std::size_t kHugePage = std::size_t{2} << 20;
+
+// `bytes` rounded up to whole 2 MB pages, zero-filled, 2 MB-aligned; throws std::bad_alloc.
+// Release with unmap_huge_pages(p, the same bytes).
+void* map_huge_pages(std::size_t bytes);
+void unmap_huge_pages(void* p, std::size_t bytes);
+
+// A std::allocator for such buffers: 2 MB or more come from map_huge_pages, less from the heap.
+template <typename T>
+struct HugePageAllocator {
+    using value_type = T;
+    HugePageAllocator() = default;
+    template <typename U>
+    HugePageAllocator(const HugePageAllocator<U>&) {}
+    T* allocate(std::size_t n) {
+        const std::size_t bytes = n * sizeof(T);
+        if (bytes >= kHugePage) return static_cast<T*>(map_huge_pages(bytes));
+        return static_cast<T*>(::operator new(bytes));
+    }
+    void deallocate(T* p, std::size_t n) {
+        const std::size_t bytes = n * sizeof(T);
+        if (bytes >= kHugePage) unmap_huge_pages(p, bytes);
+        else ::operator delete(p);
+    }
+    template <typename U>
+    bool operator==(const HugePageAllocator<U>&) const { return true; }
+};
+
+}  // namespace wp
