@@ -194,26 +194,32 @@ WP_AVX512 void run_group(const PackedBlock* P, const Inputs& in, int n, float* Y
 // of 16 blocks at a time in the layout of q4_offset, each block's integer sum in its own lane,
 // scaled by the sixteen factors as they come (in cache, 2 threads, `bench-kernels --mb 64`:
 // 54-61 GB/s at 4864 x 896 and 61-67 at 896 x 4864, where the earlier layout, four blocks per
-// load with a permute of the factors per load, gave 39-53 and 42-55). The weights 3 KB ahead are
-// prefetched as these are read (the rows are contiguous, so that runs on into the following
-// rows): with the next row's bytes instead (448 bytes ahead for a q4 row of 896 weights),
-// qwen2-0.5b's 4864 x 896 matrices read at 20.8 GB/s (q4) and 25.1 (q8) with 2 threads; 1 KB
-// ahead 23.6, 2 KB 24.8, 3 KB 25.3 (q4) and 27.0 (q8) (`bench-kernels --mb 2048`, bench-memory
-// 26.5 GB/s; the earlier q4 layout).
+// load with a permute of the factors per load, gave 39-53 and 42-55).
+//
+// The weights ahead of those being read are prefetched (the rows are contiguous, so that runs on
+// into the following rows): f32 3 KB ahead into L1, bf16, q8 and q4, which spend more time on
+// each byte, 6 KB ahead into L2. On the Zen 4 development machine, whose memory reads 32-46 GB/s
+// from one minute to the next, qwen2-0.5b decode with 3 KB into L1 for all, then the split
+// (interleaved runs, tokens/s): q4 112.7/112.6/111.1 -> 135.3/134.7/132.9, q8 68.4/68.3 ->
+// 78.2/78.1, bf16 31.5/37.7/38.1 -> 41.8/43.2/35.4; f32 19.5/23.6/23.6 took 20.1/20.9/21.2 with
+// 6 KB into L2, so it keeps 3 KB into L1. (6 KB into L1 did not help q4: 111.4 against 133.0 in
+// L2.) The next row's first bytes alone, as the AVX2 kernels fetch, were too little on an
+// earlier machine: q4 20.8 GB/s against 25.3 at 3 KB.
 
-constexpr int kPrefetchAhead = 3072;
+constexpr int kPrefetchAhead = 3072;  // f32, into L1
+constexpr int kPrefetchFar = 6144;    // bf16, q8, q4, into L2
 
 WP_AVX512 void rows_bf16_avx512(const QMatrix& W, const float* xp, const float* x, float* y, int r0, int r1) {
     const int cols = W.cols, main = cols / 32 * 32;
     const __m512i hi_mask = _mm512_set1_epi32(static_cast<int>(0xffff0000u));
     for (int r = r0; r < r1; ++r) {
         const std::uint16_t* w = W.bf16 + static_cast<std::size_t>(r) * cols;
-        const char* ahead = reinterpret_cast<const char*>(w) + kPrefetchAhead;
+        const char* ahead = reinterpret_cast<const char*>(w) + kPrefetchFar;
         __m512 e0 = _mm512_setzero_ps(), o0 = e0, e1 = e0, o1 = e0;
         int i = 0;
         for (; i + 64 <= main; i += 64) {
-            _mm_prefetch(ahead + 2 * i, _MM_HINT_T0);
-            _mm_prefetch(ahead + 2 * i + 64, _MM_HINT_T0);
+            _mm_prefetch(ahead + 2 * i, _MM_HINT_T1);
+            _mm_prefetch(ahead + 2 * i + 64, _MM_HINT_T1);
             const __m512i v0 = _mm512_loadu_si512(w + i), v1 = _mm512_loadu_si512(w + i + 32);
             e0 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(v0, 16)), _mm512_loadu_ps(xp + i), e0);
             o0 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(v0, hi_mask)), _mm512_loadu_ps(xp + i + 16), o0);
@@ -221,7 +227,7 @@ WP_AVX512 void rows_bf16_avx512(const QMatrix& W, const float* xp, const float* 
             o1 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(v1, hi_mask)), _mm512_loadu_ps(xp + i + 48), o1);
         }
         for (; i < main; i += 32) {
-            _mm_prefetch(ahead + 2 * i, _MM_HINT_T0);
+            _mm_prefetch(ahead + 2 * i, _MM_HINT_T1);
             const __m512i v = _mm512_loadu_si512(w + i);
             e0 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(v, 16)), _mm512_loadu_ps(xp + i), e0);
             o0 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_and_si512(v, hi_mask)), _mm512_loadu_ps(xp + i + 16), o0);
@@ -268,7 +274,7 @@ WP_AVX512 void rows_q8_avx512(const QMatrix& W, const std::int8_t* xq, const flo
     for (int r = r0; r < r1; ++r) {
         const std::int8_t* w = W.q8 + static_cast<std::size_t>(r) * W.cols;
         const std::uint16_t* ws = W.scales + static_cast<std::size_t>(r) * nb;
-        const char* next = reinterpret_cast<const char*>(w) + kPrefetchAhead;
+        const char* next = reinterpret_cast<const char*>(w) + kPrefetchFar;
         __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0;
         for (int b0 = 0; b0 < nb; b0 += 16) {
             const int n16 = std::min(16, nb - b0);
@@ -276,7 +282,7 @@ WP_AVX512 void rows_q8_avx512(const QMatrix& W, const std::int8_t* xq, const flo
             const __m512 dv = _mm512_mul_ps(_mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, ws + b0)), _mm512_loadu_ps(xd + b0));
             for (int j = 0; 2 * j < n16; ++j) {
                 const int b = b0 + 2 * j;
-                _mm_prefetch(next + kQuantBlock * b, _MM_HINT_T0);
+                _mm_prefetch(next + kQuantBlock * b, _MM_HINT_T1);
                 // Blocks past the row's end (odd block counts) read the next row's bytes, or the
                 // storage's zeroed slack, against zero inputs and factors.
                 const __m512i v = _mm512_loadu_si512(w + kQuantBlock * b);
@@ -321,22 +327,22 @@ WP_AVX512 void rows_q4_avx512(const QMatrix& W, const std::int8_t* x4, const std
     for (int r = r0; r < r1; ++r) {
         const std::uint8_t* w = W.q4 + static_cast<std::size_t>(r) * row_bytes;
         const std::uint16_t* ws = W.scales + static_cast<std::size_t>(r) * nb;
-        const char* ahead = reinterpret_cast<const char*>(w) + kPrefetchAhead;
+        const char* ahead = reinterpret_cast<const char*>(w) + kPrefetchFar;
         __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0;
         int g = 0;
         for (; g + 2 <= full; g += 2) {
-            for (int k = 0; k < 8; ++k) _mm_prefetch(ahead + 256 * g + 64 * k, _MM_HINT_T0);
+            for (int k = 0; k < 8; ++k) _mm_prefetch(ahead + 256 * g + 64 * k, _MM_HINT_T1);
             acc0 = q4_group<false>(w + 256 * g, ws + 16 * g, x4 + 512 * g, c4 + 16 * g, xd + 16 * g, 16, acc0);
             acc1 = q4_group<false>(w + 256 * (g + 1), ws + 16 * (g + 1), x4 + 512 * (g + 1), c4 + 16 * (g + 1),
                                    xd + 16 * (g + 1), 16, acc1);
         }
         if (g < full) {
-            for (int k = 0; k < 4; ++k) _mm_prefetch(ahead + 256 * g + 64 * k, _MM_HINT_T0);
+            for (int k = 0; k < 4; ++k) _mm_prefetch(ahead + 256 * g + 64 * k, _MM_HINT_T1);
             acc0 = q4_group<false>(w + 256 * g, ws + 16 * g, x4 + 512 * g, c4 + 16 * g, xd + 16 * g, 16, acc0);
             ++g;
         }
         if (tail > 0) {
-            for (int k = 0; k < 4; ++k) _mm_prefetch(ahead + 256 * g + 64 * k, _MM_HINT_T0);
+            for (int k = 0; k < 4; ++k) _mm_prefetch(ahead + 256 * g + 64 * k, _MM_HINT_T1);
             acc1 = q4_group<true>(w + 256 * g, ws + 16 * g, x4 + 512 * g, c4 + 16 * g, xd + 16 * g, tail, acc1);
         }
         y[r] = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));

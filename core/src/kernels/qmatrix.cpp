@@ -454,8 +454,8 @@ std::atomic<bool> g_avx512_decode{true};
 bool use_avx512_decode() { return avx512_path(g_avx512_decode); }
 
 #ifdef WP_X86
-// The first 3 KB of rows [r0, r1) (and the first 512 bytes of their scales). The vector kernels
-// prefetch as far ahead of the bytes they read, which never covers the start of the rows they
+// The first 6 KB of rows [r0, r1) (and the first 512 bytes of their scales). The vector kernels
+// prefetch 3 or 6 KB ahead of the bytes they read, which never covers the start of the rows they
 // are given: each chunk of rows a thread takes (about eight per thread and product, 200 products
 // a token) would begin with demand misses, one line after another.
 void prefetch_rows_start(const QMatrix& W, int r0, int r1) {
@@ -468,7 +468,7 @@ void prefetch_rows_start(const QMatrix& W, int r0, int r1) {
         case Precision::Q8: w = reinterpret_cast<const char*>(W.q8 + r0 * cols); row_bytes = cols; break;
         case Precision::Q4: w = reinterpret_cast<const char*>(W.q4 + r0 * cols / 2); row_bytes = cols / 2; break;
     }
-    const std::size_t bytes = std::min<std::size_t>(n * row_bytes, 3072);
+    const std::size_t bytes = std::min<std::size_t>(n * row_bytes, 6144);
     for (std::size_t o = 0; o < bytes; o += 64) _mm_prefetch(w + o, _MM_HINT_T0);
     if (W.scales != nullptr) {
         const char* sc = reinterpret_cast<const char*>(W.scales + r0 * (cols / kQuantBlock));
