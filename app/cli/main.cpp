@@ -35,7 +35,8 @@ struct UsageError : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
-// Benchmarks with --avx2: the kernels a CPU without AVX-512 runs.
+// Benchmarks with --avx2: our kernels as a CPU without AVX-512 VNNI runs them (OpenBLAS still
+// chooses its own).
 void avx2_only() {
     wp::set_avx512_decode_kernels_enabled(false);
     wp::set_int8_gemm_enabled(false);
@@ -79,7 +80,8 @@ Benchmarks:
               [--gen-tokens 128] [--repeat 5] [--json] [--no-int8-gemm] [--avx2]
               Load time, prefill and decode tokens/s (median, min-max), peak RSS, KV bytes.
               --no-int8-gemm: q8/q4 prompts through sgemm instead of the int8 product.
-              --avx2: only the AVX2 kernels, as on a CPU without AVX-512 (for comparison).
+              --avx2: the AVX2 decode kernels and no int8 product, as on a CPU without AVX-512
+              VNNI (for comparison; OpenBLAS still picks its own kernels).
   bench-memory [--threads 2]
               Memory read bandwidth with 1..N threads (decode speed is bound by it).
   bench-attention [--context 2048] [--layers 26] [--heads 8] [--kv-heads 4] [--head-dim 256]

@@ -16,9 +16,9 @@ void quantize_vector_blocks(const float* x, int n, std::int8_t* q, float* d);
 bool cpu_has_avx512_vnni();
 
 // Decode kernels for one input vector, AVX-512 (needs cpu_has_avx512_vnni()), rows [r0, r1) of
-// y = W x, one row after another with the weights 3 KB ahead prefetched. The input as
-// prepare_input leaves it: xq int8 blocks and xd their scales, zero-padded to a multiple of 16
-// blocks; q4 reads the arrangement of arrange_q4_input instead of xq.
+// y = W x, one row after another with the weights ahead prefetched (f32 3 KB into L1, the others
+// 6 KB into L2). The input as prepare_input leaves it: xq int8 blocks and xd their scales,
+// zero-padded to a multiple of 16 blocks; q4 reads the arrangement of arrange_q4_input instead.
 void rows_q8_avx512(const QMatrix& W, const std::int8_t* xq, const float* xd, float* y, int r0, int r1);
 void rows_q4_avx512(const QMatrix& W, const std::int8_t* x4, const std::int32_t* c4, const float* xd, float* y, int r0,
                     int r1);
@@ -50,8 +50,7 @@ void arrange_q4_input(const std::int8_t* xq, int nb, int blocks, std::int8_t* x4
 // Y[n, W.rows] = X[n, W.cols] W^T for a q8 or q4 W, with every input row rounded to int8 blocks
 // as the decode kernels round it, and integer dot products per block (AVX-512 VNNI). Each
 // block's sum is exact, so a row of Y equals the decode kernels' result for that input row up to
-// float rounding (the order of additions over blocks; q4's AVX2 decode kernel applies its -8
-// correction in float). Needs cpu_has_avx512_vnni().
+// float rounding (the order of additions over blocks). Needs cpu_has_avx512_vnni().
 void qgemm_avx512(const QMatrix& W, const float* X, int n, float* Y, ThreadPool& pool, KernelScratch& s);
 
 }  // namespace wp::detail
