@@ -459,7 +459,8 @@ bool use_avx512_decode() { return avx512_path(g_avx512_decode); }
 // prefetch ahead of the bytes they read (the AVX-512 ones 3 or 6 KB, the AVX2 ones the next rows
 // or 3 KB), which never covers the start of the rows they are given: each chunk of rows a thread
 // takes (about eight per thread and product, 200 products a token) would begin with demand
-// misses, one line after another.
+// misses, one line after another. Once per chunk, not per call of the kernels (a short prompt
+// calls them for every input row and 16 weight rows).
 void prefetch_rows_start(const QMatrix& W, int r0, int r1) {
     const std::size_t n = static_cast<std::size_t>(r1 - r0), cols = static_cast<std::size_t>(W.cols);
     const char* w = nullptr;
@@ -485,7 +486,6 @@ void rows(const QMatrix& W, const Input& in, float* y, int r0, int r1) {
     const std::int8_t* xq = in.xq;
     const float* xd = in.xd;
 #ifdef WP_X86
-    if (use_avx2_kernels()) prefetch_rows_start(W, r0, r1);
     if (in.avx512) {
         if (W.precision == Precision::F32) return detail::rows_f32_avx512(W, x, y, r0, r1);
         if (W.precision == Precision::BF16) return detail::rows_bf16_avx512(W, in.xp, x, y, r0, r1);
@@ -951,6 +951,9 @@ void matmul_few(const QMatrix* const* Ws, const float* X, int n, float* const* Y
                 const std::int64_t lo = std::max(b, off), hi = std::min(e, off + W.rows);
                 // One input row (decode): the whole range in one call.
                 const std::int64_t step = nt == 1 ? std::max<std::int64_t>(1, hi - lo) : 16;
+#ifdef WP_X86
+                if (lo < hi && use_avx2_kernels()) prefetch_rows_start(W, static_cast<int>(lo - off), static_cast<int>(hi - off));
+#endif
                 for (std::int64_t r = lo; r < hi; r += step) {
                     const int r0 = static_cast<int>(r - off), r1 = static_cast<int>(std::min(hi, r + step) - off);
                     for (int t = 0; t < nt; ++t) rows(W, in[t], Ys[i] + static_cast<std::size_t>(t0 + t) * W.rows, r0, r1);
