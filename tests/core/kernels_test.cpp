@@ -76,7 +76,7 @@ TEST_P(KernelTest, MatvecMatchesScalarAndReference) {
     const bool quant = prec == Precision::Q8 || prec == Precision::Q4;
     ThreadPool pool(2);
     for (bool avx512 : decode_kernel_sets())
-    for (auto [rows, cols] : std::vector<std::pair<int, int>>{{1, 32}, {7, 64}, {33, 96}, {130, 320}, {5, 37}, {17, 200}, {9, 224}, {3, 4864}, {4, 544}, {5, 512}, {3, 6144}}) {
+    for (auto [rows, cols] : std::vector<std::pair<int, int>>{{1, 32}, {7, 64}, {33, 96}, {130, 320}, {5, 37}, {17, 200}, {9, 224}, {6, 48}, {4, 212}, {3, 4864}, {4, 544}, {5, 512}, {3, 6144}}) {
         if (quant && cols % kQuantBlock) continue;
         const ScopedAvx512Decode kernels(avx512);
         SCOPED_TRACE(std::to_string(rows) + "x" + std::to_string(cols) + (avx512 ? " AVX-512" : " AVX2"));

@@ -203,7 +203,7 @@ WP_AVX512 void run_group(const PackedBlock* P, const Inputs& in, int n, float* Y
 // (interleaved runs, tokens/s): q4 112.7/112.6/111.1 -> 135.3/134.7/132.9, q8 68.4/68.3 ->
 // 78.2/78.1, bf16 31.5/37.7/38.1 -> 41.8/43.2/35.4; f32 19.5/23.6/23.6 took 20.1/20.9/21.2 with
 // 6 KB into L2, so it keeps 3 KB into L1. (6 KB into L1 did not help q4: 111.4 against 133.0 in
-// L2.) The next row's first bytes alone, as the AVX2 kernels fetch, were too little on an
+// L2.) The next row's first bytes alone, as the AVX2 kernels fetched then, were too little on an
 // earlier machine: q4 20.8 GB/s against 25.3 at 3 KB.
 
 constexpr int kPrefetchAhead = 3072;  // f32, into L1
