@@ -209,8 +209,9 @@ WP_AVX2 inline __m256 load_bf16(const std::uint16_t* p) {
 // development machine with the AVX2 kernels forced (`bench --avx2`, qwen2-0.5b, interleaved
 // runs, tokens/s), where four rows at a time had prefetched the next four rows into L1:
 // 28.3/32.4/30.6/32.5/28.8/33.1 then, 42.1/42.8/43.1/38.7/33.4/43.4 one row with 6 KB into L2
-// (3 KB into L1 32.1/34.5/34.5, 6 KB into L1 29.8/34.0/35.7); in another spell one row
-// 39.7/41.4/38.0 against four rows with the next four into L2 34.4/33.8/34.7, two rows each 6 KB
+// (3 KB into L1 32.1/34.5/34.5, 6 KB into L1 29.8/34.0/35.7), with four sums per row; in another
+// spell one row with the two sums below (the order of the four-row loop) 39.7/41.4/38.0, with
+// four 33.4/42.0/41.3, four rows with the next four into L2 34.4/33.8/34.7, two rows each 6 KB
 // ahead into L2 34.2/35.7/35.5, and the AVX-512 kernel 40.2/37.7/37.5: one stream per thread is
 // what the prefetchers follow best.
 WP_AVX2 void rows_bf16_avx2(const std::uint16_t* W, int cols, const float* xp, const float* x, float* y, int r0, int r1,
