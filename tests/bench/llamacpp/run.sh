@@ -10,7 +10,9 @@
 #      context, as llama-bench's tg; N: after N tokens of context, for both engines), ROUNDS (1:
 #      each engine runs REPEAT times in turn; N: N such turns, the engines alternating which goes
 #      first, and the figures are the median, min and max of the turns' medians: on a shared,
-#      noisy machine a slow spell then hits both engines instead of one).
+#      noisy machine a slow spell then hits both engines instead of one), AVX2 (1: both engines
+#      as on a CPU with AVX2 but no AVX-512: Windowpane with --avx2 and OpenBLAS's Haswell
+#      kernels, llama.cpp with only its `haswell` CPU build to load).
 # Quantized GGUF files are made by llama.cpp's own quantizer with every matrix in the named type
 # (q8 = Q8_0, q4 = Q4_0, "pure"), as Windowpane quantizes every matrix; bf16 = BF16.
 set -euo pipefail
@@ -18,7 +20,7 @@ root="$(cd "$(dirname "$0")/../../.." && pwd)"
 build="${WP_BUILD_DIR:-$root/build}"
 work="${BENCH_DIR:-/tmp/wp-side-by-side}"
 threads="${THREADS:-2}" prompt="${PROMPT:-512}" gen="${GEN:-128}" repeat="${REPEAT:-3}" depth="${DEPTH:-0}"
-rounds="${ROUNDS:-1}"
+rounds="${ROUNDS:-1}" avx2="${AVX2:-0}"
 pkg="@node-llama-cpp/linux-x64@3.22.1"
 cli="$build/app/windowpane-cli"
 [ -x "$cli" ] || { echo "build windowpane-cli first ($cli)" >&2; exit 1; }
@@ -34,6 +36,15 @@ if [ ! -x "$side" ] || [ "$root/tests/bench/llamacpp/llama_side.cpp" -nt "$side"
         -l:libggml.v0.5.0.so -Wl,-rpath,"$lib"
 fi
 export LLAMA_LIB_DIR="$lib"
+ours_flags=()
+if [ "$avx2" = 1 ]; then
+    # llama.cpp picks the best CPU build it finds in LLAMA_LIB_DIR: offer it only the AVX2 one.
+    mkdir -p "$work/llama_haswell"
+    ln -sf "$lib/libggml-cpu-haswell.so" "$work/llama_haswell/libggml-cpu-haswell.so"
+    export LLAMA_LIB_DIR="$work/llama_haswell"
+    ours_flags=(--avx2)
+    export OPENBLAS_CORETYPE=Haswell  # and OpenBLAS its AVX2 kernels (for f32/bf16 prompts)
+fi
 
 cases=("$@")
 [ ${#cases[@]} -gt 0 ] || cases=(qwen2-0.5b:f32 qwen2-0.5b:bf16 qwen2-0.5b:q8 qwen2-0.5b:q4 qwen2-1.5b:bf16 qwen2-1.5b:q8
@@ -72,14 +83,14 @@ for c in "${cases[@]}"; do
     esac
     # Windowpane's bench measures decode after the prompt; with DEPTH it is given a prompt of DEPTH
     # tokens for decode, and llama.cpp the same depth.
-    out="$work/results/$shape-$prec"
+    out="$work/results/$shape-$prec$([ "$avx2" = 1 ] && echo -avx2)"
     rm -rf "$out" && mkdir -p "$out"
     ours() {
         "$cli" bench --model "$model" --precision "$prec" --threads "$threads" \
             --prompt-tokens "$([ "$depth" -gt 0 ] && echo "$depth" || echo 1)" --gen-tokens "$gen" --repeat "$repeat" \
-            --json > "$out/ours-dec-$1.json"
+            --json "${ours_flags[@]}" > "$out/ours-dec-$1.json"
         "$cli" bench --model "$model" --precision "$prec" --threads "$threads" --prompt-tokens "$prompt" \
-            --gen-tokens 1 --repeat "$repeat" --json > "$out/ours-pp-$1.json"
+            --gen-tokens 1 --repeat "$repeat" --json "${ours_flags[@]}" > "$out/ours-pp-$1.json"
     }
     theirs() { "$side" bench "$gguf" "$threads" "$prompt" "$gen" "$repeat" "$depth" > "$out/theirs-$1.json"; }
     for r in $(seq 1 "$rounds"); do
