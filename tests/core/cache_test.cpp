@@ -147,6 +147,19 @@ TEST(KvCache, StaticCacheRefusesToOverflow) {
     EXPECT_EQ(cache.bytes_allocated(), 4u * 10 * cfg.kv_dim() * 8);
 }
 
+TEST(KvCache, BytesAllocatedCountsWholeHugePages) {
+    // 10,000 positions x 64 floats = 2,560,000 bytes per K or V buffer: 2 MB or more comes in
+    // whole 2 MB pages, so each buffer takes 4 MB.
+    const ModelConfig cfg = tiny_gemma2_config();
+    const KvCache cache(cfg, CacheKind::Static, 10000);
+    const std::size_t buffer = std::size_t{10000} * cfg.kv_dim() * sizeof(float);
+    ASSERT_GT(buffer, kHugePage);
+    EXPECT_EQ(cache.bytes_allocated(), std::size_t{4} * 2 * (std::size_t{4} << 20));
+    EXPECT_EQ(huge_page_footprint(kHugePage - 1), kHugePage - 1);
+    EXPECT_EQ(huge_page_footprint(kHugePage), kHugePage);
+    EXPECT_EQ(huge_page_footprint(kHugePage + 1), 2 * kHugePage);
+}
+
 TEST(KvCache, StaticCacheErrorFromForward) {
     WP_REQUIRE_SHARED();
     auto m = Model::load(shared_dir() / "fixtures" / "tiny-qwen2");

@@ -154,7 +154,10 @@ std::size_t KvCache::bytes_used() const {
 
 std::size_t KvCache::bytes_allocated() const {
     std::size_t b = 0;
-    for (const Layer& L : layers_) b += (L.k.size() + L.v.size()) * sizeof(float) + (L.k16.size() + L.v16.size()) * 2;
+    // As allocated: a buffer of 2 MB or more takes whole 2 MB pages.
+    for (const Layer& L : layers_)
+        b += huge_page_footprint(L.k.size() * sizeof(float)) + huge_page_footprint(L.v.size() * sizeof(float)) +
+             huge_page_footprint(L.k16.size() * 2) + huge_page_footprint(L.v16.size() * 2);
     return b;
 }
 
