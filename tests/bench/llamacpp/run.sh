@@ -36,13 +36,14 @@ if [ ! -x "$side" ] || [ "$root/tests/bench/llamacpp/llama_side.cpp" -nt "$side"
         -l:libggml.v0.5.0.so -Wl,-rpath,"$lib"
 fi
 export LLAMA_LIB_DIR="$lib"
-ours_flags=()
+ours_flags=() suffix=""
 if [ "$avx2" = 1 ]; then
+    [ -f "$lib/libggml-cpu-haswell.so" ] || { echo "no haswell CPU build in $lib" >&2; exit 1; }
     # llama.cpp picks the best CPU build it finds in LLAMA_LIB_DIR: offer it only the AVX2 one.
     mkdir -p "$work/llama_haswell"
     ln -sf "$lib/libggml-cpu-haswell.so" "$work/llama_haswell/libggml-cpu-haswell.so"
     export LLAMA_LIB_DIR="$work/llama_haswell"
-    ours_flags=(--avx2)
+    ours_flags=(--avx2) suffix=-avx2
     export OPENBLAS_CORETYPE=Haswell  # and OpenBLAS its AVX2 kernels (for f32/bf16 prompts)
 fi
 
@@ -83,7 +84,7 @@ for c in "${cases[@]}"; do
     esac
     # Windowpane's bench measures decode after the prompt; with DEPTH it is given a prompt of DEPTH
     # tokens for decode, and llama.cpp the same depth.
-    out="$work/results/$shape-$prec$([ "$avx2" = 1 ] && echo -avx2)"
+    out="$work/results/$shape-$prec$suffix"
     rm -rf "$out" && mkdir -p "$out"
     ours() {
         "$cli" bench --model "$model" --precision "$prec" --threads "$threads" \
