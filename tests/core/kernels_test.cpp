@@ -222,7 +222,7 @@ TEST_P(KernelTest, MatmulMatchesRowByRow) {
     // One scratch throughout, widest first: a narrower product must not see the wider one's
     // leftovers.
     KernelScratch ks;
-    for (int cols : {416, 288, 128, 212, 37}) {
+    for (int cols : {416, 288, 212, 128, 37}) {
         // 212 and 37 (not whole blocks: f32/bf16 only): the vector kernels' tails and the
         // scalar remainder, summed in the same order on the prompt and decode paths.
         if (quantized && cols % kQuantBlock) continue;

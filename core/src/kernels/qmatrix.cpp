@@ -489,8 +489,8 @@ bool use_avx512_decode() { return avx512_path(g_avx512_decode); }
 // prefetch ahead of the bytes they read (3 or 6 KB; AVX2 f32 the next four rows), which never
 // covers the start of the rows they are given: each chunk of rows a thread takes (about eight
 // per thread and product, 200 products a token) would begin with demand misses, one line after
-// another. Once per chunk, not per call of the kernels (a short prompt
-// calls them for every input row and 16 weight rows).
+// another. Once per chunk, not per call of the kernels (a short prompt calls them for every input
+// row and 16 weight rows).
 void prefetch_rows_start(const QMatrix& W, int r0, int r1) {
     const std::size_t n = static_cast<std::size_t>(r1 - r0), cols = static_cast<std::size_t>(W.cols);
     const char* w = nullptr;
