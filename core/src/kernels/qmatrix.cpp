@@ -695,7 +695,7 @@ QStorage::~QStorage() {
 void* QStorage::alloc_bytes(std::size_t bytes) {
     const std::size_t need = (bytes + 64 + 63) & ~std::size_t{63};
     if (need > left_) {
-        const std::size_t size = std::max(std::size_t{64} << 20, (need + kHugePage - 1) & ~(kHugePage - 1));
+        const std::size_t size = std::max(std::size_t{64} << 20, whole_huge_pages(need));
         next_ = static_cast<char*>(map_huge_pages(size));
         left_ = size;
         buffers.push_back({next_, size});
@@ -707,13 +707,13 @@ void* QStorage::alloc_bytes(std::size_t bytes) {
 }
 
 void* map_huge_pages(std::size_t bytes) {
-    const std::size_t size = (bytes + kHugePage - 1) & ~(kHugePage - 1);
+    const std::size_t size = whole_huge_pages(bytes);
     // Mapped with 2 MB to spare, then trimmed to start on a 2 MB boundary.
     const std::size_t span = size + kHugePage;
     void* p = mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) throw std::bad_alloc();
     char* const raw = static_cast<char*>(p);
-    char* const base = reinterpret_cast<char*>((reinterpret_cast<std::uintptr_t>(raw) + kHugePage - 1) & ~(kHugePage - 1));
+    char* const base = reinterpret_cast<char*>(whole_huge_pages(reinterpret_cast<std::uintptr_t>(raw)));
     if (base > raw) munmap(raw, static_cast<std::size_t>(base - raw));
     if (raw + span > base + size) munmap(base + size, static_cast<std::size_t>(raw + span - (base + size)));
 #ifdef MADV_HUGEPAGE
@@ -722,7 +722,7 @@ void* map_huge_pages(std::size_t bytes) {
     return base;
 }
 
-void unmap_huge_pages(void* p, std::size_t bytes) { munmap(p, (bytes + kHugePage - 1) & ~(kHugePage - 1)); }
+void unmap_huge_pages(void* p, std::size_t bytes) { munmap(p, whole_huge_pages(bytes)); }
 
 namespace {
 

@@ -15,9 +15,12 @@ constexpr std::size_t kHugePage = std::size_t{2} << 20;
 void* map_huge_pages(std::size_t bytes);
 void unmap_huge_pages(void* p, std::size_t bytes);
 
+// `bytes` rounded up to whole 2 MB pages: what map_huge_pages maps.
+constexpr std::size_t whole_huge_pages(std::size_t bytes) { return (bytes + kHugePage - 1) & ~(kHugePage - 1); }
+
 // The memory a buffer of `bytes` from HugePageAllocator takes: 2 MB or more are whole 2 MB pages.
 constexpr std::size_t huge_page_footprint(std::size_t bytes) {
-    return bytes >= kHugePage ? (bytes + kHugePage - 1) / kHugePage * kHugePage : bytes;
+    return bytes >= kHugePage ? whole_huge_pages(bytes) : bytes;
 }
 
 // A std::allocator for such buffers: 2 MB or more come from map_huge_pages, less from the heap.
