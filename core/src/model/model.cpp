@@ -267,15 +267,19 @@ void Model::attention_decode(Context& ctx, int layer, std::int64_t pos, Attentio
     const int hd = c.head_dim;
     const int n_past = cache.held(layer);
     const int n_tot = n_past + 1;
+    // The buffers that grow with the context are sized for the cache's allocated slots, so they
+    // grow only when the cache does (a dynamic cache doubling), never on an ordinary token.
+    const std::size_t room = static_cast<std::size_t>(std::max<std::int64_t>(n_tot, cache.allocated_slots(layer) + 1));
+    ensure(ws.key_pos, room);
     const std::int64_t* key_pos = key_positions(cache, layer, pos, 1, ws);
-    float* scores = ensure(ws.scores, static_cast<std::size_t>(c.num_heads) * n_tot);
+    float* scores = ensure(ws.scores, static_cast<std::size_t>(c.num_heads) * room);
     // Additive mask (0 or -inf), only when some key is hidden.
     const float* bias = nullptr;
     {
         bool all = true;
         for (int j = 0; j < n_tot && all; ++j) all = mask.allows(pos, key_pos[j]);
         if (!all) {
-            float* b = ensure(ws.bias, static_cast<std::size_t>(n_tot));
+            float* b = ensure(ws.bias, room);
             for (int j = 0; j < n_tot; ++j) b[j] = mask.allows(pos, key_pos[j]) ? 0.0f : -std::numeric_limits<float>::infinity();
             bias = b;
         }

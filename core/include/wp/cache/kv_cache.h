@@ -45,6 +45,7 @@ public:
 
     // The rows the layer holds now, for attention over the past.
     int held(int layer) const;                      // number of valid slots
+    std::int64_t allocated_slots(int layer) const { return layers_[layer].cap; }  // allocated slots
     bool half() const { return half_; }
     // Head h's row in slot s starts at offset(layer, s, h) in these arrays; one head's rows are
     // contiguous, head_dim() apart.

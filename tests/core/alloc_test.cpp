@@ -1,0 +1,166 @@
+// Decoding allocates nothing and starts no thread per token: every operator new of the process is
+// counted (this file replaces the global allocation functions, so it is a test program of its
+// own), and the threads listed in /proc/self/task are compared before and after.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <filesystem>
+#include <new>
+#include <vector>
+
+#include "test_support.h"
+#include "wp/generate/generator.h"
+#include "wp/model/model.h"
+
+namespace {
+std::atomic<bool> g_counting{false};
+std::atomic<long> g_allocations{0};
+
+void* counted_alloc(std::size_t n, std::size_t align) {
+    if (g_counting.load(std::memory_order_relaxed)) g_allocations.fetch_add(1, std::memory_order_relaxed);
+    if (n == 0) n = 1;
+    void* p = nullptr;
+    if (align <= alignof(std::max_align_t)) p = std::malloc(n);
+    else if (posix_memalign(&p, align, n) != 0) p = nullptr;
+    if (!p) throw std::bad_alloc();
+    return p;
+}
+}  // namespace
+
+void* operator new(std::size_t n) { return counted_alloc(n, alignof(std::max_align_t)); }
+void* operator new[](std::size_t n) { return counted_alloc(n, alignof(std::max_align_t)); }
+void* operator new(std::size_t n, std::align_val_t a) { return counted_alloc(n, static_cast<std::size_t>(a)); }
+void* operator new[](std::size_t n, std::align_val_t a) { return counted_alloc(n, static_cast<std::size_t>(a)); }
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete[](void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
+
+namespace wp::test {
+namespace {
+
+int thread_count() {
+    int n = 0;
+    for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/task")) ++n;
+    return n;
+}
+
+// Counts the allocations made while `f` runs (on any thread).
+template <class F>
+long allocations_during(F&& f) {
+    g_allocations = 0;
+    g_counting = true;
+    f();
+    g_counting = false;
+    return g_allocations.load();
+}
+
+struct Variant {
+    const char* model;  // under the shared folder
+    Precision precision;
+};
+
+class DecodeAllocations : public testing::TestWithParam<Variant> {};
+
+// The counter itself works: a vector's growth is seen.
+TEST(DecodeAllocationsCounter, SeesAnAllocation) {
+    std::vector<int> v;
+    EXPECT_GE(allocations_during([&] { v.resize(1000); }), 1);
+}
+
+// After a warm-up (the workspace grows to the context it meets), decode steps through
+// Model::forward allocate nothing, in every family, precision and cache kind, and no thread is
+// started.
+TEST_P(DecodeAllocations, ForwardDecodeStepsAllocateNothing) {
+    WP_REQUIRE_SHARED();
+    const Variant v = GetParam();
+    LoadOptions lo;
+    lo.precision = v.precision;
+    lo.threads = 2;
+    auto m = Model::load(shared_dir() / v.model, {}, lo);
+    for (CacheKind kind : {CacheKind::Static, CacheKind::Hybrid, CacheKind::Dynamic}) {
+        SCOPED_TRACE(cache_kind_name(kind));
+        // Dynamic caches grow by doubling: room is made once here (a long enough prompt), so the
+        // decode steps below only fill it.
+        auto ctx = m->new_context(kind, 128);
+        std::vector<int> prompt(64);
+        for (std::size_t i = 0; i < prompt.size(); ++i) prompt[i] = static_cast<int>(3 + i * 7 % 900);
+        m->forward(*ctx, prompt, LogitsMode::Last);
+        int id = 5;
+        for (int i = 0; i < 2; ++i) m->forward(*ctx, std::span<const int>(&id, 1), LogitsMode::Last);
+        const int threads = thread_count();
+        const long n = allocations_during([&] {
+            for (int i = 0; i < 48; ++i) {
+                const auto logits = m->forward(*ctx, std::span<const int>(&id, 1), LogitsMode::Last);
+                id = static_cast<int>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+            }
+        });
+        EXPECT_EQ(n, 0) << "allocations in 48 decode steps";
+        EXPECT_EQ(thread_count(), threads);
+    }
+}
+
+// The whole token loop, sampling included (temperature, top-k, top-p, min-p, repetition penalty,
+// the top-5 alternatives of every token), allocates the same for 48 tokens as for 8: only its
+// setup (the result, the sampler's buffers), nothing per token.
+TEST_P(DecodeAllocations, SampledGenerationAllocatesNothingPerToken) {
+    WP_REQUIRE_SHARED();
+    const Variant v = GetParam();
+    LoadOptions lo;
+    lo.precision = v.precision;
+    lo.threads = 2;
+    auto m = Model::load(shared_dir() / v.model, {}, lo);
+    auto ctx = m->new_context(m->default_cache(), 0);
+    GenerateOptions opts;
+    opts.eos_ids = std::vector<int>{};
+    opts.sampling.greedy = false;
+    opts.sampling.temperature = 0.8f;
+    opts.sampling.top_k = 40;
+    opts.sampling.top_p = 0.9f;
+    opts.sampling.min_p = 0.01f;
+    opts.sampling.repetition_penalty = 1.1f;
+    opts.sampling.seed = 7;
+    int seen = 0;
+    opts.on_token = [&](const GeneratedToken&) { return ++seen > 0; };
+    std::vector<int> prompt(100);
+    for (std::size_t i = 0; i < prompt.size(); ++i) prompt[i] = static_cast<int>(3 + i * 11 % 900);
+    opts.max_new_tokens = 48;
+    generate(*m, *ctx, prompt, opts);  // warm-up: the workspace and the cache grow here
+    long counts[2] = {0, 0};
+    const int lengths[2] = {8, 48};
+    for (int i = 0; i < 2; ++i) {
+        ctx->cache.clear();
+        opts.max_new_tokens = lengths[i];
+        GenerateResult r;
+        counts[i] = allocations_during([&] { r = generate(*m, *ctx, std::span<const int>(prompt).first(60), opts); });
+        ASSERT_EQ(r.tokens.size(), static_cast<std::size_t>(lengths[i]));
+    }
+    EXPECT_EQ(counts[1], counts[0]) << "allocations generating 48 tokens against 8";
+}
+
+std::string variant_label(const testing::TestParamInfo<Variant>& i) {
+    std::string s = std::filesystem::path(i.param.model).filename().string() + "_" + precision_name(i.param.precision);
+    for (char& c : s)
+        if (c == '-') c = '_';
+    return s;
+}
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, DecodeAllocations,
+                         testing::Values(Variant{"fixtures/tiny-gemma", Precision::F32},
+                                         Variant{"fixtures/tiny-gemma2", Precision::F32},
+                                         Variant{"fixtures/tiny-gemma2", Precision::Q8},
+                                         Variant{"fixtures/tiny-gemma2", Precision::Q4},
+                                         Variant{"fixtures/tiny-qwen2", Precision::F32},
+                                         Variant{"fixtures/tiny-qwen2", Precision::BF16},
+                                         Variant{"fixtures/tiny-qwen2-tied", Precision::Q8},
+                                         Variant{"models/windowpane-demo-gemma2", Precision::BF16},
+                                         Variant{"models/windowpane-demo-gemma2", Precision::Q4}),
+                         variant_label);
+
+}  // namespace
+}  // namespace wp::test
