@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cblas.h>
 #include <cstdlib>
 #include <filesystem>
 #include <new>
@@ -141,6 +142,18 @@ TEST_P(DecodeAllocations, SampledGenerationAllocatesNothingPerToken) {
         ASSERT_EQ(r.tokens.size(), static_cast<std::size_t>(lengths[i]));
     }
     EXPECT_EQ(counts[1], counts[0]) << "allocations generating 48 tokens against 8";
+}
+
+// --threads (LoadOptions::threads) sets the pool and BLAS alike.
+TEST(Threads, PoolAndBlasUseTheThreadsAsked) {
+    WP_REQUIRE_SHARED();
+    for (int threads : {1, 2}) {
+        LoadOptions lo;
+        lo.threads = threads;
+        auto m = Model::load(shared_dir() / "fixtures" / "tiny-qwen2", {}, lo);
+        EXPECT_EQ(m->threads(), threads);
+        EXPECT_EQ(openblas_get_num_threads(), threads);
+    }
 }
 
 std::string variant_label(const testing::TestParamInfo<Variant>& i) {
