@@ -13,6 +13,8 @@
 #      noisy machine a slow spell then hits both engines instead of one), AVX2 (1: both engines
 #      as on a CPU with AVX2 but no AVX-512: Windowpane with --avx2 and OpenBLAS's Haswell
 #      kernels, llama.cpp with only its `haswell` CPU build to load).
+# Each row also gives the memory bandwidth (`bench-memory`, measured before every turn) and each
+# engine's decode share of it (weight bytes per token x tokens/s / that turn's bandwidth).
 # Quantized GGUF files are made by llama.cpp's own quantizer with every matrix in the named type
 # (q8 = Q8_0, q4 = Q4_0, "pure"), as Windowpane quantizes every matrix; bf16 = BF16.
 set -euo pipefail
@@ -67,9 +69,31 @@ else:
 PY
 }
 value() { median "$@" | cut -d' ' -f1; }
+# Memory read bandwidth with the benchmark's thread count, GB/s (`bench-memory`), measured right
+# before each engine's turn: it swings from minute to minute on a shared machine.
+bandwidth() {
+    "$cli" bench-memory --threads "$threads" |
+        awk -v t="$threads" 'index($0, ", " t " thread") { for (i = 2; i <= NF; i++) if ($i == "GB/s") print $(i - 1) }'
+}
+# share DIR WHO KEY: decode's share of the bandwidth over the turns, "median% (min-max)": the
+# weights' bytes read per token (as Windowpane counts them; the same precision reads the same
+# bytes in both engines) x tokens/s / the bandwidth measured before that turn.
+share() {
+    python3 - "$@" <<'PY'
+import glob, json, os, statistics, sys
+d, who, key = sys.argv[1:]
+per_token = json.load(open(glob.glob(os.path.join(d, "ours-dec-*.json"))[0]))["weight_bytes_per_token"]
+s = []
+for f in sorted(glob.glob(os.path.join(d, ("ours-dec-" if who == "ours" else "theirs-") + "*.json"))):
+    turn = f.rsplit("-", 1)[1][:-5]
+    bw = float(open(os.path.join(d, "bw-%s-%s.txt" % (who, turn))).read())
+    s.append(100 * json.load(open(f))[key]["median"] * per_token / (bw * 1e9))
+print("%.0f%% (%.0f-%.0f)" % (statistics.median(s), min(s), max(s)))
+PY
+}
 
-echo "| shape | precision | Windowpane prefill | llama.cpp prefill | Windowpane decode | llama.cpp decode | decode ratio |"
-echo "|---|---|---|---|---|---|---|"
+echo "| shape | precision | Windowpane prefill | llama.cpp prefill | Windowpane decode | llama.cpp decode | decode ratio | memory GB/s | Windowpane share | llama.cpp share |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
 for c in "${cases[@]}"; do
     shape="${c%%:*}" prec="${c##*:}"
     dtype=bf16; [ "$prec" = f32 ] && dtype=f32
@@ -87,19 +111,25 @@ for c in "${cases[@]}"; do
     out="$work/results/$shape-$prec$suffix"
     rm -rf "$out" && mkdir -p "$out"
     ours() {
+        bandwidth > "$out/bw-ours-$1.txt"
         "$cli" bench --model "$model" --precision "$prec" --threads "$threads" \
             --prompt-tokens "$([ "$depth" -gt 0 ] && echo "$depth" || echo 1)" --gen-tokens "$gen" --repeat "$repeat" \
             --json "${ours_flags[@]}" > "$out/ours-dec-$1.json"
         "$cli" bench --model "$model" --precision "$prec" --threads "$threads" --prompt-tokens "$prompt" \
             --gen-tokens 1 --repeat "$repeat" --json "${ours_flags[@]}" > "$out/ours-pp-$1.json"
     }
-    theirs() { "$side" bench "$gguf" "$threads" "$prompt" "$gen" "$repeat" "$depth" > "$out/theirs-$1.json"; }
+    theirs() {
+        bandwidth > "$out/bw-theirs-$1.txt"
+        "$side" bench "$gguf" "$threads" "$prompt" "$gen" "$repeat" "$depth" > "$out/theirs-$1.json"
+    }
     for r in $(seq 1 "$rounds"); do
         if [ $((r % 2)) -eq 1 ]; then ours "$r"; theirs "$r"; else theirs "$r"; ours "$r"; fi
     done
     od=$(value decode_tok_s "$out"/ours-dec-*.json)
     td=$(value tg_tok_s "$out"/theirs-*.json)
-    printf '| %s | %s | %s | %s | %s | %s | %.2fx |\n' "$shape" "$prec" "$(median prefill_tok_s "$out"/ours-pp-*.json)" \
+    bw=$(cat "$out"/bw-*.txt | python3 -c 'import statistics, sys; v = [float(x) for x in sys.stdin.read().split()]; print("%.1f (%.1f-%.1f)" % (statistics.median(v), min(v), max(v)))')
+    printf '| %s | %s | %s | %s | %s | %s | %.2fx | %s | %s | %s |\n' "$shape" "$prec" "$(median prefill_tok_s "$out"/ours-pp-*.json)" \
         "$(median pp_tok_s "$out"/theirs-*.json)" "$(median decode_tok_s "$out"/ours-dec-*.json)" \
-        "$(median tg_tok_s "$out"/theirs-*.json)" "$(python3 -c "print($od/$td)")"
+        "$(median tg_tok_s "$out"/theirs-*.json)" "$(python3 -c "print($od/$td)")" "$bw" \
+        "$(share "$out" ours decode_tok_s)" "$(share "$out" theirs tg_tok_s)"
 done
