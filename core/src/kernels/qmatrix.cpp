@@ -136,7 +136,7 @@ void quantize_vector_scalar(const float* x, int n, std::int8_t* q, float* d) {
 #define WP_AVX2 __attribute__((target("avx2,fma,f16c")))
 
 // How far ahead of the weights being read the bf16 and q8 decode kernels prefetch, into L2 (see
-// rows_bf16_avx2 and rows_q8_avx2); the AVX-512 kernels' kPrefetchFar.
+// rows_bf16_avx2 and rows_q8_avx2; the AVX-512 kernels' kPrefetchFar), and f32's, into L1.
 constexpr int kPrefetchFarAvx2 = 6144;
 
 WP_AVX2 inline float hsum(__m256 v) {
@@ -146,52 +146,75 @@ WP_AVX2 inline float hsum(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
-// Four rows at a time share the loads of x. Decoding too: on the Zen 4 development machine with
-// the AVX2 kernels forced (`bench --avx2`, qwen2-0.5b, interleaved runs, tokens/s) this gave
-// 21.9/20.0/22.4 where one row at a time with 1.5, 3 or 6 KB ahead gave at best 21.1/16.3/21.3.
-WP_AVX2 void rows_f32_avx2(const float* W, int cols, const float* x, float* y, int r0, int r1) {
+// One row's sum, in the order every f32 path uses (so that a prompt row equals decoding it): four
+// sums over steps of 32 floats, the rest in steps of 8 into the first, added as (0+1)+(2+3), then
+// the scalar tail. With `ahead`, the bytes that far ahead are prefetched into L1.
+WP_AVX2 inline float row_f32_avx2(const float* w, const float* x, int cols, const char* ahead) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    int i = 0;
+    for (; i + 32 <= cols; i += 32) {
+        if (ahead) {
+            _mm_prefetch(ahead + 4 * i, _MM_HINT_T0);
+            _mm_prefetch(ahead + 4 * i + 64, _MM_HINT_T0);
+        }
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(x + i), a0);
+        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 8), _mm256_loadu_ps(x + i + 8), a1);
+        a2 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 16), _mm256_loadu_ps(x + i + 16), a2);
+        a3 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 24), _mm256_loadu_ps(x + i + 24), a3);
+    }
+    for (; i + 8 <= cols; i += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(x + i), a0);
+    float s = hsum(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+    for (; i < cols; ++i) s = std::fma(w[i], x[i], s);  // fused on both paths alike
+    return s;
+}
+
+// Decoding (`stream`): one row after another, 6 KB ahead prefetched into L1. `bench --avx2` on the
+// Zen 4 development machine, interleaved runs, tokens/s: gemma2-2b 3.19/3.82/3.55 with four rows
+// at a time and the next four prefetched (as before), 3.23/4.09/3.22 one row 3 KB ahead,
+// 4.32/4.28/4.33 6 KB ahead; qwen2-0.5b 23.8/23.5/23.3, 23.2/20.2/22.5 and 24.3/24.4/24.1 (1.5 KB
+// ahead: 21.6/21.9/21.7). A few input rows (a short prompt, with the weight rows in cache): three
+// rows at a time sharing the loads of x, each summed in row_f32_avx2's order.
+WP_AVX2 void rows_f32_avx2(const float* W, int cols, const float* x, float* y, int r0, int r1, bool stream) {
+    if (stream) {
+        for (int r = r0; r < r1; ++r) {
+            const float* w = W + static_cast<std::size_t>(r) * cols;
+            y[r] = row_f32_avx2(w, x, cols, reinterpret_cast<const char*>(w) + kPrefetchFarAvx2);
+        }
+        return;
+    }
     int r = r0;
-    for (; r + 4 <= r1; r += 4) {
+    for (; r + 3 <= r1; r += 3) {
         const float* w0 = W + static_cast<std::size_t>(r) * cols;
         const float* w1 = w0 + cols;
         const float* w2 = w1 + cols;
-        const float* w3 = w2 + cols;
-        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-        // The four rows are four interleaved streams, which the hardware prefetcher follows
-        // poorly when rows are short: fetch the next four rows while these are summed (each
-        // step consumes 128 bytes here and touches the next 128 bytes there).
-        const char* next = reinterpret_cast<const char*>(w3 + cols);
+        const char* next = reinterpret_cast<const char*>(w2 + cols);
+        __m256 a[3][4];
+        for (auto& row : a)
+            for (auto& v : row) v = _mm256_setzero_ps();
         int i = 0;
+        for (; i + 32 <= cols; i += 32) {
+            for (int k = 0; k < 6; ++k) _mm_prefetch(next + 12 * i + 64 * k, _MM_HINT_T0);
+            for (int k = 0; k < 4; ++k) {
+                const __m256 xv = _mm256_loadu_ps(x + i + 8 * k);
+                a[0][k] = _mm256_fmadd_ps(_mm256_loadu_ps(w0 + i + 8 * k), xv, a[0][k]);
+                a[1][k] = _mm256_fmadd_ps(_mm256_loadu_ps(w1 + i + 8 * k), xv, a[1][k]);
+                a[2][k] = _mm256_fmadd_ps(_mm256_loadu_ps(w2 + i + 8 * k), xv, a[2][k]);
+            }
+        }
         for (; i + 8 <= cols; i += 8) {
-            _mm_prefetch(next + 16 * i, _MM_HINT_T0);
-            _mm_prefetch(next + 16 * i + 64, _MM_HINT_T0);
             const __m256 xv = _mm256_loadu_ps(x + i);
-            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w0 + i), xv, a0);
-            a1 = _mm256_fmadd_ps(_mm256_loadu_ps(w1 + i), xv, a1);
-            a2 = _mm256_fmadd_ps(_mm256_loadu_ps(w2 + i), xv, a2);
-            a3 = _mm256_fmadd_ps(_mm256_loadu_ps(w3 + i), xv, a3);
+            a[0][0] = _mm256_fmadd_ps(_mm256_loadu_ps(w0 + i), xv, a[0][0]);
+            a[1][0] = _mm256_fmadd_ps(_mm256_loadu_ps(w1 + i), xv, a[1][0]);
+            a[2][0] = _mm256_fmadd_ps(_mm256_loadu_ps(w2 + i), xv, a[2][0]);
         }
-        float s0 = hsum(a0), s1 = hsum(a1), s2 = hsum(a2), s3 = hsum(a3);
-        for (; i < cols; ++i) {
-            s0 += w0[i] * x[i];
-            s1 += w1[i] * x[i];
-            s2 += w2[i] * x[i];
-            s3 += w3[i] * x[i];
+        const float* w[3] = {w0, w1, w2};
+        for (int k = 0; k < 3; ++k) {
+            float s = hsum(_mm256_add_ps(_mm256_add_ps(a[k][0], a[k][1]), _mm256_add_ps(a[k][2], a[k][3])));
+            for (int c = i; c < cols; ++c) s = std::fma(w[k][c], x[c], s);
+            y[r + k] = s;
         }
-        y[r] = s0;
-        y[r + 1] = s1;
-        y[r + 2] = s2;
-        y[r + 3] = s3;
     }
-    for (; r < r1; ++r) {
-        const float* w = W + static_cast<std::size_t>(r) * cols;
-        __m256 a = _mm256_setzero_ps();
-        int i = 0;
-        for (; i + 8 <= cols; i += 8) a = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(x + i), a);
-        float s = hsum(a);
-        for (; i < cols; ++i) s += w[i] * x[i];
-        y[r] = s;
-    }
+    for (; r < r1; ++r) y[r] = row_f32_avx2(W + static_cast<std::size_t>(r) * cols, x, cols, nullptr);
 }
 
 WP_AVX2 inline __m256 load_bf16(const std::uint16_t* p) {
@@ -529,7 +552,7 @@ void rows(const QMatrix& W, const Input& in, float* y, int r0, int r1, bool stre
         thread_local std::vector<float> d;
         if (d.size() < static_cast<std::size_t>(W.cols / kQuantBlock)) d.resize(W.cols / kQuantBlock);
         switch (W.precision) {
-            case Precision::F32: rows_f32_avx2(W.f32, W.cols, x, y, r0, r1); return;
+            case Precision::F32: rows_f32_avx2(W.f32, W.cols, x, y, r0, r1, stream); return;
             case Precision::BF16: rows_bf16_avx2(W.bf16, W.cols, in.xp, x, y, r0, r1, stream); return;
             case Precision::Q8: rows_q8_avx2(W, xq, xd, d.data(), y, r0, r1); return;
             case Precision::Q4: rows_q4_avx2(W, in.x4, in.c4, xd, y, r0, r1); return;
