@@ -66,7 +66,15 @@ struct Variant {
     Precision precision;
 };
 
-class DecodeAllocations : public testing::TestWithParam<Variant> {};
+class DecodeAllocations : public testing::TestWithParam<Variant> {
+protected:
+    static std::unique_ptr<Model> load(const Variant& v) {
+        LoadOptions lo;
+        lo.precision = v.precision;
+        lo.threads = 2;
+        return Model::load(shared_dir() / v.model, {}, lo);
+    }
+};
 
 // The counter itself works: a vector's growth is seen.
 TEST(DecodeAllocationsCounter, SeesAnAllocation) {
@@ -79,11 +87,7 @@ TEST(DecodeAllocationsCounter, SeesAnAllocation) {
 // started.
 TEST_P(DecodeAllocations, ForwardDecodeStepsAllocateNothing) {
     WP_REQUIRE_SHARED();
-    const Variant v = GetParam();
-    LoadOptions lo;
-    lo.precision = v.precision;
-    lo.threads = 2;
-    auto m = Model::load(shared_dir() / v.model, {}, lo);
+    auto m = load(GetParam());
     for (CacheKind kind : {CacheKind::Static, CacheKind::Hybrid, CacheKind::Dynamic}) {
         SCOPED_TRACE(cache_kind_name(kind));
         // Dynamic caches grow by doubling: room is made once here (a long enough prompt), so the
@@ -111,11 +115,7 @@ TEST_P(DecodeAllocations, ForwardDecodeStepsAllocateNothing) {
 // setup (the result, the sampler's buffers), nothing per token.
 TEST_P(DecodeAllocations, SampledGenerationAllocatesNothingPerToken) {
     WP_REQUIRE_SHARED();
-    const Variant v = GetParam();
-    LoadOptions lo;
-    lo.precision = v.precision;
-    lo.threads = 2;
-    auto m = Model::load(shared_dir() / v.model, {}, lo);
+    auto m = load(GetParam());
     auto ctx = m->new_context(m->default_cache(), 0);
     GenerateOptions opts;
     opts.eos_ids = std::vector<int>{};
