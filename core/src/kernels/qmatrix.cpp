@@ -146,26 +146,35 @@ WP_AVX2 inline float hsum(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
-// One row's sum, in the order every f32 path uses (so that a prompt row equals decoding it): four
-// sums over steps of 32 floats, the rest in steps of 8 into the first, added as (0+1)+(2+3), then
-// the scalar tail. With `ahead`, the bytes that far ahead are prefetched into L1.
-WP_AVX2 inline float row_f32_avx2(const float* w, const float* x, int cols, const char* ahead) {
-    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+// R rows' sums (R = 1 decoding, R = 3 a short prompt, sharing the loads of x), each in the order
+// every f32 path uses, so that a prompt row equals decoding it: four sums over steps of 32
+// floats, the rest in steps of 8 into the first, added as (0+1)+(2+3), then the scalar tail
+// (fused on every path alike). Each step prefetches as many bytes at `pf` as it reads of the rows.
+template <int R>
+WP_AVX2 inline void sum_rows_f32_avx2(const float* w0, int cols, const float* x, float* y, const char* pf) {
+    __m256 a[R][4];
+    for (auto& row : a)
+        for (auto& v : row) v = _mm256_setzero_ps();
     int i = 0;
     for (; i + 32 <= cols; i += 32) {
-        if (ahead) {
-            _mm_prefetch(ahead + 4 * i, _MM_HINT_T0);
-            _mm_prefetch(ahead + 4 * i + 64, _MM_HINT_T0);
+        for (int k = 0; k < 2 * R; ++k) _mm_prefetch(pf + 4 * R * i + 64 * k, _MM_HINT_T0);
+        for (int k = 0; k < 4; ++k) {
+            const __m256 xv = _mm256_loadu_ps(x + i + 8 * k);
+            for (int j = 0; j < R; ++j)
+                a[j][k] = _mm256_fmadd_ps(_mm256_loadu_ps(w0 + static_cast<std::size_t>(j) * cols + i + 8 * k), xv, a[j][k]);
         }
-        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(x + i), a0);
-        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 8), _mm256_loadu_ps(x + i + 8), a1);
-        a2 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 16), _mm256_loadu_ps(x + i + 16), a2);
-        a3 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i + 24), _mm256_loadu_ps(x + i + 24), a3);
     }
-    for (; i + 8 <= cols; i += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w + i), _mm256_loadu_ps(x + i), a0);
-    float s = hsum(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
-    for (; i < cols; ++i) s = std::fma(w[i], x[i], s);  // fused on both paths alike
-    return s;
+    for (; i + 8 <= cols; i += 8) {
+        const __m256 xv = _mm256_loadu_ps(x + i);
+        for (int j = 0; j < R; ++j)
+            a[j][0] = _mm256_fmadd_ps(_mm256_loadu_ps(w0 + static_cast<std::size_t>(j) * cols + i), xv, a[j][0]);
+    }
+    for (int j = 0; j < R; ++j) {
+        const float* w = w0 + static_cast<std::size_t>(j) * cols;
+        float s = hsum(_mm256_add_ps(_mm256_add_ps(a[j][0], a[j][1]), _mm256_add_ps(a[j][2], a[j][3])));
+        for (int c = i; c < cols; ++c) s = std::fma(w[c], x[c], s);
+        y[j] = s;
+    }
 }
 
 // Decoding (`stream`): one row after another, 6 KB ahead prefetched into L1. `bench --avx2` on the
@@ -173,48 +182,17 @@ WP_AVX2 inline float row_f32_avx2(const float* w, const float* x, int cols, cons
 // at a time and the next four prefetched (as before), 3.23/4.09/3.22 one row 3 KB ahead,
 // 4.32/4.28/4.33 6 KB ahead; qwen2-0.5b 23.8/23.5/23.3, 23.2/20.2/22.5 and 24.3/24.4/24.1 (1.5 KB
 // ahead: 21.6/21.9/21.7). A few input rows (a short prompt, with the weight rows in cache): three
-// rows at a time sharing the loads of x, each summed in row_f32_avx2's order.
+// rows at a time, prefetching the next three.
 WP_AVX2 void rows_f32_avx2(const float* W, int cols, const float* x, float* y, int r0, int r1, bool stream) {
-    if (stream) {
-        for (int r = r0; r < r1; ++r) {
-            const float* w = W + static_cast<std::size_t>(r) * cols;
-            y[r] = row_f32_avx2(w, x, cols, reinterpret_cast<const char*>(w) + kPrefetchFarAvx2);
-        }
-        return;
-    }
     int r = r0;
-    for (; r + 3 <= r1; r += 3) {
-        const float* w0 = W + static_cast<std::size_t>(r) * cols;
-        const float* w1 = w0 + cols;
-        const float* w2 = w1 + cols;
-        const char* next = reinterpret_cast<const char*>(w2 + cols);
-        __m256 a[3][4];
-        for (auto& row : a)
-            for (auto& v : row) v = _mm256_setzero_ps();
-        int i = 0;
-        for (; i + 32 <= cols; i += 32) {
-            for (int k = 0; k < 6; ++k) _mm_prefetch(next + 12 * i + 64 * k, _MM_HINT_T0);
-            for (int k = 0; k < 4; ++k) {
-                const __m256 xv = _mm256_loadu_ps(x + i + 8 * k);
-                a[0][k] = _mm256_fmadd_ps(_mm256_loadu_ps(w0 + i + 8 * k), xv, a[0][k]);
-                a[1][k] = _mm256_fmadd_ps(_mm256_loadu_ps(w1 + i + 8 * k), xv, a[1][k]);
-                a[2][k] = _mm256_fmadd_ps(_mm256_loadu_ps(w2 + i + 8 * k), xv, a[2][k]);
-            }
-        }
-        for (; i + 8 <= cols; i += 8) {
-            const __m256 xv = _mm256_loadu_ps(x + i);
-            a[0][0] = _mm256_fmadd_ps(_mm256_loadu_ps(w0 + i), xv, a[0][0]);
-            a[1][0] = _mm256_fmadd_ps(_mm256_loadu_ps(w1 + i), xv, a[1][0]);
-            a[2][0] = _mm256_fmadd_ps(_mm256_loadu_ps(w2 + i), xv, a[2][0]);
-        }
-        const float* w[3] = {w0, w1, w2};
-        for (int k = 0; k < 3; ++k) {
-            float s = hsum(_mm256_add_ps(_mm256_add_ps(a[k][0], a[k][1]), _mm256_add_ps(a[k][2], a[k][3])));
-            for (int c = i; c < cols; ++c) s = std::fma(w[k][c], x[c], s);
-            y[r + k] = s;
-        }
+    for (; !stream && r + 3 <= r1; r += 3) {
+        const float* w = W + static_cast<std::size_t>(r) * cols;
+        sum_rows_f32_avx2<3>(w, cols, x, y + r, reinterpret_cast<const char*>(w + 3 * static_cast<std::size_t>(cols)));
     }
-    for (; r < r1; ++r) y[r] = row_f32_avx2(W + static_cast<std::size_t>(r) * cols, x, cols, nullptr);
+    for (; r < r1; ++r) {
+        const float* w = W + static_cast<std::size_t>(r) * cols;
+        sum_rows_f32_avx2<1>(w, cols, x, y + r, reinterpret_cast<const char*>(w) + kPrefetchFarAvx2);
+    }
 }
 
 WP_AVX2 inline __m256 load_bf16(const std::uint16_t* p) {
@@ -509,7 +487,7 @@ bool use_avx512_decode() { return avx512_path(g_avx512_decode); }
 
 #ifdef WP_X86
 // The first 6 KB of rows [r0, r1) (and the first 512 bytes of their scales). The vector kernels
-// prefetch ahead of the bytes they read (3 or 6 KB; AVX2 f32 the next four rows), which never
+// prefetch ahead of the bytes they read (3 or 6 KB), which never
 // covers the start of the rows they are given: each chunk of rows a thread takes (about eight
 // per thread and product, 200 products a token) would begin with demand misses, one line after
 // another. Once per chunk, not per call of the kernels (a short prompt calls them for every input
