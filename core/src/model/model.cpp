@@ -246,9 +246,11 @@ std::span<const float> Model::forward(Context& ctx, std::span<const int> ids, Lo
 
 // Absolute positions of the keys one attention step sees: the cache's slots (ring layers in slot
 // order), then the `count` new tokens at pos0.. .
-static std::int64_t* key_positions(const KvCache& cache, int layer, std::int64_t pos0, int count, Workspace& ws) {
+// `room`: the buffer is made at least that large (see attention_decode).
+static std::int64_t* key_positions(const KvCache& cache, int layer, std::int64_t pos0, int count, Workspace& ws,
+                                   std::size_t room = 0) {
     const int n_past = cache.held(layer);
-    std::int64_t* key_pos = ensure(ws.key_pos, static_cast<std::size_t>(n_past + count));
+    std::int64_t* key_pos = ensure(ws.key_pos, std::max(room, static_cast<std::size_t>(n_past + count)));
     for (int s = 0; s < n_past; ++s) key_pos[s] = cache.slot_position(layer, s);
     for (int j = 0; j < count; ++j) key_pos[n_past + j] = pos0 + j;
     return key_pos;
@@ -270,8 +272,7 @@ void Model::attention_decode(Context& ctx, int layer, std::int64_t pos, Attentio
     // The buffers that grow with the context are sized for the cache's allocated slots, so they
     // grow only when the cache does (a dynamic cache doubling), never on an ordinary token.
     const std::size_t room = static_cast<std::size_t>(std::max<std::int64_t>(n_tot, cache.allocated_slots(layer) + 1));
-    ensure(ws.key_pos, room);
-    const std::int64_t* key_pos = key_positions(cache, layer, pos, 1, ws);
+    const std::int64_t* key_pos = key_positions(cache, layer, pos, 1, ws, room);
     float* scores = ensure(ws.scores, static_cast<std::size_t>(c.num_heads) * room);
     // Additive mask (0 or -inf), only when some key is hidden.
     const float* bias = nullptr;
