@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs everything Windowpane needs to build and test on Debian 12 (run as root, or with sudo
+# Installs everything Windowpane needs to build, test and package on Debian 12 (run as root, or with sudo
 # available). Used by the README and by .ci/run.
 set -euo pipefail
 
@@ -9,6 +9,7 @@ packages=(
   libsentencepiece-dev libpcre2-dev libutf8proc-dev
   libgtest-dev libgmock-dev
   qt6-base-dev qt6-svg-dev libqt6sql6-sqlite libgl-dev fonts-dejavu-core
+  dpkg-dev desktop-file-utils
 )
 
 SUDO=""
