@@ -110,7 +110,8 @@ const CommandGroup& bench_commands() {
              "--no-int8-gemm: q8/q4 prompts through sgemm instead of the int8 product.\n"
              "--avx2: the AVX2 decode kernels and no int8 product, as on a CPU without AVX-512\n"
              "VNNI (for comparison; OpenBLAS still picks its own kernels).\n",
-             {{"json", "no-int8-gemm", "avx2"}, {"model", "precision", "threads", "prompt-tokens", "gen-tokens", "repeat"}},
+             {{"json", "no-int8-gemm", "avx2"},
+              {"model", "precision", "threads", "prompt-tokens", "gen-tokens", "repeat"}},
              run_bench},
             {"bench-memory", "Memory read bandwidth with 1..N threads", {"[--threads 2]"},
              "Memory read bandwidth with 1..N threads (decode speed is bound by it).\n",

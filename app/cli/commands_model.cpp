@@ -23,7 +23,7 @@ namespace wp::cli {
 
 namespace {
 
-// --- shared by the commands that load a model and generate --------------------------------------
+// --- helpers of the model commands ---------------------------------------------------------------
 
 std::string with_commas(long long n) {
     std::string s = std::to_string(n);
@@ -53,7 +53,7 @@ void on_sigint(int) {
 
 const std::vector<std::string> kSamplingFlags = {"greedy", "ignore-eos"};
 const std::vector<std::string> kSamplingOptions = {"max-new-tokens", "temperature", "top-k", "top-p",
-                                                   "min-p",          "repetition-penalty", "seed"};
+                                                   "min-p", "repetition-penalty", "seed"};
 const std::vector<std::string> kComputeOptions = {"precision", "threads"};
 
 const char* kSamplingHelp = R"(Sampling options: --greedy (default), or --temperature T --top-k K --top-p P --min-p P;
@@ -99,8 +99,13 @@ LoadOptions load_options_from(const Args& a) {
     return o;
 }
 
+// Decode speed: the first token comes from the prompt's forward pass, not from decoding.
+double tokens_per_second(const GenerateResult& r) {
+    return r.tokens.size() > 1 ? (r.tokens.size() - 1) / std::max(r.decode_seconds, 1e-9) : 0.0;
+}
+
 void print_stats(const GenerateResult& r) {
-    const double tps = r.tokens.size() > 1 ? (r.tokens.size() - 1) / std::max(r.decode_seconds, 1e-9) : 0.0;
+    const double tps = tokens_per_second(r);
     std::fprintf(stderr, "%zu tokens, stop: %s, prompt %d tokens, first token %.1f ms, %.1f tokens/s\n",
                  r.tokens.size(), stop_reason_name(r.reason), r.prompt_tokens, r.prefill_seconds * 1e3, tps);
 }
@@ -309,8 +314,8 @@ int run_chat(const Args& a) {
         if (r.result.reason == StopReason::Cancelled) std::fprintf(stderr, "[stopped]\n");
         conv.push_back({"user", line});
         conv.push_back({"assistant", r.text});
-        const double tps = r.result.tokens.size() > 1 ? (r.result.tokens.size() - 1) / std::max(r.result.decode_seconds, 1e-9) : 0.0;
-        std::fprintf(stderr, "[%zu tokens, %.1f tokens/s, context %lld/%d]\n", r.result.tokens.size(), tps,
+        std::fprintf(stderr, "[%zu tokens, %.1f tokens/s, context %lld/%d]\n", r.result.tokens.size(),
+                     tokens_per_second(r.result),
                      static_cast<long long>(session.context().cache.length()),
                      lm->model().config().max_position_embeddings);
     }
@@ -357,7 +362,8 @@ const CommandGroup& model_commands() {
                  kSamplingHelp,
              {kSamplingFlags, join({"model", "ids", "prompt", "cache"}, kSamplingOptions, kComputeOptions)},
              run_generate},
-            {"chat", "Interactive chat with the model's chat template", {"--model DIR [--system TEXT] [sampling options] [compute options]"},
+            {"chat", "Interactive chat with the model's chat template",
+             {"--model DIR [--system TEXT] [sampling options] [compute options]"},
              std::string("Interactive chat with the model's chat template. /reset, /system TEXT, /quit;\n"
                          "Ctrl-C stops the current reply. --max-new-tokens defaults to 512.\n\n") +
                  kSamplingHelp,

@@ -87,7 +87,8 @@ int run_chat_render(const Args& a) {
     std::optional<ChatTemplate> tmpl = ChatTemplate::from_folder(dir);
     if (!tmpl) {
         if (!std::filesystem::exists(dir / "config.json"))
-            throw Error(dir.string() + ": no chat template (chat_template.jinja or tokenizer_config.json) and no config.json to pick a built-in one");
+            throw Error(dir.string() + ": no chat template (chat_template.jinja or tokenizer_config.json) and no "
+                                       "config.json to pick a built-in one");
         tmpl = builtin_chat_template(ModelConfig::load(dir));
     }
     std::string out;
@@ -106,7 +107,8 @@ const CommandGroup& text_commands() {
     static const CommandGroup group{
         "Tokenizer commands (DIR may hold only tokenizer files)",
         {
-            {"tokenize", "Token ids (or ids and pieces as JSON) of a text", {"--model DIR [--no-special] [--json] TEXT|-"},
+            {"tokenize", "Token ids (or ids and pieces as JSON) of a text",
+             {"--model DIR [--no-special] [--json] TEXT|-"},
              "Token ids (comma-separated), or {\"ids\": [...], \"pieces\": [...]} with --json.\n"
              "- reads the text from standard input, byte for byte. --no-special: without the special\n"
              "tokens the tokenizer adds (such as <bos>).\n",
