@@ -1,0 +1,55 @@
+// The command line of one windowpane-cli command: --name VALUE (or --name=VALUE) options, boolean
+// --name flags and up to a given number of positional arguments, checked against what the command
+// declares (ArgSpec).
+//
+// Errors: every malformed, unknown or missing argument throws UsageError, whose message is the one
+// line windowpane-cli prints before exiting with status 2.
+#pragma once
+
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace wp::cli {
+
+struct UsageError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+// What a command accepts.
+struct ArgSpec {
+    std::vector<std::string> flags;    // --name: boolean, takes no value
+    std::vector<std::string> options;  // --name VALUE or --name=VALUE
+    int max_positional = 0;            // arguments not starting with "--" (or following "--")
+};
+
+class Args {
+public:
+    // Parses argv[first..argc). An unknown option, an option without its value or one positional
+    // argument too many throws UsageError. "--help" where an option may stand ends the parsing and
+    // sets help_requested().
+    Args(int argc, char** argv, int first, const ArgSpec& spec);
+
+    bool help_requested() const { return help_; }
+    bool has(const std::string& name) const { return values_.count(name) != 0; }
+    const std::vector<std::string>& positional() const { return positional_; }
+
+    // The value of a required option; UsageError "missing option --name" when absent.
+    std::string str(const std::string& name) const;
+    std::string str(const std::string& name, const std::string& fallback) const;
+    // The option as a whole integer / a number, or `fallback` when absent; UsageError otherwise.
+    long long integer(const std::string& name, long long fallback) const;
+    double number(const std::string& name, double fallback) const;
+    bool flag(const std::string& name) const { return has(name); }
+
+private:
+    std::map<std::string, std::string> values_;
+    std::vector<std::string> positional_;
+    bool help_ = false;
+};
+
+// "2,17,5" as token ids (empty items skipped); UsageError for anything else or for no ids at all.
+std::vector<int> parse_ids(const std::string& csv);
+
+}  // namespace wp::cli

@@ -1,0 +1,151 @@
+// Benchmark commands: bench, bench-memory, bench-attention, bench-kernels, synth and bench-tokenize.
+// Each turns its arguments into the options of the functions in bench.h, bench_tokenize.h and
+// synth.h; the parsing of every benchmark option is here.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "bench.h"
+#include "bench_tokenize.h"
+#include "command.h"
+#include "synth.h"
+#include "wp/kernels/qmatrix.h"
+
+namespace wp::cli {
+
+namespace {
+
+// --no-int8-gemm and --avx2 of bench and bench-kernels. --avx2: our kernels as a CPU without
+// AVX-512 VNNI runs them (OpenBLAS still chooses its own).
+void apply_kernel_flags(const Args& a) {
+    if (a.flag("no-int8-gemm")) set_int8_gemm_enabled(false);
+    if (a.flag("avx2")) {
+        set_avx512_decode_kernels_enabled(false);
+        set_int8_gemm_enabled(false);
+    }
+}
+
+int run_bench(const Args& a) {
+    apply_kernel_flags(a);
+    BenchOptions o;
+    o.model_dir = a.str("model");
+    if (a.has("precision")) o.precision = parse_precision(a.str("precision"));
+    o.threads = static_cast<int>(a.integer("threads", 0));
+    o.prompt_tokens = static_cast<int>(a.integer("prompt-tokens", 512));
+    o.gen_tokens = static_cast<int>(a.integer("gen-tokens", 128));
+    o.repeat = static_cast<int>(a.integer("repeat", 5));
+    o.json = a.flag("json");
+    if (o.prompt_tokens < 1 || o.gen_tokens < 1 || o.repeat < 1 || o.threads < 0)
+        throw UsageError("--prompt-tokens, --gen-tokens and --repeat must be >= 1, --threads >= 0");
+    return bench(o);
+}
+
+int run_bench_memory(const Args& a) {
+    return bench_memory(static_cast<int>(a.integer("threads", 2)));
+}
+
+int run_bench_attention(const Args& a) {
+    AttentionBenchOptions o;
+    o.context = static_cast<int>(a.integer("context", o.context));
+    o.layers = static_cast<int>(a.integer("layers", o.layers));
+    o.heads = static_cast<int>(a.integer("heads", o.heads));
+    o.kv_heads = static_cast<int>(a.integer("kv-heads", o.kv_heads));
+    o.head_dim = static_cast<int>(a.integer("head-dim", o.head_dim));
+    o.threads = static_cast<int>(a.integer("threads", o.threads));
+    o.repeat = static_cast<int>(a.integer("repeat", o.repeat));
+    o.f32_cache = a.flag("f32-cache");
+    if (o.context < 1 || o.layers < 1 || o.kv_heads < 1 || o.heads < o.kv_heads || o.heads % o.kv_heads ||
+        o.head_dim < 8 || o.head_dim % 8 || o.repeat < 1 || o.threads < 0)
+        throw UsageError("--context, --layers, --kv-heads and --repeat >= 1; --heads a multiple of --kv-heads; "
+                         "--head-dim a multiple of 8; --threads >= 0");
+    return bench_attention(o);
+}
+
+int run_bench_kernels(const Args& a) {
+    const int rows = static_cast<int>(a.integer("rows", 4864));
+    const int inputs = static_cast<int>(a.integer("inputs", 1));
+    apply_kernel_flags(a);
+    const int cols = static_cast<int>(a.integer("cols", 896));
+    const int threads = static_cast<int>(a.integer("threads", 2));
+    const int repeat = static_cast<int>(a.integer("repeat", 7));
+    const std::string which = a.str("precision", "all");
+    const int mb = static_cast<int>(a.integer("mb", 512));
+    if (rows < 1 || cols < 32 || cols % 32 || repeat < 1 || threads < 0 || mb < 1 || inputs < 1)
+        throw UsageError("--rows >= 1, --cols a multiple of 32, --repeat >= 1, --inputs >= 1 and --threads >= 0");
+    std::vector<Precision> ps;
+    if (which == "all")
+        ps = {Precision::F32, Precision::BF16, Precision::Q8, Precision::Q4};
+    else
+        ps = {parse_precision(which)};
+    return bench_kernels(rows, cols, threads, repeat, mb, ps, inputs);
+}
+
+int run_synth(const Args& a) {
+    const std::string preset = a.str("preset");
+    const std::string dtype = a.str("dtype", "bf16");
+    const std::string out = a.str("out");
+    const auto seed = static_cast<std::uint64_t>(a.integer("seed", 1));
+    const std::string shared = a.str("shared", WP_DEFAULT_SHARED_DIR);
+    const bool config_only = a.flag("config-only");
+    return synth(preset, dtype, out, seed, shared, config_only);
+}
+
+int run_bench_tokenize(const Args& a) {
+    const std::string dir = a.str("model");
+    const double mb = a.number("mb", 4.0);
+    const int repeat = static_cast<int>(a.integer("repeat", 5));
+    return bench_tokenize(dir, mb, repeat);
+}
+
+}  // namespace
+
+const CommandGroup& bench_commands() {
+    static const CommandGroup group{
+        "Benchmarks",
+        {
+            {"bench", "Load time, prefill and decode tokens/s of a model",
+             {"--model DIR [--precision f32|bf16|q8|q4] [--threads N] [--prompt-tokens 512]\n"
+              "[--gen-tokens 128] [--repeat 5] [--json] [--no-int8-gemm] [--avx2]"},
+             "Load time, prefill and decode tokens/s (median, min-max), peak RSS, KV bytes.\n"
+             "--no-int8-gemm: q8/q4 prompts through sgemm instead of the int8 product.\n"
+             "--avx2: the AVX2 decode kernels and no int8 product, as on a CPU without AVX-512\n"
+             "VNNI (for comparison; OpenBLAS still picks its own kernels).\n",
+             {{"json", "no-int8-gemm", "avx2"},
+              {"model", "precision", "threads", "prompt-tokens", "gen-tokens", "repeat"}},
+             run_bench},
+            {"bench-memory", "Memory read bandwidth with 1..N threads", {"[--threads 2]"},
+             "Memory read bandwidth with 1..N threads (decode speed is bound by it).\n",
+             {{}, {"threads"}},
+             run_bench_memory},
+            {"bench-attention", "Decode attention over a full cache: time per token, GB/s",
+             {"[--context 2048] [--layers 26] [--heads 8] [--kv-heads 4] [--head-dim 256]\n"
+              "[--threads 2] [--repeat 7] [--f32-cache]"},
+             "Decode attention over a full cache in every layer (defaults: gemma2-2b's shape):\n"
+             "time per token and GB/s of cache read. --f32-cache: an f32 cache instead of f16.\n",
+             {{"f32-cache"}, {"context", "layers", "heads", "kv-heads", "head-dim", "threads", "repeat"}},
+             run_bench_attention},
+            {"bench-kernels", "Decode kernel throughput per precision",
+             {"[--rows 4864] [--cols 896] [--threads 2] [--repeat 7] [--mb 512]\n"
+              "[--precision all|f32|bf16|q8|q4] [--inputs 1] [--no-int8-gemm] [--avx2]"},
+             "Decode kernel throughput: GB/s of weights read by matrix-vector products over about\n"
+             "MB megabytes of matrices (a small value keeps them in cache). --inputs N > 1: the\n"
+             "products with N input rows (a prompt), in GMAC/s; --no-int8-gemm takes sgemm\n"
+             "instead of the int8 product for q8/q4; --avx2 as for bench.\n",
+             {{"no-int8-gemm", "avx2"}, {"rows", "inputs", "cols", "threads", "repeat", "precision", "mb"}},
+             run_bench_kernels},
+            {"synth", "A random-weight model folder at a real model's shape",
+             {"--preset NAME --out DIR [--dtype bf16|f32] [--seed N] [--config-only] [--shared SHARED]"},
+             "A random-weight model folder at a real model's shape: gemma-2b, gemma2-2b, gemma2-9b,\n"
+             "qwen2-0.5b, qwen2-1.5b, qwen2-7b (tokenizer copied from SHARED/fixtures).\n"
+             "--config-only writes the configuration and tokenizer files, no weights.\n",
+             {{"config-only"}, {"preset", "dtype", "out", "seed", "shared"}},
+             run_synth},
+            {"bench-tokenize", "Tokenizer load time and encode throughput", {"--model DIR [--mb 4] [--repeat 5]"},
+             "Tokenizer load time and encode throughput on generated mixed text, one thread.\n",
+             {{}, {"model", "mb", "repeat"}},
+             run_bench_tokenize},
+        }};
+    return group;
+}
+
+}  // namespace wp::cli
