@@ -22,7 +22,7 @@
 #include <tuple>
 #include <vector>
 
-#include "wp/attention/mask.h"
+#include "engine/mask_view_data.h"
 
 class QComboBox;
 class QLabel;
@@ -30,37 +30,7 @@ class QPainter;
 class QSlider;
 class QToolButton;
 
-namespace wp {
-class AttentionTrace;
-class KvCache;
-}  // namespace wp
-
 namespace wp::ui {
-
-struct MaskViewData {
-    QStringList tokens;                // one label per position (token pieces)
-    std::vector<wp::MaskSpec> layers;  // per layer
-    int heads = 0;
-    // Per layer: [heads * T * T] row-major (query, key) probabilities, T = tokens.size(); an empty
-    // vector (or one of the wrong size) for a layer that was not recorded.
-    std::vector<std::vector<float>> attention;
-
-    // Cache mode: one entry per step (after the prompt and after each generated token).
-    struct CacheStep {
-        int length = 0;                               // positions seen so far
-        std::vector<std::vector<std::int64_t>> held;  // per layer: absolute positions held
-        std::vector<qint64> bytes;                    // per layer: KV bytes
-    };
-    std::vector<CacheStep> cacheSteps;
-
-    int positions() const { return static_cast<int>(tokens.size()); }
-    bool hasAttention(int layer) const;
-
-    // Copies the first tokens.size() positions of every layer of a trace (sets heads).
-    void setAttention(const wp::AttentionTrace& trace);
-    // What the engine's cache holds right now, for cacheSteps.
-    static CacheStep captureCache(const wp::KvCache& cache);
-};
 
 class MaskCanvas;
 
