@@ -31,8 +31,6 @@ namespace wp::ui {
 
 namespace {
 
-constexpr int kHeatSteps = 1024;       // heat colours over sqrt(p)
-constexpr int kFractionSteps = 64;     // aggregated cells: fraction allowed / held
 constexpr double kMinZoom = 0.01;
 constexpr double kMaxZoom = 64.0;
 constexpr double kMaxFitZoom = 48.0;
@@ -41,15 +39,6 @@ constexpr double kMaxThumb = 2000.0;
 constexpr qint64 kMaxVectorCells = 250000;  // vector output: one rectangle run per row above this
 constexpr std::size_t kMaxPooledFloats = std::size_t(40) << 20;
 constexpr double kSampleBudget = 6.0e6;   // mask evaluations per paint when zoomed out
-constexpr float kMaskedEpsilon = 1e-6f;
-constexpr double kLogFloor = -4.0;        // log scale: 10^-4 .. 1
-
-QRgb mixRgb(QRgb a, QRgb b, double t) {
-    auto m = [t](int x, int y) { return static_cast<int>(std::lround(x + (y - x) * t)); };
-    return qRgb(m(qRed(a), qRed(b)), m(qGreen(a), qGreen(b)), m(qBlue(a), qBlue(b)));
-}
-
-QColor mixColor(const QColor& a, const QColor& b, double t) { return QColor(mixRgb(a.rgb(), b.rgb(), t)); }
 
 QString kindText(const MaskSpec& s) {
     return s.window > 0 ? QStringLiteral("sliding %1").arg(s.window) : QStringLiteral("global");
@@ -396,7 +385,7 @@ MaskView::MaskView(QWidget* parent) : QWidget(parent) {
     shortcut(QKeySequence::ZoomOut, [this] { zoomBy(1 / 1.5); });
     shortcut(QKeySequence(Qt::CTRL | Qt::Key_0), [this] { fitToView(); });
 
-    rebuildColors();
+    palette_.rebuild(palette());
     syncControls();
     updateLegend();
 }
@@ -531,70 +520,17 @@ void MaskView::rebuildCacheBits() {
     }
 }
 
-void MaskView::rebuildColors() {
-    const QPalette pal = palette();
-    Colors c;
-    c.background = pal.color(QPalette::Base);
-    c.text = pal.color(QPalette::Text);
-    c.dark = c.background.lightness() < 128;
-    c.frame = mixColor(c.background, c.text, 0.35);
-    c.global = c.dark ? QColor(0x5b, 0x9b, 0xf0) : QColor(0x2f, 0x6f, 0xd0);
-    c.sliding = c.dark ? QColor(0x3d, 0xc4, 0x8e) : QColor(0x16, 0x9b, 0x62);
-    c.edge = c.dark ? QColor(0xc8, 0xff, 0xe4) : QColor(0x06, 0x3d, 0x26);
-    c.masked = mixColor(c.background, c.text, c.dark ? 0.17 : 0.12);
-    c.alarm = QColor(0xff, 0x00, 0xd4);
-    colors_ = c;
-
-    const QColor mid = c.dark ? QColor(0xe0, 0x52, 0x12) : QColor(0xf0, 0x62, 0x18);
-    const QColor high = c.dark ? QColor(0xff, 0xec, 0x8c) : QColor(0x68, 0x08, 0x24);
-    for (int kind = 0; kind < 2; ++kind) {
-        const QColor on = kind ? c.sliding : c.global;
-        const QColor tint = mixColor(c.background, on, c.dark ? 0.30 : 0.20);
-        std::vector<QRgb>& heat = heatLut_[kind];
-        heat.resize(kHeatSteps);
-        for (int i = 0; i < kHeatSteps; ++i) {
-            const double t = double(i) / (kHeatSteps - 1);
-            heat[i] = t < 0.5 ? mixRgb(tint.rgb(), mid.rgb(), t / 0.5) : mixRgb(mid.rgb(), high.rgb(), (t - 0.5) / 0.5);
-        }
-        std::vector<QRgb>& frac = fractionLut_[kind];
-        frac.resize(kFractionSteps + 1);
-        for (int i = 0; i <= kFractionSteps; ++i) frac[i] = mixRgb(c.background.rgb(), on.rgb(), double(i) / kFractionSteps);
-        frac[0] = c.background.rgb();
-        frac[kFractionSteps] = on.rgb();
-    }
-    if (logLut_.empty()) {
-        logLut_.resize(1 << 16);
-        for (std::uint32_t i = 0; i < (1u << 16); ++i) {
-            const std::uint32_t bits = (i << 16) | 0x8000u;  // the middle of the bucket
-            float v;
-            std::memcpy(&v, &bits, sizeof v);
-            double t = 0;
-            if (std::isfinite(v) && v > 0) t = std::clamp((std::log10(double(v)) - kLogFloor) / -kLogFloor, 0.0, 1.0);
-            logLut_[i] = static_cast<std::uint16_t>(std::lround(t * (kHeatSteps - 1)));
-        }
-    }
-}
-
-int MaskView::heatIndex(float p) const {
-    if (!logScale_)
-        return std::clamp(static_cast<int>(std::sqrt(std::max(p, 0.0f)) * (kHeatSteps - 1) + 0.5f), 0, kHeatSteps - 1);
-    if (!(p > 0)) return 0;
-    std::uint32_t bits;
-    std::memcpy(&bits, &p, sizeof bits);
-    return logLut_[bits >> 16];
-}
-
-MaskView::Colors MaskView::colors() const { return colors_; }
+MaskView::Colors MaskView::colors() const { return palette_.colors(); }
 
 QColor MaskView::heatColor(int layer, float p) const {
     if (layer < 0 || layer >= static_cast<int>(data_.layers.size())) return {};
     const int kind = data_.layers[layer].window > 0 ? 1 : 0;
-    return QColor(heatLut_[kind][heatIndex(p)]);
+    return QColor(palette_.heat(kind)[palette_.heatIndex(p, logScale_)]);
 }
 
 void MaskView::changeEvent(QEvent* event) {
     if (event->type() == QEvent::PaletteChange || event->type() == QEvent::StyleChange) {
-        rebuildColors();
+        palette_.rebuild(palette());
         canvas_->viewport()->update();
     } else if (event->type() == QEvent::FontChange) {
         setData(std::move(data_));
@@ -1073,7 +1009,7 @@ const std::vector<float>& MaskView::pooled(int layer, int head, int level) const
 QImage MaskView::renderImage() const {
     const QSize size = viewSize();
     QImage img(size, QImage::Format_RGB32);
-    img.fill(colors_.background);
+    img.fill(palette_.colors().background);
     QPainter p(&img);
     paintView(p, size, scroll(), true);
     p.end();
@@ -1098,11 +1034,11 @@ bool MaskView::exportSvg(const QString& path) const {
 }
 
 void MaskView::paintView(QPainter& p, QSize view, QPoint scroll, bool raster) const {
-    p.fillRect(QRect(QPoint(0, 0), view), colors_.background);
+    p.fillRect(QRect(QPoint(0, 0), view), palette_.colors().background);
     p.setFont(font());
     const int T = data_.positions();
     if (T == 0 || data_.layers.empty()) {
-        p.setPen(colors_.text);
+        p.setPen(palette_.colors().text);
         p.drawText(QRect(QPoint(0, 0), view), Qt::AlignCenter | Qt::TextWordWrap,
                    tr("Nothing to show yet: send a message to see what each layer attends to."));
         return;
@@ -1126,10 +1062,10 @@ void MaskView::paintTitle(QPainter& p, const Geometry& g, const QString& text) c
     if (mode_ == Mode::Attention) {
         gradient = true;
     } else if (mode_ == Mode::Cache) {
-        items = {{colors_.global, tr("held, global")}, {colors_.sliding, tr("held, sliding")},
-                 {colors_.background, tr("not held")}};
+        items = {{palette_.colors().global, tr("held, global")}, {palette_.colors().sliding, tr("held, sliding")},
+                 {palette_.colors().background, tr("not held")}};
     } else {
-        items = {{colors_.global, tr("global")}, {colors_.sliding, tr("sliding")}, {colors_.background, tr("masked")}};
+        items = {{palette_.colors().global, tr("global")}, {palette_.colors().sliding, tr("sliding")}, {palette_.colors().background, tr("masked")}};
     }
     const int sw = fm.height() - 4;
     const int y = (g.titleH - sw) / 2;
@@ -1140,32 +1076,32 @@ void MaskView::paintTitle(QPainter& p, const Geometry& g, const QString& text) c
         const int kindIdx = data_.layers[std::clamp(layer_, 0, int(data_.layers.size()) - 1)].window > 0 ? 1 : 0;
         const QString hi = tr("1"), lo = logScale_ ? tr("p \u2264 10\u207b\u2074") : tr("p = 0");
         x -= fm.horizontalAdvance(hi);
-        p.setPen(colors_.text);
+        p.setPen(palette_.colors().text);
         p.drawText(QRect(x, 0, fm.horizontalAdvance(hi), g.titleH), Qt::AlignVCenter, hi);
         const int gw = 96;
         x -= gw + 4;
         for (int i = 0; i < gw; ++i) {
             const double t = double(i) / (gw - 1);  // sqrt(p) or log p, the colour scale
-            p.fillRect(QRect(x + i, y, 1, sw), QColor(heatLut_[kindIdx][static_cast<int>(t * (kHeatSteps - 1))]));
+            p.fillRect(QRect(x + i, y, 1, sw), QColor(palette_.heat(kindIdx)[static_cast<int>(t * (MaskPalette::kHeatSteps - 1))]));
         }
-        p.setPen(colors_.frame);
+        p.setPen(palette_.colors().frame);
         p.drawRect(QRect(x, y, gw - 1, sw - 1));
         x -= fm.horizontalAdvance(lo) + 4;
-        p.setPen(colors_.text);
+        p.setPen(palette_.colors().text);
         p.drawText(QRect(x, 0, fm.horizontalAdvance(lo), g.titleH), Qt::AlignVCenter, lo);
         const QString masked = tr("masked");
         x -= fm.horizontalAdvance(masked) + sw + 18;
-        p.fillRect(QRect(x, y, sw, sw), colors_.masked);
+        p.fillRect(QRect(x, y, sw, sw), palette_.colors().masked);
         p.drawText(QRect(x + sw + 4, 0, fm.horizontalAdvance(masked), g.titleH), Qt::AlignVCenter, masked);
     } else {
         for (auto it = items.rbegin(); it != items.rend(); ++it) {
             const int tw = fm.horizontalAdvance(it->text);
             x -= tw;
-            p.setPen(colors_.text);
+            p.setPen(palette_.colors().text);
             p.drawText(QRect(x, 0, tw, g.titleH), Qt::AlignVCenter, it->text);
             x -= sw + 4;
             p.fillRect(QRect(x, y, sw, sw), it->color);
-            p.setPen(colors_.frame);
+            p.setPen(palette_.colors().frame);
             p.drawRect(QRect(x, y, sw - 1, sw - 1));
             x -= 14;
         }
@@ -1173,7 +1109,7 @@ void MaskView::paintTitle(QPainter& p, const Geometry& g, const QString& text) c
     QFont bold = p.font();
     bold.setBold(true);
     p.setFont(bold);
-    p.setPen(colors_.text);
+    p.setPen(palette_.colors().text);
     const QRect textRect(8, 0, std::max(0, x - 16), g.titleH);
     p.drawText(textRect, Qt::AlignVCenter | Qt::AlignLeft, QFontMetrics(bold).elidedText(text, Qt::ElideRight, textRect.width()));
     p.restore();
@@ -1185,28 +1121,28 @@ void MaskView::paintLayerGrid(QPainter& p, int layer, QPointF origin, double ppc
     const MaskSpec spec = data_.layers[layer];
     const int kindIdx = spec.window > 0 ? 1 : 0;
     const Grid grid{origin, ppc, ppc, T, T, clip, samples};
-    const QRgb bg = colors_.background.rgb();
+    const QRgb bg = palette_.colors().background.rgb();
     p.save();
     p.setClipRect(clip, Qt::IntersectClip);
     p.setRenderHint(QPainter::Antialiasing, false);
     p.setRenderHint(QPainter::SmoothPixmapTransform, false);
 
     if (mode_ == Mode::Mask) {
-        const QRgb on = kindIdx ? colors_.sliding.rgb() : colors_.global.rgb();
-        const QRgb* frac = fractionLut_[kindIdx].data();
+        const QRgb on = kindIdx ? palette_.colors().sliding.rgb() : palette_.colors().global.rgb();
+        const QRgb* frac = palette_.fraction(kindIdx);
         auto cell = [&](int q, int k) { return spec.allows(q, k) ? on : bg; };
         auto block = [&](const Range& r, const Range& c) {
             int n = 0;
             for (int i = 0; i < r.n; ++i)
                 for (int j = 0; j < c.n; ++j) n += spec.allows(r.s[i], c.s[j]);
             const int total = r.n * c.n;
-            return frac[(n * kFractionSteps + total / 2) / total];
+            return frac[(n * MaskPalette::kFractionSteps + total / 2) / total];
         };
         paintGrid(p, grid, raster, scratch_, cell, block);
     } else {
         const bool recorded = data_.hasAttention(layer);
-        const QRgb* heat = heatLut_[kindIdx].data();
-        const QRgb masked = colors_.masked.rgb(), alarm = colors_.alarm.rgb(), tint = heat[0];
+        const QRgb* heat = palette_.heat(kindIdx);
+        const QRgb masked = palette_.colors().masked.rgb(), alarm = palette_.colors().alarm.rgb(), tint = heat[0];
         const std::size_t TT = T;
         const int H = data_.heads;
         const int head = head_;
@@ -1223,7 +1159,7 @@ void MaskView::paintLayerGrid(QPainter& p, int layer, QPointF origin, double ppc
             const bool ok = spec.allows(q, k);
             if (!recorded) return ok ? tint : masked;
             const float v = prob(q, k);
-            if (ok) return heat[heatIndex(v)];
+            if (ok) return heat[palette_.heatIndex(v, logScale_)];
             return v > kMaskedEpsilon ? alarm : masked;
         };
         const int level = ppc < 1 ? static_cast<int>(std::floor(std::log2(1.0 / ppc) + 1e-9)) : 0;
@@ -1249,7 +1185,7 @@ void MaskView::paintLayerGrid(QPainter& p, int layer, QPointF origin, double ppc
                     for (int k = c.a; k < c.b; ++k)
                         if (spec.allows(q, k)) mx = std::max(mx, prob(q, k));
             }
-            return mx > 0 ? heat[heatIndex(mx)] : base2(n, total);
+            return mx > 0 ? heat[palette_.heatIndex(mx, logScale_)] : base2(n, total);
         };
         paintGrid(p, grid, raster, scratch_, cell, block);
     }
@@ -1257,7 +1193,7 @@ void MaskView::paintLayerGrid(QPainter& p, int layer, QPointF origin, double ppc
     // Gaps between cells large enough to tell apart.
     int r0, r1, c0, c1;
     if (ppc >= 6 && visibleCells(grid, r0, r1, c0, c1)) {
-        QPen pen(colors_.background, 1);
+        QPen pen(palette_.colors().background, 1);
         pen.setCosmetic(true);
         p.setPen(pen);
         const double top = origin.y() + r0 * ppc, bottom = origin.y() + r1 * ppc;
@@ -1278,7 +1214,7 @@ void MaskView::paintWindowEdge(QPainter& p, const wp::MaskSpec& spec, QPointF or
     const Grid grid{origin, ppc, ppc, T, T, clip, 1};
     int r0, r1, c0, c1;
     if (!visibleCells(grid, r0, r1, c0, c1)) return;
-    QPen pen(colors_.edge, thin ? 1 : 2);
+    QPen pen(palette_.colors().edge, thin ? 1 : 2);
     pen.setCosmetic(true);
     pen.setJoinStyle(Qt::MiterJoin);
     p.setPen(pen);
@@ -1367,16 +1303,16 @@ void MaskView::paintSingle(QPainter& p, const Geometry& g, QPoint s, bool raster
                                   .toAlignedRect() & g.area;
         QRect box(0, 0, fm.horizontalAdvance(msg) + 32, fm.height() * 2 + 8);
         box.moveCenter(visible.center());
-        p.fillRect(box, colors_.background);
-        p.setPen(colors_.frame);
+        p.fillRect(box, palette_.colors().background);
+        p.setPen(palette_.colors().frame);
         p.drawRect(box.adjusted(0, 0, -1, -1));
-        p.setPen(colors_.text);
+        p.setPen(palette_.colors().text);
         p.drawText(box, Qt::AlignCenter, msg);
     }
 
     // Axes: token pieces when cells are large enough to read, else position ticks.
     p.save();
-    p.setPen(colors_.text);
+    p.setPen(palette_.colors().text);
     const QRect leftAxis(0, g.area.top(), g.left, g.area.height());
     // Position numbers may reach into the corner; token labels stay above their column.
     const int reach = g.labels ? 0 : std::min(g.left, 24);
@@ -1420,7 +1356,7 @@ void MaskView::paintSingle(QPainter& p, const Geometry& g, QPoint s, bool raster
         QFont small = p.font();
         small.setPointSizeF(small.pointSizeF() * 0.85);
         p.setFont(small);
-        p.setPen(mixColor(colors_.background, colors_.text, 0.6));
+        p.setPen(mixColor(palette_.colors().background, palette_.colors().text, 0.6));
         const QRect corner(2, g.titleH, g.left - 4, g.top - g.titleH);
         p.drawText(corner, Qt::AlignLeft | Qt::AlignBottom | Qt::TextWordWrap, tr("rows: query\ncolumns: key"));
     }
@@ -1450,7 +1386,7 @@ void MaskView::paintMultiples(QPainter& p, const Geometry& g, QPoint s, bool ras
         const QRect withCaption = t.adjusted(0, -g.captionH, 0, 0);
         if (!withCaption.intersects(g.area)) continue;
         const MaskSpec& spec = data_.layers[l];
-        p.setPen(colors_.text);
+        p.setPen(palette_.colors().text);
         QFont f = font();
         f.setBold(l == layer_);
         p.setFont(f);
@@ -1459,10 +1395,10 @@ void MaskView::paintMultiples(QPainter& p, const Geometry& g, QPoint s, bool ras
         p.setFont(font());
         paintLayerGrid(p, l, t.topLeft(), g.ppc, t & g.area, raster, samples, true);
         if (mode_ == Mode::Attention && !data_.hasAttention(l)) {
-            p.setPen(colors_.text);
+            p.setPen(palette_.colors().text);
             p.drawText(t, Qt::AlignCenter | Qt::TextWordWrap, tr("not recorded"));
         }
-        QPen frame(l == layer_ ? palette().color(QPalette::Highlight) : colors_.frame, l == layer_ ? 2 : 1);
+        QPen frame(l == layer_ ? palette().color(QPalette::Highlight) : palette_.colors().frame, l == layer_ ? 2 : 1);
         p.setPen(frame);
         p.setBrush(Qt::NoBrush);
         p.drawRect(QRectF(t).adjusted(-1.5, -1.5, 0.5, 0.5));
@@ -1476,7 +1412,7 @@ void MaskView::paintCache(QPainter& p, const Geometry& g, QPoint s, bool raster)
     const QFontMetrics fm = p.fontMetrics();
     if (data_.cacheSteps.empty() || W == 0) {
         paintTitle(p, g, tr("KV cache"));
-        p.setPen(colors_.text);
+        p.setPen(palette_.colors().text);
         p.drawText(QRect(QPoint(0, g.titleH), g.view), Qt::AlignCenter, tr("No cache steps were recorded."));
         return;
     }
@@ -1490,15 +1426,15 @@ void MaskView::paintCache(QPainter& p, const Geometry& g, QPoint s, bool raster)
 
     const QPointF o(g.area.left() - s.x(), g.area.top() - s.y());
     const Grid grid{o, g.ppc, g.rowH, L, W, g.area, 1};
-    const QRgb bg = colors_.background.rgb();
-    const QRgb on[2] = {colors_.global.rgb(), colors_.sliding.rgb()};
+    const QRgb bg = palette_.colors().background.rgb();
+    const QRgb on[2] = {palette_.colors().global.rgb(), palette_.colors().sliding.rgb()};
     auto kindOf = [&](int l) { return data_.layers[l].window > 0 ? 1 : 0; };
     auto cell = [&](int l, int c) { return heldBits_[static_cast<std::size_t>(l) * W + c] ? on[kindOf(l)] : bg; };
     auto block = [&](const Range& r, const Range& c) {
         const int l = r.a;
         const int* pre = heldPrefix_.data() + static_cast<std::size_t>(l) * (W + 1);
         const int n = pre[c.b] - pre[c.a], total = c.b - c.a;
-        return fractionLut_[kindOf(l)][(n * kFractionSteps + total / 2) / total];
+        return palette_.fraction(kindOf(l))[(n * MaskPalette::kFractionSteps + total / 2) / total];
     };
     p.save();
     p.setClipRect(g.area);
@@ -1506,7 +1442,7 @@ void MaskView::paintCache(QPainter& p, const Geometry& g, QPoint s, bool raster)
     int r0, r1, c0, c1;
     const bool any = visibleCells(grid, r0, r1, c0, c1);
     if (any) {
-        QPen gap(colors_.background, 1);
+        QPen gap(palette_.colors().background, 1);
         gap.setCosmetic(true);
         p.setPen(gap);
         const double left = o.x() + c0 * g.ppc, right = o.x() + c1 * g.ppc;
@@ -1515,7 +1451,7 @@ void MaskView::paintCache(QPainter& p, const Geometry& g, QPoint s, bool raster)
             for (int c = c0; c <= c1; ++c)
                 p.drawLine(QLineF(o.x() + c * g.ppc, o.y() + r0 * g.rowH, o.x() + c * g.ppc, o.y() + r1 * g.rowH));
         // Where this step ends.
-        QPen end(colors_.text, 1, Qt::DashLine);
+        QPen end(palette_.colors().text, 1, Qt::DashLine);
         end.setCosmetic(true);
         p.setPen(end);
         const double x = o.x() + step.length * g.ppc;
@@ -1525,7 +1461,7 @@ void MaskView::paintCache(QPainter& p, const Geometry& g, QPoint s, bool raster)
     if (!any) return;
 
     p.save();
-    p.setPen(colors_.text);
+    p.setPen(palette_.colors().text);
     p.setClipRect(QRect(0, g.area.top(), g.left, g.area.height()));
     for (int l = r0; l < r1; ++l) {
         QString label = layerCaption(l, data_.layers[l]);
@@ -1560,7 +1496,7 @@ void MaskView::paintCache(QPainter& p, const Geometry& g, QPoint s, bool raster)
     QFont small = p.font();
     small.setPointSizeF(small.pointSizeF() * 0.85);
     p.setFont(small);
-    p.setPen(mixColor(colors_.background, colors_.text, 0.6));
+    p.setPen(mixColor(palette_.colors().background, palette_.colors().text, 0.6));
     p.drawText(QRect(8, g.titleH, g.left - 12 - reach, g.top - g.titleH), Qt::AlignLeft | Qt::AlignBottom,
                tr("layer \u00b7 KV bytes  /  position \u2192"));
     p.restore();

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "engine/mask_view_data.h"
+#include "widgets/mask_palette.h"
 
 class QComboBox;
 class QLabel;
@@ -39,17 +40,7 @@ class MaskView : public QWidget {
 public:
     enum class Mode { Mask, Attention, Cache };
 
-    struct Colors {
-        QColor background;  // masked cells in mask mode, everything not a cell
-        QColor text;
-        QColor frame;
-        QColor global;      // allowed cells of a global layer
-        QColor sliding;     // allowed cells of a sliding layer
-        QColor edge;        // the sliding window's edge
-        QColor masked;      // masked cells in attention mode
-        QColor alarm;       // probability on a masked cell (the data disagrees with the mask)
-        bool dark = false;
-    };
+    using Colors = MaskColors;
 
     explicit MaskView(QWidget* parent = nullptr);
     ~MaskView() override;
@@ -141,12 +132,10 @@ private:
     void clickAt(QPointF pos);
     void hoverAt(QPointF pos);
 
-    int heatIndex(float p) const;
     float probability(int layer, int head, int q, int k) const;
     float blockMax(int layer, int head, int level, int q0, int q1, int k0, int k1) const;
     const std::vector<float>& pooled(int layer, int head, int level) const;
     void rebuildCacheBits();
-    void rebuildColors();
     void syncControls();
     void updateLegend();
 
@@ -170,11 +159,7 @@ private:
     int tokenLabelWidth_ = 0;
     int rowLabelWidth_ = 0;
 
-    // Colour tables, rebuilt when the palette changes.
-    Colors colors_;
-    std::vector<QRgb> heatLut_[2];   // [sliding] -> 1024 entries over sqrt(p)
-    std::vector<QRgb> fractionLut_[2];
-    std::vector<std::uint16_t> logLut_;  // float bits >> 16 -> heat index on the log scale
+    MaskPalette palette_;  // rebuilt when the widget's palette changes
     // Max-pooled probabilities: (layer, head, level) -> [ceil(T/2^level)]^2.
     mutable std::map<std::tuple<int, int, int>, std::vector<float>> pooled_;
     mutable std::size_t pooledFloats_ = 0;
