@@ -10,7 +10,6 @@
 #include <QHelpEvent>
 #include <QImage>
 #include <QLabel>
-#include <QLocale>
 #include <QMenu>
 #include <QMouseEvent>
 #include <QPainter>
@@ -27,6 +26,8 @@
 #include <cmath>
 #include <cstring>
 
+#include "widgets/mask_view_text.h"
+
 namespace wp::ui {
 
 namespace {
@@ -39,19 +40,6 @@ constexpr double kMaxThumb = 2000.0;
 constexpr qint64 kMaxVectorCells = 250000;  // vector output: one rectangle run per row above this
 constexpr std::size_t kMaxPooledFloats = std::size_t(40) << 20;
 constexpr double kSampleBudget = 6.0e6;   // mask evaluations per paint when zoomed out
-
-QString kindText(const MaskSpec& s) {
-    return s.window > 0 ? QStringLiteral("sliding %1").arg(s.window) : QStringLiteral("global");
-}
-
-QString layerCaption(int l, const MaskSpec& s) { return QStringLiteral("L%1 \u00b7 %2").arg(l).arg(kindText(s)); }
-
-QString formatBytes(qint64 bytes) { return QLocale::c().formattedDataSize(bytes, 1, QLocale::DataSizeTraditionalFormat); }
-
-QString formatProbability(float p) {
-    if (p != 0 && std::fabs(p) < 1e-3f) return QString::number(p, 'e', 2);
-    return QString::number(p, 'f', 4);
-}
 
 // Positions per tick so that ticks are at least minPx apart: 1, 2, 5, 10, 20, 50, ...
 int tickStep(double ppc, double minPx) {
@@ -399,13 +387,7 @@ MaskView::Kind MaskView::kind() const {
     return smallMultiples_ ? Multiples : Single;
 }
 
-QString MaskView::visibleToken(QString piece) {
-    piece.replace(QLatin1Char('\n'), QStringLiteral("\u21b5"));
-    piece.replace(QLatin1Char('\r'), QStringLiteral("\u240d"));
-    piece.replace(QLatin1Char('\t'), QStringLiteral("\u2192"));
-    piece.replace(QLatin1Char(' '), QStringLiteral("\u00b7"));
-    return piece;
-}
+QString MaskView::visibleToken(QString piece) { return MaskViewText::visibleToken(std::move(piece)); }
 
 // ---------------------------------------------------------------------------------------------
 // State
@@ -435,8 +417,8 @@ void MaskView::setData(MaskViewData data) {
     }
     rowLabelWidth_ = 0;
     for (int l = 0; l < L; ++l)
-        rowLabelWidth_ = std::max(rowLabelWidth_, fm.horizontalAdvance(layerCaption(l, data_.layers[l]) +
-                                                                       QStringLiteral(" \u00b7 ") + formatBytes(maxBytes[l])));
+        rowLabelWidth_ = std::max(rowLabelWidth_, fm.horizontalAdvance(MaskViewText::layerCaption(l, data_.layers[l]) +
+                                                                       QStringLiteral(" \u00b7 ") + MaskViewText::bytes(maxBytes[l])));
     rebuildCacheBits();
     for (int k = 0; k < 3; ++k) fitted_[k] = true;
     syncControls();
@@ -544,9 +526,9 @@ void MaskView::syncControls() {
     modeBox_->setCurrentIndex(static_cast<int>(mode_));
     if (layerBox_->count() != L) {
         layerBox_->clear();
-        for (int l = 0; l < L; ++l) layerBox_->addItem(layerCaption(l, data_.layers[l]));
+        for (int l = 0; l < L; ++l) layerBox_->addItem(MaskViewText::layerCaption(l, data_.layers[l]));
     } else {
-        for (int l = 0; l < L; ++l) layerBox_->setItemText(l, layerCaption(l, data_.layers[l]));
+        for (int l = 0; l < L; ++l) layerBox_->setItemText(l, MaskViewText::layerCaption(l, data_.layers[l]));
     }
     layerBox_->setCurrentIndex(layer_);
     layerBox_->setEnabled(mode_ != Mode::Cache && L > 0);
@@ -799,84 +781,11 @@ QRectF MaskView::cacheCellRect(int layer, int position) const {
 // Hover texts and hit testing
 
 QString MaskView::describeCell(int layer, int q, int k) const {
-    const int T = data_.positions();
-    const int L = static_cast<int>(data_.layers.size());
-    if (layer < 0 || layer >= L || q < 0 || q >= T || k < 0 || k >= T) return {};
-    const MaskSpec& spec = data_.layers[layer];
-    QStringList lines;
-    lines << layerCaption(layer, spec);
-    lines << tr("query %1 \u201c%2\u201d \u2192 key %3 \u201c%4\u201d")
-                 .arg(q)
-                 .arg(visibleToken(data_.tokens[q]))
-                 .arg(k)
-                 .arg(visibleToken(data_.tokens[k]));
-    const MaskReason why = spec.reason(q, k);
-    switch (why) {
-        case MaskReason::Allowed:
-            lines << (spec.window > 0 ? tr("allowed (query \u2212 key = %1, inside the sliding window of %2)")
-                                            .arg(q - k)
-                                            .arg(spec.window)
-                                      : tr("allowed"));
-            break;
-        case MaskReason::Future: lines << tr("masked \u2014 causal: key is in the future"); break;
-        case MaskReason::OutsideWindow:
-            lines << tr("masked \u2014 outside the sliding window of %1 (query \u2212 key = %2 \u2265 %1)")
-                         .arg(spec.window)
-                         .arg(q - k);
-            break;
-    }
-    if (mode_ == Mode::Attention) {
-        if (!data_.hasAttention(layer)) {
-            lines << tr("no attention recorded for this layer");
-        } else {
-            const float p = probability(layer, head_, q, k);
-            lines << (head_ < 0 ? tr("probability %1 (average of %2 heads)").arg(formatProbability(p)).arg(data_.heads)
-                                : tr("probability %1 (head %2)").arg(formatProbability(p)).arg(head_));
-            if (why != MaskReason::Allowed && p > kMaskedEpsilon)
-                lines << tr("warning: probability on a masked cell \u2014 the recorded attention disagrees with the mask");
-        }
-    }
-    return lines.join(QLatin1Char('\n'));
+    return MaskViewText::cell(data_, mode_ == Mode::Attention, head_, layer, q, k);
 }
 
 QString MaskView::describeCacheCell(int step, int layer, int position) const {
-    const int L = static_cast<int>(data_.layers.size());
-    if (step < 0 || step >= static_cast<int>(data_.cacheSteps.size()) || layer < 0 || layer >= L || position < 0)
-        return {};
-    const auto& s = data_.cacheSteps[step];
-    const MaskSpec& spec = data_.layers[layer];
-    QStringList lines;
-    QString head = layerCaption(layer, spec);
-    if (layer < static_cast<int>(s.bytes.size())) head += QStringLiteral(" \u00b7 ") + formatBytes(s.bytes[layer]);
-    lines << head;
-    const QString token = position < data_.positions() ? visibleToken(data_.tokens[position]) : QString();
-    lines << tr("position %1 \u201c%2\u201d").arg(position).arg(token);
-    if (position >= s.length) {
-        lines << tr("not computed yet at this step (%1 positions so far)").arg(s.length);
-        return lines.join(QLatin1Char('\n'));
-    }
-    bool held = false;
-    if (layer < static_cast<int>(s.held.size()))
-        held = std::find(s.held[layer].begin(), s.held[layer].end(), std::int64_t(position)) != s.held[layer].end();
-    const std::int64_t next = s.length;  // the next query
-    const MaskReason why = spec.reason(next, position);
-    if (held) {
-        lines << tr("held in the KV cache");
-        if (why == MaskReason::Allowed)
-            lines << tr("the next query (position %1) attends to it").arg(next);
-        else if (why == MaskReason::OutsideWindow)
-            lines << tr("the next query (position %1) no longer needs it: outside the sliding window of %2")
-                         .arg(next)
-                         .arg(spec.window);
-    } else {
-        lines << tr("not held (evicted)");
-        if (why == MaskReason::OutsideWindow)
-            lines << tr("outside the sliding window of %1 for the next query (position %2)").arg(spec.window).arg(next);
-        else if (why == MaskReason::Allowed)
-            lines << tr("warning: the mask still allows it for the next query (position %1), but the cache dropped it")
-                         .arg(next);
-    }
-    return lines.join(QLatin1Char('\n'));
+    return MaskViewText::cacheCell(data_, step, layer, position);
 }
 
 MaskView::Hit MaskView::hitTest(QPointF pos) const {
@@ -941,17 +850,7 @@ void MaskView::clickAt(QPointF pos) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Probabilities
-
-float MaskView::probability(int layer, int head, int q, int k) const {
-    if (!data_.hasAttention(layer)) return 0;
-    const std::size_t T = data_.positions();
-    const float* a = data_.attention[layer].data();
-    if (head >= 0) return a[(head * T + q) * T + k];
-    float sum = 0;
-    for (int h = 0; h < data_.heads; ++h) sum += a[(h * T + q) * T + k];
-    return sum / data_.heads;
-}
+// Pooled probabilities
 
 const std::vector<float>& MaskView::pooled(int layer, int head, int level) const {
     const auto key = std::make_tuple(layer, head, level);
@@ -1281,7 +1180,7 @@ void MaskView::paintSingle(QPainter& p, const Geometry& g, QPoint s, bool raster
     const QPointF o(g.area.left() - s.x(), g.area.top() - s.y());
     const QFontMetrics fm = p.fontMetrics();
 
-    QString title = layerCaption(l, spec);
+    QString title = MaskViewText::layerCaption(l, spec);
     if (mode_ == Mode::Mask)
         title += tr(" \u2014 attention mask \u00b7 %1 positions").arg(T);
     else
@@ -1298,7 +1197,7 @@ void MaskView::paintSingle(QPainter& p, const Geometry& g, QPoint s, bool raster
     if (!visibleCells(grid, r0, r1, c0, c1)) return;
 
     if (mode_ == Mode::Attention && !data_.hasAttention(l)) {
-        const QString msg = tr("No attention was recorded for %1.").arg(layerCaption(l, spec));
+        const QString msg = tr("No attention was recorded for %1.").arg(MaskViewText::layerCaption(l, spec));
         const QRect visible = QRectF(o.x() + c0 * g.ppc, o.y() + r0 * g.ppc, (c1 - c0) * g.ppc, (r1 - r0) * g.ppc)
                                   .toAlignedRect() & g.area;
         QRect box(0, 0, fm.horizontalAdvance(msg) + 32, fm.height() * 2 + 8);
@@ -1322,7 +1221,7 @@ void MaskView::paintSingle(QPainter& p, const Geometry& g, QPoint s, bool raster
         for (int q = r0; q < r1; ++q) {
             const QRectF r(4, o.y() + q * g.ppc, g.left - 10, g.ppc);
             p.drawText(r, Qt::AlignRight | Qt::AlignVCenter,
-                       fm.elidedText(visibleToken(data_.tokens[q]), Qt::ElideRight, static_cast<int>(r.width())));
+                       fm.elidedText(MaskViewText::visibleToken(data_.tokens[q]), Qt::ElideRight, static_cast<int>(r.width())));
         }
         p.setClipRect(topAxis);
         const int len = g.top - g.titleH - 10;
@@ -1331,7 +1230,7 @@ void MaskView::paintSingle(QPainter& p, const Geometry& g, QPoint s, bool raster
             p.translate(o.x() + k * g.ppc + g.ppc / 2, g.top - 6);
             p.rotate(-90);
             p.drawText(QRectF(0, -g.ppc / 2, len, g.ppc), Qt::AlignLeft | Qt::AlignVCenter,
-                       fm.elidedText(visibleToken(data_.tokens[k]), Qt::ElideRight, len));
+                       fm.elidedText(MaskViewText::visibleToken(data_.tokens[k]), Qt::ElideRight, len));
             p.restore();
         }
     } else {
@@ -1391,7 +1290,7 @@ void MaskView::paintMultiples(QPainter& p, const Geometry& g, QPoint s, bool ras
         f.setBold(l == layer_);
         p.setFont(f);
         p.drawText(QRect(t.left(), t.top() - g.captionH, t.width(), g.captionH - 2), Qt::AlignLeft | Qt::AlignBottom,
-                   QFontMetrics(f).elidedText(layerCaption(l, spec), Qt::ElideRight, t.width()));
+                   QFontMetrics(f).elidedText(MaskViewText::layerCaption(l, spec), Qt::ElideRight, t.width()));
         p.setFont(font());
         paintLayerGrid(p, l, t.topLeft(), g.ppc, t & g.area, raster, samples, true);
         if (mode_ == Mode::Attention && !data_.hasAttention(l)) {
@@ -1422,7 +1321,7 @@ void MaskView::paintCache(QPainter& p, const Geometry& g, QPoint s, bool raster)
     paintTitle(p, g, tr("KV cache %1 \u00b7 %2 positions \u00b7 %3 in total")
                          .arg(step_ == 0 ? tr("after the prompt") : tr("after generated token %1").arg(step_))
                          .arg(step.length)
-                         .arg(formatBytes(total)));
+                         .arg(MaskViewText::bytes(total)));
 
     const QPointF o(g.area.left() - s.x(), g.area.top() - s.y());
     const Grid grid{o, g.ppc, g.rowH, L, W, g.area, 1};
@@ -1464,8 +1363,8 @@ void MaskView::paintCache(QPainter& p, const Geometry& g, QPoint s, bool raster)
     p.setPen(palette_.colors().text);
     p.setClipRect(QRect(0, g.area.top(), g.left, g.area.height()));
     for (int l = r0; l < r1; ++l) {
-        QString label = layerCaption(l, data_.layers[l]);
-        if (l < static_cast<int>(step.bytes.size())) label += QStringLiteral(" \u00b7 ") + formatBytes(step.bytes[l]);
+        QString label = MaskViewText::layerCaption(l, data_.layers[l]);
+        if (l < static_cast<int>(step.bytes.size())) label += QStringLiteral(" \u00b7 ") + MaskViewText::bytes(step.bytes[l]);
         const QRectF r(8, o.y() + l * g.rowH, g.left - 14, g.rowH);
         p.fillRect(QRectF(2, r.top() + 3, 3, g.rowH - 6), on[kindOf(l)]);
         p.drawText(r, Qt::AlignLeft | Qt::AlignVCenter, fm.elidedText(label, Qt::ElideRight, static_cast<int>(r.width())));
@@ -1480,7 +1379,7 @@ void MaskView::paintCache(QPainter& p, const Geometry& g, QPoint s, bool raster)
             p.translate(o.x() + c * g.ppc + g.ppc / 2, g.top - 6);
             p.rotate(-90);
             p.drawText(QRectF(0, -g.ppc / 2, len, g.ppc), Qt::AlignLeft | Qt::AlignVCenter,
-                       fm.elidedText(visibleToken(data_.tokens[c]), Qt::ElideRight, len));
+                       fm.elidedText(MaskViewText::visibleToken(data_.tokens[c]), Qt::ElideRight, len));
             p.restore();
         }
     } else {

@@ -132,7 +132,6 @@ private:
     void clickAt(QPointF pos);
     void hoverAt(QPointF pos);
 
-    float probability(int layer, int head, int q, int k) const;
     float blockMax(int layer, int head, int level, int q0, int q1, int k0, int k1) const;
     const std::vector<float>& pooled(int layer, int head, int level) const;
     void rebuildCacheBits();
