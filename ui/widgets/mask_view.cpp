@@ -32,24 +32,9 @@ namespace wp::ui {
 
 namespace {
 
-constexpr double kMinZoom = 0.01;
-constexpr double kMaxZoom = 64.0;
-constexpr double kMaxFitZoom = 48.0;
-constexpr double kMinThumb = 48.0;
-constexpr double kMaxThumb = 2000.0;
 constexpr qint64 kMaxVectorCells = 250000;  // vector output: one rectangle run per row above this
 constexpr std::size_t kMaxPooledFloats = std::size_t(40) << 20;
 constexpr double kSampleBudget = 6.0e6;   // mask evaluations per paint when zoomed out
-
-// Positions per tick so that ticks are at least minPx apart: 1, 2, 5, 10, 20, 50, ...
-int tickStep(double ppc, double minPx) {
-    const double raw = minPx / ppc;
-    if (raw <= 1) return 1;
-    const double p10 = std::pow(10.0, std::floor(std::log10(raw)));
-    for (double m : {1.0, 2.0, 5.0, 10.0})
-        if (m * p10 >= raw) return static_cast<int>(m * p10);
-    return static_cast<int>(10 * p10);
-}
 
 // The cells one screen pixel covers along one axis, and up to 4 of them to sample.
 struct Range {
@@ -72,24 +57,6 @@ void makeRanges(std::vector<Range>& out, int first, int count, double origin, do
         r.n = std::min(len, samples);
         for (int j = 0; j < r.n; ++j) r.s[j] = a + static_cast<int>((std::int64_t(2 * j + 1) * len) / (2 * r.n));
     }
-}
-
-// A rows x cols grid of cells, cell (0, 0) at origin, sx x sy pixels each; only clip is painted.
-struct Grid {
-    QPointF origin;
-    double sx = 1, sy = 1;
-    int rows = 0, cols = 0;
-    QRect clip;
-    int samples = 1;
-};
-
-bool visibleCells(const Grid& g, int& r0, int& r1, int& c0, int& c1) {
-    if (g.rows <= 0 || g.cols <= 0 || g.clip.isEmpty()) return false;
-    c0 = std::max(0, static_cast<int>(std::floor((g.clip.left() - g.origin.x()) / g.sx)));
-    c1 = std::min(g.cols, static_cast<int>(std::ceil((g.clip.right() + 1 - g.origin.x()) / g.sx)));
-    r0 = std::max(0, static_cast<int>(std::floor((g.clip.top() - g.origin.y()) / g.sy)));
-    r1 = std::min(g.rows, static_cast<int>(std::ceil((g.clip.bottom() + 1 - g.origin.y()) / g.sy)));
-    return c0 < c1 && r0 < r1;
 }
 
 void ensureScratch(QImage& scratch, int w, int h) {
@@ -220,19 +187,6 @@ private:
 };
 
 // ---------------------------------------------------------------------------------------------
-
-struct MaskView::Geometry {
-    QSize view;
-    int titleH = 0;
-    double ppc = 1;   // cell width
-    double rowH = 1;  // cell height
-    int left = 0, top = 0;
-    bool labels = false;  // token labels on the axes (else position ticks)
-    QRect area;           // the scrolled region
-    QSize content;        // scrollable size
-    // Small multiples.
-    int thumb = 0, captionH = 0, gap = 0, cols = 1, rows = 0;
-};
 
 MaskView::MaskView(QWidget* parent) : QWidget(parent) {
     setObjectName(QStringLiteral("maskView"));
@@ -382,9 +336,9 @@ MaskView::~MaskView() = default;
 
 QWidget* MaskView::canvas() const { return canvas_->viewport(); }
 
-MaskView::Kind MaskView::kind() const {
-    if (mode_ == Mode::Cache) return CacheRows;
-    return smallMultiples_ ? Multiples : Single;
+MaskLayout MaskView::layout() const {
+    if (mode_ == Mode::Cache) return MaskLayout::CacheRows;
+    return smallMultiples_ ? MaskLayout::Multiples : MaskLayout::Single;
 }
 
 QString MaskView::visibleToken(QString piece) { return MaskViewText::visibleToken(std::move(piece)); }
@@ -429,7 +383,7 @@ void MaskView::setData(MaskViewData data) {
 void MaskView::setMode(Mode mode) {
     if (mode == mode_) return;
     mode_ = mode;
-    if (fitted_[kind()])
+    if (fitted_[static_cast<int>(layout())])
         fitToView();
     else
         updateScrollRange();
@@ -472,7 +426,7 @@ void MaskView::setCacheStep(int step) {
 void MaskView::setSmallMultiples(bool on) {
     if (on == smallMultiples_) return;
     smallMultiples_ = on;
-    if (fitted_[kind()])
+    if (fitted_[static_cast<int>(layout())])
         fitToView();
     else
         updateScrollRange();
@@ -557,9 +511,9 @@ void MaskView::syncControls() {
                                 .arg(s.length));
     }
     const double z = zoom();
-    zoomLabel_->setText(kind() == Multiples ? tr("%1 px").arg(std::lround(zoom_[Multiples]))
-                                            : tr("%1 px/cell").arg(z >= 10 ? QString::number(z, 'f', 0)
-                                                                            : QString::number(z, 'g', 2)));
+    zoomLabel_->setText(layout() == MaskLayout::Multiples
+                            ? tr("%1 px").arg(std::lround(zoom_[static_cast<int>(MaskLayout::Multiples)]))
+                            : tr("%1 px/cell").arg(z >= 10 ? QString::number(z, 'f', 0) : QString::number(z, 'g', 2)));
     syncing_ = false;
 }
 
@@ -568,9 +522,7 @@ void MaskView::updateLegend() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Geometry, zoom and scrolling
-
-double MaskView::labelThreshold() const { return std::max(11, fontMetrics().height() - 1); }
+// Zoom and scrolling
 
 QSize MaskView::viewSize() const {
     const QSize s = canvas_->viewport()->size();
@@ -581,62 +533,24 @@ QPoint MaskView::scroll() const {
     return QPoint(canvas_->horizontalScrollBar()->value(), canvas_->verticalScrollBar()->value());
 }
 
-MaskView::Geometry MaskView::geometry(QSize view) const { return geometryFor(view, zoom_[kind()]); }
+MaskExtent MaskView::extent() const {
+    return {data_.positions(), static_cast<int>(data_.layers.size()), cacheWidth_, tokenLabelWidth_, rowLabelWidth_};
+}
 
-MaskView::Geometry MaskView::geometryFor(QSize view, double zoom) const {
-    Geometry g;
-    const QFontMetrics fm = fontMetrics();
-    const int T = data_.positions();
-    const int L = static_cast<int>(data_.layers.size());
-    g.view = view;
-    g.titleH = fm.height() + 10;
-    const int tickW = fm.horizontalAdvance(QString::number(std::max(T, cacheWidth_))) + 14;
-    const int tickH = fm.height() + 8;
-    switch (kind()) {
-        case Multiples: {
-            g.gap = 14;
-            g.captionH = fm.height() + 4;
-            g.thumb = static_cast<int>(std::lround(zoom));
-            g.ppc = T > 0 ? double(g.thumb) / T : 1;
-            g.rowH = g.ppc;
-            g.area = QRect(0, g.titleH, view.width(), view.height() - g.titleH);
-            g.cols = std::max(1, (view.width() - g.gap) / (g.thumb + g.gap));
-            g.rows = L > 0 ? (L + g.cols - 1) / g.cols : 0;
-            g.content = QSize(g.gap + g.cols * (g.thumb + g.gap), g.gap + g.rows * (g.captionH + g.thumb + g.gap));
-            break;
-        }
-        case CacheRows: {
-            g.ppc = zoom;
-            g.rowH = std::max(fm.height() + 6, 18);
-            g.labels = zoom >= labelThreshold();
-            g.left = rowLabelWidth_ + 20;
-            g.top = g.titleH + (g.labels ? tokenLabelWidth_ : tickH);
-            g.area = QRect(g.left, g.top, view.width() - g.left, view.height() - g.top);
-            g.content = QSize(static_cast<int>(std::ceil(cacheWidth_ * zoom - 0.5)), static_cast<int>(L * g.rowH));
-            break;
-        }
-        case Single: {
-            g.ppc = zoom;
-            g.rowH = zoom;
-            g.labels = zoom >= labelThreshold();
-            g.left = g.labels ? tokenLabelWidth_ : tickW;
-            g.top = g.titleH + (g.labels ? tokenLabelWidth_ : tickH);
-            g.area = QRect(g.left, g.top, view.width() - g.left, view.height() - g.top);
-            const int c = static_cast<int>(std::ceil(T * zoom - 0.5));
-            g.content = QSize(c, c);
-            break;
-        }
-    }
-    return g;
+MaskGeometry MaskView::gridGeometry(QSize view) const {
+    const MaskLayout k = layout();
+    return MaskGeometry::layOut(k, extent(), fontMetrics(), view, zoom_[static_cast<int>(k)]);
 }
 
 double MaskView::zoom() const {
-    if (kind() == Multiples) return data_.positions() > 0 ? zoom_[Multiples] / data_.positions() : 1;
-    return zoom_[kind()];
+    const MaskLayout k = layout();
+    const double z = zoom_[static_cast<int>(k)];
+    if (k == MaskLayout::Multiples) return data_.positions() > 0 ? z / data_.positions() : 1;
+    return z;
 }
 
 void MaskView::updateScrollRange() {
-    const Geometry g = geometry(viewSize());
+    const MaskGeometry g = gridGeometry(viewSize());
     QScrollBar* h = canvas_->horizontalScrollBar();
     QScrollBar* v = canvas_->verticalScrollBar();
     h->setRange(0, std::max(0, g.content.width() - g.area.width()));
@@ -647,31 +561,33 @@ void MaskView::updateScrollRange() {
 }
 
 void MaskView::canvasResized() {
-    if (fitted_[kind()])
+    if (fitted_[static_cast<int>(layout())])
         fitToView();
     else
         updateScrollRange();
 }
 
 void MaskView::setZoom(double pixelsPerCell) {
-    const Geometry g = geometry(viewSize());
+    const MaskGeometry g = gridGeometry(viewSize());
     setZoomAt(pixelsPerCell, QPointF(g.area.center()));
 }
 
 void MaskView::zoomBy(double factor) { setZoom(zoom() * factor); }
 
+// Zooms so that the cell under `anchor` (canvas coordinates) stays under it.
 void MaskView::setZoomAt(double ppc, QPointF anchor) {
     const int T = data_.positions();
     if (T == 0 || !std::isfinite(ppc)) return;
-    const Kind k = kind();
+    const MaskLayout k = layout();
+    const int ki = static_cast<int>(k);
     const QSize view = viewSize();
-    const Geometry before = geometry(view);
+    const MaskGeometry before = gridGeometry(view);
     const QPoint s = scroll();
-    fitted_[k] = false;
-    if (k == Multiples) {
+    fitted_[ki] = false;
+    if (k == MaskLayout::Multiples) {
         const double thumb = std::clamp(ppc * T, kMinThumb, kMaxThumb);
-        const double ratio = thumb / zoom_[k];
-        zoom_[k] = thumb;
+        const double ratio = thumb / zoom_[ki];
+        zoom_[ki] = thumb;
         updateScrollRange();
         const double ay = anchor.y() - before.area.top();
         canvas_->verticalScrollBar()->setValue(static_cast<int>(std::lround((s.y() + ay) * ratio - ay)));
@@ -679,12 +595,12 @@ void MaskView::setZoomAt(double ppc, QPointF anchor) {
         const double z = std::clamp(ppc, kMinZoom, kMaxZoom);
         const double cx = (anchor.x() - before.area.left() + s.x()) / before.ppc;
         const double cy = (anchor.y() - before.area.top() + s.y()) / before.rowH;
-        zoom_[k] = z;
+        zoom_[ki] = z;
         updateScrollRange();
-        const Geometry after = geometry(view);
+        const MaskGeometry after = gridGeometry(view);
         canvas_->horizontalScrollBar()->setValue(
             static_cast<int>(std::lround(cx * after.ppc - (anchor.x() - after.area.left()))));
-        if (k == Single)
+        if (k == MaskLayout::Single)
             canvas_->verticalScrollBar()->setValue(
                 static_cast<int>(std::lround(cy * after.rowH - (anchor.y() - after.area.top()))));
     }
@@ -693,41 +609,10 @@ void MaskView::setZoomAt(double ppc, QPointF anchor) {
 }
 
 void MaskView::fitToView() {
-    const Kind k = kind();
-    const QSize view = viewSize();
-    const int T = data_.positions();
-    const int L = static_cast<int>(data_.layers.size());
-    fitted_[k] = true;
-    if (T > 0 && L > 0) {
-        if (k == Multiples) {
-            const Geometry g0 = geometryFor(view, zoom_[k]);
-            double best = kMinThumb;
-            for (int cols = 1; cols <= L; ++cols) {
-                const int rows = (L + cols - 1) / cols;
-                const double w = double(view.width() - g0.gap) / cols - g0.gap;
-                const double h = double(view.height() - g0.titleH - g0.gap) / rows - g0.captionH - g0.gap;
-                best = std::max(best, std::floor(std::min(w, h)));
-            }
-            zoom_[k] = std::clamp(best, kMinThumb, kMaxThumb);
-        } else {
-            const int cells = k == CacheRows ? cacheWidth_ : T;
-            if (cells > 0) {
-                auto fitWith = [&](double probe) {
-                    const Geometry g = geometryFor(view, probe);
-                    double z = double(g.area.width()) / cells;
-                    if (k == Single) z = std::min(z, double(g.area.height()) / cells);
-                    return z;
-                };
-                const double thr = labelThreshold();
-                double z = fitWith(thr * 0.5);  // with position ticks on the axes
-                if (z >= thr) {
-                    const double withLabels = fitWith(thr);
-                    z = withLabels >= thr ? withLabels : std::nextafter(thr, 0.0);
-                }
-                zoom_[k] = std::clamp(std::floor(z * 1000) / 1000, kMinZoom, kMaxFitZoom);
-            }
-        }
-    }
+    const MaskLayout k = layout();
+    const int ki = static_cast<int>(k);
+    fitted_[ki] = true;
+    zoom_[ki] = MaskGeometry::fitZoom(k, extent(), fontMetrics(), viewSize(), zoom_[ki]);
     updateScrollRange();
     canvas_->horizontalScrollBar()->setValue(0);
     canvas_->verticalScrollBar()->setValue(0);
@@ -735,50 +620,23 @@ void MaskView::fitToView() {
 }
 
 void MaskView::scrollToCell(int q, int k) {
-    if (kind() != Single) return;
-    const Geometry g = geometry(viewSize());
+    if (layout() != MaskLayout::Single) return;
+    const MaskGeometry g = gridGeometry(viewSize());
     canvas_->horizontalScrollBar()->setValue(static_cast<int>(std::lround((k + 0.5) * g.ppc - g.area.width() / 2.0)));
     canvas_->verticalScrollBar()->setValue(static_cast<int>(std::lround((q + 0.5) * g.ppc - g.area.height() / 2.0)));
     canvas_->viewport()->update();
 }
 
-QRect MaskView::thumbRect(const Geometry& g, QPoint s, int layer) const {
-    const int col = layer % g.cols, row = layer / g.cols;
-    const int x = g.area.left() + g.gap + col * (g.thumb + g.gap) - s.x();
-    const int y = g.area.top() + g.gap + row * (g.captionH + g.thumb + g.gap) + g.captionH - s.y();
-    return QRect(x, y, g.thumb, g.thumb);
-}
-
 QRectF MaskView::cellRect(int layer, int q, int k) const {
-    const int T = data_.positions();
-    const int L = static_cast<int>(data_.layers.size());
-    if (mode_ == Mode::Cache || layer < 0 || layer >= L || q < 0 || q >= T || k < 0 || k >= T) return {};
-    const Geometry g = geometry(viewSize());
-    const QPoint s = scroll();
-    QRectF r;
-    QRectF clip = g.area;
-    if (kind() == Single) {
-        if (layer != layer_) return {};
-        r = QRectF(g.area.left() - s.x() + k * g.ppc, g.area.top() - s.y() + q * g.ppc, g.ppc, g.ppc);
-    } else {
-        const QRect t = thumbRect(g, s, layer);
-        r = QRectF(t.left() + k * g.ppc, t.top() + q * g.ppc, g.ppc, g.ppc);
-        clip = QRectF(t) & clip;
-    }
-    return clip.intersects(r) ? r : QRectF();
+    return gridGeometry(viewSize()).cellRect(scroll(), layer_, layer, q, k);
 }
 
 QRectF MaskView::cacheCellRect(int layer, int position) const {
-    const int L = static_cast<int>(data_.layers.size());
-    if (mode_ != Mode::Cache || layer < 0 || layer >= L || position < 0 || position >= cacheWidth_) return {};
-    const Geometry g = geometry(viewSize());
-    const QPoint s = scroll();
-    const QRectF r(g.area.left() - s.x() + position * g.ppc, g.area.top() - s.y() + layer * g.rowH, g.ppc, g.rowH);
-    return QRectF(g.area).intersects(r) ? r : QRectF();
+    return gridGeometry(viewSize()).cacheCellRect(scroll(), layer, position);
 }
 
 // ---------------------------------------------------------------------------------------------
-// Hover texts and hit testing
+// Hover texts, hit testing and clicks
 
 QString MaskView::describeCell(int layer, int q, int k) const {
     return MaskViewText::cell(data_, mode_ == Mode::Attention, head_, layer, q, k);
@@ -788,42 +646,9 @@ QString MaskView::describeCacheCell(int step, int layer, int position) const {
     return MaskViewText::cacheCell(data_, step, layer, position);
 }
 
-MaskView::Hit MaskView::hitTest(QPointF pos) const {
-    Hit hit;
-    const int T = data_.positions();
-    const int L = static_cast<int>(data_.layers.size());
-    if (T == 0 || L == 0) return hit;
-    const Geometry g = geometry(viewSize());
-    const QPoint s = scroll();
-    if (!QRectF(g.area).contains(pos)) return hit;
-    switch (kind()) {
-        case Single: {
-            const int k = static_cast<int>(std::floor((pos.x() - g.area.left() + s.x()) / g.ppc));
-            const int q = static_cast<int>(std::floor((pos.y() - g.area.top() + s.y()) / g.ppc));
-            if (q >= 0 && q < T && k >= 0 && k < T) hit = {layer_, q, k};
-            break;
-        }
-        case Multiples:
-            for (int l = 0; l < L; ++l) {
-                const QRect t = thumbRect(g, s, l);
-                if (!QRectF(t).contains(pos)) continue;
-                const int k = std::clamp(static_cast<int>((pos.x() - t.left()) / g.ppc), 0, T - 1);
-                const int q = std::clamp(static_cast<int>((pos.y() - t.top()) / g.ppc), 0, T - 1);
-                hit = {l, q, k};
-                break;
-            }
-            break;
-        case CacheRows: {
-            const int p = static_cast<int>(std::floor((pos.x() - g.area.left() + s.x()) / g.ppc));
-            const int l = static_cast<int>(std::floor((pos.y() - g.area.top() + s.y()) / g.rowH));
-            if (l >= 0 && l < L && p >= 0 && p < cacheWidth_) hit = {l, -1, p};
-            break;
-        }
-    }
-    return hit;
-}
+MaskHit MaskView::hitTest(QPointF pos) const { return gridGeometry(viewSize()).hitTest(pos, scroll(), layer_); }
 
-QString MaskView::describeHit(const Hit& hit) const {
+QString MaskView::describeHit(const MaskHit& hit) const {
     if (!hit.valid()) return {};
     if (hit.q < 0) return describeCacheCell(step_, hit.layer, hit.k);
     return describeCell(hit.layer, hit.q, hit.k);
@@ -841,8 +666,8 @@ void MaskView::hoverAt(QPointF pos) {
 }
 
 void MaskView::clickAt(QPointF pos) {
-    if (kind() != Multiples) return;
-    const Hit hit = hitTest(pos);
+    if (layout() != MaskLayout::Multiples) return;
+    const MaskHit hit = hitTest(pos);
     if (!hit.valid()) return;
     setLayer(hit.layer);
     setSmallMultiples(false);
@@ -942,15 +767,15 @@ void MaskView::paintView(QPainter& p, QSize view, QPoint scroll, bool raster) co
                    tr("Nothing to show yet: send a message to see what each layer attends to."));
         return;
     }
-    const Geometry g = geometry(view);
-    switch (kind()) {
-        case Single: paintSingle(p, g, scroll, raster); break;
-        case Multiples: paintMultiples(p, g, scroll, raster); break;
-        case CacheRows: paintCache(p, g, scroll, raster); break;
+    const MaskGeometry g = gridGeometry(view);
+    switch (g.layout) {
+        case MaskLayout::Single: paintSingle(p, g, scroll, raster); break;
+        case MaskLayout::Multiples: paintMultiples(p, g, scroll, raster); break;
+        case MaskLayout::CacheRows: paintCache(p, g, scroll, raster); break;
     }
 }
 
-void MaskView::paintTitle(QPainter& p, const Geometry& g, const QString& text) const {
+void MaskView::paintTitle(QPainter& p, const MaskGeometry& g, const QString& text) const {
     const QFontMetrics fm = p.fontMetrics();
     struct Item {
         QColor color;
@@ -1173,7 +998,7 @@ void MaskView::paintWindowEdge(QPainter& p, const wp::MaskSpec& spec, QPointF or
     flush();
 }
 
-void MaskView::paintSingle(QPainter& p, const Geometry& g, QPoint s, bool raster) const {
+void MaskView::paintSingle(QPainter& p, const MaskGeometry& g, QPoint s, bool raster) const {
     const int T = data_.positions();
     const int l = layer_;
     const MaskSpec spec = data_.layers[l];
@@ -1262,7 +1087,7 @@ void MaskView::paintSingle(QPainter& p, const Geometry& g, QPoint s, bool raster
     p.restore();
 }
 
-void MaskView::paintMultiples(QPainter& p, const Geometry& g, QPoint s, bool raster) const {
+void MaskView::paintMultiples(QPainter& p, const MaskGeometry& g, QPoint s, bool raster) const {
     const int L = static_cast<int>(data_.layers.size());
     QString title = tr("All %1 layers \u2014 %2 \u00b7 click one to enlarge it")
                         .arg(L)
@@ -1273,7 +1098,7 @@ void MaskView::paintMultiples(QPainter& p, const Geometry& g, QPoint s, bool ras
 
     qint64 pixels = 0;
     for (int l = 0; l < L; ++l) {
-        const QRect visible = thumbRect(g, s, l) & g.area;
+        const QRect visible = g.thumbRect(s, l) & g.area;
         pixels += qint64(visible.width()) * visible.height();
     }
     const int samples = std::clamp(static_cast<int>(std::sqrt(kSampleBudget / std::max<qint64>(1, pixels))), 1, 4);
@@ -1281,7 +1106,7 @@ void MaskView::paintMultiples(QPainter& p, const Geometry& g, QPoint s, bool ras
     p.save();
     p.setClipRect(g.area);
     for (int l = 0; l < L; ++l) {
-        const QRect t = thumbRect(g, s, l);
+        const QRect t = g.thumbRect(s, l);
         const QRect withCaption = t.adjusted(0, -g.captionH, 0, 0);
         if (!withCaption.intersects(g.area)) continue;
         const MaskSpec& spec = data_.layers[l];
@@ -1305,7 +1130,7 @@ void MaskView::paintMultiples(QPainter& p, const Geometry& g, QPoint s, bool ras
     p.restore();
 }
 
-void MaskView::paintCache(QPainter& p, const Geometry& g, QPoint s, bool raster) const {
+void MaskView::paintCache(QPainter& p, const MaskGeometry& g, QPoint s, bool raster) const {
     const int L = static_cast<int>(data_.layers.size());
     const int W = cacheWidth_;
     const QFontMetrics fm = p.fontMetrics();

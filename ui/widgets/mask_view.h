@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "engine/mask_view_data.h"
+#include "widgets/mask_geometry.h"
 #include "widgets/mask_palette.h"
 
 class QComboBox;
@@ -101,34 +102,25 @@ protected:
 
 private:
     friend class MaskCanvas;
-    struct Geometry;
-    struct Hit {
-        int layer = -1, q = -1, k = -1;  // cache mode: q = -1, k = position
-        bool valid() const { return layer >= 0; }
-    };
-
-    enum Kind { Single = 0, Multiples = 1, CacheRows = 2 };
-    Kind kind() const;
-    Geometry geometry(QSize view) const;
-    Geometry geometryFor(QSize view, double zoom) const;
-    double labelThreshold() const;
-    QRect thumbRect(const Geometry& g, QPoint scroll, int layer) const;
+    MaskLayout layout() const;
+    MaskExtent extent() const;
+    MaskGeometry gridGeometry(QSize view) const;
     QSize viewSize() const;
     QPoint scroll() const;
     void updateScrollRange();
     void canvasResized();
     void setZoomAt(double ppc, QPointF anchor);
     void paintView(QPainter& p, QSize view, QPoint scroll, bool raster) const;
-    void paintSingle(QPainter& p, const Geometry& g, QPoint scroll, bool raster) const;
-    void paintMultiples(QPainter& p, const Geometry& g, QPoint scroll, bool raster) const;
-    void paintCache(QPainter& p, const Geometry& g, QPoint scroll, bool raster) const;
+    void paintSingle(QPainter& p, const MaskGeometry& g, QPoint scroll, bool raster) const;
+    void paintMultiples(QPainter& p, const MaskGeometry& g, QPoint scroll, bool raster) const;
+    void paintCache(QPainter& p, const MaskGeometry& g, QPoint scroll, bool raster) const;
     void paintLayerGrid(QPainter& p, int layer, QPointF origin, double ppc, const QRect& clip, bool raster,
                         int samples, bool thin) const;
     void paintWindowEdge(QPainter& p, const wp::MaskSpec& spec, QPointF origin, double ppc, const QRect& clip,
                          bool thin) const;
-    void paintTitle(QPainter& p, const Geometry& g, const QString& text) const;
-    Hit hitTest(QPointF pos) const;
-    QString describeHit(const Hit& hit) const;
+    void paintTitle(QPainter& p, const MaskGeometry& g, const QString& text) const;
+    MaskHit hitTest(QPointF pos) const;
+    QString describeHit(const MaskHit& hit) const;
     void clickAt(QPointF pos);
     void hoverAt(QPointF pos);
 
@@ -145,8 +137,8 @@ private:
     int step_ = 0;
     bool smallMultiples_ = false;
     bool logScale_ = false;
-    // Per Kind: pixels per cell (Single, CacheRows) or thumbnail size in pixels (Multiples), and
-    // whether the zoom follows the canvas size (until the user zooms).
+    // Per MaskLayout: pixels per cell (Single, CacheRows) or thumbnail size in pixels (Multiples),
+    // and whether the zoom follows the canvas size (until the user zooms).
     double zoom_[3] = {8.0, 160.0, 8.0};
     bool fitted_[3] = {true, true, true};
     double lastPaintMs_ = 0;
