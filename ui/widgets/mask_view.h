@@ -25,6 +25,7 @@
 #include "engine/mask_view_data.h"
 #include "widgets/mask_geometry.h"
 #include "widgets/mask_palette.h"
+#include "widgets/mask_raster.h"
 
 class QComboBox;
 class QLabel;
@@ -111,22 +112,11 @@ private:
     void canvasResized();
     void setZoomAt(double ppc, QPointF anchor);
     void paintView(QPainter& p, QSize view, QPoint scroll, bool raster) const;
-    void paintSingle(QPainter& p, const MaskGeometry& g, QPoint scroll, bool raster) const;
-    void paintMultiples(QPainter& p, const MaskGeometry& g, QPoint scroll, bool raster) const;
-    void paintCache(QPainter& p, const MaskGeometry& g, QPoint scroll, bool raster) const;
-    void paintLayerGrid(QPainter& p, int layer, QPointF origin, double ppc, const QRect& clip, bool raster,
-                        int samples, bool thin) const;
-    void paintWindowEdge(QPainter& p, const wp::MaskSpec& spec, QPointF origin, double ppc, const QRect& clip,
-                         bool thin) const;
-    void paintTitle(QPainter& p, const MaskGeometry& g, const QString& text) const;
     MaskHit hitTest(QPointF pos) const;
     QString describeHit(const MaskHit& hit) const;
     void clickAt(QPointF pos);
     void hoverAt(QPointF pos);
 
-    float blockMax(int layer, int head, int level, int q0, int q1, int k0, int k1) const;
-    const std::vector<float>& pooled(int layer, int head, int level) const;
-    void rebuildCacheBits();
     void syncControls();
     void updateLegend();
 
@@ -143,18 +133,13 @@ private:
     bool fitted_[3] = {true, true, true};
     double lastPaintMs_ = 0;
 
-    // Cache mode: per layer held[layer * width + position] and prefix counts, for the shown step.
-    std::vector<std::uint8_t> heldBits_;
-    std::vector<int> heldPrefix_;
+    HeldPositions held_;  // cache mode: of the shown step
     int cacheWidth_ = 0;  // max length over steps
     int tokenLabelWidth_ = 0;
     int rowLabelWidth_ = 0;
 
-    MaskPalette palette_;  // rebuilt when the widget's palette changes
-    // Max-pooled probabilities: (layer, head, level) -> [ceil(T/2^level)]^2.
-    mutable std::map<std::tuple<int, int, int>, std::vector<float>> pooled_;
-    mutable std::size_t pooledFloats_ = 0;
-    mutable QImage scratch_;
+    MaskPalette palette_;        // rebuilt when the widget's palette changes
+    mutable MaskRaster raster_;  // repaint caches
 
     MaskCanvas* canvas_ = nullptr;
     QComboBox* modeBox_ = nullptr;
