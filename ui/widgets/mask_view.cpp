@@ -1,23 +1,17 @@
 #include "widgets/mask_view.h"
 
 #include <QAbstractScrollArea>
-#include <QComboBox>
 #include <QElapsedTimer>
 #include <QEvent>
 #include <QFileDialog>
 #include <QFileInfo>
-#include <QHBoxLayout>
 #include <QHelpEvent>
-#include <QImage>
 #include <QLabel>
-#include <QMenu>
 #include <QMouseEvent>
 #include <QPainter>
 #include <QScrollBar>
 #include <QShortcut>
-#include <QSlider>
 #include <QSvgGenerator>
-#include <QToolButton>
 #include <QToolTip>
 #include <QVBoxLayout>
 #include <QWheelEvent>
@@ -26,12 +20,11 @@
 
 #include "widgets/mask_painter.h"
 #include "widgets/mask_view_text.h"
+#include "widgets/mask_view_toolbar.h"
 
 namespace wp::ui {
 
-// ---------------------------------------------------------------------------------------------
 // The canvas: a scroll area whose viewport MaskView paints; no child widgets, no per-cell items.
-
 class MaskCanvas : public QAbstractScrollArea {
 public:
     explicit MaskCanvas(MaskView* view) : QAbstractScrollArea(view), view_(view) {
@@ -90,127 +83,23 @@ private:
     MaskView* view_;
 };
 
-// ---------------------------------------------------------------------------------------------
-
 MaskView::MaskView(QWidget* parent) : QWidget(parent) {
     setObjectName(QStringLiteral("maskView"));
     auto* outer = new QVBoxLayout(this);
     outer->setContentsMargins(0, 0, 0, 0);
     outer->setSpacing(4);
 
-    auto* bar = new QHBoxLayout;
-    bar->setSpacing(6);
-    modeBox_ = new QComboBox(this);
-    modeBox_->setObjectName(QStringLiteral("maskModeBox"));
-    modeBox_->addItem(tr("Mask"));
-    modeBox_->addItem(tr("Attention"));
-    modeBox_->addItem(tr("KV cache"));
-    modeBox_->setToolTip(tr("Mask: what each layer may attend to. Attention: what it did attend to. "
-                            "KV cache: which positions each layer keeps."));
-    connect(modeBox_, &QComboBox::currentIndexChanged, this, [this](int i) {
-        if (!syncing_) setMode(static_cast<Mode>(i));
-    });
-    bar->addWidget(modeBox_);
-
-    layerBox_ = new QComboBox(this);
-    layerBox_->setObjectName(QStringLiteral("maskLayerBox"));
-    layerBox_->setToolTip(tr("Layer"));
-    layerBox_->setSizeAdjustPolicy(QComboBox::AdjustToContents);
-    connect(layerBox_, &QComboBox::currentIndexChanged, this, [this](int i) {
-        if (!syncing_ && i >= 0) setLayer(i);
-    });
-    bar->addWidget(layerBox_);
-
-    headBox_ = new QComboBox(this);
-    headBox_->setObjectName(QStringLiteral("maskHeadBox"));
-    headBox_->setToolTip(tr("Attention head, or the average over all heads"));
-    headBox_->setSizeAdjustPolicy(QComboBox::AdjustToContents);
-    connect(headBox_, &QComboBox::currentIndexChanged, this, [this](int i) {
-        if (!syncing_ && i >= 0) setHead(i - 1);
-    });
-    bar->addWidget(headBox_);
-
-    logButton_ = new QToolButton(this);
-    logButton_->setObjectName(QStringLiteral("maskLogScaleButton"));
-    logButton_->setText(tr("log p"));
-    logButton_->setCheckable(true);
-    logButton_->setToolTip(tr("Colour by log\u2081\u2080 p from 10\u207b\u2074 to 1 instead of \u221ap: "
-                              "shows the faint attention of long contexts"));
-    connect(logButton_, &QToolButton::toggled, this, [this](bool on) {
-        if (!syncing_) setLogScale(on);
-    });
-    bar->addWidget(logButton_);
-
-    multiplesButton_ = new QToolButton(this);
-    multiplesButton_->setObjectName(QStringLiteral("maskMultiplesButton"));
-    multiplesButton_->setText(tr("All layers"));
-    multiplesButton_->setCheckable(true);
-    multiplesButton_->setToolTip(tr("Show every layer side by side; click one to enlarge it"));
-    connect(multiplesButton_, &QToolButton::toggled, this, [this](bool on) {
-        if (!syncing_) setSmallMultiples(on);
-    });
-    bar->addWidget(multiplesButton_);
-    bar->addSpacing(8);
-
-    auto* zoomOut = new QToolButton(this);
-    zoomOut->setObjectName(QStringLiteral("maskZoomOut"));
-    zoomOut->setText(QStringLiteral("\u2212"));
-    zoomOut->setToolTip(tr("Zoom out (Ctrl+wheel, Ctrl+-)"));
-    connect(zoomOut, &QToolButton::clicked, this, [this] { zoomBy(1 / 1.5); });
-    bar->addWidget(zoomOut);
-    zoomLabel_ = new QLabel(this);
-    zoomLabel_->setObjectName(QStringLiteral("maskZoomLabel"));
-    zoomLabel_->setMinimumWidth(fontMetrics().horizontalAdvance(QStringLiteral("000.00 px/cell")));
-    zoomLabel_->setAlignment(Qt::AlignCenter);
-    bar->addWidget(zoomLabel_);
-    auto* zoomIn = new QToolButton(this);
-    zoomIn->setObjectName(QStringLiteral("maskZoomIn"));
-    zoomIn->setText(QStringLiteral("+"));
-    zoomIn->setToolTip(tr("Zoom in (Ctrl+wheel, Ctrl++)"));
-    connect(zoomIn, &QToolButton::clicked, this, [this] { zoomBy(1.5); });
-    bar->addWidget(zoomIn);
-    auto* fit = new QToolButton(this);
-    fit->setObjectName(QStringLiteral("maskFitButton"));
-    fit->setText(tr("Fit"));
-    fit->setToolTip(tr("Fit the whole grid into the view (Ctrl+0)"));
-    connect(fit, &QToolButton::clicked, this, [this] { fitToView(); });
-    bar->addWidget(fit);
-    bar->addStretch(1);
-
-    exportButton_ = new QToolButton(this);
-    exportButton_->setObjectName(QStringLiteral("maskExportButton"));
-    exportButton_->setText(tr("Export"));
-    exportButton_->setPopupMode(QToolButton::InstantPopup);
-    auto* menu = new QMenu(exportButton_);
-    menu->addAction(tr("PNG image\u2026"), this, [this] {
-        const QString path = QFileDialog::getSaveFileName(this, tr("Export the view"), QStringLiteral("attention.png"),
-                                                          tr("PNG image (*.png)"));
-        if (!path.isEmpty() && !exportPng(path)) status_->setText(tr("Could not write %1").arg(path));
-    });
-    menu->addAction(tr("SVG image\u2026"), this, [this] {
-        const QString path = QFileDialog::getSaveFileName(this, tr("Export the view"), QStringLiteral("attention.svg"),
-                                                          tr("SVG image (*.svg)"));
-        if (!path.isEmpty() && !exportSvg(path)) status_->setText(tr("Could not write %1").arg(path));
-    });
-    exportButton_->setMenu(menu);
-    bar->addWidget(exportButton_);
-    outer->addLayout(bar);
-
-    stepRow_ = new QWidget(this);
-    auto* stepLayout = new QHBoxLayout(stepRow_);
-    stepLayout->setContentsMargins(0, 0, 0, 0);
-    stepLayout->addWidget(new QLabel(tr("Step"), stepRow_));
-    stepSlider_ = new QSlider(Qt::Horizontal, stepRow_);
-    stepSlider_->setObjectName(QStringLiteral("maskStepSlider"));
-    stepSlider_->setToolTip(tr("The cache after the prompt and after each generated token"));
-    connect(stepSlider_, &QSlider::valueChanged, this, [this](int v) {
-        if (!syncing_) setCacheStep(v);
-    });
-    stepLayout->addWidget(stepSlider_, 1);
-    stepLabel_ = new QLabel(stepRow_);
-    stepLabel_->setObjectName(QStringLiteral("maskStepLabel"));
-    stepLayout->addWidget(stepLabel_);
-    outer->addWidget(stepRow_);
+    toolbar_ = new MaskViewToolbar(this);
+    connect(toolbar_, &MaskViewToolbar::modeChosen, this, &MaskView::setMode);
+    connect(toolbar_, &MaskViewToolbar::layerChosen, this, &MaskView::setLayer);
+    connect(toolbar_, &MaskViewToolbar::headChosen, this, &MaskView::setHead);
+    connect(toolbar_, &MaskViewToolbar::logScaleChosen, this, &MaskView::setLogScale);
+    connect(toolbar_, &MaskViewToolbar::smallMultiplesChosen, this, &MaskView::setSmallMultiples);
+    connect(toolbar_, &MaskViewToolbar::stepChosen, this, &MaskView::setCacheStep);
+    connect(toolbar_, &MaskViewToolbar::zoomByRequested, this, &MaskView::zoomBy);
+    connect(toolbar_, &MaskViewToolbar::fitRequested, this, &MaskView::fitToView);
+    connect(toolbar_, &MaskViewToolbar::exportRequested, this, &MaskView::exportWithDialog);
+    outer->addWidget(toolbar_);
 
     canvas_ = new MaskCanvas(this);
     outer->addWidget(canvas_, 1);
@@ -363,46 +252,18 @@ void MaskView::changeEvent(QEvent* event) {
 }
 
 void MaskView::syncControls() {
-    syncing_ = true;
-    const int L = static_cast<int>(data_.layers.size());
-    modeBox_->setCurrentIndex(static_cast<int>(mode_));
-    if (layerBox_->count() != L) {
-        layerBox_->clear();
-        for (int l = 0; l < L; ++l) layerBox_->addItem(MaskViewText::layerCaption(l, data_.layers[l]));
-    } else {
-        for (int l = 0; l < L; ++l) layerBox_->setItemText(l, MaskViewText::layerCaption(l, data_.layers[l]));
-    }
-    layerBox_->setCurrentIndex(layer_);
-    layerBox_->setEnabled(mode_ != Mode::Cache && L > 0);
-    if (headBox_->count() != data_.heads + 1) {
-        headBox_->clear();
-        headBox_->addItem(tr("Average of heads"));
-        for (int h = 0; h < data_.heads; ++h) headBox_->addItem(tr("Head %1").arg(h));
-    }
-    headBox_->setCurrentIndex(head_ + 1);
-    headBox_->setVisible(mode_ == Mode::Attention);
-    logButton_->setChecked(logScale_);
-    logButton_->setVisible(mode_ == Mode::Attention);
-    multiplesButton_->setChecked(smallMultiples_);
-    multiplesButton_->setEnabled(mode_ != Mode::Cache);
-
-    const int steps = static_cast<int>(data_.cacheSteps.size());
-    stepRow_->setVisible(mode_ == Mode::Cache && steps > 0);
-    stepSlider_->setRange(0, std::max(0, steps - 1));
-    stepSlider_->setValue(step_);
-    if (steps > 0) {
-        const auto& s = data_.cacheSteps[step_];
-        stepLabel_->setText(tr("%1/%2 \u00b7 %3 \u00b7 %4 positions")
-                                .arg(step_ + 1)
-                                .arg(steps)
-                                .arg(step_ == 0 ? tr("after the prompt") : tr("after generated token %1").arg(step_))
-                                .arg(s.length));
-    }
+    MaskViewToolbar::State s;
+    s.mode = mode_;
+    s.layer = layer_;
+    s.head = head_;
+    s.step = step_;
+    s.logScale = logScale_;
+    s.smallMultiples = smallMultiples_;
     const double z = zoom();
-    zoomLabel_->setText(layout() == MaskLayout::Multiples
-                            ? tr("%1 px").arg(std::lround(zoom_[static_cast<int>(MaskLayout::Multiples)]))
-                            : tr("%1 px/cell").arg(z >= 10 ? QString::number(z, 'f', 0) : QString::number(z, 'g', 2)));
-    syncing_ = false;
+    s.zoomText = layout() == MaskLayout::Multiples
+                     ? tr("%1 px").arg(std::lround(zoom_[static_cast<int>(MaskLayout::Multiples)]))
+                     : tr("%1 px/cell").arg(z >= 10 ? QString::number(z, 'f', 0) : QString::number(z, 'g', 2));
+    toolbar_->sync(data_, s);
 }
 
 void MaskView::updateLegend() {
@@ -596,6 +457,14 @@ bool MaskView::exportSvg(const QString& path) const {
     paintView(p, size, scroll(), false);
     if (!p.end()) return false;
     return QFileInfo(path).size() > 0;
+}
+
+void MaskView::exportWithDialog(bool svg) {
+    const QString path =
+        svg ? QFileDialog::getSaveFileName(this, tr("Export the view"), QStringLiteral("attention.svg"), tr("SVG image (*.svg)"))
+            : QFileDialog::getSaveFileName(this, tr("Export the view"), QStringLiteral("attention.png"), tr("PNG image (*.png)"));
+    if (path.isEmpty()) return;
+    if (!(svg ? exportSvg(path) : exportPng(path))) status_->setText(tr("Could not write %1").arg(path));
 }
 
 }  // namespace wp::ui

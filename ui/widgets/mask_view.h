@@ -10,38 +10,34 @@
 //  - Cache: per generation step, which absolute positions each layer's KV cache holds.
 // Zoomed out below one pixel per cell, each screen pixel shows its block aggregated (the fraction
 // of allowed cells, the largest probability), so 4,096-token conversations stay smooth.
+//
+// The parts, beside this file: mask_view_toolbar (the controls), mask_geometry (where things sit,
+// zoom to fit, hit testing), mask_painter (titles, axes, labels, window edge), mask_raster (the
+// cells as pixels, pooled attention), mask_palette (colours), mask_view_text (captions, hover texts).
+// The data comes from the inference worker as engine/mask_view_data.h.
 #pragma once
 
-#include <QColor>
+#include <QImage>
 #include <QRectF>
-#include <QStringList>
 #include <QWidget>
-#include <cstdint>
-#include <map>
-#include <memory>
-#include <tuple>
-#include <vector>
 
 #include "engine/mask_view_data.h"
 #include "widgets/mask_geometry.h"
 #include "widgets/mask_palette.h"
 #include "widgets/mask_raster.h"
 
-class QComboBox;
 class QLabel;
 class QPainter;
-class QSlider;
-class QToolButton;
 
 namespace wp::ui {
 
 class MaskCanvas;
+class MaskViewToolbar;
 
 class MaskView : public QWidget {
     Q_OBJECT
 public:
     enum class Mode { Mask, Attention, Cache };
-
     using Colors = MaskColors;
 
     explicit MaskView(QWidget* parent = nullptr);
@@ -103,6 +99,7 @@ protected:
 
 private:
     friend class MaskCanvas;
+
     MaskLayout layout() const;
     MaskExtent extent() const;
     MaskGeometry gridGeometry(QSize view) const;
@@ -116,7 +113,7 @@ private:
     QString describeHit(const MaskHit& hit) const;
     void clickAt(QPointF pos);
     void hoverAt(QPointF pos);
-
+    void exportWithDialog(bool svg);
     void syncControls();
     void updateLegend();
 
@@ -141,19 +138,9 @@ private:
     MaskPalette palette_;        // rebuilt when the widget's palette changes
     mutable MaskRaster raster_;  // repaint caches
 
+    MaskViewToolbar* toolbar_ = nullptr;
     MaskCanvas* canvas_ = nullptr;
-    QComboBox* modeBox_ = nullptr;
-    QComboBox* layerBox_ = nullptr;
-    QComboBox* headBox_ = nullptr;
-    QToolButton* multiplesButton_ = nullptr;
-    QToolButton* logButton_ = nullptr;
-    QLabel* zoomLabel_ = nullptr;
-    QToolButton* exportButton_ = nullptr;
-    QWidget* stepRow_ = nullptr;
-    QSlider* stepSlider_ = nullptr;
-    QLabel* stepLabel_ = nullptr;
     QLabel* status_ = nullptr;
-    bool syncing_ = false;
 };
 
 }  // namespace wp::ui
