@@ -57,7 +57,8 @@ MaskGeometry MaskGeometry::layOut(MaskLayout layout, const MaskExtent& extent, c
             g.left = extent.rowLabelWidth + 20;
             g.top = g.titleH + (g.labels ? extent.tokenLabelWidth : tickH);
             g.area = QRect(g.left, g.top, view.width() - g.left, view.height() - g.top);
-            g.content = QSize(static_cast<int>(std::ceil(extent.cacheWidth * zoom - 0.5)), static_cast<int>(L * g.rowH));
+            g.content =
+                QSize(static_cast<int>(std::ceil(extent.cacheWidth * zoom - 0.5)), static_cast<int>(L * g.rowH));
             break;
         }
         case MaskLayout::Single: {

@@ -124,7 +124,8 @@ void MaskPainter::paintTitle(const QString& text) {
     p.setFont(bold);
     p.setPen(c_.text);
     const QRect textRect(8, 0, std::max(0, x - 16), g_.titleH);
-    p.drawText(textRect, Qt::AlignVCenter | Qt::AlignLeft, QFontMetrics(bold).elidedText(text, Qt::ElideRight, textRect.width()));
+    p.drawText(textRect, Qt::AlignVCenter | Qt::AlignLeft,
+               QFontMetrics(bold).elidedText(text, Qt::ElideRight, textRect.width()));
     p.restore();
 }
 
@@ -273,7 +274,8 @@ void MaskPainter::paintSingle(QPoint s) {
         for (int q = r0; q < r1; ++q) {
             const QRectF r(4, o.y() + q * g.ppc, g.left - 10, g.ppc);
             p.drawText(r, Qt::AlignRight | Qt::AlignVCenter,
-                       fm.elidedText(MaskViewText::visibleToken(d_.tokens[q]), Qt::ElideRight, static_cast<int>(r.width())));
+                       fm.elidedText(MaskViewText::visibleToken(d_.tokens[q]), Qt::ElideRight,
+                                     static_cast<int>(r.width())));
         }
         p.setClipRect(topAxis);
         const int len = g.top - g.titleH - 10;
@@ -413,10 +415,12 @@ void MaskPainter::paintCache(QPoint s) {
     p.setClipRect(QRect(0, g.area.top(), g.left, g.area.height()));
     for (int l = r0; l < r1; ++l) {
         QString label = MaskViewText::layerCaption(l, d_.layers[l]);
-        if (l < static_cast<int>(step.bytes.size())) label += QStringLiteral(" \u00b7 ") + MaskViewText::bytes(step.bytes[l]);
+        if (l < static_cast<int>(step.bytes.size()))
+            label += QStringLiteral(" \u00b7 ") + MaskViewText::bytes(step.bytes[l]);
         const QRectF r(8, o.y() + l * g.rowH, g.left - 14, g.rowH);
         p.fillRect(QRectF(2, r.top() + 3, 3, g.rowH - 6), QColor(on[kindOf(l)]));
-        p.drawText(r, Qt::AlignLeft | Qt::AlignVCenter, fm.elidedText(label, Qt::ElideRight, static_cast<int>(r.width())));
+        p.drawText(r, Qt::AlignLeft | Qt::AlignVCenter,
+                   fm.elidedText(label, Qt::ElideRight, static_cast<int>(r.width())));
     }
     const int reach = g.labels ? 0 : 24;
     const QRect topAxis(g.area.left() - reach, g.titleH, g.area.width() + reach, g.top - g.titleH);

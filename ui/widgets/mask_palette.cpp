@@ -37,7 +37,8 @@ void MaskPalette::rebuild(const QPalette& pal) {
         }
         std::vector<QRgb>& frac = fraction_[kind];
         frac.resize(kFractionSteps + 1);
-        for (int i = 0; i <= kFractionSteps; ++i) frac[i] = mixRgb(c.background.rgb(), on.rgb(), double(i) / kFractionSteps);
+        for (int i = 0; i <= kFractionSteps; ++i)
+            frac[i] = mixRgb(c.background.rgb(), on.rgb(), double(i) / kFractionSteps);
         frac[0] = c.background.rgb();
         frac[kFractionSteps] = on.rgb();
     }

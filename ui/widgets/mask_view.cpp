@@ -159,12 +159,15 @@ void MaskView::setData(MaskViewData data) {
     std::vector<qint64> maxBytes(L, 0);
     for (const auto& s : data_.cacheSteps) {
         cacheWidth_ = std::max(cacheWidth_, s.length);
-        for (int l = 0; l < L && l < static_cast<int>(s.bytes.size()); ++l) maxBytes[l] = std::max(maxBytes[l], s.bytes[l]);
+        for (int l = 0; l < L && l < static_cast<int>(s.bytes.size()); ++l)
+            maxBytes[l] = std::max(maxBytes[l], s.bytes[l]);
     }
     rowLabelWidth_ = 0;
-    for (int l = 0; l < L; ++l)
-        rowLabelWidth_ = std::max(rowLabelWidth_, fm.horizontalAdvance(MaskViewText::layerCaption(l, data_.layers[l]) +
-                                                                       QStringLiteral(" \u00b7 ") + MaskViewText::bytes(maxBytes[l])));
+    for (int l = 0; l < L; ++l) {
+        const QString label = MaskViewText::layerCaption(l, data_.layers[l]) + QStringLiteral(" \u00b7 ") +
+                              MaskViewText::bytes(maxBytes[l]);
+        rowLabelWidth_ = std::max(rowLabelWidth_, fm.horizontalAdvance(label));
+    }
     held_.rebuild(data_, step_, cacheWidth_);
     for (int k = 0; k < 3; ++k) fitted_[k] = true;
     syncControls();
@@ -461,8 +464,10 @@ bool MaskView::exportSvg(const QString& path) const {
 
 void MaskView::exportWithDialog(bool svg) {
     const QString path =
-        svg ? QFileDialog::getSaveFileName(this, tr("Export the view"), QStringLiteral("attention.svg"), tr("SVG image (*.svg)"))
-            : QFileDialog::getSaveFileName(this, tr("Export the view"), QStringLiteral("attention.png"), tr("PNG image (*.png)"));
+        svg ? QFileDialog::getSaveFileName(this, tr("Export the view"), QStringLiteral("attention.svg"),
+                                           tr("SVG image (*.svg)"))
+            : QFileDialog::getSaveFileName(this, tr("Export the view"), QStringLiteral("attention.png"),
+                                           tr("PNG image (*.png)"));
     if (path.isEmpty()) return;
     if (!(svg ? exportSvg(path) : exportPng(path))) status_->setText(tr("Could not write %1").arg(path));
 }

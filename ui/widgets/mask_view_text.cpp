@@ -17,9 +17,13 @@ QString kindText(const MaskSpec& s) {
 
 }  // namespace
 
-QString MaskViewText::layerCaption(int l, const MaskSpec& s) { return QStringLiteral("L%1 \u00b7 %2").arg(l).arg(kindText(s)); }
+QString MaskViewText::layerCaption(int l, const MaskSpec& s) {
+    return QStringLiteral("L%1 \u00b7 %2").arg(l).arg(kindText(s));
+}
 
-QString MaskViewText::bytes(qint64 bytes) { return QLocale::c().formattedDataSize(bytes, 1, QLocale::DataSizeTraditionalFormat); }
+QString MaskViewText::bytes(qint64 bytes) {
+    return QLocale::c().formattedDataSize(bytes, 1, QLocale::DataSizeTraditionalFormat);
+}
 
 QString MaskViewText::probability(float p) {
     if (p != 0 && std::fabs(p) < 1e-3f) return QString::number(p, 'e', 2);
@@ -69,7 +73,8 @@ QString MaskViewText::cell(const MaskViewData& data, bool attention, int head, i
             lines << (head < 0 ? tr("probability %1 (average of %2 heads)").arg(probability(p)).arg(data.heads)
                                : tr("probability %1 (head %2)").arg(probability(p)).arg(head));
             if (why != MaskReason::Allowed && p > kMaskedEpsilon)
-                lines << tr("warning: probability on a masked cell \u2014 the recorded attention disagrees with the mask");
+                lines << tr("warning: probability on a masked cell \u2014 the recorded attention disagrees with "
+                            "the mask");
         }
     }
     return lines.join(QLatin1Char('\n'));
