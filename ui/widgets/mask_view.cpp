@@ -43,7 +43,7 @@ protected:
         QElapsedTimer timer;
         timer.start();
         QPainter p(viewport());
-        view_->paintView(p, viewport()->size(), view_->scroll(), true);
+        view_->paintView(p, viewport()->size(), view_->scrollOffset(), true);
         p.end();
         view_->lastPaintMs_ = timer.nsecsElapsed() / 1e6;
     }
@@ -129,7 +129,7 @@ MaskView::~MaskView() = default;
 
 QWidget* MaskView::canvas() const { return canvas_->viewport(); }
 
-MaskLayout MaskView::layout() const {
+MaskLayout MaskView::maskLayout() const {
     if (mode_ == Mode::Cache) return MaskLayout::CacheRows;
     return smallMultiples_ ? MaskLayout::Multiples : MaskLayout::Single;
 }
@@ -178,7 +178,7 @@ void MaskView::setData(MaskViewData data) {
 void MaskView::setMode(Mode mode) {
     if (mode == mode_) return;
     mode_ = mode;
-    if (fitted_[static_cast<int>(layout())])
+    if (fitted_[static_cast<int>(maskLayout())])
         fitToView();
     else
         updateScrollRange();
@@ -221,7 +221,7 @@ void MaskView::setCacheStep(int step) {
 void MaskView::setSmallMultiples(bool on) {
     if (on == smallMultiples_) return;
     smallMultiples_ = on;
-    if (fitted_[static_cast<int>(layout())])
+    if (fitted_[static_cast<int>(maskLayout())])
         fitToView();
     else
         updateScrollRange();
@@ -263,7 +263,7 @@ void MaskView::syncControls() {
     s.logScale = logScale_;
     s.smallMultiples = smallMultiples_;
     const double z = zoom();
-    s.zoomText = layout() == MaskLayout::Multiples
+    s.zoomText = maskLayout() == MaskLayout::Multiples
                      ? tr("%1 px").arg(std::lround(zoom_[static_cast<int>(MaskLayout::Multiples)]))
                      : tr("%1 px/cell").arg(z >= 10 ? QString::number(z, 'f', 0) : QString::number(z, 'g', 2));
     toolbar_->sync(data_, s);
@@ -281,7 +281,7 @@ QSize MaskView::viewSize() const {
     return s.isEmpty() ? QSize(800, 600) : s;
 }
 
-QPoint MaskView::scroll() const {
+QPoint MaskView::scrollOffset() const {
     return QPoint(canvas_->horizontalScrollBar()->value(), canvas_->verticalScrollBar()->value());
 }
 
@@ -290,12 +290,12 @@ MaskExtent MaskView::extent() const {
 }
 
 MaskGeometry MaskView::gridGeometry(QSize view) const {
-    const MaskLayout k = layout();
+    const MaskLayout k = maskLayout();
     return MaskGeometry::layOut(k, extent(), fontMetrics(), view, zoom_[static_cast<int>(k)]);
 }
 
 double MaskView::zoom() const {
-    const MaskLayout k = layout();
+    const MaskLayout k = maskLayout();
     const double z = zoom_[static_cast<int>(k)];
     if (k == MaskLayout::Multiples) return data_.positions() > 0 ? z / data_.positions() : 1;
     return z;
@@ -313,7 +313,7 @@ void MaskView::updateScrollRange() {
 }
 
 void MaskView::canvasResized() {
-    if (fitted_[static_cast<int>(layout())])
+    if (fitted_[static_cast<int>(maskLayout())])
         fitToView();
     else
         updateScrollRange();
@@ -330,11 +330,11 @@ void MaskView::zoomBy(double factor) { setZoom(zoom() * factor); }
 void MaskView::setZoomAt(double ppc, QPointF anchor) {
     const int T = data_.positions();
     if (T == 0 || !std::isfinite(ppc)) return;
-    const MaskLayout k = layout();
+    const MaskLayout k = maskLayout();
     const int ki = static_cast<int>(k);
     const QSize view = viewSize();
     const MaskGeometry before = gridGeometry(view);
-    const QPoint s = scroll();
+    const QPoint s = scrollOffset();
     fitted_[ki] = false;
     if (k == MaskLayout::Multiples) {
         const double thumb = std::clamp(ppc * T, kMinThumb, kMaxThumb);
@@ -361,7 +361,7 @@ void MaskView::setZoomAt(double ppc, QPointF anchor) {
 }
 
 void MaskView::fitToView() {
-    const MaskLayout k = layout();
+    const MaskLayout k = maskLayout();
     const int ki = static_cast<int>(k);
     fitted_[ki] = true;
     zoom_[ki] = MaskGeometry::fitZoom(k, extent(), fontMetrics(), viewSize(), zoom_[ki]);
@@ -372,7 +372,7 @@ void MaskView::fitToView() {
 }
 
 void MaskView::scrollToCell(int q, int k) {
-    if (layout() != MaskLayout::Single) return;
+    if (maskLayout() != MaskLayout::Single) return;
     const MaskGeometry g = gridGeometry(viewSize());
     canvas_->horizontalScrollBar()->setValue(static_cast<int>(std::lround((k + 0.5) * g.ppc - g.area.width() / 2.0)));
     canvas_->verticalScrollBar()->setValue(static_cast<int>(std::lround((q + 0.5) * g.ppc - g.area.height() / 2.0)));
@@ -380,11 +380,11 @@ void MaskView::scrollToCell(int q, int k) {
 }
 
 QRectF MaskView::cellRect(int layer, int q, int k) const {
-    return gridGeometry(viewSize()).cellRect(scroll(), layer_, layer, q, k);
+    return gridGeometry(viewSize()).cellRect(scrollOffset(), layer_, layer, q, k);
 }
 
 QRectF MaskView::cacheCellRect(int layer, int position) const {
-    return gridGeometry(viewSize()).cacheCellRect(scroll(), layer, position);
+    return gridGeometry(viewSize()).cacheCellRect(scrollOffset(), layer, position);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -398,7 +398,9 @@ QString MaskView::describeCacheCell(int step, int layer, int position) const {
     return MaskViewText::cacheCell(data_, step, layer, position);
 }
 
-MaskHit MaskView::hitTest(QPointF pos) const { return gridGeometry(viewSize()).hitTest(pos, scroll(), layer_); }
+MaskHit MaskView::hitTest(QPointF pos) const {
+    return gridGeometry(viewSize()).hitTest(pos, scrollOffset(), layer_);
+}
 
 QString MaskView::describeHit(const MaskHit& hit) const {
     if (!hit.valid()) return {};
@@ -418,7 +420,7 @@ void MaskView::hoverAt(QPointF pos) {
 }
 
 void MaskView::clickAt(QPointF pos) {
-    if (layout() != MaskLayout::Multiples) return;
+    if (maskLayout() != MaskLayout::Multiples) return;
     const MaskHit hit = hitTest(pos);
     if (!hit.valid()) return;
     setLayer(hit.layer);
@@ -440,7 +442,7 @@ QImage MaskView::renderImage() const {
     QImage img(size, QImage::Format_RGB32);
     img.fill(palette_.colors().background);
     QPainter p(&img);
-    paintView(p, size, scroll(), true);
+    paintView(p, size, scrollOffset(), true);
     p.end();
     return img;
 }
@@ -457,7 +459,7 @@ bool MaskView::exportSvg(const QString& path) const {
     gen.setDescription(status_->text());
     QPainter p;
     if (!p.begin(&gen)) return false;
-    paintView(p, size, scroll(), false);
+    paintView(p, size, scrollOffset(), false);
     if (!p.end()) return false;
     return QFileInfo(path).size() > 0;
 }

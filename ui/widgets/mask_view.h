@@ -100,11 +100,11 @@ protected:
 private:
     friend class MaskCanvas;
 
-    MaskLayout layout() const;
+    MaskLayout maskLayout() const;
     MaskExtent extent() const;
     MaskGeometry gridGeometry(QSize view) const;
     QSize viewSize() const;
-    QPoint scroll() const;
+    QPoint scrollOffset() const;
     void updateScrollRange();
     void canvasResized();
     void setZoomAt(double ppc, QPointF anchor);
