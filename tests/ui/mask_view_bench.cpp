@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <vector>
 
+#include "engine/mask_view_data.h"
 #include "widgets/mask_view.h"
 
 using wp::ui::MaskView;

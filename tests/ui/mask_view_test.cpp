@@ -27,6 +27,7 @@
 #include "wp/cache/kv_cache.h"
 #include "wp/model/model_config.h"
 #include "wp/tokenizer/tokenizer.h"
+#include "engine/mask_view_data.h"
 #include "widgets/mask_view.h"
 
 // ---- Counting allocations (glibc): every malloc of the process while g_counting is set. ----------

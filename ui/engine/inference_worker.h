@@ -10,8 +10,8 @@
 #include <memory>
 #include <mutex>
 
+#include "engine/mask_view_data.h"
 #include "engine/types.h"
-#include "widgets/mask_view.h"
 
 namespace wp {
 class LoadedModel;

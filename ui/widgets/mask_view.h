@@ -10,76 +10,35 @@
 //  - Cache: per generation step, which absolute positions each layer's KV cache holds.
 // Zoomed out below one pixel per cell, each screen pixel shows its block aggregated (the fraction
 // of allowed cells, the largest probability), so 4,096-token conversations stay smooth.
+//
+// The parts, beside this file: mask_view_toolbar (the controls), mask_geometry (where things sit,
+// zoom to fit, hit testing), mask_painter (titles, axes, labels, window edge), mask_raster (the
+// cells as pixels, pooled attention), mask_palette (colours), mask_view_text (captions, hover texts).
+// The data comes from the inference worker as engine/mask_view_data.h.
 #pragma once
 
-#include <QColor>
+#include <QImage>
 #include <QRectF>
-#include <QStringList>
 #include <QWidget>
-#include <cstdint>
-#include <map>
-#include <memory>
-#include <tuple>
-#include <vector>
 
-#include "wp/attention/mask.h"
+#include "engine/mask_view_data.h"
+#include "widgets/mask_geometry.h"
+#include "widgets/mask_palette.h"
+#include "widgets/mask_raster.h"
 
-class QComboBox;
 class QLabel;
 class QPainter;
-class QSlider;
-class QToolButton;
-
-namespace wp {
-class AttentionTrace;
-class KvCache;
-}  // namespace wp
 
 namespace wp::ui {
 
-struct MaskViewData {
-    QStringList tokens;                // one label per position (token pieces)
-    std::vector<wp::MaskSpec> layers;  // per layer
-    int heads = 0;
-    // Per layer: [heads * T * T] row-major (query, key) probabilities, T = tokens.size(); an empty
-    // vector (or one of the wrong size) for a layer that was not recorded.
-    std::vector<std::vector<float>> attention;
-
-    // Cache mode: one entry per step (after the prompt and after each generated token).
-    struct CacheStep {
-        int length = 0;                               // positions seen so far
-        std::vector<std::vector<std::int64_t>> held;  // per layer: absolute positions held
-        std::vector<qint64> bytes;                    // per layer: KV bytes
-    };
-    std::vector<CacheStep> cacheSteps;
-
-    int positions() const { return static_cast<int>(tokens.size()); }
-    bool hasAttention(int layer) const;
-
-    // Copies the first tokens.size() positions of every layer of a trace (sets heads).
-    void setAttention(const wp::AttentionTrace& trace);
-    // What the engine's cache holds right now, for cacheSteps.
-    static CacheStep captureCache(const wp::KvCache& cache);
-};
-
 class MaskCanvas;
+class MaskViewToolbar;
 
 class MaskView : public QWidget {
     Q_OBJECT
 public:
     enum class Mode { Mask, Attention, Cache };
-
-    struct Colors {
-        QColor background;  // masked cells in mask mode, everything not a cell
-        QColor text;
-        QColor frame;
-        QColor global;      // allowed cells of a global layer
-        QColor sliding;     // allowed cells of a sliding layer
-        QColor edge;        // the sliding window's edge
-        QColor masked;      // masked cells in attention mode
-        QColor alarm;       // probability on a masked cell (the data disagrees with the mask)
-        bool dark = false;
-    };
+    using Colors = MaskColors;
 
     explicit MaskView(QWidget* parent = nullptr);
     ~MaskView() override;
@@ -140,43 +99,21 @@ protected:
 
 private:
     friend class MaskCanvas;
-    struct Geometry;
-    struct Hit {
-        int layer = -1, q = -1, k = -1;  // cache mode: q = -1, k = position
-        bool valid() const { return layer >= 0; }
-    };
 
-    enum Kind { Single = 0, Multiples = 1, CacheRows = 2 };
-    Kind kind() const;
-    Geometry geometry(QSize view) const;
-    Geometry geometryFor(QSize view, double zoom) const;
-    double labelThreshold() const;
-    QRect thumbRect(const Geometry& g, QPoint scroll, int layer) const;
+    MaskLayout maskLayout() const;
+    MaskExtent extent() const;
+    MaskGeometry gridGeometry(QSize view) const;
     QSize viewSize() const;
-    QPoint scroll() const;
+    QPoint scrollOffset() const;
     void updateScrollRange();
     void canvasResized();
     void setZoomAt(double ppc, QPointF anchor);
     void paintView(QPainter& p, QSize view, QPoint scroll, bool raster) const;
-    void paintSingle(QPainter& p, const Geometry& g, QPoint scroll, bool raster) const;
-    void paintMultiples(QPainter& p, const Geometry& g, QPoint scroll, bool raster) const;
-    void paintCache(QPainter& p, const Geometry& g, QPoint scroll, bool raster) const;
-    void paintLayerGrid(QPainter& p, int layer, QPointF origin, double ppc, const QRect& clip, bool raster,
-                        int samples, bool thin) const;
-    void paintWindowEdge(QPainter& p, const wp::MaskSpec& spec, QPointF origin, double ppc, const QRect& clip,
-                         bool thin) const;
-    void paintTitle(QPainter& p, const Geometry& g, const QString& text) const;
-    Hit hitTest(QPointF pos) const;
-    QString describeHit(const Hit& hit) const;
+    MaskHit hitTest(QPointF pos) const;
+    QString describeHit(const MaskHit& hit) const;
     void clickAt(QPointF pos);
     void hoverAt(QPointF pos);
-
-    int heatIndex(float p) const;
-    float probability(int layer, int head, int q, int k) const;
-    float blockMax(int layer, int head, int level, int q0, int q1, int k0, int k1) const;
-    const std::vector<float>& pooled(int layer, int head, int level) const;
-    void rebuildCacheBits();
-    void rebuildColors();
+    void exportWithDialog(bool svg);
     void syncControls();
     void updateLegend();
 
@@ -187,42 +124,23 @@ private:
     int step_ = 0;
     bool smallMultiples_ = false;
     bool logScale_ = false;
-    // Per Kind: pixels per cell (Single, CacheRows) or thumbnail size in pixels (Multiples), and
-    // whether the zoom follows the canvas size (until the user zooms).
+    // Per MaskLayout: pixels per cell (Single, CacheRows) or thumbnail size in pixels (Multiples),
+    // and whether the zoom follows the canvas size (until the user zooms).
     double zoom_[3] = {8.0, 160.0, 8.0};
     bool fitted_[3] = {true, true, true};
     double lastPaintMs_ = 0;
 
-    // Cache mode: per layer held[layer * width + position] and prefix counts, for the shown step.
-    std::vector<std::uint8_t> heldBits_;
-    std::vector<int> heldPrefix_;
+    HeldPositions held_;  // cache mode: of the shown step
     int cacheWidth_ = 0;  // max length over steps
     int tokenLabelWidth_ = 0;
     int rowLabelWidth_ = 0;
 
-    // Colour tables, rebuilt when the palette changes.
-    Colors colors_;
-    std::vector<QRgb> heatLut_[2];   // [sliding] -> 1024 entries over sqrt(p)
-    std::vector<QRgb> fractionLut_[2];
-    std::vector<std::uint16_t> logLut_;  // float bits >> 16 -> heat index on the log scale
-    // Max-pooled probabilities: (layer, head, level) -> [ceil(T/2^level)]^2.
-    mutable std::map<std::tuple<int, int, int>, std::vector<float>> pooled_;
-    mutable std::size_t pooledFloats_ = 0;
-    mutable QImage scratch_;
+    MaskPalette palette_;        // rebuilt when the widget's palette changes
+    mutable MaskRaster raster_;  // repaint caches
 
+    MaskViewToolbar* toolbar_ = nullptr;
     MaskCanvas* canvas_ = nullptr;
-    QComboBox* modeBox_ = nullptr;
-    QComboBox* layerBox_ = nullptr;
-    QComboBox* headBox_ = nullptr;
-    QToolButton* multiplesButton_ = nullptr;
-    QToolButton* logButton_ = nullptr;
-    QLabel* zoomLabel_ = nullptr;
-    QToolButton* exportButton_ = nullptr;
-    QWidget* stepRow_ = nullptr;
-    QSlider* stepSlider_ = nullptr;
-    QLabel* stepLabel_ = nullptr;
     QLabel* status_ = nullptr;
-    bool syncing_ = false;
 };
 
 }  // namespace wp::ui
