@@ -121,20 +121,18 @@ MainWindow::MainWindow(const AppOptions& options, QWidget* parent) : QMainWindow
     setWindowTitle(tr("Windowpane"));
     setAcceptDrops(true);
 
-    worker_ = new InferenceWorker;
-    worker_->moveToThread(&thread_);
-    connect(&thread_, &QThread::finished, worker_, &QObject::deleteLater);
-    connect(this, &MainWindow::loadRequested, worker_, &InferenceWorker::loadModel);
-    connect(this, &MainWindow::generateRequested, worker_, &InferenceWorker::generate);
-    connect(worker_, &InferenceWorker::loadProgress, this, &MainWindow::onLoadProgress);
-    connect(worker_, &InferenceWorker::modelLoaded, this, &MainWindow::onModelLoaded);
-    connect(worker_, &InferenceWorker::promptProgress, this, &MainWindow::onPromptProgress);
-    connect(worker_, &InferenceWorker::tokenText, this, &MainWindow::onToken);
-    connect(worker_, &InferenceWorker::stats, this, &MainWindow::onStats);
-    connect(worker_, &InferenceWorker::finished, this, &MainWindow::onFinished);
-    connect(worker_, &InferenceWorker::error, this, &MainWindow::onWorkerError);
-    connect(this, &MainWindow::analyzeRequested, worker_, &InferenceWorker::analyze);
-    connect(worker_, &InferenceWorker::analyzed, this, [this](quint64 id, const MaskViewData& data) {
+    InferenceWorker* worker = worker_.worker();
+    connect(this, &MainWindow::loadRequested, worker, &InferenceWorker::loadModel);
+    connect(this, &MainWindow::generateRequested, worker, &InferenceWorker::generate);
+    connect(worker, &InferenceWorker::loadProgress, this, &MainWindow::onLoadProgress);
+    connect(worker, &InferenceWorker::modelLoaded, this, &MainWindow::onModelLoaded);
+    connect(worker, &InferenceWorker::promptProgress, this, &MainWindow::onPromptProgress);
+    connect(worker, &InferenceWorker::tokenText, this, &MainWindow::onToken);
+    connect(worker, &InferenceWorker::stats, this, &MainWindow::onStats);
+    connect(worker, &InferenceWorker::finished, this, &MainWindow::onFinished);
+    connect(worker, &InferenceWorker::error, this, &MainWindow::onWorkerError);
+    connect(this, &MainWindow::analyzeRequested, worker, &InferenceWorker::analyze);
+    connect(worker, &InferenceWorker::analyzed, this, [this](quint64 id, const MaskViewData& data) {
         if (id != analyzeRequest_) return;
         analyzeRequest_ = 0;
         const int T = static_cast<int>(data.tokens.size());
@@ -143,9 +141,6 @@ MainWindow::MainWindow(const AppOptions& options, QWidget* parent) : QMainWindow
         analyzeStatus_->setText(tr("%1 tokens \u00b7 %2 layers \u00b7 %3 cache steps").arg(T).arg(data.layers.size()).arg(data.cacheSteps.size()));
         emit analysisReady();
     });
-    thread_.setObjectName("inference");
-    thread_.start();
-
     buildUi();
     buildMenus();
 
@@ -180,12 +175,7 @@ MainWindow::MainWindow(const AppOptions& options, QWidget* parent) : QMainWindow
     else showError(tr("No model found. Open a model folder (File \u2192 Open Model Folder\u2026)."));
 }
 
-MainWindow::~MainWindow() {
-    if (activeRequest_) worker_->cancel(activeRequest_);
-    worker_->cancel(nextRequest_);
-    thread_.quit();
-    thread_.wait();
-}
+MainWindow::~MainWindow() = default;
 
 // ---- layout --------------------------------------------------------------------------------
 
@@ -432,7 +422,7 @@ void MainWindow::applyTheme(const QString& theme) {
 
 void MainWindow::openModel(const QString& path) {
     if (path.isEmpty()) return;
-    loadRequest_ = nextRequest_++;
+    loadRequest_ = worker_.nextRequestId();
     loadingPath_ = QDir::cleanPath(path);
     progress_->setRange(0, 100);
     progress_->setValue(0);
@@ -717,7 +707,7 @@ void MainWindow::startReply(qint64 userMessageId) {
     messagesLayout_->insertWidget(messagesLayout_->count() - 1, streaming_);
     replyParent_ = userMessageId;
     stopRequested_ = false;
-    activeRequest_ = nextRequest_++;
+    activeRequest_ = worker_.nextRequestId();
     statusLabel_->setText(tr("Reading the prompt\u2026"));
     updateSendButton();
     emit generateRequested(activeRequest_, card_.path, turns, settings_->settings());
@@ -728,7 +718,7 @@ void MainWindow::stopGeneration() {
     // The reply ends with what is on screen now; the worker, which may be a few tokens ahead,
     // stops before its next token and the tokens still queued are dropped.
     stopRequested_ = true;
-    worker_->cancel(activeRequest_);  // thread-safe: the worker is busy generating
+    worker_.cancel(activeRequest_);  // thread-safe: the worker is busy generating
 }
 
 void MainWindow::regenerate(qint64 assistantId) {
@@ -781,7 +771,7 @@ void MainWindow::analyze(const QString& text) {
         analyzeStatus_->setText(tr("Type a text, or chat first: the view shows the conversation's tokens."));
         return;
     }
-    analyzeRequest_ = nextRequest_++;
+    analyzeRequest_ = worker_.nextRequestId();
     analyzeStatus_->setText(tr("Running the model\u2026"));
     emit analyzeRequested(analyzeRequest_, card_.path, text, turns, maskView_->layer());
 }
@@ -925,7 +915,7 @@ void MainWindow::dropEvent(QDropEvent* e) {
 void MainWindow::closeEvent(QCloseEvent* e) {
     if (isGenerating() && streaming_) {
         // Keep what was generated so far, marked as stopped.
-        worker_->cancel(activeRequest_);
+        worker_.cancel(activeRequest_);
         QJsonObject stats;
         stats.insert("tokens", tokensToJson(streaming_->message().tokens));
         stats.insert("stop_reason", "cancelled");

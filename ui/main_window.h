@@ -4,11 +4,10 @@
 
 #include <QMainWindow>
 #include <QPointer>
-#include <QThread>
 #include <memory>
 #include <optional>
 
-#include "engine/inference_worker.h"
+#include "engine/worker_thread.h"
 #include "engine/types.h"
 #include "store/conversation_store.h"
 
@@ -120,9 +119,7 @@ private:
 
     AppOptions options_;
     ConversationStore store_;
-    QThread thread_;
-    InferenceWorker* worker_ = nullptr;  // lives on thread_
-    quint64 nextRequest_ = 1;
+    WorkerThread worker_{QStringLiteral("inference")};
     quint64 loadRequest_ = 0;
     QString loadingPath_;
     quint64 activeRequest_ = 0;

@@ -15,14 +15,16 @@
 #include <QVBoxLayout>
 
 #include "engine/inference_worker.h"
+#include "engine/worker_thread.h"
 #include "widgets/mask_view.h"
 
 namespace wp::ui {
 
 struct CompareView::Pane {
+    explicit Pane(int index) : slot(index), worker(QStringLiteral("compare-%1").arg(index)) {}
+
     int slot = 0;
-    QThread thread;
-    InferenceWorker* worker = nullptr;
+    WorkerThread worker;
     ModelCard card;
     QString path;
     quint64 loadId = 0, runId = 0, tokenizeId = 0;
@@ -38,12 +40,6 @@ struct CompareView::Pane {
     QLabel* statsLabel = nullptr;
     QLabel* tokens = nullptr;
     MaskView* mask = nullptr;
-
-    ~Pane() {
-        if (worker) worker->cancel(~quint64{0} >> 1);
-        thread.quit();
-        thread.wait();
-    }
 };
 
 namespace {
@@ -85,13 +81,7 @@ CompareView::CompareView(QWidget* parent) : QWidget(parent) {
 
     auto* grid = new QGridLayout;
     for (int i = 0; i < kMaxModels; ++i) {
-        auto p = std::make_unique<Pane>();
-        p->slot = i;
-        p->worker = new InferenceWorker;
-        p->worker->moveToThread(&p->thread);
-        connect(&p->thread, &QThread::finished, p->worker, &QObject::deleteLater);
-        p->thread.setObjectName(QStringLiteral("compare-%1").arg(i));
-        p->thread.start();
+        auto p = std::make_unique<Pane>(i);
         Pane* raw = p.get();
 
         p->chooser = new QComboBox(this);
@@ -124,7 +114,7 @@ CompareView::CompareView(QWidget* parent) : QWidget(parent) {
         grid->addWidget(p->tokens, 4, i);
         grid->addWidget(p->mask, 5, i);
 
-        InferenceWorker* w = p->worker;
+        InferenceWorker* w = p->worker.worker();
         connect(w, &InferenceWorker::modelLoaded, this, [this, raw](quint64 id, const ModelCard& card) {
             if (id != raw->loadId) return;
             raw->loadId = 0;
@@ -206,11 +196,9 @@ void CompareView::setModel(int slot, const QString& path) {
     if (slot < 0 || slot >= kMaxModels) return;
     Pane& p = *panes_[slot];
     if (p.running) return;
-    p.loadId = nextRequest_++;
+    p.loadId = p.worker.nextRequestId();
     p.title->setText(tr("Loading %1\u2026").arg(QFileInfo(path).fileName().toHtmlEscaped()));
-    const quint64 id = p.loadId;
-    InferenceWorker* w = p.worker;
-    QMetaObject::invokeMethod(w, [w, id, path] { w->loadModel(id, path); }, Qt::QueuedConnection);
+    p.worker.post(&InferenceWorker::loadModel, p.loadId, path, QString());
     updateButtons();
 }
 
@@ -231,14 +219,10 @@ void CompareView::run() {
         p.stats = {};
         p.running = true;
         p.stopping = false;
-        p.runId = nextRequest_++;
-        p.tokenizeId = nextRequest_++;
-        const quint64 rid = p.runId, tid = p.tokenizeId;
-        const QString path = p.card.path;
-        InferenceWorker* w = p.worker;
-        QMetaObject::invokeMethod(w, [w, tid, path, prompt] { w->tokenize(tid, path, prompt); }, Qt::QueuedConnection);
-        QMetaObject::invokeMethod(w, [w, rid, path, turns, settings] { w->generate(rid, path, turns, settings); },
-                                  Qt::QueuedConnection);
+        p.runId = p.worker.nextRequestId();
+        p.tokenizeId = p.worker.nextRequestId();
+        p.worker.post(&InferenceWorker::tokenize, p.tokenizeId, p.card.path, prompt);
+        p.worker.post(&InferenceWorker::generate, p.runId, p.card.path, turns, settings);
         updatePane(p);
     }
     updateButtons();
@@ -248,7 +232,7 @@ void CompareView::stopAll() {
     for (auto& p : panes_)
         if (p->running) {
             p->stopping = true;
-            p->worker->cancel(p->runId);  // thread-safe
+            p->worker.cancel(p->runId);  // thread-safe
         }
 }
 

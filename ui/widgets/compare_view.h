@@ -3,7 +3,6 @@
 // splits the prompt, and the same layer's attention mask of each model next to each other.
 #pragma once
 
-#include <QThread>
 #include <QVector>
 #include <QWidget>
 #include <memory>
@@ -19,7 +18,6 @@ class QTextBrowser;
 
 namespace wp::ui {
 
-class InferenceWorker;
 class MaskView;
 
 class CompareView : public QWidget {
@@ -63,7 +61,6 @@ private:
     QPushButton* stop_ = nullptr;
     QSpinBox* layer_ = nullptr;
     QSpinBox* maxTokens_ = nullptr;
-    quint64 nextRequest_ = 1;
 };
 
 }  // namespace wp::ui
