@@ -292,8 +292,8 @@ void MainWindow::onLoadError(quint64 id, const QString& message) {
     if (id != loadRequest_) return;
     loadRequest_ = 0;
     progress_->setVisible(false);
-    loadingPath_.clear();
     const QString msg = tr("Could not load %1: %2").arg(loadingPath_, message);
+    loadingPath_.clear();
     chat_->setModelLoading(false);
     showError(card_.path.isEmpty() ? msg : msg + tr(" \u2014 still using %1.").arg(card_.name));
     emit modelFailed(message);
