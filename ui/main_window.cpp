@@ -28,6 +28,7 @@
 #include "widgets/conversation_list.h"
 #include "widgets/model_card_view.h"
 #include "widgets/settings_panel.h"
+#include "window_placement.h"
 #include "wp/version.h"
 
 namespace wp::ui {
@@ -35,6 +36,9 @@ namespace wp::ui {
 namespace {
 
 const char* kDefaultModelName = "windowpane-demo-gemma2";
+
+// The size the window opens at when the screen has room for it.
+constexpr QSize kPreferredSize(1600, 1000);
 
 }  // namespace
 
@@ -66,9 +70,9 @@ MainWindow::MainWindow(const AppOptions& options, QWidget* parent)
     buildUi();
     buildMenus();
 
-    restoreGeometry(appSettings_.windowGeometry());
+    applyTheme(appSettings_.theme(), this);  // first: the style decides the minimum size
+    placeWindow(this, appSettings_.windowGeometry(), kPreferredSize);
     restoreState(appSettings_.windowState());
-    applyTheme(appSettings_.theme(), this);
     rebuildRecentMenu();
     chat_->setDraft(appSettings_.draft());  // what was typed but not sent
 

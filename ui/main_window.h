@@ -2,7 +2,7 @@
 // the model card and the settings docked on the right. It assembles those parts, owns the
 // conversation store and the worker thread that all model work of the Chat and Attention tabs
 // goes through, loads models (File menu, drops, recent models) and remembers its size and dock
-// layout.
+// layout. It opens at a size that fits the screen.
 #pragma once
 
 #include <QMainWindow>

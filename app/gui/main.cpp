@@ -46,8 +46,7 @@ int main(int argc, char** argv) {
     QApplication::setApplicationVersion(WP_VERSION);
     QApplication::setDesktopFileName("windowpane");
 
-    wp::ui::MainWindow window(options);
-    window.resize(1200, 800);
+    wp::ui::MainWindow window(options);  // sized to fit the screen, or as the user left it
     window.show();
     return app.exec();
 }

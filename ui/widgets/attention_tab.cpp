@@ -26,6 +26,7 @@ AttentionTab::AttentionTab(WorkerThread& worker, ConversationStore& store, QWidg
     top->addWidget(show);
     status_ = new QLabel(this);
     status_->setObjectName("analyzeStatus");
+    status_->setWordWrap(true);  // a worker's error can be long: wrap it rather than widen the window
     top->addWidget(status_);
     layout->addLayout(top);
     maskView_ = new MaskView(this);

@@ -63,6 +63,7 @@ ChatPane::ChatPane(WorkerThread& worker, ConversationStore& store, SettingsPanel
     layout->setContentsMargins(6, 6, 6, 6);
     modelLabel_ = new QLabel(this);
     modelLabel_->setObjectName("modelLabel");
+    modelLabel_->setWordWrap(true);  // a long folder name wraps instead of widening the window
     layout->addWidget(modelLabel_);
     scroll_ = new QScrollArea(this);
     scroll_->setObjectName("chatScroll");
@@ -76,6 +77,7 @@ ChatPane::ChatPane(WorkerThread& worker, ConversationStore& store, SettingsPanel
     auto* gaugeRow = new QHBoxLayout;
     statusLabel_ = new QLabel(this);
     statusLabel_->setObjectName("replyStatus");
+    statusLabel_->setWordWrap(true);  // a long stats line wraps rather than widen the window
     gaugeRow->addWidget(statusLabel_, 1);
     contextLabel_ = new QLabel(this);
     contextLabel_->setObjectName("contextLabel");

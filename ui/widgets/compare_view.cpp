@@ -8,6 +8,7 @@
 #include <QLabel>
 #include <QLineEdit>
 #include <QPushButton>
+#include <QScrollArea>
 #include <QSpinBox>
 #include <QSplitter>
 #include <QTextBrowser>
@@ -79,7 +80,11 @@ CompareView::CompareView(QWidget* parent) : QWidget(parent) {
     top->addWidget(layer_);
     layout->addLayout(top);
 
-    auto* grid = new QGridLayout;
+    // Each pane's MaskView brings its wide toolbar: three side by side would make the window wider
+    // than most screens, so the panes scroll sideways when the window is narrower than they need.
+    auto* panes = new QWidget;
+    auto* grid = new QGridLayout(panes);
+    grid->setContentsMargins(0, 0, 0, 0);
     for (int i = 0; i < kMaxModels; ++i) {
         auto p = std::make_unique<Pane>(i);
         Pane* raw = p.get();
@@ -178,7 +183,12 @@ CompareView::CompareView(QWidget* parent) : QWidget(parent) {
         });
         panes_.push_back(std::move(p));
     }
-    layout->addLayout(grid, 1);
+    auto* scroll = new QScrollArea(this);
+    scroll->setObjectName("comparePanes");
+    scroll->setFrameShape(QFrame::NoFrame);
+    scroll->setWidgetResizable(true);
+    scroll->setWidget(panes);
+    layout->addWidget(scroll, 1);
     updateButtons();
 }
 

@@ -1,6 +1,7 @@
 // Two or three models side by side: one prompt goes to all of them, the replies stream in
 // parallel panes (each model on its own worker thread), with per-model stats, how each tokenizer
-// splits the prompt, and the same layer's attention mask of each model next to each other.
+// splits the prompt, and the same layer's attention mask of each model next to each other. The
+// panes scroll sideways in a window too narrow for three mask views.
 #pragma once
 
 #include <QVector>
