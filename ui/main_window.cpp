@@ -192,6 +192,8 @@ void MainWindow::buildMenus() {
             appSettings_.setTheme(k);
         });
     }
+    view->addSeparator();
+    for (QDockWidget* dock : findChildren<QDockWidget*>()) view->addAction(dock->toggleViewAction());
 
     QMenu* help = menuBar()->addMenu(tr("&Help"));
     help->addAction(tr("&About Windowpane"), this, [this] {
