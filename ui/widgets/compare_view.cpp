@@ -140,9 +140,8 @@ CompareView::CompareView(QWidget* parent) : QWidget(parent) {
         connect(w, &InferenceWorker::tokenText, this, [raw](quint64 id, const QString& text, const TokenInfo&) {
             if (id != raw->runId || !raw->running || raw->stopping) return;
             raw->text += text;
-            // Appended, not the whole reply set again per token: with tiny models streaming
-            // hundreds of tokens a second that grew quadratic, the window fell behind the
-            // queued tokens, and a Stop took seconds to show.
+            // Appended, not the whole reply set again per token: that grows quadratic, and a fast
+            // model's queued tokens would keep the window (and a Stop) behind.
             QTextCursor end(raw->output->document());
             end.movePosition(QTextCursor::End);
             end.insertText(text);
