@@ -1,18 +1,27 @@
 // The real desktop app driven under QT_QPA_PLATFORM=offscreen: chat with a fixture model, stop,
-// persistence across restarts, a broken model folder, GUI responsiveness while tokens stream, and
-// screenshots for people to look at.
+// persistence across restarts, a broken model folder, GUI responsiveness while tokens stream, the
+// window on a small screen, and screenshots for people to look at.
+//
+// The offscreen screen is 1366 x 768 unless WP_TEST_SCREEN says otherwise ("1920x1080"). Each test
+// keeps its conversations and settings in a temporary directory; Qt's test mode keeps anything
+// that would still reach the user's standard paths out of them.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <QApplication>
 #include <QDir>
+#include <QDockWidget>
 #include <QElapsedTimer>
 #include <QFile>
 #include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
 #include <QLabel>
 #include <QPlainTextEdit>
+#include <QScreen>
 #include <QSettings>
 #include <QSignalSpy>
+#include <QStandardPaths>
 #include <QTabWidget>
 #include <QTemporaryDir>
 #include <QTest>
@@ -41,6 +50,16 @@ QString sharedDir() {
 }
 
 QString screenshotPath(const QString& name) { return QStringLiteral(WP_SCREENSHOT_DIR "/") + name + ".png"; }
+
+QSize testScreenSize() {
+    const QByteArray env = qgetenv("WP_TEST_SCREEN");
+    const QList<QByteArray> wh = (env.isEmpty() ? QByteArray("1366x768") : env).split('x');
+    return {wh.value(0).toInt(), wh.value(1).toInt()};
+}
+
+std::string str(const QRect& r) {
+    return QStringLiteral("%1,%2 %3x%4").arg(r.x()).arg(r.y()).arg(r.width()).arg(r.height()).toStdString();
+}
 
 bool waitForModel(MainWindow& w, int ms = 20000) {
     QElapsedTimer t;
@@ -434,10 +453,120 @@ TEST_F(Gui, Screenshots) {
     EXPECT_TRUE(QFileInfo::exists(screenshotPath("gui-model-card-and-settings")));
 }
 
+// The window opens inside the screen's available geometry with both docks wholly on screen and
+// every part given at least the room it asks for, and stays so after a reply, on the attention
+// tab and on the compare tab (where three mask views would not fit side by side).
+TEST_F(Gui, OpensInsideTheScreenWithEveryDockVisible) {
+    const QRect available = QGuiApplication::primaryScreen()->availableGeometry();
+    if (QGuiApplication::platformName() == "offscreen") {
+        EXPECT_EQ(available.size(), testScreenSize());
+    }
+    MainWindow& w = open(kDemo);
+    ASSERT_TRUE(waitForModel(w));
+    auto* tabs = w.findChild<QTabWidget*>("mainTabs");
+    ASSERT_NE(tabs, nullptr);
+    const auto docks = w.findChildren<QDockWidget*>();
+    ASSERT_EQ(docks.size(), 2);
+
+    auto expectInside = [&](const char* when) {
+        SCOPED_TRACE(when);
+        QTest::qWait(20);
+        EXPECT_TRUE(available.contains(w.frameGeometry()))
+            << "window " << str(w.frameGeometry()) << " on a screen of " << str(available);
+        EXPECT_LE(w.minimumSizeHint().width(), available.width());
+        EXPECT_LE(w.minimumSizeHint().height(), available.height());
+        for (QDockWidget* dock : docks) {
+            SCOPED_TRACE(dock->objectName().toStdString());
+            EXPECT_TRUE(dock->isVisible());
+            const QRect onScreen(dock->mapToGlobal(QPoint(0, 0)), dock->size());
+            EXPECT_FALSE(onScreen.isEmpty());
+            EXPECT_TRUE(available.contains(onScreen)) << str(onScreen);
+            const QSize wanted = dock->widget()->minimumSizeHint();
+            EXPECT_GE(dock->widget()->width(), wanted.width());
+            EXPECT_GE(dock->widget()->height(), wanted.height());
+        }
+    };
+    expectInside("with the model loaded");
+    const QSize size = testScreenSize();
+    w.grab().save(screenshotPath(QStringLiteral("gui-window-%1x%2").arg(size.width()).arg(size.height())));
+
+    setMaxTokens(w, 24);
+    w.sendMessage("Who made the light? Tell me about the heaven and the earth and the sea.");
+    ASSERT_TRUE(waitForReply(w));
+    expectInside("after a reply");
+    QSignalSpy ready(&w, &MainWindow::analysisReady);
+    w.analyze();
+    ASSERT_TRUE(ready.wait(20000));
+    expectInside("on the attention tab");
+    tabs->setCurrentWidget(w.compareView());
+    expectInside("on the compare tab");
+}
+
+// Size, position and dock layout are saved when the window closes and come back at the next start.
+TEST_F(Gui, SizePositionAndDockLayoutComeBackAfterRestart) {
+    const QRect available = QGuiApplication::primaryScreen()->availableGeometry();
+    const QRect placed(available.topLeft() + QPoint(40, 30), QSize(1200, 650));
+    QRect saved;
+    {
+        MainWindow& w = open(kTinyQwen2);
+        ASSERT_TRUE(waitForModel(w));
+        w.setGeometry(placed);
+        auto* modelDock = w.findChild<QDockWidget*>("modelDock");
+        auto* settingsDock = w.findChild<QDockWidget*>("settingsDock");
+        ASSERT_TRUE(modelDock && settingsDock);
+        w.addDockWidget(Qt::LeftDockWidgetArea, modelDock);
+        settingsDock->close();
+        QTest::qWait(20);
+        saved = w.geometry();
+        ASSERT_EQ(saved.size(), placed.size());
+        w.close();
+    }
+    MainWindow& w = open(kTinyQwen2);
+    QTest::qWait(20);
+    EXPECT_EQ(w.geometry(), saved) << str(w.geometry()) << " instead of " << str(saved);
+    auto* modelDock = w.findChild<QDockWidget*>("modelDock");
+    auto* settingsDock = w.findChild<QDockWidget*>("settingsDock");
+    ASSERT_TRUE(modelDock && settingsDock);
+    EXPECT_EQ(w.dockWidgetArea(modelDock), Qt::LeftDockWidgetArea);
+    EXPECT_TRUE(modelDock->isVisible());
+    EXPECT_FALSE(settingsDock->isVisible());
+}
+
+// A window left larger than the screen (or saved on a bigger one) opens inside the screen.
+TEST_F(Gui, ASavedSizeLargerThanTheScreenIsNotRestored) {
+    const QRect available = QGuiApplication::primaryScreen()->availableGeometry();
+    {
+        MainWindow& w = open(kTinyQwen2);
+        w.setGeometry(QRect(available.topLeft(), available.size() * 1.5));
+        QTest::qWait(20);
+        w.close();
+    }
+    MainWindow& w = open(kTinyQwen2);
+    QTest::qWait(20);
+    EXPECT_TRUE(available.contains(w.frameGeometry()))
+        << "window " << str(w.frameGeometry()) << " on a screen of " << str(available);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-    qputenv("QT_QPA_PLATFORM", qgetenv("QT_QPA_PLATFORM").isEmpty() ? QByteArray("offscreen") : qgetenv("QT_QPA_PLATFORM"));
+    // Offscreen (the default) with one screen of the test's size, which that platform plugin reads
+    // from a JSON file named in its arguments.
+    QTemporaryDir platformDir;
+    const QByteArray platform = qgetenv("QT_QPA_PLATFORM");
+    if (platform.isEmpty() || platform == "offscreen") {
+        const QSize size = testScreenSize();
+        const QJsonObject screen{{"name", "screen"}, {"x", 0}, {"y", 0}, {"width", size.width()}, {"height", size.height()}};
+        QFile config(platformDir.filePath("offscreen.json"));
+        if (!config.open(QIODevice::WriteOnly) ||
+            config.write(QJsonDocument(QJsonObject{{"screens", QJsonArray{screen}}}).toJson()) < 0) {
+            fprintf(stderr, "cannot write %s\n", qPrintable(config.fileName()));
+            return 1;
+        }
+        config.close();
+        qputenv("QT_QPA_PLATFORM", "offscreen:configfile=" + config.fileName().toUtf8());
+    }
+    QStandardPaths::setTestModeEnabled(true);
     QApplication app(argc, argv);
     testing::InitGoogleTest(&argc, argv);
     return RUN_ALL_TESTS();
