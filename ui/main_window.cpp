@@ -137,7 +137,8 @@ void MainWindow::buildUi() {
     });
     connect(chat_, &ChatPane::conversationsChanged, sidebar_, &ConversationList::refresh);
     connect(chat_, &ChatPane::generatingChanged, sidebar_, &ConversationList::setLocked);
-    connect(chat_, &ChatPane::errorShown, this, [this](const QString& message) { statusBar()->showMessage(message, 10000); });
+    connect(chat_, &ChatPane::errorShown, this,
+            [this](const QString& message) { statusBar()->showMessage(message, 10000); });
     connect(chat_, &ChatPane::tokenArrived, this, &MainWindow::tokenArrived);
     connect(chat_, &ChatPane::replyFinished, this, &MainWindow::replyFinished);
     connect(chat_, &ChatPane::replyFinished, this, [this] {
@@ -221,7 +222,8 @@ void MainWindow::openStore() {
 // else the embedded demo model.
 void MainWindow::openFirstModel(const QList<StoredConversation>& conversations) {
     QString model = options_.modelPath;
-    if (model.isEmpty() && !conversations.isEmpty() && QFileInfo::exists(conversations.first().modelPath + "/config.json"))
+    if (model.isEmpty() && !conversations.isEmpty() &&
+        QFileInfo::exists(conversations.first().modelPath + "/config.json"))
         model = conversations.first().modelPath;
     if (model.isEmpty()) model = appSettings_.lastModel();
     if ((model.isEmpty() || !QFileInfo::exists(model + "/config.json")) && options_.modelPath.isEmpty())

@@ -556,7 +556,8 @@ int main(int argc, char** argv) {
     const QByteArray platform = qgetenv("QT_QPA_PLATFORM");
     if (platform.isEmpty() || platform == "offscreen") {
         const QSize size = testScreenSize();
-        const QJsonObject screen{{"name", "screen"}, {"x", 0}, {"y", 0}, {"width", size.width()}, {"height", size.height()}};
+        const QJsonObject screen{
+            {"name", "screen"}, {"x", 0}, {"y", 0}, {"width", size.width()}, {"height", size.height()}};
         QFile config(platformDir.filePath("offscreen.json"));
         if (!config.open(QIODevice::WriteOnly) ||
             config.write(QJsonDocument(QJsonObject{{"screens", QJsonArray{screen}}}).toJson()) < 0) {

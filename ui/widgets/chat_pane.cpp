@@ -190,7 +190,8 @@ void ChatPane::discard(MessageWidget* w) {
 }
 
 void ChatPane::scrollToBottom() {
-    QTimer::singleShot(0, this, [this] { scroll_->verticalScrollBar()->setValue(scroll_->verticalScrollBar()->maximum()); });
+    QScrollBar* bar = scroll_->verticalScrollBar();
+    QTimer::singleShot(0, this, [bar] { bar->setValue(bar->maximum()); });
 }
 
 void ChatPane::renderPath() {
