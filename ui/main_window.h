@@ -1,33 +1,30 @@
-// The main window: conversations on the left, the chat in the middle, the model card and the
-// settings on the right. All model work goes through an InferenceWorker on its own thread.
+// The main window: conversations on the left; the Chat, Attention and Compare tabs in the middle;
+// the model card and the settings docked on the right. It assembles those parts, owns the
+// conversation store and the worker thread that all model work of the Chat and Attention tabs
+// goes through, loads models (File menu, drops, recent models) and remembers its size and dock
+// layout. It opens at a size that fits the screen.
 #pragma once
 
 #include <QMainWindow>
-#include <QPointer>
-#include <QThread>
-#include <memory>
-#include <optional>
 
-#include "engine/inference_worker.h"
+#include "app_settings.h"
 #include "engine/types.h"
+#include "engine/worker_thread.h"
 #include "store/conversation_store.h"
 
-class QLabel;
-class QLineEdit;
-class QListWidget;
 class QMenu;
-class QPlainTextEdit;
 class QProgressBar;
-class QPushButton;
-class QScrollArea;
 class QTabWidget;
-class QVBoxLayout;
 
 namespace wp::ui {
 
+class AttentionTab;
+class ChatPane;
 class CompareView;
+class ConversationList;
 class MaskView;
 class MessageWidget;
+class ModelCardView;
 class SettingsPanel;
 
 struct AppOptions {
@@ -50,19 +47,19 @@ public:
     void openModel(const QString& path);
     void sendMessage(const QString& text);
     void stopGeneration();
-    bool isGenerating() const { return activeRequest_ != 0; }
+    bool isGenerating() const;
     bool isLoading() const { return loadRequest_ != 0; }
     const ModelCard& modelCard() const { return card_; }
-    qint64 currentConversation() const { return conversation_; }
+    qint64 currentConversation() const;
     ConversationStore& store() { return store_; }
     QList<MessageWidget*> messageWidgets() const;
-    QString lastError() const { return lastError_; }
+    QString lastError() const;
     SettingsPanel* settingsPanel() const { return settings_; }
-    MaskView* maskView() const { return maskView_; }
+    MaskView* maskView() const;
     CompareView* compareView() const { return compare_; }
     // Shows the attention tab and analyses `text` (empty: the current conversation).
     void analyze(const QString& text = {});
-    bool isAnalyzing() const { return analyzeRequest_ != 0; }
+    bool isAnalyzing() const;
 
 signals:
     void modelReady(const wp::ui::ModelCard& card);
@@ -71,90 +68,42 @@ signals:
     void analysisReady();
     void tokenArrived(const QString& text);
 
-    // To the worker (queued).
-    void loadRequested(quint64 id, const QString& path, const QString& precision);
-    void generateRequested(quint64 id, const QString& path, const QList<wp::ui::ChatTurn>& turns,
-                           const wp::ui::GenerationSettings& settings);
-    void analyzeRequested(quint64 id, const QString& path, const QString& text,
-                          const QList<wp::ui::ChatTurn>& turns, int layer);
-
 protected:
     void closeEvent(QCloseEvent* e) override;
     void dragEnterEvent(QDragEnterEvent* e) override;
     void dropEvent(QDropEvent* e) override;
-    bool eventFilter(QObject* o, QEvent* e) override;
 
 private:
     void buildUi();
     void buildMenus();
-    void applyTheme(const QString& theme);
-    void refreshConversations();
+    void openStore();
+    void openFirstModel(const QList<StoredConversation>& conversations);
     void showConversation(qint64 id);
-    void newConversation();
-    void renderPath();
-    void discard(MessageWidget* w);
-    void startReply(qint64 parentUserMessage);
-    void regenerate(qint64 assistantId);
-    void editMessage(qint64 id, const QString& text);
-    void switchBranch(qint64 id, int delta);
-    void exportConversation(bool markdown);
-    void renameConversation();
-    void deleteConversation();
     void showError(const QString& message);
-    void updateModelCard();
-    void updateContextGauge(qint64 used);
-    void updateSendButton();
-    void rememberRecent(const QString& path);
     void rebuildRecentMenu();
-    void saveConversationSettings();
-    QString statsText(const ReplyStats& s) const;
 
-    // Worker results.
+    // Worker results for model loads.
     void onLoadProgress(quint64 id, double fraction);
     void onModelLoaded(quint64 id, const wp::ui::ModelCard& card);
-    void onPromptProgress(quint64 id, int done, int total);
-    void onToken(quint64 id, const QString& text, const wp::ui::TokenInfo& info);
-    void onStats(quint64 id, const wp::ui::ReplyStats& s);
-    void onFinished(quint64 id, const QString& text, const wp::ui::ReplyStats& s);
-    void onWorkerError(quint64 id, const QString& message);
+    void onLoadError(quint64 id, const QString& message);
 
     AppOptions options_;
+    AppSettings appSettings_;
     ConversationStore store_;
-    QThread thread_;
-    InferenceWorker* worker_ = nullptr;  // lives on thread_
-    quint64 nextRequest_ = 1;
+    WorkerThread worker_{QStringLiteral("inference")};
     quint64 loadRequest_ = 0;
     QString loadingPath_;
-    quint64 activeRequest_ = 0;
-    qint64 replyParent_ = 0;
-    bool stopRequested_ = false;         // Stop pressed: tokens still in flight are dropped             // the user message the streaming reply answers
-    QPointer<MessageWidget> streaming_;
     ModelCard card_;
-    qint64 conversation_ = 0;
-    QString lastError_;
-    bool loadingConversation_ = false;
 
-    QListWidget* conversations_ = nullptr;
-    QLineEdit* search_ = nullptr;
-    QScrollArea* scroll_ = nullptr;
-    QWidget* messagesHost_ = nullptr;
-    QVBoxLayout* messagesLayout_ = nullptr;
-    QPlainTextEdit* input_ = nullptr;
-    QPushButton* send_ = nullptr;
-    QLabel* modelButtonLabel_ = nullptr;
-    QLabel* statusLabel_ = nullptr;
-    QProgressBar* contextGauge_ = nullptr;
-    QLabel* contextLabel_ = nullptr;
-    QProgressBar* progress_ = nullptr;
-    QLabel* cardLabel_ = nullptr;
-    SettingsPanel* settings_ = nullptr;
-    QMenu* recentMenu_ = nullptr;
+    ConversationList* sidebar_ = nullptr;
     QTabWidget* tabs_ = nullptr;
-    MaskView* maskView_ = nullptr;
-    QLineEdit* analyzeText_ = nullptr;
-    QLabel* analyzeStatus_ = nullptr;
+    ChatPane* chat_ = nullptr;
+    AttentionTab* attention_ = nullptr;
     CompareView* compare_ = nullptr;
-    quint64 analyzeRequest_ = 0;
+    ModelCardView* cardView_ = nullptr;
+    SettingsPanel* settings_ = nullptr;
+    QProgressBar* progress_ = nullptr;
+    QMenu* recentMenu_ = nullptr;
 };
 
 }  // namespace wp::ui

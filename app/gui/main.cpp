@@ -21,7 +21,8 @@ int main(int argc, char** argv) {
         parser.addHelpOption();
         parser.addVersionOption();
         QCommandLineOption model("model", "Open the model folder DIR (config.json + safetensors + tokenizer).", "DIR");
-        QCommandLineOption dataDir("data-dir", "Keep conversations in DIR instead of the user's data directory.", "DIR");
+        QCommandLineOption dataDir("data-dir",
+                                   "Keep conversations and settings in DIR instead of the user's directories.", "DIR");
         parser.addOption(model);
         parser.addOption(dataDir);
         parser.addPositionalArgument("model-dir", "Same as --model.", "[DIR]");
@@ -37,6 +38,7 @@ int main(int argc, char** argv) {
             options.modelPath = QDir(options.modelPath).absolutePath();
         }
         options.dataDir = parser.value(dataDir);
+        if (!options.dataDir.isEmpty()) options.settingsFile = QDir(options.dataDir).filePath("settings.ini");
     }
 
     QApplication app(argc, argv);
@@ -46,8 +48,7 @@ int main(int argc, char** argv) {
     QApplication::setApplicationVersion(WP_VERSION);
     QApplication::setDesktopFileName("windowpane");
 
-    wp::ui::MainWindow window(options);
-    window.resize(1200, 800);
+    wp::ui::MainWindow window(options);  // sized to fit the screen, or as the user left it
     window.show();
     return app.exec();
 }

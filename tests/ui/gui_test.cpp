@@ -1,23 +1,33 @@
 // The real desktop app driven under QT_QPA_PLATFORM=offscreen: chat with a fixture model, stop,
-// persistence across restarts, a broken model folder, GUI responsiveness while tokens stream, and
-// screenshots for people to look at.
+// persistence across restarts, a broken model folder, GUI responsiveness while tokens stream, the
+// window on a small screen, and screenshots for people to look at.
+//
+// The offscreen screen is 1366 x 768 unless WP_TEST_SCREEN says otherwise ("1920x1080"). Each test
+// keeps its conversations and settings in a temporary directory; Qt's test mode keeps anything
+// that would still reach the user's standard paths out of them.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <QApplication>
 #include <QDir>
+#include <QDockWidget>
 #include <QElapsedTimer>
 #include <QFile>
 #include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
 #include <QLabel>
 #include <QPlainTextEdit>
+#include <QScreen>
 #include <QSettings>
 #include <QSignalSpy>
+#include <QStandardPaths>
+#include <QTabWidget>
 #include <QTemporaryDir>
 #include <QTest>
-#include <QTimer>
-#include <QTabWidget>
 #include <QTextBrowser>
+#include <QTimer>
+#include <memory>
 
 #include "main_window.h"
 #include "widgets/compare_view.h"
@@ -29,31 +39,27 @@ namespace {
 
 using wp::ui::MainWindow;
 
+// Model folders under the shared directory.
+const char* const kDemo = "models/windowpane-demo-gemma2";
+const char* const kTinyGemma2 = "fixtures/tiny-gemma2";
+const char* const kTinyQwen2 = "fixtures/tiny-qwen2";
+
 QString sharedDir() {
     const QByteArray env = qgetenv("WP_SHARED_DIR");
     return env.isEmpty() ? QStringLiteral(WP_SHARED_DIR) : QString::fromUtf8(env);
 }
 
-#define REQUIRE_FIXTURES()                                                                          \
-    do {                                                                                            \
-        if (!QFileInfo::exists(sharedDir() + "/fixtures/tiny-gemma2/config.json")) {                \
-            if (!qEnvironmentVariableIsEmpty("CI")) FAIL() << "shared fixtures missing (CI is set)"; \
-            GTEST_SKIP() << "shared fixtures not found at " << sharedDir().toStdString();         \
-        }                                                                                           \
-    } while (0)
-
 QString screenshotPath(const QString& name) { return QStringLiteral(WP_SCREENSHOT_DIR "/") + name + ".png"; }
 
-struct App {
-    QTemporaryDir dir;
-    wp::ui::AppOptions options(const QString& model) {
-        wp::ui::AppOptions o;
-        o.modelPath = model;
-        o.dataDir = dir.path() + "/data";
-        o.settingsFile = dir.path() + "/settings.ini";
-        return o;
-    }
-};
+QSize testScreenSize() {
+    const QByteArray env = qgetenv("WP_TEST_SCREEN");
+    const QList<QByteArray> wh = (env.isEmpty() ? QByteArray("1366x768") : env).split('x');
+    return {wh.value(0).toInt(), wh.value(1).toInt()};
+}
+
+std::string str(const QRect& r) {
+    return QStringLiteral("%1,%2 %3x%4").arg(r.x()).arg(r.y()).arg(r.width()).arg(r.height()).toStdString();
+}
 
 bool waitForModel(MainWindow& w, int ms = 20000) {
     QElapsedTimer t;
@@ -76,16 +82,53 @@ void setMaxTokens(MainWindow& w, int n, bool greedy = true) {
     w.settingsPanel()->setSettings(s);
 }
 
-TEST(Gui, ChatStreamsPersistsAndComesBackAfterRestart) {
-    REQUIRE_FIXTURES();
-    App app;
-    const QString demo = sharedDir() + "/models/windowpane-demo-gemma2";
+// Each test: the shared fixture models, and a directory of its own for the app's data and settings
+// (a window opened again in the same test finds what the previous one left there).
+class Gui : public testing::Test {
+protected:
+    void SetUp() override {
+        if (!QFileInfo::exists(sharedDir() + "/fixtures/tiny-gemma2/config.json")) {
+            if (!qEnvironmentVariableIsEmpty("CI")) FAIL() << "shared fixtures missing (CI is set)";
+            GTEST_SKIP() << "shared fixtures not found at " << sharedDir().toStdString();
+        }
+        ASSERT_TRUE(dir_.isValid());
+    }
+
+    QString tempPath(const QString& name) const { return dir_.path() + "/" + name; }
+    QString settingsFile() const { return tempPath("settings.ini"); }
+
+    wp::ui::AppOptions options(const QString& model) const {
+        wp::ui::AppOptions o;
+        o.modelPath = model;
+        o.dataDir = tempPath("data");
+        o.settingsFile = settingsFile();
+        return o;
+    }
+
+    enum Visibility { kShown, kHidden };
+
+    // A main window on the shared model folder `model`, at `size` (empty: the size it picks
+    // itself). A window opened before in the same test is destroyed first, as when the app quits.
+    MainWindow& open(const QString& model, QSize size = {}, Visibility visibility = kShown) {
+        window_.reset();
+        window_ = std::make_unique<MainWindow>(options(sharedDir() + "/" + model));
+        if (size.isValid()) window_->resize(size);
+        if (visibility == kShown) window_->show();
+        return *window_;
+    }
+
+    void TearDown() override { window_.reset(); }
+
+private:
+    QTemporaryDir dir_;
+    std::unique_ptr<MainWindow> window_;
+};
+
+TEST_F(Gui, ChatStreamsPersistsAndComesBackAfterRestart) {
     qint64 conv = 0;
     QString reply;
     {
-        MainWindow w(app.options(demo));
-        w.resize(1100, 760);
-        w.show();
+        MainWindow& w = open(kDemo, {1100, 760});
         ASSERT_TRUE(waitForModel(w)) << w.lastError().toStdString();
         EXPECT_EQ(w.modelCard().family, "gemma2");
         EXPECT_FALSE(w.modelCard().systemRoleSupported);  // Gemma's template rejects system turns
@@ -109,8 +152,7 @@ TEST(Gui, ChatStreamsPersistsAndComesBackAfterRestart) {
         w.grab().save(screenshotPath("gui-chat"));
     }
     // Restart: the conversation is back, with both messages shown.
-    MainWindow w2(app.options(demo));
-    w2.show();
+    MainWindow& w2 = open(kDemo);
     ASSERT_TRUE(waitForModel(w2));
     EXPECT_EQ(w2.currentConversation(), conv);
     const auto widgets = w2.messageWidgets();
@@ -118,30 +160,24 @@ TEST(Gui, ChatStreamsPersistsAndComesBackAfterRestart) {
     EXPECT_EQ(widgets[1]->message().content, reply);
 }
 
-TEST(Gui, AnUnsentDraftSurvivesClosingTheWindow) {
-    REQUIRE_FIXTURES();
-    App app;
+TEST_F(Gui, AnUnsentDraftSurvivesClosingTheWindow) {
     {
-        MainWindow w(app.options(sharedDir() + "/fixtures/tiny-qwen2"));
-        w.show();
+        MainWindow& w = open(kTinyQwen2);
         ASSERT_TRUE(waitForModel(w));
         auto* input = w.findChild<QPlainTextEdit*>("messageInput");
         ASSERT_NE(input, nullptr);
         input->setPlainText("half a thought");
         w.close();
     }
-    MainWindow w(app.options(sharedDir() + "/fixtures/tiny-qwen2"));
+    MainWindow& w = open(kTinyQwen2, {}, kHidden);
     auto* input = w.findChild<QPlainTextEdit*>("messageInput");
     ASSERT_NE(input, nullptr);
     EXPECT_EQ(input->toPlainText(), "half a thought");
 }
 
-TEST(Gui, StopEndsTheReplyWithinAToken) {
-    REQUIRE_FIXTURES();
-    App app;
+TEST_F(Gui, StopEndsTheReplyWithinAToken) {
     // Random weights never stop by themselves.
-    MainWindow w(app.options(sharedDir() + "/fixtures/tiny-gemma2"));
-    w.show();
+    MainWindow& w = open(kTinyGemma2);
     ASSERT_TRUE(waitForModel(w));
     setMaxTokens(w, 100000);
     int seen = 0;
@@ -165,14 +201,11 @@ TEST(Gui, StopEndsTheReplyWithinAToken) {
     EXPECT_EQ(path[1].stats.value("stop_reason").toString(), "cancelled");
 }
 
-TEST(Gui, BrokenModelFolderShowsAnErrorAndTheAppKeepsChatting) {
-    REQUIRE_FIXTURES();
-    App app;
-    MainWindow w(app.options(sharedDir() + "/fixtures/tiny-qwen2"));
-    w.show();
+TEST_F(Gui, BrokenModelFolderShowsAnErrorAndTheAppKeepsChatting) {
+    MainWindow& w = open(kTinyQwen2);
     ASSERT_TRUE(waitForModel(w));
     const QString good = w.modelCard().path;
-    const QString broken = app.dir.path() + "/broken";
+    const QString broken = tempPath("broken");
     QDir().mkpath(broken);
     QFile cfg(broken + "/config.json");
     ASSERT_TRUE(cfg.open(QIODevice::WriteOnly));
@@ -191,12 +224,8 @@ TEST(Gui, BrokenModelFolderShowsAnErrorAndTheAppKeepsChatting) {
     EXPECT_EQ(done.count(), 1);
 }
 
-TEST(Gui, EventLoopStaysResponsiveWhileTokensStream) {
-    REQUIRE_FIXTURES();
-    App app;
-    MainWindow w(app.options(sharedDir() + "/fixtures/tiny-gemma2"));
-    w.resize(1000, 700);
-    w.show();
+TEST_F(Gui, EventLoopStaysResponsiveWhileTokensStream) {
+    MainWindow& w = open(kTinyGemma2, {1000, 700});
     ASSERT_TRUE(waitForModel(w));
     setMaxTokens(w, 600);
     // A probe timer fires every 5 ms on the GUI thread; a gap means the event loop was blocked.
@@ -220,11 +249,8 @@ TEST(Gui, EventLoopStaysResponsiveWhileTokensStream) {
     EXPECT_LT(worst, 50) << "the GUI thread was blocked for " << worst << " ms while " << tokens << " tokens streamed";
 }
 
-TEST(Gui, RegenerateAndEditBranchInsteadOfDeleting) {
-    REQUIRE_FIXTURES();
-    App app;
-    MainWindow w(app.options(sharedDir() + "/models/windowpane-demo-gemma2"));
-    w.show();
+TEST_F(Gui, RegenerateAndEditBranchInsteadOfDeleting) {
+    MainWindow& w = open(kDemo);
     ASSERT_TRUE(waitForModel(w));
     setMaxTokens(w, 12, false);  // sampled: a regenerated reply differs
     w.sendMessage("Who made the light?");
@@ -277,16 +303,14 @@ TEST(Gui, RegenerateAndEditBranchInsteadOfDeleting) {
     EXPECT_THAT(w.store().exportMarkdown(conv).toStdString(), testing::HasSubstr("Who made the sea?"));
 }
 
-TEST(Gui, ModelsLoadInTheChosenPrecision) {
-    REQUIRE_FIXTURES();
-    App app;
+TEST_F(Gui, ModelsLoadInTheChosenPrecision) {
     {
-        MainWindow w(app.options(sharedDir() + "/models/windowpane-demo-gemma2"));
+        MainWindow& w = open(kDemo, {}, kHidden);
         ASSERT_TRUE(waitForModel(w));
         EXPECT_EQ(w.modelCard().precision, "bf16");  // automatic: the file's weights are bf16
     }
-    QSettings(app.dir.path() + "/settings.ini", QSettings::IniFormat).setValue("models/precision", "q8");
-    MainWindow w(app.options(sharedDir() + "/models/windowpane-demo-gemma2"));
+    QSettings(settingsFile(), QSettings::IniFormat).setValue("models/precision", "q8");
+    MainWindow& w = open(kDemo, {}, kHidden);
     ASSERT_TRUE(waitForModel(w));
     EXPECT_EQ(w.modelCard().precision, "q8");
     setMaxTokens(w, 8);
@@ -295,12 +319,8 @@ TEST(Gui, ModelsLoadInTheChosenPrecision) {
     EXPECT_EQ(w.store().activePath(w.currentConversation()).size(), 2);
 }
 
-TEST(Gui, AttentionTabShowsTheConversationsMasksAttentionAndCache) {
-    REQUIRE_FIXTURES();
-    App app;
-    MainWindow w(app.options(sharedDir() + "/models/windowpane-demo-gemma2"));
-    w.resize(1300, 850);
-    w.show();
+TEST_F(Gui, AttentionTabShowsTheConversationsMasksAttentionAndCache) {
+    MainWindow& w = open(kDemo, {1300, 850});
     ASSERT_TRUE(waitForModel(w));
     setMaxTokens(w, 40);
     w.sendMessage("Who made the light? Tell me about the heaven and the earth and the sea.");
@@ -332,7 +352,9 @@ TEST(Gui, AttentionTabShowsTheConversationsMasksAttentionAndCache) {
     for (int k = 0; k < T; ++k) {
         const float p = att[static_cast<std::size_t>(T - 1) * T + k];  // head 0, last query
         sum += p;
-        if (!data.layers[0].allows(T - 1, k)) EXPECT_EQ(p, 0.0f);
+        if (!data.layers[0].allows(T - 1, k)) {
+            EXPECT_EQ(p, 0.0f);
+        }
     }
     EXPECT_NEAR(sum, 1.0, 1e-4);
 
@@ -355,17 +377,13 @@ TEST(Gui, AttentionTabShowsTheConversationsMasksAttentionAndCache) {
     EXPECT_TRUE(mv->exportSvg(screenshotPath("gui-cache").replace(".png", ".svg")));
 }
 
-TEST(Gui, CompareViewStreamsTwoModelsInParallelAndStopsAll) {
-    REQUIRE_FIXTURES();
-    App app;
-    MainWindow w(app.options(sharedDir() + "/models/windowpane-demo-gemma2"));
-    w.resize(1500, 950);
-    w.show();
+TEST_F(Gui, CompareViewStreamsTwoModelsInParallelAndStopsAll) {
+    MainWindow& w = open(kDemo, {1500, 950});
     ASSERT_TRUE(waitForModel(w));
     wp::ui::CompareView* cv = w.compareView();
     QSignalSpy loaded(cv, &wp::ui::CompareView::modelLoaded);
-    cv->setModel(0, sharedDir() + "/models/windowpane-demo-gemma2");
-    cv->setModel(1, sharedDir() + "/fixtures/tiny-qwen2");
+    cv->setModel(0, sharedDir() + "/" + kDemo);
+    cv->setModel(1, sharedDir() + "/" + kTinyQwen2);
     QElapsedTimer t;
     t.start();
     while (cv->loadedCount() < 2 && t.elapsed() < 20000) QTest::qWait(10);
@@ -400,17 +418,15 @@ TEST(Gui, CompareViewStreamsTwoModelsInParallelAndStopsAll) {
     QElapsedTimer stop;
     stop.start();
     cv->stopAll();
-    if (done.isEmpty()) ASSERT_TRUE(done.wait(10000));
+    if (done.isEmpty()) {
+        ASSERT_TRUE(done.wait(10000));
+    }
     EXPECT_LT(stop.elapsed(), 2000);
     EXPECT_FALSE(cv->isRunning());
 }
 
-TEST(Gui, Screenshots) {
-    REQUIRE_FIXTURES();
-    App app;
-    MainWindow w(app.options(sharedDir() + "/models/windowpane-demo-gemma2"));
-    w.resize(1200, 800);
-    w.show();
+TEST_F(Gui, Screenshots) {
+    MainWindow& w = open(kDemo, {1200, 800});
     ASSERT_TRUE(waitForModel(w));
     setMaxTokens(w, 400, false);
     // Mid-reply: grab while tokens are streaming.
@@ -437,10 +453,121 @@ TEST(Gui, Screenshots) {
     EXPECT_TRUE(QFileInfo::exists(screenshotPath("gui-model-card-and-settings")));
 }
 
+// The window opens inside the screen's available geometry with both docks wholly on screen and
+// every part given at least the room it asks for, and stays so after a reply, on the attention
+// tab and on the compare tab (where three mask views would not fit side by side).
+TEST_F(Gui, OpensInsideTheScreenWithEveryDockVisible) {
+    const QRect available = QGuiApplication::primaryScreen()->availableGeometry();
+    if (QGuiApplication::platformName() == "offscreen") {
+        EXPECT_EQ(available.size(), testScreenSize());
+    }
+    MainWindow& w = open(kDemo);
+    ASSERT_TRUE(waitForModel(w));
+    auto* tabs = w.findChild<QTabWidget*>("mainTabs");
+    ASSERT_NE(tabs, nullptr);
+    const auto docks = w.findChildren<QDockWidget*>();
+    ASSERT_EQ(docks.size(), 2);
+
+    auto expectInside = [&](const char* when) {
+        SCOPED_TRACE(when);
+        QTest::qWait(20);
+        EXPECT_TRUE(available.contains(w.frameGeometry()))
+            << "window " << str(w.frameGeometry()) << " on a screen of " << str(available);
+        EXPECT_LE(w.minimumSizeHint().width(), available.width());
+        EXPECT_LE(w.minimumSizeHint().height(), available.height());
+        for (QDockWidget* dock : docks) {
+            SCOPED_TRACE(dock->objectName().toStdString());
+            EXPECT_TRUE(dock->isVisible());
+            const QRect onScreen(dock->mapToGlobal(QPoint(0, 0)), dock->size());
+            EXPECT_FALSE(onScreen.isEmpty());
+            EXPECT_TRUE(available.contains(onScreen)) << str(onScreen);
+            const QSize wanted = dock->widget()->minimumSizeHint();
+            EXPECT_GE(dock->widget()->width(), wanted.width());
+            EXPECT_GE(dock->widget()->height(), wanted.height());
+        }
+    };
+    expectInside("with the model loaded");
+    const QSize size = testScreenSize();
+    w.grab().save(screenshotPath(QStringLiteral("gui-window-%1x%2").arg(size.width()).arg(size.height())));
+
+    setMaxTokens(w, 24);
+    w.sendMessage("Who made the light? Tell me about the heaven and the earth and the sea.");
+    ASSERT_TRUE(waitForReply(w));
+    expectInside("after a reply");
+    QSignalSpy ready(&w, &MainWindow::analysisReady);
+    w.analyze();
+    ASSERT_TRUE(ready.wait(20000));
+    expectInside("on the attention tab");
+    tabs->setCurrentWidget(w.compareView());
+    expectInside("on the compare tab");
+}
+
+// Size, position and dock layout are saved when the window closes and come back at the next start.
+TEST_F(Gui, SizePositionAndDockLayoutComeBackAfterRestart) {
+    const QRect available = QGuiApplication::primaryScreen()->availableGeometry();
+    const QRect placed(available.topLeft() + QPoint(40, 30), QSize(1200, 650));
+    QRect saved;
+    {
+        MainWindow& w = open(kTinyQwen2);
+        ASSERT_TRUE(waitForModel(w));
+        w.setGeometry(placed);
+        auto* modelDock = w.findChild<QDockWidget*>("modelDock");
+        auto* settingsDock = w.findChild<QDockWidget*>("settingsDock");
+        ASSERT_TRUE(modelDock && settingsDock);
+        w.addDockWidget(Qt::LeftDockWidgetArea, modelDock);
+        settingsDock->close();
+        QTest::qWait(20);
+        saved = w.geometry();
+        ASSERT_EQ(saved.size(), placed.size());
+        w.close();
+    }
+    MainWindow& w = open(kTinyQwen2);
+    QTest::qWait(20);
+    EXPECT_EQ(w.geometry(), saved) << str(w.geometry()) << " instead of " << str(saved);
+    auto* modelDock = w.findChild<QDockWidget*>("modelDock");
+    auto* settingsDock = w.findChild<QDockWidget*>("settingsDock");
+    ASSERT_TRUE(modelDock && settingsDock);
+    EXPECT_EQ(w.dockWidgetArea(modelDock), Qt::LeftDockWidgetArea);
+    EXPECT_TRUE(modelDock->isVisible());
+    EXPECT_FALSE(settingsDock->isVisible());
+}
+
+// A window left larger than the screen (or saved on a bigger one) opens inside the screen.
+TEST_F(Gui, ASavedSizeLargerThanTheScreenIsNotRestored) {
+    const QRect available = QGuiApplication::primaryScreen()->availableGeometry();
+    {
+        MainWindow& w = open(kTinyQwen2);
+        w.setGeometry(QRect(available.topLeft(), available.size() * 1.5));
+        QTest::qWait(20);
+        w.close();
+    }
+    MainWindow& w = open(kTinyQwen2);
+    QTest::qWait(20);
+    EXPECT_TRUE(available.contains(w.frameGeometry()))
+        << "window " << str(w.frameGeometry()) << " on a screen of " << str(available);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-    qputenv("QT_QPA_PLATFORM", qgetenv("QT_QPA_PLATFORM").isEmpty() ? QByteArray("offscreen") : qgetenv("QT_QPA_PLATFORM"));
+    // Offscreen (the default) with one screen of the test's size, which that platform plugin reads
+    // from a JSON file named in its arguments.
+    QTemporaryDir platformDir;
+    const QByteArray platform = qgetenv("QT_QPA_PLATFORM");
+    if (platform.isEmpty() || platform == "offscreen") {
+        const QSize size = testScreenSize();
+        const QJsonObject screen{
+            {"name", "screen"}, {"x", 0}, {"y", 0}, {"width", size.width()}, {"height", size.height()}};
+        QFile config(platformDir.filePath("offscreen.json"));
+        if (!config.open(QIODevice::WriteOnly) ||
+            config.write(QJsonDocument(QJsonObject{{"screens", QJsonArray{screen}}}).toJson()) < 0) {
+            fprintf(stderr, "cannot write %s\n", qPrintable(config.fileName()));
+            return 1;
+        }
+        config.close();
+        qputenv("QT_QPA_PLATFORM", "offscreen:configfile=" + config.fileName().toUtf8());
+    }
+    QStandardPaths::setTestModeEnabled(true);
     QApplication app(argc, argv);
     testing::InitGoogleTest(&argc, argv);
     return RUN_ALL_TESTS();

@@ -8,6 +8,7 @@
 #include <QLabel>
 #include <QLineEdit>
 #include <QPushButton>
+#include <QScrollArea>
 #include <QSpinBox>
 #include <QSplitter>
 #include <QTextBrowser>
@@ -15,14 +16,16 @@
 #include <QVBoxLayout>
 
 #include "engine/inference_worker.h"
+#include "engine/worker_thread.h"
 #include "widgets/mask_view.h"
 
 namespace wp::ui {
 
 struct CompareView::Pane {
+    explicit Pane(int index) : slot(index), worker(QStringLiteral("compare-%1").arg(index)) {}
+
     int slot = 0;
-    QThread thread;
-    InferenceWorker* worker = nullptr;
+    WorkerThread worker;
     ModelCard card;
     QString path;
     quint64 loadId = 0, runId = 0, tokenizeId = 0;
@@ -38,12 +41,6 @@ struct CompareView::Pane {
     QLabel* statsLabel = nullptr;
     QLabel* tokens = nullptr;
     MaskView* mask = nullptr;
-
-    ~Pane() {
-        if (worker) worker->cancel(~quint64{0} >> 1);
-        thread.quit();
-        thread.wait();
-    }
 };
 
 namespace {
@@ -83,15 +80,13 @@ CompareView::CompareView(QWidget* parent) : QWidget(parent) {
     top->addWidget(layer_);
     layout->addLayout(top);
 
-    auto* grid = new QGridLayout;
+    // Each pane's MaskView brings its wide toolbar: three side by side would make the window wider
+    // than most screens, so the panes scroll sideways when the window is narrower than they need.
+    auto* panes = new QWidget;
+    auto* grid = new QGridLayout(panes);
+    grid->setContentsMargins(0, 0, 0, 0);
     for (int i = 0; i < kMaxModels; ++i) {
-        auto p = std::make_unique<Pane>();
-        p->slot = i;
-        p->worker = new InferenceWorker;
-        p->worker->moveToThread(&p->thread);
-        connect(&p->thread, &QThread::finished, p->worker, &QObject::deleteLater);
-        p->thread.setObjectName(QStringLiteral("compare-%1").arg(i));
-        p->thread.start();
+        auto p = std::make_unique<Pane>(i);
         Pane* raw = p.get();
 
         p->chooser = new QComboBox(this);
@@ -124,7 +119,7 @@ CompareView::CompareView(QWidget* parent) : QWidget(parent) {
         grid->addWidget(p->tokens, 4, i);
         grid->addWidget(p->mask, 5, i);
 
-        InferenceWorker* w = p->worker;
+        InferenceWorker* w = p->worker.worker();
         connect(w, &InferenceWorker::modelLoaded, this, [this, raw](quint64 id, const ModelCard& card) {
             if (id != raw->loadId) return;
             raw->loadId = 0;
@@ -145,9 +140,8 @@ CompareView::CompareView(QWidget* parent) : QWidget(parent) {
         connect(w, &InferenceWorker::tokenText, this, [raw](quint64 id, const QString& text, const TokenInfo&) {
             if (id != raw->runId || !raw->running || raw->stopping) return;
             raw->text += text;
-            // Appended, not the whole reply set again per token: with tiny models streaming
-            // hundreds of tokens a second that grew quadratic, the window fell behind the
-            // queued tokens, and a Stop took seconds to show.
+            // Appended, not the whole reply set again per token: that grows quadratic, and a fast
+            // model's queued tokens would keep the window (and a Stop) behind.
             QTextCursor end(raw->output->document());
             end.movePosition(QTextCursor::End);
             end.insertText(text);
@@ -188,7 +182,12 @@ CompareView::CompareView(QWidget* parent) : QWidget(parent) {
         });
         panes_.push_back(std::move(p));
     }
-    layout->addLayout(grid, 1);
+    auto* scroll = new QScrollArea(this);
+    scroll->setObjectName("comparePanes");
+    scroll->setFrameShape(QFrame::NoFrame);
+    scroll->setWidgetResizable(true);
+    scroll->setWidget(panes);
+    layout->addWidget(scroll, 1);
     updateButtons();
 }
 
@@ -206,11 +205,9 @@ void CompareView::setModel(int slot, const QString& path) {
     if (slot < 0 || slot >= kMaxModels) return;
     Pane& p = *panes_[slot];
     if (p.running) return;
-    p.loadId = nextRequest_++;
+    p.loadId = p.worker.nextRequestId();
     p.title->setText(tr("Loading %1\u2026").arg(QFileInfo(path).fileName().toHtmlEscaped()));
-    const quint64 id = p.loadId;
-    InferenceWorker* w = p.worker;
-    QMetaObject::invokeMethod(w, [w, id, path] { w->loadModel(id, path); }, Qt::QueuedConnection);
+    p.worker.post(&InferenceWorker::loadModel, p.loadId, path, QString());
     updateButtons();
 }
 
@@ -231,14 +228,10 @@ void CompareView::run() {
         p.stats = {};
         p.running = true;
         p.stopping = false;
-        p.runId = nextRequest_++;
-        p.tokenizeId = nextRequest_++;
-        const quint64 rid = p.runId, tid = p.tokenizeId;
-        const QString path = p.card.path;
-        InferenceWorker* w = p.worker;
-        QMetaObject::invokeMethod(w, [w, tid, path, prompt] { w->tokenize(tid, path, prompt); }, Qt::QueuedConnection);
-        QMetaObject::invokeMethod(w, [w, rid, path, turns, settings] { w->generate(rid, path, turns, settings); },
-                                  Qt::QueuedConnection);
+        p.runId = p.worker.nextRequestId();
+        p.tokenizeId = p.worker.nextRequestId();
+        p.worker.post(&InferenceWorker::tokenize, p.tokenizeId, p.card.path, prompt);
+        p.worker.post(&InferenceWorker::generate, p.runId, p.card.path, turns, settings);
         updatePane(p);
     }
     updateButtons();
@@ -248,7 +241,7 @@ void CompareView::stopAll() {
     for (auto& p : panes_)
         if (p->running) {
             p->stopping = true;
-            p->worker->cancel(p->runId);  // thread-safe
+            p->worker.cancel(p->runId);  // thread-safe
         }
 }
 

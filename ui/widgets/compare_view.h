@@ -1,9 +1,9 @@
 // Two or three models side by side: one prompt goes to all of them, the replies stream in
 // parallel panes (each model on its own worker thread), with per-model stats, how each tokenizer
-// splits the prompt, and the same layer's attention mask of each model next to each other.
+// splits the prompt, and the same layer's attention mask of each model next to each other. The
+// panes scroll sideways in a window too narrow for three mask views.
 #pragma once
 
-#include <QThread>
 #include <QVector>
 #include <QWidget>
 #include <memory>
@@ -19,7 +19,6 @@ class QTextBrowser;
 
 namespace wp::ui {
 
-class InferenceWorker;
 class MaskView;
 
 class CompareView : public QWidget {
@@ -63,7 +62,6 @@ private:
     QPushButton* stop_ = nullptr;
     QSpinBox* layer_ = nullptr;
     QSpinBox* maxTokens_ = nullptr;
-    quint64 nextRequest_ = 1;
 };
 
 }  // namespace wp::ui

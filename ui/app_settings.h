@@ -1,0 +1,47 @@
+// What the app remembers between runs: recent models, the compute precision, the theme, the unsent
+// draft, and the window's geometry and dock layout.
+//
+// Where: the user's QSettings (organization and application "windowpane": on Linux
+// ~/.config/windowpane/windowpane.conf), or the INI file named by AppOptions::settingsFile — the
+// tests and `windowpane --data-dir DIR` use their own file and never touch the user's.
+// Durability: each setter writes through a QSettings that is closed (synced) when it returns.
+// Threads: GUI thread only.
+#pragma once
+
+#include <QByteArray>
+#include <QString>
+#include <QStringList>
+#include <memory>
+
+class QSettings;
+
+namespace wp::ui {
+
+class AppSettings {
+public:
+    static constexpr int kMaxRecentModels = 10;
+
+    explicit AppSettings(QString file = {});  // empty: the user's settings
+
+    QStringList recentModels() const;  // most recent first
+    void addRecentModel(const QString& path);
+    QString lastModel() const;
+    void setLastModel(const QString& path);
+    QString precision() const;  // "", "f32", "bf16", "q8", "q4"; empty: the model's default
+    void setPrecision(const QString& precision);
+    QString theme() const;  // "system", "light", "dark"
+    void setTheme(const QString& theme);
+    QString draft() const;  // what was typed but not sent
+    void setDraft(const QString& text);
+    // QWidget::saveGeometry() and QMainWindow::saveState() of the main window.
+    QByteArray windowGeometry() const;
+    QByteArray windowState() const;
+    void setWindowLayout(const QByteArray& geometry, const QByteArray& state);
+
+private:
+    std::unique_ptr<QSettings> open() const;
+
+    QString file_;
+};
+
+}  // namespace wp::ui

@@ -1,0 +1,62 @@
+#include "widgets/model_card_view.h"
+
+#include <QLabel>
+#include <QLocale>
+
+#include "widgets/units.h"
+
+namespace wp::ui {
+
+ModelCardView::ModelCardView(QWidget* parent) : QScrollArea(parent) {
+    label_ = new QLabel(this);
+    label_->setObjectName("modelCard");
+    label_->setWordWrap(true);
+    label_->setAlignment(Qt::AlignTop | Qt::AlignLeft);
+    label_->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    label_->setMargin(8);
+    setWidgetResizable(true);
+    setWidget(label_);
+    setCard({});
+}
+
+void ModelCardView::setCard(const ModelCard& card) {
+    if (card.path.isEmpty()) {
+        label_->setText(tr("Open a model folder (File \u2192 Open Model Folder\u2026) or drop one on the window."));
+        return;
+    }
+    int sliding = 0;
+    QString layers;
+    for (int l = 0; l < card.layers.size(); ++l) {
+        const LayerInfo& li = card.layers[l];
+        sliding += li.sliding;
+        layers += QStringLiteral("<tr><td>%1</td><td>%2</td></tr>")
+                      .arg(l)
+                      .arg(li.sliding ? tr("sliding, window %1").arg(li.window) : tr("global"));
+    }
+    label_->setText(
+        tr("<h3>%1</h3><table cellspacing=3>"
+           "<tr><td>Family</td><td><b>%2</b></td></tr>"
+           "<tr><td>Parameters</td><td>%3</td></tr>"
+           "<tr><td>Weights</td><td>%4</td></tr>"
+           "<tr><td>Context</td><td>%5 tokens</td></tr>"
+           "<tr><td>Vocabulary</td><td>%6</td></tr>"
+           "<tr><td>Attention</td><td>%7 heads, %8 KV heads, head dim %9</td></tr>"
+           "<tr><td>KV cache</td><td>%10 per token (%11 cache)</td></tr>"
+           "<tr><td>Tokenizer</td><td>%12</td></tr>"
+           "<tr><td>Chat template</td><td>%13</td></tr></table>"
+           "<p><b>Layers</b> (%14 global, %15 sliding)</p><table cellspacing=2>%16</table><p><small>%17</small></p>")
+            .arg(card.name.toHtmlEscaped(), card.family, QLocale().toString(card.parameters),
+                 tr("%1, computed in %2").arg(card.dtype, card.precision))
+            .arg(card.contextLength)
+            .arg(card.vocabSize)
+            .arg(card.heads)
+            .arg(card.kvHeads)
+            .arg(card.headDim)
+            .arg(humanBytes(static_cast<double>(card.kvBytesPerToken)), card.defaultCache, card.tokenizer.toHtmlEscaped(),
+                 card.builtinTemplate ? tr("built-in (the folder has none)") : tr("from the model folder"))
+            .arg(card.layers.size() - sliding)
+            .arg(sliding)
+            .arg(layers, card.path.toHtmlEscaped()));
+}
+
+}  // namespace wp::ui
