@@ -25,6 +25,7 @@
 #include "wp/generate/generator.h"
 #include "wp/io/file_util.h"
 #include "wp/model/model.h"
+#include "wp/model/threads.h"
 #include "wp/version.h"
 
 namespace {
@@ -351,6 +352,7 @@ wp::LoadOptions load_options_from(const Args& a) {
     if (a.has("precision")) o.precision = wp::parse_precision(a.str("precision"));
     o.threads = static_cast<int>(a.integer("threads", 0));
     if (o.threads < 0) throw UsageError("--threads must be >= 0");
+    wp::set_blas_threads(o.threads);  // once per process: this command's --threads
     return o;
 }
 
@@ -640,6 +642,7 @@ int main(int argc, char** argv) {
             a.check_all_used();
             if (o.prompt_tokens < 1 || o.gen_tokens < 1 || o.repeat < 1 || o.threads < 0)
                 throw UsageError("--prompt-tokens, --gen-tokens and --repeat must be >= 1, --threads >= 0");
+            wp::set_blas_threads(o.threads);
             return wp::cli::bench(o);
         }
         if (cmd == "bench-memory") {

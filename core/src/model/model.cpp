@@ -1,7 +1,6 @@
 #include "wp/model/model.h"
 
 #include <algorithm>
-#include <cblas.h>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -12,6 +11,7 @@
 #include "wp/error.h"
 #include "wp/kernels/attention_kernels.h"
 #include "wp/kernels/ops.h"
+#include "wp/model/threads.h"
 
 namespace wp {
 
@@ -40,9 +40,7 @@ std::unique_ptr<Model> Model::load(const fs::path& dir, const std::function<void
         for (const TensorView* t : m->store_.all()) all_bf16 = all_bf16 && t->dtype == DType::BF16;
         m->precision_ = all_bf16 ? Precision::BF16 : Precision::F32;
     }
-    const int threads = options.threads > 0 ? options.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-    m->pool_ = std::make_unique<ThreadPool>(threads);
-    openblas_set_num_threads(threads);
+    m->pool_ = std::make_unique<ThreadPool>(options.threads > 0 ? options.threads : default_thread_count());
     const ModelConfig& c = m->cfg_;
     const std::int64_t H = c.hidden_size, I = c.intermediate_size, V = c.vocab_size;
     const std::int64_t QD = c.q_dim(), KD = c.kv_dim();

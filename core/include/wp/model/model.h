@@ -34,7 +34,7 @@ struct LoadOptions {
     // Compute precision of the weight matrices; unset: bf16 when the file's weights are all bf16
     // (used in place, no f32 copy), else f32.
     std::optional<Precision> precision;
-    int threads = 0;  // 0: one per core; BLAS uses the same number
+    int threads = 0;  // the model's thread pool; 0: one per core. BLAS's threads: set_blas_threads
 };
 
 // What one conversation needs besides the shared weights: its KV cache and scratch buffers.
