@@ -7,8 +7,11 @@
 #include <cstring>
 #include <limits>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <random>
+#include <set>
+#include <thread>
 
 #include "test_support.h"
 #include "wp/kernels/attention_kernels.h"
@@ -39,6 +42,29 @@ TEST(ThreadPool, EveryIndexExactlyOnce) {
                     });
                 for (std::int64_t i = 0; i < n; ++i) ASSERT_EQ(hits[static_cast<std::size_t>(i)].load(), 3) << n << " " << grain;
             }
+    }
+}
+
+// Each chunk is told the slot of the thread that runs it: within 0 .. size() - 1, the caller's is
+// 0, and one thread always has the same slot (so per-slot scratch is never shared).
+TEST(ThreadPool, SlotsNameTheThreadThatRunsAChunk) {
+    for (int threads : {1, 2, 3}) {
+        ThreadPool pool(threads);
+        std::mutex m;
+        std::map<std::thread::id, std::set<int>> seen;
+        for (int rep = 0; rep < 20; ++rep)
+            pool.parallel_for_slots(1000, 1, [&](std::int64_t, std::int64_t, int slot) {
+                EXPECT_GE(slot, 0);
+                EXPECT_LT(slot, pool.size());
+                std::lock_guard<std::mutex> lock(m);
+                seen[std::this_thread::get_id()].insert(slot);
+            });
+        std::set<int> slots;
+        for (const auto& [id, s] : seen) {
+            ASSERT_EQ(s.size(), 1u) << "a thread ran chunks under two slots";
+            EXPECT_TRUE(slots.insert(*s.begin()).second) << "two threads shared a slot";
+            if (id == std::this_thread::get_id()) EXPECT_EQ(*s.begin(), 0);
+        }
     }
 }
 
