@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "wp/kernels/attention_kernels.h"
+#include "wp/kernels/f16_vectors.h"
 #include "wp/kernels/huge_pages.h"
 #include "wp/kernels/ops.h"
 #include "wp/kernels/thread_pool.h"
@@ -100,7 +101,7 @@ int bench_memory(int threads) {
 }
 
 int bench_kernels(int rows, int cols, int threads, int repeat, int mb, const std::vector<Precision>& precisions,
-                  int inputs) {
+                  int inputs, const KernelOptions& kernels) {
     // Enough distinct matrices (by default about 512 MB in f32) that every product reads from
     // memory, as in decoding; the same random values in every precision. A small --mb keeps them
     // in cache, which shows the kernels' arithmetic limit. With several input rows (a prompt)
@@ -121,15 +122,15 @@ int bench_kernels(int rows, int cols, int threads, int repeat, int mb, const std
         std::printf("matrix products, %d x %d weights, %d input rows, %d matrices, %d thread%s (GMAC/s, median of %d passes)\n",
                     rows, cols, inputs, count, pool.size(), pool.size() > 1 ? "s" : "", repeat);
     for (Precision p : precisions) {
-        QStorage st;
+        WeightStorage st;
         std::vector<QMatrix> ms;
         for (int i = 0; i < count; ++i) ms.push_back(make_qmatrix(p, rows, cols, nullptr, bf.data() + per * i, st));
         KernelScratch scratch;
-        for (const auto& m : ms) matmul(m, x.data(), inputs, y.data(), pool, scratch);  // warm-up
+        for (const auto& m : ms) matmul(m, x.data(), inputs, y.data(), pool, scratch, kernels);  // warm-up
         std::vector<double> rate;
         for (int r = 0; r < repeat; ++r) {
             const auto t0 = clock_type::now();
-            for (const auto& m : ms) matmul(m, x.data(), inputs, y.data(), pool, scratch);
+            for (const auto& m : ms) matmul(m, x.data(), inputs, y.data(), pool, scratch, kernels);
             const double t = seconds_since(t0);
             rate.push_back(inputs == 1 ? static_cast<double>(ms[0].bytes()) * count / t / 1e9
                                        : static_cast<double>(per) * inputs * count / t / 1e9);
@@ -216,6 +217,7 @@ int bench(const BenchOptions& o) {
     LoadOptions lo;
     lo.precision = o.precision;
     lo.threads = o.threads;
+    lo.kernels = o.kernels;
     auto model = Model::load(o.model_dir, {}, lo);
     const ModelConfig& cfg = model->config();
     std::mt19937_64 rng(7);

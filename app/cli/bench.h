@@ -17,6 +17,7 @@ struct BenchOptions {
     int gen_tokens = 128;
     int repeat = 5;
     bool json = false;
+    KernelOptions kernels;  // --avx2, --no-int8-gemm
 };
 
 // Load time, prefill and decode tokens/s (median, min, max), peak RSS and KV bytes.
@@ -26,7 +27,7 @@ int bench_memory(int threads);
 // Matrix-vector throughput (GB/s of weights) of each precision's decode kernel at one shape; with
 // inputs > 1, the product with that many input rows (a prompt) in GMAC/s.
 int bench_kernels(int rows, int cols, int threads, int repeat, int mb, const std::vector<Precision>& precisions,
-                  int inputs = 1);
+                  int inputs, const KernelOptions& kernels);
 // Decode attention over a cache of `context` tokens in every layer (scores, softmax, mix, the
 // query heads of each KV head together): time per token and GB/s of cache read.
 struct AttentionBenchOptions {

@@ -38,9 +38,9 @@ struct UsageError : std::runtime_error {
 
 // Benchmarks with --avx2: our kernels as a CPU without AVX-512 VNNI runs them (OpenBLAS still
 // chooses its own).
-void avx2_only() {
-    wp::set_avx512_decode_kernels_enabled(false);
-    wp::set_int8_gemm_enabled(false);
+void avx2_only(wp::KernelOptions& kernels) {
+    kernels.avx512 = false;
+    kernels.int8_gemm = false;
 }
 
 const char* kUsage = R"(usage: windowpane-cli <command> [options]
@@ -630,8 +630,8 @@ int main(int argc, char** argv) {
         if (cmd == "bench") {
             const Args a(argc, argv, 2, {"json", "no-int8-gemm", "avx2"});
             wp::cli::BenchOptions o;
-            if (a.flag("no-int8-gemm")) wp::set_int8_gemm_enabled(false);
-            if (a.flag("avx2")) avx2_only();
+            if (a.flag("no-int8-gemm")) o.kernels.int8_gemm = false;
+            if (a.flag("avx2")) avx2_only(o.kernels);
             o.model_dir = a.str("model");
             if (a.has("precision")) o.precision = wp::parse_precision(a.str("precision"));
             o.threads = static_cast<int>(a.integer("threads", 0));
@@ -655,8 +655,9 @@ int main(int argc, char** argv) {
             const Args a(argc, argv, 2, {"no-int8-gemm", "avx2"});
             const int rows = static_cast<int>(a.integer("rows", 4864));
             const int inputs = static_cast<int>(a.integer("inputs", 1));
-            if (a.flag("no-int8-gemm")) wp::set_int8_gemm_enabled(false);
-            if (a.flag("avx2")) avx2_only();
+            wp::KernelOptions kernels;
+            if (a.flag("no-int8-gemm")) kernels.int8_gemm = false;
+            if (a.flag("avx2")) avx2_only(kernels);
             const int cols = static_cast<int>(a.integer("cols", 896));
             const int threads = static_cast<int>(a.integer("threads", 2));
             const int repeat = static_cast<int>(a.integer("repeat", 7));
@@ -670,7 +671,7 @@ int main(int argc, char** argv) {
                 ps = {wp::Precision::F32, wp::Precision::BF16, wp::Precision::Q8, wp::Precision::Q4};
             else
                 ps = {wp::parse_precision(which)};
-            return wp::cli::bench_kernels(rows, cols, threads, repeat, mb, ps, inputs);
+            return wp::cli::bench_kernels(rows, cols, threads, repeat, mb, ps, inputs, kernels);
         }
         if (cmd == "bench-attention") {
             const Args a(argc, argv, 2, {"f32-cache"});
