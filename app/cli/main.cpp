@@ -655,9 +655,9 @@ int main(int argc, char** argv) {
             const Args a(argc, argv, 2, {"no-int8-gemm", "avx2"});
             const int rows = static_cast<int>(a.integer("rows", 4864));
             const int inputs = static_cast<int>(a.integer("inputs", 1));
-            wp::KernelOptions kernels;
-            if (a.flag("no-int8-gemm")) kernels.int8_gemm = false;
-            if (a.flag("avx2")) avx2_only(kernels);
+            wp::bench::KernelBenchOptions ko;
+            if (a.flag("no-int8-gemm")) ko.kernels.int8_gemm = false;
+            if (a.flag("avx2")) avx2_only(ko.kernels);
             const int cols = static_cast<int>(a.integer("cols", 896));
             const int threads = static_cast<int>(a.integer("threads", 2));
             const int repeat = static_cast<int>(a.integer("repeat", 7));
@@ -671,11 +671,12 @@ int main(int argc, char** argv) {
                 ps = {wp::Precision::F32, wp::Precision::BF16, wp::Precision::Q8, wp::Precision::Q4};
             else
                 ps = {wp::parse_precision(which)};
-            return wp::cli::bench_kernels(rows, cols, threads, repeat, mb, ps, inputs, kernels);
+            ko.rows = rows, ko.cols = cols, ko.threads = threads, ko.repeat = repeat, ko.mb = mb, ko.inputs = inputs;
+            return wp::cli::bench_kernels(ko, ps);
         }
         if (cmd == "bench-attention") {
             const Args a(argc, argv, 2, {"f32-cache"});
-            wp::cli::AttentionBenchOptions o;
+            wp::bench::AttentionBenchOptions o;
             o.context = static_cast<int>(a.integer("context", o.context));
             o.layers = static_cast<int>(a.integer("layers", o.layers));
             o.heads = static_cast<int>(a.integer("heads", o.heads));
