@@ -9,7 +9,8 @@
 #include "bench_tokenize.h"
 #include "command.h"
 #include "synth.h"
-#include "wp/kernels/qmatrix.h"
+#include "wp/bench/kernel_bench.h"
+#include "wp/model/threads.h"
 
 namespace wp::cli {
 
@@ -17,17 +18,17 @@ namespace {
 
 // --no-int8-gemm and --avx2 of bench and bench-kernels. --avx2: our kernels as a CPU without
 // AVX-512 VNNI runs them (OpenBLAS still chooses its own).
-void apply_kernel_flags(const Args& a) {
-    if (a.flag("no-int8-gemm")) set_int8_gemm_enabled(false);
+void apply_kernel_flags(const Args& a, KernelOptions& kernels) {
+    if (a.flag("no-int8-gemm")) kernels.int8_gemm = false;
     if (a.flag("avx2")) {
-        set_avx512_decode_kernels_enabled(false);
-        set_int8_gemm_enabled(false);
+        kernels.avx512 = false;
+        kernels.int8_gemm = false;
     }
 }
 
 int run_bench(const Args& a) {
-    apply_kernel_flags(a);
     BenchOptions o;
+    apply_kernel_flags(a, o.kernels);
     o.model_dir = a.str("model");
     if (a.has("precision")) o.precision = parse_precision(a.str("precision"));
     o.threads = static_cast<int>(a.integer("threads", 0));
@@ -37,6 +38,7 @@ int run_bench(const Args& a) {
     o.json = a.flag("json");
     if (o.prompt_tokens < 1 || o.gen_tokens < 1 || o.repeat < 1 || o.threads < 0)
         throw UsageError("--prompt-tokens, --gen-tokens and --repeat must be >= 1, --threads >= 0");
+    set_blas_threads(o.threads);
     return bench(o);
 }
 
@@ -45,7 +47,7 @@ int run_bench_memory(const Args& a) {
 }
 
 int run_bench_attention(const Args& a) {
-    AttentionBenchOptions o;
+    bench::AttentionBenchOptions o;
     o.context = static_cast<int>(a.integer("context", o.context));
     o.layers = static_cast<int>(a.integer("layers", o.layers));
     o.heads = static_cast<int>(a.integer("heads", o.heads));
@@ -64,7 +66,8 @@ int run_bench_attention(const Args& a) {
 int run_bench_kernels(const Args& a) {
     const int rows = static_cast<int>(a.integer("rows", 4864));
     const int inputs = static_cast<int>(a.integer("inputs", 1));
-    apply_kernel_flags(a);
+    bench::KernelBenchOptions ko;
+    apply_kernel_flags(a, ko.kernels);
     const int cols = static_cast<int>(a.integer("cols", 896));
     const int threads = static_cast<int>(a.integer("threads", 2));
     const int repeat = static_cast<int>(a.integer("repeat", 7));
@@ -77,7 +80,8 @@ int run_bench_kernels(const Args& a) {
         ps = {Precision::F32, Precision::BF16, Precision::Q8, Precision::Q4};
     else
         ps = {parse_precision(which)};
-    return bench_kernels(rows, cols, threads, repeat, mb, ps, inputs);
+    ko.rows = rows, ko.cols = cols, ko.threads = threads, ko.repeat = repeat, ko.mb = mb, ko.inputs = inputs;
+    return bench_kernels(ko, ps);
 }
 
 int run_synth(const Args& a) {

@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "wp/error.h"
-#include "wp/kernels/ops.h"
+#include "wp/io/float16.h"
 
 namespace wp::cli {
 
@@ -198,7 +198,7 @@ void write_shard(const fs::path& path, const std::vector<const TensorSpec*>& ten
             for (std::size_t i = 0; i < n; ++i) {
                 const float v = t->offset + t->scale * rng.normal();
                 if (bf16) {
-                    const std::uint16_t b = ops::f32_to_bf16(v);
+                    const std::uint16_t b = f32_to_bf16(v);
                     std::memcpy(chunk.data() + 2 * i, &b, 2);
                 } else {
                     std::memcpy(chunk.data() + 4 * i, &v, 4);

@@ -6,6 +6,7 @@
 #include <QIcon>
 
 #include "main_window.h"
+#include "wp/model/threads.h"
 #include "wp/version.h"
 
 int main(int argc, char** argv) {
@@ -41,6 +42,7 @@ int main(int argc, char** argv) {
         if (!options.dataDir.isEmpty()) options.settingsFile = QDir(options.dataDir).filePath("settings.ini");
     }
 
+    wp::set_blas_threads(0);  // one per core, before any model runs
     QApplication app(argc, argv);
     QApplication::setApplicationName("windowpane");
     QApplication::setOrganizationName("windowpane");

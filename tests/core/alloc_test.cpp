@@ -13,6 +13,7 @@
 #include "test_support.h"
 #include "wp/generate/generator.h"
 #include "wp/model/model.h"
+#include "wp/model/threads.h"
 
 namespace {
 std::atomic<bool> g_counting{false};
@@ -150,15 +151,21 @@ TEST_P(DecodeAllocations, SampledGenerationAllocatesNothingPerToken) {
     }
 }
 
-// --threads (LoadOptions::threads) sets the pool and BLAS alike.
-TEST(Threads, PoolAndBlasUseTheThreadsAsked) {
+// BLAS's threads are the process's: set_blas_threads sets them once (the first call wins), and
+// loading a model sets only its own pool (LoadOptions::threads), so a second model loaded while
+// the first runs sgemm changes nothing under it.
+TEST(Threads, PoolTakesTheThreadsAskedAndBlasIsSetOnce) {
     WP_REQUIRE_SHARED();
+    EXPECT_TRUE(set_blas_threads(2));
+    EXPECT_EQ(openblas_get_num_threads(), 2);
+    EXPECT_FALSE(set_blas_threads(1)) << "a second call must change nothing";
+    EXPECT_EQ(openblas_get_num_threads(), 2);
     for (int threads : {1, 2}) {
         LoadOptions lo;
         lo.threads = threads;
         auto m = Model::load(shared_dir() / "fixtures" / "tiny-qwen2", {}, lo);
         EXPECT_EQ(m->threads(), threads);
-        EXPECT_EQ(openblas_get_num_threads(), threads);
+        EXPECT_EQ(openblas_get_num_threads(), 2) << "a load must leave BLAS's threads alone";
     }
 }
 

@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 
+#include "kernels/kernel_choice.h"
 #include "test_support.h"
 #include "wp/generate/generator.h"
 #include "wp/model/model.h"
@@ -154,18 +155,20 @@ TEST_P(RefCaseTest, MasksEqualReference) {
 }
 
 TEST_P(RefCaseTest, AttentionProbabilitiesEqualReference) {
-    const Model& m = model_for(rc());
     const auto ids = rc().input_ids();
     const auto ref = rc().floats("attn_file");
     const int T = static_cast<int>(ids.size());
-    const ModelConfig& c = m.config();
-    ASSERT_EQ(ref.size(), static_cast<std::size_t>(c.num_layers) * c.num_heads * T * T);
     // With the AVX-512 kernels where the CPU has them, and with the AVX2 ones.
     std::vector<bool> sets = {false};
-    if (avx512_decode_kernels()) sets.push_back(true);
-    for (bool avx512 : sets)
+    if (avx512_decode_kernels(KernelOptions{})) sets.push_back(true);
+    for (bool avx512 : sets) {
+    LoadOptions lo;
+    lo.kernels.avx512 = avx512;
+    const auto loaded = Model::load(rc().model_dir, {}, lo);
+    const Model& m = *loaded;
+    const ModelConfig& c = m.config();
+    ASSERT_EQ(ref.size(), static_cast<std::size_t>(c.num_layers) * c.num_heads * T * T);
     for (CacheKind kind : kAllKinds) {
-        set_avx512_decode_kernels_enabled(avx512);
         SCOPED_TRACE(std::string(cache_kind_name(kind)) + (avx512 ? " AVX-512" : " AVX2"));
         // Recorded in one batch, in chunks of 5 (prompt attention over cached keys) and token
         // by token (the ring buffer reorders keys).
@@ -177,7 +180,7 @@ TEST_P(RefCaseTest, AttentionProbabilitiesEqualReference) {
             EXPECT_LE(max_abs_diff(trace.data().data(), ref.data(), ref.size()), kAttnTol) << "chunk " << chunk;
         }
     }
-    set_avx512_decode_kernels_enabled(true);
+    }
 }
 
 // The forward pass applies exactly the mask the config reports: a probability is zero iff the

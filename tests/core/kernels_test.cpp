@@ -7,11 +7,15 @@
 #include <cstring>
 #include <limits>
 #include <map>
-#include <optional>
+#include <mutex>
 #include <random>
+#include <set>
+#include <thread>
 
+#include "kernels/kernel_choice.h"
 #include "test_support.h"
 #include "wp/kernels/attention_kernels.h"
+#include "wp/kernels/f16_vectors.h"
 #include "wp/kernels/ops.h"
 #include "wp/kernels/qmatrix.h"
 #include "wp/kernels/thread_pool.h"
@@ -20,11 +24,12 @@
 namespace wp::test {
 namespace {
 
-
-struct ScalarGuard {
-    explicit ScalarGuard(bool on) { set_force_scalar_kernels(on); }
-    ~ScalarGuard() { set_force_scalar_kernels(false); }
-};
+// Kernel options that force the scalar loops (or not).
+KernelOptions scalar_kernels(bool on = true) {
+    KernelOptions o;
+    o.force_scalar = on;
+    return o;
+}
 
 TEST(ThreadPool, EveryIndexExactlyOnce) {
     for (int threads : {1, 2, 3}) {
@@ -39,6 +44,29 @@ TEST(ThreadPool, EveryIndexExactlyOnce) {
                     });
                 for (std::int64_t i = 0; i < n; ++i) ASSERT_EQ(hits[static_cast<std::size_t>(i)].load(), 3) << n << " " << grain;
             }
+    }
+}
+
+// Each chunk is told the slot of the thread that runs it: within 0 .. size() - 1, the caller's is
+// 0, and one thread always has the same slot (so per-slot scratch is never shared).
+TEST(ThreadPool, SlotsNameTheThreadThatRunsAChunk) {
+    for (int threads : {1, 2, 3}) {
+        ThreadPool pool(threads);
+        std::mutex m;
+        std::map<std::thread::id, std::set<int>> seen;
+        for (int rep = 0; rep < 20; ++rep)
+            pool.parallel_for_slots(1000, 1, [&](std::int64_t, std::int64_t, int slot) {
+                EXPECT_GE(slot, 0);
+                EXPECT_LT(slot, pool.size());
+                std::lock_guard<std::mutex> lock(m);
+                seen[std::this_thread::get_id()].insert(slot);
+            });
+        std::set<int> slots;
+        for (const auto& [id, s] : seen) {
+            ASSERT_EQ(s.size(), 1u) << "a thread ran chunks under two slots";
+            EXPECT_TRUE(slots.insert(*s.begin()).second) << "two threads shared a slot";
+            if (id == std::this_thread::get_id()) EXPECT_EQ(*s.begin(), 0);
+        }
     }
 }
 
@@ -61,12 +89,13 @@ class KernelTest : public testing::TestWithParam<Precision> {};
 
 // The decode kernels the CPU can run: AVX2, and AVX-512 where it has VNNI (the default
 // there); each check below runs with every one of them.
-struct ScopedAvx512Decode {
-    explicit ScopedAvx512Decode(bool on) { set_avx512_decode_kernels_enabled(on); }
-    ~ScopedAvx512Decode() { set_avx512_decode_kernels_enabled(true); }
-};
+KernelOptions decode_kernels(bool avx512) {
+    KernelOptions o;
+    o.avx512 = avx512;
+    return o;
+}
 std::vector<bool> decode_kernel_sets() {
-    if (avx512_decode_kernels()) return {true, false};
+    if (avx512_decode_kernels(KernelOptions{})) return {true, false};
     std::printf("no AVX-512 VNNI here: the AVX2 decode kernels only\n");
     return {false};
 }
@@ -78,21 +107,18 @@ TEST_P(KernelTest, MatvecMatchesScalarAndReference) {
     for (bool avx512 : decode_kernel_sets())
     for (auto [rows, cols] : std::vector<std::pair<int, int>>{{1, 32}, {7, 64}, {33, 96}, {130, 320}, {5, 37}, {17, 200}, {9, 224}, {6, 48}, {4, 212}, {3, 4864}, {4, 544}, {5, 512}, {3, 6144}}) {
         if (quant && cols % kQuantBlock) continue;
-        const ScopedAvx512Decode kernels(avx512);
+        const KernelOptions kernels = decode_kernels(avx512);
         SCOPED_TRACE(std::to_string(rows) + "x" + std::to_string(cols) + (avx512 ? " AVX-512" : " AVX2"));
         const auto w = randn(static_cast<std::size_t>(rows) * cols, rows * 31 + cols);
         const auto x = randn(cols, cols + 7);
-        QStorage st;
+        WeightStorage st;
         const QMatrix m = make_qmatrix(prec, rows, cols, w.data(), nullptr, st);
         ASSERT_EQ(m.precision, prec);
         std::vector<float> ref(rows), fast(rows), scalar(rows);
         matvec_reference(m, x.data(), ref.data());
         KernelScratch ks;
-        matvec(m, x.data(), fast.data(), pool, ks);
-        {
-            ScalarGuard g(true);
-            matvec(m, x.data(), scalar.data(), pool, ks);
-        }
+        matvec(m, x.data(), fast.data(), pool, ks, kernels);
+        matvec(m, x.data(), scalar.data(), pool, ks, scalar_kernels());
         std::vector<float> row(cols);
         for (int r = 0; r < rows; ++r) {
             EXPECT_NEAR(fast[r], scalar[r], 1e-4f * (1 + std::fabs(scalar[r]))) << "row " << r;
@@ -124,17 +150,17 @@ TEST_P(KernelTest, ScratchReusedAcrossWidths) {
     const bool quant = prec == Precision::Q8 || prec == Precision::Q4;
     ThreadPool pool(2);
     for (bool avx512 : decode_kernel_sets()) {
-    const ScopedAvx512Decode kernels(avx512);
+    const KernelOptions kernels = decode_kernels(avx512);
     KernelScratch ks;
     for (auto [rows, cols] : std::vector<std::pair<int, int>>{{19, 4864}, {21, 896}, {11, 2304}, {13, 96}, {9, 1536}, {7, 160}}) {
         SCOPED_TRACE(std::to_string(rows) + "x" + std::to_string(cols) + (avx512 ? " AVX-512" : " AVX2"));
         const auto w = randn(static_cast<std::size_t>(rows) * cols, rows * 17 + cols);
         const auto x = randn(cols, cols + 3);
-        QStorage st;
+        WeightStorage st;
         const QMatrix m = make_qmatrix(prec, rows, cols, w.data(), nullptr, st);
         std::vector<float> ref(rows), fast(rows), row(cols);
         matvec_reference(m, x.data(), ref.data());
-        matvec(m, x.data(), fast.data(), pool, ks);
+        matvec(m, x.data(), fast.data(), pool, ks, kernels);
         for (int r = 0; r < rows; ++r) {
             m.dequantize_rows(r, r + 1, row.data());
             const float tol = quant ? quant_bound(row, x.data(), cols) : 1e-4f * (1 + std::fabs(ref[r]));
@@ -164,12 +190,8 @@ TEST(Kernels, QuantizationIsTheSameOnEveryPath) {
             SCOPED_TRACE(from_bf16 ? "from bf16" : "from f32");
             const float* f = from_bf16 ? nullptr : w.data();
             const std::uint16_t* b = from_bf16 ? bf.data() : nullptr;
-            QStorage st;
-            QMatrix scalar;
-            {
-                ScalarGuard g(true);
-                scalar = make_qmatrix(prec, rows, cols, f, b, st);
-            }
+            WeightStorage st;
+            const QMatrix scalar = make_qmatrix(prec, rows, cols, f, b, st, nullptr, scalar_kernels());
             const QMatrix fast = make_qmatrix(prec, rows, cols, f, b, st);
             const QMatrix pooled = make_qmatrix(prec, rows, cols, f, b, st, &pool);
             const std::size_t nb = static_cast<std::size_t>(rows) * cols / kQuantBlock;
@@ -182,10 +204,7 @@ TEST(Kernels, QuantizationIsTheSameOnEveryPath) {
             }
             // Widening back (prefill's tiles, the reference products): the same floats on both paths.
             std::vector<float> wide_scalar(static_cast<std::size_t>(rows) * cols), wide(wide_scalar.size());
-            {
-                ScalarGuard g(true);
-                scalar.dequantize_rows(0, rows, wide_scalar.data());
-            }
+            scalar.dequantize_rows(0, rows, wide_scalar.data(), scalar_kernels());
             fast.dequantize_rows(0, rows, wide.data());
             ASSERT_EQ(0, std::memcmp(wide_scalar.data(), wide.data(), wide.size() * sizeof(float)));
             // The tie blocks: the first of the two values sets the sign of the q4 scale.
@@ -207,12 +226,14 @@ TEST_P(KernelTest, MatmulMatchesRowByRow) {
     const int rows = 45;
     // Where the int8 product runs, q8/q4 take it from two input rows on: the decode kernels'
     // path for several rows is then checked with a forced limit.
-    std::optional<ScopedFewRowsLimit> forced;
-    if (few_rows_limit(prec) < 2) forced.emplace(48);
-    const int limit = few_rows_limit(prec);
+    const int forced = few_rows_limit(prec, KernelOptions{}) < 2 ? 48 : -1;
+    KernelOptions limited;
+    limited.few_rows_limit = forced;
+    const int limit = few_rows_limit(prec, limited);
     ASSERT_GE(limit, 2);
     for (bool avx512 : decode_kernel_sets()) {
-    const ScopedAvx512Decode kernels(avx512);
+    KernelOptions kernels = decode_kernels(avx512);
+    kernels.few_rows_limit = forced;
     SCOPED_TRACE(avx512 ? "AVX-512 kernels" : "AVX2 kernels");
     // Below, at and above the limit; past 64 rows the decode kernels' path takes a second batch.
     std::vector<int> counts = {2, 5, limit, limit + 1};
@@ -227,20 +248,20 @@ TEST_P(KernelTest, MatmulMatchesRowByRow) {
         // scalar remainder, summed in the same order on the prompt and decode paths.
         if (quantized && cols % kQuantBlock) continue;
         const auto w = randn(static_cast<std::size_t>(rows) * cols, 3);
-        QStorage st;
+        WeightStorage st;
         const QMatrix m = make_qmatrix(prec, rows, cols, w.data(), nullptr, st);
         for (int n : counts) {
             SCOPED_TRACE("rows of input: " + std::to_string(n) + ", columns: " + std::to_string(cols));
             const auto X = randn(static_cast<std::size_t>(n) * cols, 4 + n);
             std::vector<float> Y(static_cast<std::size_t>(n) * rows, -1.0f), one(rows), ref(rows);
-            matmul(m, X.data(), n, Y.data(), pool, ks);
+            matmul(m, X.data(), n, Y.data(), pool, ks, kernels);
             for (int t = 0; t < n; ++t) {
                 if (n <= limit) {
-                    matvec(m, X.data() + static_cast<std::size_t>(t) * cols, one.data(), pool, ks);
+                    matvec(m, X.data() + static_cast<std::size_t>(t) * cols, one.data(), pool, ks, kernels);
                     for (int r = 0; r < rows; ++r) ASSERT_EQ(Y[t * rows + r], one[r]) << "row " << t << ", " << r;
-                } else if (quantized && int8_gemm_available()) {
+                } else if (quantized && int8_gemm_available(kernels)) {
                     // The int8 product rounds the input as the decode kernels do.
-                    matvec(m, X.data() + static_cast<std::size_t>(t) * cols, one.data(), pool, ks);
+                    matvec(m, X.data() + static_cast<std::size_t>(t) * cols, one.data(), pool, ks, kernels);
                     for (int r = 0; r < rows; ++r)
                         ASSERT_NEAR(Y[t * rows + r], one[r], 1e-4f * (1 + std::fabs(one[r]))) << "row " << t << ", " << r;
                 } else {
@@ -262,28 +283,29 @@ TEST_P(KernelTest, MatmulMatchesRowByRow) {
 // With the path switched off the same products go through sgemm (checked in
 // MatmulMatchesRowByRow on CPUs without VNNI).
 TEST(Kernels, Int8GemmMatchesDecodeKernels) {
-    if (!int8_gemm_available()) GTEST_SKIP() << "this CPU has no AVX-512 VNNI: the int8 product does not run here";
+    if (!int8_gemm_available(KernelOptions{})) GTEST_SKIP() << "this CPU has no AVX-512 VNNI: the int8 product does not run here";
     ThreadPool pool(2);
     KernelScratch ks;
-    const ScopedFewRowsLimit limit(1);  // every count of input rows from two on
+    KernelOptions kernels;
+    kernels.few_rows_limit = 1;  // every count of input rows from two on
     for (Precision prec : {Precision::Q8, Precision::Q4})
         for (auto [rows, cols] : std::vector<std::pair<int, int>>{{45, 4864}, {100, 896}, {7, 32}, {32, 288}, {33, 64}, {16, 128}}) {
             const auto w = randn(static_cast<std::size_t>(rows) * cols, rows * 7 + cols);
-            QStorage st;
+            WeightStorage st;
             const QMatrix m = make_qmatrix(prec, rows, cols, w.data(), nullptr, st);
             for (int n : {2, 3, 4, 5, 6, 7, 9, 70}) {  // every tail of the 4-row tiles
                 SCOPED_TRACE(std::string(precision_name(prec)) + " " + std::to_string(rows) + "x" + std::to_string(cols) +
                              ", input rows " + std::to_string(n));
                 const auto X = randn(static_cast<std::size_t>(n) * cols, 11 + n + cols);
                 std::vector<float> Y(static_cast<std::size_t>(n) * rows + 1, -7.0f), one(rows);
-                matmul(m, X.data(), n, Y.data(), pool, ks);
+                matmul(m, X.data(), n, Y.data(), pool, ks, kernels);
                 ASSERT_EQ(Y.back(), -7.0f) << "wrote past the output";
                 // Every output written (a masked store one row short would leave a -7).
                 for (float v : Y) ASSERT_TRUE(std::isfinite(v));
                 std::vector<float> row(cols);
                 for (int t = 0; t < n; ++t) {
                     const float* x = X.data() + static_cast<std::size_t>(t) * cols;
-                    matvec(m, x, one.data(), pool, ks);
+                    matvec(m, x, one.data(), pool, ks, kernels);
                     for (int r = 0; r < rows; ++r) {
                         // Float rounding: at most ~150 float epsilons of sum |w x| (nb <= 152
                         // block terms; q4's decode kernel also subtracts 8 sum x in float), far
@@ -302,10 +324,10 @@ TEST(Kernels, Bf16FromTheFileIsUsedInPlace) {
     std::vector<std::uint16_t> h(64 * 3);
     const auto w = randn(h.size(), 9);
     for (std::size_t i = 0; i < h.size(); ++i) h[i] = ops::f32_to_bf16(w[i]);
-    QStorage st;
+    WeightStorage st;
     const QMatrix m = make_qmatrix(Precision::BF16, 3, 64, nullptr, h.data(), st);
     EXPECT_EQ(m.bf16, h.data());  // no copy
-    EXPECT_TRUE(st.buffers.empty());
+    EXPECT_TRUE(st.mappings().empty());
     EXPECT_EQ(m.bytes(), h.size() * 2);
 }
 
@@ -350,10 +372,11 @@ TEST(Kernels, MatmulMultiMatchesRowByRow) {
                 for (bool mixed : {false, true}) {
                     SCOPED_TRACE(std::string(precision_name(p)) + " n=" + std::to_string(n) + " limit=" +
                                  std::to_string(limit) + (mixed ? " mixed" : ""));
-                    const ScopedFewRowsLimit forced(limit);
+                    KernelOptions kernels;
+                    kernels.few_rows_limit = limit;
                     const int cols = 96;
                     const int rows[3] = {37, 5, 64};
-                    QStorage st;
+                    WeightStorage st;
                     std::vector<std::vector<float>> w;  // f32 matrices are views of these
                     std::vector<QMatrix> ms;
                     for (int i = 0; i < 3; ++i) {
@@ -366,20 +389,20 @@ TEST(Kernels, MatmulMultiMatchesRowByRow) {
                     for (int i = 0; i < 3; ++i) fused[i].assign(static_cast<std::size_t>(n) * rows[i], -1.0f);
                     const QMatrix* Ws[3] = {&ms[0], &ms[1], &ms[2]};
                     float* ys[3] = {fused[0].data(), fused[1].data(), fused[2].data()};
-                    matmul_multi(Ws, X.data(), n, ys, 3, pool, ks);
+                    matmul_multi(Ws, X.data(), n, ys, 3, pool, ks, kernels);
                     for (int i = 0; i < 3; ++i) {
                         const bool quantized = ms[i].precision == Precision::Q8 || ms[i].precision == Precision::Q4;
-                        const bool kernels = n <= few_rows_limit(ms[i].precision);
+                        const bool few = n <= few_rows_limit(ms[i].precision, kernels);
                         // The int8 product rounds the input as the decode kernels do.
-                        const bool int8 = !kernels && quantized && int8_gemm_available();
+                        const bool int8 = !few && quantized && int8_gemm_available(kernels);
                         std::vector<float> want(rows[i]);
                         for (int t = 0; t < n; ++t) {
                             const float* x = X.data() + static_cast<std::size_t>(t) * cols;
-                            if (kernels || int8) matvec(ms[i], x, want.data(), pool, ks);
+                            if (few || int8) matvec(ms[i], x, want.data(), pool, ks, kernels);
                             else matvec_reference(ms[i], x, want.data());
                             for (int r = 0; r < rows[i]; ++r) {
                                 const float got = fused[i][static_cast<std::size_t>(t) * rows[i] + r];
-                                if (kernels) ASSERT_EQ(got, want[r]) << i << " " << t << " " << r;
+                                if (few) ASSERT_EQ(got, want[r]) << i << " " << t << " " << r;
                                 else ASSERT_NEAR(got, want[r], 1e-4f * (1 + std::fabs(want[r]))) << i << " " << t << " " << r;
                             }
                         }
@@ -393,7 +416,7 @@ TEST(Kernels, MatmulMultiMatchesRowByRow) {
 // every count of query rows, head sizes that leave a partial 16- or 32-lane slice, key counts
 // that leave every tail of the 32-key steps, and nothing written past the rows and keys asked.
 TEST(AttentionKernels, PromptKernelsMatchReference) {
-    if (!avx512_decode_kernels()) GTEST_SKIP() << "no AVX-512 VNNI here: prompt attention takes the decode kernels";
+    if (!avx512_decode_kernels(KernelOptions{})) GTEST_SKIP() << "no AVX-512 VNNI here: prompt attention takes the decode kernels";
     for (int d : {16, 40, 48, 64, 256})
         for (int nq : {1, 3, 8})
             for (int n : {1, 15, 16, 33, 70}) {
@@ -435,7 +458,7 @@ TEST(AttentionKernels, PromptKernelsMatchReference) {
 
 TEST(AttentionKernels, ScoresAndMixMatchReference) {
     for (bool force_scalar : {false, true}) {
-        ScalarGuard g(force_scalar);
+        const KernelOptions kernels = scalar_kernels(force_scalar);
         for (int d : {8, 64, 72, 256})
             for (int nq : {1, 2, 3, 4, 5, 7, 8, 9})
                 for (int n : {0, 1, 5, 67, 130}) {
@@ -445,13 +468,13 @@ TEST(AttentionKernels, ScoresAndMixMatchReference) {
                     const auto q = randn(static_cast<std::size_t>(nq) * d, d + nq);
                     const auto kv = randn(stride * std::max(n, 1), n + 5);
                     std::vector<std::uint16_t> kv16(kv.size());
-                    f32_to_f16_array(kv.data(), kv16.data(), kv.size());
+                    f32_to_f16_array(kv.data(), kv16.data(), kv.size(), kernels);
                     std::vector<float> kvh(kv.size());
                     f16_to_f32_array(kv16.data(), kvh.data(), kv.size());
                     const std::size_t os = static_cast<std::size_t>(n) + 3;
                     std::vector<float> s32(nq * os, -7.0f), s16(nq * os, -7.0f);
-                    attention_scores(q.data(), nq, d, kv.data() + d, stride, n, s32.data(), os);
-                    attention_scores(q.data(), nq, d, kv16.data() + d, stride, n, s16.data(), os);
+                    attention_scores(q.data(), nq, d, kv.data() + d, stride, n, s32.data(), os, kernels);
+                    attention_scores(q.data(), nq, d, kv16.data() + d, stride, n, s16.data(), os, kernels);
                     for (int h = 0; h < nq; ++h) {
                         for (int j = 0; j < n; ++j) {
                             double r32 = 0, r16 = 0;
@@ -469,8 +492,8 @@ TEST(AttentionKernels, ScoresAndMixMatchReference) {
                     auto p = randn(nq * os, 11);
                     for (std::size_t i = 0; i < p.size(); ++i) p[i] = i % 5 == 0 ? 0.0f : std::fabs(p[i]);
                     std::vector<float> o32(static_cast<std::size_t>(nq) * d, 9.0f), o16(o32);
-                    attention_mix(p.data(), os, nq, kv.data() + d, stride, n, d, o32.data());
-                    attention_mix(p.data(), os, nq, kv16.data() + d, stride, n, d, o16.data());
+                    attention_mix(p.data(), os, nq, kv.data() + d, stride, n, d, o32.data(), kernels);
+                    attention_mix(p.data(), os, nq, kv16.data() + d, stride, n, d, o16.data(), kernels);
                     for (int h = 0; h < nq; ++h)
                         for (int i = 0; i < d; ++i) {
                             double r32 = 0, r16 = 0;
@@ -487,7 +510,7 @@ TEST(AttentionKernels, ScoresAndMixMatchReference) {
 
 TEST(AttentionKernels, SoftmaxRowWithCapAndMask) {
     for (bool force_scalar : {false, true}) {
-        ScalarGuard g(force_scalar);
+        const KernelOptions kernels = scalar_kernels(force_scalar);
         for (int n : {1, 7, 8, 9, 100, 1031})
             for (float cap : {0.0f, 50.0f}) {
                 SCOPED_TRACE("n=" + std::to_string(n) + " cap=" + std::to_string(cap));
@@ -508,7 +531,7 @@ TEST(AttentionKernels, SoftmaxRowWithCapAndMask) {
                     }
                     for (auto& v : ref) sum += v = std::isinf(v) ? 0.0 : std::exp(v - mx);
                     std::vector<float> y(x);
-                    softmax_row(y.data(), n, 0.125f, cap, b);
+                    softmax_row(y.data(), n, 0.125f, cap, b, kernels);
                     for (int i = 0; i < n; ++i) {
                         if (b && std::isinf(b[i])) {
                             ASSERT_EQ(y[i], 0.0f) << "a masked key must weigh exactly 0";
@@ -522,25 +545,25 @@ TEST(AttentionKernels, SoftmaxRowWithCapAndMask) {
 
 TEST(AttentionKernels, ElementwiseFunctionsMatchLibm) {
     for (bool force_scalar : {false, true}) {
-        ScalarGuard g(force_scalar);
+        const KernelOptions kernels = scalar_kernels(force_scalar);
         std::vector<float> x;
         for (float v = -30.0f; v <= 30.0f; v += 0.0137f) x.push_back(v);
         for (float v : {0.0f, 1e-8f, -1e-8f, 0.6249f, 0.625f, 0.6251f, 88.0f, -100.0f, 200.0f}) x.push_back(v);
         const std::size_t n = x.size();
         std::vector<float> up(n), y(n), z(x);
         for (std::size_t i = 0; i < n; ++i) up[i] = 0.5f + static_cast<float>(i % 7) * 0.25f;
-        vec_tanh(x.data(), y.data(), n);
+        vec_tanh(x.data(), y.data(), n, kernels);
         for (std::size_t i = 0; i < n; ++i) ASSERT_NEAR(y[i], std::tanh(static_cast<double>(x[i])), 2e-7 * std::fabs(std::tanh(x[i])) + 1e-9) << x[i];
-        vec_softcap(z.data(), n, 30.0f);
+        vec_softcap(z.data(), n, 30.0f, kernels);
         for (std::size_t i = 0; i < n; ++i) ASSERT_NEAR(z[i], 30.0 * std::tanh(x[i] / 30.0), 6e-6 * std::fabs(z[i]) + 1e-7) << x[i];
-        vec_gelu_tanh_mul(x.data(), up.data(), y.data(), n);
+        vec_gelu_tanh_mul(x.data(), up.data(), y.data(), n, kernels);
         for (std::size_t i = 0; i < n; ++i) {
             const double g = x[i];
             const double ref = 0.5 * g * (1 + std::tanh(0.7978845608028654 * (g + 0.044715 * g * g * g))) * up[i];
             // 1 + tanh cancels for large negative g: one f32 ulp of 1, scaled by g * up.
             ASSERT_NEAR(y[i], ref, 1e-6 * std::fabs(ref) + 1.2e-7 * std::fabs(g * up[i]) + 1e-7) << x[i];
         }
-        vec_silu_mul(x.data(), up.data(), y.data(), n);
+        vec_silu_mul(x.data(), up.data(), y.data(), n, kernels);
         for (std::size_t i = 0; i < n; ++i) {
             const double g = x[i];
             const double ref = g / (1 + std::exp(-g)) * up[i];
@@ -571,19 +594,19 @@ enum class Pass { Sgemm, Int8Gemm, FewRows, TokenByToken };
 const char* pass_name(Pass p) {
     return p == Pass::Sgemm ? "sgemm" : p == Pass::Int8Gemm ? "int8" : p == Pass::FewRows ? "few" : "decode";
 }
-struct ScopedInt8Gemm {
-    explicit ScopedInt8Gemm(bool on) { set_int8_gemm_enabled(on); }
-    ~ScopedInt8Gemm() { set_int8_gemm_enabled(true); }
-};
 std::vector<Pass> passes() {
     std::vector<Pass> p = {Pass::Sgemm, Pass::FewRows, Pass::TokenByToken};
-    if (int8_gemm_available()) p.insert(p.begin() + 1, Pass::Int8Gemm);
+    if (int8_gemm_available(KernelOptions{})) p.insert(p.begin() + 1, Pass::Int8Gemm);
     return p;
 }
 
 Agreement compare_logits(const RefCase& rc, Precision prec, Pass pass = Pass::Sgemm) {
     LoadOptions o;
     o.precision = prec;
+    if (pass != Pass::TokenByToken) {
+        o.kernels.few_rows_limit = pass == Pass::FewRows ? 1 << 20 : 1;
+        o.kernels.int8_gemm = pass == Pass::Int8Gemm;
+    }
     auto m = Model::load(rc.model_dir, {}, o);
     auto ctx = m->new_context();
     const auto ids = rc.input_ids();
@@ -595,8 +618,6 @@ Agreement compare_logits(const RefCase& rc, Precision prec, Pass pass = Pass::Sg
             logits.insert(logits.end(), l.begin(), l.end());
         }
     } else {
-        const ScopedFewRowsLimit limit(pass == Pass::FewRows ? 1 << 20 : 1);
-        const ScopedInt8Gemm int8(pass == Pass::Int8Gemm);
         const auto l = m->forward(*ctx, ids, LogitsMode::All);
         logits.assign(l.begin(), l.end());
     }

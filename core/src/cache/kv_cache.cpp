@@ -5,7 +5,7 @@
 #include <type_traits>
 
 #include "wp/error.h"
-#include "wp/kernels/qmatrix.h"
+#include "wp/kernels/f16_vectors.h"
 
 namespace wp {
 

@@ -4,8 +4,8 @@
 #include <cmath>
 #include <limits>
 
-#include "wp/kernels/ops.h"
-#include "wp/kernels/qmatrix.h"
+#include "kernels/kernel_choice.h"
+#include "wp/io/float16.h"
 
 #if defined(__x86_64__) || defined(_M_X64)
 #define WP_X86 1
@@ -19,7 +19,7 @@ namespace {
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
 float load1(const float* p) { return *p; }
-float load1(const std::uint16_t* p) { return ops::f16_to_f32(*p); }
+float load1(const std::uint16_t* p) { return f16_to_f32(*p); }
 
 template <typename T>
 void scores_scalar(const float* q, int nq, int d, const T* keys, std::size_t ks, int n, float* out, std::size_t os) {
@@ -165,10 +165,8 @@ WP_AVX2 void scores_dispatch(const float* q, int nq, int d, const T* keys, std::
 // once per W-lane slice of head_dim. The block is small because value rows are a power of two
 // apart (head_dim x 2 or 4 bytes), so the same slice of many rows falls into few sets of the
 // 8-way L1: with the cache's earlier layout (2 KB apart) a block of 64 thrashed it and every load
-// went to L2. The next block is prefetched into L2 slice by slice meanwhile. On the development
-// machine (bench-attention, gemma2-2b's shape, 2,048 tokens, 2 threads; medians of three runs)
-// blocks of 16 with the prefetch took 12.4 ms per token, of 64 12.9 (and up to 15.6), of 16
-// without prefetching 16.7.
+// went to L2. The next block is prefetched into L2 slice by slice meanwhile (docs/KERNELS.md,
+// "Decode attention").
 template <int NQ, int W, typename T>
 WP_AVX2 void mix_avx2(const float* p, std::size_t ps, const T* values, std::size_t vs, int n, int d, float* out) {
     constexpr int V = W / 8, KB = 16;
@@ -309,17 +307,19 @@ WP_AVX2 std::size_t softcap_avx2(float* x, std::size_t n, float cap) {
 #endif  // WP_X86
 
 template <typename T>
-void scores_any(const float* q, int nq, int d, const T* keys, std::size_t ks, int n, float* out, std::size_t os) {
+void scores_any(const float* q, int nq, int d, const T* keys, std::size_t ks, int n, float* out, std::size_t os,
+                const KernelOptions& options) {
 #ifdef WP_X86
-    if (use_avx2_kernels() && d % 8 == 0) return scores_dispatch(q, nq, d, keys, ks, n, out, os);
+    if (use_avx2_kernels(options) && d % 8 == 0) return scores_dispatch(q, nq, d, keys, ks, n, out, os);
 #endif
     scores_scalar(q, nq, d, keys, ks, n, out, os);
 }
 
 template <typename T>
-void mix_any(const float* p, std::size_t ps, int nq, const T* values, std::size_t vs, int n, int d, float* out) {
+void mix_any(const float* p, std::size_t ps, int nq, const T* values, std::size_t vs, int n, int d, float* out,
+             const KernelOptions& options) {
 #ifdef WP_X86
-    if (use_avx2_kernels() && d % 8 == 0) return mix_dispatch(p, ps, nq, values, vs, n, d, out);
+    if (use_avx2_kernels(options) && d % 8 == 0) return mix_dispatch(p, ps, nq, values, vs, n, d, out);
 #endif
     mix_scalar(p, ps, nq, values, vs, n, d, out);
 }
@@ -379,25 +379,25 @@ void prompt_mix_avx512(const float*, std::size_t, int, const float*, std::size_t
 #endif
 
 void attention_scores(const float* q, int nq, int d, const std::uint16_t* keys, std::size_t ks, int n, float* out,
-                      std::size_t os) {
-    scores_any(q, nq, d, keys, ks, n, out, os);
+                      std::size_t os, const KernelOptions& options) {
+    scores_any(q, nq, d, keys, ks, n, out, os, options);
 }
 void attention_scores(const float* q, int nq, int d, const float* keys, std::size_t ks, int n, float* out,
-                      std::size_t os) {
-    scores_any(q, nq, d, keys, ks, n, out, os);
+                      std::size_t os, const KernelOptions& options) {
+    scores_any(q, nq, d, keys, ks, n, out, os, options);
 }
 void attention_mix(const float* p, std::size_t ps, int nq, const std::uint16_t* values, std::size_t vs, int n, int d,
-                   float* out) {
-    mix_any(p, ps, nq, values, vs, n, d, out);
+                   float* out, const KernelOptions& options) {
+    mix_any(p, ps, nq, values, vs, n, d, out, options);
 }
 void attention_mix(const float* p, std::size_t ps, int nq, const float* values, std::size_t vs, int n, int d,
-                   float* out) {
-    mix_any(p, ps, nq, values, vs, n, d, out);
+                   float* out, const KernelOptions& options) {
+    mix_any(p, ps, nq, values, vs, n, d, out, options);
 }
 
-void softmax_row(float* x, int n, float scale, float cap, const float* bias) {
+void softmax_row(float* x, int n, float scale, float cap, const float* bias, const KernelOptions& options) {
 #ifdef WP_X86
-    if (use_avx2_kernels()) return softmax_row_avx2(x, n, scale, cap, bias);
+    if (use_avx2_kernels(options)) return softmax_row_avx2(x, n, scale, cap, bias);
 #endif
     float m = kNegInf;
     for (int i = 0; i < n; ++i) {
@@ -416,18 +416,18 @@ void softmax_row(float* x, int n, float scale, float cap, const float* bias) {
     for (int i = 0; i < n; ++i) x[i] *= inv;
 }
 
-void vec_tanh(const float* x, float* y, std::size_t n) {
+void vec_tanh(const float* x, float* y, std::size_t n, const KernelOptions& options) {
     std::size_t i = 0;
 #ifdef WP_X86
-    if (use_avx2_kernels()) i = tanh_avx2(x, y, n);
+    if (use_avx2_kernels(options)) i = tanh_avx2(x, y, n);
 #endif
     for (; i < n; ++i) y[i] = std::tanh(x[i]);
 }
 
-void vec_gelu_tanh_mul(const float* gate, const float* up, float* out, std::size_t n) {
+void vec_gelu_tanh_mul(const float* gate, const float* up, float* out, std::size_t n, const KernelOptions& options) {
     std::size_t i = 0;
 #ifdef WP_X86
-    if (use_avx2_kernels()) i = gelu_avx2(gate, up, out, n);
+    if (use_avx2_kernels(options)) i = gelu_avx2(gate, up, out, n);
 #endif
     constexpr float k = 0.7978845608028654f;  // sqrt(2/pi)
     for (; i < n; ++i) {
@@ -436,10 +436,10 @@ void vec_gelu_tanh_mul(const float* gate, const float* up, float* out, std::size
     }
 }
 
-void vec_silu_mul(const float* gate, const float* up, float* out, std::size_t n) {
+void vec_silu_mul(const float* gate, const float* up, float* out, std::size_t n, const KernelOptions& options) {
     std::size_t i = 0;
 #ifdef WP_X86
-    if (use_avx2_kernels()) i = silu_avx2(gate, up, out, n);
+    if (use_avx2_kernels(options)) i = silu_avx2(gate, up, out, n);
 #endif
     for (; i < n; ++i) {
         const float g = gate[i];
@@ -447,10 +447,10 @@ void vec_silu_mul(const float* gate, const float* up, float* out, std::size_t n)
     }
 }
 
-void vec_softcap(float* x, std::size_t n, float cap) {
+void vec_softcap(float* x, std::size_t n, float cap, const KernelOptions& options) {
     std::size_t i = 0;
 #ifdef WP_X86
-    if (use_avx2_kernels()) i = softcap_avx2(x, n, cap);
+    if (use_avx2_kernels(options)) i = softcap_avx2(x, n, cap);
 #endif
     const float inv = 1.0f / cap;
     for (; i < n; ++i) x[i] = cap * std::tanh(x[i] * inv);

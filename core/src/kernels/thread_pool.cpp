@@ -13,7 +13,7 @@
 namespace wp {
 
 ThreadPool::ThreadPool(int threads) {
-    for (int i = 1; i < std::max(1, threads); ++i) workers_.emplace_back([this] { worker_loop(); });
+    for (int i = 1; i < std::max(1, threads); ++i) workers_.emplace_back([this, i] { worker_loop(i); });
 }
 
 ThreadPool::~ThreadPool() {
@@ -29,12 +29,12 @@ ThreadPool::~ThreadPool() {
 // Chunks are handed out in order by an atomic counter: a thread that runs slower (a busy
 // sibling hyperthread, an efficiency core, another process) simply takes fewer of them, where a
 // fixed split would make every other thread wait for it.
-void ThreadPool::work() {
+void ThreadPool::work(int slot) {
     const std::int64_t chunks = (n_ + chunk_ - 1) / chunk_;
     for (;;) {
         const std::int64_t c = next_.fetch_add(1, std::memory_order_relaxed);
         if (c >= chunks) return;
-        call_(ctx_, c * chunk_, std::min(n_, (c + 1) * chunk_));
+        call_(ctx_, c * chunk_, std::min(n_, (c + 1) * chunk_), slot);
     }
 }
 
@@ -54,7 +54,7 @@ void ThreadPool::run(std::int64_t n, std::int64_t grain, Call call, void* ctx) {
         generation_.fetch_add(1, std::memory_order_release);
     }
     wake_.notify_all();
-    work();
+    work(0);
     // Spin, but yield now and then: on a loaded machine a worker may share this core, and
     // pure spinning would keep it from finishing its part.
     for (int spins = 0; pending_.load(std::memory_order_acquire) != 0; ++spins) {
@@ -63,7 +63,7 @@ void ThreadPool::run(std::int64_t n, std::int64_t grain, Call call, void* ctx) {
     }
 }
 
-void ThreadPool::worker_loop() {
+void ThreadPool::worker_loop(int slot) {
     std::uint64_t seen = 0;
     for (;;) {
         // Spin for a short while (the next job usually follows within microseconds), then sleep.
@@ -80,7 +80,7 @@ void ThreadPool::worker_loop() {
         }
         seen = g;
         if (stop_.load()) return;
-        work();
+        work(slot);
         pending_.fetch_sub(1, std::memory_order_acq_rel);
     }
 }

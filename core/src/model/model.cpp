@@ -1,7 +1,6 @@
 #include "wp/model/model.h"
 
 #include <algorithm>
-#include <cblas.h>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -9,9 +8,12 @@
 #include <sys/mman.h>
 #include <thread>
 
+#include "kernels/kernel_choice.h"
 #include "wp/error.h"
 #include "wp/kernels/attention_kernels.h"
+#include "wp/kernels/f16_vectors.h"
 #include "wp/kernels/ops.h"
+#include "wp/model/threads.h"
 
 namespace wp {
 
@@ -40,9 +42,8 @@ std::unique_ptr<Model> Model::load(const fs::path& dir, const std::function<void
         for (const TensorView* t : m->store_.all()) all_bf16 = all_bf16 && t->dtype == DType::BF16;
         m->precision_ = all_bf16 ? Precision::BF16 : Precision::F32;
     }
-    const int threads = options.threads > 0 ? options.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-    m->pool_ = std::make_unique<ThreadPool>(threads);
-    openblas_set_num_threads(threads);
+    m->pool_ = std::make_unique<ThreadPool>(options.threads > 0 ? options.threads : default_thread_count());
+    m->kernels_ = options.kernels;
     const ModelConfig& c = m->cfg_;
     const std::int64_t H = c.hidden_size, I = c.intermediate_size, V = c.vocab_size;
     const std::int64_t QD = c.q_dim(), KD = c.kv_dim();
@@ -137,7 +138,7 @@ void Model::linear_multi(std::initializer_list<const Linear*> Ls, const float* x
     for (const Linear* L : Ls) Ws[n++] = &L->w;
     n = 0;
     for (float* y : ys) outs[n++] = y;
-    matmul_multi(Ws, x, rows, outs, n, *pool_, ws.kernels);
+    matmul_multi(Ws, x, rows, outs, n, *pool_, ws.kernels, kernels_);
     for (int i = 0; i < n; ++i)
         if (const float* b = Ls.begin()[i]->b)
             for (int r = 0; r < rows; ++r) ops::add(outs[i] + static_cast<std::size_t>(r) * Ws[i]->rows, b, Ws[i]->rows);
@@ -239,7 +240,7 @@ std::span<const float> Model::forward(Context& ctx, std::span<const int> ids, Lo
     ops::rms_norm(last, final_norm_, n, rows, H, eps, c.norm_style);
     const std::size_t nl = static_cast<std::size_t>(rows) * c.vocab_size;
     float* logits = ensure(ws.logits, nl);
-    matmul(lm_head_, n, rows, logits, *pool_, ws.kernels);
+    matmul(lm_head_, n, rows, logits, *pool_, ws.kernels, kernels_);
     if (c.final_softcap > 0) ops::softcap(logits, nl, c.final_softcap);
     return {logits, nl};
 }
@@ -385,7 +386,7 @@ void Model::attention(Context& ctx, int layer, std::int64_t pos0, int count, Att
     // n_tot keys, cached then new, as hd rows of n_tot.
     // The rows are padded to an odd number of 64-byte lines: at a power-of-two stride (512 keys,
     // 2 KB) the 64 rows a step reads fell into the same few L1 sets.
-    const bool wide = avx512_decode_kernels();
+    const bool wide = avx512_decode_kernels(kernels_);
     const std::size_t kts = static_cast<std::size_t>(n_tot + 15) / 32 * 32 + 16;  // >= n_tot
     float* keys_t = nullptr;
     if (wide) {

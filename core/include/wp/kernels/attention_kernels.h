@@ -1,30 +1,33 @@
 // Kernels of single-query attention (decode) over a KV cache, and the vectorised elementwise
-// functions of the forward pass. AVX2/FMA when the CPU has it (see use_avx2_kernels), else plain
-// loops. The query heads that share one KV head are handled together, so each cached key and
-// value is read and widened once per group rather than once per query head.
+// functions of the forward pass. AVX2/FMA when the CPU has it (unless options.force_scalar), else
+// plain loops. The query heads that share one KV head are handled together, so each cached key
+// and value is read and widened once per group rather than once per query head.
 #pragma once
 
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
 
+#include "wp/model/kernel_options.h"
+
 namespace wp {
 
 // scores[h * score_stride + j] = q_h . K_j for the nq query heads q (contiguous, head_dim each)
 // and the n cached keys K_j = keys + j * key_stride (f16 or f32).
 void attention_scores(const float* q, int nq, int head_dim, const std::uint16_t* keys, std::size_t key_stride, int n,
-                      float* scores, std::size_t score_stride);
+                      float* scores, std::size_t score_stride, const KernelOptions& options = {});
 void attention_scores(const float* q, int nq, int head_dim, const float* keys, std::size_t key_stride, int n,
-                      float* scores, std::size_t score_stride);
+                      float* scores, std::size_t score_stride, const KernelOptions& options = {});
 
 // out[h * head_dim + i] = sum_j p[h * p_stride + j] * V_j[i] over the n cached values (f16 or
 // f32); out is overwritten.
 void attention_mix(const float* p, std::size_t p_stride, int nq, const std::uint16_t* values, std::size_t value_stride,
-                   int n, int head_dim, float* out);
+                   int n, int head_dim, float* out, const KernelOptions& options = {});
 void attention_mix(const float* p, std::size_t p_stride, int nq, const float* values, std::size_t value_stride, int n,
-                   int head_dim, float* out);
+                   int head_dim, float* out, const KernelOptions& options = {});
 
-// Prompt attention, AVX-512 (where avx512_decode_kernels() holds): 8 query rows at a time.
+// Prompt attention, AVX-512 (where avx512_decode_kernels holds, kernel_choice.h): 8 query rows at
+// a time.
 // scores[i * score_stride + j] = q_i . K_j for i < nq <= 8 (q: 8 rows of head_dim, rows past nq
 // zero) and j < n, with the keys transposed: K_j's element c at keys_t[c * kt_stride + j].
 // out[i * head_dim + c] (+)= sum_j p[i * p_stride + j] * V_j[c] for i < nq (rows of p past nq are
@@ -49,12 +52,13 @@ struct DecodeHeadSplit {
 
 // One score row to probabilities in place: x = scale * x, then cap * tanh(x / cap) when cap > 0,
 // then x + bias (bias may be null; -inf masks a key), then softmax. Masked keys get exactly 0.
-void softmax_row(float* x, int n, float scale, float cap, const float* bias);
+void softmax_row(float* x, int n, float scale, float cap, const float* bias, const KernelOptions& options = {});
 
 // Vectorised forms of the elementwise functions (ops:: calls these).
-void vec_tanh(const float* x, float* y, std::size_t n);
-void vec_gelu_tanh_mul(const float* gate, const float* up, float* out, std::size_t n);
-void vec_silu_mul(const float* gate, const float* up, float* out, std::size_t n);
-void vec_softcap(float* x, std::size_t n, float cap);
+void vec_tanh(const float* x, float* y, std::size_t n, const KernelOptions& options = {});
+void vec_gelu_tanh_mul(const float* gate, const float* up, float* out, std::size_t n,
+                       const KernelOptions& options = {});
+void vec_silu_mul(const float* gate, const float* up, float* out, std::size_t n, const KernelOptions& options = {});
+void vec_softcap(float* x, std::size_t n, float cap, const KernelOptions& options = {});
 
 }  // namespace wp

@@ -3,21 +3,16 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 
+#include "wp/io/float16.h"
 #include "wp/model/model_config.h"
 
 namespace wp::ops {
 
-inline float bf16_to_f32(std::uint16_t h) {
-    const std::uint32_t bits = static_cast<std::uint32_t>(h) << 16;
-    float f;
-    std::memcpy(&f, &bits, 4);
-    return f;
-}
-float f16_to_f32(std::uint16_t h);
-// Round-to-nearest-even, NaN preserved.
-std::uint16_t f32_to_bf16(float f);
+// One value at a time (wp/io/float16.h).
+using wp::bf16_to_f32;
+using wp::f16_to_f32;
+using wp::f32_to_bf16;
 
 // Widens n 16-bit values (bf16 or f16) from possibly unaligned memory to f32.
 void bf16_to_f32(const void* src, float* dst, std::size_t n);

@@ -27,18 +27,26 @@ public:
     // left, so a slower thread does less. Returns when all are done. Not reentrant.
     template <typename F>
     void parallel_for(std::int64_t n, std::int64_t grain, F&& fn) {
+        parallel_for_slots(n, grain, [&fn](std::int64_t b, std::int64_t e, int) { fn(b, e); });
+    }
+    // The same with fn(begin, end, slot): `slot`, 0 .. size() - 1, names the thread that runs the
+    // chunk (0: the caller), so a chunk can use that thread's scratch (KernelScratch::threads)
+    // where it would otherwise need thread_local buffers.
+    template <typename F>
+    void parallel_for_slots(std::int64_t n, std::int64_t grain, F&& fn) {
         if (workers_.empty() || n <= grain) {
-            if (n > 0) fn(std::int64_t{0}, n);
+            if (n > 0) fn(std::int64_t{0}, n, 0);
             return;
         }
-        run(n, grain, [](void* ctx, std::int64_t b, std::int64_t e) { (*static_cast<F*>(ctx))(b, e); }, &fn);
+        run(n, grain, [](void* ctx, std::int64_t b, std::int64_t e, int slot) { (*static_cast<F*>(ctx))(b, e, slot); },
+            &fn);
     }
 
 private:
-    using Call = void (*)(void*, std::int64_t, std::int64_t);
+    using Call = void (*)(void*, std::int64_t, std::int64_t, int);
     void run(std::int64_t n, std::int64_t grain, Call call, void* ctx);
-    void work();
-    void worker_loop();
+    void work(int slot);
+    void worker_loop(int slot);
 
     std::vector<std::thread> workers_;
     std::atomic<std::uint64_t> generation_{0};

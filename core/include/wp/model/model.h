@@ -16,6 +16,7 @@
 #include "wp/io/safetensors.h"
 #include "wp/kernels/qmatrix.h"
 #include "wp/kernels/thread_pool.h"
+#include "wp/model/kernel_options.h"
 #include "wp/model/model_config.h"
 
 namespace wp {
@@ -34,7 +35,8 @@ struct LoadOptions {
     // Compute precision of the weight matrices; unset: bf16 when the file's weights are all bf16
     // (used in place, no f32 copy), else f32.
     std::optional<Precision> precision;
-    int threads = 0;  // 0: one per core; BLAS uses the same number
+    int threads = 0;  // the model's thread pool; 0: one per core. BLAS's threads: set_blas_threads
+    KernelOptions kernels;  // which kernels run; the defaults take the fastest the CPU has
 };
 
 // What one conversation needs besides the shared weights: its KV cache and scratch buffers.
@@ -104,12 +106,13 @@ private:
     std::filesystem::path dir_;
     WeightStore store_;
     std::vector<std::vector<float>> owned_;  // widened or realigned copies
-    QStorage qstore_;                        // quantized or converted matrices
+    WeightStorage qstore_;                   // quantized or converted matrices
     QMatrix embed_;
     const float* final_norm_ = nullptr;
     QMatrix lm_head_;
     Precision precision_ = Precision::F32;
     std::unique_ptr<ThreadPool> pool_;
+    KernelOptions kernels_;  // from LoadOptions::kernels, passed to every product
     std::vector<Layer> layers_;
     std::int64_t n_params_ = 0;
     std::string weights_dtype_;

@@ -1,0 +1,39 @@
+// Scratch of the matrix products (qmatrix.h), owned by the caller and reused across
+// calls: every buffer grows to the largest product it meets and then stays, so decoding
+// allocates nothing per token. One KernelScratch per forward pass in flight (a Workspace holds
+// one); it is not shared between threads that run products at the same time.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace wp {
+
+// One input row in the forms the decode kernels read (cols = the matrix's columns, nb = cols / 32
+// rounded up to a multiple of 16).
+struct InputScratch {
+    std::vector<std::int8_t> xq;   // q8/q4: [nb * 32] the row as int8 blocks, zero past cols
+    std::vector<float> xd;         // q8/q4: [nb] their scales, zero past cols / 32
+    std::vector<float> xp;         // bf16: [cols] even then odd elements of each 16 (AVX-512: 32)
+    std::vector<std::int8_t> x4;   // q4: [nb * 32] groups of 16 blocks as the vector kernels read them
+    std::vector<std::int32_t> c4;  // q4: [nb] -8 x each block's sum
+};
+
+// What one pool thread uses inside a parallel loop, indexed by its slot
+// (ThreadPool::parallel_for_slots) instead of thread_local buffers.
+struct ThreadScratch {
+    std::vector<float> block_factors;  // AVX2 q8 decode: [cols / 32] weight scale x input scale
+    std::vector<std::byte> packed;     // int8 product: 32 weight rows repacked, [cols / 32] blocks (+ alignment)
+};
+
+struct KernelScratch {
+    std::vector<InputScratch> inputs;    // [min(rows, 64)]: the input rows of a short prompt or decode
+    std::vector<ThreadScratch> threads;  // [pool size], sized by the products before their loops
+    std::vector<float> tile;             // sgemm prompts: [tile rows, cols] widened weights (up to 16 MB)
+    std::vector<std::uint8_t> gemm_q;    // int8 product: [rows, cols] the input rows as int8 (q8: + 128)
+    std::vector<float> gemm_d;           // int8 product: [rows, cols / 32] their block scales
+    std::vector<std::int32_t> gemm_s;    // int8 product, q4: [rows, cols / 32] -8 x each block's sum
+};
+
+}  // namespace wp

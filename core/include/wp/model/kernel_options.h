@@ -1,0 +1,23 @@
+// Which of the engine's kernels run. A model holds one (LoadOptions::kernels) and hands it to every
+// matrix product it runs; benchmarks fill it from --avx2 and --no-int8-gemm, tests to compare the
+// paths. The defaults take the fastest kernels the CPU has. Dispatch: docs/KERNELS.md.
+#pragma once
+
+namespace wp {
+
+struct KernelOptions {
+    // The AVX-512 kernels of decode, short prompts and prompt attention, where the CPU has
+    // AVX-512 VNNI; off: the AVX2 ones.
+    bool avx512 = true;
+    // Products of q8/q4 weights with more than few_rows_limit input rows as int8 products
+    // (AVX-512 VNNI); off: the weights widened for sgemm.
+    bool int8_gemm = true;
+    // The plain scalar loops instead of the vector kernels, wherever these options are passed
+    // (tests compare the two); implies avx512 and int8_gemm off.
+    bool force_scalar = false;
+    // The largest input-row count that takes the decode kernels' path, for every precision;
+    // negative: the measured limits of each precision. One input row always takes them.
+    int few_rows_limit = -1;
+};
+
+}  // namespace wp

@@ -1,0 +1,26 @@
+#include "wp/kernels/huge_pages.h"
+
+#include <cstdint>
+#include <sys/mman.h>
+
+namespace wp {
+
+void* map_huge_pages(std::size_t bytes) {
+    const std::size_t size = whole_huge_pages(bytes);
+    // Mapped with 2 MB to spare, then trimmed to start on a 2 MB boundary.
+    const std::size_t span = size + kHugePage;
+    void* p = mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) throw std::bad_alloc();
+    char* const raw = static_cast<char*>(p);
+    char* const base = reinterpret_cast<char*>(whole_huge_pages(reinterpret_cast<std::uintptr_t>(raw)));
+    if (base > raw) munmap(raw, static_cast<std::size_t>(base - raw));
+    if (raw + span > base + size) munmap(base + size, static_cast<std::size_t>(raw + span - (base + size)));
+#ifdef MADV_HUGEPAGE
+    madvise(base, size, MADV_HUGEPAGE);  // before the first touch
+#endif
+    return base;
+}
+
+void unmap_huge_pages(void* p, std::size_t bytes) { munmap(p, whole_huge_pages(bytes)); }
+
+}  // namespace wp

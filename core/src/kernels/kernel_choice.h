@@ -1,0 +1,21 @@
+// Which kernels run: what the CPU has (checked once) and what the caller's KernelOptions allow.
+// Every choice is a function of its arguments; nothing here can be switched process-wide.
+#pragma once
+
+#include "wp/model/kernel_options.h"
+
+namespace wp {
+
+bool cpu_has_avx2_fma();     // AVX2, FMA and F16C
+bool cpu_has_avx512_vnni();  // AVX-512 F, BW, VL and VNNI (and AVX2/FMA/F16C)
+
+// The AVX2 kernels: the CPU has them and the scalar loops are not forced.
+bool use_avx2_kernels(const KernelOptions& options);
+// The AVX-512 kernels of decode, short prompts and prompt attention: the CPU has VNNI,
+// options.avx512 and not options.force_scalar.
+bool avx512_decode_kernels(const KernelOptions& options);
+// The int8 product for q8/q4 prompts: the CPU has VNNI, options.int8_gemm and not
+// options.force_scalar.
+bool int8_gemm_available(const KernelOptions& options);
+
+}  // namespace wp

@@ -1,0 +1,270 @@
+// The AVX2/FMA decode kernels (matvec_kernels.h). Prefetch distances and their measurements:
+// docs/KERNELS.md, "Decode kernels".
+#include "kernels/matvec_kernels.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+
+#include "kernels/avx2_common.h"
+#include "wp/io/float16.h"
+
+#if defined(__x86_64__)
+
+namespace wp {
+
+using avx2::hsum;
+
+namespace {
+
+// How far ahead of the weights being read the f32, bf16 and q8 decode kernels prefetch (f32 into
+// L1, bf16 and q8 into L2); q4 reads 3 KB ahead into L1.
+constexpr int kPrefetchFarAvx2 = 6144;
+constexpr int kPrefetchQ4Avx2 = 3072;
+
+// R rows' sums (R = 1 decoding, R = 3 a short prompt, sharing the loads of x), each in the order
+// every f32 path uses, so that a prompt row equals decoding it: four sums over steps of 32
+// floats, the rest in steps of 8 into the first, added as (0+1)+(2+3), then the scalar tail
+// (fused on every path alike). Each step prefetches as many bytes at `pf` as it reads of the rows.
+template <int R>
+WP_AVX2 inline void sum_rows_f32_avx2(const float* w0, int cols, const float* x, float* y, const char* pf) {
+    __m256 a[R][4];
+    for (auto& row : a)
+        for (auto& v : row) v = _mm256_setzero_ps();
+    int i = 0;
+    for (; i + 32 <= cols; i += 32) {
+        for (int k = 0; k < 2 * R; ++k) _mm_prefetch(pf + 4 * R * i + 64 * k, _MM_HINT_T0);
+        for (int k = 0; k < 4; ++k) {
+            const __m256 xv = _mm256_loadu_ps(x + i + 8 * k);
+            for (int j = 0; j < R; ++j)
+                a[j][k] = _mm256_fmadd_ps(_mm256_loadu_ps(w0 + static_cast<std::size_t>(j) * cols + i + 8 * k), xv, a[j][k]);
+        }
+    }
+    for (; i + 8 <= cols; i += 8) {
+        const __m256 xv = _mm256_loadu_ps(x + i);
+        for (int j = 0; j < R; ++j)
+            a[j][0] = _mm256_fmadd_ps(_mm256_loadu_ps(w0 + static_cast<std::size_t>(j) * cols + i), xv, a[j][0]);
+    }
+    for (int j = 0; j < R; ++j) {
+        const float* w = w0 + static_cast<std::size_t>(j) * cols;
+        float s = hsum(_mm256_add_ps(_mm256_add_ps(a[j][0], a[j][1]), _mm256_add_ps(a[j][2], a[j][3])));
+        for (int c = i; c < cols; ++c) s = std::fma(w[c], x[c], s);
+        y[j] = s;
+    }
+}
+
+}  // namespace
+
+// Decoding (`stream`): one row after another, 6 KB ahead prefetched into L1. A few input rows
+// (a short prompt, with the weight rows in cache): three rows at a time, prefetching the next
+// three.
+WP_AVX2 void rows_f32_avx2(const float* W, int cols, const float* x, float* y, int r0, int r1, bool stream) {
+    int r = r0;
+    for (; !stream && r + 3 <= r1; r += 3) {
+        const float* w = W + static_cast<std::size_t>(r) * cols;
+        sum_rows_f32_avx2<3>(w, cols, x, y + r, reinterpret_cast<const char*>(w + 3 * static_cast<std::size_t>(cols)));
+    }
+    for (; r < r1; ++r) {
+        const float* w = W + static_cast<std::size_t>(r) * cols;
+        sum_rows_f32_avx2<1>(w, cols, x, y + r, reinterpret_cast<const char*>(w) + kPrefetchFarAvx2);
+    }
+}
+
+// bf16 pairs read as 32-bit words: the even element is the low half (shift it up), the odd one
+// the high half (mask the low bits away); no shuffles. The input vector is pre-split into the
+// even and odd elements of each 16-block (xp), so each 16 weights cost one load, one shift, one
+// and, two FMAs.
+//
+// Decoding (`stream`) reads the rows one after another and prefetches 6 KB ahead into L2, as the
+// AVX-512 kernel does: one stream per thread is what the hardware prefetchers follow best.
+// Several input rows (a short prompt, whose 16 weight rows stay in cache) take four rows at a
+// time, sharing the loads of the input. Both sum each row in the same order.
+WP_AVX2 void rows_bf16_avx2(const std::uint16_t* W, int cols, const float* xp, const float* x, float* y, int r0, int r1,
+                            bool stream) {
+    const int main = cols / 16 * 16;
+    const __m256i hi_mask = _mm256_set1_epi32(static_cast<int>(0xffff0000u));
+    int r = r0;
+    for (; !stream && r + 4 <= r1; r += 4) {
+        const std::uint16_t* w[4];
+        for (int k = 0; k < 4; ++k) w[k] = W + static_cast<std::size_t>(r + k) * cols;
+        __m256 ae[4], ao[4];
+        for (int k = 0; k < 4; ++k) ae[k] = ao[k] = _mm256_setzero_ps();
+        // The next four rows while these are summed (each step consumes 128 bytes here and
+        // touches the next 128 bytes there): the first input row run against a block of rows
+        // reads them from memory.
+        const char* next = reinterpret_cast<const char*>(w[3] + cols);
+        for (int i = 0; i < main; i += 16) {
+            _mm_prefetch(next + 8 * i, _MM_HINT_T0);
+            _mm_prefetch(next + 8 * i + 64, _MM_HINT_T0);
+            const __m256 xe = _mm256_loadu_ps(xp + i), xo = _mm256_loadu_ps(xp + i + 8);
+            for (int k = 0; k < 4; ++k) {
+                const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[k] + i));
+                ae[k] = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_slli_epi32(v, 16)), xe, ae[k]);
+                ao[k] = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_and_si256(v, hi_mask)), xo, ao[k]);
+            }
+        }
+        for (int k = 0; k < 4; ++k) {
+            float s = hsum(_mm256_add_ps(ae[k], ao[k]));
+            for (int i = main; i < cols; ++i) s += bf16_to_f32(w[k][i]) * x[i];
+            y[r + k] = s;
+        }
+    }
+    for (; r < r1; ++r) {
+        const std::uint16_t* w0 = W + static_cast<std::size_t>(r) * cols;
+        const char* ahead = reinterpret_cast<const char*>(w0) + kPrefetchFarAvx2;
+        __m256 ae = _mm256_setzero_ps(), ao = ae;
+        for (int i = 0; i < main; i += 16) {
+            if (stream && i % 32 == 0) _mm_prefetch(ahead + 2 * i, _MM_HINT_T1);
+            const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w0 + i));
+            ae = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_slli_epi32(v, 16)), _mm256_loadu_ps(xp + i), ae);
+            ao = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_and_si256(v, hi_mask)), _mm256_loadu_ps(xp + i + 8), ao);
+        }
+        float s = hsum(_mm256_add_ps(ae, ao));
+        for (int i = main; i < cols; ++i) s += bf16_to_f32(w0[i]) * x[i];
+        y[r] = s;
+    }
+}
+
+namespace {
+
+// Sum of 32 products of int8 weights and int8 activations, as 8 int32 lanes converted to float.
+WP_AVX2 inline __m256 dot32_i8(__m256i w, __m256i x) {
+    const __m256i ax = _mm256_sign_epi8(w, w);     // |w|
+    const __m256i sx = _mm256_sign_epi8(x, w);     // x * sign(w)
+    const __m256i p16 = _mm256_maddubs_epi16(ax, sx);
+    const __m256i p32 = _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
+    return _mm256_cvtepi32_ps(p32);
+}
+
+// The per-block factors d = weight scale x input scale, eight blocks at a time (F16C), so the
+// block loop below only broadcasts.
+WP_AVX2 inline void block_factors(const std::uint16_t* ws, const float* xd, int nb, float* d) {
+    int b = 0;
+    for (; b + 8 <= nb; b += 8) {
+        const __m256 w = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(ws + b)));
+        _mm256_storeu_ps(d + b, _mm256_mul_ps(w, _mm256_loadu_ps(xd + b)));
+    }
+    for (; b < nb; ++b) d[b] = _cvtsh_ss(ws[b]) * xd[b];
+}
+
+}  // namespace
+
+WP_AVX2 void rows_q8_avx2(const QMatrix& W, const std::int8_t* xq, const float* xd, float* d, float* y, int r0, int r1) {
+    const int nb = W.cols / kQuantBlock;
+    for (int r = r0; r < r1; ++r) {
+        const std::int8_t* w = W.q8 + static_cast<std::size_t>(r) * W.cols;
+        block_factors(W.scales + static_cast<std::size_t>(r) * nb, xd, nb, d);
+        __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;
+        // 6 KB ahead into L2 (the rows are contiguous, so that runs on into the following rows),
+        // which measured faster than the next row at the same offset into L1 (docs/KERNELS.md).
+        const char* next = reinterpret_cast<const char*>(w) + kPrefetchFarAvx2;
+        _mm_prefetch(reinterpret_cast<const char*>(W.scales + static_cast<std::size_t>(r + 1) * nb), _MM_HINT_T0);
+        int b = 0;
+        for (; b + 2 <= nb; b += 2) {
+            _mm_prefetch(next + b * kQuantBlock, _MM_HINT_T1);
+            const __m256i w0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + b * kQuantBlock));
+            const __m256i w1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + (b + 1) * kQuantBlock));
+            const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + b * kQuantBlock));
+            const __m256i x1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + (b + 1) * kQuantBlock));
+            acc0 = _mm256_fmadd_ps(dot32_i8(w0, x0), _mm256_broadcast_ss(d + b), acc0);
+            acc1 = _mm256_fmadd_ps(dot32_i8(w1, x1), _mm256_broadcast_ss(d + b + 1), acc1);
+        }
+        for (; b < nb; ++b) {
+            const __m256i wv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + b * kQuantBlock));
+            const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + b * kQuantBlock));
+            acc0 = _mm256_fmadd_ps(dot32_i8(wv, xv), _mm256_broadcast_ss(d + b), acc0);
+        }
+        y[r] = hsum(_mm256_add_ps(acc0, acc1));
+    }
+}
+
+// q4 with the nibbles kept unsigned (sum (u - 8) x = sum u x - 8 sum x), in the row layout of
+// q4_offset read 32 bytes at a time: lanes 0-7 of a group's chunk k are blocks 0-7 of the group,
+// lanes 8-15 blocks 8-15. Per half group: the four chunks' low and high nibbles against the
+// input arranged for them (arrange_q4_input: the halves of its 64-byte vectors), summed in 16
+// bits (each maddubs adds two products u x with u <= 15 and |x| <= 127, 3810; both nibbles of
+// four chunks, 8 x 3810 = 30480 < 32767), then once into one int32 per block, which starts at
+// the block's correction, and scaled by the eight blocks' factors. Masked: a row's last group
+// holds fewer than 16 blocks, so its chunks are 4 m bytes apart and the half's lanes past the
+// group's end are not read.
+template <bool Masked>
+WP_AVX2 inline __m256 q4_half_avx2(const std::uint8_t* w, int stride, const std::uint16_t* ws, const std::int8_t* x,
+                                   const std::int32_t* c, const float* xd, __m256i lanes, __m256 acc) {
+    const __m256i m4 = _mm256_set1_epi8(0x0f);
+    __m256i s = _mm256_setzero_si256();
+    for (int k = 0; k < 4; ++k) {
+        const __m256i v = Masked ? _mm256_maskload_epi32(reinterpret_cast<const int*>(w + stride * k), lanes)
+                                 : _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + stride * k));
+        const __m256i xl = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + 128 * k));
+        const __m256i xh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + 128 * k + 64));
+        s = _mm256_add_epi16(s, _mm256_maddubs_epi16(_mm256_and_si256(v, m4), xl));
+        s = _mm256_add_epi16(s, _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4), xh));
+    }
+    const __m256i sum = _mm256_add_epi32(_mm256_madd_epi16(s, _mm256_set1_epi16(1)),
+                                         _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c)));
+    // Past a row's last block the scales read are the next row's (or the storage's slack),
+    // against zero input scales.
+    const __m256 d = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(ws))), _mm256_loadu_ps(xd));
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), d, acc);
+}
+
+WP_AVX2 void rows_q4_avx2(const QMatrix& W, const std::int8_t* x4, const std::int32_t* c4, const float* xd, float* y,
+                          int r0, int r1) {
+    const int nb = W.cols / kQuantBlock, full = nb / 16, tail = nb % 16;
+    const std::size_t row_bytes = static_cast<std::size_t>(W.cols) / 2;
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i first = _mm256_cmpgt_epi32(_mm256_set1_epi32(tail), lane);       // tail lanes of blocks 0-7
+    const __m256i second = _mm256_cmpgt_epi32(_mm256_set1_epi32(tail - 8), lane);  // and of blocks 8-15
+    for (int r = r0; r < r1; ++r) {
+        const std::uint8_t* w = W.q4 + static_cast<std::size_t>(r) * row_bytes;
+        const std::uint16_t* ws = W.scales + static_cast<std::size_t>(r) * nb;
+        // The weights 3 KB ahead into L1: 6 KB measured the same, and into L2 slower, unlike the
+        // AVX-512 kernel's (docs/KERNELS.md).
+        const char* ahead = reinterpret_cast<const char*>(w) + kPrefetchQ4Avx2;
+        __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;
+        for (int g = 0; g < full; ++g) {
+            for (int k = 0; k < 4; ++k) _mm_prefetch(ahead + 256 * g + 64 * k, _MM_HINT_T0);
+            const std::uint8_t* wg = w + 256 * g;
+            const std::int8_t* xg = x4 + 512 * g;
+            acc0 = q4_half_avx2<false>(wg, 64, ws + 16 * g, xg, c4 + 16 * g, xd + 16 * g, first, acc0);
+            acc1 = q4_half_avx2<false>(wg + 32, 64, ws + 16 * g + 8, xg + 32, c4 + 16 * g + 8, xd + 16 * g + 8, first, acc1);
+        }
+        if (tail > 0) {
+            const int g = full;
+            for (int k = 0; k < 4; ++k) _mm_prefetch(ahead + 256 * g + 64 * k, _MM_HINT_T0);
+            const std::uint8_t* wg = w + 256 * g;
+            const std::int8_t* xg = x4 + 512 * g;
+            if (tail >= 8)
+                acc0 = q4_half_avx2<false>(wg, 4 * tail, ws + 16 * g, xg, c4 + 16 * g, xd + 16 * g, first, acc0);
+            else
+                acc0 = q4_half_avx2<true>(wg, 4 * tail, ws + 16 * g, xg, c4 + 16 * g, xd + 16 * g, first, acc0);
+            if (tail > 8)
+                acc1 = q4_half_avx2<true>(wg + 32, 4 * tail, ws + 16 * g + 8, xg + 32, c4 + 16 * g + 8, xd + 16 * g + 8,
+                                          second, acc1);
+        }
+        y[r] = hsum(_mm256_add_ps(acc0, acc1));
+    }
+}
+
+void prefetch_rows_start(const QMatrix& W, int r0, int r1) {
+    const std::size_t n = static_cast<std::size_t>(r1 - r0), cols = static_cast<std::size_t>(W.cols);
+    const char* w = nullptr;
+    std::size_t row_bytes = 0;
+    switch (W.precision) {
+        case Precision::F32: w = reinterpret_cast<const char*>(W.f32 + r0 * cols); row_bytes = 4 * cols; break;
+        case Precision::BF16: w = reinterpret_cast<const char*>(W.bf16 + r0 * cols); row_bytes = 2 * cols; break;
+        case Precision::Q8: w = reinterpret_cast<const char*>(W.q8 + r0 * cols); row_bytes = cols; break;
+        case Precision::Q4: w = reinterpret_cast<const char*>(W.q4 + r0 * cols / 2); row_bytes = cols / 2; break;
+    }
+    const std::size_t bytes = std::min<std::size_t>(n * row_bytes, 6144);
+    for (std::size_t o = 0; o < bytes; o += 64) _mm_prefetch(w + o, _MM_HINT_T0);
+    if (W.scales != nullptr) {
+        const char* sc = reinterpret_cast<const char*>(W.scales + r0 * (cols / kQuantBlock));
+        const std::size_t sb = std::min<std::size_t>(n * (cols / kQuantBlock) * 2, 512);
+        for (std::size_t o = 0; o < sb; o += 64) _mm_prefetch(sc + o, _MM_HINT_T0);
+    }
+}
+
+}  // namespace wp
+
+#endif  // __x86_64__

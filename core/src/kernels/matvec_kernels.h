@@ -1,0 +1,47 @@
+// The decode kernels: rows [r0, r1) of y = W x for one prepared input row (prepared_input.h),
+// one set per instruction set. The dispatch (matmul.cpp) picks the set; weight layouts,
+// prefetch distances and why: docs/KERNELS.md.
+//
+// Every set sums a row in one fixed order whether it runs for decode or for a short prompt, so
+// a prompt row gets exactly what decoding it would.
+#pragma once
+
+#include <cstdint>
+
+#include "wp/kernels/qmatrix.h"
+
+namespace wp {
+
+// ---- AVX2 / FMA (matvec_avx2.cpp); the CPU must have them (cpu_has_avx2_fma) --------------
+// `stream`: one input row (decode), whose weight rows come from memory once and are read one
+// after another with the weights ahead prefetched; otherwise a short prompt, whose weight rows
+// stay in cache while every input row runs against them (several rows at a time).
+void rows_f32_avx2(const float* W, int cols, const float* x, float* y, int r0, int r1, bool stream);
+void rows_bf16_avx2(const std::uint16_t* W, int cols, const float* xp, const float* x, float* y, int r0, int r1,
+                    bool stream);
+// d: room for W.cols / 32 block factors (ThreadScratch::block_factors).
+void rows_q8_avx2(const QMatrix& W, const std::int8_t* xq, const float* xd, float* d, float* y, int r0, int r1);
+void rows_q4_avx2(const QMatrix& W, const std::int8_t* x4, const std::int32_t* c4, const float* xd, float* y, int r0,
+                  int r1);
+// Prefetches the first 6 KB of rows [r0, r1) and the first 512 bytes of their scales: the
+// kernels prefetch ahead of what they read, never the start of the rows they are given. Once per
+// chunk of rows a thread takes.
+void prefetch_rows_start(const QMatrix& W, int r0, int r1);
+
+// ---- AVX-512 VNNI (matvec_avx512.cpp); the CPU must have it (cpu_has_avx512_vnni) ----------
+// One row after another with the weights ahead prefetched, for decode and short prompts alike.
+// q8 reads xq/xd zero-padded to a multiple of 16 blocks; q4 the arrangement of arrange_q4_input.
+void rows_f32_avx512(const QMatrix& W, const float* x, float* y, int r0, int r1);
+// bf16: xp holds, per 32 input elements, the 16 even ones then the 16 odd ones (a bf16 pair read
+// as a 32-bit word gives the even element by a shift, the odd one by a mask); elements past the
+// last whole 32 are read from x.
+void rows_bf16_avx512(const QMatrix& W, const float* xp, const float* x, float* y, int r0, int r1);
+void rows_q8_avx512(const QMatrix& W, const std::int8_t* xq, const float* xd, float* y, int r0, int r1);
+void rows_q4_avx512(const QMatrix& W, const std::int8_t* x4, const std::int32_t* c4, const float* xd, float* y, int r0,
+                    int r1);
+
+// ---- scalar (matvec_scalar.cpp): any CPU, and the reference the vector kernels are tested against.
+// q8/q4 read xq/xd; f32/bf16 read x.
+void rows_scalar(const QMatrix& W, const float* x, const std::int8_t* xq, const float* xd, float* y, int r0, int r1);
+
+}  // namespace wp
