@@ -22,12 +22,9 @@
 #include <vector>
 
 #include "wp/kernels/thread_pool.h"
+#include "wp/model/precision.h"
 
 namespace wp {
-
-enum class Precision { F32, BF16, Q8, Q4 };
-const char* precision_name(Precision p);
-Precision parse_precision(const std::string& s);  // throws wp::Error
 
 constexpr int kQuantBlock = 32;
 
