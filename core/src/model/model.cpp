@@ -1,6 +1,7 @@
 #include "wp/model/model.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cblas.h>
 #include <cmath>
 #include <cstdint>
@@ -10,6 +11,7 @@
 #include <thread>
 
 #include "wp/error.h"
+#include "model/forward_scratch.h"
 #include "wp/kernels/attention_kernels.h"
 #include "wp/kernels/ops.h"
 
@@ -17,15 +19,10 @@ namespace wp {
 
 namespace fs = std::filesystem;
 
-namespace {
+Context::Context(const ModelConfig& cfg, CacheKind kind, std::int64_t max_len, bool half_cache)
+    : cache(cfg, kind, max_len, half_cache), scratch_(std::make_unique<ForwardScratch>()) {}
 
-template <typename T>
-T* ensure(std::vector<T>& v, std::size_t n) {
-    if (v.size() < n) v.resize(std::max(n, v.size() * 2));
-    return v.data();
-}
-
-}  // namespace
+Context::~Context() = default;
 
 std::unique_ptr<Model> Model::load(const fs::path& dir, const std::function<void(double)>& progress,
                                    const LoadOptions& options) {
@@ -124,12 +121,12 @@ QMatrix Model::matrix(const std::string& name, std::int64_t rows, std::int64_t c
     return m;
 }
 
-void Model::linear(const Linear& L, const float* x, int rows, float* y, Workspace& ws) const {
-    linear_multi({&L}, x, rows, {y}, ws);
+void Model::linear(const Linear& L, const float* x, int rows, float* y, ForwardScratch& s) const {
+    linear_multi({&L}, x, rows, {y}, s);
 }
 
 void Model::linear_multi(std::initializer_list<const Linear*> Ls, const float* x, int rows,
-                         std::initializer_list<float*> ys, Workspace& ws) const {
+                         std::initializer_list<float*> ys, ForwardScratch& s) const {
     if (Ls.size() > 4 || ys.size() != Ls.size()) throw Error("linear_multi: up to four matrices, one output each");
     const QMatrix* Ws[4] = {};
     float* outs[4] = {};
@@ -137,7 +134,7 @@ void Model::linear_multi(std::initializer_list<const Linear*> Ls, const float* x
     for (const Linear* L : Ls) Ws[n++] = &L->w;
     n = 0;
     for (float* y : ys) outs[n++] = y;
-    matmul_multi(Ws, x, rows, outs, n, *pool_, ws.kernels);
+    matmul_multi(Ws, x, rows, outs, n, *pool_, s.kernels);
     for (int i = 0; i < n; ++i)
         if (const float* b = Ls.begin()[i]->b)
             for (int r = 0; r < rows; ++r) ops::add(outs[i] + static_cast<std::size_t>(r) * Ws[i]->rows, b, Ws[i]->rows);
@@ -165,7 +162,7 @@ std::unique_ptr<Context> Model::new_context(CacheKind kind, std::int64_t max_len
     // The quantized precisions keep an f16 KV cache (half the bytes read per token at long
     // contexts); f32 and bf16 keep f32 so that their logits stay exact.
     const bool half = precision_ == Precision::Q8 || precision_ == Precision::Q4;
-    return std::make_unique<Context>(cfg_, kind, max_len, half);
+    return std::unique_ptr<Context>(new Context(cfg_, kind, max_len, half));
 }
 
 std::span<const float> Model::forward(Context& ctx, std::span<const int> ids, LogitsMode mode,
@@ -179,21 +176,21 @@ std::span<const float> Model::forward(Context& ctx, std::span<const int> ids, Lo
                         std::to_string(c.vocab_size - 1) + ")");
     KvCache& cache = ctx.cache;
     cache.check_room(T);
-    Workspace& ws = ctx.ws;
+    ForwardScratch& s = *ctx.scratch_;
     const int H = c.hidden_size, I = c.intermediate_size, QD = c.q_dim(), KD = c.kv_dim();
     const std::int64_t pos0 = cache.length();
 
-    float* x = ensure(ws.x, static_cast<std::size_t>(T) * H);
-    float* n = ensure(ws.n, static_cast<std::size_t>(T) * H);
-    float* q = ensure(ws.q, static_cast<std::size_t>(T) * QD);
-    float* k = ensure(ws.k, static_cast<std::size_t>(T) * KD);
-    float* v = ensure(ws.v, static_cast<std::size_t>(T) * KD);
-    float* att = ensure(ws.att, static_cast<std::size_t>(T) * QD);
-    float* o = ensure(ws.o, static_cast<std::size_t>(T) * H);
-    float* gate = ensure(ws.gate, static_cast<std::size_t>(T) * I);
-    float* up = ensure(ws.up, static_cast<std::size_t>(T) * I);
-    float* cos = ensure(ws.cos, static_cast<std::size_t>(T) * c.head_dim / 2);
-    float* sin = ensure(ws.sin, static_cast<std::size_t>(T) * c.head_dim / 2);
+    float* x = ensure(s.x, static_cast<std::size_t>(T) * H);
+    float* n = ensure(s.n, static_cast<std::size_t>(T) * H);
+    float* q = ensure(s.q, static_cast<std::size_t>(T) * QD);
+    float* k = ensure(s.k, static_cast<std::size_t>(T) * KD);
+    float* v = ensure(s.v, static_cast<std::size_t>(T) * KD);
+    float* att = ensure(s.att, static_cast<std::size_t>(T) * QD);
+    float* o = ensure(s.o, static_cast<std::size_t>(T) * H);
+    float* gate = ensure(s.gate, static_cast<std::size_t>(T) * I);
+    float* up = ensure(s.up, static_cast<std::size_t>(T) * I);
+    float* cos = ensure(s.cos, static_cast<std::size_t>(T) * c.head_dim / 2);
+    float* sin = ensure(s.sin, static_cast<std::size_t>(T) * c.head_dim / 2);
 
     // transformers multiplies by sqrt(hidden) as a tensor of the activation dtype (f32 here).
     const float emb_scale = c.scale_embeddings ? static_cast<float>(std::sqrt(static_cast<double>(H))) : 1.0f;
@@ -209,13 +206,13 @@ std::span<const float> Model::forward(Context& ctx, std::span<const int> ids, Lo
     for (int l = 0; l < c.num_layers; ++l) {
         const Layer& L = layers_[l];
         ops::rms_norm(x, L.input_norm, n, T, H, eps, c.norm_style);
-        linear_multi({&L.q, &L.k, &L.v}, n, T, {q, k, v}, ws);
+        linear_multi({&L.q, &L.k, &L.v}, n, T, {q, k, v}, s);
         ops::rope(q, T, c.num_heads, c.head_dim, QD, cos, sin);
         ops::rope(k, T, c.num_kv_heads, c.head_dim, KD, cos, sin);
         if (T == 1) attention_decode(ctx, l, pos0, trace);
         else attention(ctx, l, pos0, T, trace);
         cache.store(l, k, v, T);
-        linear(L.o, att, T, o, ws);
+        linear(L.o, att, T, o, s);
         if (c.sandwich_norms) {
             ops::rms_norm(o, L.post_attn_norm, o, T, H, eps, c.norm_style);
             ops::add(x, o, TH);
@@ -224,11 +221,11 @@ std::span<const float> Model::forward(Context& ctx, std::span<const int> ids, Lo
             ops::add(x, o, TH);
             ops::rms_norm(x, L.post_attn_norm, n, T, H, eps, c.norm_style);
         }
-        linear_multi({&L.gate, &L.up}, n, T, {gate, up}, ws);
+        linear_multi({&L.gate, &L.up}, n, T, {gate, up}, s);
         const std::size_t TI = static_cast<std::size_t>(T) * I;
         if (c.activation == Activation::GeluTanh) ops::gelu_tanh_mul(gate, up, gate, TI);
         else ops::silu_mul(gate, up, gate, TI);
-        linear(L.down, gate, T, o, ws);
+        linear(L.down, gate, T, o, s);
         if (c.sandwich_norms) ops::rms_norm(o, L.post_ffn_norm, o, T, H, eps, c.norm_style);
         ops::add(x, o, TH);
     }
@@ -238,8 +235,8 @@ std::span<const float> Model::forward(Context& ctx, std::span<const int> ids, Lo
     const float* last = x + static_cast<std::size_t>(T - rows) * H;
     ops::rms_norm(last, final_norm_, n, rows, H, eps, c.norm_style);
     const std::size_t nl = static_cast<std::size_t>(rows) * c.vocab_size;
-    float* logits = ensure(ws.logits, nl);
-    matmul(lm_head_, n, rows, logits, *pool_, ws.kernels);
+    float* logits = ensure(s.logits, nl);
+    matmul(lm_head_, n, rows, logits, *pool_, s.kernels);
     if (c.final_softcap > 0) ops::softcap(logits, nl, c.final_softcap);
     return {logits, nl};
 }
@@ -247,10 +244,10 @@ std::span<const float> Model::forward(Context& ctx, std::span<const int> ids, Lo
 // Absolute positions of the keys one attention step sees: the cache's slots (ring layers in slot
 // order), then the `count` new tokens at pos0.. .
 // `room`: the buffer is made at least that large (see attention_decode).
-static std::int64_t* key_positions(const KvCache& cache, int layer, std::int64_t pos0, int count, Workspace& ws,
-                                   std::size_t room = 0) {
+static std::int64_t* key_positions(const KvCache& cache, int layer, std::int64_t pos0, int count,
+                                   AttentionScratch& s, std::size_t room = 0) {
     const int n_past = cache.held(layer);
-    std::int64_t* key_pos = ensure(ws.key_pos, std::max(room, static_cast<std::size_t>(n_past + count)));
+    std::int64_t* key_pos = ensure(s.key_pos, std::max(room, static_cast<std::size_t>(n_past + count)));
     for (int s = 0; s < n_past; ++s) key_pos[s] = cache.slot_position(layer, s);
     for (int j = 0; j < count; ++j) key_pos[n_past + j] = pos0 + j;
     return key_pos;
@@ -264,7 +261,8 @@ static std::int64_t* key_positions(const KvCache& cache, int layer, std::int64_t
 void Model::attention_decode(Context& ctx, int layer, std::int64_t pos, AttentionTrace* trace) const {
     const ModelConfig& c = cfg_;
     const KvCache& cache = ctx.cache;
-    Workspace& ws = ctx.ws;
+    ForwardScratch& ws = *ctx.scratch_;
+    AttentionScratch& s = ws.attention;
     const MaskSpec& mask = c.layer_masks[layer];
     const int hd = c.head_dim;
     const int n_past = cache.held(layer);
@@ -272,15 +270,15 @@ void Model::attention_decode(Context& ctx, int layer, std::int64_t pos, Attentio
     // The buffers that grow with the context are sized for the cache's allocated slots, so they
     // grow only when the cache does (a dynamic cache doubling), never on an ordinary token.
     const std::size_t room = static_cast<std::size_t>(std::max<std::int64_t>(n_tot, cache.allocated_slots(layer) + 1));
-    const std::int64_t* key_pos = key_positions(cache, layer, pos, 1, ws, room);
-    float* scores = ensure(ws.scores, static_cast<std::size_t>(c.num_heads) * room);
+    const std::int64_t* key_pos = key_positions(cache, layer, pos, 1, s, room);
+    float* scores = ensure(s.scores, static_cast<std::size_t>(c.num_heads) * room);
     // Additive mask (0 or -inf), only when some key is hidden.
     const float* bias = nullptr;
     {
         bool all = true;
         for (int j = 0; j < n_tot && all; ++j) all = mask.allows(pos, key_pos[j]);
         if (!all) {
-            float* b = ensure(ws.bias, room);
+            float* b = ensure(s.bias, room);
             for (int j = 0; j < n_tot; ++j) b[j] = mask.allows(pos, key_pos[j]) ? 0.0f : -std::numeric_limits<float>::infinity();
             bias = b;
         }
@@ -339,14 +337,15 @@ void Model::attention_decode(Context& ctx, int layer, std::int64_t pos, Attentio
 void Model::attention(Context& ctx, int layer, std::int64_t pos0, int count, AttentionTrace* trace) const {
     const ModelConfig& c = cfg_;
     const KvCache& cache = ctx.cache;
-    Workspace& ws = ctx.ws;
+    ForwardScratch& ws = *ctx.scratch_;
+    AttentionScratch& s = ws.attention;
     const MaskSpec& mask = c.layer_masks[layer];
     const int hd = c.head_dim, QD = c.q_dim(), KD = c.kv_dim();
     const int group = c.num_heads / c.num_kv_heads;
 
     const int n_past = cache.held(layer);
     const int n_tot = n_past + count;
-    const std::int64_t* key_pos = key_positions(cache, layer, pos0, count, ws);
+    const std::int64_t* key_pos = key_positions(cache, layer, pos0, count, s);
 
     // The cached rows, head-major: KV head g's n_past rows at Kp + g * head_stride, hd apart.
     const float* Kp = cache.keys(layer);
@@ -354,8 +353,8 @@ void Model::attention(Context& ctx, int layer, std::int64_t pos0, int count, Att
     std::size_t head_stride = cache.head_stride(layer);
     if (cache.half() && n_past > 0) {
         const std::size_t n = static_cast<std::size_t>(n_past) * hd;
-        float* kw = ensure(ws.kpast, n * c.num_kv_heads);
-        float* vw = ensure(ws.vpast, n * c.num_kv_heads);
+        float* kw = ensure(s.kpast, n * c.num_kv_heads);
+        float* vw = ensure(s.vpast, n * c.num_kv_heads);
         pool_->parallel_for(c.num_kv_heads, 1, [&](std::int64_t g0, std::int64_t g1) {
             for (std::int64_t g = g0; g < g1; ++g) {
                 f16_to_f32_array(cache.keys16(layer) + cache.offset(layer, 0, static_cast<int>(g)), kw + g * n, n);
@@ -389,7 +388,7 @@ void Model::attention(Context& ctx, int layer, std::int64_t pos0, int count, Att
     const std::size_t kts = static_cast<std::size_t>(n_tot + 15) / 32 * 32 + 16;  // >= n_tot
     float* keys_t = nullptr;
     if (wide) {
-        keys_t = ensure(ws.keys_t, static_cast<std::size_t>(c.num_kv_heads) * hd * kts);
+        keys_t = ensure(s.keys_t, static_cast<std::size_t>(c.num_kv_heads) * hd * kts);
         pool_->parallel_for(c.num_kv_heads, 1, [&](std::int64_t g0, std::int64_t g1) {
             for (std::int64_t g = g0; g < g1; ++g) {
                 float* kt = keys_t + static_cast<std::size_t>(g) * hd * kts;
@@ -401,64 +400,73 @@ void Model::attention(Context& ctx, int layer, std::int64_t pos0, int count, Att
             }
         });
     }
-    pool_->parallel_for(static_cast<std::int64_t>(c.num_heads) * blocks, 1, [&](std::int64_t u0, std::int64_t u1) {
-        thread_local std::vector<float> qbuf, sbuf, obuf, obuf2, bias_buf;
-        for (std::int64_t u = u0; u < u1; ++u) {
-            const int h = static_cast<int>(u / blocks), i0 = static_cast<int>(u % blocks) * kRows;
-            const int rows = std::min(kRows, count - i0), g = h / group;
-            const int new_keys = mask.causal ? i0 + rows : count;  // new keys the last row sees
-            const int width = n_past + new_keys;
-            if (qbuf.size() < static_cast<std::size_t>(kRows) * hd) {
-                qbuf.resize(static_cast<std::size_t>(kRows) * hd);
-                obuf.resize(qbuf.size());
-                obuf2.resize(qbuf.size());
-            }
-            if (sbuf.size() < static_cast<std::size_t>(kRows) * n_tot) sbuf.resize(static_cast<std::size_t>(kRows) * n_tot);
-            for (int r = 0; r < rows; ++r)
-                std::copy_n(q + static_cast<std::size_t>(i0 + r) * QD + static_cast<std::size_t>(h) * hd, hd,
-                            qbuf.data() + static_cast<std::size_t>(r) * hd);
-            float* S = sbuf.data();
-            if (wide) {
-                std::fill(qbuf.begin() + static_cast<std::size_t>(rows) * hd, qbuf.begin() + static_cast<std::size_t>(kRows) * hd, 0.0f);
-                prompt_scores_avx512(qbuf.data(), rows, hd, keys_t + static_cast<std::size_t>(g) * hd * kts, kts, width, S, width);
-            } else {
-                if (n_past > 0) attention_scores(qbuf.data(), rows, hd, Kp + g * head_stride, hd, n_past, S, width);
-                attention_scores(qbuf.data(), rows, hd, kn + static_cast<std::size_t>(g) * hd, KD, new_keys, S + n_past, width);
-            }
-            for (int r = 0; r < rows; ++r) {
-                const int i = i0 + r;
-                const std::int64_t qp = pos0 + i;
-                float* row = S + static_cast<std::size_t>(r) * width;
-                const int limit = mask.causal ? n_past + i + 1 : n_tot;
-                const float* bias = nullptr;
-                if (!plain_causal) {
-                    if (bias_buf.size() < static_cast<std::size_t>(limit)) bias_buf.resize(limit);
-                    for (int j = 0; j < limit; ++j) bias_buf[j] = mask.allows(qp, key_pos[j]) ? 0.0f : neg_inf;
-                    bias = bias_buf.data();
-                }
-                softmax_row(row, limit, c.attn_scale, c.attn_softcap, bias);
-                std::fill(row + limit, row + width, 0.0f);
-                if (trace != nullptr && trace->covers(qp) && trace->records(layer) && h < trace->heads()) {
-                    float* tr = trace->row(layer, h, qp);
-                    for (int j = 0; j < width; ++j)
-                        if (trace->covers(key_pos[j])) tr[key_pos[j]] = row[j];
-                }
-            }
-            float* o = obuf.data();
-            if (wide) {
-                prompt_mix_avx512(S + n_past, width, rows, vn + static_cast<std::size_t>(g) * hd, KD, new_keys, hd, o, false);
-                if (n_past > 0) prompt_mix_avx512(S, width, rows, Vp + g * head_stride, hd, n_past, hd, o, true);
-            } else {
-                attention_mix(S + n_past, width, rows, vn + static_cast<std::size_t>(g) * hd, KD, new_keys, hd, o);
-                if (n_past > 0) {
-                    attention_mix(S, width, rows, Vp + g * head_stride, hd, n_past, hd, obuf2.data());
-                    for (std::size_t k = 0; k < static_cast<std::size_t>(rows) * hd; ++k) o[k] += obuf2[k];
-                }
-            }
-            for (int r = 0; r < rows; ++r)
-                std::copy_n(o + static_cast<std::size_t>(r) * hd, hd,
-                            att + static_cast<std::size_t>(i0 + r) * QD + static_cast<std::size_t>(h) * hd);
+    // Each pool thread works in its own slot and takes units from a shared counter until none
+    // are left (a slower thread simply does fewer). The slots are sized here, on this thread.
+    const std::int64_t units = static_cast<std::int64_t>(c.num_heads) * blocks;
+    if (s.slots.size() < static_cast<std::size_t>(pool_->size())) s.slots.resize(pool_->size());
+    for (PromptAttentionSlot& slot : s.slots) {
+        ensure(slot.q, static_cast<std::size_t>(kRows) * hd);
+        ensure(slot.out, static_cast<std::size_t>(kRows) * hd);
+        ensure(slot.out_past, static_cast<std::size_t>(kRows) * hd);
+        ensure(slot.scores, static_cast<std::size_t>(kRows) * n_tot);
+        ensure(slot.bias, static_cast<std::size_t>(n_tot));
+    }
+    auto run_unit = [&](std::int64_t u, PromptAttentionSlot& slot) {
+        const int h = static_cast<int>(u / blocks), i0 = static_cast<int>(u % blocks) * kRows;
+        const int rows = std::min(kRows, count - i0), g = h / group;
+        const int new_keys = mask.causal ? i0 + rows : count;  // new keys the last row sees
+        const int width = n_past + new_keys;
+        float* qb = slot.q.data();
+        for (int r = 0; r < rows; ++r)
+            std::copy_n(q + static_cast<std::size_t>(i0 + r) * QD + static_cast<std::size_t>(h) * hd, hd,
+                        qb + static_cast<std::size_t>(r) * hd);
+        float* S = slot.scores.data();
+        if (wide) {
+            std::fill(qb + static_cast<std::size_t>(rows) * hd, qb + static_cast<std::size_t>(kRows) * hd, 0.0f);
+            prompt_scores_avx512(qb, rows, hd, keys_t + static_cast<std::size_t>(g) * hd * kts, kts, width, S, width);
+        } else {
+            if (n_past > 0) attention_scores(qb, rows, hd, Kp + g * head_stride, hd, n_past, S, width);
+            attention_scores(qb, rows, hd, kn + static_cast<std::size_t>(g) * hd, KD, new_keys, S + n_past, width);
         }
+        for (int r = 0; r < rows; ++r) {
+            const int i = i0 + r;
+            const std::int64_t qp = pos0 + i;
+            float* row = S + static_cast<std::size_t>(r) * width;
+            const int limit = mask.causal ? n_past + i + 1 : n_tot;
+            const float* bias = nullptr;
+            if (!plain_causal) {
+                float* b = slot.bias.data();
+                for (int j = 0; j < limit; ++j) b[j] = mask.allows(qp, key_pos[j]) ? 0.0f : neg_inf;
+                bias = b;
+            }
+            softmax_row(row, limit, c.attn_scale, c.attn_softcap, bias);
+            std::fill(row + limit, row + width, 0.0f);
+            if (trace != nullptr && trace->covers(qp) && trace->records(layer) && h < trace->heads()) {
+                float* tr = trace->row(layer, h, qp);
+                for (int j = 0; j < width; ++j)
+                    if (trace->covers(key_pos[j])) tr[key_pos[j]] = row[j];
+            }
+        }
+        float* o = slot.out.data();
+        if (wide) {
+            prompt_mix_avx512(S + n_past, width, rows, vn + static_cast<std::size_t>(g) * hd, KD, new_keys, hd, o, false);
+            if (n_past > 0) prompt_mix_avx512(S, width, rows, Vp + g * head_stride, hd, n_past, hd, o, true);
+        } else {
+            attention_mix(S + n_past, width, rows, vn + static_cast<std::size_t>(g) * hd, KD, new_keys, hd, o);
+            if (n_past > 0) {
+                float* op = slot.out_past.data();
+                attention_mix(S, width, rows, Vp + g * head_stride, hd, n_past, hd, op);
+                for (std::size_t k = 0; k < static_cast<std::size_t>(rows) * hd; ++k) o[k] += op[k];
+            }
+        }
+        for (int r = 0; r < rows; ++r)
+            std::copy_n(o + static_cast<std::size_t>(r) * hd, hd,
+                        att + static_cast<std::size_t>(i0 + r) * QD + static_cast<std::size_t>(h) * hd);
+    };
+    std::atomic<std::int64_t> next_unit{0};
+    pool_->parallel_for(pool_->size(), 1, [&](std::int64_t t0, std::int64_t t1) {
+        for (std::int64_t t = t0; t < t1; ++t)
+            for (std::int64_t u; (u = next_unit.fetch_add(1, std::memory_order_relaxed)) < units;) run_unit(u, s.slots[t]);
     });
 }
 

@@ -20,15 +20,7 @@
 
 namespace wp {
 
-// Scratch buffers of one forward pass. They grow to the largest chunk and context seen and are
-// then reused: decoding allocates nothing per token.
-struct Workspace {
-    std::vector<float> x, n, q, k, v, att, o, gate, up, scores, bias, cos, sin, logits;
-    std::vector<std::int64_t> key_pos;
-    std::vector<float> kpast, vpast;  // a half cache's rows widened for prompt attention
-    std::vector<float> keys_t;        // prompt attention (AVX-512): each KV head's keys transposed
-    KernelScratch kernels;
-};
+struct ForwardScratch;  // internal: core/src/model/forward_scratch.h
 
 struct LoadOptions {
     // Compute precision of the weight matrices; unset: bf16 when the file's weights are all bf16
@@ -37,13 +29,20 @@ struct LoadOptions {
     int threads = 0;  // 0: one per core; BLAS uses the same number
 };
 
-// What one conversation needs besides the shared weights: its KV cache and scratch buffers.
+// What one conversation needs besides the shared weights: its KV cache and the scratch buffers
+// of its forward passes. Model::new_context makes one with the model's cache type.
 class Context {
 public:
-    Context(const ModelConfig& cfg, CacheKind kind, std::int64_t max_len = 0, bool half_cache = false)
-        : cache(cfg, kind, max_len, half_cache) {}
+    Context(const ModelConfig& cfg, CacheKind kind, std::int64_t max_len = 0, bool half_cache = false);
+    ~Context();
+    Context(const Context&) = delete;
+    Context& operator=(const Context&) = delete;
+
     KvCache cache;
-    Workspace ws;
+
+private:
+    friend class Model;
+    std::unique_ptr<ForwardScratch> scratch_;
 };
 
 enum class LogitsMode { Last, All };
@@ -92,11 +91,11 @@ private:
     Model() = default;
     const float* tensor_f32(const std::string& name, const std::vector<std::int64_t>& shape);
     QMatrix matrix(const std::string& name, std::int64_t rows, std::int64_t cols);
-    void linear(const Linear& L, const float* x, int rows, float* y, Workspace& ws) const;
+    void linear(const Linear& L, const float* x, int rows, float* y, ForwardScratch& s) const;
     // The same input through up to four matrices (see matmul_multi: on the decode kernels' path
     // the input is prepared once and one parallel loop covers all their rows).
     void linear_multi(std::initializer_list<const Linear*> Ls, const float* x, int rows, std::initializer_list<float*> ys,
-                      Workspace& ws) const;
+                      ForwardScratch& s) const;
     void attention_decode(Context& ctx, int layer, std::int64_t pos, AttentionTrace* trace) const;
     void attention(Context& ctx, int layer, std::int64_t pos0, int count, AttentionTrace* trace) const;
 
