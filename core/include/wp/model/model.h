@@ -96,8 +96,6 @@ private:
     // the input is prepared once and one parallel loop covers all their rows).
     void linear_multi(std::initializer_list<const Linear*> Ls, const float* x, int rows, std::initializer_list<float*> ys,
                       ForwardScratch& s) const;
-    void attention_decode(Context& ctx, int layer, std::int64_t pos, AttentionTrace* trace) const;
-    void attention(Context& ctx, int layer, std::int64_t pos0, int count, AttentionTrace* trace) const;
 
     ModelConfig cfg_;
     std::filesystem::path dir_;
