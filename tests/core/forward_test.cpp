@@ -8,6 +8,7 @@
 
 #include "test_support.h"
 #include "wp/generate/generator.h"
+#include "wp/kernels/qmatrix.h"
 #include "wp/model/model.h"
 
 namespace wp::test {

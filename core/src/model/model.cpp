@@ -1,33 +1,86 @@
 #include "wp/model/model.h"
 
 #include <algorithm>
-#include <atomic>
 #include <cblas.h>
 #include <cmath>
 #include <cstdint>
-#include <limits>
+#include <cstring>
+#include <initializer_list>
 #include <set>
 #include <sys/mman.h>
 #include <thread>
+#include <vector>
 
-#include "wp/error.h"
 #include "attention/self_attention.h"
 #include "model/forward_scratch.h"
-#include "wp/kernels/attention_kernels.h"
+#include "wp/error.h"
+#include "wp/io/safetensors.h"
 #include "wp/kernels/ops.h"
+#include "wp/kernels/qmatrix.h"
+#include "wp/kernels/thread_pool.h"
 
 namespace wp {
 
 namespace fs = std::filesystem;
+
+// A model's weights in their compute precision, its thread pool, and the decoder that runs them.
+struct Model::Impl {
+    struct Linear {
+        QMatrix w;
+        const float* b = nullptr;
+    };
+    struct Layer {
+        const float* input_norm = nullptr;
+        const float* post_attn_norm = nullptr;
+        const float* pre_ffn_norm = nullptr;   // Gemma2
+        const float* post_ffn_norm = nullptr;  // Gemma2
+        Linear q, k, v, o, gate, up, down;
+    };
+
+    const float* tensor_f32(const std::string& name, const std::vector<std::int64_t>& shape);
+    QMatrix matrix(const std::string& name, std::int64_t rows, std::int64_t cols);
+    void linear(const Linear& L, const float* x, int rows, float* y, ForwardScratch& s) const;
+    // The same input through up to four matrices (see matmul_multi: on the decode kernels' path
+    // the input is prepared once and one parallel loop covers all their rows).
+    void linear_multi(std::initializer_list<const Linear*> Ls, const float* x, int rows, std::initializer_list<float*> ys,
+                      ForwardScratch& s) const;
+    std::span<const float> forward(KvCache& cache, ForwardScratch& s, std::span<const int> ids, LogitsMode mode,
+                                   AttentionTrace* trace) const;
+
+    ModelConfig cfg_;
+    std::filesystem::path dir_;
+    WeightStore store_;
+    std::vector<std::vector<float>> owned_;  // widened or realigned copies
+    QStorage qstore_;                        // quantized or converted matrices
+    QMatrix embed_;
+    const float* final_norm_ = nullptr;
+    QMatrix lm_head_;
+    Precision precision_ = Precision::F32;
+    std::unique_ptr<ThreadPool> pool_;
+    std::vector<Layer> layers_;
+    std::int64_t n_params_ = 0;
+    std::string weights_dtype_;
+};
 
 Context::Context(const ModelConfig& cfg, CacheKind kind, std::int64_t max_len, bool half_cache)
     : cache(cfg, kind, max_len, half_cache), scratch_(std::make_unique<ForwardScratch>()) {}
 
 Context::~Context() = default;
 
+Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Model::~Model() = default;
+
+const ModelConfig& Model::config() const { return impl_->cfg_; }
+const fs::path& Model::dir() const { return impl_->dir_; }
+std::int64_t Model::parameter_count() const { return impl_->n_params_; }
+std::string Model::weights_dtype() const { return impl_->weights_dtype_; }
+Precision Model::precision() const { return impl_->precision_; }
+int Model::threads() const { return impl_->pool_->size(); }
+
 std::unique_ptr<Model> Model::load(const fs::path& dir, const std::function<void(double)>& progress,
                                    const LoadOptions& options) {
-    std::unique_ptr<Model> m(new Model());
+    auto impl = std::make_unique<Impl>();
+    Impl* m = impl.get();
     m->dir_ = dir;
     m->cfg_ = ModelConfig::load(dir);
     m->store_ = WeightStore::open_dir(dir);
@@ -50,7 +103,7 @@ std::unique_ptr<Model> Model::load(const fs::path& dir, const std::function<void
     m->lm_head_ = c.tie_word_embeddings ? m->embed_ : m->matrix("lm_head.weight", V, H);
 
     auto linear = [&](const std::string& name, std::int64_t out, std::int64_t in, bool bias) {
-        Linear L;
+        Impl::Linear L;
         L.w = m->matrix(name + ".weight", out, in);
         if (bias) L.b = m->tensor_f32(name + ".bias", {out});
         return L;
@@ -58,7 +111,7 @@ std::unique_ptr<Model> Model::load(const fs::path& dir, const std::function<void
     m->layers_.resize(c.num_layers);
     for (int l = 0; l < c.num_layers; ++l) {
         const std::string p = "model.layers." + std::to_string(l) + ".";
-        Layer& L = m->layers_[l];
+        Impl::Layer& L = m->layers_[l];
         L.input_norm = m->tensor_f32(p + "input_layernorm.weight", {H});
         L.post_attn_norm = m->tensor_f32(p + "post_attention_layernorm.weight", {H});
         if (c.sandwich_norms) {
@@ -81,10 +134,10 @@ std::unique_ptr<Model> Model::load(const fs::path& dir, const std::function<void
         dtypes.insert(dtype_name(t->dtype));
     }
     m->weights_dtype_ = dtypes.size() == 1 ? *dtypes.begin() : "mixed";
-    return m;
+    return std::unique_ptr<Model>(new Model(std::move(impl)));
 }
 
-const float* Model::tensor_f32(const std::string& name, const std::vector<std::int64_t>& shape) {
+const float* Model::Impl::tensor_f32(const std::string& name, const std::vector<std::int64_t>& shape) {
     const TensorView& t = store_.require(name, shape);
     const std::size_t n = static_cast<std::size_t>(t.numel());
     if (t.dtype == DType::F32 && reinterpret_cast<std::uintptr_t>(t.data) % alignof(float) == 0)
@@ -99,7 +152,7 @@ const float* Model::tensor_f32(const std::string& name, const std::vector<std::i
     return owned_.back().data();
 }
 
-QMatrix Model::matrix(const std::string& name, std::int64_t rows, std::int64_t cols) {
+QMatrix Model::Impl::matrix(const std::string& name, std::int64_t rows, std::int64_t cols) {
     const TensorView& t = store_.require(name, {rows, cols});
     const auto addr = reinterpret_cast<std::uintptr_t>(t.data);
     QMatrix m;
@@ -122,12 +175,12 @@ QMatrix Model::matrix(const std::string& name, std::int64_t rows, std::int64_t c
     return m;
 }
 
-void Model::linear(const Linear& L, const float* x, int rows, float* y, ForwardScratch& s) const {
+void Model::Impl::linear(const Linear& L, const float* x, int rows, float* y, ForwardScratch& s) const {
     linear_multi({&L}, x, rows, {y}, s);
 }
 
-void Model::linear_multi(std::initializer_list<const Linear*> Ls, const float* x, int rows,
-                         std::initializer_list<float*> ys, ForwardScratch& s) const {
+void Model::Impl::linear_multi(std::initializer_list<const Linear*> Ls, const float* x, int rows,
+                               std::initializer_list<float*> ys, ForwardScratch& s) const {
     if (Ls.size() > 4 || ys.size() != Ls.size()) throw Error("linear_multi: up to four matrices, one output each");
     const QMatrix* Ws[4] = {};
     float* outs[4] = {};
@@ -142,32 +195,40 @@ void Model::linear_multi(std::initializer_list<const Linear*> Ls, const float* x
 }
 
 std::size_t Model::weight_bytes_per_token() const {
-    std::size_t b = lm_head_.bytes();
-    for (const Layer& L : layers_)
-        for (const Linear* l : {&L.q, &L.k, &L.v, &L.o, &L.gate, &L.up, &L.down}) b += l->w.bytes();
+    std::size_t b = impl_->lm_head_.bytes();
+    for (const Impl::Layer& L : impl_->layers_)
+        for (const Impl::Linear* l : {&L.q, &L.k, &L.v, &L.o, &L.gate, &L.up, &L.down}) b += l->w.bytes();
     return b;
 }
 
 CacheKind Model::default_cache() const {
-    if (cfg_.cache_implementation == "hybrid" || cfg_.cache_implementation == "sliding_window")
+    const ModelConfig& c = impl_->cfg_;
+    if (c.cache_implementation == "hybrid" || c.cache_implementation == "sliding_window")
         return CacheKind::Hybrid;
     return CacheKind::Dynamic;
 }
 
 std::size_t Model::kv_bytes_per_token() const {
-    const std::size_t elem = precision_ == Precision::Q8 || precision_ == Precision::Q4 ? 2 : 4;  // see new_context
-    return static_cast<std::size_t>(cfg_.num_layers) * cfg_.kv_dim() * elem * 2;
+    const Precision p = impl_->precision_;
+    const std::size_t elem = p == Precision::Q8 || p == Precision::Q4 ? 2 : 4;  // see new_context
+    return static_cast<std::size_t>(impl_->cfg_.num_layers) * impl_->cfg_.kv_dim() * elem * 2;
 }
 
 std::unique_ptr<Context> Model::new_context(CacheKind kind, std::int64_t max_len) const {
     // The quantized precisions keep an f16 KV cache (half the bytes read per token at long
     // contexts); f32 and bf16 keep f32 so that their logits stay exact.
-    const bool half = precision_ == Precision::Q8 || precision_ == Precision::Q4;
-    return std::unique_ptr<Context>(new Context(cfg_, kind, max_len, half));
+    const Precision p = impl_->precision_;
+    const bool half = p == Precision::Q8 || p == Precision::Q4;
+    return std::make_unique<Context>(impl_->cfg_, kind, max_len, half);
 }
 
 std::span<const float> Model::forward(Context& ctx, std::span<const int> ids, LogitsMode mode,
                                       AttentionTrace* trace) const {
+    return impl_->forward(ctx.cache, *ctx.scratch_, ids, mode, trace);
+}
+
+std::span<const float> Model::Impl::forward(KvCache& cache, ForwardScratch& s, std::span<const int> ids,
+                                            LogitsMode mode, AttentionTrace* trace) const {
     const ModelConfig& c = cfg_;
     const int T = static_cast<int>(ids.size());
     if (T == 0) throw Error("forward: no tokens given");
@@ -175,9 +236,7 @@ std::span<const float> Model::forward(Context& ctx, std::span<const int> ids, Lo
         if (id < 0 || id >= c.vocab_size)
             throw Error("token id " + std::to_string(id) + " is outside the vocabulary (0.." +
                         std::to_string(c.vocab_size - 1) + ")");
-    KvCache& cache = ctx.cache;
     cache.check_room(T);
-    ForwardScratch& s = *ctx.scratch_;
     const int H = c.hidden_size, I = c.intermediate_size, QD = c.q_dim(), KD = c.kv_dim();
     const std::int64_t pos0 = cache.length();
 
