@@ -52,18 +52,18 @@ void prompt_attention(const AttentionStep& step, ThreadPool& pool, AttentionScra
     const float neg_inf = -std::numeric_limits<float>::infinity();
     const bool plain_causal = mask.causal && mask.window == 0;
 
-    // Work units of kRows query rows of one head, all on the pool (no BLAS threads to hand the
-    // cores back and forth with, which took ~15% of a q4 prompt's time). Under a causal mask a
-    // unit scores only the keys its last row can see (the cached ones and new keys up to it);
+    // Work units of kRows query rows of one head, all on the pool: handing the cores back and
+    // forth with BLAS threads cost more than it saved (docs/PERFORMANCE.md). Under a causal mask
+    // a unit scores only the keys its last row can see (the cached ones and new keys up to it);
     // each row's later keys are zero in the probabilities. Windows and non-causal masks add a
     // per-row bias.
-    constexpr int kRows = 8;
+    constexpr int kRows = PromptAttentionSlot::kRows;
     const int blocks = (count + kRows - 1) / kRows;
     // With AVX-512 the keys are scored transposed (every key of a KV head in lanes, 32 at a
     // time, against broadcast query elements), which needs no horizontal sums: each KV head's
     // n_tot keys, cached then new, as hd rows of n_tot.
-    // The rows are padded to an odd number of 64-byte lines: at a power-of-two stride (512 keys,
-    // 2 KB) the 64 rows a step reads fell into the same few L1 sets.
+    // The rows are padded to an odd number of 64-byte lines: at a power-of-two stride the rows a
+    // step reads fall into the same few L1 sets (docs/KERNELS.md).
     const bool wide = avx512_decode_kernels();
     const std::size_t kts = static_cast<std::size_t>(n_tot + 15) / 32 * 32 + 16;  // >= n_tot
     float* keys_t = nullptr;
