@@ -146,7 +146,8 @@ void prompt_attention(const AttentionStep& step, ThreadPool& pool, AttentionScra
     std::atomic<std::int64_t> next_unit{0};
     pool.parallel_for(pool.size(), 1, [&](std::int64_t t0, std::int64_t t1) {
         for (std::int64_t t = t0; t < t1; ++t)
-            for (std::int64_t u; (u = next_unit.fetch_add(1, std::memory_order_relaxed)) < units;) run_unit(u, s.slots[t]);
+            for (std::int64_t u; (u = next_unit.fetch_add(1, std::memory_order_relaxed)) < units;)
+                run_unit(u, s.slots[t]);
     });
 }
 

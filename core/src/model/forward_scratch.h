@@ -24,11 +24,11 @@ T* ensure(std::vector<T>& v, std::size_t n) {
 }
 
 // What one pool thread of prompt attention works in, for its current unit: kRows query rows of
-// one head. Sized before the parallel loop, so no thread allocates in it.
+// one head. Sized on the calling thread before the parallel loop, so no pool thread allocates.
 struct PromptAttentionSlot {
     static constexpr int kRows = 8;  // query rows per work unit
     std::vector<float> q;            // [kRows, D] the unit's queries (rows past the unit's zero)
-    std::vector<float> scores;       // [kRows, keys] scores, then probabilities
+    std::vector<float> scores;       // [kRows, keys] scores, then probabilities (rows as wide as the unit's keys)
     std::vector<float> out;          // [kRows, D] the unit's output
     std::vector<float> out_past;     // [kRows, D] the cached values' share of it (AVX2 path)
     std::vector<float> bias;         // [keys] one row's additive mask (0 or -inf), when not plainly causal
@@ -43,12 +43,12 @@ struct AttentionScratch {
     // Prompt.
     std::vector<float> kpast, vpast;  // [num_kv_heads, held, D] an f16 cache's rows widened to f32
     std::vector<float> keys_t;        // AVX-512: [num_kv_heads, D, keys padded] each KV head's keys transposed
-    std::vector<PromptAttentionSlot> slots;  // one per pool thread
+    std::vector<PromptAttentionSlot> slots;  // one per pool thread (made at the first prompt)
 };
 
 struct ForwardScratch {
     std::vector<float> x;         // [T, H] the residual stream
-    std::vector<float> n;         // [T, H] x normalised: the input of attention and of the MLP
+    std::vector<float> n;         // [T, H] x normalised: the input of attention, the MLP and the logits
     std::vector<float> q;         // [T, QD] queries, RoPE applied
     std::vector<float> k, v;      // [T, KD] the new tokens' keys (RoPE applied) and values
     std::vector<float> att;       // [T, QD] attention output, heads side by side

@@ -42,8 +42,8 @@ struct Model::Impl {
     void linear(const Linear& L, const float* x, int rows, float* y, ForwardScratch& s) const;
     // The same input through up to four matrices (see matmul_multi: on the decode kernels' path
     // the input is prepared once and one parallel loop covers all their rows).
-    void linear_multi(std::initializer_list<const Linear*> Ls, const float* x, int rows, std::initializer_list<float*> ys,
-                      ForwardScratch& s) const;
+    void linear_multi(std::initializer_list<const Linear*> Ls, const float* x, int rows,
+                      std::initializer_list<float*> ys, ForwardScratch& s) const;
     std::span<const float> forward(KvCache& cache, ForwardScratch& s, std::span<const int> ids, LogitsMode mode,
                                    AttentionTrace* trace) const;
 
