@@ -9,6 +9,7 @@
 #include "kernels/kernel_choice.h"
 #include "test_support.h"
 #include "wp/generate/generator.h"
+#include "wp/kernels/qmatrix.h"
 #include "wp/model/model.h"
 
 namespace wp::test {

@@ -1,35 +1,28 @@
 // A loaded model: config, memory-mapped weights and the one decoder that runs every family.
+//
+// Threads: forward runs on the model's own thread pool, which takes one pass at a time, so one
+// thread at a time calls forward on a model (in the app, the worker that owns it). A Context
+// holds one conversation's state and goes to one forward pass at a time.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
-#include <initializer_list>
 #include <memory>
 #include <optional>
 #include <span>
 #include <string>
-#include <vector>
 
 #include "wp/attention/trace.h"
 #include "wp/cache/kv_cache.h"
-#include "wp/io/safetensors.h"
-#include "wp/kernels/qmatrix.h"
-#include "wp/kernels/thread_pool.h"
 #include "wp/model/kernel_options.h"
 #include "wp/model/model_config.h"
+#include "wp/model/precision.h"
 
 namespace wp {
 
-// Scratch buffers of one forward pass. They grow to the largest chunk and context seen and are
-// then reused: decoding allocates nothing per token.
-struct Workspace {
-    std::vector<float> x, n, q, k, v, att, o, gate, up, scores, bias, cos, sin, logits;
-    std::vector<std::int64_t> key_pos;
-    std::vector<float> kpast, vpast;  // a half cache's rows widened for prompt attention
-    std::vector<float> keys_t;        // prompt attention (AVX-512): each KV head's keys transposed
-    KernelScratch kernels;
-};
+struct ForwardScratch;  // core/src/model/forward_scratch.h
 
 struct LoadOptions {
     // Compute precision of the weight matrices; unset: bf16 when the file's weights are all bf16
@@ -39,13 +32,20 @@ struct LoadOptions {
     KernelOptions kernels;  // which kernels run; the defaults take the fastest the CPU has
 };
 
-// What one conversation needs besides the shared weights: its KV cache and scratch buffers.
+// What one conversation needs besides the shared weights: its KV cache and the scratch buffers
+// of its forward passes. Model::new_context makes one with the model's cache type.
 class Context {
 public:
-    Context(const ModelConfig& cfg, CacheKind kind, std::int64_t max_len = 0, bool half_cache = false)
-        : cache(cfg, kind, max_len, half_cache) {}
+    Context(const ModelConfig& cfg, CacheKind kind, std::int64_t max_len = 0, bool half_cache = false);
+    ~Context();
+    Context(const Context&) = delete;
+    Context& operator=(const Context&) = delete;
+
     KvCache cache;
-    Workspace ws;
+
+private:
+    friend class Model;
+    std::unique_ptr<ForwardScratch> scratch_;
 };
 
 enum class LogitsMode { Last, All };
@@ -58,13 +58,16 @@ public:
     static std::unique_ptr<Model> load(const std::filesystem::path& dir,
                                        const std::function<void(double)>& progress = {},
                                        const LoadOptions& options = {});
+    ~Model();
+    Model(const Model&) = delete;
+    Model& operator=(const Model&) = delete;
 
-    const ModelConfig& config() const { return cfg_; }
-    const std::filesystem::path& dir() const { return dir_; }
-    std::int64_t parameter_count() const { return n_params_; }
-    std::string weights_dtype() const { return weights_dtype_; }  // "F32", "BF16", "F16", "mixed"
-    Precision precision() const { return precision_; }
-    int threads() const { return pool_->size(); }
+    const ModelConfig& config() const;
+    const std::filesystem::path& dir() const;
+    std::int64_t parameter_count() const;
+    std::string weights_dtype() const;  // "F32", "BF16", "F16", "mixed"
+    Precision precision() const;
+    int threads() const;
     std::size_t weight_bytes_per_token() const;  // weight bytes one decode step reads
     CacheKind default_cache() const;
     std::size_t kv_bytes_per_token() const;  // all layers, K and V (f16 for q8/q4, else f32)
@@ -79,43 +82,9 @@ public:
                                    AttentionTrace* trace = nullptr) const;
 
 private:
-    struct Linear {
-        QMatrix w;
-        const float* b = nullptr;
-    };
-    struct Layer {
-        const float* input_norm = nullptr;
-        const float* post_attn_norm = nullptr;
-        const float* pre_ffn_norm = nullptr;   // Gemma2
-        const float* post_ffn_norm = nullptr;  // Gemma2
-        Linear q, k, v, o, gate, up, down;
-    };
-
-    Model() = default;
-    const float* tensor_f32(const std::string& name, const std::vector<std::int64_t>& shape);
-    QMatrix matrix(const std::string& name, std::int64_t rows, std::int64_t cols);
-    void linear(const Linear& L, const float* x, int rows, float* y, Workspace& ws) const;
-    // The same input through up to four matrices (see matmul_multi: on the decode kernels' path
-    // the input is prepared once and one parallel loop covers all their rows).
-    void linear_multi(std::initializer_list<const Linear*> Ls, const float* x, int rows, std::initializer_list<float*> ys,
-                      Workspace& ws) const;
-    void attention_decode(Context& ctx, int layer, std::int64_t pos, AttentionTrace* trace) const;
-    void attention(Context& ctx, int layer, std::int64_t pos0, int count, AttentionTrace* trace) const;
-
-    ModelConfig cfg_;
-    std::filesystem::path dir_;
-    WeightStore store_;
-    std::vector<std::vector<float>> owned_;  // widened or realigned copies
-    WeightStorage qstore_;                   // quantized or converted matrices
-    QMatrix embed_;
-    const float* final_norm_ = nullptr;
-    QMatrix lm_head_;
-    Precision precision_ = Precision::F32;
-    std::unique_ptr<ThreadPool> pool_;
-    KernelOptions kernels_;  // from LoadOptions::kernels, passed to every product
-    std::vector<Layer> layers_;
-    std::int64_t n_params_ = 0;
-    std::string weights_dtype_;
+    struct Impl;  // weights, thread pool and the decoder (model.cpp)
+    explicit Model(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> impl_;
 };
 
 }  // namespace wp

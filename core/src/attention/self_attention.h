@@ -1,0 +1,55 @@
+// One decoder layer's self-attention: the new tokens' queries against the keys the KV cache
+// holds for the layer, followed by the new tokens' own keys. Those are not stored yet: the caller
+// stores them after attention (transformers' cache update returns past + new the same way).
+// Both functions apply the layer's MaskSpec and the config's scaling and soft-cap, record the
+// probabilities into the step's trace when it covers them, run on `pool` and keep their buffers
+// in `scratch`.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "model/forward_scratch.h"
+#include "wp/attention/trace.h"
+#include "wp/cache/kv_cache.h"
+#include "wp/kernels/thread_pool.h"
+#include "wp/model/kernel_options.h"
+#include "wp/model/model_config.h"
+
+namespace wp {
+
+// What one layer's attention reads and writes. QD = num_heads * head_dim, KD = num_kv_heads *
+// head_dim; row i is the new token at position pos0 + i.
+struct AttentionStep {
+    const ModelConfig& cfg;
+    const KvCache& cache;   // the layer's past keys and values
+    int layer;
+    std::int64_t pos0;      // the first new token's position (the cache's length)
+    int count;              // new tokens
+    const float* q;         // [count, QD] queries, RoPE applied
+    const float* k;         // [count, KD] keys, RoPE applied
+    const float* v;         // [count, KD] values
+    float* out;             // [count, QD] written: each query head's output, heads side by side
+    AttentionTrace* trace;  // may be null
+    const KernelOptions& kernels;
+};
+
+// One new token (count == 1): the query heads that share a KV head go together.
+void decode_attention(const AttentionStep& step, ThreadPool& pool, AttentionScratch& scratch);
+// Several new tokens, over a cache that may already hold some (a prompt fed in chunks).
+void prompt_attention(const AttentionStep& step, ThreadPool& pool, AttentionScratch& scratch);
+
+// Absolute positions of the keys an attention step sees: the cache's slots (ring layers in slot
+// order), then the `count` new tokens at pos0.. . `room`: the buffer is made at least that long.
+inline std::int64_t* key_positions(const KvCache& cache, int layer, std::int64_t pos0, int count,
+                                   AttentionScratch& scratch, std::size_t room = 0) {
+    const int n_past = cache.held(layer);
+    std::int64_t* key_pos = ensure(scratch.key_pos, std::max(room, static_cast<std::size_t>(n_past + count)));
+    for (int s = 0; s < n_past; ++s) key_pos[s] = cache.slot_position(layer, s);
+    for (int j = 0; j < count; ++j) key_pos[n_past + j] = pos0 + j;
+    return key_pos;
+}
+
+}  // namespace wp
