@@ -8,7 +8,7 @@
 #include <cstring>
 
 #include "wp/chat/jinja.h"
-#include "wp/tokenizer/text_util.h"
+#include "tokenizer/text_util.h"
 
 namespace wp::jinja {
 

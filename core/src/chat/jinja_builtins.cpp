@@ -16,7 +16,7 @@
 #include <utility>
 
 #include "wp/chat/jinja.h"
-#include "wp/tokenizer/text_util.h"
+#include "tokenizer/text_util.h"
 
 namespace wp::jinja {
 

@@ -9,7 +9,7 @@
 #include <cstdio>
 
 #include "wp/chat/jinja.h"
-#include "wp/tokenizer/text_util.h"
+#include "tokenizer/text_util.h"
 
 namespace wp::jinja {
 
