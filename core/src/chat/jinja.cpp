@@ -1,13 +1,15 @@
 // The chat-template interpreter: lexer, parser and evaluator for the Jinja subset Hugging Face chat
 // templates use, following jinja2 3.1 as transformers configures it (trim_blocks, lstrip_blocks,
 // loop controls, the {% generation %} tag). Values and built-ins live in jinja_value.cpp and
-// jinja_builtins.cpp.
+// jinja_methods/filters/tests/globals.cpp.
 #include <algorithm>
 #include <charconv>
 #include <cstdint>
 #include <cstring>
 
-#include "wp/chat/jinja.h"
+#include "chat/jinja.h"
+#include "chat/jinja_builtins.h"
+#include "chat/jinja_strings.h"
 #include "tokenizer/text_util.h"
 
 namespace wp::jinja {

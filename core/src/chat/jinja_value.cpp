@@ -1,6 +1,6 @@
 // The chat-template value model with Python's semantics, as jinja2 templates see them: truthiness,
-// str()/repr(), comparisons, arithmetic, JSON in and out (json.dumps), Unicode classification.
-#include <utf8proc.h>
+// str()/repr(), comparisons, arithmetic, JSON in and out (json.dumps).
+#include "chat/jinja_value.h"
 
 #include <algorithm>
 #include <charconv>
@@ -8,7 +8,7 @@
 #include <cmath>
 #include <cstdio>
 
-#include "wp/chat/jinja.h"
+#include "chat/jinja_strings.h"
 #include "tokenizer/text_util.h"
 
 namespace wp::jinja {
@@ -36,9 +36,6 @@ std::int64_t mul_int(std::int64_t a, std::int64_t b) {
     if (__builtin_mul_overflow(a, b, &r)) overflow();
     return r;
 }
-
-const utf8proc_property_t* property(char32_t cp) { return utf8proc_get_property(static_cast<utf8proc_int32_t>(cp)); }
-
 
 void append_hex(std::string& out, const char* prefix, unsigned value, int digits) {
     char buf[16];
@@ -429,77 +426,6 @@ void Args::finish(std::string_view what) const {
         if (i >= keyword_used_.size() || !keyword_used_[i])
             throw Failure(std::string(what) + " got an unexpected keyword argument '" + keyword[i].first + "'");
 }
-
-// ---- Unicode ----
-
-bool is_py_space(char32_t cp) {
-    if (cp < 0x80) return cp == ' ' || (cp >= 0x09 && cp <= 0x0d) || (cp >= 0x1c && cp <= 0x1f);
-    const utf8proc_property_t* p = property(cp);
-    return p->category == UTF8PROC_CATEGORY_ZS || p->bidi_class == UTF8PROC_BIDI_CLASS_WS ||
-           p->bidi_class == UTF8PROC_BIDI_CLASS_B || p->bidi_class == UTF8PROC_BIDI_CLASS_S;
-}
-
-std::size_t rstrip_py_space(std::string_view s) {
-    std::size_t end = 0;
-    for (std::size_t i = 0; i < s.size();)
-        if (!is_py_space(text::next_cp(s, i))) end = i;
-    return end;
-}
-
-std::size_t skip_py_space(std::string_view s, std::size_t pos) {
-    while (pos < s.size()) {
-        std::size_t next = pos;
-        if (!is_py_space(text::next_cp(s, next))) break;
-        pos = next;
-    }
-    return pos;
-}
-
-std::vector<std::size_t> code_point_starts(std::string_view s) {
-    std::vector<std::size_t> out;
-    out.reserve(s.size() + 1);
-    for (std::size_t i = 0; i < s.size();) {
-        out.push_back(i);
-        text::next_cp(s, i);
-    }
-    out.push_back(s.size());
-    return out;
-}
-
-std::size_t code_point_count(std::string_view s) {
-    std::size_t n = 0;
-    for (std::size_t i = 0; i < s.size(); ++n) text::next_cp(s, i);
-    return n;
-}
-
-namespace {
-template <typename Map1>
-std::string map_case(std::string_view s, Map1 map_cp, char (*map_ascii)(char)) {
-    std::string out;
-    out.reserve(s.size());
-    for (std::size_t i = 0; i < s.size();) {
-        if (static_cast<unsigned char>(s[i]) < 0x80) {
-            out += map_ascii(s[i++]);
-            continue;
-        }
-        const std::size_t start = i;
-        const char32_t cp = text::next_cp(s, i);
-        const char32_t mapped = static_cast<char32_t>(map_cp(static_cast<utf8proc_int32_t>(cp)));
-        if (mapped == cp)
-            out.append(s, start, i - start);  // keeps invalid bytes as they were
-        else
-            text::append_utf8(out, mapped);
-    }
-    return out;
-}
-char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; }
-char ascii_upper(char c) { return c >= 'a' && c <= 'z' ? static_cast<char>(c - 32) : c; }
-}  // namespace
-
-// Simple (one-to-one) case mappings: Python's full mappings differ only for a few characters
-// such as 'ß'.upper() == 'SS'.
-std::string py_lower(std::string_view s) { return map_case(s, utf8proc_tolower, ascii_lower); }
-std::string py_upper(std::string_view s) { return map_case(s, utf8proc_toupper, ascii_upper); }
 
 // ---- Python semantics ----
 

@@ -33,10 +33,6 @@ struct TemplateLimits {
     int max_call_depth = 40;  // nested macro calls (recursion)
 };
 
-namespace jinja {
-class Template;
-}
-
 class ChatTemplate {
 public:
     // Parses; throws TemplateError on a syntax error.
@@ -69,8 +65,9 @@ public:
     static nlohmann::ordered_json special_tokens_context(const std::filesystem::path& dir);
 
 private:
+    class Compiled;  // the parsed template (the interpreter is internal to core)
     std::string source_;
-    std::shared_ptr<const jinja::Template> compiled_;
+    std::shared_ptr<const Compiled> compiled_;
 };
 
 }  // namespace wp
