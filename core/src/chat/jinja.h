@@ -1,8 +1,12 @@
 // The chat-template interpreter's entry point: a parsed template and its render, following jinja2
 // 3.1 as transformers configures it (sandboxed, trim_blocks, lstrip_blocks, loop controls, the
 // {% generation %} tag). ChatTemplate (wp/chat/chat_template.h) wraps it for the rest of the code.
-// Parsing and evaluation: jinja.cpp; values with Python's semantics: jinja_value.h; Python's str on
-// UTF-8: jinja_strings.h; methods, filters, tests and globals: jinja_builtins.h.
+// The parts, in the order a template meets them:
+//   jinja_lexer.h     source text to tokens
+//   jinja_ast.h       the parsed tree, built by jinja_parser.cpp (Template's constructor)
+//   jinja_eval.cpp    what each node does (render)
+//   jinja_value.h     values with Python's semantics; jinja_strings.h: Python's str on UTF-8
+//   jinja_builtins.h  methods (jinja_methods.cpp), filters, tests and globals (jinja_<kind>.cpp)
 #pragma once
 
 #include <memory>
