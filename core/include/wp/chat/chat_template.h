@@ -27,8 +27,8 @@ public:
 struct TemplateLimits {
     std::size_t max_output_bytes = std::size_t{4} << 20;  // the rendered text, and any one string value
     std::size_t max_loop_iterations = 100'000;            // loop iterations plus macro calls, whole render
-    // Evaluation steps, roughly one per expression evaluated, item touched or character processed:
-    // at most about a second of work; rendering a 4 MB conversation takes some 10 million.
+    // Evaluation steps, roughly one per expression evaluated, item touched or character processed;
+    // rendering a 4 MB conversation takes some 10 million.
     std::size_t max_steps = 50'000'000;
     int max_call_depth = 40;  // nested macro calls (recursion)
 };
