@@ -115,6 +115,13 @@ TEST(ChatTemplateReference, BuiltinsAreTheReferenceTemplates) {
     }
 }
 
+TEST(ChatTemplateReference, EachFamilyHasItsBuiltin) {
+    EXPECT_EQ(ChatTemplate::builtin(Family::Gemma).source(), ChatTemplate::builtin("gemma").source());
+    EXPECT_EQ(ChatTemplate::builtin(Family::Gemma2).source(), ChatTemplate::builtin("gemma").source());
+    EXPECT_EQ(ChatTemplate::builtin(Family::Qwen2).source(), ChatTemplate::builtin("qwen2").source());
+    EXPECT_NE(ChatTemplate::builtin(Family::Qwen2).source(), ChatTemplate::builtin(Family::Gemma).source());
+}
+
 // ---- Folders ----
 
 TEST(ChatTemplateFolder, SharedTokenizersFollowTransformersPrecedence) {

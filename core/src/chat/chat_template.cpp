@@ -131,6 +131,8 @@ std::optional<ChatTemplate> ChatTemplate::from_folder(const fs::path& dir) {
     }
 }
 
+ChatTemplate ChatTemplate::builtin(Family family) { return builtin(family_name(family)); }
+
 ChatTemplate ChatTemplate::builtin(const std::string& family) {
     if (family == "gemma" || family == "gemma2") return ChatTemplate(kGemmaTemplate);
     if (family == "qwen2") return ChatTemplate(kQwen2Template);

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "wp/error.h"
+#include "wp/model/model_config.h"
 
 namespace wp {
 
@@ -52,8 +53,11 @@ public:
     // Throws wp::Error for unreadable files and TemplateError (naming the file) for a bad template.
     static std::optional<ChatTemplate> from_folder(const std::filesystem::path& dir);
 
-    // Built-in templates for folders without one: "gemma" and "gemma2" (Gemma's instruct template)
-    // and "qwen2" (ChatML with Qwen2-Instruct's default system prompt). Throws wp::Error otherwise.
+    // The built-in template of a model family, for folders without one: Gemma's instruct template
+    // for gemma and gemma2, ChatML with Qwen2-Instruct's default system prompt for qwen2. Throws
+    // wp::Error for a family without one.
+    static ChatTemplate builtin(Family family);
+    // The same by family name ("gemma", "gemma2", "qwen2", as family_name gives them).
     static ChatTemplate builtin(const std::string& family);
 
     // The special-token part of the context transformers renders with: bos_token, eos_token,
