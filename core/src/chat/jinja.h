@@ -5,7 +5,8 @@
 //   jinja_lexer.h     source text to tokens
 //   jinja_ast.h       the parsed tree, built by jinja_parser.cpp (Template's constructor)
 //   jinja_eval.cpp    what each node does (render)
-//   jinja_value.h     values with Python's semantics; jinja_strings.h: Python's str on UTF-8
+//   jinja_value.h     values with Python's semantics; jinja_strings.h: Python's str on UTF-8;
+//                     jinja_json.h: the context in, json.dumps out
 //   jinja_builtins.h  methods (jinja_methods.cpp), filters, tests and globals (jinja_<kind>.cpp)
 #pragma once
 

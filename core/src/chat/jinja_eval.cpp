@@ -6,6 +6,7 @@
 
 #include "chat/jinja.h"
 #include "chat/jinja_ast.h"
+#include "chat/jinja_json.h"
 
 namespace wp::jinja {
 

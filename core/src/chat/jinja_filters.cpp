@@ -9,6 +9,7 @@
 
 #include "chat/jinja_args.h"
 #include "chat/jinja_builtins.h"
+#include "chat/jinja_json.h"
 #include "chat/jinja_strings.h"
 
 namespace wp::jinja {

@@ -6,6 +6,7 @@
 #include <utf8proc.h>
 
 #include <algorithm>
+#include <cstdio>
 
 #include "chat/jinja_args.h"
 #include "tokenizer/text_util.h"
@@ -127,6 +128,12 @@ bool all_cased_as(std::string_view s, bool upper) {
 
 bool py_islower(std::string_view s) { return all_cased_as(s, false); }
 bool py_isupper(std::string_view s) { return all_cased_as(s, true); }
+
+void append_hex(std::string& out, const char* prefix, unsigned value, int digits) {
+    char buf[16];
+    std::snprintf(buf, sizeof buf, "%s%0*x", prefix, digits, value);
+    out += buf;
+}
 
 // ---- str algorithms ----
 

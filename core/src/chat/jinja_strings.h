@@ -26,6 +26,10 @@ std::string py_upper(std::string_view s);
 bool py_islower(std::string_view s);  // str.islower(): has cased characters, none upper or title case
 bool py_isupper(std::string_view s);  // str.isupper(): has cased characters, none lower case
 
+// Appends `prefix`, then `value` in `digits` lowercase hex digits: the hex escapes of repr() and
+// json.dumps.
+void append_hex(std::string& out, const char* prefix, unsigned value, int digits);
+
 // ---- str algorithms (methods and filters both use them) ----
 
 // str.strip / lstrip / rstrip: `chars` (when given) lists the code points to remove, else whitespace.

@@ -1,13 +1,12 @@
 // The chat-template interpreter's values: Python's value model as jinja2 templates see it (with
 // jinja2's Undefined), the budget of one render (Runtime), call arguments, and Python's semantics
-// of values (truthiness, str/repr, comparison, arithmetic, JSON in and out). Used by the evaluator
+// of values (truthiness, str/repr, comparison, arithmetic). Used by the evaluator
 // and the built-ins; code outside core/src/chat uses ChatTemplate.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -155,6 +154,8 @@ public:
     // A string of `n` bytes is about to exist: larger than the output bound it could never be
     // printed, so it is refused (callers check before taking the memory where they can).
     void check_string(std::size_t n) const;
+    // The text of a value built so far (repr, JSON) may not outgrow the output bound either.
+    void check_text(const std::string& text) const;
     void new_string(std::size_t n) {  // a string built at once
         check_string(n);
         bytes(n);
@@ -221,16 +222,5 @@ std::shared_ptr<const Array> iterate(Runtime& rt, const Value& v);
 enum class BinaryOp { Add, Sub, Mul, Div, FloorDiv, Mod, Pow };
 Value binary_op(Runtime& rt, BinaryOp op, const Value& a, const Value& b);
 Value negate(const Value& v);
-
-Value from_json(const nlohmann::ordered_json& j);
-struct JsonStyle {
-    bool indented = false;
-    std::string indent;
-    std::string item_separator = ", ";
-    std::string key_separator = ": ";
-    bool sort_keys = false;
-    bool ensure_ascii = false;
-};
-std::string to_json(Runtime& rt, const Value& v, const JsonStyle& style);  // Python's json.dumps
 
 }  // namespace wp::jinja
