@@ -115,6 +115,13 @@ TEST(ChatTemplateReference, BuiltinsAreTheReferenceTemplates) {
     }
 }
 
+TEST(ChatTemplateReference, EachFamilyHasItsBuiltin) {
+    EXPECT_EQ(ChatTemplate::builtin(Family::Gemma).source(), ChatTemplate::builtin("gemma").source());
+    EXPECT_EQ(ChatTemplate::builtin(Family::Gemma2).source(), ChatTemplate::builtin("gemma").source());
+    EXPECT_EQ(ChatTemplate::builtin(Family::Qwen2).source(), ChatTemplate::builtin("qwen2").source());
+    EXPECT_NE(ChatTemplate::builtin(Family::Qwen2).source(), ChatTemplate::builtin(Family::Gemma).source());
+}
+
 // ---- Folders ----
 
 TEST(ChatTemplateFolder, SharedTokenizersFollowTransformersPrecedence) {
@@ -577,7 +584,7 @@ TEST(ChatTemplatePerformance, HundredMessagesRenderFast) {
     const auto start = std::chrono::steady_clock::now();
     for (int i = 0; i < 10; ++i) tmpl->render(ctx);
     const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count() / 10;
-    EXPECT_LT(ms, 10.0);  // about 0.3 ms in a release build
+    EXPECT_LT(ms, 10.0);  // far above a release build's time, so that a loaded machine passes too
 }
 
 }  // namespace

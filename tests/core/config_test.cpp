@@ -119,6 +119,15 @@ TEST(Config, ClearErrors) {
     EXPECT_THAT(parse_error(R"({"model_type":"gemma"})", "{oops"), HasSubstr("generation_config.json: not valid JSON"));
 }
 
+TEST(Config, EachFamilyIsFoundByItsName) {
+    for (Family f : {Family::Gemma, Family::Gemma2, Family::Qwen2}) {
+        const std::string name = family_name(f);
+        const ModelConfig c = ModelConfig::parse(R"({"model_type":")" + name + R"("})");
+        EXPECT_EQ(c.family, f) << name;
+        EXPECT_EQ(c.model_type, name);
+    }
+}
+
 TEST(Config, EveryFixtureParses) {
     WP_REQUIRE_SHARED();
     for (const auto& dir : fixture_models()) {

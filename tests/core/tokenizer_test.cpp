@@ -8,9 +8,9 @@
 #include <random>
 
 #include "test_support.h"
+#include "tokenizer/text_util.h"
 #include "wp/error.h"
 #include "wp/tokenizer/streaming_decoder.h"
-#include "wp/tokenizer/text_util.h"
 #include "wp/tokenizer/tokenizer.h"
 
 namespace wp::test {

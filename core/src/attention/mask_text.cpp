@@ -35,7 +35,7 @@
 //  - no "## Attention visualization for ... ##" banner (the caller knows the model, not us);
 //    every line ends with '\n'.
 #include "wp/attention/mask_text.h"
-#include "wp/tokenizer/text_util.h"
+#include "tokenizer/text_util.h"
 
 #include <algorithm>
 #include <cstdint>

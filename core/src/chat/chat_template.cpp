@@ -3,8 +3,9 @@
 #include "wp/chat/chat_template.h"
 
 #include <algorithm>
+#include <string_view>
 
-#include "wp/chat/jinja.h"
+#include "chat/jinja.h"
 #include "wp/io/file_util.h"
 
 namespace wp {
@@ -83,11 +84,17 @@ void apply_special_tokens(ordered_json& ctx, const ordered_json& j, const fs::pa
 
 }  // namespace
 
+class ChatTemplate::Compiled {
+public:
+    explicit Compiled(std::string_view source) : parsed(source) {}
+    const jinja::Template parsed;
+};
+
 ChatTemplate::ChatTemplate(std::string source)
-    : source_(std::move(source)), compiled_(std::make_shared<const jinja::Template>(source_)) {}
+    : source_(std::move(source)), compiled_(std::make_shared<const Compiled>(source_)) {}
 
 std::string ChatTemplate::render(const nlohmann::ordered_json& context, const TemplateLimits& limits) const {
-    return compiled_->render(context, limits);
+    return compiled_->parsed.render(context, limits);
 }
 
 std::optional<ChatTemplate> ChatTemplate::from_folder(const fs::path& dir) {
@@ -123,6 +130,8 @@ std::optional<ChatTemplate> ChatTemplate::from_folder(const fs::path& dir) {
         throw TemplateError(file.string() + ": " + e.what());
     }
 }
+
+ChatTemplate ChatTemplate::builtin(Family family) { return builtin(family_name(family)); }
 
 ChatTemplate ChatTemplate::builtin(const std::string& family) {
     if (family == "gemma" || family == "gemma2") return ChatTemplate(kGemmaTemplate);

@@ -1,6 +1,6 @@
 // The chat-template value model with Python's semantics, as jinja2 templates see them: truthiness,
-// str()/repr(), comparisons, arithmetic, JSON in and out (json.dumps), Unicode classification.
-#include <utf8proc.h>
+// str()/repr(), comparisons, arithmetic.
+#include "chat/jinja_value.h"
 
 #include <algorithm>
 #include <charconv>
@@ -8,8 +8,8 @@
 #include <cmath>
 #include <cstdio>
 
-#include "wp/chat/jinja.h"
-#include "wp/tokenizer/text_util.h"
+#include "chat/jinja_strings.h"
+#include "tokenizer/text_util.h"
 
 namespace wp::jinja {
 
@@ -35,15 +35,6 @@ std::int64_t mul_int(std::int64_t a, std::int64_t b) {
     std::int64_t r;
     if (__builtin_mul_overflow(a, b, &r)) overflow();
     return r;
-}
-
-const utf8proc_property_t* property(char32_t cp) { return utf8proc_get_property(static_cast<utf8proc_int32_t>(cp)); }
-
-
-void append_hex(std::string& out, const char* prefix, unsigned value, int digits) {
-    char buf[16];
-    std::snprintf(buf, sizeof buf, "%s%0*x", prefix, digits, value);
-    out += buf;
 }
 
 void append_str_repr(std::string& out, const std::string& s) {
@@ -73,12 +64,6 @@ void append_str_repr(std::string& out, const std::string& s) {
         }
     }
     out += quote;
-}
-
-void check_size(Runtime& rt, const std::string& out) {
-    if (out.size() > rt.limits().max_output_bytes)
-        throw Failure("a value's text exceeds the output limit of " + std::to_string(rt.limits().max_output_bytes) +
-                      " bytes");
 }
 
 void append_repr(Runtime& rt, std::string& out, const Value& v);
@@ -119,147 +104,7 @@ void append_repr(Runtime& rt, std::string& out, const Value& v) {
         default: out += to_str(rt, v); break;
     }
     rt.chars(out.size() - before);
-    check_size(rt, out);
-}
-
-// ---- JSON output (Python's json.dumps) ----
-
-void append_json_string(std::string& out, const std::string& s, bool ensure_ascii) {
-    out += '"';
-    for (std::size_t i = 0; i < s.size();) {
-        const unsigned char c = static_cast<unsigned char>(s[i]);
-        if (c >= 0x80) {
-            const std::size_t start = i;
-            const char32_t cp = text::next_cp(s, i);
-            if (!ensure_ascii) {
-                out.append(s, start, i - start);
-            } else if (cp < 0x10000) {
-                append_hex(out, "\\u", cp, 4);
-            } else {
-                const char32_t x = cp - 0x10000;
-                append_hex(out, "\\u", 0xD800 + (x >> 10), 4);
-                append_hex(out, "\\u", 0xDC00 + (x & 0x3FF), 4);
-            }
-            continue;
-        }
-        ++i;
-        switch (c) {
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case '\n': out += "\\n"; break;
-            case '\r': out += "\\r"; break;
-            case '\t': out += "\\t"; break;
-            case '\b': out += "\\b"; break;
-            case '\f': out += "\\f"; break;
-            default:
-                if (c < 0x20)
-                    append_hex(out, "\\u", c, 4);
-                else
-                    out += static_cast<char>(c);
-        }
-    }
-    out += '"';
-}
-
-void append_json(Runtime& rt, std::string& out, const Value& v, const JsonStyle& style, int level);
-
-// Python's layout: with an indent every item goes on its own line, indented one level deeper
-// than its bracket; empty containers stay "[]" and "{}".
-void json_newline(std::string& out, const JsonStyle& style, int level) {
-    if (!style.indented) return;
-    out += '\n';
-    for (int i = 0; i < level; ++i) out += style.indent;
-}
-
-void append_json(Runtime& rt, std::string& out, const Value& v, const JsonStyle& style, int level) {
-    rt.step();
-    const std::size_t before = out.size();
-    switch (v.kind()) {
-        case Value::Kind::None: out += "null"; break;
-        case Value::Kind::Bool: out += v.as_bool() ? "true" : "false"; break;
-        case Value::Kind::Int: out += std::to_string(v.as_int()); break;
-        case Value::Kind::Float: {
-            const double d = v.as_float();
-            if (std::isnan(d))
-                out += "NaN";
-            else if (std::isinf(d))
-                out += d > 0 ? "Infinity" : "-Infinity";
-            else
-                out += py_float_repr(d);
-            break;
-        }
-        case Value::Kind::String: append_json_string(out, v.str(), style.ensure_ascii); break;
-        case Value::Kind::Array: {
-            const auto& items = v.array().items;
-            if (items.empty()) {
-                out += "[]";
-                break;
-            }
-            out += '[';
-            for (std::size_t i = 0; i < items.size(); ++i) {
-                if (i) out += style.item_separator;
-                json_newline(out, style, level + 1);
-                append_json(rt, out, items[i], style, level + 1);
-            }
-            json_newline(out, style, level);
-            out += ']';
-            break;
-        }
-        case Value::Kind::Map: {
-            std::vector<const std::pair<std::string, Value>*> entries;
-            for (const auto& e : v.map().items) entries.push_back(&e);
-            if (entries.empty()) {
-                out += "{}";
-                break;
-            }
-            if (style.sort_keys)
-                std::sort(entries.begin(), entries.end(), [](auto* x, auto* y) { return x->first < y->first; });
-            out += '{';
-            for (std::size_t i = 0; i < entries.size(); ++i) {
-                if (i) out += style.item_separator;
-                json_newline(out, style, level + 1);
-                append_json_string(out, entries[i]->first, style.ensure_ascii);
-                out += style.key_separator;
-                append_json(rt, out, entries[i]->second, style, level + 1);
-            }
-            json_newline(out, style, level);
-            out += '}';
-            break;
-        }
-        default: throw Failure("Object of type " + type_name(v) + " is not JSON serializable");
-    }
-    rt.chars(out.size() - before);
-    check_size(rt, out);
-}
-
-Value from_json_at(const nlohmann::ordered_json& j, int depth) {
-    if (depth > kMaxNesting)
-        throw Failure("the context is nested more than " + std::to_string(kMaxNesting) + " levels deep");
-    switch (j.type()) {
-        case nlohmann::ordered_json::value_t::null: return Value::none();
-        case nlohmann::ordered_json::value_t::boolean: return Value(j.get<bool>());
-        case nlohmann::ordered_json::value_t::number_integer: return Value(j.get<std::int64_t>());
-        case nlohmann::ordered_json::value_t::number_unsigned: {
-            const auto u = j.get<std::uint64_t>();
-            if (u <= static_cast<std::uint64_t>(INT64_MAX)) return Value(static_cast<std::int64_t>(u));
-            return Value(static_cast<double>(u));
-        }
-        case nlohmann::ordered_json::value_t::number_float: return Value(j.get<double>());
-        case nlohmann::ordered_json::value_t::string: return Value(j.get<std::string>());
-        case nlohmann::ordered_json::value_t::array: {
-            std::vector<Value> items;
-            items.reserve(j.size());
-            for (const auto& e : j) items.push_back(from_json_at(e, depth + 1));
-            return Value::list(std::move(items));
-        }
-        case nlohmann::ordered_json::value_t::object: {
-            Entries items;
-            items.reserve(j.size());
-            for (const auto& [k, e] : j.items()) items.emplace_back(k, from_json_at(e, depth + 1));
-            return Value::dict(std::move(items));
-        }
-        default: throw Failure("the context holds binary data, which templates cannot use");
-    }
+    rt.check_text(out);
 }
 
 std::int64_t floor_div(std::int64_t a, std::int64_t b) {
@@ -384,6 +229,12 @@ void Runtime::check_string(std::size_t n) const {
                       " bytes");
 }
 
+void Runtime::check_text(const std::string& text) const {
+    if (text.size() > limits_.max_output_bytes)
+        throw Failure("a value's text exceeds the output limit of " + std::to_string(limits_.max_output_bytes) +
+                      " bytes");
+}
+
 void Runtime::iteration() {
     if (++iterations_ > limits_.max_loop_iterations)
         throw Failure("the template ran more than " + std::to_string(limits_.max_loop_iterations) +
@@ -429,77 +280,6 @@ void Args::finish(std::string_view what) const {
         if (i >= keyword_used_.size() || !keyword_used_[i])
             throw Failure(std::string(what) + " got an unexpected keyword argument '" + keyword[i].first + "'");
 }
-
-// ---- Unicode ----
-
-bool is_py_space(char32_t cp) {
-    if (cp < 0x80) return cp == ' ' || (cp >= 0x09 && cp <= 0x0d) || (cp >= 0x1c && cp <= 0x1f);
-    const utf8proc_property_t* p = property(cp);
-    return p->category == UTF8PROC_CATEGORY_ZS || p->bidi_class == UTF8PROC_BIDI_CLASS_WS ||
-           p->bidi_class == UTF8PROC_BIDI_CLASS_B || p->bidi_class == UTF8PROC_BIDI_CLASS_S;
-}
-
-std::size_t rstrip_py_space(std::string_view s) {
-    std::size_t end = 0;
-    for (std::size_t i = 0; i < s.size();)
-        if (!is_py_space(text::next_cp(s, i))) end = i;
-    return end;
-}
-
-std::size_t skip_py_space(std::string_view s, std::size_t pos) {
-    while (pos < s.size()) {
-        std::size_t next = pos;
-        if (!is_py_space(text::next_cp(s, next))) break;
-        pos = next;
-    }
-    return pos;
-}
-
-std::vector<std::size_t> code_point_starts(std::string_view s) {
-    std::vector<std::size_t> out;
-    out.reserve(s.size() + 1);
-    for (std::size_t i = 0; i < s.size();) {
-        out.push_back(i);
-        text::next_cp(s, i);
-    }
-    out.push_back(s.size());
-    return out;
-}
-
-std::size_t code_point_count(std::string_view s) {
-    std::size_t n = 0;
-    for (std::size_t i = 0; i < s.size(); ++n) text::next_cp(s, i);
-    return n;
-}
-
-namespace {
-template <typename Map1>
-std::string map_case(std::string_view s, Map1 map_cp, char (*map_ascii)(char)) {
-    std::string out;
-    out.reserve(s.size());
-    for (std::size_t i = 0; i < s.size();) {
-        if (static_cast<unsigned char>(s[i]) < 0x80) {
-            out += map_ascii(s[i++]);
-            continue;
-        }
-        const std::size_t start = i;
-        const char32_t cp = text::next_cp(s, i);
-        const char32_t mapped = static_cast<char32_t>(map_cp(static_cast<utf8proc_int32_t>(cp)));
-        if (mapped == cp)
-            out.append(s, start, i - start);  // keeps invalid bytes as they were
-        else
-            text::append_utf8(out, mapped);
-    }
-    return out;
-}
-char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; }
-char ascii_upper(char c) { return c >= 'a' && c <= 'z' ? static_cast<char>(c - 32) : c; }
-}  // namespace
-
-// Simple (one-to-one) case mappings: Python's full mappings differ only for a few characters
-// such as 'ß'.upper() == 'SS'.
-std::string py_lower(std::string_view s) { return map_case(s, utf8proc_tolower, ascii_lower); }
-std::string py_upper(std::string_view s) { return map_case(s, utf8proc_toupper, ascii_upper); }
 
 // ---- Python semantics ----
 
@@ -769,14 +549,6 @@ Value negate(const Value& v) {
     }
     if (v.is(Value::Kind::Float)) return Value(-v.as_float());
     throw Failure("bad operand type for unary -: '" + type_name(v) + "'");
-}
-
-Value from_json(const nlohmann::ordered_json& j) { return from_json_at(j, 0); }
-
-std::string to_json(Runtime& rt, const Value& v, const JsonStyle& style) {
-    std::string out;
-    append_json(rt, out, v, style, 0);
-    return out;
 }
 
 }  // namespace wp::jinja

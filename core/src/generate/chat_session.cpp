@@ -21,8 +21,7 @@ std::unique_ptr<LoadedModel> LoadedModel::load(const fs::path& dir, const std::f
     if (auto t = ChatTemplate::from_folder(dir)) {
         lm->template_ = std::make_unique<ChatTemplate>(std::move(*t));
     } else {
-        lm->template_ = std::make_unique<ChatTemplate>(
-            ChatTemplate::builtin(cfg.family == Family::Qwen2 ? "qwen2" : "gemma"));
+        lm->template_ = std::make_unique<ChatTemplate>(ChatTemplate::builtin(cfg.family));
         lm->builtin_template_ = true;
     }
     lm->context_ = ChatTemplate::special_tokens_context(dir);

@@ -1,10 +1,11 @@
+// config.json (+ generation_config.json) to ModelConfig. The keys every family shares are read once,
+// by parse; what differs between families is one FamilySpec each (kFamilies), written, as
+// transformers' modular_gemma2.py writes Gemma2, as differences from the family it derives from.
 #include "wp/model/model_config.h"
 
 #include <algorithm>
 #include <cmath>
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "wp/error.h"
 #include "wp/io/file_util.h"
@@ -14,15 +15,6 @@ namespace wp {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
-const char* family_name(Family f) {
-    switch (f) {
-        case Family::Gemma: return "gemma";
-        case Family::Gemma2: return "gemma2";
-        case Family::Qwen2: return "qwen2";
-    }
-    return "?";
-}
-
 namespace {
 
 struct Reader {
@@ -30,6 +22,7 @@ struct Reader {
     std::string where;
 
     bool has(const char* key) const { return j.contains(key) && !j[key].is_null(); }
+    bool is_null(const char* key) const { return j.contains(key) && j[key].is_null(); }
 
     int get_int(const char* key, int def, int min_value = 1) const {
         if (!has(key)) return def;
@@ -58,6 +51,259 @@ struct Reader {
     }
 };
 
+// Which layers use a sliding window, and its size (0: none does).
+struct SlidingLayers {
+    int window = 0;
+    std::vector<bool> sliding;  // per layer
+};
+
+// Gemma2: every other layer slides (the even ones); sliding_window: null turns the window off.
+SlidingLayers gemma2_sliding_layers(const Reader& r, int num_layers) {
+    SlidingLayers s;
+    s.window = r.is_null("sliding_window") ? 0 : r.get_int("sliding_window", 4096);
+    s.sliding.resize(num_layers);
+    for (int i = 0; i < num_layers; ++i) s.sliding[i] = (i + 1) % 2 != 0;
+    return s;
+}
+
+// Qwen2: only with use_sliding_window, and then the layers from max_window_layers on. The window
+// is written in every config, so it is inert unless enabled.
+SlidingLayers qwen2_sliding_layers(const Reader& r, int num_layers) {
+    SlidingLayers s;
+    const bool use_sw = r.get_bool("use_sliding_window", false);
+    s.window = use_sw && r.has("sliding_window") ? r.get_int("sliding_window", 4096) : 0;
+    if (use_sw && !r.j.contains("sliding_window")) s.window = 4096;
+    const int max_window_layers = r.get_int("max_window_layers", 28, 0);
+    s.sliding.resize(num_layers);
+    for (int i = 0; i < num_layers; ++i) s.sliding[i] = s.window > 0 && i >= max_window_layers;
+    return s;
+}
+
+// A model family as data: transformers' class defaults (configuration_<model_type>.py) for the keys
+// a config.json may omit, and what the family fixes in the architecture.
+struct FamilySpec {
+    Family family;
+    const char* model_type;
+
+    // Defaults of the shape keys.
+    int vocab_size, hidden_size, intermediate_size, num_hidden_layers, num_attention_heads, num_key_value_heads;
+    int head_dim;  // 0: hidden_size / num_attention_heads, which must then divide
+    int max_position_embeddings;
+    bool tie_word_embeddings;
+    const char* activation_key;  // the key the family reads (Gemma ignores the legacy hidden_act)
+    const char* activation;
+    std::optional<int> eos_token_id;  // when neither config nor generation_config names one
+
+    // The architecture.
+    NormStyle norm_style;
+    bool scale_embeddings;
+    bool sandwich_norms;
+    bool qkv_bias_only;  // q, k, v projections always biased, o never; else attention_bias sets all four
+    // > 0: queries are scaled by query_pre_attn_scalar^-0.5 (this its default), else head_dim^-0.5.
+    double query_pre_attn_scalar;
+    // > 0: the family soft-caps (these the defaults of attn_ and final_logit_softcapping, which a
+    // null turns off); 0: it does not and ignores the keys.
+    double attn_logit_softcapping, final_logit_softcapping;
+    SlidingLayers (*sliding_layers)(const Reader& r, int num_layers);  // nullptr: no layer slides
+    const char* cache_implementation;  // when neither file names one
+};
+
+constexpr FamilySpec kGemma = {
+    .family = Family::Gemma,
+    .model_type = "gemma",
+    .vocab_size = 256000,
+    .hidden_size = 3072,
+    .intermediate_size = 24576,
+    .num_hidden_layers = 28,
+    .num_attention_heads = 16,
+    .num_key_value_heads = 16,
+    .head_dim = 256,
+    .max_position_embeddings = 8192,
+    .tie_word_embeddings = true,
+    .activation_key = "hidden_activation",
+    .activation = "gelu_pytorch_tanh",
+    .eos_token_id = 1,
+    .norm_style = NormStyle::OnePlusWeight,
+    .scale_embeddings = true,
+    .sandwich_norms = false,
+    .qkv_bias_only = false,
+    .query_pre_attn_scalar = 0,
+    .attn_logit_softcapping = 0,
+    .final_logit_softcapping = 0,
+    .sliding_layers = nullptr,
+    .cache_implementation = "",
+};
+
+// Gemma2 is Gemma with other sizes, norms before and after attention and feed-forward, queries
+// scaled by query_pre_attn_scalar, soft-capped logits, and every other layer sliding, which a
+// hybrid cache serves.
+constexpr FamilySpec kGemma2 = [] {
+    FamilySpec f = kGemma;
+    f.family = Family::Gemma2;
+    f.model_type = "gemma2";
+    f.hidden_size = 2304;
+    f.intermediate_size = 9216;
+    f.num_hidden_layers = 26;
+    f.num_attention_heads = 8;
+    f.num_key_value_heads = 4;
+    f.sandwich_norms = true;
+    f.query_pre_attn_scalar = 256;
+    f.attn_logit_softcapping = 50.0;
+    f.final_logit_softcapping = 30.0;
+    f.sliding_layers = gemma2_sliding_layers;
+    f.cache_implementation = "hybrid";
+    return f;
+}();
+
+constexpr FamilySpec kQwen2 = {
+    .family = Family::Qwen2,
+    .model_type = "qwen2",
+    .vocab_size = 151936,
+    .hidden_size = 4096,
+    .intermediate_size = 22016,
+    .num_hidden_layers = 32,
+    .num_attention_heads = 32,
+    .num_key_value_heads = 32,
+    .head_dim = 0,
+    .max_position_embeddings = 32768,
+    .tie_word_embeddings = false,
+    .activation_key = "hidden_act",
+    .activation = "silu",
+    .eos_token_id = std::nullopt,
+    .norm_style = NormStyle::Weight,
+    .scale_embeddings = false,
+    .sandwich_norms = false,
+    .qkv_bias_only = true,
+    .query_pre_attn_scalar = 0,
+    .attn_logit_softcapping = 0,
+    .final_logit_softcapping = 0,
+    .sliding_layers = qwen2_sliding_layers,
+    .cache_implementation = "",
+};
+
+// Every family, in the order error messages list them.
+constexpr const FamilySpec* kFamilies[] = {&kGemma, &kGemma2, &kQwen2};
+
+std::string supported_model_types() {
+    std::string out;
+    for (const FamilySpec* s : kFamilies) out += (out.empty() ? "" : ", ") + std::string(s->model_type);
+    return out;
+}
+
+const FamilySpec& read_family(const Reader& r) {
+    const std::string model_type = r.get_string("model_type", "");
+    for (const FamilySpec* s : kFamilies)
+        if (model_type == s->model_type) return *s;
+    if (model_type.empty()) throw Error(r.where + ": no model_type (supported: " + supported_model_types() + ")");
+    throw Error(r.where + ": unknown model_type \"" + model_type + "\" (supported: " + supported_model_types() + ")");
+}
+
+void read_shape(const Reader& r, const FamilySpec& f, ModelConfig& c) {
+    c.vocab_size = r.get_int("vocab_size", f.vocab_size);
+    c.hidden_size = r.get_int("hidden_size", f.hidden_size);
+    c.intermediate_size = r.get_int("intermediate_size", f.intermediate_size);
+    c.num_layers = r.get_int("num_hidden_layers", f.num_hidden_layers);
+    c.num_heads = r.get_int("num_attention_heads", f.num_attention_heads);
+    // num_key_value_heads: null means "same as num_attention_heads".
+    c.num_kv_heads = r.is_null("num_key_value_heads") ? c.num_heads
+                                                      : r.get_int("num_key_value_heads", f.num_key_value_heads);
+    if (f.head_dim > 0) {
+        c.head_dim = r.get_int("head_dim", f.head_dim);
+    } else {
+        if (c.hidden_size % c.num_heads != 0 && !r.has("head_dim"))
+            throw Error(r.where + ": hidden_size " + std::to_string(c.hidden_size) +
+                        " is not divisible by num_attention_heads " + std::to_string(c.num_heads));
+        c.head_dim = r.get_int("head_dim", c.hidden_size / c.num_heads);
+    }
+    c.max_position_embeddings = r.get_int("max_position_embeddings", f.max_position_embeddings);
+    c.rms_norm_eps = r.get_double("rms_norm_eps", 1e-6);
+    c.tie_word_embeddings = r.get_bool("tie_word_embeddings", f.tie_word_embeddings);
+    c.torch_dtype = r.get_string("torch_dtype", r.get_string("dtype", ""));
+
+    if (c.num_heads % c.num_kv_heads != 0)
+        throw Error(r.where + ": num_attention_heads " + std::to_string(c.num_heads) +
+                    " is not a multiple of num_key_value_heads " + std::to_string(c.num_kv_heads));
+    if (c.head_dim % 2 != 0)
+        throw Error(r.where + ": head_dim " + std::to_string(c.head_dim) + " must be even for RoPE");
+}
+
+// RoPE: transformers v4 writes rope_theta (+ rope_scaling); v5 writes rope_parameters.
+void read_rope(const Reader& r, ModelConfig& c) {
+    c.rope_theta = r.get_double("rope_theta", 10000.0);
+    auto check_rope = [&](const json& rp, const char* key) {
+        if (rp.is_null()) return;
+        if (!rp.is_object()) throw Error(r.where + ": " + key + " must be an object");
+        std::string type = "default";
+        if (rp.contains("rope_type") && rp["rope_type"].is_string()) type = rp["rope_type"];
+        else if (rp.contains("type") && rp["type"].is_string()) type = rp["type"];
+        if (type != "default")
+            throw Error(r.where + ": " + key + " type \"" + type + "\" is not supported (only default RoPE)");
+        if (rp.contains("rope_theta") && rp["rope_theta"].is_number()) c.rope_theta = rp["rope_theta"];
+    };
+    if (r.j.contains("rope_scaling")) check_rope(r.j["rope_scaling"], "rope_scaling");
+    if (r.j.contains("rope_parameters")) check_rope(r.j["rope_parameters"], "rope_parameters");
+    if (!(c.rope_theta > 0)) throw Error(r.where + ": rope_theta must be positive");
+}
+
+Activation read_activation(const Reader& r, const FamilySpec& f) {
+    const std::string act = r.get_string(f.activation_key, f.activation);
+    if (act == "gelu_pytorch_tanh" || act == "gelu_new" || act == "gelu_fast" || act == "gelu_python_tanh")
+        return Activation::GeluTanh;
+    if (act == "silu" || act == "swish") return Activation::Silu;
+    throw Error(r.where + ": activation \"" + act + "\" is not supported (gelu_pytorch_tanh, silu)");
+}
+
+void read_attention(const Reader& r, const FamilySpec& f, ModelConfig& c) {
+    if (f.qkv_bias_only) {
+        c.qkv_bias = true;
+        c.attention_out_bias = false;
+    } else {
+        c.qkv_bias = c.attention_out_bias = r.get_bool("attention_bias", false);
+    }
+    if (f.query_pre_attn_scalar > 0) {
+        const double qpas = r.get_double("query_pre_attn_scalar", f.query_pre_attn_scalar);
+        if (!(qpas > 0)) throw Error(r.where + ": query_pre_attn_scalar must be positive");
+        c.attn_scale = static_cast<float>(1.0 / std::sqrt(qpas));
+    } else {
+        c.attn_scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(c.head_dim)));
+    }
+    auto softcap = [&](const char* key, double def) {
+        if (def == 0) return 0.f;
+        const auto v = static_cast<float>(r.get_double(key, def));
+        return r.is_null(key) ? 0.f : v;
+    };
+    c.attn_softcap = softcap("attn_logit_softcapping", f.attn_logit_softcapping);
+    c.final_softcap = softcap("final_logit_softcapping", f.final_logit_softcapping);
+    if (c.attn_softcap < 0 || c.final_softcap < 0) throw Error(r.where + ": soft-capping must be >= 0");
+}
+
+// The family's sliding layers, unless layer_types (transformers v5, and some v4 configs) lists
+// every layer's kind.
+void read_layer_masks(const Reader& r, const FamilySpec& f, ModelConfig& c) {
+    SlidingLayers s = f.sliding_layers ? f.sliding_layers(r, c.num_layers) : SlidingLayers{};
+    s.sliding.resize(c.num_layers, false);
+    if (r.has("layer_types")) {
+        const json& lt = r.j["layer_types"];
+        if (!lt.is_array() || static_cast<int>(lt.size()) != c.num_layers)
+            throw Error(r.where + ": layer_types must list one entry per layer (" + std::to_string(c.num_layers) +
+                        ")");
+        for (int i = 0; i < c.num_layers; ++i) {
+            const std::string t = lt[i].is_string() ? lt[i].get<std::string>() : "";
+            if (t == "sliding_attention")
+                s.sliding[i] = true;
+            else if (t == "full_attention")
+                s.sliding[i] = false;
+            else
+                throw Error(r.where + ": layer_types[" + std::to_string(i) + "] \"" + t +
+                            "\" is not sliding_attention or full_attention");
+        }
+    }
+    c.sliding_window = s.window;
+    c.layer_masks.assign(c.num_layers, MaskSpec{});
+    for (int i = 0; i < c.num_layers; ++i)
+        if (s.sliding[i] && s.window > 0) c.layer_masks[i].window = s.window;
+}
+
 std::vector<int> id_list(const json& v, const std::string& where) {
     std::vector<int> out;
     if (v.is_null()) return out;
@@ -82,163 +328,10 @@ json parse_json(const std::string& text, const std::string& where) {
     }
 }
 
-}  // namespace
-
-ModelConfig ModelConfig::load(const fs::path& dir) {
-    if (!fs::is_directory(dir)) throw Error(dir.string() + ": not a folder");
-    const fs::path cfg = dir / "config.json";
-    if (!fs::exists(cfg)) throw Error(dir.string() + ": no config.json in the folder");
-    std::string gen;
-    if (fs::exists(dir / "generation_config.json")) gen = read_text_file(dir / "generation_config.json");
-    return parse(read_text_file(cfg), gen, "config.json");
-}
-
-ModelConfig ModelConfig::parse(const std::string& config_json, const std::string& generation_json,
-                               const std::string& where) {
-    const json j = parse_json(config_json, where);
-    if (!j.is_object()) throw Error(where + ": expected a JSON object");
-    const Reader r{j, where};
-
-    ModelConfig c;
-    c.model_type = r.get_string("model_type", "");
-    if (c.model_type == "gemma") {
-        c.family = Family::Gemma;
-    } else if (c.model_type == "gemma2") {
-        c.family = Family::Gemma2;
-    } else if (c.model_type == "qwen2") {
-        c.family = Family::Qwen2;
-    } else if (c.model_type.empty()) {
-        throw Error(where + ": no model_type (supported: gemma, gemma2, qwen2)");
-    } else {
-        throw Error(where + ": unknown model_type \"" + c.model_type +
-                    "\" (supported: gemma, gemma2, qwen2)");
-    }
-
-    // transformers' class defaults (configuration_gemma.py, configuration_gemma2.py,
-    // configuration_qwen2.py) for the keys a config.json may omit.
-    const bool gemma_like = c.family != Family::Qwen2;
-    int def_vocab = 256000, def_hidden = 3072, def_inter = 24576, def_layers = 28, def_heads = 16,
-        def_kv = 16, def_max_pos = 8192;
-    if (c.family == Family::Gemma2) {
-        def_hidden = 2304; def_inter = 9216; def_layers = 26; def_heads = 8; def_kv = 4;
-    } else if (c.family == Family::Qwen2) {
-        def_vocab = 151936; def_hidden = 4096; def_inter = 22016; def_layers = 32; def_heads = 32;
-        def_kv = 32; def_max_pos = 32768;
-    }
-    c.vocab_size = r.get_int("vocab_size", def_vocab);
-    c.hidden_size = r.get_int("hidden_size", def_hidden);
-    c.intermediate_size = r.get_int("intermediate_size", def_inter);
-    c.num_layers = r.get_int("num_hidden_layers", def_layers);
-    c.num_heads = r.get_int("num_attention_heads", def_heads);
-    // num_key_value_heads: null means "same as num_attention_heads".
-    c.num_kv_heads = j.contains("num_key_value_heads") && j["num_key_value_heads"].is_null()
-                         ? c.num_heads
-                         : r.get_int("num_key_value_heads", def_kv);
-    if (gemma_like) {
-        c.head_dim = r.get_int("head_dim", 256);
-    } else {
-        if (c.hidden_size % c.num_heads != 0 && !r.has("head_dim"))
-            throw Error(where + ": hidden_size " + std::to_string(c.hidden_size) +
-                        " is not divisible by num_attention_heads " + std::to_string(c.num_heads));
-        c.head_dim = r.get_int("head_dim", c.hidden_size / c.num_heads);
-    }
-    c.max_position_embeddings = r.get_int("max_position_embeddings", def_max_pos);
-    c.rms_norm_eps = r.get_double("rms_norm_eps", 1e-6);
-    c.tie_word_embeddings = r.get_bool("tie_word_embeddings", gemma_like);
-    c.torch_dtype = r.get_string("torch_dtype", r.get_string("dtype", ""));
-
-    if (c.num_heads % c.num_kv_heads != 0)
-        throw Error(where + ": num_attention_heads " + std::to_string(c.num_heads) +
-                    " is not a multiple of num_key_value_heads " + std::to_string(c.num_kv_heads));
-    if (c.head_dim % 2 != 0)
-        throw Error(where + ": head_dim " + std::to_string(c.head_dim) + " must be even for RoPE");
-
-    // RoPE: v4 writes rope_theta (+ rope_scaling); v5 writes rope_parameters.
-    c.rope_theta = r.get_double("rope_theta", 10000.0);
-    auto check_rope = [&](const json& rp, const char* key) {
-        if (rp.is_null()) return;
-        if (!rp.is_object()) throw Error(where + ": " + key + " must be an object");
-        std::string type = "default";
-        if (rp.contains("rope_type") && rp["rope_type"].is_string()) type = rp["rope_type"];
-        else if (rp.contains("type") && rp["type"].is_string()) type = rp["type"];
-        if (type != "default")
-            throw Error(where + ": " + key + " type \"" + type +
-                        "\" is not supported (only default RoPE)");
-        if (rp.contains("rope_theta") && rp["rope_theta"].is_number()) c.rope_theta = rp["rope_theta"];
-    };
-    if (j.contains("rope_scaling")) check_rope(j["rope_scaling"], "rope_scaling");
-    if (j.contains("rope_parameters")) check_rope(j["rope_parameters"], "rope_parameters");
-    if (!(c.rope_theta > 0)) throw Error(where + ": rope_theta must be positive");
-
-    // Activation.
-    std::string act;
-    if (gemma_like) {
-        // Gemma reads hidden_activation; hidden_act is a legacy key transformers ignores.
-        act = r.get_string("hidden_activation", "gelu_pytorch_tanh");
-    } else {
-        act = r.get_string("hidden_act", "silu");
-    }
-    if (act == "gelu_pytorch_tanh" || act == "gelu_new" || act == "gelu_fast" ||
-        act == "gelu_python_tanh") {
-        c.activation = Activation::GeluTanh;
-    } else if (act == "silu" || act == "swish") {
-        c.activation = Activation::Silu;
-    } else {
-        throw Error(where + ": activation \"" + act + "\" is not supported (gelu_pytorch_tanh, silu)");
-    }
-
-    // Family description.
-    c.norm_style = gemma_like ? NormStyle::OnePlusWeight : NormStyle::Weight;
-    c.scale_embeddings = gemma_like;
-    c.sandwich_norms = c.family == Family::Gemma2;
-    c.qkv_bias = c.family == Family::Qwen2 || r.get_bool("attention_bias", false);
-    c.attention_out_bias = c.family != Family::Qwen2 && r.get_bool("attention_bias", false);
-    if (c.family == Family::Gemma2) {
-        const double qpas = r.get_double("query_pre_attn_scalar", 256);
-        if (!(qpas > 0)) throw Error(where + ": query_pre_attn_scalar must be positive");
-        c.attn_scale = static_cast<float>(1.0 / std::sqrt(qpas));
-        c.attn_softcap = static_cast<float>(r.get_double("attn_logit_softcapping", 50.0));
-        c.final_softcap = static_cast<float>(r.get_double("final_logit_softcapping", 30.0));
-        if (j.contains("attn_logit_softcapping") && j["attn_logit_softcapping"].is_null()) c.attn_softcap = 0;
-        if (j.contains("final_logit_softcapping") && j["final_logit_softcapping"].is_null()) c.final_softcap = 0;
-    } else {
-        c.attn_scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(c.head_dim)));
-    }
-    if (c.attn_softcap < 0 || c.final_softcap < 0) throw Error(where + ": soft-capping must be >= 0");
-
-    // Which layers slide, and by how much.
-    int window = 0;
-    std::vector<bool> sliding(c.num_layers, false);
-    if (c.family == Family::Gemma2) {
-        window = j.contains("sliding_window") && j["sliding_window"].is_null() ? 0 : r.get_int("sliding_window", 4096);
-        for (int i = 0; i < c.num_layers; ++i) sliding[i] = (i + 1) % 2 != 0;  // even layers slide
-    } else if (c.family == Family::Qwen2) {
-        const bool use_sw = r.get_bool("use_sliding_window", false);
-        window = use_sw && r.has("sliding_window") ? r.get_int("sliding_window", 4096) : 0;
-        if (use_sw && !j.contains("sliding_window")) window = 4096;
-        const int max_window_layers = r.get_int("max_window_layers", 28, 0);
-        for (int i = 0; i < c.num_layers; ++i) sliding[i] = window > 0 && i >= max_window_layers;
-    }
-    if (r.has("layer_types")) {
-        const json& lt = j["layer_types"];
-        if (!lt.is_array() || static_cast<int>(lt.size()) != c.num_layers)
-            throw Error(where + ": layer_types must list one entry per layer (" +
-                        std::to_string(c.num_layers) + ")");
-        for (int i = 0; i < c.num_layers; ++i) {
-            const std::string t = lt[i].is_string() ? lt[i].get<std::string>() : "";
-            if (t == "sliding_attention") sliding[i] = true;
-            else if (t == "full_attention") sliding[i] = false;
-            else throw Error(where + ": layer_types[" + std::to_string(i) + "] \"" + t +
-                             "\" is not sliding_attention or full_attention");
-        }
-    }
-    c.sliding_window = window;
-    c.layer_masks.assign(c.num_layers, MaskSpec{});
-    for (int i = 0; i < c.num_layers; ++i)
-        if (sliding[i] && window > 0) c.layer_masks[i].window = window;
-
-    // Token ids: generation_config.json overrides config.json, as in transformers; eos is the
-    // union so that any of them stops generation.
+// Token ids and the cache: generation_config.json overrides config.json, as in transformers; eos is
+// the union so that any of them stops generation.
+void read_generation(const Reader& r, const FamilySpec& f, const std::string& generation_json, ModelConfig& c) {
+    const json& j = r.j;
     if (r.has("bos_token_id") && j["bos_token_id"].is_number_integer()) c.bos_token_id = j["bos_token_id"].get<int>();
     if (r.has("pad_token_id") && j["pad_token_id"].is_number_integer()) c.pad_token_id = j["pad_token_id"].get<int>();
     std::vector<int> eos;
@@ -256,11 +349,49 @@ ModelConfig ModelConfig::parse(const std::string& config_json, const std::string
         }
     }
     if (j.contains("eos_token_id"))
-        for (int id : id_list(j["eos_token_id"], where))
+        for (int id : id_list(j["eos_token_id"], r.where))
             if (std::find(eos.begin(), eos.end(), id) == eos.end()) eos.push_back(id);
-    if (eos.empty() && gemma_like) eos.push_back(1);
+    if (eos.empty() && f.eos_token_id) eos.push_back(*f.eos_token_id);
     c.eos_token_ids = eos;
-    if (c.family == Family::Gemma2 && c.cache_implementation.empty()) c.cache_implementation = "hybrid";
+    if (c.cache_implementation.empty()) c.cache_implementation = f.cache_implementation;
+}
+
+}  // namespace
+
+const char* family_name(Family f) {
+    for (const FamilySpec* s : kFamilies)
+        if (s->family == f) return s->model_type;
+    return "?";
+}
+
+ModelConfig ModelConfig::load(const fs::path& dir) {
+    if (!fs::is_directory(dir)) throw Error(dir.string() + ": not a folder");
+    const fs::path cfg = dir / "config.json";
+    if (!fs::exists(cfg)) throw Error(dir.string() + ": no config.json in the folder");
+    std::string gen;
+    if (fs::exists(dir / "generation_config.json")) gen = read_text_file(dir / "generation_config.json");
+    return parse(read_text_file(cfg), gen, "config.json");
+}
+
+ModelConfig ModelConfig::parse(const std::string& config_json, const std::string& generation_json,
+                               const std::string& where) {
+    const json j = parse_json(config_json, where);
+    if (!j.is_object()) throw Error(where + ": expected a JSON object");
+    const Reader r{j, where};
+
+    const FamilySpec& f = read_family(r);
+    ModelConfig c;
+    c.family = f.family;
+    c.model_type = f.model_type;
+    read_shape(r, f, c);
+    read_rope(r, c);
+    c.activation = read_activation(r, f);
+    c.norm_style = f.norm_style;
+    c.scale_embeddings = f.scale_embeddings;
+    c.sandwich_norms = f.sandwich_norms;
+    read_attention(r, f, c);
+    read_layer_masks(r, f, c);
+    read_generation(r, f, generation_json, c);
     return c;
 }
 

@@ -17,9 +17,9 @@
 #include <utf8proc.h>
 
 #include "bpe_tokenizer.h"
+#include "tokenizer/text_util.h"
 #include "wp/error.h"
 #include "wp/io/file_util.h"
-#include "wp/tokenizer/text_util.h"
 
 namespace wp {
 

@@ -10,7 +10,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "wp/tokenizer/text_util.h"
+#include "tokenizer/text_util.h"
 #include "wp/tokenizer/tokenizer.h"
 
 namespace wp {

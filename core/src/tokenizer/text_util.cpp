@@ -1,4 +1,4 @@
-#include "wp/tokenizer/text_util.h"
+#include "tokenizer/text_util.h"
 
 #include <algorithm>
 #include <array>

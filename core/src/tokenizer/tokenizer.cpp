@@ -6,9 +6,9 @@
 #include <sstream>
 
 #include "bpe_tokenizer.h"
+#include "tokenizer/text_util.h"
 #include "wp/error.h"
 #include "wp/io/file_util.h"
-#include "wp/tokenizer/text_util.h"
 
 namespace wp {
 

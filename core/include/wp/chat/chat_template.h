@@ -12,6 +12,7 @@
 #include <string>
 
 #include "wp/error.h"
+#include "wp/model/model_config.h"
 
 namespace wp {
 
@@ -27,15 +28,11 @@ public:
 struct TemplateLimits {
     std::size_t max_output_bytes = std::size_t{4} << 20;  // the rendered text, and any one string value
     std::size_t max_loop_iterations = 100'000;            // loop iterations plus macro calls, whole render
-    // Evaluation steps, roughly one per expression evaluated, item touched or character processed:
-    // at most about a second of work; rendering a 4 MB conversation takes some 10 million.
+    // Evaluation steps, roughly one per expression evaluated, item touched or character processed;
+    // rendering a 4 MB conversation takes some 10 million.
     std::size_t max_steps = 50'000'000;
     int max_call_depth = 40;  // nested macro calls (recursion)
 };
-
-namespace jinja {
-class Template;
-}
 
 class ChatTemplate {
 public:
@@ -56,8 +53,11 @@ public:
     // Throws wp::Error for unreadable files and TemplateError (naming the file) for a bad template.
     static std::optional<ChatTemplate> from_folder(const std::filesystem::path& dir);
 
-    // Built-in templates for folders without one: "gemma" and "gemma2" (Gemma's instruct template)
-    // and "qwen2" (ChatML with Qwen2-Instruct's default system prompt). Throws wp::Error otherwise.
+    // The built-in template of a model family, for folders without one: Gemma's instruct template
+    // for gemma and gemma2, ChatML with Qwen2-Instruct's default system prompt for qwen2. Throws
+    // wp::Error for a family without one.
+    static ChatTemplate builtin(Family family);
+    // The same by family name ("gemma", "gemma2", "qwen2", as family_name gives them).
     static ChatTemplate builtin(const std::string& family);
 
     // The special-token part of the context transformers renders with: bos_token, eos_token,
@@ -69,8 +69,9 @@ public:
     static nlohmann::ordered_json special_tokens_context(const std::filesystem::path& dir);
 
 private:
+    class Compiled;  // the parsed template (the interpreter is internal to core)
     std::string source_;
-    std::shared_ptr<const jinja::Template> compiled_;
+    std::shared_ptr<const Compiled> compiled_;
 };
 
 }  // namespace wp

@@ -1,5 +1,7 @@
 // A model's architecture as data: config.json (+ generation_config.json) parsed with the
 // transformers defaults of each model_type. Family differences are fields, not code paths.
+// A new family is a Family value here and one FamilySpec (its defaults and differences) in the
+// table of model_config.cpp; its built-in chat template, if any, goes in chat_template.cpp.
 #pragma once
 
 #include <cstdint>

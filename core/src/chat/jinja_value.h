@@ -1,12 +1,12 @@
-// Internals of the chat-template interpreter (core/src/chat/jinja*.cpp), shared by the evaluator
-// and the built-ins: the value model (Python's, as jinja2 sees it), the per-render budget and the
-// built-in filters, tests, methods and globals. Code outside core/src/chat uses ChatTemplate.
+// The chat-template interpreter's values: Python's value model as jinja2 templates see it (with
+// jinja2's Undefined), the budget of one render (Runtime), call arguments, and Python's semantics
+// of values (truthiness, str/repr, comparison, arithmetic). Used by the evaluator
+// and the built-ins; code outside core/src/chat uses ChatTemplate.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -154,6 +154,8 @@ public:
     // A string of `n` bytes is about to exist: larger than the output bound it could never be
     // printed, so it is refused (callers check before taking the memory where they can).
     void check_string(std::size_t n) const;
+    // The text of a value built so far (repr, JSON) may not outgrow the output bound either.
+    void check_text(const std::string& text) const;
     void new_string(std::size_t n) {  // a string built at once
         check_string(n);
         bytes(n);
@@ -201,17 +203,6 @@ public:
     virtual std::string name() const = 0;
 };
 
-// ---- Unicode (strings are UTF-8; Python counts, indexes and classifies code points) ----
-
-bool is_py_space(char32_t cp);                    // str.isspace()
-std::size_t rstrip_py_space(std::string_view s);  // length of s without trailing whitespace
-std::size_t skip_py_space(std::string_view s, std::size_t pos);
-// Byte offset of every code point, plus s.size() at the end.
-std::vector<std::size_t> code_point_starts(std::string_view s);
-std::size_t code_point_count(std::string_view s);
-std::string py_lower(std::string_view s);
-std::string py_upper(std::string_view s);
-
 // ---- Python semantics of values ----
 
 bool truthy(const Value& v);
@@ -231,50 +222,5 @@ std::shared_ptr<const Array> iterate(Runtime& rt, const Value& v);
 enum class BinaryOp { Add, Sub, Mul, Div, FloorDiv, Mod, Pow };
 Value binary_op(Runtime& rt, BinaryOp op, const Value& a, const Value& b);
 Value negate(const Value& v);
-
-Value from_json(const nlohmann::ordered_json& j);
-struct JsonStyle {
-    bool indented = false;
-    std::string indent;
-    std::string item_separator = ", ";
-    std::string key_separator = ": ";
-    bool sort_keys = false;
-    bool ensure_ascii = false;
-};
-std::string to_json(Runtime& rt, const Value& v, const JsonStyle& style);  // Python's json.dumps
-
-// ---- Built-ins ----
-
-using FilterFn = Value (*)(Runtime& rt, const Value& input, Args& args);
-using TestFn = bool (*)(Runtime& rt, const Value& input, Args& args);
-FilterFn find_filter(std::string_view name);  // nullptr when unknown
-TestFn find_test(std::string_view name);
-Value find_global(std::string_view name);  // range, namespace, dict, raise_exception, strftime_now
-
-// `{% set ns.name = v %}` and namespace(name=v); refuses the values Namespace rules out.
-void set_namespace_attr(Runtime& rt, Namespace& ns, const std::string& name, Value v);
-
-Value get_attr(Runtime& rt, const Value& obj, const std::string& name);  // obj.name
-Value get_item(Runtime& rt, const Value& obj, const Value& key);         // obj[key]
-Value get_slice(Runtime& rt, const Value& obj, const Value& start, const Value& stop, const Value& step);
-
-// ---- The template ----
-
-struct Stmt;
-
-// A parsed template. Rendering does not modify it, so one Template may render on several threads.
-class Template {
-public:
-    explicit Template(std::string_view source);  // throws TemplateError on a syntax error
-    ~Template();
-    Template(const Template&) = delete;
-    Template& operator=(const Template&) = delete;
-
-    // Throws TemplateError: raise_exception's message as is, other errors with their line.
-    std::string render(const nlohmann::ordered_json& context, const TemplateLimits& limits) const;
-
-private:
-    std::vector<std::unique_ptr<Stmt>> body_;
-};
 
 }  // namespace wp::jinja
