@@ -20,11 +20,6 @@ namespace wp::cli {
 
 namespace {
 
-// The family's built-in chat template, for a folder that ships none.
-ChatTemplate builtin_chat_template(const ModelConfig& cfg) {
-    return ChatTemplate::builtin(cfg.family == Family::Qwen2 ? "qwen2" : "gemma");
-}
-
 int run_tokenize(const Args& a) {
     const std::string dir = a.str("model");
     const bool no_special = a.flag("no-special");
@@ -89,7 +84,7 @@ int run_chat_render(const Args& a) {
         if (!std::filesystem::exists(dir / "config.json"))
             throw Error(dir.string() + ": no chat template (chat_template.jinja or tokenizer_config.json) and no "
                                        "config.json to pick a built-in one");
-        tmpl = builtin_chat_template(ModelConfig::load(dir));
+        tmpl = ChatTemplate::builtin(ModelConfig::load(dir).family);  // a folder that ships none
     }
     std::string out;
     try {
