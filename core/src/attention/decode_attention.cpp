@@ -5,8 +5,8 @@
 #include <cstdint>
 #include <limits>
 
-#include "wp/kernels/attention_kernels.h"
-#include "wp/kernels/f16_vectors.h"
+#include "kernels/attention_kernels.h"
+#include "kernels/f16_vectors.h"
 
 namespace wp {
 

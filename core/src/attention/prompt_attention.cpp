@@ -7,8 +7,8 @@
 #include <limits>
 
 #include "kernels/kernel_choice.h"
-#include "wp/kernels/attention_kernels.h"
-#include "wp/kernels/f16_vectors.h"
+#include "kernels/attention_kernels.h"
+#include "kernels/f16_vectors.h"
 
 namespace wp {
 

@@ -14,7 +14,7 @@
 #include "model/forward_scratch.h"
 #include "wp/attention/trace.h"
 #include "wp/cache/kv_cache.h"
-#include "wp/kernels/thread_pool.h"
+#include "kernels/thread_pool.h"
 #include "wp/model/kernel_options.h"
 #include "wp/model/model_config.h"
 

@@ -8,11 +8,11 @@
 #include <vector>
 
 #include "wp/io/float16.h"
-#include "wp/kernels/attention_kernels.h"
-#include "wp/kernels/f16_vectors.h"
-#include "wp/kernels/huge_pages.h"
-#include "wp/kernels/qmatrix.h"
-#include "wp/kernels/thread_pool.h"
+#include "kernels/attention_kernels.h"
+#include "kernels/f16_vectors.h"
+#include "kernels/huge_pages.h"
+#include "kernels/qmatrix.h"
+#include "kernels/thread_pool.h"
 #include "wp/model/threads.h"
 
 #if defined(__x86_64__)

@@ -5,7 +5,8 @@
 #include <type_traits>
 
 #include "wp/error.h"
-#include "wp/kernels/f16_vectors.h"
+#include "kernels/huge_pages.h"
+#include "kernels/f16_vectors.h"
 
 namespace wp {
 
@@ -24,6 +25,26 @@ CacheKind parse_cache_kind(const std::string& s) {
     if (s == "hybrid") return CacheKind::Hybrid;
     throw Error("unknown cache kind \"" + s + "\" (dynamic, static or hybrid)");
 }
+
+struct KvCache::Layer {
+    // Read whole every token: in huge pages once large (huge_pages.h).
+    std::vector<float, HugePageAllocator<float>> k, v;
+    std::vector<std::uint16_t, HugePageAllocator<std::uint16_t>> k16, v16;
+    int ring = 0;          // > 0: ring buffer of this many slots
+    std::int64_t cap = 0;  // allocated slots
+};
+
+KvCache::~KvCache() = default;
+KvCache::KvCache(KvCache&&) noexcept = default;
+KvCache& KvCache::operator=(KvCache&&) noexcept = default;
+
+int KvCache::num_layers() const { return static_cast<int>(layers_.size()); }
+std::int64_t KvCache::allocated_slots(int layer) const { return layers_[layer].cap; }
+const float* KvCache::keys(int layer) const { return layers_[layer].k.data(); }
+const float* KvCache::values(int layer) const { return layers_[layer].v.data(); }
+const std::uint16_t* KvCache::keys16(int layer) const { return layers_[layer].k16.data(); }
+const std::uint16_t* KvCache::values16(int layer) const { return layers_[layer].v16.data(); }
+bool KvCache::is_ring(int layer) const { return layers_[layer].ring > 0; }
 
 KvCache::KvCache(const ModelConfig& cfg, CacheKind kind, std::int64_t max_len, bool half)
     : kind_(kind),

@@ -1,4 +1,4 @@
-#include "wp/io/mapped_file.h"
+#include "io/mapped_file.h"
 
 #include <cerrno>
 #include <cstring>

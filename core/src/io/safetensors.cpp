@@ -1,4 +1,4 @@
-#include "wp/io/safetensors.h"
+#include "io/safetensors.h"
 
 #include <algorithm>
 #include <cstring>

@@ -1,4 +1,4 @@
-#include "wp/kernels/attention_kernels.h"
+#include "kernels/attention_kernels.h"
 
 #include <algorithm>
 #include <cmath>

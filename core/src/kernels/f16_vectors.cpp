@@ -1,11 +1,11 @@
-#include "wp/kernels/f16_vectors.h"
+#include "kernels/f16_vectors.h"
 
 #include <cstring>
 
 #include "kernels/avx2_common.h"
 #include "kernels/kernel_choice.h"
 #include "wp/io/float16.h"
-#include "wp/kernels/ops.h"
+#include "kernels/ops.h"
 
 namespace wp {
 

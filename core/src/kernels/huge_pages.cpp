@@ -1,4 +1,4 @@
-#include "wp/kernels/huge_pages.h"
+#include "kernels/huge_pages.h"
 
 #include <cstdint>
 #include <sys/mman.h>

@@ -1,9 +1,9 @@
 // The int8 product of q8/q4 weights with many input rows (long prompts), AVX-512 VNNI.
 #pragma once
 
-#include "wp/kernels/kernel_scratch.h"
-#include "wp/kernels/qmatrix.h"
-#include "wp/kernels/thread_pool.h"
+#include "kernels/kernel_scratch.h"
+#include "kernels/qmatrix.h"
+#include "kernels/thread_pool.h"
 
 namespace wp {
 

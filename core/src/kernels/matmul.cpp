@@ -7,7 +7,7 @@
 #include "kernels/kernel_choice.h"
 #include "kernels/matvec_kernels.h"
 #include "kernels/prepared_input.h"
-#include "wp/kernels/qmatrix.h"
+#include "kernels/qmatrix.h"
 
 namespace wp {
 

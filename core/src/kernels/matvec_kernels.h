@@ -8,7 +8,7 @@
 
 #include <cstdint>
 
-#include "wp/kernels/qmatrix.h"
+#include "kernels/qmatrix.h"
 
 namespace wp {
 

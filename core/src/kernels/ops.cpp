@@ -1,9 +1,9 @@
-#include "wp/kernels/ops.h"
+#include "kernels/ops.h"
 
 #include <cmath>
 #include <cstring>
 
-#include "wp/kernels/attention_kernels.h"
+#include "kernels/attention_kernels.h"
 
 namespace wp::ops {
 

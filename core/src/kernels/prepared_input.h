@@ -4,8 +4,8 @@
 
 #include <cstdint>
 
-#include "wp/kernels/kernel_scratch.h"
-#include "wp/kernels/qmatrix.h"
+#include "kernels/kernel_scratch.h"
+#include "kernels/qmatrix.h"
 
 namespace wp {
 

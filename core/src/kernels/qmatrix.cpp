@@ -1,6 +1,6 @@
 // QMatrix: the size of a weight matrix and its rows widened back to f32 (sgemm's tiles, the
 // reference product).
-#include "wp/kernels/qmatrix.h"
+#include "kernels/qmatrix.h"
 
 #include <cstring>
 #include <vector>
@@ -9,7 +9,7 @@
 #include "kernels/kernel_choice.h"
 #include "kernels/q4_layout.h"
 #include "wp/io/float16.h"
-#include "wp/kernels/ops.h"
+#include "kernels/ops.h"
 
 namespace wp {
 

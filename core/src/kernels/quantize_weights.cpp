@@ -1,6 +1,6 @@
 // make_qmatrix: weight matrices converted or quantized at load (the q8/q4 formats:
 // docs/KERNELS.md, "Weight layouts").
-#include "wp/kernels/qmatrix.h"
+#include "kernels/qmatrix.h"
 
 #include <algorithm>
 #include <cmath>
@@ -9,8 +9,8 @@
 #include "kernels/kernel_choice.h"
 #include "kernels/q4_layout.h"
 #include "wp/io/float16.h"
-#include "wp/kernels/f16_vectors.h"
-#include "wp/kernels/ops.h"
+#include "kernels/f16_vectors.h"
+#include "kernels/ops.h"
 
 namespace wp {
 

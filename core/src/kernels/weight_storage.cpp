@@ -1,8 +1,8 @@
-#include "wp/kernels/weight_storage.h"
+#include "kernels/weight_storage.h"
 
 #include <algorithm>
 
-#include "wp/kernels/huge_pages.h"
+#include "kernels/huge_pages.h"
 
 namespace wp {
 

@@ -12,7 +12,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "wp/kernels/qmatrix.h"
+#include "kernels/qmatrix.h"
 
 namespace wp {
 

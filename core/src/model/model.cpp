@@ -13,10 +13,10 @@
 #include "kernels/kernel_choice.h"
 #include "model/forward_scratch.h"
 #include "wp/error.h"
-#include "wp/io/safetensors.h"
-#include "wp/kernels/ops.h"
-#include "wp/kernels/qmatrix.h"
-#include "wp/kernels/thread_pool.h"
+#include "io/safetensors.h"
+#include "kernels/ops.h"
+#include "kernels/qmatrix.h"
+#include "kernels/thread_pool.h"
 #include "wp/model/threads.h"
 
 namespace wp {

@@ -5,18 +5,14 @@
 // p % window and so hold only the last `window` positions, however long the sequence.
 //
 // Rows are kept head-major: all slots of KV head 0, then of head 1, ..., so attention streams one
-// head's keys and values from contiguous memory (with the heads side by side in each slot, one
-// head's rows were a power of two apart, which the caches and prefetchers handle poorly: decode
-// attention at gemma2-2b's shape over 2,048 tokens took 16-22 ms per token against about 12 in
-// `windowpane-cli bench-attention` on the development machine).
+// head's keys and values from contiguous memory (heads side by side in each slot put one head's
+// rows a power of two apart, which caches and prefetchers handle poorly; docs/KERNELS.md).
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
-
-#include "wp/kernels/huge_pages.h"
 
 #include "wp/model/model_config.h"
 
@@ -34,9 +30,14 @@ public:
     // half: keep K and V as f16 (half the bytes; the quantized precisions use it, as llama.cpp's
     // default cache does), else f32.
     KvCache(const ModelConfig& cfg, CacheKind kind, std::int64_t max_len = 0, bool half = false);
+    ~KvCache();
+    KvCache(KvCache&&) noexcept;
+    KvCache& operator=(KvCache&&) noexcept;
+    KvCache(const KvCache&) = delete;
+    KvCache& operator=(const KvCache&) = delete;
 
     CacheKind kind() const { return kind_; }
-    int num_layers() const { return static_cast<int>(layers_.size()); }
+    int num_layers() const;
     std::int64_t length() const { return length_; }  // positions seen so far = next position
     std::int64_t capacity() const { return max_len_; }  // 0 = unbounded
 
@@ -45,23 +46,23 @@ public:
 
     // The rows the layer holds now, for attention over the past.
     int held(int layer) const;                      // number of valid slots
-    std::int64_t allocated_slots(int layer) const { return layers_[layer].cap; }  // allocated slots
+    std::int64_t allocated_slots(int layer) const;  // allocated slots
     bool half() const { return half_; }
     // Head h's row in slot s starts at offset(layer, s, h) in these arrays; one head's rows are
     // contiguous, head_dim() apart.
-    const float* keys(int layer) const { return layers_[layer].k.data(); }      // when !half()
-    const float* values(int layer) const { return layers_[layer].v.data(); }
-    const std::uint16_t* keys16(int layer) const { return layers_[layer].k16.data(); }  // when half()
-    const std::uint16_t* values16(int layer) const { return layers_[layer].v16.data(); }
+    const float* keys(int layer) const;  // when !half()
+    const float* values(int layer) const;
+    const std::uint16_t* keys16(int layer) const;  // when half()
+    const std::uint16_t* values16(int layer) const;
     int head_dim() const { return head_dim_; }
-    std::size_t head_stride(int layer) const { return static_cast<std::size_t>(layers_[layer].cap) * head_dim_; }
+    std::size_t head_stride(int layer) const { return static_cast<std::size_t>(allocated_slots(layer)) * head_dim_; }
     std::size_t offset(int layer, int slot, int head) const {
         return head * head_stride(layer) + static_cast<std::size_t>(slot) * head_dim_;
     }
     std::int64_t slot_position(int layer, int slot) const;
     // Absolute positions the layer holds, in slot order.
     std::vector<std::int64_t> positions(int layer) const;
-    bool is_ring(int layer) const { return layers_[layer].ring > 0; }
+    bool is_ring(int layer) const;
 
     // Stores the K/V rows of `count` new tokens at positions length() .. length()+count-1.
     // Call for every layer, then advance(count).
@@ -78,13 +79,7 @@ public:
     std::size_t bytes_allocated() const;
 
 private:
-    struct Layer {
-        // Read whole every token: in huge pages once large (huge_pages.h).
-        std::vector<float, HugePageAllocator<float>> k, v;
-        std::vector<std::uint16_t, HugePageAllocator<std::uint16_t>> k16, v16;
-        int ring = 0;          // > 0: ring buffer of this many slots
-        std::int64_t cap = 0;  // allocated slots
-    };
+    struct Layer;  // one layer's K and V rows (kv_cache.cpp)
     void grow(Layer& L, std::int64_t need);
 
     void put(Layer& L, std::size_t slot, const float* k, const float* v, int rows);

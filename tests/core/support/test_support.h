@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -77,6 +78,9 @@ public:
 private:
     fs::path path_;
 };
+
+// The message of the wp::Error that `f` throws ("no error" when it throws none).
+std::string error_of(const std::function<void()>& f);
 
 float max_abs_diff(const float* a, const float* b, std::size_t n);
 // n normally distributed values, reproducible from `seed`.

@@ -1,5 +1,6 @@
 // Every reference case of shared/fixtures: logits, cached decoding, greedy continuations,
 // attention probabilities and masks, compared with the trusted references.
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -9,7 +10,8 @@
 #include "kernels/kernel_choice.h"
 #include "test_support.h"
 #include "wp/generate/generator.h"
-#include "wp/kernels/qmatrix.h"
+#include "kernels/qmatrix.h"
+#include "wp/error.h"
 #include "wp/model/model.h"
 
 namespace wp::test {
@@ -222,6 +224,19 @@ TEST_P(RefCaseTest, TraceOfOneLayerMatchesTheFullTrace) {
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, RefCaseTest, testing::ValuesIn(case_indices()), case_label);
 GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(RefCaseTest);
+
+TEST(Forward, RejectsTokensOutsideTheVocabulary) {
+    WP_REQUIRE_SHARED();
+    auto m = Model::load(shared_dir() / "fixtures" / "tiny-gemma");
+    auto ctx = m->new_context();
+    const std::vector<int> ids = {2, 1000};
+    try {
+        m->forward(*ctx, ids, LogitsMode::Last);
+        FAIL() << "no error";
+    } catch (const Error& e) {
+        EXPECT_THAT(e.what(), testing::HasSubstr("token id 1000 is outside the vocabulary (0..999)"));
+    }
+}
 
 }  // namespace
 }  // namespace wp::test

@@ -11,9 +11,9 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "wp/kernels/kernel_scratch.h"
-#include "wp/kernels/thread_pool.h"
-#include "wp/kernels/weight_storage.h"
+#include "kernels/kernel_scratch.h"
+#include "kernels/thread_pool.h"
+#include "kernels/weight_storage.h"
 #include "wp/model/kernel_options.h"
 #include "wp/model/precision.h"
 

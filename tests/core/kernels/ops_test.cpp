@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "test_support.h"
-#include "wp/kernels/ops.h"
+#include "kernels/ops.h"
 
 namespace wp::test {
 namespace {

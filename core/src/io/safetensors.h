@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "wp/io/mapped_file.h"
+#include "io/mapped_file.h"
 
 namespace wp {
 

@@ -8,7 +8,8 @@
 #include <random>
 #include <sstream>
 
-#include "wp/io/safetensors.h"
+#include "io/safetensors.h"
+#include "wp/error.h"
 
 namespace wp::test {
 
@@ -154,6 +155,17 @@ std::vector<float> randn(std::size_t n, std::uint64_t seed, float scale) {
     std::vector<float> v(n);
     for (auto& x : v) x = d(rng);
     return v;
+}
+
+std::string error_of(const std::function<void()>& f) {
+    try {
+        f();
+    } catch (const Error& e) {
+        return e.what();
+    } catch (const std::exception& e) {
+        return std::string("unexpected exception type: ") + e.what();
+    }
+    return "no error";
 }
 
 float max_abs_diff(const float* a, const float* b, std::size_t n) {

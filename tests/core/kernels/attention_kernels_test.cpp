@@ -1,0 +1,197 @@
+// The attention kernels (scores, mix, softmax, the AVX-512 prompt kernels, elementwise
+// functions) against double-precision references.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <map>
+#include <mutex>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "kernels/kernel_choice.h"
+#include "test_support.h"
+#include "kernels/attention_kernels.h"
+#include "kernels/f16_vectors.h"
+#include "kernels/ops.h"
+#include "kernels/qmatrix.h"
+#include "kernels/thread_pool.h"
+#include "wp/model/model.h"
+
+namespace wp::test {
+namespace {
+
+// Kernel options that force the scalar loops (or not).
+KernelOptions scalar_kernels(bool on = true) {
+    KernelOptions o;
+    o.force_scalar = on;
+    return o;
+}
+
+// Decode attention kernels (grouped query heads, f16 and f32 caches) against double-precision
+// sums, for every group size up to 9 (beyond the 8 done at once), odd key counts and head sizes.
+// Prompt attention's AVX-512 kernels (transposed keys, 8 query rows) against double sums:
+// every count of query rows, head sizes that leave a partial 16- or 32-lane slice, key counts
+// that leave every tail of the 32-key steps, and nothing written past the rows and keys asked.
+TEST(AttentionKernels, PromptKernelsMatchReference) {
+    if (!avx512_decode_kernels(KernelOptions{})) GTEST_SKIP() << "no AVX-512 VNNI here: prompt attention takes the decode kernels";
+    for (int d : {16, 40, 48, 64, 256})
+        for (int nq : {1, 3, 8})
+            for (int n : {1, 15, 16, 33, 70}) {
+                SCOPED_TRACE("d=" + std::to_string(d) + " nq=" + std::to_string(nq) + " n=" + std::to_string(n));
+                auto q = randn(static_cast<std::size_t>(8) * d, d + nq);
+                std::fill(q.begin() + static_cast<std::size_t>(nq) * d, q.end(), 0.0f);
+                const std::size_t kts = static_cast<std::size_t>(n) + 5, vs = static_cast<std::size_t>(d) + 8;
+                const auto kt = randn(kts * d, n + 1);
+                const auto v = randn(vs * n, n + 2);
+                const std::size_t ps = static_cast<std::size_t>(n) + 3;
+                auto p = randn(8 * ps, n + 3);
+                std::vector<float> S(8 * ps, -7.0f), out(static_cast<std::size_t>(8) * d, -7.0f);
+                prompt_scores_avx512(q.data(), nq, d, kt.data(), kts, n, S.data(), ps);
+                auto acc = out;
+                for (int i = 0; i < nq * d; ++i) acc[i] = 1.0f;
+                prompt_mix_avx512(p.data(), ps, nq, v.data(), vs, n, d, out.data(), false);
+                prompt_mix_avx512(p.data(), ps, nq, v.data(), vs, n, d, acc.data(), true);
+                for (int i = 0; i < 8; ++i) {
+                    for (int j = 0; j < n; ++j) {
+                        double r = 0;
+                        for (int c = 0; c < d; ++c) r += static_cast<double>(q[i * d + c]) * kt[c * kts + j];
+                        if (i < nq) ASSERT_NEAR(S[i * ps + j], r, 1e-4 * (1 + std::fabs(r))) << i << " " << j;
+                        else ASSERT_EQ(S[i * ps + j], -7.0f) << "wrote a row past nq";
+                    }
+                    for (std::size_t j = n; j < ps; ++j) ASSERT_EQ(S[i * ps + j], -7.0f) << "wrote past the keys";
+                    for (int c = 0; c < d; ++c) {
+                        double r = 0;
+                        for (int j = 0; j < n; ++j) r += static_cast<double>(p[i * ps + j]) * v[j * vs + c];
+                        if (i < nq) {
+                            ASSERT_NEAR(out[i * d + c], r, 1e-4 * (1 + std::fabs(r))) << i << " " << c;
+                            ASSERT_NEAR(acc[i * d + c], r + 1.0, 1e-4 * (2 + std::fabs(r))) << i << " " << c;
+                        } else {
+                            ASSERT_EQ(out[i * d + c], -7.0f) << "wrote a row past nq";
+                        }
+                    }
+                }
+            }
+}
+
+TEST(AttentionKernels, ScoresAndMixMatchReference) {
+    for (bool force_scalar : {false, true}) {
+        const KernelOptions kernels = scalar_kernels(force_scalar);
+        for (int d : {8, 64, 72, 256})
+            for (int nq : {1, 2, 3, 4, 5, 7, 8, 9})
+                for (int n : {0, 1, 5, 67, 130}) {
+                    SCOPED_TRACE("d=" + std::to_string(d) + " nq=" + std::to_string(nq) + " n=" + std::to_string(n) +
+                                 (force_scalar ? " scalar" : ""));
+                    const std::size_t stride = static_cast<std::size_t>(d) * 3 + 8;  // rows of a wider cache
+                    const auto q = randn(static_cast<std::size_t>(nq) * d, d + nq);
+                    const auto kv = randn(stride * std::max(n, 1), n + 5);
+                    std::vector<std::uint16_t> kv16(kv.size());
+                    f32_to_f16_array(kv.data(), kv16.data(), kv.size(), kernels);
+                    std::vector<float> kvh(kv.size());
+                    f16_to_f32_array(kv16.data(), kvh.data(), kv.size());
+                    const std::size_t os = static_cast<std::size_t>(n) + 3;
+                    std::vector<float> s32(nq * os, -7.0f), s16(nq * os, -7.0f);
+                    attention_scores(q.data(), nq, d, kv.data() + d, stride, n, s32.data(), os, kernels);
+                    attention_scores(q.data(), nq, d, kv16.data() + d, stride, n, s16.data(), os, kernels);
+                    for (int h = 0; h < nq; ++h) {
+                        for (int j = 0; j < n; ++j) {
+                            double r32 = 0, r16 = 0;
+                            for (int i = 0; i < d; ++i) {
+                                r32 += static_cast<double>(q[h * d + i]) * kv[j * stride + d + i];
+                                r16 += static_cast<double>(q[h * d + i]) * kvh[j * stride + d + i];
+                            }
+                            ASSERT_NEAR(s32[h * os + j], r32, 1e-4 * (1 + std::fabs(r32)));
+                            ASSERT_NEAR(s16[h * os + j], r16, 1e-4 * (1 + std::fabs(r16)));
+                        }
+                        ASSERT_EQ(s32[h * os + n], -7.0f) << "wrote past the keys";
+                    }
+                    // Probabilities with some exact zeros (masked keys are skipped by callers
+                    // or weigh nothing).
+                    auto p = randn(nq * os, 11);
+                    for (std::size_t i = 0; i < p.size(); ++i) p[i] = i % 5 == 0 ? 0.0f : std::fabs(p[i]);
+                    std::vector<float> o32(static_cast<std::size_t>(nq) * d, 9.0f), o16(o32);
+                    attention_mix(p.data(), os, nq, kv.data() + d, stride, n, d, o32.data(), kernels);
+                    attention_mix(p.data(), os, nq, kv16.data() + d, stride, n, d, o16.data(), kernels);
+                    for (int h = 0; h < nq; ++h)
+                        for (int i = 0; i < d; ++i) {
+                            double r32 = 0, r16 = 0;
+                            for (int j = 0; j < n; ++j) {
+                                r32 += static_cast<double>(p[h * os + j]) * kv[j * stride + d + i];
+                                r16 += static_cast<double>(p[h * os + j]) * kvh[j * stride + d + i];
+                            }
+                            ASSERT_NEAR(o32[h * d + i], r32, 1e-4 * (1 + std::fabs(r32)));
+                            ASSERT_NEAR(o16[h * d + i], r16, 1e-4 * (1 + std::fabs(r16)));
+                        }
+                }
+    }
+}
+
+TEST(AttentionKernels, SoftmaxRowWithCapAndMask) {
+    for (bool force_scalar : {false, true}) {
+        const KernelOptions kernels = scalar_kernels(force_scalar);
+        for (int n : {1, 7, 8, 9, 100, 1031})
+            for (float cap : {0.0f, 50.0f}) {
+                SCOPED_TRACE("n=" + std::to_string(n) + " cap=" + std::to_string(cap));
+                auto x = randn(n, n);
+                for (auto& v : x) v *= 40;  // well into tanh's flat part
+                std::vector<float> bias(n, 0.0f);
+                for (int i = 0; i < n; i += 3) bias[i] = -std::numeric_limits<float>::infinity();
+                bias[n - 1] = 0.0f;  // at least one key is visible
+                for (const float* b : {static_cast<const float*>(nullptr), static_cast<const float*>(bias.data())}) {
+                    std::vector<double> ref(n);
+                    double mx = -1e300, sum = 0;
+                    for (int i = 0; i < n; ++i) {
+                        double v = x[i] * 0.125;
+                        if (cap > 0) v = cap * std::tanh(v / cap);
+                        if (b && std::isinf(b[i])) v = -INFINITY;
+                        ref[i] = v;
+                        mx = std::max(mx, v);
+                    }
+                    for (auto& v : ref) sum += v = std::isinf(v) ? 0.0 : std::exp(v - mx);
+                    std::vector<float> y(x);
+                    softmax_row(y.data(), n, 0.125f, cap, b, kernels);
+                    for (int i = 0; i < n; ++i) {
+                        if (b && std::isinf(b[i])) {
+                            ASSERT_EQ(y[i], 0.0f) << "a masked key must weigh exactly 0";
+                        }
+                        ASSERT_NEAR(y[i], ref[i] / sum, 2e-6 * (ref[i] / sum) + 1e-7) << i;
+                    }
+                }
+            }
+    }
+}
+
+TEST(AttentionKernels, ElementwiseFunctionsMatchLibm) {
+    for (bool force_scalar : {false, true}) {
+        const KernelOptions kernels = scalar_kernels(force_scalar);
+        std::vector<float> x;
+        for (float v = -30.0f; v <= 30.0f; v += 0.0137f) x.push_back(v);
+        for (float v : {0.0f, 1e-8f, -1e-8f, 0.6249f, 0.625f, 0.6251f, 88.0f, -100.0f, 200.0f}) x.push_back(v);
+        const std::size_t n = x.size();
+        std::vector<float> up(n), y(n), z(x);
+        for (std::size_t i = 0; i < n; ++i) up[i] = 0.5f + static_cast<float>(i % 7) * 0.25f;
+        vec_tanh(x.data(), y.data(), n, kernels);
+        for (std::size_t i = 0; i < n; ++i) ASSERT_NEAR(y[i], std::tanh(static_cast<double>(x[i])), 2e-7 * std::fabs(std::tanh(x[i])) + 1e-9) << x[i];
+        vec_softcap(z.data(), n, 30.0f, kernels);
+        for (std::size_t i = 0; i < n; ++i) ASSERT_NEAR(z[i], 30.0 * std::tanh(x[i] / 30.0), 6e-6 * std::fabs(z[i]) + 1e-7) << x[i];
+        vec_gelu_tanh_mul(x.data(), up.data(), y.data(), n, kernels);
+        for (std::size_t i = 0; i < n; ++i) {
+            const double g = x[i];
+            const double ref = 0.5 * g * (1 + std::tanh(0.7978845608028654 * (g + 0.044715 * g * g * g))) * up[i];
+            // 1 + tanh cancels for large negative g: one f32 ulp of 1, scaled by g * up.
+            ASSERT_NEAR(y[i], ref, 1e-6 * std::fabs(ref) + 1.2e-7 * std::fabs(g * up[i]) + 1e-7) << x[i];
+        }
+        vec_silu_mul(x.data(), up.data(), y.data(), n, kernels);
+        for (std::size_t i = 0; i < n; ++i) {
+            const double g = x[i];
+            const double ref = g / (1 + std::exp(-g)) * up[i];
+            ASSERT_NEAR(y[i], ref, 1e-6 * std::fabs(ref) + 1e-7) << x[i];
+        }
+    }
+}
+
+}  // namespace
+}  // namespace wp::test

@@ -1,0 +1,55 @@
+// The thread pool: every index exactly once, and each chunk told which pool thread runs it.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "kernels/thread_pool.h"
+
+namespace wp::test {
+namespace {
+
+TEST(ThreadPool, EveryIndexExactlyOnce) {
+    for (int threads : {1, 2, 3}) {
+        ThreadPool pool(threads);
+        for (std::int64_t n : {0, 1, 7, 16, 17, 1000, 4099})
+            for (std::int64_t grain : {1, 4, 16}) {
+                std::vector<std::atomic<int>> hits(static_cast<std::size_t>(n));
+                for (int rep = 0; rep < 3; ++rep)
+                    pool.parallel_for(n, grain, [&](std::int64_t b, std::int64_t e) {
+                        EXPECT_TRUE(b % grain == 0 || b == n);
+                        for (std::int64_t i = b; i < e; ++i) hits[static_cast<std::size_t>(i)]++;
+                    });
+                for (std::int64_t i = 0; i < n; ++i) ASSERT_EQ(hits[static_cast<std::size_t>(i)].load(), 3) << n << " " << grain;
+            }
+    }
+}
+
+// Each chunk is told the slot of the thread that runs it: within 0 .. size() - 1, the caller's is
+// 0, and one thread always has the same slot (so per-slot scratch is never shared).
+TEST(ThreadPool, SlotsNameTheThreadThatRunsAChunk) {
+    for (int threads : {1, 2, 3}) {
+        ThreadPool pool(threads);
+        std::mutex m;
+        std::map<std::thread::id, std::set<int>> seen;
+        for (int rep = 0; rep < 20; ++rep)
+            pool.parallel_for_slots(1000, 1, [&](std::int64_t, std::int64_t, int slot) {
+                EXPECT_GE(slot, 0);
+                EXPECT_LT(slot, pool.size());
+                std::lock_guard<std::mutex> lock(m);
+                seen[std::this_thread::get_id()].insert(slot);
+            });
+        std::set<int> slots;
+        for (const auto& [id, s] : seen) {
+            ASSERT_EQ(s.size(), 1u) << "a thread ran chunks under two slots";
+            EXPECT_TRUE(slots.insert(*s.begin()).second) << "two threads shared a slot";
+            if (id == std::this_thread::get_id()) EXPECT_EQ(*s.begin(), 0);
+        }
+    }
+}
+
+}  // namespace
+}  // namespace wp::test
