@@ -49,6 +49,7 @@ int main(int argc, char** argv) {
     QApplication::setApplicationDisplayName("Windowpane");
     QApplication::setApplicationVersion(WP_VERSION);
     QApplication::setDesktopFileName("windowpane");
+    QApplication::setWindowIcon(QIcon::fromTheme("windowpane"));  // installed by the package
 
     wp::ui::MainWindow window(options);  // sized to fit the screen, or as the user left it
     window.show();
