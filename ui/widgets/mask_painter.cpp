@@ -38,6 +38,8 @@ private:
     void paintTitle(const QString& text);
     void paintLayerGrid(int layer, QPointF origin, double ppc, const QRect& clip, int samples, bool thin);
     void paintWindowEdge(const wp::MaskSpec& spec, QPointF origin, double ppc, const QRect& clip, bool thin);
+    // The tokens of columns [c0, c1) written upwards above the grid at `origin`.
+    void paintColumnTokens(QPointF origin, int c0, int c1, const QFontMetrics& fm);
 
     QPainter& p_;
     const MaskScene& s_;
@@ -226,6 +228,19 @@ void MaskPainter::paintWindowEdge(const wp::MaskSpec& spec, QPointF origin, doub
     flush();
 }
 
+void MaskPainter::paintColumnTokens(QPointF origin, int c0, int c1, const QFontMetrics& fm) {
+    const MaskGeometry& g = g_;
+    const int len = g.top - g.titleH - 10;
+    for (int c = c0; c < c1; ++c) {
+        p_.save();
+        p_.translate(origin.x() + c * g.ppc + g.ppc / 2, g.top - 6);
+        p_.rotate(-90);
+        p_.drawText(QRectF(0, -g.ppc / 2, len, g.ppc), Qt::AlignLeft | Qt::AlignVCenter,
+                    fm.elidedText(MaskViewText::visibleToken(d_.tokens[c]), Qt::ElideRight, len));
+        p_.restore();
+    }
+}
+
 void MaskPainter::paintSingle(QPoint s) {
     QPainter& p = p_;
     const MaskGeometry& g = g_;
@@ -278,15 +293,7 @@ void MaskPainter::paintSingle(QPoint s) {
                                      static_cast<int>(r.width())));
         }
         p.setClipRect(topAxis);
-        const int len = g.top - g.titleH - 10;
-        for (int k = c0; k < c1; ++k) {
-            p.save();
-            p.translate(o.x() + k * g.ppc + g.ppc / 2, g.top - 6);
-            p.rotate(-90);
-            p.drawText(QRectF(0, -g.ppc / 2, len, g.ppc), Qt::AlignLeft | Qt::AlignVCenter,
-                       fm.elidedText(MaskViewText::visibleToken(d_.tokens[k]), Qt::ElideRight, len));
-            p.restore();
-        }
+        paintColumnTokens(o, c0, c1, fm);
     } else {
         const int step = tickStep(g.ppc, 2.5 * fm.horizontalAdvance(QString::number(T)) + 8);
         p.setClipRect(leftAxis);
@@ -426,15 +433,7 @@ void MaskPainter::paintCache(QPoint s) {
     const QRect topAxis(g.area.left() - reach, g.titleH, g.area.width() + reach, g.top - g.titleH);
     p.setClipRect(topAxis);
     if (g.labels) {
-        const int len = g.top - g.titleH - 10;
-        for (int c = c0; c < c1 && c < d_.positions(); ++c) {
-            p.save();
-            p.translate(o.x() + c * g.ppc + g.ppc / 2, g.top - 6);
-            p.rotate(-90);
-            p.drawText(QRectF(0, -g.ppc / 2, len, g.ppc), Qt::AlignLeft | Qt::AlignVCenter,
-                       fm.elidedText(MaskViewText::visibleToken(d_.tokens[c]), Qt::ElideRight, len));
-            p.restore();
-        }
+        paintColumnTokens(o, c0, std::min(c1, d_.positions()), fm);
     } else {
         const int stepPx = tickStep(g.ppc, 2.5 * fm.horizontalAdvance(QString::number(W)) + 8);
         for (int c = (c0 + stepPx - 1) / stepPx * stepPx; c < c1; c += stepPx) {
