@@ -18,18 +18,12 @@
 #include "kernels/f16_vectors.h"
 #include "kernels/ops.h"
 #include "kernels/qmatrix.h"
+#include "scalar_kernels.h"
 #include "kernels/thread_pool.h"
 #include "wp/model/model.h"
 
 namespace wp::test {
 namespace {
-
-// Kernel options that force the scalar loops (or not).
-KernelOptions scalar_kernels(bool on = true) {
-    KernelOptions o;
-    o.force_scalar = on;
-    return o;
-}
 
 // Decode attention kernels (grouped query heads, f16 and f32 caches) against double-precision
 // sums, for every group size up to 9 (beyond the 8 done at once), odd key counts and head sizes.

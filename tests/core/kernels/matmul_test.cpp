@@ -18,18 +18,12 @@
 #include "kernels/f16_vectors.h"
 #include "kernels/ops.h"
 #include "kernels/qmatrix.h"
+#include "scalar_kernels.h"
 #include "kernels/thread_pool.h"
 #include "wp/model/model.h"
 
 namespace wp::test {
 namespace {
-
-// Kernel options that force the scalar loops (or not).
-KernelOptions scalar_kernels(bool on = true) {
-    KernelOptions o;
-    o.force_scalar = on;
-    return o;
-}
 
 // Relative error bound of a quantized product: the input vector is quantized to int8 blocks too,
 // so each block contributes up to |w|_1 * max|x| / 254.
