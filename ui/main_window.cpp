@@ -19,7 +19,6 @@
 #include <QStandardPaths>
 #include <QStatusBar>
 #include <QTabWidget>
-#include <cblas.h>
 
 #include "theme.h"
 #include "widgets/attention_tab.h"
@@ -29,6 +28,7 @@
 #include "widgets/model_card_view.h"
 #include "widgets/settings_panel.h"
 #include "window_placement.h"
+#include "wp/model/threads.h"
 #include "wp/version.h"
 
 namespace wp::ui {
@@ -83,7 +83,12 @@ MainWindow::MainWindow(const AppOptions& options, QWidget* parent)
     openFirstModel(conversations);
 }
 
-MainWindow::~MainWindow() = default;
+MainWindow::~MainWindow() {
+    // The panes hold references to worker_, store_ and the settings panel: they go first, the
+    // docks after them, and the members last.
+    delete takeCentralWidget();
+    qDeleteAll(findChildren<QDockWidget*>(QString(), Qt::FindDirectChildrenOnly));
+}
 
 // ---- assembly ------------------------------------------------------------------------------
 
@@ -203,7 +208,7 @@ void MainWindow::buildMenus() {
                               "what every layer attends to.</p><p>Qt %2 (built with %3)<br>OpenBLAS: %4<br>"
                               "Compiler: %5</p>")
                                .arg(QStringLiteral(WP_VERSION), QString::fromLatin1(qVersion()), QStringLiteral(QT_VERSION_STR),
-                                    QString::fromLatin1(openblas_get_config()), QStringLiteral(__VERSION__)));
+                                    QString::fromLatin1(wp::blas_build_info()), QStringLiteral(__VERSION__)));
     });
 }
 

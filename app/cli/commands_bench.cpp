@@ -10,7 +10,6 @@
 #include "command.h"
 #include "synth.h"
 #include "wp/bench/kernel_bench.h"
-#include "wp/model/threads.h"
 
 namespace wp::cli {
 
@@ -38,7 +37,6 @@ int run_bench(const Args& a) {
     o.json = a.flag("json");
     if (o.prompt_tokens < 1 || o.gen_tokens < 1 || o.repeat < 1 || o.threads < 0)
         throw UsageError("--prompt-tokens, --gen-tokens and --repeat must be >= 1, --threads >= 0");
-    set_blas_threads(o.threads);
     return bench(o);
 }
 

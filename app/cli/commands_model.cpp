@@ -18,7 +18,6 @@
 #include "wp/generate/chat_session.h"
 #include "wp/generate/generator.h"
 #include "wp/model/model.h"
-#include "wp/model/threads.h"
 
 namespace wp::cli {
 
@@ -97,7 +96,6 @@ LoadOptions load_options_from(const Args& a) {
     if (a.has("precision")) o.precision = parse_precision(a.str("precision"));
     o.threads = static_cast<int>(a.integer("threads", 0));
     if (o.threads < 0) throw UsageError("--threads must be >= 0");
-    set_blas_threads(o.threads);  // once per process: this command's --threads
     return o;
 }
 

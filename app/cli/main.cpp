@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "command.h"
+#include "wp/model/threads.h"
 #include "wp/version.h"
 
 namespace {
@@ -80,6 +81,8 @@ int main(int argc, char** argv) {
             print_usage(*command, stdout);
             return 0;
         }
+        // Once per process, before any model runs: the command's --threads, else one per core.
+        wp::set_blas_threads(args.has("threads") ? static_cast<int>(args.integer("threads", 0)) : 0);
         return command->run(args);
     } catch (const wp::cli::TemplateFailure& e) {
         std::fprintf(stderr, "windowpane-cli: template error: %s\n", e.what());

@@ -1,7 +1,6 @@
 #include "attention/self_attention.h"
 
 #include <algorithm>
-#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
@@ -81,8 +80,8 @@ void prompt_attention(const AttentionStep& step, ThreadPool& pool, AttentionScra
             }
         });
     }
-    // Each pool thread works in its own slot and takes units from a shared counter until none
-    // are left (a slower thread simply does fewer). The slots are sized here, on this thread.
+    // The pool hands out units (a slower thread simply takes fewer); each thread works in the
+    // slot of its own (ThreadPool::parallel_for_slots). The slots are sized here, on this thread.
     const std::int64_t units = static_cast<std::int64_t>(c.num_heads) * blocks;
     if (s.slots.size() < static_cast<std::size_t>(pool.size())) s.slots.resize(pool.size());
     for (PromptAttentionSlot& slot : s.slots) {
@@ -144,11 +143,8 @@ void prompt_attention(const AttentionStep& step, ThreadPool& pool, AttentionScra
             std::copy_n(o + static_cast<std::size_t>(r) * hd, hd,
                         att + static_cast<std::size_t>(i0 + r) * QD + static_cast<std::size_t>(h) * hd);
     };
-    std::atomic<std::int64_t> next_unit{0};
-    pool.parallel_for(pool.size(), 1, [&](std::int64_t t0, std::int64_t t1) {
-        for (std::int64_t t = t0; t < t1; ++t)
-            for (std::int64_t u; (u = next_unit.fetch_add(1, std::memory_order_relaxed)) < units;)
-                run_unit(u, s.slots[t]);
+    pool.parallel_for_slots(units, 1, [&](std::int64_t u0, std::int64_t u1, int slot) {
+        for (std::int64_t u = u0; u < u1; ++u) run_unit(u, s.slots[slot]);
     });
 }
 

@@ -157,7 +157,7 @@ AttentionBenchResult run_attention_bench(const AttentionBenchOptions& o) {
         out(static_cast<std::size_t>(o.heads) * hd);
     for (auto& x : q) x = nd(rng);
     ThreadPool pool(pool_threads(o.threads));
-    // As Model::attention_decode: the query heads of one KV head together, KV heads in parallel.
+    // As decode_attention (core/src/attention/): the query heads of one KV head together, KV heads in parallel.
     const DecodeHeadSplit split(pool.size(), o.heads, o.kv_heads);
     const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
     auto token = [&] {

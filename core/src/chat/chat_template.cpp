@@ -131,12 +131,13 @@ std::optional<ChatTemplate> ChatTemplate::from_folder(const fs::path& dir) {
     }
 }
 
-ChatTemplate ChatTemplate::builtin(Family family) { return builtin(family_name(family)); }
-
-ChatTemplate ChatTemplate::builtin(const std::string& family) {
-    if (family == "gemma" || family == "gemma2") return ChatTemplate(kGemmaTemplate);
-    if (family == "qwen2") return ChatTemplate(kQwen2Template);
-    throw Error("no built-in chat template for model family '" + family + "' (known: gemma, gemma2, qwen2)");
+ChatTemplate ChatTemplate::builtin(Family family) {
+    switch (family) {
+        case Family::Gemma:
+        case Family::Gemma2: return ChatTemplate(kGemmaTemplate);
+        case Family::Qwen2: return ChatTemplate(kQwen2Template);
+    }
+    throw Error(std::string("no built-in chat template for model family ") + family_name(family));
 }
 
 ordered_json ChatTemplate::special_tokens_context(const fs::path& dir) {

@@ -1,6 +1,6 @@
 // Scratch of the matrix products (qmatrix.h), owned by the caller and reused across
 // calls: every buffer grows to the largest product it meets and then stays, so decoding
-// allocates nothing per token. One KernelScratch per forward pass in flight (a Workspace holds
+// allocates nothing per token. One KernelScratch per forward pass in flight (a ForwardScratch holds
 // one); it is not shared between threads that run products at the same time.
 #pragma once
 

@@ -10,7 +10,6 @@
 #include <vector>
 
 #include "attention/self_attention.h"
-#include "kernels/kernel_choice.h"
 #include "model/forward_scratch.h"
 #include "wp/error.h"
 #include "io/safetensors.h"

@@ -19,4 +19,6 @@ bool set_blas_threads(int threads) {
     return first;
 }
 
+const char* blas_build_info() { return openblas_get_config(); }
+
 }  // namespace wp

@@ -14,7 +14,6 @@
 
 #include "kernels/kernel_choice.h"
 #include "test_support.h"
-#include "kernels/attention_kernels.h"
 #include "kernels/f16_vectors.h"
 #include "kernels/ops.h"
 #include "kernels/qmatrix.h"

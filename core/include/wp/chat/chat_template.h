@@ -54,11 +54,8 @@ public:
     static std::optional<ChatTemplate> from_folder(const std::filesystem::path& dir);
 
     // The built-in template of a model family, for folders without one: Gemma's instruct template
-    // for gemma and gemma2, ChatML with Qwen2-Instruct's default system prompt for qwen2. Throws
-    // wp::Error for a family without one.
+    // for gemma and gemma2, ChatML with Qwen2-Instruct's default system prompt for qwen2.
     static ChatTemplate builtin(Family family);
-    // The same by family name ("gemma", "gemma2", "qwen2", as family_name gives them).
-    static ChatTemplate builtin(const std::string& family);
 
     // The special-token part of the context transformers renders with: bos_token, eos_token,
     // unk_token, sep_token, pad_token, cls_token, mask_token (strings; AddedToken objects give their

@@ -12,8 +12,9 @@ struct KernelOptions {
     // Products of q8/q4 weights with more than few_rows_limit input rows as int8 products
     // (AVX-512 VNNI); off: the weights widened for sgemm.
     bool int8_gemm = true;
-    // The plain scalar loops instead of the vector kernels, wherever these options are passed
-    // (tests compare the two); implies avx512 and int8_gemm off.
+    // The plain scalar loops instead of the vector kernels, wherever these options are passed:
+    // a model's matrix products and attention; quantization at load, ops:: and the KV cache's f16
+    // conversion keep their vector loops (tests compare those directly). Implies the two above off.
     bool force_scalar = false;
     // The largest input-row count that takes the decode kernels' path, for every precision;
     // negative: the measured limits of each precision. One input row always takes them.

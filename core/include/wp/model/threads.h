@@ -14,4 +14,7 @@ int default_thread_count();
 // OpenBLAS keeps its own default (OPENBLAS_NUM_THREADS, else every core).
 bool set_blas_threads(int threads);
 
+// The BLAS library's own description of its build (kernels, threads), for the About box.
+const char* blas_build_info();
+
 }  // namespace wp
