@@ -82,7 +82,7 @@ int main(int argc, char** argv) {
             return 0;
         }
         // Once per process, before any model runs: the command's --threads, else one per core.
-        wp::set_blas_threads(args.has("threads") ? static_cast<int>(args.integer("threads", 0)) : 0);
+        wp::set_blas_threads(wp::cli::threads_option(args, 0));
         return command->run(args);
     } catch (const wp::cli::TemplateFailure& e) {
         std::fprintf(stderr, "windowpane-cli: template error: %s\n", e.what());
