@@ -75,15 +75,16 @@ int run_chat_render(const Args& a) {
     if (!ctx.contains("tools")) ctx["tools"] = nullptr;
     ctx["documents"] = nullptr;
     ctx["add_generation_prompt"] = gen;
-    std::optional<ChatTemplate> tmpl = ChatTemplate::from_folder(dir);
-    if (!tmpl) {
-        if (!std::filesystem::exists(dir / "config.json"))
-            throw Error(dir.string() + ": no chat template (chat_template.jinja or tokenizer_config.json) and no "
-                                       "config.json to pick a built-in one");
-        tmpl = ChatTemplate::builtin(ModelConfig::load(dir).family);  // a folder that ships none
-    }
     std::string out;
     try {
+        // A syntax error is a template error as much as a failed render (status 3).
+        std::optional<ChatTemplate> tmpl = ChatTemplate::from_folder(dir);
+        if (!tmpl) {
+            if (!std::filesystem::exists(dir / "config.json"))
+                throw Error(dir.string() + ": no chat template (chat_template.jinja or tokenizer_config.json) and "
+                                           "no config.json to pick a built-in one");
+            tmpl = ChatTemplate::builtin(ModelConfig::load(dir).family);  // a folder that ships none
+        }
         out = tmpl->render(ctx);
     } catch (const TemplateError& e) {
         throw TemplateFailure(e.what());
