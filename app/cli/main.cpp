@@ -2,7 +2,7 @@
 //
 // The commands are tables (command.h), one per area; this file finds a command by name, parses its
 // arguments, prints the help and turns errors into exit statuses: 2 for usage errors, 3 for a chat
-// template that fails to render, 1 for any other error, each with one line on stderr.
+// template that fails to parse or render, 1 for any other error, each with one line on stderr.
 #include <cstdio>
 #include <exception>
 #include <string>
