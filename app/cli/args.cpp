@@ -1,7 +1,10 @@
 #include "args.h"
 
 #include <algorithm>
-#include <sstream>
+#include <charconv>
+#include <string_view>
+
+#include "wp/model/threads.h"
 
 namespace wp::cli {
 
@@ -82,22 +85,34 @@ double Args::number(const std::string& name, double fallback) const {
     }
 }
 
+int threads_option(const Args& args, int fallback) {
+    const long long n = args.integer("threads", fallback);
+    if (n < 0 || n > kMaxThreads)
+        throw UsageError("--threads must be between 0 and " + std::to_string(kMaxThreads) + ", got " +
+                         std::to_string(n));
+    return static_cast<int>(n);
+}
+
 std::vector<int> parse_ids(const std::string& csv) {
+    if (csv.empty()) throw UsageError("--ids is empty");
     std::vector<int> ids;
-    std::stringstream ss(csv);
-    std::string item;
-    while (std::getline(ss, item, ',')) {
-        if (item.empty()) continue;
-        try {
-            std::size_t pos = 0;
-            const long v = std::stol(item, &pos);
-            if (pos != item.size() || v < 0 || v > 0x7fffffff) throw std::invalid_argument(item);
-            ids.push_back(static_cast<int>(v));
-        } catch (const std::exception&) {
-            throw UsageError("--ids expects comma-separated token ids, got \"" + item + "\"");
-        }
+    std::size_t start = 0;
+    for (;;) {
+        const std::size_t comma = std::min(csv.find(',', start), csv.size());
+        const std::string_view item(csv.data() + start, comma - start);
+        if (item.empty())
+            throw UsageError("--ids expects comma-separated token ids, got an empty item in \"" + csv + "\"");
+        // from_chars takes no sign, space or trailing text, and reports values beyond int.
+        int v = 0;
+        const auto [end, ec] = std::from_chars(item.data(), item.data() + item.size(), v);
+        if (ec == std::errc::result_out_of_range || (ec == std::errc() && end == item.data() + item.size() && v < 0))
+            throw UsageError("--ids: " + std::string(item) + " is not a token id (0 to 2147483647)");
+        if (ec != std::errc() || end != item.data() + item.size())
+            throw UsageError("--ids expects comma-separated token ids, got \"" + std::string(item) + "\"");
+        ids.push_back(v);
+        if (comma == csv.size()) break;
+        start = comma + 1;
     }
-    if (ids.empty()) throw UsageError("--ids is empty");
     return ids;
 }
 

@@ -49,7 +49,12 @@ private:
     bool help_ = false;
 };
 
-// "2,17,5" as token ids (empty items skipped); UsageError for anything else or for no ids at all.
+// --threads N checked against 0..kMaxThreads (UsageError "--threads must be between 0 and 256"
+// otherwise), or `fallback` when absent.
+int threads_option(const Args& args, int fallback);
+
+// "2,17,5" as token ids; UsageError for an empty list or item ("1,,2", "2,"), anything but a
+// decimal number, or a number outside 0..2^31-1.
 std::vector<int> parse_ids(const std::string& csv);
 
 }  // namespace wp::cli

@@ -30,7 +30,7 @@ int run_bench(const Args& a) {
     apply_kernel_flags(a, o.kernels);
     o.model_dir = a.str("model");
     if (a.has("precision")) o.precision = parse_precision(a.str("precision"));
-    o.threads = static_cast<int>(a.integer("threads", 0));
+    o.threads = threads_option(a, 0);
     o.prompt_tokens = static_cast<int>(a.integer("prompt-tokens", 512));
     o.gen_tokens = static_cast<int>(a.integer("gen-tokens", 128));
     o.repeat = static_cast<int>(a.integer("repeat", 5));
@@ -41,7 +41,7 @@ int run_bench(const Args& a) {
 }
 
 int run_bench_memory(const Args& a) {
-    return bench_memory(static_cast<int>(a.integer("threads", 2)));
+    return bench_memory(threads_option(a, 2));
 }
 
 int run_bench_attention(const Args& a) {
@@ -51,7 +51,7 @@ int run_bench_attention(const Args& a) {
     o.heads = static_cast<int>(a.integer("heads", o.heads));
     o.kv_heads = static_cast<int>(a.integer("kv-heads", o.kv_heads));
     o.head_dim = static_cast<int>(a.integer("head-dim", o.head_dim));
-    o.threads = static_cast<int>(a.integer("threads", o.threads));
+    o.threads = threads_option(a, o.threads);
     o.repeat = static_cast<int>(a.integer("repeat", o.repeat));
     o.f32_cache = a.flag("f32-cache");
     if (o.context < 1 || o.layers < 1 || o.kv_heads < 1 || o.heads < o.kv_heads || o.heads % o.kv_heads ||
@@ -67,7 +67,7 @@ int run_bench_kernels(const Args& a) {
     bench::KernelBenchOptions ko;
     apply_kernel_flags(a, ko.kernels);
     const int cols = static_cast<int>(a.integer("cols", 896));
-    const int threads = static_cast<int>(a.integer("threads", 2));
+    const int threads = threads_option(a, 2);
     const int repeat = static_cast<int>(a.integer("repeat", 7));
     const std::string which = a.str("precision", "all");
     const int mb = static_cast<int>(a.integer("mb", 512));

@@ -32,10 +32,21 @@ std::string with_commas(long long n) {
 }
 
 std::unique_ptr<Context> make_context(const Model& m, CacheKind kind, std::int64_t need) {
-    // A static cache is preallocated to what the command needs (or the model's context).
+    // A static cache is preallocated to what the command needs, never past the model's context
+    // (generation stops there anyway).
     std::int64_t max_len = 0;
-    if (kind == CacheKind::Static) max_len = std::max<std::int64_t>(need, 1);
+    if (kind == CacheKind::Static)
+        max_len = std::clamp<std::int64_t>(need, 1, m.config().max_position_embeddings);
     return m.new_context(kind, max_len);
+}
+
+// Token ids that do not fit the model's context are refused before the weights load, in the words
+// a too-long prompt gets. `room` is what must stay free after them (1: a generated token).
+void check_ids_fit(const std::filesystem::path& dir, std::size_t count, std::size_t room) {
+    const int context_len = ModelConfig::load(dir).max_position_embeddings;
+    if (count + room > static_cast<std::size_t>(context_len))
+        throw Error("the prompt needs " + std::to_string(count) + " tokens but the model's context holds " +
+                    std::to_string(context_len) + "; shorten --ids");
 }
 
 std::atomic<bool> g_cancel{false};
@@ -94,8 +105,7 @@ GenerateOptions generation_options(const Args& a, int default_max) {
 LoadOptions load_options_from(const Args& a) {
     LoadOptions o;
     if (a.has("precision")) o.precision = parse_precision(a.str("precision"));
-    o.threads = static_cast<int>(a.integer("threads", 0));
-    if (o.threads < 0) throw UsageError("--threads must be >= 0");
+    o.threads = threads_option(a, 0);
     return o;
 }
 
@@ -158,8 +168,9 @@ int run_info(const Args& a) {
 }
 
 int run_logits(const Args& a) {
-    const auto model = Model::load(a.str("model"));
     const std::vector<int> ids = parse_ids(a.str("ids"));
+    check_ids_fit(a.str("model"), ids.size(), 0);
+    const auto model = Model::load(a.str("model"));
     const CacheKind kind = a.has("cache") ? parse_cache_kind(a.str("cache")) : model->default_cache();
     const bool step = a.flag("step");
     const std::string out_path = a.str("out", "");
@@ -215,6 +226,7 @@ int run_generate(const Args& a) {
     opts.cancel = &g_cancel;
     if (ids_mode) {
         // Token ids in, token ids out: no tokenizer needed.
+        check_ids_fit(dir, ids.size(), 1);
         const auto model = Model::load(dir, {}, load_options);
         const CacheKind kind = cache.empty() ? model->default_cache() : parse_cache_kind(cache);
         auto ctx = make_context(*model, kind, static_cast<std::int64_t>(ids.size()) + opts.max_new_tokens);
@@ -334,9 +346,14 @@ int run_mask(const Args& a) {
     // Only the config (which layers slide) and the tokenizer are needed, not the weights.
     const ModelConfig cfg = ModelConfig::load(dir);
     const auto tok = Tokenizer::load(dir);
+    const std::vector<int> ids = tok->encode(prompt, !no_special);
+    if (ids.empty()) throw Error("the prompt has no tokens");
+    // The text grows with the square of the tokens: no more than the model could attend to.
+    if (ids.size() > static_cast<std::size_t>(cfg.max_position_embeddings))
+        throw Error("the prompt needs " + std::to_string(ids.size()) + " tokens but the model's context holds " +
+                    std::to_string(cfg.max_position_embeddings));
     std::vector<std::string> pieces;
-    for (int id : tok->encode(prompt, !no_special)) pieces.push_back(tok->piece(id));
-    if (pieces.empty()) throw Error("the prompt has no tokens");
+    for (int id : ids) pieces.push_back(tok->piece(id));
     const std::string out = render_mask_text(pieces, cfg.layer_masks, color);
     std::fwrite(out.data(), 1, out.size(), stdout);
     return 0;

@@ -12,7 +12,7 @@
 #include "standard_input.h"
 #include "wp/chat/chat_template.h"
 #include "wp/error.h"
-#include "wp/io/file_util.h"
+#include "wp/io/json_file.h"
 #include "wp/model/model_config.h"
 #include "wp/tokenizer/tokenizer.h"
 
@@ -61,12 +61,8 @@ int run_chat_render(const Args& a) {
     const std::filesystem::path dir = a.str("model");
     const std::string file = a.str("messages");
     const bool gen = a.flag("add-generation-prompt");
-    nlohmann::ordered_json doc;
-    try {
-        doc = nlohmann::ordered_json::parse(file == "-" ? read_standard_input() : read_text_file(file));
-    } catch (const nlohmann::json::exception& e) {
-        throw Error(file + ": not valid JSON: " + e.what());
-    }
+    const nlohmann::ordered_json doc =
+        file == "-" ? parse_json(read_standard_input(), "standard input") : parse_json_file(file);
     nlohmann::ordered_json ctx = ChatTemplate::special_tokens_context(dir);
     if (doc.is_array()) {
         ctx["messages"] = doc;
@@ -79,15 +75,16 @@ int run_chat_render(const Args& a) {
     if (!ctx.contains("tools")) ctx["tools"] = nullptr;
     ctx["documents"] = nullptr;
     ctx["add_generation_prompt"] = gen;
-    std::optional<ChatTemplate> tmpl = ChatTemplate::from_folder(dir);
-    if (!tmpl) {
-        if (!std::filesystem::exists(dir / "config.json"))
-            throw Error(dir.string() + ": no chat template (chat_template.jinja or tokenizer_config.json) and no "
-                                       "config.json to pick a built-in one");
-        tmpl = ChatTemplate::builtin(ModelConfig::load(dir).family);  // a folder that ships none
-    }
     std::string out;
     try {
+        // A syntax error is a template error as much as a failed render (status 3).
+        std::optional<ChatTemplate> tmpl = ChatTemplate::from_folder(dir);
+        if (!tmpl) {
+            if (!std::filesystem::exists(dir / "config.json"))
+                throw Error(dir.string() + ": no chat template (chat_template.jinja or tokenizer_config.json) and "
+                                           "no config.json to pick a built-in one");
+            tmpl = ChatTemplate::builtin(ModelConfig::load(dir).family);  // a folder that ships none
+        }
         out = tmpl->render(ctx);
     } catch (const TemplateError& e) {
         throw TemplateFailure(e.what());

@@ -2,7 +2,7 @@
 //
 // The commands are tables (command.h), one per area; this file finds a command by name, parses its
 // arguments, prints the help and turns errors into exit statuses: 2 for usage errors, 3 for a chat
-// template that fails to render, 1 for any other error, each with one line on stderr.
+// template that fails to parse or render, 1 for any other error, each with one line on stderr.
 #include <cstdio>
 #include <exception>
 #include <string>
@@ -82,7 +82,7 @@ int main(int argc, char** argv) {
             return 0;
         }
         // Once per process, before any model runs: the command's --threads, else one per core.
-        wp::set_blas_threads(args.has("threads") ? static_cast<int>(args.integer("threads", 0)) : 0);
+        wp::set_blas_threads(wp::cli::threads_option(args, 0));
         return command->run(args);
     } catch (const wp::cli::TemplateFailure& e) {
         std::fprintf(stderr, "windowpane-cli: template error: %s\n", e.what());

@@ -4,7 +4,7 @@
 
 namespace wp::cli {
 
-// All of standard input, byte for byte.
+// All of standard input, byte for byte; wp::Error past kMaxTextFileBytes (64 MB).
 std::string read_standard_input();
 
 }  // namespace wp::cli

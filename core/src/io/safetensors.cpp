@@ -2,13 +2,13 @@
 
 #include <algorithm>
 #include <cstring>
-#include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 
 #include "wp/error.h"
+#include "wp/io/file_util.h"
 
 namespace wp {
 
@@ -184,8 +184,7 @@ WeightStore WeightStore::open_dir(const fs::path& dir) {
     } else if (fs::exists(index)) {
         json j;
         try {
-            std::ifstream in(index);
-            j = json::parse(in);
+            j = json::parse(read_text_file(index));
         } catch (const json::exception& e) {
             throw Error("model.safetensors.index.json: not valid JSON: " + std::string(e.what()));
         }

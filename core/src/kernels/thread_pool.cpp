@@ -2,6 +2,10 @@
 
 #include <algorithm>
 #include <chrono>
+#include <string>
+
+#include "wp/error.h"
+#include "wp/model/threads.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -13,6 +17,9 @@
 namespace wp {
 
 ThreadPool::ThreadPool(int threads) {
+    if (threads > kMaxThreads)
+        throw Error("thread pool: " + std::to_string(threads) + " threads requested, at most " +
+                    std::to_string(kMaxThreads));
     for (int i = 1; i < std::max(1, threads); ++i) workers_.emplace_back([this, i] { worker_loop(i); });
 }
 

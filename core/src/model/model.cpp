@@ -79,6 +79,9 @@ int Model::threads() const { return impl_->pool_->size(); }
 
 std::unique_ptr<Model> Model::load(const fs::path& dir, const std::function<void(double)>& progress,
                                    const LoadOptions& options) {
+    if (options.threads < 0 || options.threads > kMaxThreads)
+        throw Error("threads must be between 0 and " + std::to_string(kMaxThreads) + ", got " +
+                    std::to_string(options.threads));
     auto impl = std::make_unique<Impl>();
     Impl* m = impl.get();
     m->dir_ = dir;

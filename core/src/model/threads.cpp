@@ -13,7 +13,7 @@ bool set_blas_threads(int threads) {
     static std::once_flag once;
     bool first = false;
     std::call_once(once, [&] {
-        openblas_set_num_threads(threads > 0 ? threads : default_thread_count());
+        openblas_set_num_threads(threads > 0 ? std::min(threads, kMaxThreads) : default_thread_count());
         first = true;
     });
     return first;

@@ -29,7 +29,8 @@ std::string token_text(const json& v) {
 class SentencePieceTokenizer : public Tokenizer {
 public:
     explicit SentencePieceTokenizer(const fs::path& model) {
-        const auto status = sp_.Load(model.string());
+        // Read here, not by the library, so that a FIFO or an oversized file is refused.
+        const auto status = sp_.LoadFromSerializedProto(read_text_file(model));
         if (!status.ok()) throw Error(model.filename().string() + ": not a SentencePiece model (" + status.ToString() + ")");
     }
 

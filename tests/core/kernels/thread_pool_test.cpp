@@ -8,6 +8,8 @@
 #include <thread>
 
 #include "kernels/thread_pool.h"
+#include "wp/error.h"
+#include "wp/model/threads.h"
 
 namespace wp::test {
 namespace {
@@ -49,6 +51,12 @@ TEST(ThreadPool, SlotsNameTheThreadThatRunsAChunk) {
             if (id == std::this_thread::get_id()) EXPECT_EQ(*s.begin(), 0);
         }
     }
+}
+
+// An absurd size fails at once instead of starting hundreds of threads.
+TEST(ThreadPool, RefusesMoreThanMaxThreads) {
+    EXPECT_THROW(ThreadPool pool(100000), Error);
+    EXPECT_THROW(ThreadPool pool(kMaxThreads + 1), Error);
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include "wp/error.h"
 #include "io/safetensors.h"
 #include "wp/model/model.h"
+#include "wp/model/threads.h"
 
 namespace wp::test {
 namespace {
@@ -113,6 +114,16 @@ TEST(ModelFolder, ShardedWeightsLoadAndMatch) {
     // A tensor the index places in a shard that does not hold it.
     write_bytes(d.path() / "model-00002-of-00002.safetensors", make_safetensors({b.begin(), b.end() - 1}));
     EXPECT_THAT(error_of([&] { Model::load(d.path()); }), HasSubstr("missing from the shard"));
+}
+
+TEST(ModelFolder, ThreadsOutOfRangeAreRefused) {
+    WP_REQUIRE_SHARED();
+    const fs::path dir = shared_dir() / "fixtures" / "tiny-gemma2";
+    for (int threads : {-1, kMaxThreads + 1, 100000}) {
+        LoadOptions o;
+        o.threads = threads;
+        EXPECT_THAT(error_of([&] { Model::load(dir, {}, o); }), HasSubstr("threads must be between 0 and 256"));
+    }
 }
 
 }  // namespace

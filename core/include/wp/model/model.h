@@ -28,7 +28,9 @@ struct LoadOptions {
     // Compute precision of the weight matrices; unset: bf16 when the file's weights are all bf16
     // (used in place, no f32 copy), else f32.
     std::optional<Precision> precision;
-    int threads = 0;  // the model's thread pool; 0: one per core. BLAS's threads: set_blas_threads
+    // The model's thread pool, 0..kMaxThreads (Model::load throws outside); 0: one per core.
+    // BLAS's threads: set_blas_threads.
+    int threads = 0;
     KernelOptions kernels;  // which kernels run; the defaults take the fastest the CPU has
 };
 
