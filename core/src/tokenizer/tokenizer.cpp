@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "bpe_tokenizer.h"
+#include "io/json_error.h"
 #include "tokenizer/text_util.h"
 #include "wp/error.h"
 #include "wp/io/file_util.h"
@@ -142,7 +143,7 @@ void Tokenizer::finish_setup(const fs::path& dir) {
         try {
             cfg = json::parse(read_text_file(cfg_path));
         } catch (const json::exception& e) {
-            throw Error("tokenizer_config.json: not valid JSON: " + std::string(e.what()));
+            throw Error("tokenizer_config.json: not valid JSON: " + json_error_text(e));
         }
         if (!cfg.is_object()) throw Error("tokenizer_config.json: expected a JSON object");
     }
@@ -190,7 +191,13 @@ void Tokenizer::finish_setup(const fs::path& dir) {
 std::unique_ptr<Tokenizer> Tokenizer::load(const fs::path& dir) {
     if (!fs::is_directory(dir)) throw Error(dir.string() + ": not a folder");
     if (fs::exists(dir / "tokenizer.json")) {
-        auto t = std::make_unique<BpeTokenizer>(dir / "tokenizer.json");
+        std::unique_ptr<BpeTokenizer> t;
+        try {
+            t = std::make_unique<BpeTokenizer>(dir / "tokenizer.json");
+        } catch (const json::exception& e) {
+            // A key of the wrong type that the loader reads with a default.
+            throw Error("tokenizer.json: a value of the wrong type: " + json_error_text(e));
+        }
         t->finish_setup(dir);
         return t;
     }
