@@ -337,7 +337,7 @@ int run_mask(const Args& a) {
     std::vector<std::string> pieces;
     for (int id : tok->encode(prompt, !no_special)) pieces.push_back(tok->piece(id));
     if (pieces.empty()) throw Error("the prompt has no tokens");
-    const std::string out = render_mask_text(pieces, cfg.layer_masks, color);
+    const std::string out = render_mask_text(pieces, cfg.layer_masks, color, cfg.max_position_embeddings);
     std::fwrite(out.data(), 1, out.size(), stdout);
     return 0;
 }
