@@ -69,5 +69,40 @@ TEST(BpeTokenizerHostile, WrongTypesAreNamed) {
     EXPECT_THAT(e, testing::Not(HasSubstr("json.exception")));
 }
 
+std::string config_error(const std::string& tokenizer_config_json) {
+    TempDir d;
+    write_text(d.path() / "tokenizer.json", with_vocab(R"({"a": 0})"));
+    write_text(d.path() / "tokenizer_config.json", tokenizer_config_json);
+    try {
+        Tokenizer::load(d.path());
+    } catch (const Error& e) {
+        return e.what();
+    }
+    return "no error";
+}
+
+TEST(TokenizerConfigHostile, AddedTokensDecoderIsChecked) {
+    EXPECT_EQ(config_error(R"({"added_tokens_decoder": {"-5": {"content": "<x>"}}})"),
+              "tokenizer_config.json: added_tokens_decoder \"-5\" is not a token id (0..4194303)");
+    EXPECT_EQ(config_error(R"({"added_tokens_decoder": {"99999999": {"content": "<x>"}}})"),
+              "tokenizer_config.json: added_tokens_decoder \"99999999\" is not a token id (0..4194303)");
+    EXPECT_EQ(config_error(R"({"added_tokens_decoder": {"12abc": {"content": "<x>"}}})"),
+              "tokenizer_config.json: added_tokens_decoder \"12abc\" is not a token id (0..4194303)");
+    EXPECT_EQ(config_error(R"({"added_tokens_decoder": {"1": "<x>"}})"),
+              "tokenizer_config.json: added_tokens_decoder \"1\" must be an object");
+    EXPECT_EQ(config_error(R"({"added_tokens_decoder": {"1": {"content": "<x>", "special": "yes"}}})"),
+              "tokenizer_config.json: added_tokens_decoder \"1\": special must be true or false");
+}
+
+TEST(TokenizerConfigHostile, ManyAddedTokensLoadInLinearTime) {
+    std::string entries;
+    for (int i = 0; i < 100000; ++i)
+        entries += (i ? "," : "") + std::string("\"") + std::to_string(i % 50000) + R"(": {"content": "<t)" +
+                   std::to_string(i) + R"(>"})";
+    const auto t0 = std::chrono::steady_clock::now();
+    EXPECT_EQ(config_error(R"({"added_tokens_decoder": {)" + entries + "}}"), "no error");
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
+}
+
 }  // namespace
 }  // namespace wp::test
