@@ -273,6 +273,18 @@ if(NOT rc EQUAL 0 OR NOT got_hash STREQUAL want_hash)
   message(FATAL_ERROR "mask output (${rc}) differs from tests/data/mask_tiny_gemma2_seq12.txt:\n${got}\n${err}")
 endif()
 run_fail("unknown model_type" mask --model ${WORK} --prompt "x")
+# mask refuses prompts past the model's context (16 here) in the words of other too-long prompts,
+# and printouts past 64 MB (4,000 tokens in two panels would be about 120 MB).
+file(MAKE_DIRECTORY ${WORK}/ctx16)
+file(GLOB g2files ${G2}/*.json ${G2}/tokenizer.model)
+file(COPY ${g2files} DESTINATION ${WORK}/ctx16)
+file(READ ${G2}/config.json g2cfg)
+string(JSON g2cfg SET "${g2cfg}" max_position_embeddings 16)
+file(WRITE ${WORK}/ctx16/config.json "${g2cfg}")
+string(REPEAT "light " 40 forty_words)
+run_fail("tokens but the model's context holds 16; shorten the prompt" mask --model ${WORK}/ctx16 --prompt "${forty_words}")
+string(REPEAT "light " 2000 many_words)
+run_fail("tokens would take about" mask --model ${G2} --prompt "${many_words}")
 
 # synth: a real shape's config (weights skipped here: gigabytes); the mask reads config + tokenizer.
 run_ok(synth --preset gemma2-9b --config-only --out ${WORK}/g9 --shared ${SHARED})

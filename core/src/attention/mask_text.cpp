@@ -36,6 +36,7 @@
 //    every line ends with '\n'.
 #include "wp/attention/mask_text.h"
 #include "tokenizer/text_util.h"
+#include "wp/error.h"
 
 #include <algorithm>
 #include <cstdint>
@@ -54,6 +55,9 @@ constexpr const char* kReset = "\033[0m";
 constexpr const char* kSep = "    |    ";
 constexpr int kSepWidth = 9;
 constexpr int kMaxLabelWidth = 24;
+// The printout grows with the square of the prompt (a row of n cells per token and panel, 4 bytes a
+// cell): a few thousand tokens already make tens of MB, which no terminal shows usefully.
+constexpr double kMaxTextBytes = 64.0 * 1024 * 1024;
 constexpr const char* kEllipsis = "\u2026";  // …
 
 // One source character of a label as displayed: its text and terminal width.
@@ -223,10 +227,21 @@ int mask_text_label_max_width() { return kMaxLabelWidth; }
 std::string mask_text_label(std::string_view piece) { return make_label(piece).text; }
 
 std::string render_mask_text(const std::vector<std::string>& pieces, const std::vector<MaskSpec>& layers,
-                             bool color) {
+                             bool color, int context_length) {
     if (pieces.empty() || layers.empty()) return {};
     const std::size_t n = pieces.size();
+    if (context_length > 0 && n > static_cast<std::size_t>(context_length))
+        throw Error("the prompt needs " + std::to_string(n) + " tokens but the model's context holds " +
+                    std::to_string(context_length) + "; shorten the prompt");
     const std::vector<Kind> kinds = group_kinds(layers);
+    // Rows (tokens, index digits, titles) times the widest row in bytes, labels at 4 bytes a column.
+    const double rows = static_cast<double>(n) + 8 + static_cast<double>(kinds.size());
+    const double row_bytes = 4.0 * (kMaxLabelWidth + 16) +
+                             static_cast<double>(kinds.size()) * (4.0 * static_cast<double>(n) + 32);
+    if (rows * row_bytes > kMaxTextBytes)
+        throw Error("the mask printout of " + std::to_string(n) + " tokens would take about " +
+                    std::to_string(static_cast<long long>(rows * row_bytes / (1024 * 1024))) + " MB (at most " +
+                    std::to_string(static_cast<int>(kMaxTextBytes / (1024 * 1024))) + " MB); shorten the prompt");
 
     std::vector<Label> labels;
     labels.reserve(n);

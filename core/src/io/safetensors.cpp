@@ -5,8 +5,10 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <unordered_set>
 #include <sstream>
 
+#include "io/json_error.h"
 #include "wp/error.h"
 #include "wp/io/file_util.h"
 
@@ -77,10 +79,18 @@ SafeTensorsFile::SafeTensorsFile(const fs::path& path) : file_(path) {
                     " is larger than the file (" + std::to_string(size) + " bytes)");
     const char* hdr = reinterpret_cast<const char*>(file_.data() + 8);
     json j;
+    // nlohmann keeps the last of two equal keys; a header naming a tensor twice is refused instead,
+    // so that what a reader of the file sees first is what gets loaded.
+    std::unordered_set<std::string> names;
+    const json::parser_callback_t refuse_duplicates = [&](int depth, json::parse_event_t event, json& parsed) {
+        if (event == json::parse_event_t::key && depth == 1 && !names.insert(parsed.get<std::string>()).second)
+            throw Error(where + ": header names tensor " + parsed.get<std::string>() + " twice");
+        return true;
+    };
     try {
-        j = json::parse(hdr, hdr + header_len);
+        j = json::parse(hdr, hdr + header_len, refuse_duplicates);
     } catch (const json::exception& e) {
-        throw Error(where + ": header is not valid JSON: " + e.what());
+        throw Error(where + ": header is not valid JSON: " + json_error_text(e));
     }
     if (!j.is_object()) throw Error(where + ": header is not a JSON object");
 
@@ -126,7 +136,8 @@ SafeTensorsFile::SafeTensorsFile(const fs::path& path) : file_(path) {
             if (!d.is_number_integer() || d.get<std::int64_t>() < 0)
                 throw Error(ctx + ": shape has an invalid dimension");
             const auto dim = d.get<std::uint64_t>();
-            if (dim != 0 && numel > std::numeric_limits<std::uint64_t>::max() / dim)
+            // Every partial product fits an int64 (TensorView::numel's type), also before a 0 dimension.
+            if (dim != 0 && numel > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()) / dim)
                 throw Error(ctx + ": shape overflows");
             numel *= dim;
             tv.shape.push_back(static_cast<std::int64_t>(dim));
@@ -186,7 +197,7 @@ WeightStore WeightStore::open_dir(const fs::path& dir) {
         try {
             j = json::parse(read_text_file(index));
         } catch (const json::exception& e) {
-            throw Error("model.safetensors.index.json: not valid JSON: " + std::string(e.what()));
+            throw Error("model.safetensors.index.json: not valid JSON: " + json_error_text(e));
         }
         if (!j.contains("weight_map") || !j["weight_map"].is_object())
             throw Error("model.safetensors.index.json: missing weight_map");

@@ -4,9 +4,14 @@
 #include "wp/model/model_config.h"
 
 #include <algorithm>
+#include <climits>
 #include <cmath>
+#include <cstdint>
+#include <cstdio>
 #include <nlohmann/json.hpp>
+#include <string_view>
 
+#include "io/json_error.h"
 #include "wp/error.h"
 #include "wp/io/file_util.h"
 
@@ -17,6 +22,28 @@ using json = nlohmann::json;
 
 namespace {
 
+// Upper bounds of the shape keys, checked before anything is sized by them. Each is far above every
+// released model of these families (Gemma2 27B: 46 layers, hidden 4608, intermediate 36864,
+// vocabulary 256000, head_dim 128; Qwen2 72B: 80 layers, 64 heads, hidden 8192, intermediate 29568,
+// vocabulary 152064, context 131072), and small enough that no product of them overflows the
+// 64-bit sizes the loader and the caches compute, nor q_dim/kv_dim (heads * head_dim) an int.
+struct ShapeLimit {
+    const char* key;
+    std::int64_t max;
+};
+constexpr ShapeLimit kShapeLimits[] = {
+    {"vocab_size", 1 << 22},
+    {"hidden_size", 1 << 17},
+    {"intermediate_size", 1 << 20},
+    {"num_hidden_layers", 1024},
+    {"num_attention_heads", 1024},
+    {"num_key_value_heads", 1024},
+    {"head_dim", 2048},
+    {"max_position_embeddings", 1 << 22},
+    {"sliding_window", 1 << 22},
+    {"max_window_layers", 1 << 22},
+};
+
 struct Reader {
     const json& j;
     std::string where;
@@ -24,15 +51,43 @@ struct Reader {
     bool has(const char* key) const { return j.contains(key) && !j[key].is_null(); }
     bool is_null(const char* key) const { return j.contains(key) && j[key].is_null(); }
 
-    int get_int(const char* key, int def, int min_value = 1) const {
+    // An integer in [min_value, max_value]. JSON numbers arrive as uint64 (any n >= 0), int64 or double
+    // (1e9, or anything past 2^64): each is range-checked in its own type, so that the message
+    // shows what the file says and nothing wraps on the way to int.
+    int get_int(const char* key, int def, std::int64_t min_value, std::int64_t max_value) const {
         if (!has(key)) return def;
         const json& v = j[key];
-        if (!v.is_number_integer() && !(v.is_number_float() && std::floor(v.get<double>()) == v.get<double>()))
+        const auto out_of_range = [&](const std::string& shown) {
+            return Error(where + ": " + key + " = " + shown + " is out of range (" + std::to_string(min_value) +
+                         ".." + std::to_string(max_value) + ")");
+        };
+        if (v.is_number_unsigned()) {
+            const auto x = v.get<std::uint64_t>();
+            if (x > static_cast<std::uint64_t>(max_value) || static_cast<std::int64_t>(x) < min_value)
+                throw out_of_range(std::to_string(x));
+            return static_cast<int>(x);
+        }
+        if (v.is_number_integer()) {
+            const auto x = v.get<std::int64_t>();
+            if (x < min_value || x > max_value) throw out_of_range(std::to_string(x));
+            return static_cast<int>(x);
+        }
+        if (!v.is_number_float() || !std::isfinite(v.get<double>()) || std::floor(v.get<double>()) != v.get<double>())
             throw Error(where + ": " + key + " must be an integer");
-        const auto x = v.get<std::int64_t>();
-        if (x < min_value || x > (1ll << 30))
-            throw Error(where + ": " + key + " = " + std::to_string(x) + " is out of range");
-        return static_cast<int>(x);
+        const double d = v.get<double>();
+        if (d < static_cast<double>(min_value) || d > static_cast<double>(max_value)) {
+            // Doubles below 1e20 print exactly as the integer they hold; past that, say so.
+            char buf[32];
+            std::snprintf(buf, sizeof buf, "%.0f", d);
+            throw out_of_range(std::fabs(d) < 1e20 ? std::string(buf) : d < 0 ? "too small" : "too large");
+        }
+        return static_cast<int>(d);
+    }
+    // A shape key, within 1..its limit in kShapeLimits (min_value 0 where 0 means "none").
+    int get_shape(const char* key, int def, std::int64_t min_value = 1) const {
+        for (const ShapeLimit& l : kShapeLimits)
+            if (std::string_view(l.key) == key) return get_int(key, def, min_value, l.max);
+        throw Error(where + ": " + key + " has no limit");  // a key missing from kShapeLimits
     }
     double get_double(const char* key, double def) const {
         if (!has(key)) return def;
@@ -60,7 +115,7 @@ struct SlidingLayers {
 // Gemma2: every other layer slides (the even ones); sliding_window: null turns the window off.
 SlidingLayers gemma2_sliding_layers(const Reader& r, int num_layers) {
     SlidingLayers s;
-    s.window = r.is_null("sliding_window") ? 0 : r.get_int("sliding_window", 4096);
+    s.window = r.is_null("sliding_window") ? 0 : r.get_shape("sliding_window", 4096);
     s.sliding.resize(num_layers);
     for (int i = 0; i < num_layers; ++i) s.sliding[i] = (i + 1) % 2 != 0;
     return s;
@@ -71,9 +126,9 @@ SlidingLayers gemma2_sliding_layers(const Reader& r, int num_layers) {
 SlidingLayers qwen2_sliding_layers(const Reader& r, int num_layers) {
     SlidingLayers s;
     const bool use_sw = r.get_bool("use_sliding_window", false);
-    s.window = use_sw && r.has("sliding_window") ? r.get_int("sliding_window", 4096) : 0;
+    s.window = use_sw && r.has("sliding_window") ? r.get_shape("sliding_window", 4096) : 0;
     if (use_sw && !r.j.contains("sliding_window")) s.window = 4096;
-    const int max_window_layers = r.get_int("max_window_layers", 28, 0);
+    const int max_window_layers = r.get_shape("max_window_layers", 28, 0);
     s.sliding.resize(num_layers);
     for (int i = 0; i < num_layers; ++i) s.sliding[i] = s.window > 0 && i >= max_window_layers;
     return s;
@@ -199,24 +254,28 @@ const FamilySpec& read_family(const Reader& r) {
 }
 
 void read_shape(const Reader& r, const FamilySpec& f, ModelConfig& c) {
-    c.vocab_size = r.get_int("vocab_size", f.vocab_size);
-    c.hidden_size = r.get_int("hidden_size", f.hidden_size);
-    c.intermediate_size = r.get_int("intermediate_size", f.intermediate_size);
-    c.num_layers = r.get_int("num_hidden_layers", f.num_hidden_layers);
-    c.num_heads = r.get_int("num_attention_heads", f.num_attention_heads);
+    c.vocab_size = r.get_shape("vocab_size", f.vocab_size);
+    c.hidden_size = r.get_shape("hidden_size", f.hidden_size);
+    c.intermediate_size = r.get_shape("intermediate_size", f.intermediate_size);
+    c.num_layers = r.get_shape("num_hidden_layers", f.num_hidden_layers);
+    c.num_heads = r.get_shape("num_attention_heads", f.num_attention_heads);
     // num_key_value_heads: null means "same as num_attention_heads".
     c.num_kv_heads = r.is_null("num_key_value_heads") ? c.num_heads
-                                                      : r.get_int("num_key_value_heads", f.num_key_value_heads);
+                                                      : r.get_shape("num_key_value_heads", f.num_key_value_heads);
     if (f.head_dim > 0) {
-        c.head_dim = r.get_int("head_dim", f.head_dim);
+        c.head_dim = r.get_shape("head_dim", f.head_dim);
     } else {
         if (c.hidden_size % c.num_heads != 0 && !r.has("head_dim"))
             throw Error(r.where + ": hidden_size " + std::to_string(c.hidden_size) +
                         " is not divisible by num_attention_heads " + std::to_string(c.num_heads));
-        c.head_dim = r.get_int("head_dim", c.hidden_size / c.num_heads);
+        c.head_dim = r.get_shape("head_dim", c.hidden_size / c.num_heads);
     }
-    c.max_position_embeddings = r.get_int("max_position_embeddings", f.max_position_embeddings);
+    if (c.head_dim > 2048)  // hidden_size / num_attention_heads, when head_dim is not written
+        throw Error(r.where + ": head_dim = " + std::to_string(c.head_dim) + " is out of range (1..2048)");
+    c.max_position_embeddings = r.get_shape("max_position_embeddings", f.max_position_embeddings);
     c.rms_norm_eps = r.get_double("rms_norm_eps", 1e-6);
+    if (!(c.rms_norm_eps > 0) || !std::isfinite(c.rms_norm_eps))
+        throw Error(r.where + ": rms_norm_eps must be a positive finite number");
     c.tie_word_embeddings = r.get_bool("tie_word_embeddings", f.tie_word_embeddings);
     c.torch_dtype = r.get_string("torch_dtype", r.get_string("dtype", ""));
 
@@ -242,7 +301,8 @@ void read_rope(const Reader& r, ModelConfig& c) {
     };
     if (r.j.contains("rope_scaling")) check_rope(r.j["rope_scaling"], "rope_scaling");
     if (r.j.contains("rope_parameters")) check_rope(r.j["rope_parameters"], "rope_parameters");
-    if (!(c.rope_theta > 0)) throw Error(r.where + ": rope_theta must be positive");
+    if (!(c.rope_theta > 0) || !std::isfinite(c.rope_theta))
+        throw Error(r.where + ": rope_theta must be a positive finite number");
 }
 
 Activation read_activation(const Reader& r, const FamilySpec& f) {
@@ -262,7 +322,8 @@ void read_attention(const Reader& r, const FamilySpec& f, ModelConfig& c) {
     }
     if (f.query_pre_attn_scalar > 0) {
         const double qpas = r.get_double("query_pre_attn_scalar", f.query_pre_attn_scalar);
-        if (!(qpas > 0)) throw Error(r.where + ": query_pre_attn_scalar must be positive");
+        if (!(qpas > 0) || !std::isfinite(qpas))
+            throw Error(r.where + ": query_pre_attn_scalar must be a positive finite number");
         c.attn_scale = static_cast<float>(1.0 / std::sqrt(qpas));
     } else {
         c.attn_scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(c.head_dim)));
@@ -274,7 +335,9 @@ void read_attention(const Reader& r, const FamilySpec& f, ModelConfig& c) {
     };
     c.attn_softcap = softcap("attn_logit_softcapping", f.attn_logit_softcapping);
     c.final_softcap = softcap("final_logit_softcapping", f.final_logit_softcapping);
-    if (c.attn_softcap < 0 || c.final_softcap < 0) throw Error(r.where + ": soft-capping must be >= 0");
+    if (!(c.attn_softcap >= 0) || !(c.final_softcap >= 0) || !std::isfinite(c.attn_softcap) ||
+        !std::isfinite(c.final_softcap))
+        throw Error(r.where + ": soft-capping must be a finite number >= 0");
 }
 
 // The family's sliding layers, unless layer_types (transformers v5, and some v4 configs) lists
@@ -304,15 +367,23 @@ void read_layer_masks(const Reader& r, const FamilySpec& f, ModelConfig& c) {
         if (s.sliding[i] && s.window > 0) c.layer_masks[i].window = s.window;
 }
 
+// A token id written as a JSON integer, checked to fit an int before it is converted.
+int token_id(const json& v, const std::string& where, const char* key) {
+    if ((v.is_number_unsigned() && v.get<std::uint64_t>() > INT_MAX) ||
+        (!v.is_number_unsigned() && (v.get<std::int64_t>() < 0 || v.get<std::int64_t>() > INT_MAX)))
+        throw Error(where + ": " + key + " " + v.dump() + " is not a token id (0.." + std::to_string(INT_MAX) + ")");
+    return static_cast<int>(v.get<std::int64_t>());
+}
+
 std::vector<int> id_list(const json& v, const std::string& where) {
     std::vector<int> out;
     if (v.is_null()) return out;
     if (v.is_number_integer()) {
-        out.push_back(v.get<int>());
+        out.push_back(token_id(v, where, "eos_token_id"));
     } else if (v.is_array()) {
         for (const auto& x : v) {
             if (!x.is_number_integer()) throw Error(where + ": eos_token_id entries must be integers");
-            out.push_back(x.get<int>());
+            out.push_back(token_id(x, where, "eos_token_id"));
         }
     } else {
         throw Error(where + ": eos_token_id must be an integer or a list of integers");
@@ -320,11 +391,49 @@ std::vector<int> id_list(const json& v, const std::string& where) {
     return out;
 }
 
+// transformers' cache_implementation values (generation/configuration_utils.py) and what
+// Windowpane serves each with. Where a value changes only where the cache lives (offloaded_*) or how
+// it is allocated (static, dynamic_full), the attention is the same: Windowpane's hybrid cache for
+// the sliding kinds (model.cpp's default_cache), its dynamic cache for the rest; the precision of
+// the cache follows Windowpane's own precision setting, so "quantized" is served as dynamic too.
+// Chunked attention (Llama 4) is no part of these families.
+struct CacheImplementation {
+    const char* name;
+    const char* served_as;  // nullptr: refused
+};
+constexpr CacheImplementation kCacheImplementations[] = {
+    {"hybrid", "hybrid"},
+    {"sliding_window", "sliding_window"},
+    {"offloaded_hybrid", "hybrid"},
+    {"static", "static"},
+    {"offloaded_static", "static"},
+    {"dynamic", "dynamic"},
+    {"dynamic_full", "dynamic"},
+    {"offloaded", "dynamic"},
+    {"quantized", "dynamic"},
+    {"hybrid_chunked", nullptr},
+    {"offloaded_hybrid_chunked", nullptr},
+};
+
+std::string checked_cache_implementation(const std::string& name, const std::string& where) {
+    if (name.empty()) return name;
+    std::string known;
+    for (const CacheImplementation& ci : kCacheImplementations) {
+        if (name == ci.name) {
+            if (!ci.served_as)
+                throw Error(where + ": cache_implementation \"" + name + "\" (chunked attention) is not supported");
+            return ci.served_as;
+        }
+        if (ci.served_as) known += (known.empty() ? "" : ", ") + std::string(ci.name);
+    }
+    throw Error(where + ": unknown cache_implementation \"" + name + "\" (supported: " + known + ")");
+}
+
 json parse_json(const std::string& text, const std::string& where) {
     try {
         return json::parse(text);
     } catch (const json::exception& e) {
-        throw Error(where + ": not valid JSON: " + e.what());
+        throw Error(where + ": not valid JSON: " + json_error_text(e));
     }
 }
 
@@ -332,20 +441,23 @@ json parse_json(const std::string& text, const std::string& where) {
 // the union so that any of them stops generation.
 void read_generation(const Reader& r, const FamilySpec& f, const std::string& generation_json, ModelConfig& c) {
     const json& j = r.j;
-    if (r.has("bos_token_id") && j["bos_token_id"].is_number_integer()) c.bos_token_id = j["bos_token_id"].get<int>();
-    if (r.has("pad_token_id") && j["pad_token_id"].is_number_integer()) c.pad_token_id = j["pad_token_id"].get<int>();
+    if (r.has("bos_token_id") && j["bos_token_id"].is_number_integer())
+        c.bos_token_id = token_id(j["bos_token_id"], r.where, "bos_token_id");
+    if (r.has("pad_token_id") && j["pad_token_id"].is_number_integer())
+        c.pad_token_id = token_id(j["pad_token_id"], r.where, "pad_token_id");
     std::vector<int> eos;
-    c.cache_implementation = r.get_string("cache_implementation", "");
+    c.cache_implementation = checked_cache_implementation(r.get_string("cache_implementation", ""), r.where);
     if (!generation_json.empty()) {
         const json g = parse_json(generation_json, "generation_config.json");
         if (g.is_object()) {
             if (g.contains("eos_token_id")) eos = id_list(g["eos_token_id"], "generation_config.json");
             if (g.contains("bos_token_id") && g["bos_token_id"].is_number_integer())
-                c.bos_token_id = g["bos_token_id"].get<int>();
+                c.bos_token_id = token_id(g["bos_token_id"], "generation_config.json", "bos_token_id");
             if (g.contains("pad_token_id") && g["pad_token_id"].is_number_integer())
-                c.pad_token_id = g["pad_token_id"].get<int>();
+                c.pad_token_id = token_id(g["pad_token_id"], "generation_config.json", "pad_token_id");
             if (g.contains("cache_implementation") && g["cache_implementation"].is_string())
-                c.cache_implementation = g["cache_implementation"].get<std::string>();
+                c.cache_implementation = checked_cache_implementation(g["cache_implementation"].get<std::string>(),
+                                                                      "generation_config.json");
         }
     }
     if (j.contains("eos_token_id"))

@@ -17,6 +17,7 @@
 #include <utf8proc.h>
 
 #include "bpe_tokenizer.h"
+#include "io/json_error.h"
 #include "tokenizer/text_util.h"
 #include "wp/error.h"
 #include "wp/io/file_util.h"
@@ -387,7 +388,7 @@ BpeTokenizer::BpeTokenizer(const fs::path& file) {
     try {
         j = json::parse(read_text_file(file));
     } catch (const json::exception& e) {
-        throw Error(file.filename().string() + ": not valid JSON: " + e.what());
+        throw Error(file.filename().string() + ": not valid JSON: " + json_error_text(e));
     }
     const std::string where = file.filename().string();
     if (!j.contains("model") || !j["model"].is_object()) throw Error(where + ": no \"model\" section");
@@ -400,12 +401,32 @@ BpeTokenizer::BpeTokenizer(const fs::path& file) {
         !m["continuing_subword_prefix"].get<std::string>().empty())
         throw Error(where + ": continuing_subword_prefix is not supported");
 
+    // Ids index pieces_, so they are bounded before it is sized: a real tokenizer numbers its
+    // vocabulary and added tokens densely from 0, so every id is below their count together.
+    const json* added_json = nullptr;
+    if (j.contains("added_tokens") && !j["added_tokens"].is_null()) {
+        if (!j["added_tokens"].is_array()) throw Error(where + ": added_tokens must be a list");
+        added_json = &j["added_tokens"];
+    }
+    const std::size_t id_limit = m["vocab"].size() + (added_json ? added_json->size() : 0);
+    auto read_id = [&](const json& v, const std::string& what) {
+        if (!v.is_number_integer()) throw Error(where + ": " + what + " has no integer id");
+        const bool outside = v.is_number_unsigned() ? v.get<std::uint64_t>() >= id_limit
+                                                    : v.get<std::int64_t>() < 0 ||
+                                                          static_cast<std::uint64_t>(v.get<std::int64_t>()) >= id_limit;
+        if (outside)
+            throw Error(where + ": " + what + " has id " + v.dump() + ", outside 0.." + std::to_string(id_limit - 1) +
+                        " (the vocabulary and added tokens number " + std::to_string(id_limit) + ")");
+        return static_cast<int>(v.get<std::int64_t>());
+    };
+
     int max_id = -1;
+    std::vector<bool> id_used(id_limit, false);
     vocab_.reserve(m["vocab"].size() * 2);
     for (auto it = m["vocab"].begin(); it != m["vocab"].end(); ++it) {
-        if (!it->is_number_integer()) throw Error(where + ": vocab entry " + it.key() + " has no integer id");
-        const int id = it->get<int>();
-        if (id < 0) throw Error(where + ": negative id in vocab");
+        const int id = read_id(*it, "vocab entry \"" + it.key() + "\"");
+        if (id_used[id]) throw Error(where + ": vocab entry \"" + it.key() + "\" repeats id " + std::to_string(id));
+        id_used[id] = true;
         vocab_.emplace(it.key(), id);
         max_id = std::max(max_id, id);
     }
@@ -417,13 +438,15 @@ BpeTokenizer::BpeTokenizer(const fs::path& file) {
         if (it != vocab_.end()) unk_ = it->second;
     }
 
-    // Added tokens (ids may extend the vocabulary).
-    if (j.contains("added_tokens") && j["added_tokens"].is_array())
-        for (const auto& a : j["added_tokens"]) {
+    // Added tokens (ids may extend the vocabulary, or name one of its entries again).
+    if (added_json)
+        for (const auto& a : *added_json) {
+            if (!a.is_object() || !a.contains("content") || !a["content"].is_string() || !a.contains("id"))
+                throw Error(where + ": added_tokens entries must be objects with an id and a content string");
             AddedToken t;
-            t.id = a.value("id", -1);
-            t.content = a.value("content", std::string());
-            if (t.id < 0 || t.content.empty()) throw Error(where + ": malformed added token");
+            t.content = a["content"].get<std::string>();
+            t.id = read_id(a["id"], "added token \"" + t.content + "\"");
+            if (t.content.empty()) throw Error(where + ": added token " + std::to_string(t.id) + " has no content");
             t.special = a.value("special", false);
             t.lstrip = a.value("lstrip", false);
             t.rstrip = a.value("rstrip", false);
@@ -486,7 +509,7 @@ BpeTokenizer::BpeTokenizer(const fs::path& file) {
                 int id = -1;
                 if (post.contains("special_tokens") && post["special_tokens"].contains(name) &&
                     !post["special_tokens"][name]["ids"].empty())
-                    id = post["special_tokens"][name]["ids"][0].get<int>();
+                    id = read_id(post["special_tokens"][name]["ids"][0], "post_processor special token " + name);
                 if (id < 0) throw Error(where + ": post_processor names unknown special token " + name);
                 template_.push_back(id);
             }

@@ -4,8 +4,10 @@
 #include <nlohmann/json.hpp>
 #include <sentencepiece_processor.h>
 #include <sstream>
+#include <unordered_set>
 
 #include "bpe_tokenizer.h"
+#include "io/json_error.h"
 #include "tokenizer/text_util.h"
 #include "wp/error.h"
 #include "wp/io/file_util.h"
@@ -143,31 +145,39 @@ void Tokenizer::finish_setup(const fs::path& dir) {
         try {
             cfg = json::parse(read_text_file(cfg_path));
         } catch (const json::exception& e) {
-            throw Error("tokenizer_config.json: not valid JSON: " + std::string(e.what()));
+            throw Error("tokenizer_config.json: not valid JSON: " + json_error_text(e));
         }
         if (!cfg.is_object()) throw Error("tokenizer_config.json: expected a JSON object");
     }
     if (cfg.contains("add_bos_token") && cfg["add_bos_token"].is_boolean()) config_add_bos_ = cfg["add_bos_token"].get<bool>();
     if (cfg.contains("add_eos_token") && cfg["add_eos_token"].is_boolean()) config_add_eos_ = cfg["add_eos_token"].get<bool>();
     if (cfg.contains("added_tokens_decoder") && cfg["added_tokens_decoder"].is_object()) {
+        std::unordered_set<int> known;
+        for (const auto& a : added_) known.insert(a.id);
         for (auto it = cfg["added_tokens_decoder"].begin(); it != cfg["added_tokens_decoder"].end(); ++it) {
-            AddedToken t;
-            try {
-                t.id = std::stoi(it.key());
-            } catch (const std::exception&) {
-                throw Error("tokenizer_config.json: added_tokens_decoder key \"" + it.key() + "\" is not an id");
-            }
+            const std::string where = "tokenizer_config.json: added_tokens_decoder \"" + it.key() + "\"";
+            // Ids within the largest vocabulary config.json allows (2^22): at most 7 digits, no sign.
+            const std::string& key = it.key();
+            if (key.empty() || key.size() > 7 || key.find_first_not_of("0123456789") != std::string::npos ||
+                std::stoi(key) >= (1 << 22))
+                throw Error(where + " is not a token id (0.." + std::to_string((1 << 22) - 1) + ")");
             const json& v = *it;
+            if (!v.is_object()) throw Error(where + " must be an object");
+            AddedToken t;
+            t.id = std::stoi(key);
             t.content = token_text(v);
             if (t.content.empty()) continue;
-            t.special = v.value("special", false);
-            t.lstrip = v.value("lstrip", false);
-            t.rstrip = v.value("rstrip", false);
-            t.single_word = v.value("single_word", false);
-            t.normalized = v.value("normalized", false);
-            bool known = false;
-            for (const auto& a : added_) known = known || a.id == t.id;
-            if (!known) added_.push_back(t);
+            const auto flag = [&](const char* name) {
+                if (!v.contains(name) || v[name].is_null()) return false;
+                if (!v[name].is_boolean()) throw Error(where + ": " + name + " must be true or false");
+                return v[name].get<bool>();
+            };
+            t.special = flag("special");
+            t.lstrip = flag("lstrip");
+            t.rstrip = flag("rstrip");
+            t.single_word = flag("single_word");
+            t.normalized = flag("normalized");
+            if (known.insert(t.id).second) added_.push_back(t);
         }
     }
     added_tokens_changed();
@@ -191,7 +201,13 @@ void Tokenizer::finish_setup(const fs::path& dir) {
 std::unique_ptr<Tokenizer> Tokenizer::load(const fs::path& dir) {
     if (!fs::is_directory(dir)) throw Error(dir.string() + ": not a folder");
     if (fs::exists(dir / "tokenizer.json")) {
-        auto t = std::make_unique<BpeTokenizer>(dir / "tokenizer.json");
+        std::unique_ptr<BpeTokenizer> t;
+        try {
+            t = std::make_unique<BpeTokenizer>(dir / "tokenizer.json");
+        } catch (const json::exception& e) {
+            // A key of the wrong type that the loader reads with a default.
+            throw Error("tokenizer.json: a value of the wrong type: " + json_error_text(e));
+        }
         t->finish_setup(dir);
         return t;
     }

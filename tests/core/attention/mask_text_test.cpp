@@ -1,6 +1,7 @@
 // Text rendering of attention masks (transformers' AttentionMaskVisualizer layout): the exact
 // layout on a small example, the label rules, and every cell of the rendered grids against the
 // reference masks of the fixtures (read back by parsing the text).
+#include <chrono>
 #include <map>
 #include <set>
 #include <string>
@@ -240,6 +241,23 @@ TEST(MaskText, LongPromptsStayAligned) {
 TEST(MaskText, EmptyInputs) {
     EXPECT_EQ(render_mask_text({}, {MaskSpec{}}), "");
     EXPECT_EQ(render_mask_text({"a"}, {}), "");
+}
+
+// Prompts past the model's context are refused in the words of other too-long prompts, and a
+// printout past 64 MB is refused before it is built (20,000 tokens would take about 3 GB).
+TEST(MaskText, LongPromptsAreRefusedBeforeRendering) {
+    const std::vector<std::string> seventeen(17, "a");
+    EXPECT_EQ(wp::test::error_of([&] { render_mask_text(seventeen, {MaskSpec{}}, false, 16); }),
+              "the prompt needs 17 tokens but the model's context holds 16; shorten the prompt");
+    EXPECT_NE(render_mask_text(std::vector<std::string>(16, "a"), {MaskSpec{}}, false, 16), "");
+    const auto t0 = std::chrono::steady_clock::now();
+    const std::vector<std::string> many(20000, "a");
+    EXPECT_EQ(wp::test::error_of([&] { render_mask_text(many, {MaskSpec{true, 4}, MaskSpec{}}, false, 32768); }),
+              "the mask printout of 20000 tokens would take about 3057 MB (at most 64 MB); shorten the prompt");
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(1));
+    // A thousand tokens in two panels (about 8 MB) still print.
+    const std::string text = render_mask_text(std::vector<std::string>(1000, "a"), {MaskSpec{true, 4}, MaskSpec{}});
+    EXPECT_LT(text.size(), 16u * 1024 * 1024);
 }
 
 // Every ■/⬚ of the rendered grids equals the reference mask of every layer its panel covers.

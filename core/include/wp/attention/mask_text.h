@@ -32,9 +32,10 @@ namespace wp {
 // with the layer indices it covers ("layer 1", "layers 0,2", "layers 0-23") and, for sliding
 // kinds, the window. `color`: ANSI colours as transformers (green ■ on the diagonal); off gives
 // plain text without any escape code. Every line ends with '\n'. Empty `pieces` or `layers`
-// give an empty string.
+// give an empty string. wp::Error when `context_length` > 0 and the pieces are more than it (the
+// model's max_position_embeddings), or when the text would exceed 64 MB (a few thousand tokens).
 std::string render_mask_text(const std::vector<std::string>& pieces, const std::vector<MaskSpec>& layers,
-                             bool color = false);
+                             bool color = false, int context_length = 0);
 
 // The row label of one piece: Python's repr() of the piece (quotes chosen as Python does,
 // \n \r \t \\ and non-printable code points escaped, invalid UTF-8 bytes as \xNN), truncated to
