@@ -177,6 +177,7 @@ Args CallArgs::eval(Interp& in) const {
 Value Literal::do_eval(Interp&) const { return value; }
 
 Value ListLiteral::do_eval(Interp& in) const {
+    in.new_items(items.size());
     std::vector<Value> out;
     out.reserve(items.size());
     for (const auto& e : items) out.push_back(e->eval(in));
@@ -184,6 +185,7 @@ Value ListLiteral::do_eval(Interp& in) const {
 }
 
 Value DictLiteral::do_eval(Interp& in) const {
+    in.new_items(items.size());
     Entries out;
     for (const auto& [k, v] : items) {
         const Value key = k->eval(in);

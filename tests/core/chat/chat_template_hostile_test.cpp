@@ -86,5 +86,34 @@ TEST(ChatTemplateHostile, DeepButAllowedExpressionsRender) {
     EXPECT_EQ(ChatTemplate("{{ " + std::string(45, '(') + "7" + std::string(45, ')') + " }}").render({}), "7");
 }
 
+// ---- Memory: lists, dicts and strings share one budget ----
+
+TEST(ChatTemplateHostile, ListDoublingStopsAtTheMemoryLimit) {
+    const auto start = std::chrono::steady_clock::now();
+    EXPECT_THAT(hostile_error("{% set ns = namespace(l=[0]) %}{% for i in range(26) %}{% set ns.l = ns.l + ns.l %}"
+                              "{% endfor %}{{ ns.l|length }}"),
+                HasSubstr("more than 64 MB of lists, dicts and strings"));
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(1));
+    EXPECT_THAT(hostile_error("{% set l = [0] * 2 ** 20 %}{% set m = l * 16 %}"), HasSubstr("64 MB"));
+    EXPECT_THAT(hostile_error("{% set ns = namespace(l=[]) %}{% for i in range(1000) %}"
+                              "{% set ns.l = ns.l + ['x' * 4000000] %}{% endfor %}"),
+                HasSubstr("64 MB"));
+    EXPECT_THAT(hostile_error("{% set l = [0] * 1000000 %}{% set ns = namespace(l=[]) %}{% for i in range(1000) %}"
+                              "{% set ns.l = ns.l + [l[1:]] %}{% endfor %}"),
+                HasSubstr("64 MB"));
+}
+
+TEST(ChatTemplateHostile, MemoryLimitIsAdjustable) {
+    TemplateLimits small;
+    small.max_value_bytes = 1 << 20;
+    EXPECT_EQ(ChatTemplate("{{ ('x' * 1000000)|length }}").render({}, small), "1000000");
+    try {
+        ChatTemplate("{{ ('x' * 600000 ~ 'y' * 600000)|length }}").render({}, small);
+        ADD_FAILURE() << "no error";
+    } catch (const TemplateError& e) {
+        EXPECT_THAT(e.what(), HasSubstr("more than 1 MB of lists, dicts and strings"));
+    }
+}
+
 }  // namespace
 }  // namespace wp::test
