@@ -115,5 +115,19 @@ TEST(ChatTemplateHostile, MemoryLimitIsAdjustable) {
     }
 }
 
+// ---- Time: the step budget covers the statements and the variable lookups ----
+
+TEST(ChatTemplateHostile, ManySetStatementsEndQuickly) {
+    std::string distinct;
+    for (int i = 0; i < 100'000; ++i) distinct += "{% set v" + std::to_string(i) + " = " + std::to_string(i) + " %}";
+    EXPECT_THAT(hostile_error(distinct), HasSubstr("more than 50000000 evaluation steps"));
+    // The same name over and over is cheap and renders.
+    EXPECT_EQ(ChatTemplate(repeated("{% set x = 1 %}", 100'000) + "{{ x }}").render({}), "1");
+    std::string lookups = "{% set a = 1 %}";
+    for (int i = 0; i < 2'000; ++i) lookups += "{% set w" + std::to_string(i) + " = 0 %}";
+    EXPECT_THAT(hostile_error(lookups + "{% for i in range(100000) %}{{ a }}{% endfor %}"),
+                HasSubstr("evaluation steps"));
+}
+
 }  // namespace
 }  // namespace wp::test
