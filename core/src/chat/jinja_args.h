@@ -41,6 +41,7 @@ inline const std::string& string_arg(const Value* v, std::string_view what) {
 
 inline Value make_list(Runtime& rt, std::vector<Value> items, bool tuple = false) {
     rt.items(items.size());
+    rt.new_items(items.size());
     return Value::list(std::move(items), tuple);
 }
 
@@ -53,6 +54,7 @@ inline Value make_string(Runtime& rt, std::string s) {
 
 inline Value string_list(Runtime& rt, std::vector<std::string> strings) {
     rt.new_values(strings.size());
+    for (const auto& s : strings) rt.allocate(s.size());
     std::vector<Value> out;
     out.reserve(strings.size());
     for (auto& s : strings) out.emplace_back(std::move(s));

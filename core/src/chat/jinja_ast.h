@@ -4,6 +4,7 @@
 // may render on several threads at once.
 #pragma once
 
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <utility>
@@ -23,70 +24,106 @@ enum class Flow { Normal, Break, Continue };
 // ---- Expressions ----
 
 struct Expr {
-    explicit Expr(int line) : line(line) {}
+    // `children`: the height of the tallest subexpression (0 for a leaf).
+    Expr(int line, int children) : line(line), height(children + 1) {}
     virtual ~Expr() = default;
     Value eval(Interp& in) const;  // notes the line (for error messages) and counts a step
     const int line;
+    // Levels of the tree from here down: evaluation (and destruction) recurses this deep, so the
+    // parser bounds it, long flat chains such as a + b + ... and x | f | g | ... included.
+    const int height;
 
 private:
     virtual Value do_eval(Interp& in) const = 0;
 };
 using ExprPtr = std::unique_ptr<Expr>;
 
+inline int height_of(const ExprPtr& e) { return e ? e->height : 0; }
+template <class... More>
+int height_of(const ExprPtr& e, const More&... more) {
+    return std::max(height_of(e), height_of(more...));
+}
+inline int height_of(const std::vector<ExprPtr>& es) {
+    int h = 0;
+    for (const auto& e : es) h = std::max(h, height_of(e));
+    return h;
+}
+
 struct CallArgs {
     std::vector<ExprPtr> positional;
     std::vector<std::pair<std::string, ExprPtr>> keyword;
 
     Args eval(Interp& in) const;
+    int height() const {
+        int h = height_of(positional);
+        for (const auto& [name, e] : keyword) h = std::max(h, height_of(e));
+        return h;
+    }
 };
 
 struct Literal final : Expr {
-    Literal(int line, Value v) : Expr(line), value(std::move(v)) {}
+    Literal(int line, Value v) : Expr(line, 0), value(std::move(v)) {}
     Value do_eval(Interp& in) const override;
     const Value value;
 };
 
 struct ListLiteral final : Expr {  // [a, b] and tuples (a, b)
-    ListLiteral(int line, std::vector<ExprPtr> items, bool tuple) : Expr(line), items(std::move(items)), tuple(tuple) {}
+    ListLiteral(int line, std::vector<ExprPtr> items, bool tuple)
+        : Expr(line, height_of(items)), items(std::move(items)), tuple(tuple) {}
     Value do_eval(Interp& in) const override;
     const std::vector<ExprPtr> items;
     const bool tuple;
 };
 
 struct DictLiteral final : Expr {
-    DictLiteral(int line, std::vector<std::pair<ExprPtr, ExprPtr>> items) : Expr(line), items(std::move(items)) {}
+    DictLiteral(int line, std::vector<std::pair<ExprPtr, ExprPtr>> items)
+        : Expr(line, height_of_pairs(items)), items(std::move(items)) {}
     Value do_eval(Interp& in) const override;
     const std::vector<std::pair<ExprPtr, ExprPtr>> items;
+
+private:
+    static int height_of_pairs(const std::vector<std::pair<ExprPtr, ExprPtr>>& items) {
+        int h = 0;
+        for (const auto& [k, v] : items) h = std::max(h, height_of(k, v));
+        return h;
+    }
 };
 
 struct NameRef final : Expr {
-    NameRef(int line, std::string name) : Expr(line), name(std::move(name)) {}
+    NameRef(int line, std::string name) : Expr(line, 0), name(std::move(name)) {}
     Value do_eval(Interp& in) const override;
     const std::string name;
 };
 
 struct AttrRef final : Expr {  // obj.name
-    AttrRef(int line, ExprPtr obj, std::string name) : Expr(line), obj(std::move(obj)), name(std::move(name)) {}
+    AttrRef(int line, ExprPtr obj, std::string name)
+        : Expr(line, height_of(obj)), obj(std::move(obj)), name(std::move(name)) {}
     Value do_eval(Interp& in) const override;
     const ExprPtr obj;
     const std::string name;
 };
 
 struct ItemRef final : Expr {  // obj[key]
-    ItemRef(int line, ExprPtr obj, ExprPtr key) : Expr(line), obj(std::move(obj)), key(std::move(key)) {}
+    ItemRef(int line, ExprPtr obj, ExprPtr key)
+        : Expr(line, height_of(obj, key)), obj(std::move(obj)), key(std::move(key)) {}
     Value do_eval(Interp& in) const override;
     const ExprPtr obj, key;
 };
 
 struct SliceRef final : Expr {  // obj[start:stop:step], each part optional
     SliceRef(int line, ExprPtr obj, ExprPtr start, ExprPtr stop, ExprPtr step)
-        : Expr(line), obj(std::move(obj)), start(std::move(start)), stop(std::move(stop)), step(std::move(step)) {}
+        : Expr(line, height_of(obj, start, stop, step)),
+          obj(std::move(obj)),
+          start(std::move(start)),
+          stop(std::move(stop)),
+          step(std::move(step)) {}
     Value do_eval(Interp& in) const override;
     const ExprPtr obj, start, stop, step;
 };
 
 struct CallExpr final : Expr {
-    CallExpr(int line, ExprPtr callee, CallArgs args) : Expr(line), callee(std::move(callee)), args(std::move(args)) {}
+    CallExpr(int line, ExprPtr callee, CallArgs args)
+        : Expr(line, std::max(height_of(callee), args.height())), callee(std::move(callee)), args(std::move(args)) {}
     Value do_eval(Interp& in) const override;
     const ExprPtr callee;
     const CallArgs args;
@@ -103,7 +140,9 @@ struct FilterCall {
 
 struct FilterExpr final : Expr {  // input | filter
     FilterExpr(int line, ExprPtr input, FilterCall filter)
-        : Expr(line), input(std::move(input)), filter(std::move(filter)) {}
+        : Expr(line, std::max(height_of(input), filter.args.height())),
+          input(std::move(input)),
+          filter(std::move(filter)) {}
     Value do_eval(Interp& in) const override;
     const ExprPtr input;
     const FilterCall filter;
@@ -111,7 +150,7 @@ struct FilterExpr final : Expr {  // input | filter
 
 struct TestExpr final : Expr {  // input is test(args)
     TestExpr(int line, ExprPtr input, std::string name, CallArgs args)
-        : Expr(line),
+        : Expr(line, std::max(height_of(input), args.height())),
           input(std::move(input)),
           name(std::move(name)),
           fn(find_test(this->name)),
@@ -124,13 +163,14 @@ struct TestExpr final : Expr {  // input is test(args)
 };
 
 struct NotExpr final : Expr {
-    NotExpr(int line, ExprPtr operand) : Expr(line), operand(std::move(operand)) {}
+    NotExpr(int line, ExprPtr operand) : Expr(line, height_of(operand)), operand(std::move(operand)) {}
     Value do_eval(Interp& in) const override;
     const ExprPtr operand;
 };
 
 struct UnaryExpr final : Expr {  // -x, +x
-    UnaryExpr(int line, ExprPtr operand, bool minus) : Expr(line), operand(std::move(operand)), minus(minus) {}
+    UnaryExpr(int line, ExprPtr operand, bool minus)
+        : Expr(line, height_of(operand)), operand(std::move(operand)), minus(minus) {}
     Value do_eval(Interp& in) const override;
     const ExprPtr operand;
     const bool minus;
@@ -138,7 +178,7 @@ struct UnaryExpr final : Expr {  // -x, +x
 
 struct BinaryExpr final : Expr {
     BinaryExpr(int line, BinaryOp op, ExprPtr left, ExprPtr right)
-        : Expr(line), op(op), left(std::move(left)), right(std::move(right)) {}
+        : Expr(line, height_of(left, right)), op(op), left(std::move(left)), right(std::move(right)) {}
     Value do_eval(Interp& in) const override;
     const BinaryOp op;
     const ExprPtr left, right;
@@ -147,7 +187,7 @@ struct BinaryExpr final : Expr {
 // `and` / `or` return an operand, as in Python ("" or "x" is "x").
 struct LogicExpr final : Expr {
     LogicExpr(int line, bool is_and, ExprPtr left, ExprPtr right)
-        : Expr(line), is_and(is_and), left(std::move(left)), right(std::move(right)) {}
+        : Expr(line, height_of(left, right)), is_and(is_and), left(std::move(left)), right(std::move(right)) {}
     Value do_eval(Interp& in) const override;
     const bool is_and;
     const ExprPtr left, right;
@@ -158,21 +198,33 @@ enum class CompareOp { Eq, Ne, Lt, Le, Gt, Ge, In, NotIn };
 // Python chains comparisons: a < b < c is (a < b) and (b < c), b evaluated once.
 struct CompareExpr final : Expr {
     CompareExpr(int line, ExprPtr first, std::vector<std::pair<CompareOp, ExprPtr>> rest)
-        : Expr(line), first(std::move(first)), rest(std::move(rest)) {}
+        : Expr(line, std::max(height_of(first), height_of_rest(rest))),
+          first(std::move(first)),
+          rest(std::move(rest)) {}
     Value do_eval(Interp& in) const override;
     const ExprPtr first;
     const std::vector<std::pair<CompareOp, ExprPtr>> rest;
+
+private:
+    static int height_of_rest(const std::vector<std::pair<CompareOp, ExprPtr>>& rest) {
+        int h = 0;
+        for (const auto& [op, e] : rest) h = std::max(h, height_of(e));
+        return h;
+    }
 };
 
 struct ConcatExpr final : Expr {  // a ~ b: string concatenation of str() values
-    ConcatExpr(int line, std::vector<ExprPtr> parts) : Expr(line), parts(std::move(parts)) {}
+    ConcatExpr(int line, std::vector<ExprPtr> parts) : Expr(line, height_of(parts)), parts(std::move(parts)) {}
     Value do_eval(Interp& in) const override;
     const std::vector<ExprPtr> parts;
 };
 
 struct CondExpr final : Expr {  // `a if cond else b`; without else, undefined when false
     CondExpr(int line, ExprPtr cond, ExprPtr then, ExprPtr otherwise)
-        : Expr(line), cond(std::move(cond)), then(std::move(then)), otherwise(std::move(otherwise)) {}
+        : Expr(line, height_of(cond, then, otherwise)),
+          cond(std::move(cond)),
+          then(std::move(then)),
+          otherwise(std::move(otherwise)) {}
     Value do_eval(Interp& in) const override;
     const ExprPtr cond, then, otherwise;
 };

@@ -18,16 +18,20 @@ constexpr std::size_t kStackBudget = 512 * 1024;  // C++ stack a render may use 
 
 // ---- Evaluator state ----
 
+// Variables are few in real templates, so a scope is a list searched in order; the search is
+// counted in the step budget, so that thousands of names cannot make a render quadratic unbounded.
 struct Frame {
     std::shared_ptr<Frame> parent;
     Entries vars;
 
-    const Value* find(std::string_view name) const {
+    const Value* find(Runtime& rt, std::string_view name) const {
+        rt.items(vars.size());
         for (const auto& [k, v] : vars)
             if (k == name) return &v;
         return nullptr;
     }
-    void set(const std::string& name, Value v) {
+    void set(Runtime& rt, const std::string& name, Value v) {
+        rt.items(vars.size());
         for (auto& [k, old] : vars)
             if (k == name) {
                 old = std::move(v);
@@ -41,9 +45,9 @@ class Interp : public Runtime {
 public:
     Interp(const TemplateLimits& limits, const void* stack_base) : Runtime(limits), stack_base_(stack_base) {}
 
-    Value lookup(const std::string& name) const {
+    Value lookup(const std::string& name) {
         for (const Frame* f = scope.get(); f != nullptr; f = f->parent.get())
-            if (const Value* v = f->find(name)) return *v;
+            if (const Value* v = f->find(*this, name)) return *v;
         Value g = find_global(name);
         return g.is_undefined() ? Value::undefined("'" + name + "' is undefined") : g;
     }
@@ -177,6 +181,7 @@ Args CallArgs::eval(Interp& in) const {
 Value Literal::do_eval(Interp&) const { return value; }
 
 Value ListLiteral::do_eval(Interp& in) const {
+    in.new_items(items.size());
     std::vector<Value> out;
     out.reserve(items.size());
     for (const auto& e : items) out.push_back(e->eval(in));
@@ -184,6 +189,7 @@ Value ListLiteral::do_eval(Interp& in) const {
 }
 
 Value DictLiteral::do_eval(Interp& in) const {
+    in.new_items(items.size());
     Entries out;
     for (const auto& [k, v] : items) {
         const Value key = k->eval(in);
@@ -307,14 +313,14 @@ void Target::assign(Interp& in, Frame& frame, const Value& v) const {
             throw Failure("cannot assign attribute on non-namespace object '" + names[0] + "'");
         set_namespace_attr(in, ns.ns(), attr, v);
     } else if (!unpack) {
-        frame.set(names[0], v);
+        frame.set(in, names[0], v);
     } else {
         const auto items = iterate(in, v);
         if (items->items.size() != names.size())
             throw Failure(std::string(items->items.size() > names.size() ? "too many" : "not enough") +
                           " values to unpack (expected " + std::to_string(names.size()) + ", got " +
                           std::to_string(items->items.size()) + ")");
-        for (std::size_t i = 0; i < names.size(); ++i) frame.set(names[i], items->items[i]);
+        for (std::size_t i = 0; i < names.size(); ++i) frame.set(in, names[i], items->items[i]);
     }
 }
 
@@ -362,7 +368,7 @@ Flow ForStmt::do_exec(Interp& in) const {
         loop->index = i;
         auto frame = child_frame(outer);
         target.assign(in, *frame, items->items[i]);
-        frame->set("loop", loop_value);
+        frame->set(in, "loop", loop_value);
         Redirect r(in, std::move(frame), in.out);
         if (run(in, body) == Flow::Break) break;
     }
@@ -385,7 +391,7 @@ Flow FilterBlockStmt::do_exec(Interp& in) const {
 }
 
 Flow MacroStmt::do_exec(Interp& in) const {
-    in.scope->set(def->name, make_macro(in, def));
+    in.scope->set(in, def->name, make_macro(in, def));
     return Flow::Normal;
 }
 
@@ -442,11 +448,12 @@ Value Interp::call_macro(const Macro& macro, Args& args) {
     for (std::size_t i = 0; i < def.params.size(); ++i) {
         // Defaults are evaluated in the macro's scope, so they may use the parameters before them.
         const Value* v = args.get(i, def.params[i]);
-        scope->set(def.params[i], v                    ? *v
-                                  : i >= first_default ? def.defaults[i - first_default]->eval(*this)
-                                                       : Value::undefined("'" + def.params[i] + "' is undefined"));
+        Value arg = v                    ? *v
+                    : i >= first_default ? def.defaults[i - first_default]->eval(*this)
+                                         : Value::undefined("'" + def.params[i] + "' is undefined");
+        scope->set(*this, def.params[i], std::move(arg));
     }
-    if (const Value* c = args.keyword_arg("caller")) scope->set("caller", *c);
+    if (const Value* c = args.keyword_arg("caller")) scope->set(*this, "caller", *c);
     args.finish("macro '" + def.name + "'");
     run(*this, def.body);
     return Value(std::move(buffer));

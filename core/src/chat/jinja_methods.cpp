@@ -302,7 +302,9 @@ Value dict_items(Runtime& rt, const Value& dict) {
 Value get_attr(Runtime& rt, const Value& obj, const std::string& name) {
     rt.step();
     switch (obj.kind()) {
-        case Value::Kind::Undefined: return obj;  // lenient: x.y.z on an undefined x stays undefined
+        // jinja2's default Undefined prints as "" but raises when looked into: x.y on an undefined x
+        // fails with "'x' is undefined", as transformers renders it.
+        case Value::Kind::Undefined: undefined_error(obj);
         case Value::Kind::String:
             if (MethodFn m = find_method(kStringMethods, name)) return bind_method(obj, name, m);
             return no_attribute(obj, name);
@@ -328,7 +330,7 @@ Value get_attr(Runtime& rt, const Value& obj, const std::string& name) {
 Value get_item(Runtime& rt, const Value& obj, const Value& key) {
     rt.step();
     switch (obj.kind()) {
-        case Value::Kind::Undefined: return obj;
+        case Value::Kind::Undefined: undefined_error(obj);  // as for attributes
         case Value::Kind::Array:
         case Value::Kind::String:
             if (key.is_integer()) {

@@ -12,6 +12,9 @@ namespace wp::jinja {
 namespace {
 
 constexpr int kMaxParseDepth = 100;  // nested blocks and expressions
+// Levels of one expression's tree, which flat chains (a + b + ..., x | f | g ...) build without
+// nesting; evaluating and freeing the tree recurse that deep. Real templates stay under 20.
+constexpr int kMaxExprHeight = 256;
 
 class Parser {
 public:
@@ -40,6 +43,15 @@ private:
     private:
         Parser& p_;
     };
+
+    // Every loop that grows a tree and every recursive rule passes its result through here, so no
+    // tree taller than the bound is ever built.
+    ExprPtr bounded(ExprPtr e) const {
+        if (e->height > kMaxExprHeight)
+            fail("the expression is nested more than " + std::to_string(kMaxExprHeight) +
+                 " levels deep (operators, filters, calls or brackets)");
+        return e;
+    }
 
     // ---- token helpers ----
     const Token& cur() const { return t_[i_]; }
@@ -328,7 +340,7 @@ private:
 
     ExprPtr parse_expression(bool condexpr) {
         Nest nest(*this);
-        return condexpr ? parse_condexpr() : parse_or();
+        return bounded(condexpr ? parse_condexpr() : parse_or());
     }
 
     ExprPtr parse_condexpr() {
@@ -337,7 +349,7 @@ private:
         while (skip_name("if")) {
             ExprPtr cond = parse_or();
             ExprPtr otherwise = skip_name("else") ? parse_expression(true) : nullptr;
-            e = std::make_unique<CondExpr>(ln, std::move(cond), std::move(e), std::move(otherwise));
+            e = bounded(std::make_unique<CondExpr>(ln, std::move(cond), std::move(e), std::move(otherwise)));
             ln = line();
         }
         return e;
@@ -346,14 +358,14 @@ private:
     ExprPtr parse_or() {
         const int ln = line();
         ExprPtr e = parse_and();
-        while (skip_name("or")) e = std::make_unique<LogicExpr>(ln, false, std::move(e), parse_and());
+        while (skip_name("or")) e = bounded(std::make_unique<LogicExpr>(ln, false, std::move(e), parse_and()));
         return e;
     }
 
     ExprPtr parse_and() {
         const int ln = line();
         ExprPtr e = parse_not();
-        while (skip_name("and")) e = std::make_unique<LogicExpr>(ln, true, std::move(e), parse_not());
+        while (skip_name("and")) e = bounded(std::make_unique<LogicExpr>(ln, true, std::move(e), parse_not()));
         return e;
     }
 
@@ -398,7 +410,7 @@ private:
         ExprPtr e = parse_concat();
         while (is_op("+") || is_op("-")) {
             const BinaryOp op = next().text == "+" ? BinaryOp::Add : BinaryOp::Sub;
-            e = std::make_unique<BinaryExpr>(ln, op, std::move(e), parse_concat());
+            e = bounded(std::make_unique<BinaryExpr>(ln, op, std::move(e), parse_concat()));
         }
         return e;
     }
@@ -421,7 +433,7 @@ private:
                                : op == "/"  ? BinaryOp::Div
                                : op == "//" ? BinaryOp::FloorDiv
                                             : BinaryOp::Mod;
-            e = std::make_unique<BinaryExpr>(ln, b, std::move(e), parse_pow());
+            e = bounded(std::make_unique<BinaryExpr>(ln, b, std::move(e), parse_pow()));
         }
         return e;
     }
@@ -429,7 +441,8 @@ private:
     ExprPtr parse_pow() {  // left-associative in jinja2: 2 ** 3 ** 2 == 64
         const int ln = line();
         ExprPtr e = parse_unary(true);
-        while (skip_op("**")) e = std::make_unique<BinaryExpr>(ln, BinaryOp::Pow, std::move(e), parse_unary(true));
+        while (skip_op("**"))
+            e = bounded(std::make_unique<BinaryExpr>(ln, BinaryOp::Pow, std::move(e), parse_unary(true)));
         return e;
     }
 
@@ -446,7 +459,7 @@ private:
             e = parse_primary();
         }
         e = parse_postfix(std::move(e));
-        return with_filter ? parse_filter_expr(std::move(e)) : std::move(e);
+        return bounded(with_filter ? parse_filter_expr(std::move(e)) : std::move(e));
     }
 
     ExprPtr parse_primary() {
@@ -504,9 +517,9 @@ private:
     ExprPtr parse_postfix(ExprPtr e) {
         while (true) {
             if (is_op(".") || is_op("["))
-                e = parse_subscript(std::move(e));
+                e = bounded(parse_subscript(std::move(e)));
             else if (is_op("("))
-                e = parse_call(std::move(e));
+                e = bounded(parse_call(std::move(e)));
             else
                 return e;
         }
@@ -516,11 +529,11 @@ private:
         while (true) {
             const int ln = line();
             if (skip_op("|"))
-                e = std::make_unique<FilterExpr>(ln, std::move(e), parse_filter());
+                e = bounded(std::make_unique<FilterExpr>(ln, std::move(e), parse_filter()));
             else if (is_name("is"))
-                e = parse_test(std::move(e));
+                e = bounded(parse_test(std::move(e)));
             else if (is_op("("))
-                e = parse_call(std::move(e));
+                e = bounded(parse_call(std::move(e)));
             else
                 return e;
         }

@@ -139,6 +139,7 @@ Value repeat(Runtime& rt, const Value& seq, std::int64_t count) {
     }
     const Array& a = seq.array();
     rt.items(total);
+    rt.new_items(total);
     std::vector<Value> out;
     out.reserve(total);
     for (std::size_t i = 0; i < n; ++i) out.insert(out.end(), a.items.begin(), a.items.end());
@@ -240,6 +241,11 @@ void Runtime::iteration() {
         throw Failure("the template ran more than " + std::to_string(limits_.max_loop_iterations) +
                       " loop iterations and macro calls");
     step();
+}
+
+void Runtime::over_memory() const {
+    throw Failure("the template created more than " + std::to_string(limits_.max_value_bytes >> 20) +
+                  " MB of lists, dicts and strings (the sandbox's memory limit)");
 }
 
 void Runtime::over_steps() const {
@@ -459,6 +465,7 @@ std::shared_ptr<const Array> iterate(Runtime& rt, const Value& v) {
         case Value::Kind::Undefined: break;
         case Value::Kind::Map:
             rt.items(v.map().items.size());
+            rt.new_items(v.map().items.size());
             for (const auto& e : v.map().items) items.emplace_back(e.first);
             break;
         case Value::Kind::String: {
@@ -466,6 +473,8 @@ std::shared_ptr<const Array> iterate(Runtime& rt, const Value& v) {
             rt.chars(s.size());
             const auto starts = code_point_starts(s);
             rt.new_values(starts.size());
+            rt.new_items(starts.size());
+            rt.allocate(s.size());
             for (std::size_t i = 0; i + 1 < starts.size(); ++i)
                 items.emplace_back(s.substr(starts[i], starts[i + 1] - starts[i]));
             break;
@@ -493,6 +502,7 @@ Value binary_op(Runtime& rt, BinaryOp op, const Value& a, const Value& b) {
             if (a.is(Value::Kind::Array) && b.is(Value::Kind::Array) && a.array().tuple == b.array().tuple) {
                 const auto &x = a.array().items, &y = b.array().items;
                 rt.items(x.size() + y.size());
+                rt.new_items(x.size() + y.size());
                 std::vector<Value> items(x);
                 items.insert(items.end(), y.begin(), y.end());
                 return Value::list(std::move(items), a.array().tuple);

@@ -159,11 +159,23 @@ public:
     void new_string(std::size_t n) {  // a string built at once
         check_string(n);
         bytes(n);
+        allocate(n);
     }
     // Strings built piece by piece: call after appending `added` bytes to `out`.
     void grew(const std::string& out, std::size_t added) {
         bytes(added);
         check_string(out.size());
+        allocate(added);
+    }
+    // A list or dict of `n` items is about to be built (call before taking the memory).
+    void new_items(std::size_t n) {
+        std::size_t size = 0;
+        allocate(__builtin_mul_overflow(n, sizeof(Value), &size) ? SIZE_MAX : size);
+    }
+    // Counts `n` bytes of created values against TemplateLimits::max_value_bytes.
+    void allocate(std::size_t n) {
+        if (n > limits_.max_value_bytes - allocated_) over_memory();  // allocated_ never exceeds the limit
+        allocated_ += n;
     }
     void iteration();
 
@@ -171,9 +183,11 @@ public:
 
 private:
     [[noreturn]] void over_steps() const;
+    [[noreturn]] void over_memory() const;
     const TemplateLimits& limits_;
     std::size_t steps_ = 0;
     std::size_t iterations_ = 0;
+    std::size_t allocated_ = 0;
 };
 
 // Arguments of a call: positional and keyword, consumed by the callee by position or name.

@@ -387,12 +387,17 @@ TEST(ChatTemplateLanguage, Undefined) { check(kUndefinedCases); }
 TEST(ChatTemplateLanguage, TojsonKeepsKeyOrderAndNonAscii) { check(kJsonCases); }
 TEST(ChatTemplateLanguage, WhitespaceControl) { check(kWhitespaceCases); }
 
-TEST(ChatTemplateLanguage, UndefinedIsLenientWhereJinjaWouldRaise) {
-    // Deliberately more forgiving than jinja2, which raises UndefinedError here.
-    EXPECT_EQ(render("[{{ missing.attr }}][{{ missing['k'].deeper }}]{{ missing.attr is defined }}"), "[][]False");
-    EXPECT_EQ(render("{% for m in messages %}{{ m.tool_calls.first.name }}{% endfor %}",
-                     ordered_json::parse(R"({"messages": [{"role": "user"}]})")),
-              "");
+TEST(ChatTemplateLanguage, UndefinedRaisesWhenLookedInto) {
+    // As jinja2's default Undefined in transformers: printing or testing one is fine, looking into it
+    // (attribute or item) raises UndefinedError.
+    EXPECT_EQ(render("[{{ missing }}]{{ missing is defined }}{{ missing|default('d') }}{{ {}.nope is defined }}"),
+              "[]FalsedFalse");
+    EXPECT_THAT(error_of("{{ missing.attr }}"), HasSubstr("'missing' is undefined"));
+    EXPECT_THAT(error_of("{{ missing['k'] }}"), HasSubstr("'missing' is undefined"));
+    EXPECT_THAT(error_of("{{ missing.attr is defined }}"), HasSubstr("'missing' is undefined"));
+    EXPECT_THAT(error_of("{% for m in messages %}{{ m.tool_calls.first.name }}{% endfor %}",
+                         ordered_json::parse(R"({"messages": [{"role": "user"}]})")),
+                HasSubstr("'dict object' has no attribute 'tool_calls'"));
     // Using an undefined value as a real one is still an error, with its name.
     EXPECT_THAT(error_of("{{ missing + 1 }}"), HasSubstr("'missing' is undefined"));
     EXPECT_THAT(error_of("{{ missing() }}"), HasSubstr("'missing' is undefined"));

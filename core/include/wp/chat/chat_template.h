@@ -32,6 +32,9 @@ struct TemplateLimits {
     // rendering a 4 MB conversation takes some 10 million.
     std::size_t max_steps = 50'000'000;
     int max_call_depth = 40;  // nested macro calls (recursion)
+    // Lists, dicts and strings the template creates, in bytes, counted as they are made and summed
+    // over the render (shared values cannot be followed to their release).
+    std::size_t max_value_bytes = std::size_t{64} << 20;
 };
 
 class ChatTemplate {
