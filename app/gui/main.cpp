@@ -6,6 +6,7 @@
 #include <QIcon>
 
 #include "main_window.h"
+#include "widgets/settings_panel.h"
 #include "wp/model/threads.h"
 #include "wp/version.h"
 
@@ -53,5 +54,33 @@ int main(int argc, char** argv) {
 
     wp::ui::MainWindow window(options);  // sized to fit the screen, or as the user left it
     window.show();
+
+    // Test hooks for the end-to-end crash test (tests/ui/crash_recovery_test.cpp), inert unless set:
+    // WP_TEST_SEND=TEXT sends TEXT once the model is ready, asking for a long sampled reply, and
+    // says on stderr when the reply streams and ends; WP_TEST_QUIT_WHEN_READY=1 quits once loaded.
+    const QString autoSend = qEnvironmentVariable("WP_TEST_SEND");
+    const bool quitWhenReady = qEnvironmentVariable("WP_TEST_QUIT_WHEN_READY") == "1";
+    if (!autoSend.isEmpty() || quitWhenReady) {
+        QObject::connect(&window, &wp::ui::MainWindow::modelReady, &window, [&window, autoSend, quitWhenReady] {
+            if (quitWhenReady) {
+                fprintf(stderr, "windowpane: test: ready\n");
+                QCoreApplication::quit();
+                return;
+            }
+            wp::ui::GenerationSettings s = window.settingsPanel()->settings();
+            s.greedy = false;  // a flat distribution rarely picks the end token: the reply runs long
+            s.temperature = 5.0;
+            s.topK = 0;
+            s.topP = 1.0;
+            s.minP = 0.0;
+            s.maxNewTokens = 1 << 20;
+            window.settingsPanel()->setSettings(s);
+            window.sendMessage(autoSend);
+        }, Qt::SingleShotConnection);
+        QObject::connect(&window, &wp::ui::MainWindow::tokenArrived, &window,
+                         [] { fprintf(stderr, "windowpane: test: streaming\n"); }, Qt::SingleShotConnection);
+        QObject::connect(&window, &wp::ui::MainWindow::replyFinished, &window,
+                         [] { fprintf(stderr, "windowpane: test: reply finished\n"); });
+    }
     return app.exec();
 }
