@@ -3,9 +3,11 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <system_error>
 
 #include <unistd.h>
 
@@ -16,6 +18,12 @@ inline const std::filesystem::path& scratch_dir() {
     static const std::filesystem::path dir = [] {
         auto d = std::filesystem::temp_directory_path() / ("wp-fuzz-" + std::to_string(::getpid()));
         std::filesystem::create_directories(d);
+        static std::string to_remove;  // constructed before the atexit below, so destroyed after it runs
+        to_remove = d.string();
+        std::atexit([] {  // libFuzzer ends with exit(), so a finished run leaves nothing in /tmp
+            std::error_code ec;
+            std::filesystem::remove_all(to_remove, ec);
+        });
         return d;
     }();
     return dir;
