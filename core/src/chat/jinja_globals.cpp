@@ -53,7 +53,8 @@ Entries entries_of(Runtime& rt, Args& a, std::string_view what) {
     }
     for (auto& [k, v] : a.rest(1).keyword) {
         rt.items(out.size());
-        auto it = std::find_if(out.begin(), out.end(), [&](const auto& e) { return e.first == k; });
+        // A named copy of the binding: clang before 16 cannot capture structured bindings.
+        auto it = std::find_if(out.begin(), out.end(), [&key = k](const auto& e) { return e.first == key; });
         if (it != out.end())
             it->second = v;
         else

@@ -1,11 +1,23 @@
 #include "kernels/kernel_choice.h"
 
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
+
 namespace wp {
+
+#if defined(__x86_64__)
+// clang before 16 rejects "f16c" in __builtin_cpu_supports (the fuzz build uses clang), so ask CPUID.
+static bool cpu_has_f16c() {
+    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+    return __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & bit_F16C) != 0;
+}
+#endif
 
 bool cpu_has_avx2_fma() {
 #if defined(__x86_64__)
     static const bool has =
-        __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+        __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_has_f16c();
     return has;
 #else
     return false;
