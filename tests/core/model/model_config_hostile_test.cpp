@@ -5,6 +5,7 @@
 
 #include <chrono>
 
+#include "test_support.h"
 #include "wp/error.h"
 #include "wp/model/model_config.h"
 
@@ -14,12 +15,7 @@ namespace {
 using testing::HasSubstr;
 
 std::string parse_error(const std::string& cfg, const std::string& gen = {}) {
-    try {
-        ModelConfig::parse(cfg, gen);
-    } catch (const Error& e) {
-        return e.what();
-    }
-    return "no error";
+    return error_of([&] { ModelConfig::parse(cfg, gen); });
 }
 
 std::string gemma2_with(const std::string& key_value) {

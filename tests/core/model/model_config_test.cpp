@@ -14,12 +14,7 @@ namespace {
 using testing::HasSubstr;
 
 std::string parse_error(const std::string& cfg, const std::string& gen = {}) {
-    try {
-        ModelConfig::parse(cfg, gen);
-    } catch (const Error& e) {
-        return e.what();
-    }
-    return "no error";
+    return error_of([&] { ModelConfig::parse(cfg, gen); });
 }
 
 TEST(Config, Gemma2DefaultsAlternateLayersAndHybridCache) {
