@@ -4,7 +4,8 @@
 //
 // Adding a command: write `int run(const Args&)` in the file of its area and add an entry to that
 // file's group. A command returns the exit status; it throws UsageError for bad arguments (status
-// 2), TemplateFailure for a chat template that fails to render (status 3) and any other exception
+// 2), TemplateFailure for a chat template that fails to render (status 3; a wp::TemplateError from
+// loading a folder whose template does not parse exits 3 too) and any other exception
 // for other errors (status 1); main() prints the message as one line on stderr.
 #pragma once
 

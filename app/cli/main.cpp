@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "command.h"
+#include "wp/chat/chat_template.h"
 #include "wp/model/threads.h"
 #include "wp/version.h"
 
@@ -85,6 +86,9 @@ int main(int argc, char** argv) {
         wp::set_blas_threads(wp::cli::threads_option(args, 0));
         return command->run(args);
     } catch (const wp::cli::TemplateFailure& e) {
+        std::fprintf(stderr, "windowpane-cli: template error: %s\n", e.what());
+        return 3;
+    } catch (const wp::TemplateError& e) {  // a folder's template that does not parse (chat, generate)
         std::fprintf(stderr, "windowpane-cli: template error: %s\n", e.what());
         return 3;
     } catch (const wp::cli::UsageError& e) {

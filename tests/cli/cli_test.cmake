@@ -160,6 +160,11 @@ run_fail("template error: " chat-render --model ${WORK}/bad-template --messages 
 if(NOT RC EQUAL 3)
   message(FATAL_ERROR "chat-render with a template syntax error: exit ${RC}, expected 3")
 endif()
+# ... and so it is for a command that loads the model with it
+run_fail("template error: " generate --model ${WORK}/bad-template --prompt "hi" --max-new-tokens 2)
+if(NOT RC EQUAL 3)
+  message(FATAL_ERROR "generate with a template syntax error: exit ${RC}, expected 3")
+endif()
 # --- text commands -------------------------------------------------------------------------
 set(QW "${SHARED}/tokenizers/qwen2")
 set(G2T "${SHARED}/tokenizers/gemma2")
