@@ -761,7 +761,7 @@ void BpeTokenizer::encode_segment(std::string_view seg, bool first_segment, std:
     for (const auto& w : words) encode_word(w, false, out, cache);
 }
 
-std::vector<int> BpeTokenizer::encode(std::string_view text, bool add_special_tokens) const {
+std::vector<int> BpeTokenizer::encode_text(std::string_view text, bool add_special_tokens) const {
     std::vector<int> body;
     std::vector<text::AddedTokenSplitter::Piece> pieces;
     splitter_.split(text, pieces);

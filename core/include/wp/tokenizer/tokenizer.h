@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <cstddef>
 #include <optional>
 #include <span>
 #include <string>
@@ -33,8 +34,12 @@ public:
     virtual ~Tokenizer() = default;
 
     // add_special_tokens: what transformers adds by default (Gemma's <bos>; nothing for Qwen2).
-    // Added-token text inside `text` (e.g. "<|im_start|>") is matched as that token.
-    virtual std::vector<int> encode(std::string_view text, bool add_special_tokens) const = 0;
+    // Added-token text inside `text` (e.g. "<|im_start|>") is matched as that token. A text longer
+    // than max_encode_bytes() is refused (wp::Error) before any work.
+    std::vector<int> encode(std::string_view text, bool add_special_tokens) const;
+    // The longest text encode() takes: a run of one character is one pre-token, whose merges cost
+    // tens of bytes of memory per byte of text, so the bound keeps that to a few hundred MB.
+    virtual std::size_t max_encode_bytes() const = 0;
     // skip_special: drops the ids of added tokens marked special.
     virtual std::string decode(std::span<const int> ids, bool skip_special) const = 0;
     virtual std::string piece(int id) const = 0;  // the vocabulary string ("Ġworld", "▁the", "<0x0A>")
@@ -55,6 +60,7 @@ protected:
     // added_tokens_decoder entries not already known. Resolves SpecialTokens ids.
     void finish_setup(const std::filesystem::path& dir);
     virtual void added_tokens_changed() {}
+    virtual std::vector<int> encode_text(std::string_view text, bool add_special_tokens) const = 0;
 
     std::vector<AddedToken> added_;
     SpecialTokens special_;
