@@ -7,6 +7,7 @@
 
 #include "chat/jinja.h"
 #include "wp/io/file_util.h"
+#include "wp/io/json_file.h"
 
 namespace wp {
 
@@ -35,19 +36,15 @@ constexpr const char* kQwen2Template =
     "{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}"
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}";
 
-ordered_json read_json_object(const fs::path& path) {
-    ordered_json j;
-    try {
-        j = ordered_json::parse(read_text_file(path));
-    } catch (const nlohmann::json::exception& e) {
-        throw Error(path.string() + ": not valid JSON: " + e.what());
-    }
+// Unordered: the configs are only looked up by key, and an ordered object's every insert scans it.
+nlohmann::json read_json_object(const fs::path& path) {
+    nlohmann::json j = parse_json_file<nlohmann::json>(path);
     if (!j.is_object()) throw Error(path.string() + ": expected a JSON object");
     return j;
 }
 
 // A special token as written in the configs: a string, or an AddedToken object {"content": ...}.
-std::string token_text(const ordered_json& v, const fs::path& file, const std::string& key) {
+std::string token_text(const nlohmann::json& v, const fs::path& file, const std::string& key) {
     if (v.is_string()) return v.get<std::string>();
     if (v.is_object() && v.contains("content") && v["content"].is_string()) return v["content"].get<std::string>();
     throw Error(file.string() + ": " + key + " must be a string or an object with a \"content\" string");
@@ -55,7 +52,7 @@ std::string token_text(const ordered_json& v, const fs::path& file, const std::s
 
 // Applies one file's special tokens to `ctx`. With `merge_additional`, additional_special_tokens
 // are added to those already there instead of replacing them (special_tokens_map.json's legacy rule).
-void apply_special_tokens(ordered_json& ctx, const ordered_json& j, const fs::path& file, bool merge_additional) {
+void apply_special_tokens(ordered_json& ctx, const nlohmann::json& j, const fs::path& file, bool merge_additional) {
     for (const char* key :
          {"bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token"}) {
         const auto it = j.find(key);
@@ -105,7 +102,7 @@ std::optional<ChatTemplate> ChatTemplate::from_folder(const fs::path& dir) {
     } else {
         file = dir / "tokenizer_config.json";
         if (!fs::is_regular_file(file)) return std::nullopt;
-        const ordered_json config = read_json_object(file);
+        const nlohmann::json config = read_json_object(file);
         const auto it = config.find("chat_template");
         if (it == config.end() || it->is_null()) return std::nullopt;
         if (it->is_string()) {
@@ -113,7 +110,7 @@ std::optional<ChatTemplate> ChatTemplate::from_folder(const fs::path& dir) {
         } else if (it->is_array()) {
             // Several named templates, saved as [{"name": ..., "template": ...}]; transformers
             // uses the one named "default" unless told otherwise.
-            const auto named = std::find_if(it->begin(), it->end(), [](const ordered_json& t) {
+            const auto named = std::find_if(it->begin(), it->end(), [](const nlohmann::json& t) {
                 return t.is_object() && t.contains("name") && t["name"] == "default" && t.contains("template") &&
                        t["template"].is_string();
             });
@@ -145,7 +142,7 @@ ordered_json ChatTemplate::special_tokens_context(const fs::path& dir) {
     const fs::path config_file = dir / "tokenizer_config.json";
     bool has_added_tokens_decoder = false;
     if (fs::is_regular_file(config_file)) {
-        const ordered_json config = read_json_object(config_file);
+        const nlohmann::json config = read_json_object(config_file);
         apply_special_tokens(ctx, config, config_file, false);
         has_added_tokens_decoder = config.contains("added_tokens_decoder");
     }

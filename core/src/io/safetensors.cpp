@@ -9,7 +9,9 @@
 #include <sstream>
 
 #include "io/json_error.h"
+#include "io/json_sax.h"
 #include "wp/error.h"
+#include "wp/io/json_file.h"
 #include "wp/io/file_util.h"
 
 namespace wp {
@@ -80,15 +82,16 @@ SafeTensorsFile::SafeTensorsFile(const fs::path& path) : file_(path) {
     const char* hdr = reinterpret_cast<const char*>(file_.data() + 8);
     json j;
     // nlohmann keeps the last of two equal keys; a header naming a tensor twice is refused instead,
-    // so that what a reader of the file sees first is what gets loaded.
+    // so that what a reader of the file sees first is what gets loaded. Nesting is bounded too
+    // (copies and conversions of a json value recurse).
     std::unordered_set<std::string> names;
-    const json::parser_callback_t refuse_duplicates = [&](int depth, json::parse_event_t event, json& parsed) {
-        if (event == json::parse_event_t::key && depth == 1 && !names.insert(parsed.get<std::string>()).second)
-            throw Error(where + ": header names tensor " + parsed.get<std::string>() + " twice");
-        return true;
+    const auto refuse_duplicates = [&](int depth, const std::string& key) {
+        if (depth == 1 && !names.insert(key).second) throw Error(where + ": header names tensor " + key + " twice");
     };
     try {
-        j = json::parse(hdr, hdr + header_len, refuse_duplicates);
+        j = json_sax::parse<json>(hdr, hdr + header_len, json_sax::Limits{.max_depth = 64}, refuse_duplicates);
+    } catch (const json_sax::TooDeep&) {
+        throw Error(where + ": header nested more than 64 levels deep");
     } catch (const json::exception& e) {
         throw Error(where + ": header is not valid JSON: " + json_error_text(e));
     }
@@ -193,12 +196,7 @@ WeightStore WeightStore::open_dir(const fs::path& dir) {
     if (fs::exists(single)) {
         ws.files_.push_back(std::make_unique<SafeTensorsFile>(single));
     } else if (fs::exists(index)) {
-        json j;
-        try {
-            j = json::parse(read_text_file(index));
-        } catch (const json::exception& e) {
-            throw Error("model.safetensors.index.json: not valid JSON: " + json_error_text(e));
-        }
+        const json j = parse_json<json>(read_text_file(index), "model.safetensors.index.json");
         if (!j.contains("weight_map") || !j["weight_map"].is_object())
             throw Error("model.safetensors.index.json: missing weight_map");
         std::map<std::string, std::string> wanted;  // tensor -> shard

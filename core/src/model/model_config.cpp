@@ -11,8 +11,8 @@
 #include <nlohmann/json.hpp>
 #include <string_view>
 
-#include "io/json_error.h"
 #include "wp/error.h"
+#include "wp/io/json_file.h"
 #include "wp/io/file_util.h"
 
 namespace wp {
@@ -429,12 +429,8 @@ std::string checked_cache_implementation(const std::string& name, const std::str
     throw Error(where + ": unknown cache_implementation \"" + name + "\" (supported: " + known + ")");
 }
 
-json parse_json(const std::string& text, const std::string& where) {
-    try {
-        return json::parse(text);
-    } catch (const json::exception& e) {
-        throw Error(where + ": not valid JSON: " + json_error_text(e));
-    }
+json parse_config(const std::string& text, const std::string& where) {
+    return parse_json<json>(text, where);
 }
 
 // Token ids and the cache: generation_config.json overrides config.json, as in transformers; eos is
@@ -448,7 +444,7 @@ void read_generation(const Reader& r, const FamilySpec& f, const std::string& ge
     std::vector<int> eos;
     c.cache_implementation = checked_cache_implementation(r.get_string("cache_implementation", ""), r.where);
     if (!generation_json.empty()) {
-        const json g = parse_json(generation_json, "generation_config.json");
+        const json g = parse_config(generation_json, "generation_config.json");
         if (g.is_object()) {
             if (g.contains("eos_token_id")) eos = id_list(g["eos_token_id"], "generation_config.json");
             if (g.contains("bos_token_id") && g["bos_token_id"].is_number_integer())
@@ -487,7 +483,7 @@ ModelConfig ModelConfig::load(const fs::path& dir) {
 
 ModelConfig ModelConfig::parse(const std::string& config_json, const std::string& generation_json,
                                const std::string& where) {
-    const json j = parse_json(config_json, where);
+    const json j = parse_config(config_json, where);
     if (!j.is_object()) throw Error(where + ": expected a JSON object");
     const Reader r{j, where};
 

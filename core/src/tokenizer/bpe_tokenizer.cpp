@@ -17,9 +17,9 @@
 #include <utf8proc.h>
 
 #include "bpe_tokenizer.h"
-#include "io/json_error.h"
 #include "tokenizer/text_util.h"
 #include "wp/error.h"
+#include "wp/io/json_file.h"
 #include "wp/io/file_util.h"
 
 namespace wp {
@@ -384,12 +384,7 @@ namespace {
 }  // namespace
 
 BpeTokenizer::BpeTokenizer(const fs::path& file) {
-    json j;
-    try {
-        j = json::parse(read_text_file(file));
-    } catch (const json::exception& e) {
-        throw Error(file.filename().string() + ": not valid JSON: " + json_error_text(e));
-    }
+    const json j = parse_json<json>(read_text_file(file), file.filename().string());
     const std::string where = file.filename().string();
     if (!j.contains("model") || !j["model"].is_object()) throw Error(where + ": no \"model\" section");
     const json& m = j["model"];

@@ -7,10 +7,11 @@
 #include <unordered_set>
 
 #include "bpe_tokenizer.h"
-#include "io/json_error.h"
 #include "tokenizer/text_util.h"
 #include "wp/error.h"
+#include "io/json_error.h"
 #include "wp/io/file_util.h"
+#include "wp/io/json_file.h"
 
 namespace wp {
 
@@ -155,11 +156,7 @@ void Tokenizer::finish_setup(const fs::path& dir) {
     const fs::path cfg_path = dir / "tokenizer_config.json";
     json cfg = json::object();
     if (fs::exists(cfg_path)) {
-        try {
-            cfg = json::parse(read_text_file(cfg_path));
-        } catch (const json::exception& e) {
-            throw Error("tokenizer_config.json: not valid JSON: " + json_error_text(e));
-        }
+        cfg = parse_json<json>(read_text_file(cfg_path), "tokenizer_config.json");
         if (!cfg.is_object()) throw Error("tokenizer_config.json: expected a JSON object");
     }
     if (cfg.contains("add_bos_token") && cfg["add_bos_token"].is_boolean()) config_add_bos_ = cfg["add_bos_token"].get<bool>();

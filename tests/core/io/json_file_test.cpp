@@ -3,6 +3,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <chrono>
+
 #include "test_support.h"
 #include "wp/error.h"
 #include "wp/io/json_file.h"
@@ -28,6 +30,30 @@ TEST(ParseJson, DeepNestingIsRefusedWhileParsing) {
     const std::string ok = std::string(200, '[') + std::string(200, ']');
     EXPECT_NO_THROW(parse_json(ok, "ok.json"));
     EXPECT_THAT(error_of([] { parse_json("[[[]]]", "x.json", {.max_depth = 2}); }), HasSubstr("nested more than 2"));
+}
+
+TEST(ParseJson, ManySiblingObjectsParseInLinearTime) {
+    // A messages file of 200,000 small objects: nlohmann's callback parser would rescan the list
+    // as each one closes.
+    std::string text = "[";
+    for (int i = 0; i < 200000; ++i) text += (i ? "," : "") + std::string(R"({"role":"user","content":"x"})");
+    text += "]";
+    const auto t0 = std::chrono::steady_clock::now();
+    EXPECT_EQ(parse_json(text, "many.json").size(), 200000u);
+    EXPECT_EQ((parse_json<nlohmann::json>(text, "many.json").size()), 200000u);
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(10));
+}
+
+TEST(ParseJson, OrderedObjectsHaveBoundedKeys) {
+    // Keys in file order cost a scan per insert: an object of 200,000 keys is refused as it parses.
+    std::string text = "{";
+    for (int i = 0; i < 200000; ++i) text += (i ? ",\"k" : "\"k") + std::to_string(i) + "\":1";
+    text += "}";
+    const auto t0 = std::chrono::steady_clock::now();
+    EXPECT_EQ(error_of([&] { parse_json(text, "keys.json"); }), "keys.json: an object with more than 20000 keys");
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
+    // Unordered objects take any number (tokenizer.json's vocabulary has hundreds of thousands).
+    EXPECT_EQ((parse_json<nlohmann::json>(text, "keys.json").size()), 200000u);
 }
 
 TEST(ParseJson, MalformedTextGivesAPositionNotInternals) {
