@@ -10,6 +10,7 @@ packages=(
   libgtest-dev libgmock-dev
   qt6-base-dev qt6-svg-dev libqt6sql6-sqlite libgl-dev fonts-dejavu-core
   dpkg-dev desktop-file-utils
+  clang libclang-rt-14-dev  # tests/fuzz (libFuzzer); GCC's sanitizers come with build-essential
 )
 
 SUDO=""

@@ -71,8 +71,9 @@ public:
 
 private:
     void check_stack() const {
-        const char here = 0;
-        const auto used = reinterpret_cast<std::uintptr_t>(stack_base_) - reinterpret_cast<std::uintptr_t>(&here);
+        // Frame addresses, not a local's: AddressSanitizer may move addressed locals to a heap "fake stack".
+        const auto used = reinterpret_cast<std::uintptr_t>(stack_base_) -
+                          reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0));
         if (used > kStackBudget && used < SIZE_MAX / 2)  // stacks grow down; the second test guards the other way
             throw Failure("the template is nested too deeply");
     }
@@ -464,8 +465,7 @@ Value Interp::call_macro(const Macro& macro, Args& args) {
 std::string Template::render(const nlohmann::ordered_json& context, const TemplateLimits& limits) const {
     if (!context.is_object() && !context.is_null())
         throw TemplateError("the chat template context must be a JSON object");
-    const char stack_base = 0;
-    Interp in(limits, &stack_base);
+    Interp in(limits, __builtin_frame_address(0));
     std::string out;
     try {
         auto root = std::make_shared<Frame>();

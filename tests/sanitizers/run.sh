@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# The sanitizer runs CI makes after the README's tests (.ci/run), each in its own build folder:
+#   address  GCC, AddressSanitizer + UndefinedBehaviorSanitizer: the core, CLI and UI tests
+#            (build-asan/; every test but the package and the timing-sensitive responsiveness probe)
+#   thread   GCC, ThreadSanitizer: the tests where threads meet — the UI's workers, compare view and
+#            store (wp_gui_tests, wp_store_tests), the thread pool, forward passes on it, generation
+#            and cancellation (wp_thread_tests) (build-tsan/)
+#   fuzz     clang + libFuzzer: every tests/fuzz target for WP_FUZZ_SECONDS (default 15) each
+#            (build-fuzz/, through tests/fuzz/run.sh)
+# Any finding stops the program that hit it, so its test fails and this script exits non-zero.
+#   tests/sanitizers/run.sh [address] [thread] [fuzz]      (no argument: all three)
+set -euo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+here="$root/tests/sanitizers"
+jobs="${WP_JOBS:-2}"
+modes=("$@")
+[ ${#modes[@]} -eq 0 ] && modes=(address thread fuzz)
+
+configure() {  # configure DIR SANITIZER [cmake args...]
+    local dir="$1" sanitizer="$2"
+    shift 2
+    cmake -S "$root" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DWP_SANITIZE="$sanitizer" "$@" >/dev/null
+}
+
+run_address() {
+    local dir="${WP_ASAN_BUILD_DIR:-$root/build-asan}"
+    configure "$dir" address
+    cmake --build "$dir" -j "$jobs"
+    export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:strict_string_checks=1:detect_stack_use_after_return=1"
+    export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+    export LSAN_OPTIONS="suppressions=$here/lsan.supp:print_suppressions=0"
+    (cd "$dir" && ctest --output-on-failure -j "$jobs" -LE "package|fuzz" \
+        -E "Gui.EventLoopStaysResponsiveWhileTokensStream")
+}
+
+run_thread() {
+    local dir="${WP_TSAN_BUILD_DIR:-$root/build-tsan}"
+    configure "$dir" thread
+    cmake --build "$dir" -j "$jobs" --target wp_thread_tests wp_store_tests wp_gui_tests
+    export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$here/tsan.supp"
+    # OpenBLAS's own threads are not instrumented; the engine's pool is what is under test.
+    export OPENBLAS_NUM_THREADS=1 QT_QPA_PLATFORM=offscreen
+    local t
+    for t in wp_thread_tests wp_store_tests wp_gui_tests; do
+        echo "-- $t"
+        # The responsiveness probe times the event loop, which TSan slows several-fold.
+        "$dir/tests/$t" --gtest_brief=1 --gtest_filter="-Gui.EventLoopStaysResponsiveWhileTokensStream"
+    done
+}
+
+run_fuzz() {
+    WP_JOBS="$jobs" bash "$root/tests/fuzz/run.sh" "${WP_FUZZ_SECONDS:-15}"
+}
+
+for m in "${modes[@]}"; do
+    case "$m" in
+        address | thread | fuzz)
+            echo "== sanitizers: $m ($(date -u +%H:%M:%S))"
+            start=$SECONDS
+            "run_$m"
+            echo "== sanitizers: $m passed in $((SECONDS - start)) s"
+            ;;
+        *) echo "usage: $0 [address] [thread] [fuzz]" >&2; exit 2 ;;
+    esac
+done
