@@ -2,9 +2,12 @@
 # The sanitizer runs CI makes after the README's tests (.ci/run), each in its own build folder:
 #   address  GCC, AddressSanitizer + UndefinedBehaviorSanitizer: the core, CLI and UI tests
 #            (build-asan/; every test but the package and the timing-sensitive responsiveness probe)
-#   thread   GCC, ThreadSanitizer: the tests where threads meet — the UI's workers, compare view and
-#            store (wp_gui_tests, wp_store_tests), the thread pool, forward passes on it, generation
-#            and cancellation (wp_thread_tests) (build-tsan/)
+#   thread   GCC, ThreadSanitizer: the tests where threads meet — the thread pool, forward passes on
+#            it, generation and cancellation (wp_thread_tests), the UI's inference worker cancelled
+#            from another thread and two workers at once as in the compare view (wp_worker_tests),
+#            and the store (wp_store_tests) (build-tsan/). Not wp_gui_tests: Debian's Qt is not
+#            built with TSan, and its queued calls hand data between threads under a futex-based
+#            QMutex TSan cannot see, so each of them would be reported (about 750 in one run).
 #   fuzz     clang + libFuzzer: every tests/fuzz target for WP_FUZZ_SECONDS (default 15) each
 #            (build-fuzz/, through tests/fuzz/run.sh)
 # Any finding stops the program that hit it, so its test fails and this script exits non-zero.
@@ -28,7 +31,6 @@ run_address() {
     cmake --build "$dir" -j "$jobs"
     export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:strict_string_checks=1:detect_stack_use_after_return=1"
     export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
-    export LSAN_OPTIONS="suppressions=$here/lsan.supp:print_suppressions=0"
     (cd "$dir" && ctest --output-on-failure -j "$jobs" -LE "package|fuzz" \
         -E "Gui.EventLoopStaysResponsiveWhileTokensStream")
 }
@@ -36,15 +38,14 @@ run_address() {
 run_thread() {
     local dir="${WP_TSAN_BUILD_DIR:-$root/build-tsan}"
     configure "$dir" thread
-    cmake --build "$dir" -j "$jobs" --target wp_thread_tests wp_store_tests wp_gui_tests
+    cmake --build "$dir" -j "$jobs" --target wp_thread_tests wp_worker_tests wp_store_tests
     export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$here/tsan.supp"
     # OpenBLAS's own threads are not instrumented; the engine's pool is what is under test.
     export OPENBLAS_NUM_THREADS=1 QT_QPA_PLATFORM=offscreen
     local t
-    for t in wp_thread_tests wp_store_tests wp_gui_tests; do
+    for t in wp_thread_tests wp_worker_tests wp_store_tests; do
         echo "-- $t"
-        # The responsiveness probe times the event loop, which TSan slows several-fold.
-        "$dir/tests/$t" --gtest_brief=1 --gtest_filter="-Gui.EventLoopStaysResponsiveWhileTokensStream"
+        "$dir/tests/$t" --gtest_brief=1
     done
 }
 
