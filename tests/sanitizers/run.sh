@@ -8,8 +8,8 @@
 #            and the store (wp_store_tests) (build-tsan/). Not wp_gui_tests: Debian's Qt is not
 #            built with TSan, and its queued calls hand data between threads under a futex-based
 #            QMutex TSan cannot see, so each of them would be reported (about 750 in one run).
-#   fuzz     clang + libFuzzer: every tests/fuzz target for WP_FUZZ_SECONDS (default 15) each
-#            (build-fuzz/, through tests/fuzz/run.sh)
+#   fuzz     clang + libFuzzer: `ctest -L fuzz`, every tests/fuzz target for WP_FUZZ_SECONDS
+#            (default 15) each (build-fuzz/; tests/fuzz/run.sh runs them longer)
 # Any finding stops the program that hit it, so its test fails and this script exits non-zero.
 #   tests/sanitizers/run.sh [address] [thread] [fuzz]      (no argument: all three)
 set -euo pipefail
@@ -50,7 +50,11 @@ run_thread() {
 }
 
 run_fuzz() {
-    WP_JOBS="$jobs" bash "$root/tests/fuzz/run.sh" "${WP_FUZZ_SECONDS:-15}"
+    local dir="${WP_FUZZ_BUILD_DIR:-$root/build-fuzz}"
+    CC=clang CXX=clang++ cmake -S "$root" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWP_BUILD_FUZZ=ON \
+        -DWP_BUILD_GUI=OFF -DWP_BUILD_TESTS=OFF -DWP_FUZZ_SECONDS="${WP_FUZZ_SECONDS:-15}" >/dev/null
+    cmake --build "$dir" -j "$jobs"
+    (cd "$dir" && ctest --output-on-failure -j "$jobs" -L fuzz)
 }
 
 for m in "${modes[@]}"; do

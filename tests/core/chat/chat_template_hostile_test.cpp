@@ -25,7 +25,7 @@ std::string hostile_error(const std::string& tmpl, const ordered_json& ctx = ord
     } catch (const TemplateError& e) {
         message = e.what();
     }
-    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(3)) << message;
+    EXPECT_LT(std::chrono::steady_clock::now() - start, time_bound(std::chrono::seconds(3))) << message;
     EXPECT_THAT(message, Not(HasSubstr("\n")));
     return message;
 }
@@ -93,7 +93,7 @@ TEST(ChatTemplateHostile, ListDoublingStopsAtTheMemoryLimit) {
     EXPECT_THAT(hostile_error("{% set ns = namespace(l=[0]) %}{% for i in range(26) %}{% set ns.l = ns.l + ns.l %}"
                               "{% endfor %}{{ ns.l|length }}"),
                 HasSubstr("more than 64 MB of lists, dicts and strings"));
-    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(1));
+    EXPECT_LT(std::chrono::steady_clock::now() - start, time_bound(std::chrono::seconds(1)));
     EXPECT_THAT(hostile_error("{% set l = [0] * 2 ** 20 %}{% set m = l * 16 %}"), HasSubstr("64 MB"));
     EXPECT_THAT(hostile_error("{% set ns = namespace(l=[]) %}{% for i in range(1000) %}"
                               "{% set ns.l = ns.l + ['x' * 4000000] %}{% endfor %}"),

@@ -41,7 +41,7 @@ TEST(ParseJson, ManySiblingObjectsParseInLinearTime) {
     const auto t0 = std::chrono::steady_clock::now();
     EXPECT_EQ(parse_json(text, "many.json").size(), 200000u);
     EXPECT_EQ((parse_json<nlohmann::json>(text, "many.json").size()), 200000u);
-    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(10));
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, time_bound(std::chrono::seconds(10)));
 }
 
 TEST(ParseJson, OrderedObjectsHaveBoundedKeys) {
@@ -51,7 +51,7 @@ TEST(ParseJson, OrderedObjectsHaveBoundedKeys) {
     text += "}";
     const auto t0 = std::chrono::steady_clock::now();
     EXPECT_EQ(error_of([&] { parse_json(text, "keys.json"); }), "keys.json: an object with more than 20000 keys");
-    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, time_bound(std::chrono::seconds(5)));
     // Unordered objects take any number (tokenizer.json's vocabulary has hundreds of thousands).
     EXPECT_EQ((parse_json<nlohmann::json>(text, "keys.json").size()), 200000u);
 }

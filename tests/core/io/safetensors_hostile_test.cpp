@@ -59,7 +59,7 @@ TEST(SafeTensorsHostile, ManyTensorsOpenInLinearTime) {
     header += "}";
     const auto t0 = std::chrono::steady_clock::now();
     EXPECT_EQ(open_error(header, 0), "no error");
-    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(10));
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, time_bound(std::chrono::seconds(10)));
 }
 
 }  // namespace

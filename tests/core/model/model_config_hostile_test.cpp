@@ -28,7 +28,7 @@ TEST(ConfigHostile, HugeLayerCountIsRefusedAtOnce) {
               "config.json: num_hidden_layers = 1000000000 is out of range (1..1024)");
     EXPECT_EQ(parse_error(gemma2_with(R"("num_hidden_layers":1000000000)")),
               "config.json: num_hidden_layers = 1000000000 is out of range (1..1024)");
-    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(1));
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, time_bound(std::chrono::seconds(1)));
 }
 
 TEST(ConfigHostile, NumbersPastInt64AreShownAsWritten) {

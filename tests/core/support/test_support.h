@@ -20,6 +20,18 @@ namespace fs = std::filesystem;
 fs::path shared_dir();
 bool in_ci();
 
+// Time bounds in tests (hostile inputs end quickly) are scaled by this: the sanitizer builds
+// (tests/sanitizers/run.sh) run several times slower.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+inline constexpr int kTimeScale = 10;
+#else
+inline constexpr int kTimeScale = 1;
+#endif
+template <class Duration>
+constexpr Duration time_bound(Duration d) {
+    return d * kTimeScale;
+}
+
 // Skips the current test when the shared folder is missing, or fails it when CI is set.
 #define WP_REQUIRE_SHARED()                                                                  \
     do {                                                                                     \

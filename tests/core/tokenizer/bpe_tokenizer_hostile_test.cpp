@@ -40,7 +40,7 @@ TEST(BpeTokenizerHostile, HugeIdIsRefusedBeforeSizing) {
                 HasSubstr("has id 18446744073709551615, outside"));
     EXPECT_THAT(load_error(with_vocab(R"({"a": -1})")), HasSubstr("vocab entry \"a\" has id -1, outside"));
     EXPECT_EQ(load_error(with_vocab(R"({"a": 1e9})")), "tokenizer.json: vocab entry \"a\" has no integer id");
-    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(2));
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, time_bound(std::chrono::seconds(2)));
 }
 
 TEST(BpeTokenizerHostile, AddedTokenIdsAreBoundedToo) {
@@ -101,7 +101,7 @@ TEST(TokenizerConfigHostile, ManyAddedTokensLoadInLinearTime) {
                    std::to_string(i) + R"(>"})";
     const auto t0 = std::chrono::steady_clock::now();
     EXPECT_EQ(config_error(R"({"added_tokens_decoder": {)" + entries + "}}"), "no error");
-    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, time_bound(std::chrono::seconds(5)));
 }
 
 }  // namespace
