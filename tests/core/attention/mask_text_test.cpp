@@ -254,7 +254,7 @@ TEST(MaskText, LongPromptsAreRefusedBeforeRendering) {
     const std::vector<std::string> many(20000, "a");
     EXPECT_EQ(wp::test::error_of([&] { render_mask_text(many, {MaskSpec{true, 4}, MaskSpec{}}, false, 32768); }),
               "the mask printout of 20000 tokens would take about 3057 MB (at most 64 MB); shorten the prompt");
-    EXPECT_LT(std::chrono::steady_clock::now() - t0, test::time_bound(std::chrono::seconds(1)));
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, ::wp::test::time_bound(std::chrono::seconds(1)));
     // A thousand tokens in two panels (about 8 MB) still print.
     const std::string text = render_mask_text(std::vector<std::string>(1000, "a"), {MaskSpec{true, 4}, MaskSpec{}});
     EXPECT_LT(text.size(), 16u * 1024 * 1024);

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <string>
 
+#include "test_support.h"
 #include "wp/chat/chat_template.h"
 
 namespace wp::test {
