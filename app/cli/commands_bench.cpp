@@ -15,13 +15,15 @@ namespace wp::cli {
 
 namespace {
 
-// --no-int8-gemm and --avx2 of bench and bench-kernels. --avx2: our kernels as a CPU without
-// AVX-512 VNNI runs them (OpenBLAS still chooses its own).
+// --no-int8-gemm, --no-bf16-gemm and --avx2 of bench and bench-kernels. --avx2: our kernels as a CPU
+// without AVX-512 runs them (OpenBLAS still chooses its own).
 void apply_kernel_flags(const Args& a, KernelOptions& kernels) {
     if (a.flag("no-int8-gemm")) kernels.int8_gemm = false;
+    if (a.flag("no-bf16-gemm")) kernels.bf16_gemm = false;
     if (a.flag("avx2")) {
         kernels.avx512 = false;
         kernels.int8_gemm = false;
+        kernels.bf16_gemm = false;
     }
 }
 
@@ -107,12 +109,13 @@ const CommandGroup& bench_commands() {
         {
             {"bench", "Load time, prefill and decode tokens/s of a model",
              {"--model DIR [--precision f32|bf16|q8|q4] [--threads N] [--prompt-tokens 512]\n"
-              "[--gen-tokens 128] [--repeat 5] [--json] [--no-int8-gemm] [--avx2]"},
+              "[--gen-tokens 128] [--repeat 5] [--json] [--no-int8-gemm] [--no-bf16-gemm] [--avx2]"},
              "Load time, prefill and decode tokens/s (median, min-max), peak RSS, KV bytes.\n"
              "--no-int8-gemm: q8/q4 prompts through sgemm instead of the int8 product.\n"
-             "--avx2: the AVX2 decode kernels and no int8 product, as on a CPU without AVX-512\n"
-             "VNNI (for comparison; OpenBLAS still picks its own kernels).\n",
-             {{"json", "no-int8-gemm", "avx2"},
+             "--no-bf16-gemm: bf16 prompts through sgemm instead of bf16 dot products.\n"
+             "--avx2: the AVX2 decode kernels and neither product, as on a CPU without AVX-512\n"
+             "(for comparison; OpenBLAS still picks its own kernels).\n",
+             {{"json", "no-int8-gemm", "no-bf16-gemm", "avx2"},
               {"model", "precision", "threads", "prompt-tokens", "gen-tokens", "repeat"}},
              run_bench},
             {"bench-memory", "Memory read bandwidth with 1..N threads", {"[--threads 2]"},
@@ -128,12 +131,13 @@ const CommandGroup& bench_commands() {
              run_bench_attention},
             {"bench-kernels", "Decode kernel throughput per precision",
              {"[--rows 4864] [--cols 896] [--threads 2] [--repeat 7] [--mb 512]\n"
-              "[--precision all|f32|bf16|q8|q4] [--inputs 1] [--no-int8-gemm] [--avx2]"},
+              "[--precision all|f32|bf16|q8|q4] [--inputs 1] [--no-int8-gemm] [--no-bf16-gemm]\n"
+              "[--avx2]"},
              "Decode kernel throughput: GB/s of weights read by matrix-vector products over about\n"
              "MB megabytes of matrices (a small value keeps them in cache). --inputs N > 1: the\n"
-             "products with N input rows (a prompt), in GMAC/s; --no-int8-gemm takes sgemm\n"
-             "instead of the int8 product for q8/q4; --avx2 as for bench.\n",
-             {{"no-int8-gemm", "avx2"}, {"rows", "inputs", "cols", "threads", "repeat", "precision", "mb"}},
+             "products with N input rows (a prompt), in GMAC/s; --no-int8-gemm and --no-bf16-gemm\n"
+             "take sgemm instead of the int8 (q8/q4) or bf16 product; --avx2 as for bench.\n",
+             {{"no-int8-gemm", "no-bf16-gemm", "avx2"}, {"rows", "inputs", "cols", "threads", "repeat", "precision", "mb"}},
              run_bench_kernels},
             {"synth", "A random-weight model folder at a real model's shape",
              {"--preset NAME --out DIR [--dtype bf16|f32] [--seed N] [--config-only] [--shared SHARED]"},

@@ -35,6 +35,21 @@ bool cpu_has_avx512_vnni() {
 #endif
 }
 
+bool cpu_has_avx512_bf16() {
+#if defined(__x86_64__)
+    // CPUID leaf 7, sub-leaf 1, EAX bit 5 (not every compiler's __builtin_cpu_supports knows it).
+    static const bool has = [] {
+        unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+        const bool bf16 = __get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx) && (eax & (1u << 5)) != 0;
+        return bf16 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+               __builtin_cpu_supports("avx512vl") && cpu_has_avx2_fma();
+    }();
+    return has;
+#else
+    return false;
+#endif
+}
+
 bool use_avx2_kernels(const KernelOptions& options) { return cpu_has_avx2_fma() && !options.force_scalar; }
 
 bool avx512_decode_kernels(const KernelOptions& options) {
@@ -43,6 +58,10 @@ bool avx512_decode_kernels(const KernelOptions& options) {
 
 bool int8_gemm_available(const KernelOptions& options) {
     return cpu_has_avx512_vnni() && options.int8_gemm && !options.force_scalar;
+}
+
+bool bf16_gemm_available(const KernelOptions& options) {
+    return cpu_has_avx512_bf16() && options.bf16_gemm && !options.force_scalar;
 }
 
 }  // namespace wp

@@ -17,5 +17,9 @@ bool avx512_decode_kernels(const KernelOptions& options);
 // The int8 product for q8/q4 prompts: the CPU has VNNI, options.int8_gemm and not
 // options.force_scalar.
 bool int8_gemm_available(const KernelOptions& options);
+bool cpu_has_avx512_bf16();  // AVX-512 F, BW, VL and BF16 (and AVX2/FMA)
+// The bf16 product for bf16 prompts: the CPU has AVX-512 BF16, options.bf16_gemm and not
+// options.force_scalar.
+bool bf16_gemm_available(const KernelOptions& options);
 
 }  // namespace wp

@@ -15,7 +15,7 @@ namespace wp {
 struct InputScratch {
     std::vector<std::int8_t> xq;   // q8/q4: [nb * 32] the row as int8 blocks, zero past cols
     std::vector<float> xd;         // q8/q4: [nb] their scales, zero past cols / 32
-    std::vector<float> xp;         // bf16: [cols] even then odd elements of each 16 (AVX-512: 32)
+    std::vector<float> xp;         // bf16, AVX2: [cols] even then odd elements of each 16
     std::vector<std::int8_t> x4;   // q4: [nb * 32] groups of 16 blocks as the vector kernels read them
     std::vector<std::int32_t> c4;  // q4: [nb] -8 x each block's sum
 };
@@ -24,7 +24,7 @@ struct InputScratch {
 // (ThreadPool::parallel_for_slots) instead of thread_local buffers.
 struct ThreadScratch {
     std::vector<float> block_factors;  // AVX2 q8 decode: [cols / 32] weight scale x input scale
-    std::vector<std::byte> packed;     // int8 product: 32 weight rows repacked, [cols / 32] blocks (+ alignment)
+    std::vector<std::byte> packed;     // int8 and bf16 products: 32 weight rows repacked (+ alignment)
 };
 
 struct KernelScratch {
@@ -34,6 +34,7 @@ struct KernelScratch {
     std::vector<std::uint8_t> gemm_q;    // int8 product: [rows, cols] the input rows as int8 (q8: + 128)
     std::vector<float> gemm_d;           // int8 product: [rows, cols / 32] their block scales
     std::vector<std::int32_t> gemm_s;    // int8 product, q4: [rows, cols / 32] -8 x each block's sum
+    std::vector<std::uint16_t> gemm_bf16;  // bf16 product: [rows, cols] the input rows rounded to bf16
 };
 
 }  // namespace wp

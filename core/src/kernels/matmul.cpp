@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cblas.h>
 
+#include "kernels/bf16_gemm.h"
 #include "kernels/int8_gemm.h"
 #include "kernels/kernel_choice.h"
 #include "kernels/matvec_kernels.h"
@@ -21,7 +22,7 @@ void rows(const QMatrix& W, const PreparedInput& in, float* y, int r0, int r1, b
     if (in.kernels == KernelSet::Avx512) {
         switch (W.precision) {
             case Precision::F32: return rows_f32_avx512(W, in.x, y, r0, r1);
-            case Precision::BF16: return rows_bf16_avx512(W, in.xp, in.x, y, r0, r1);
+            case Precision::BF16: return rows_bf16_avx512(W, in.x, y, r0, r1);
             case Precision::Q8: return rows_q8_avx512(W, in.xq, in.xd, y, r0, r1);
             case Precision::Q4: return rows_q4_avx512(W, in.x4, in.c4, in.xd, y, r0, r1);
         }
@@ -111,6 +112,9 @@ int few_rows_limit(Precision p, const KernelOptions& options) {
     if (options.few_rows_limit >= 0) return std::max(1, options.few_rows_limit);
     // The int8 product beats the decode kernels from two input rows on.
     if ((p == Precision::Q8 || p == Precision::Q4) && int8_gemm_available(options)) return 1;
+    // The bf16 product repacks every weight once per call: it overtakes the decode kernels
+    // between 10 and 16 input rows (docs/KERNELS.md).
+    if (p == Precision::BF16 && bf16_gemm_available(options)) return 16;
     // The crossovers with sgemm (docs/KERNELS.md, "Short prompts").
     switch (p) {
         case Precision::F32: return 12;
@@ -145,6 +149,8 @@ void matmul(const QMatrix& W, const float* X, int n, float* Y, ThreadPool& pool,
     }
     if ((W.precision == Precision::Q8 || W.precision == Precision::Q4) && int8_gemm_available(options))
         return int8_gemm_avx512(W, X, n, Y, pool, s, options);
+    if (W.precision == Precision::BF16 && W.cols % 32 == 0 && bf16_gemm_available(options))
+        return bf16_gemm_avx512(W, X, n, Y, pool, s);
     if (W.precision == Precision::F32) {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, W.rows, W.cols, 1.0f, X, W.cols, W.f32, W.cols, 0.0f, Y,
                     W.rows);

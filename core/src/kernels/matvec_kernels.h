@@ -35,7 +35,7 @@ void rows_f32_avx512(const QMatrix& W, const float* x, float* y, int r0, int r1)
 // bf16: xp holds, per 32 input elements, the 16 even ones then the 16 odd ones (a bf16 pair read
 // as a 32-bit word gives the even element by a shift, the odd one by a mask); elements past the
 // last whole 32 are read from x.
-void rows_bf16_avx512(const QMatrix& W, const float* xp, const float* x, float* y, int r0, int r1);
+void rows_bf16_avx512(const QMatrix& W, const float* x, float* y, int r0, int r1);
 void rows_q8_avx512(const QMatrix& W, const std::int8_t* xq, const float* xd, float* y, int r0, int r1);
 void rows_q4_avx512(const QMatrix& W, const std::int8_t* x4, const std::int32_t* c4, const float* xd, float* y, int r0,
                     int r1);

@@ -77,11 +77,10 @@ PreparedInput prepare_input(const QMatrix& W, const float* x, InputScratch& s, c
     in.kernels = avx512_decode_kernels(options) ? KernelSet::Avx512
                  : use_avx2_kernels(options)    ? KernelSet::Avx2
                                                 : KernelSet::Scalar;
-    const bool avx512 = in.kernels == KernelSet::Avx512;
-    if (W.precision == Precision::BF16) {
-        // Even and odd elements of each 16-block (AVX2) or 32-block (AVX-512), for the bf16 kernel.
+    if (W.precision == Precision::BF16 && in.kernels == KernelSet::Avx2) {
+        // Even and odd elements of each 16-block, for the AVX2 bf16 kernel (AVX-512 reads x as it is).
         if (s.xp.size() < static_cast<std::size_t>(W.cols)) s.xp.resize(W.cols);
-        const int block = avx512 ? 32 : 16;
+        constexpr int block = 16;
         for (int b = 0; b + block <= W.cols; b += block)
             for (int i = 0; i < block / 2; ++i) {
                 s.xp[b + i] = x[b + 2 * i];

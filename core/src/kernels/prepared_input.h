@@ -15,7 +15,7 @@ enum class KernelSet { Scalar, Avx2, Avx512 };
 
 struct PreparedInput {
     const float* x = nullptr;
-    const float* xp = nullptr;         // bf16: even and odd elements of each 16-block (AVX-512: 32-block)
+    const float* xp = nullptr;         // bf16, AVX2 kernel: even and odd elements of each 16-block
     const std::int8_t* xq = nullptr;   // q8/q4: int8 blocks
     const float* xd = nullptr;         // their scales
     const std::int8_t* x4 = nullptr;   // q4 (AVX2, AVX-512): groups of 16 blocks as the kernels read them

@@ -36,10 +36,15 @@ struct Agreement {
 // prompts), in one batched pass through the matrix-vector kernels with quantized inputs (short
 // prompts), or token by token (decode: the same kernels).
 // On CPUs with AVX-512 VNNI a long prompt of q8/q4 weights takes the int8 product instead of
-// sgemm (inputs rounded to int8 blocks, as in decode); the sgemm pass switches it off.
-enum class Pass { Sgemm, Int8Gemm, FewRows, TokenByToken };
+// sgemm (inputs rounded to int8 blocks, as in decode), and on CPUs with AVX-512 BF16 one of bf16
+// weights takes the bf16 product (inputs rounded to bf16); the sgemm pass switches both off.
+enum class Pass { Sgemm, Int8Gemm, Bf16Gemm, FewRows, TokenByToken };
 const char* pass_name(Pass p) {
-    return p == Pass::Sgemm ? "sgemm" : p == Pass::Int8Gemm ? "int8" : p == Pass::FewRows ? "few" : "decode";
+    return p == Pass::Sgemm      ? "sgemm"
+           : p == Pass::Int8Gemm ? "int8"
+           : p == Pass::Bf16Gemm ? "bf16"
+           : p == Pass::FewRows  ? "few"
+                                 : "decode";
 }
 std::vector<Pass> passes() {
     std::vector<Pass> p = {Pass::Sgemm, Pass::FewRows, Pass::TokenByToken};
@@ -53,6 +58,7 @@ Agreement compare_logits(const RefCase& rc, Precision prec, Pass pass = Pass::Sg
     if (pass != Pass::TokenByToken) {
         o.kernels.few_rows_limit = pass == Pass::FewRows ? 1 << 20 : 1;
         o.kernels.int8_gemm = pass == Pass::Int8Gemm;
+        o.kernels.bf16_gemm = pass == Pass::Bf16Gemm;
     }
     auto m = Model::load(rc.model_dir, {}, o);
     auto ctx = m->new_context();
@@ -86,6 +92,8 @@ Agreement compare_logits(const RefCase& rc, Precision prec, Pass pass = Pass::Sg
     return a;
 }
 
+// bf16 weights computed on widened in f32 give the f32 reference exactly, on every path but the
+// bf16 product, which is bounded.
 TEST(Precisions, Bf16ComputeIsExactOnBf16Weights) {
     WP_REQUIRE_SHARED();
     int checked = 0;
@@ -97,6 +105,17 @@ TEST(Precisions, Bf16ComputeIsExactOnBf16Weights) {
             const Agreement a = compare_logits(rc, Precision::BF16, pass);
             EXPECT_LE(a.max_abs, 1e-4f);
             EXPECT_EQ(a.top1_same, a.rows);
+        }
+        // The bf16 product also rounds every input vector to bf16 (2^-9 relative): measured on
+        // these fixtures (large random weights that amplify rounding) at 0.021-0.031 of the
+        // reference logits' standard deviation (q8: up to 0.32), one near-tie arg-max flipped in
+        // 40 positions; bound with 1.5x headroom.
+        if (bf16_gemm_available(KernelOptions{})) {
+            const Agreement a = compare_logits(rc, Precision::BF16, Pass::Bf16Gemm);
+            std::printf("%-30s bf16 product: max |dlogit| %.4f (%.4f std), top-1 %d/%d\n", rc.name.c_str(), a.max_abs,
+                        a.relative(), a.top1_same, a.rows);
+            EXPECT_LE(a.relative(), 0.045);
+            EXPECT_GE(a.top1_same, a.rows * 0.95);
         }
         ++checked;
     }

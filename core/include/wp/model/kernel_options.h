@@ -1,5 +1,5 @@
 // Which of the engine's kernels run. A model holds one (LoadOptions::kernels) and hands it to every
-// matrix product it runs; benchmarks fill it from --avx2 and --no-int8-gemm, tests to compare the
+// matrix product it runs; benchmarks fill it from --avx2, --no-int8-gemm and --no-bf16-gemm, tests to compare the
 // paths. The defaults take the fastest kernels the CPU has. Dispatch: docs/KERNELS.md.
 #pragma once
 
@@ -12,9 +12,12 @@ struct KernelOptions {
     // Products of q8/q4 weights with more than few_rows_limit input rows as int8 products
     // (AVX-512 VNNI); off: the weights widened for sgemm.
     bool int8_gemm = true;
+    // Products of bf16 weights with more than few_rows_limit input rows by bf16 dot products
+    // (AVX-512 BF16, the input rounded to bf16); off: the weights widened for sgemm.
+    bool bf16_gemm = true;
     // The plain scalar loops instead of the vector kernels, wherever these options are passed:
     // a model's matrix products and attention; quantization at load, ops:: and the KV cache's f16
-    // conversion keep their vector loops (tests compare those directly). Implies the two above off.
+    // conversion keep their vector loops (tests compare those directly). Implies the three above off.
     bool force_scalar = false;
     // The largest input-row count that takes the decode kernels' path, for every precision;
     // negative: the measured limits of each precision. One input row always takes them.

@@ -1,0 +1,136 @@
+// The bf16 product of bf16 weights with many input rows (prompt processing), AVX-512 BF16.
+//
+// vdpbf16ps multiplies pairs of bf16 values and adds both products to an f32 lane. Weight rows are
+// taken 32 at a time (two sets of 16 lanes) and repacked so that for each pair of columns one
+// vector holds, in lane j, that pair of row j (a 32-bit gather: a row's pair is one word). The input
+// rows are rounded to bf16 once; a tile of input rows then runs against the group, each input pair
+// broadcast to every lane, so each lane sums one output. Nothing is reduced across lanes.
+#include "kernels/bf16_gemm.h"
+
+#include <algorithm>
+#include <cstddef>
+#include <cstring>
+#include <memory>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#define WP_AVX512_BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16,avx2,fma")))
+
+namespace wp {
+
+namespace {
+
+constexpr int kGroupRows = 32;  // weight rows repacked together: two sets of 16 lanes
+constexpr int kTile = 6;        // input rows run together against them (12 accumulators)
+
+// Pair p of rows r0 + 16 h + j (j = 0..15) into out[2 p + h]; rows past W.rows are zero.
+WP_AVX512_BF16 void pack_group(const QMatrix& W, int r0, __m512i* out) {
+    const int pairs = W.cols / 2;
+    const std::size_t row_bytes = static_cast<std::size_t>(W.cols) * 2;
+    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m512i idx = _mm512_mullo_epi32(lane, _mm512_set1_epi32(static_cast<int>(row_bytes)));
+    for (int h = 0; h < 2; ++h) {
+        const int first = r0 + 16 * h;
+        const int valid = std::clamp(W.rows - first, 0, 16);
+        if (valid == 0) {
+            for (int p = 0; p < pairs; ++p) out[2 * p + h] = _mm512_setzero_si512();
+            continue;
+        }
+        const __mmask16 mask = static_cast<__mmask16>((1u << valid) - 1);
+        const auto* base = reinterpret_cast<const std::uint8_t*>(W.bf16 + static_cast<std::size_t>(first) * W.cols);
+        for (int p = 0; p < pairs; ++p)
+            out[2 * p + h] = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), mask, idx, base + 4 * p, 1);
+    }
+}
+
+template <int T>
+WP_AVX512_BF16 void run_tile(const __m512i* P, const std::uint16_t* xb, int cols, int t0, float* Y, int ldy, int r0,
+                             int rows) {
+    __m512 acc[T][2];
+    for (int t = 0; t < T; ++t) acc[t][0] = acc[t][1] = _mm512_setzero_ps();
+    const std::uint16_t* xr[T];
+    for (int t = 0; t < T; ++t) xr[t] = xb + static_cast<std::size_t>(t0 + t) * cols;
+    const int pairs = cols / 2;
+    for (int p = 0; p < pairs; ++p) {
+        const __m512bh w0 = reinterpret_cast<__m512bh>(P[2 * p]), w1 = reinterpret_cast<__m512bh>(P[2 * p + 1]);
+        for (int t = 0; t < T; ++t) {
+            std::int32_t pair;
+            std::memcpy(&pair, xr[t] + 2 * p, 4);
+            const __m512bh x = reinterpret_cast<__m512bh>(_mm512_set1_epi32(pair));
+            acc[t][0] = _mm512_dpbf16_ps(acc[t][0], w0, x);
+            acc[t][1] = _mm512_dpbf16_ps(acc[t][1], w1, x);
+        }
+    }
+    for (int h = 0; h < 2; ++h) {
+        const int valid = std::clamp(rows - (r0 + 16 * h), 0, 16);
+        if (valid == 0) continue;
+        const __mmask16 mask = static_cast<__mmask16>((1u << valid) - 1);
+        for (int t = 0; t < T; ++t)
+            _mm512_mask_storeu_ps(Y + static_cast<std::size_t>(t0 + t) * ldy + r0 + 16 * h, mask, acc[t][h]);
+    }
+}
+
+WP_AVX512_BF16 void run_group(const __m512i* P, const std::uint16_t* xb, int cols, int n, float* Y, int ldy, int r0,
+                              int rows) {
+    int t = 0;
+    for (; t + kTile <= n; t += kTile) run_tile<kTile>(P, xb, cols, t, Y, ldy, r0, rows);
+    switch (n - t) {
+        case 5: run_tile<5>(P, xb, cols, t, Y, ldy, r0, rows); break;
+        case 4: run_tile<4>(P, xb, cols, t, Y, ldy, r0, rows); break;
+        case 3: run_tile<3>(P, xb, cols, t, Y, ldy, r0, rows); break;
+        case 2: run_tile<2>(P, xb, cols, t, Y, ldy, r0, rows); break;
+        case 1: run_tile<1>(P, xb, cols, t, Y, ldy, r0, rows); break;
+        default: break;
+    }
+}
+
+// Rounds 32 floats at a time to bf16, nearest even (cols is a multiple of 32).
+WP_AVX512_BF16 void round_row(const float* x, int cols, std::uint16_t* out) {
+    for (int i = 0; i < cols; i += 32) {
+        const __m512bh v = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(x + i + 16), _mm512_loadu_ps(x + i));
+        _mm512_storeu_si512(out + i, reinterpret_cast<__m512i>(v));
+    }
+}
+
+}  // namespace
+
+void bf16_gemm_avx512(const QMatrix& W, const float* X, int n, float* Y, ThreadPool& pool, KernelScratch& s) {
+    const int cols = W.cols;
+    const std::size_t nx = static_cast<std::size_t>(n) * cols;
+    if (s.gemm_bf16.size() < nx) s.gemm_bf16.resize(nx);
+    std::uint16_t* xb = s.gemm_bf16.data();
+    pool.parallel_for(n, 4, [&](std::int64_t b, std::int64_t e) {
+        for (std::int64_t t = b; t < e; ++t) round_row(X + t * cols, cols, xb + t * cols);
+    });
+    const int groups = (W.rows + kGroupRows - 1) / kGroupRows;
+    // Every pool thread repacks its groups into its own slot, sized here (nothing is allocated
+    // inside the loop): cols / 2 pairs x two vectors.
+    if (s.threads.size() < static_cast<std::size_t>(pool.size())) s.threads.resize(pool.size());
+    const std::size_t packed_bytes = static_cast<std::size_t>(cols) * 64 + 64;
+    for (ThreadScratch& t : s.threads)
+        if (t.packed.size() < packed_bytes) t.packed.resize(packed_bytes);
+    pool.parallel_for_slots(groups, 1, [&](std::int64_t g0, std::int64_t g1, int slot) {
+        std::vector<std::byte>& buf = s.threads[static_cast<std::size_t>(slot)].packed;
+        void* p = buf.data();
+        std::size_t space = buf.size();
+        auto* packed = static_cast<__m512i*>(std::align(64, static_cast<std::size_t>(cols) * 64, p, space));
+        for (std::int64_t g = g0; g < g1; ++g) {
+            const int r0 = static_cast<int>(g) * kGroupRows;
+            pack_group(W, r0, packed);
+            run_group(packed, xb, cols, n, Y, W.rows, r0, W.rows);
+        }
+    });
+}
+
+}  // namespace wp
+
+#else
+
+namespace wp {
+
+void bf16_gemm_avx512(const QMatrix&, const float*, int, float*, ThreadPool&, KernelScratch&) {}
+
+}  // namespace wp
+
+#endif
