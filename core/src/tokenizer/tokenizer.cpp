@@ -34,7 +34,8 @@ public:
     explicit SentencePieceTokenizer(const fs::path& model) {
         // Read here, not by the library, so that a FIFO or an oversized file is refused.
         const auto status = sp_.LoadFromSerializedProto(read_text_file(model));
-        if (!status.ok()) throw Error(model.filename().string() + ": not a SentencePiece model (" + status.ToString() + ")");
+        // libsentencepiece's status names its own source file and line: not for the user.
+        if (!status.ok()) throw Error(model.filename().string() + ": not a valid SentencePiece model");
     }
 
     // libsentencepiece spends about 110 bytes and 1.4 µs per byte of one repeated letter, growing
@@ -54,7 +55,7 @@ public:
             }
             ids.clear();
             const auto status = sp_.Encode(absl::string_view(p.text.data(), p.text.size()), &ids);
-            if (!status.ok()) throw Error("SentencePiece encode failed: " + status.ToString());
+            if (!status.ok()) throw Error("tokenizer.model: the SentencePiece model failed to encode the text");
             out.insert(out.end(), ids.begin(), ids.end());
         }
         if (add_special_tokens && config_add_eos_.value_or(false) && !special_.eos.empty()) out.push_back(special_.eos.front());

@@ -213,8 +213,12 @@ TEST(Tokenizers, ClearErrors) {
         EXPECT_THAT(e.what(), testing::HasSubstr("merge \"a b\" uses a piece missing from the vocab"));
     }
     fs::remove(d.path() / "tokenizer.json");
-    write_text(d.path() / "tokenizer.model", "not a model");
-    EXPECT_THROW(Tokenizer::load(d.path()), Error);
+    // A file that is not a SentencePiece model, in the project's words (not the library's
+    // source file and line).
+    for (const char* bytes : {"not a model", "\xff\xfe\x00garbage"}) {
+        write_text(d.path() / "tokenizer.model", bytes);
+        EXPECT_EQ(error_of([&] { Tokenizer::load(d.path()); }), "tokenizer.model: not a valid SentencePiece model");
+    }
 }
 
 TEST(Tokenizers, MergesAsPairsOrStrings) {
