@@ -8,9 +8,11 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <span>
 #include <sys/resource.h>
 #include <vector>
 
+#include "wp/generate/generator.h"
 #include "wp/model/model.h"
 
 namespace wp::cli {
@@ -82,21 +84,37 @@ int bench(const BenchOptions& o) {
     const ModelConfig& cfg = model->config();
     std::mt19937_64 rng(7);
     std::uniform_int_distribution<int> tok(3, std::min(cfg.vocab_size, 1000) - 1);
+    // One context for every run, its cache cleared before each (as llama-bench clears its memory):
+    // a chat keeps its context's buffers too, so their first-touch page faults are not timed.
+    auto ctx = model->new_context();
     {
-        auto ctx = model->new_context();
         const int first[1] = {tok(rng)};
         model->forward(*ctx, first, LogitsMode::Last);
     }
     const double load_s = seconds_since(t0);
+    {
+        // Warm-up, as llama-bench: one prompt batch, then one token.
+        ctx->cache.clear();
+        std::vector<int> warm(static_cast<std::size_t>(std::min(o.prompt_tokens, 512)));
+        for (int& t : warm) t = tok(rng);
+        model->forward(*ctx, warm, LogitsMode::Last);
+        const int one[1] = {tok(rng)};
+        model->forward(*ctx, one, LogitsMode::Last);
+    }
 
     std::vector<double> prefill, decode;
     std::size_t kv_bytes = 0;
     for (int r = 0; r < std::max(1, o.repeat); ++r) {
-        auto ctx = model->new_context();
+        ctx->cache.clear();
         std::vector<int> prompt(static_cast<std::size_t>(o.prompt_tokens));
         for (int& t : prompt) t = tok(rng);
         auto tp = clock_type::now();
-        auto logits = model->forward(*ctx, prompt, LogitsMode::Last);
+        // In the chunks a chat feeds a prompt in (the generator's prefill chunk).
+        const std::size_t chunk = static_cast<std::size_t>(GenerateOptions{}.prefill_chunk);
+        std::span<const float> logits;
+        for (std::size_t i = 0; i < prompt.size(); i += chunk)
+            logits = model->forward(*ctx, std::span<const int>(prompt).subspan(i, std::min(chunk, prompt.size() - i)),
+                                    LogitsMode::Last);
         prefill.push_back(o.prompt_tokens / seconds_since(tp));
         int next = static_cast<int>(std::max_element(logits.begin(), logits.end()) - logits.begin());
         auto td = clock_type::now();

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Side-by-side decode/prefill benchmark: Windowpane vs llama.cpp, same shapes, same precision, same
-# thread count, in one run on this machine. llama.cpp comes prebuilt (CPU backends) from the
-# node-llama-cpp npm package, pinned below; nothing of it is committed.
+# thread count, in one run on this machine. llama.cpp comes from the node-llama-cpp npm packages,
+# pinned below: prebuilt CPU backends, or (LLAMA=native) built here with -march=native from the
+# llama.cpp source the package carries. Nothing of it is committed.
 #
 # usage: tests/bench/llamacpp/run.sh [SHAPE:PRECISION ...]
 #   SHAPE: a `windowpane-cli synth` preset; PRECISION: f32, bf16, q8 or q4.
@@ -12,7 +13,10 @@
 #      first, and the figures are the median, min and max of the turns' medians: on a shared,
 #      noisy machine a slow spell then hits both engines instead of one), AVX2 (1: both engines
 #      as on a CPU with AVX2 but no AVX-512: Windowpane with --avx2 and OpenBLAS's Haswell
-#      kernels, llama.cpp with only its `haswell` CPU build to load).
+#      kernels, llama.cpp with only its `haswell` CPU build to load), LLAMA (prebuilt: the npm
+#      package's CPU builds; native: llama.cpp compiled for this CPU, GGML_NATIVE, the fastest it
+#      can be built here; the first run builds it into $BENCH_DIR/llama-native, ~10 minutes on 2
+#      cores, with cmake and g++).
 # Each row also gives the memory bandwidth (`bench-memory`, measured before every turn) and each
 # engine's decode share of it (weight bytes per token x tokens/s / that turn's bandwidth).
 # Quantized GGUF files are made by llama.cpp's own quantizer with every matrix in the named type
@@ -22,23 +26,53 @@ root="$(cd "$(dirname "$0")/../../.." && pwd)"
 build="${WP_BUILD_DIR:-$root/build}"
 work="${BENCH_DIR:-/tmp/wp-side-by-side}"
 threads="${THREADS:-2}" prompt="${PROMPT:-512}" gen="${GEN:-128}" repeat="${REPEAT:-3}" depth="${DEPTH:-0}"
-rounds="${ROUNDS:-1}" avx2="${AVX2:-0}"
-pkg="@node-llama-cpp/linux-x64@3.22.1"
+rounds="${ROUNDS:-1}" avx2="${AVX2:-0}" flavour="${LLAMA:-prebuilt}"
+pkg="@node-llama-cpp/linux-x64@3.22.1"   # the prebuilt CPU libraries
+src_pkg="node-llama-cpp@3.22.1"          # the same llama.cpp as source (llama/gitRelease.bundle)
 cli="$build/app/windowpane-cli"
 [ -x "$cli" ] || { echo "build windowpane-cli first ($cli)" >&2; exit 1; }
 mkdir -p "$work"
 
-lib="$work/llama/package/bins/linux-x64"
-if [ ! -d "$lib" ]; then
-    (cd "$work" && rm -rf llama && mkdir llama && cd llama && npm pack --silent "$pkg" >/dev/null && tar xzf ./*.tgz)
-fi
-side="$work/llama_side"
-if [ ! -x "$side" ] || [ "$root/tests/bench/llamacpp/llama_side.cpp" -nt "$side" ]; then
-    g++ -O2 -std=c++17 "$root/tests/bench/llamacpp/llama_side.cpp" -o "$side" -L"$lib" -l:libllama.v0.5.0.so \
-        -l:libggml.v0.5.0.so -Wl,-rpath,"$lib"
-fi
-export LLAMA_LIB_DIR="$lib"
+case "$flavour" in
+prebuilt)
+    lib="$work/llama/package/bins/linux-x64"
+    if [ ! -d "$lib" ]; then
+        (cd "$work" && rm -rf llama && mkdir llama && cd llama && npm pack --silent "$pkg" >/dev/null && tar xzf ./*.tgz)
+    fi
+    side="$work/llama_side"
+    if [ ! -x "$side" ] || [ "$root/tests/bench/llamacpp/llama_side.cpp" -nt "$side" ]; then
+        g++ -O2 -std=c++17 "$root/tests/bench/llamacpp/llama_side.cpp" -o "$side" -L"$lib" -l:libllama.v0.5.0.so \
+            -l:libggml.v0.5.0.so -Wl,-rpath,"$lib"
+    fi
+    export LLAMA_LIB_DIR="$lib" ;;
+native)
+    [ "$avx2" = 1 ] && { echo "AVX2=1 needs the prebuilt llama.cpp (its haswell build)" >&2; exit 1; }
+    nat="$work/llama-native"
+    lib="$nat/build/bin"
+    if [ ! -f "$lib/libllama.so" ]; then
+        mkdir -p "$nat"
+        if [ ! -d "$nat/src" ]; then
+            (cd "$nat" && rm -rf pkg && mkdir pkg && cd pkg && npm pack --silent "$src_pkg" >/dev/null &&
+                tar xzf ./*.tgz package/llama/gitRelease.bundle && git clone -q package/llama/gitRelease.bundle ../src)
+        fi
+        echo "building llama.cpp for this CPU (GGML_NATIVE) in $nat/build ..." >&2
+        cmake -S "$nat/src" -B "$nat/build" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON -DBUILD_SHARED_LIBS=ON \
+            -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_APP=OFF \
+            -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=ON >"$nat/cmake.log"
+        cmake --build "$nat/build" -j"$(nproc)" --target llama llama-bench >"$nat/build.log"
+    fi
+    side="$work/llama_side_native"
+    if [ ! -x "$side" ] || [ "$root/tests/bench/llamacpp/llama_side.cpp" -nt "$side" ]; then
+        g++ -O2 -std=c++17 "$root/tests/bench/llamacpp/llama_side.cpp" -o "$side" -L"$lib" -lllama -lggml -lggml-base \
+            -Wl,-rpath,"$lib"
+    fi
+    # The CPU backend is linked in: nothing to load from a directory.
+    mkdir -p "$nat/no-backends"
+    export LLAMA_LIB_DIR="$nat/no-backends" ;;
+*) echo "LLAMA is prebuilt or native, not '$flavour'" >&2; exit 1 ;;
+esac
 ours_flags=() suffix=""
+[ "$flavour" = native ] && suffix=-native
 if [ "$avx2" = 1 ]; then
     [ -f "$lib/libggml-cpu-haswell.so" ] || { echo "no haswell CPU build in $lib" >&2; exit 1; }
     # llama.cpp picks the best CPU build it finds in LLAMA_LIB_DIR: offer it only the AVX2 one.
