@@ -61,21 +61,23 @@ void prompt_attention(const AttentionStep& step, ThreadPool& pool, AttentionScra
     const int blocks = (count + kRows - 1) / kRows;
     // With AVX-512 the keys are scored transposed (every key of a KV head in lanes, 32 at a
     // time, against broadcast query elements), which needs no horizontal sums: each KV head's
-    // n_tot keys, cached then new, as hd rows of n_tot.
-    // The rows are padded to an odd number of 64-byte lines: at a power-of-two stride the rows a
-    // step reads fall into the same few L1 sets (docs/KERNELS.md).
+    // n_tot keys, cached then new, in blocks of 32 keys, each block hd rows of 32 (contiguous:
+    // a full transpose made every head-dimension row a separate stream, too many to prefetch).
     const bool wide = avx512_decode_kernels(step.kernels);
-    const std::size_t kts = static_cast<std::size_t>(n_tot + 15) / 32 * 32 + 16;  // >= n_tot
+    constexpr int kB = kPromptKeyBlock;
+    const std::size_t kblocks = static_cast<std::size_t>(n_tot + kB - 1) / kB;
+    const std::size_t head_keys = kblocks * kB * hd;  // one KV head's blocks
     float* keys_t = nullptr;
     if (wide) {
-        keys_t = ensure(s.keys_t, static_cast<std::size_t>(c.num_kv_heads) * hd * kts);
+        keys_t = ensure(s.keys_t, static_cast<std::size_t>(c.num_kv_heads) * head_keys);
         pool.parallel_for(c.num_kv_heads, 1, [&](std::int64_t g0, std::int64_t g1) {
             for (std::int64_t g = g0; g < g1; ++g) {
-                float* kt = keys_t + static_cast<std::size_t>(g) * hd * kts;
+                float* kt = keys_t + static_cast<std::size_t>(g) * head_keys;
                 for (int j = 0; j < n_tot; ++j) {
                     const float* key = j < n_past ? Kp + g * head_stride + static_cast<std::size_t>(j) * hd
                                                   : kn + static_cast<std::size_t>(j - n_past) * KD + g * hd;
-                    for (int e = 0; e < hd; ++e) kt[static_cast<std::size_t>(e) * kts + j] = key[e];
+                    float* col = kt + static_cast<std::size_t>(j / kB) * kB * hd + j % kB;
+                    for (int e = 0; e < hd; ++e) col[static_cast<std::size_t>(e) * kB] = key[e];
                 }
             }
         });
@@ -103,7 +105,7 @@ void prompt_attention(const AttentionStep& step, ThreadPool& pool, AttentionScra
         float* S = slot.scores.data();
         if (wide) {
             std::fill(qb + static_cast<std::size_t>(rows) * hd, qb + static_cast<std::size_t>(kRows) * hd, 0.0f);
-            prompt_scores_avx512(qb, rows, hd, keys_t + static_cast<std::size_t>(g) * hd * kts, kts, width, S, width);
+            prompt_scores_avx512(qb, rows, hd, keys_t + static_cast<std::size_t>(g) * head_keys, width, S, width);
         } else {
             if (n_past > 0) attention_scores(qb, rows, hd, Kp + g * head_stride, hd, n_past, S, width, step.kernels);
             attention_scores(qb, rows, hd, kn + static_cast<std::size_t>(g) * hd, KD, new_keys, S + n_past, width, step.kernels);

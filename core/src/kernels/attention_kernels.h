@@ -29,12 +29,14 @@ void attention_mix(const float* p, std::size_t p_stride, int nq, const float* va
 // Prompt attention, AVX-512 (where avx512_decode_kernels holds, kernel_choice.h): 8 query rows at
 // a time.
 // scores[i * score_stride + j] = q_i . K_j for i < nq <= 8 (q: 8 rows of head_dim, rows past nq
-// zero) and j < n, with the keys transposed: K_j's element c at keys_t[c * kt_stride + j].
+// zero) and j < n, with the keys transposed in blocks of kPromptKeyBlock: K_j's element c at
+// key_blocks[(j / 32) * head_dim * 32 + c * 32 + j % 32] (each block one contiguous stretch).
 // out[i * head_dim + c] (+)= sum_j p[i * p_stride + j] * V_j[c] for i < nq (rows of p past nq are
 // read, not used), V_j = values + j * value_stride; `accumulate` adds to out instead of
 // overwriting it.
-void prompt_scores_avx512(const float* q, int nq, int head_dim, const float* keys_t, std::size_t kt_stride, int n,
-                          float* scores, std::size_t score_stride);
+inline constexpr int kPromptKeyBlock = 32;
+void prompt_scores_avx512(const float* q, int nq, int head_dim, const float* key_blocks, int n, float* scores,
+                          std::size_t score_stride);
 void prompt_mix_avx512(const float* p, std::size_t p_stride, int nq, const float* values, std::size_t value_stride, int n,
                        int head_dim, float* out, bool accumulate);
 

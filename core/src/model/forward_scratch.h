@@ -42,7 +42,7 @@ struct AttentionScratch {
     std::vector<float> bias;    // [keys] additive mask (0 or -inf), when some key is hidden
     // Prompt.
     std::vector<float> kpast, vpast;  // [num_kv_heads, held, D] an f16 cache's rows widened to f32
-    std::vector<float> keys_t;        // AVX-512: [num_kv_heads, D, keys padded] each KV head's keys transposed
+    std::vector<float> keys_t;        // AVX-512: [num_kv_heads, key blocks, D, 32] each KV head's keys transposed in blocks
     std::vector<PromptAttentionSlot> slots;  // one per pool thread (made at the first prompt)
 };
 

@@ -27,14 +27,14 @@ namespace {
 
 // Decode attention kernels (grouped query heads, f16 and f32 caches) against double-precision
 // sums, for every group size up to 9 (beyond the 8 done at once), odd key counts and head sizes.
-// Prompt attention's AVX-512 kernels (transposed keys, 8 query rows) against double sums:
-// every count of query rows, head sizes that leave a partial 16- or 32-lane slice, key counts
-// that leave every tail of the 32-key steps, and nothing written past the rows and keys asked.
+// Prompt attention's AVX-512 kernels (keys transposed in blocks, 8 query rows) against double
+// sums: every count of query rows, head sizes that leave a partial 16- or 32-lane slice, key
+// counts that leave every tail of the 32-key steps and span several of the mix's key chunks, and nothing written past the rows and keys asked.
 TEST(AttentionKernels, PromptKernelsMatchReference) {
     if (!avx512_decode_kernels(KernelOptions{})) GTEST_SKIP() << "no AVX-512 VNNI here: prompt attention takes the decode kernels";
     for (int d : {16, 40, 48, 64, 256})
         for (int nq : {1, 3, 8})
-            for (int n : {1, 15, 16, 33, 70}) {
+            for (int n : {1, 15, 16, 33, 70, 300}) {
                 SCOPED_TRACE("d=" + std::to_string(d) + " nq=" + std::to_string(nq) + " n=" + std::to_string(n));
                 auto q = randn(static_cast<std::size_t>(8) * d, d + nq);
                 std::fill(q.begin() + static_cast<std::size_t>(nq) * d, q.end(), 0.0f);
@@ -44,7 +44,14 @@ TEST(AttentionKernels, PromptKernelsMatchReference) {
                 const std::size_t ps = static_cast<std::size_t>(n) + 3;
                 auto p = randn(8 * ps, n + 3);
                 std::vector<float> S(8 * ps, -7.0f), out(static_cast<std::size_t>(8) * d, -7.0f);
-                prompt_scores_avx512(q.data(), nq, d, kt.data(), kts, n, S.data(), ps);
+                // The keys in the kernel's blocks of 32 (the last one partly filled with garbage).
+                const int nb = (n + kPromptKeyBlock - 1) / kPromptKeyBlock;
+                std::vector<float> blocks(static_cast<std::size_t>(nb) * kPromptKeyBlock * d, 1e30f);
+                for (int c = 0; c < d; ++c)
+                    for (int j = 0; j < n; ++j)
+                        blocks[(static_cast<std::size_t>(j / kPromptKeyBlock) * d + c) * kPromptKeyBlock + j % kPromptKeyBlock] =
+                            kt[c * kts + j];
+                prompt_scores_avx512(q.data(), nq, d, blocks.data(), n, S.data(), ps);
                 auto acc = out;
                 for (int i = 0; i < nq * d; ++i) acc[i] = 1.0f;
                 prompt_mix_avx512(p.data(), ps, nq, v.data(), vs, n, d, out.data(), false);
