@@ -56,7 +56,7 @@ void prompt_attention(const AttentionStep& step, ThreadPool& pool, AttentionScra
     // forth with BLAS threads cost more than it saved (docs/PERFORMANCE.md). Under a causal mask
     // a unit scores only the keys its last row can see (the cached ones and new keys up to it);
     // each row's later keys are zero in the probabilities. Windows and non-causal masks add a
-    // per-row bias.
+    // per-row bias; a window also lets a unit skip the keys before it (below).
     constexpr int kRows = PromptAttentionSlot::kRows;
     const int blocks = (count + kRows - 1) / kRows;
     // With AVX-512 the keys are scored transposed (every key of a KV head in lanes, 32 at a
@@ -97,7 +97,22 @@ void prompt_attention(const AttentionStep& step, ThreadPool& pool, AttentionScra
         const int h = static_cast<int>(u / blocks), i0 = static_cast<int>(u % blocks) * kRows;
         const int rows = std::min(kRows, count - i0), g = h / group;
         const int new_keys = mask.causal ? i0 + rows : count;  // new keys the last row sees
-        const int width = n_past + new_keys;
+        // Under a sliding window, the keys before the first row's window are hidden from every
+        // row of the unit. Once that covers all the cached keys (ring layers keep them in slot
+        // order, not by position), the unit starts at the first new key in the window (rounded
+        // down to a 32-key block of the keys' order; the mask hides the few before it): a long
+        // chunk then costs its window, not its length.
+        int lo = 0;  // the unit's first key, counting the cached keys, then the new ones
+        if (mask.causal && mask.window > 0 && i0 - mask.window + 1 > 0) {
+            lo = (n_past + i0 - mask.window + 1) / kPromptKeyBlock * kPromptKeyBlock;
+            if (lo < n_past) lo = 0;  // the block would take cached keys in: score them all
+        }
+        const int past = lo == 0 ? n_past : 0;            // cached keys the unit scores
+        const int first_new = lo == 0 ? 0 : lo - n_past;  // and its first new key
+        const int unit_new = new_keys - first_new;
+        const int width = past + unit_new;  // score row r covers keys lo .. lo + width
+        const float* kn_u = kn + static_cast<std::size_t>(first_new) * KD + static_cast<std::size_t>(g) * hd;
+        const float* vn_u = vn + static_cast<std::size_t>(first_new) * KD + static_cast<std::size_t>(g) * hd;
         float* qb = slot.q.data();
         for (int r = 0; r < rows; ++r)
             std::copy_n(q + static_cast<std::size_t>(i0 + r) * QD + static_cast<std::size_t>(h) * hd, hd,
@@ -105,20 +120,21 @@ void prompt_attention(const AttentionStep& step, ThreadPool& pool, AttentionScra
         float* S = slot.scores.data();
         if (wide) {
             std::fill(qb + static_cast<std::size_t>(rows) * hd, qb + static_cast<std::size_t>(kRows) * hd, 0.0f);
-            prompt_scores_avx512(qb, rows, hd, keys_t + static_cast<std::size_t>(g) * head_keys, width, S, width);
+            prompt_scores_avx512(qb, rows, hd, keys_t + static_cast<std::size_t>(g) * head_keys + static_cast<std::size_t>(lo) * hd,
+                                 width, S, width);
         } else {
-            if (n_past > 0) attention_scores(qb, rows, hd, Kp + g * head_stride, hd, n_past, S, width, step.kernels);
-            attention_scores(qb, rows, hd, kn + static_cast<std::size_t>(g) * hd, KD, new_keys, S + n_past, width, step.kernels);
+            if (past > 0) attention_scores(qb, rows, hd, Kp + g * head_stride, hd, past, S, width, step.kernels);
+            attention_scores(qb, rows, hd, kn_u, KD, unit_new, S + past, width, step.kernels);
         }
         for (int r = 0; r < rows; ++r) {
             const int i = i0 + r;
             const std::int64_t qp = pos0 + i;
             float* row = S + static_cast<std::size_t>(r) * width;
-            const int limit = mask.causal ? n_past + i + 1 : n_tot;
+            const int limit = (mask.causal ? n_past + i + 1 : n_tot) - lo;  // keys the row may see, from lo
             const float* bias = nullptr;
             if (!plain_causal) {
                 float* b = slot.bias.data();
-                for (int j = 0; j < limit; ++j) b[j] = mask.allows(qp, key_pos[j]) ? 0.0f : neg_inf;
+                for (int j = 0; j < limit; ++j) b[j] = mask.allows(qp, key_pos[lo + j]) ? 0.0f : neg_inf;
                 bias = b;
             }
             softmax_row(row, limit, c.attn_scale, c.attn_softcap, bias, step.kernels);
@@ -126,18 +142,18 @@ void prompt_attention(const AttentionStep& step, ThreadPool& pool, AttentionScra
             if (trace != nullptr && trace->covers(qp) && trace->records(layer) && h < trace->heads()) {
                 float* tr = trace->row(layer, h, qp);
                 for (int j = 0; j < width; ++j)
-                    if (trace->covers(key_pos[j])) tr[key_pos[j]] = row[j];
+                    if (trace->covers(key_pos[lo + j])) tr[key_pos[lo + j]] = row[j];
             }
         }
         float* o = slot.out.data();
         if (wide) {
-            prompt_mix_avx512(S + n_past, width, rows, vn + static_cast<std::size_t>(g) * hd, KD, new_keys, hd, o, false);
-            if (n_past > 0) prompt_mix_avx512(S, width, rows, Vp + g * head_stride, hd, n_past, hd, o, true);
+            prompt_mix_avx512(S + past, width, rows, vn_u, KD, unit_new, hd, o, false);
+            if (past > 0) prompt_mix_avx512(S, width, rows, Vp + g * head_stride, hd, past, hd, o, true);
         } else {
-            attention_mix(S + n_past, width, rows, vn + static_cast<std::size_t>(g) * hd, KD, new_keys, hd, o, step.kernels);
-            if (n_past > 0) {
+            attention_mix(S + past, width, rows, vn_u, KD, unit_new, hd, o, step.kernels);
+            if (past > 0) {
                 float* op = slot.out_past.data();
-                attention_mix(S, width, rows, Vp + g * head_stride, hd, n_past, hd, op, step.kernels);
+                attention_mix(S, width, rows, Vp + g * head_stride, hd, past, hd, op, step.kernels);
                 for (std::size_t k = 0; k < static_cast<std::size_t>(rows) * hd; ++k) o[k] += op[k];
             }
         }

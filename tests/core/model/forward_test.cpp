@@ -234,6 +234,56 @@ TEST_P(RefCaseTest, TraceOfOneLayerMatchesTheFullTrace) {
 INSTANTIATE_TEST_SUITE_P(Fixtures, RefCaseTest, testing::ValuesIn(case_indices()), case_label);
 GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(RefCaseTest);
 
+// A chunk much longer than Gemma2's window of 8: prompt attention then starts a unit of rows at
+// the first key block inside the window instead of at key 0 (the fixtures' prompts are too short
+// to reach that). Its logits and probabilities must equal decode attention's, token by token,
+// which scores every held key; with the AVX-512 kernels (keys in 32-key blocks) and the AVX2 ones,
+// in every cache, the chunk starting at 0 and after cached keys.
+TEST(Forward, LongChunksOnSlidingLayersEqualTokenByToken) {
+    WP_REQUIRE_SHARED();
+    const fs::path dir = shared_dir() / "fixtures" / "tiny-gemma2";
+    constexpr int T = 150;
+    std::vector<int> ids(T);
+    for (int i = 0; i < T; ++i) ids[i] = 2 + (i * 37 + i * i) % 997;
+    std::vector<bool> sets = {false};
+    if (avx512_decode_kernels(KernelOptions{})) sets.push_back(true);
+    for (bool avx512 : sets) {
+        LoadOptions lo = exact_options();
+        lo.kernels.avx512 = avx512;
+        const auto m = Model::load(dir, {}, lo);
+        const ModelConfig& c = m->config();
+        ASSERT_EQ(c.layer_masks[0].window, 8);
+        const std::size_t V = c.vocab_size;
+        for (CacheKind kind : kAllKinds) {
+            SCOPED_TRACE(std::string(cache_kind_name(kind)) + (avx512 ? " AVX-512" : " AVX2"));
+            AttentionTrace want_trace(c.num_layers, c.num_heads, T);
+            std::vector<float> want;
+            {
+                auto ctx = context_for(*m, kind, T);
+                for (int p = 0; p < T; ++p) {
+                    auto l = m->forward(*ctx, std::span<const int>(ids).subspan(p, 1), LogitsMode::Last, &want_trace);
+                    want.insert(want.end(), l.begin(), l.end());
+                }
+            }
+            for (int first : {0, 13}) {  // a first chunk of 13 leaves keys in the cache
+                AttentionTrace trace(c.num_layers, c.num_heads, T);
+                auto ctx = context_for(*m, kind, T);
+                std::vector<float> got;
+                if (first > 0) {
+                    auto l = m->forward(*ctx, std::span<const int>(ids).subspan(0, first), LogitsMode::All, &trace);
+                    got.insert(got.end(), l.begin(), l.end());
+                }
+                auto l = m->forward(*ctx, std::span<const int>(ids).subspan(first), LogitsMode::All, &trace);
+                got.insert(got.end(), l.begin(), l.end());
+                ASSERT_EQ(got.size(), want.size());
+                EXPECT_LE(max_abs_diff(got.data(), want.data(), want.size()), kLogitTol) << "first chunk " << first;
+                EXPECT_LE(max_abs_diff(trace.data().data(), want_trace.data().data(), want_trace.data().size()), kAttnTol)
+                    << "first chunk " << first;
+            }
+        }
+    }
+}
+
 TEST(Forward, RejectsTokensOutsideTheVocabulary) {
     WP_REQUIRE_SHARED();
     auto m = Model::load(shared_dir() / "fixtures" / "tiny-gemma");
