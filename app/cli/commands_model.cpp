@@ -64,11 +64,13 @@ void on_sigint(int) {
 
 const std::vector<std::string> kSamplingFlags = {"greedy", "ignore-eos"};
 const std::vector<std::string> kSamplingOptions = {"max-new-tokens", "temperature", "top-k", "top-p",
-                                                   "min-p", "repetition-penalty", "seed"};
+                                                   "min-p", "repetition-penalty", "seed", "prompt-lookup"};
 const std::vector<std::string> kComputeOptions = {"precision", "threads"};
 
 const char* kSamplingHelp = R"(Sampling options: --greedy (default), or --temperature T --top-k K --top-p P --min-p P;
-  --repetition-penalty R, --seed S, --max-new-tokens N, --ignore-eos.
+  --repetition-penalty R, --seed S, --max-new-tokens N, --ignore-eos. --prompt-lookup N (greedy only):
+  up to N draft tokens copied from earlier in the context, checked in one pass (same output, faster
+  when the reply quotes its prompt).
 Compute options: --precision f32|bf16|q8|q4 (default: bf16 for bf16 weights, else f32), --threads N
   (default: every core).
 )";
@@ -97,6 +99,11 @@ GenerateOptions generation_options(const Args& a, int default_max) {
     sp.seed = static_cast<std::uint64_t>(a.integer("seed", static_cast<long long>(
         std::chrono::steady_clock::now().time_since_epoch().count() & 0x7fffffff)));
     if (a.flag("ignore-eos")) opts.eos_ids = std::vector<int>{};
+    opts.prompt_lookup_tokens = static_cast<int>(a.integer("prompt-lookup", 0));
+    if (opts.prompt_lookup_tokens < 0 || opts.prompt_lookup_tokens > 64)
+        throw UsageError("--prompt-lookup takes 0 to 64 draft tokens");
+    if (opts.prompt_lookup_tokens > 0 && sampling)
+        throw UsageError("--prompt-lookup needs greedy decoding: a sampled token is not repeatable");
     sp.validate();
     return opts;
 }
@@ -116,8 +123,10 @@ double tokens_per_second(const GenerateResult& r) {
 
 void print_stats(const GenerateResult& r) {
     const double tps = tokens_per_second(r);
-    std::fprintf(stderr, "%zu tokens, stop: %s, prompt %d tokens, first token %.1f ms, %.1f tokens/s\n",
+    std::fprintf(stderr, "%zu tokens, stop: %s, prompt %d tokens, first token %.1f ms, %.1f tokens/s",
                  r.tokens.size(), stop_reason_name(r.reason), r.prompt_tokens, r.prefill_seconds * 1e3, tps);
+    if (r.drafted > 0) std::fprintf(stderr, ", prompt lookup: %d of %d draft tokens taken", r.accepted, r.drafted);
+    std::fprintf(stderr, "\n");
 }
 
 // --- the commands ---------------------------------------------------------------------------------

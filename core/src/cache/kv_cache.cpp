@@ -32,6 +32,9 @@ struct KvCache::Layer {
     std::vector<std::uint16_t, HugePageAllocator<std::uint16_t>> k16, v16;
     int ring = 0;          // > 0: ring buffer of this many slots
     std::int64_t cap = 0;  // allocated slots
+    // keep_for_rewind: row j holds what position undo_from + j overwrote (the heads side by side).
+    std::vector<float> undo_k, undo_v;
+    std::vector<std::uint16_t> undo_k16, undo_v16;
 };
 
 KvCache::~KvCache() = default;
@@ -150,18 +153,84 @@ void KvCache::store(int layer, const float* k, const float* v, int count) {
     put(L, static_cast<std::size_t>(length_), k, v, count);
 }
 
+namespace {
+
+// Copies one slot's rows (every head) to or from a kept row (heads side by side).
+template <typename T>
+void swap_slot(T* keys, T* values, std::size_t block, std::size_t slot, int heads, int hd, T* kept_k, T* kept_v,
+               bool to_slot) {
+    for (int h = 0; h < heads; ++h) {
+        T* k = keys + h * block + slot * hd;
+        T* v = values + h * block + slot * hd;
+        T* kk = kept_k + static_cast<std::size_t>(h) * hd;
+        T* kv = kept_v + static_cast<std::size_t>(h) * hd;
+        if (to_slot) {
+            std::copy_n(kk, hd, k);
+            std::copy_n(kv, hd, v);
+        } else {
+            std::copy_n(k, hd, kk);
+            std::copy_n(v, hd, kv);
+        }
+    }
+}
+
+}  // namespace
+
+bool KvCache::keep_for_rewind(int count) {
+    undo_count_ = 0;
+    for (const Layer& L : layers_)
+        if (L.ring > 0 && count > L.ring) return false;
+    for (Layer& L : layers_) {
+        if (L.ring == 0) continue;
+        const std::size_t n = static_cast<std::size_t>(count) * kv_dim();
+        const std::size_t block = static_cast<std::size_t>(L.cap) * head_dim_;
+        if (half_ && L.undo_k16.size() < n) L.undo_k16.resize(n), L.undo_v16.resize(n);
+        if (!half_ && L.undo_k.size() < n) L.undo_k.resize(n), L.undo_v.resize(n);
+        for (int j = 0; j < count; ++j) {
+            const std::int64_t p = length_ + j;
+            if (p < L.ring) continue;  // the slot holds nothing yet
+            const std::size_t slot = static_cast<std::size_t>(p % L.ring), at = static_cast<std::size_t>(j) * kv_dim();
+            if (half_)
+                swap_slot(L.k16.data(), L.v16.data(), block, slot, kv_heads_, head_dim_, L.undo_k16.data() + at,
+                          L.undo_v16.data() + at, false);
+            else
+                swap_slot(L.k.data(), L.v.data(), block, slot, kv_heads_, head_dim_, L.undo_k.data() + at,
+                          L.undo_v.data() + at, false);
+        }
+    }
+    undo_from_ = length_;
+    undo_count_ = count;
+    return true;
+}
+
 void KvCache::truncate(std::int64_t len) {
     if (len < 0 || len > length_) throw Error("cannot truncate the cache to " + std::to_string(len));
     if (len == length_) return;
     // A ring layer holds [length - ring, length); rewinding needs [len - ring, len), which it
-    // still has only if nothing was overwritten yet.
-    for (const Layer& L : layers_)
-        if (L.ring > 0 && len != 0 && length_ > L.ring)
-            throw Error("a hybrid cache cannot rewind its sliding layers past their window; start a new cache");
+    // still has only if nothing was overwritten yet, or the overwritten rows were kept.
+    const bool kept = undo_count_ > 0 && len >= undo_from_ && length_ <= undo_from_ + undo_count_;
+    for (Layer& L : layers_) {
+        if (L.ring == 0 || len == 0 || length_ <= L.ring) continue;
+        if (!kept) throw Error("a hybrid cache cannot rewind its sliding layers past their window; start a new cache");
+        const std::size_t block = static_cast<std::size_t>(L.cap) * head_dim_;
+        for (std::int64_t p = len; p < length_; ++p) {
+            if (p < L.ring) continue;
+            const std::size_t slot = static_cast<std::size_t>(p % L.ring), at = static_cast<std::size_t>(p - undo_from_) * kv_dim();
+            if (half_)
+                swap_slot(L.k16.data(), L.v16.data(), block, slot, kv_heads_, head_dim_, L.undo_k16.data() + at,
+                          L.undo_v16.data() + at, true);
+            else
+                swap_slot(L.k.data(), L.v.data(), block, slot, kv_heads_, head_dim_, L.undo_k.data() + at,
+                          L.undo_v.data() + at, true);
+        }
+    }
     length_ = len;
 }
 
-void KvCache::clear() { length_ = 0; }
+void KvCache::clear() {
+    length_ = 0;
+    undo_count_ = 0;
+}
 
 std::size_t KvCache::bytes_used(int layer) const {
     return static_cast<std::size_t>(held(layer)) * kv_dim() * elem() * 2;

@@ -54,6 +54,25 @@ void describe(std::span<const float> logits, int chosen, GeneratedToken& out) {
 
 }  // namespace
 
+void prompt_lookup_draft(std::span<const int> history, int ngram, int max_tokens, std::span<const int> stop,
+                         std::vector<int>& draft) {
+    draft.clear();
+    const int n = static_cast<int>(history.size());
+    if (max_tokens <= 0) return;
+    for (int size = std::min(ngram, n - 1); size >= 1; --size) {
+        const int* tail = history.data() + n - size;
+        for (int at = 0; at + size < n; ++at) {  // a match that has at least one token after it
+            if (!std::equal(tail, tail + size, history.data() + at)) continue;
+            const int from = at + size, to = std::min(n, from + max_tokens);
+            for (int i = from; i < to; ++i) {
+                if (std::find(stop.begin(), stop.end(), history[i]) != stop.end()) break;
+                draft.push_back(history[i]);
+            }
+            if (!draft.empty()) return;
+        }
+    }
+}
+
 GenerateResult generate(const Model& model, Context& ctx, std::span<const int> prompt,
                         const GenerateOptions& opts) {
     using clock = std::chrono::steady_clock;
@@ -94,40 +113,93 @@ GenerateResult generate(const Model& model, Context& ctx, std::span<const int> p
     const std::int64_t limit = ctx.cache.capacity() > 0
                                    ? std::min<std::int64_t>(ctx.cache.capacity(), cfg.max_position_embeddings)
                                    : cfg.max_position_embeddings;
-    for (int step = 0;; ++step) {
-        std::copy(out.begin(), out.end(), logits.begin());
-        const int next = sampler.pick(logits, history);
+    // Prompt lookup needs a choice that depends only on the logits and the history (greedy, with
+    // or without a repetition penalty): a sampled token would not be the same one twice.
+    const int lookup = opts.sampling.greedy ? std::max(0, opts.prompt_lookup_tokens) : 0;
+    std::vector<int> draft, fed;
+    draft.reserve(lookup);
+    fed.reserve(lookup + 1);
+    const std::size_t V = static_cast<std::size_t>(cfg.vocab_size);
+    auto choose = [&](std::span<const float> row) {
+        std::copy(row.begin(), row.end(), logits.begin());
+        return sampler.pick(logits, history);
+    };
+    // Reports the token chosen from a row of logits that followed `held` cached tokens; true when
+    // generation ends there.
+    auto take = [&](std::span<const float> row, int next, std::int64_t held) {
         GeneratedToken tok;
-        describe(out, next, tok);
+        describe(row, next, tok);
         res.tokens.push_back(std::move(tok));
         history.push_back(next);
-        if (step == 0) {
+        if (res.tokens.size() == 1) {
             t1 = clock::now();
             res.prefill_seconds = std::chrono::duration<double>(t1 - t0).count();
         }
         res.decode_seconds = std::chrono::duration<double>(clock::now() - t1).count();
         if (opts.on_token && !opts.on_token(res.tokens.back())) {
             res.reason = StopReason::Callback;
-            return res;
+            return true;
         }
         if (std::find(eos.begin(), eos.end(), next) != eos.end()) {
             res.reason = StopReason::Eos;
-            return res;
+            return true;
         }
         if (static_cast<int>(res.tokens.size()) >= opts.max_new_tokens) {
             res.reason = StopReason::MaxTokens;
-            return res;
+            return true;
         }
         if (opts.cancel && opts.cancel->load()) {
             res.reason = StopReason::Cancelled;
-            return res;
+            return true;
         }
-        if (ctx.cache.length() >= limit) {
+        if (held >= limit) {
             res.reason = StopReason::ContextFull;
-            return res;
+            return true;
         }
-        const int one[1] = {next};
-        out = model.forward(ctx, one, LogitsMode::Last);
+        return false;
+    };
+    int pending = -1;  // a token already chosen from `out` (where a draft was cut)
+    for (;;) {
+        const int next = pending >= 0 ? pending : choose(out);
+        pending = -1;
+        if (take(out, next, ctx.cache.length())) return res;
+        // Room for the draft: the tokens still wanted after `next`, and the context.
+        const std::int64_t room = std::min<std::int64_t>(opts.max_new_tokens - static_cast<int>(res.tokens.size()),
+                                                         limit - ctx.cache.length() - 1);
+        if (lookup > 0 && room > 0)
+            prompt_lookup_draft(history, opts.prompt_lookup_ngram, static_cast<int>(std::min<std::int64_t>(lookup, room)),
+                                eos, draft);
+        else
+            draft.clear();
+        if (draft.empty() || !ctx.cache.keep_for_rewind(static_cast<int>(draft.size()) + 1)) {
+            const int one[1] = {next};
+            out = model.forward(ctx, one, LogitsMode::Last);
+            continue;
+        }
+        // `next` and the draft in one pass: row i holds the logits after fed[i]. Each draft token
+        // the model would have chosen itself is taken; the first it would not have ends the run,
+        // and the cache goes back to the tokens taken.
+        const std::int64_t base = ctx.cache.length();
+        fed.assign(1, next);
+        fed.insert(fed.end(), draft.begin(), draft.end());
+        const std::span<const float> rows = model.forward(ctx, fed, LogitsMode::All);
+        res.drafted += static_cast<int>(draft.size());
+        std::size_t i = 0;  // rows taken from: fed[0..i] are the tokens kept
+        for (; i < draft.size(); ++i) {
+            const std::span<const float> row = rows.subspan(i * V, V);
+            const int chosen = choose(row);
+            if (chosen != draft[i]) {
+                pending = chosen;
+                break;
+            }
+            ++res.accepted;
+            if (take(row, chosen, base + static_cast<std::int64_t>(i) + 1)) {
+                ctx.cache.truncate(base + static_cast<std::int64_t>(i) + 1);
+                return res;
+            }
+        }
+        ctx.cache.truncate(base + static_cast<std::int64_t>(i) + 1);
+        out = rows.subspan(i * V, V);
     }
 }
 

@@ -8,6 +8,7 @@
 #include "wp/generate/generator.h"
 #include "kernels/huge_pages.h"
 #include "kernels/ops.h"
+#include "wp/io/float16.h"
 #include "wp/model/model.h"
 
 namespace wp::test {
@@ -184,6 +185,60 @@ TEST(KvCache, DynamicTruncateAndContinue) {
     std::vector<float> va(la.begin(), la.end());
     auto lb = m->forward(*b, alt, LogitsMode::Last);
     EXPECT_LE(max_abs_diff(va.data(), lb.data(), va.size()), 1e-5f);
+}
+
+// A hybrid cache's ring layers go back after keep_for_rewind: every slot holds again the row of the
+// position it held before the rewound tokens overwrote it (f32 and f16 rows, rewinds of every
+// length the keep covered), and without a keep a rewind past the window is refused.
+TEST(KvCache, RingLayersRewindWhatWasKept) {
+    const ModelConfig cfg = tiny_gemma2_config();
+    for (bool half : {false, true}) {
+        SCOPED_TRACE(half ? "f16" : "f32");
+        const std::size_t kd = static_cast<std::size_t>(cfg.kv_dim());
+        std::vector<float> k(kd * 6), v(kd * 6);
+        auto store = [&](KvCache& c, int count) {
+            for (int i = 0; i < count; ++i)
+                for (std::size_t e = 0; e < kd; ++e) {
+                    k[i * kd + e] = static_cast<float>((c.length() + i) * 10 + e % 7);  // exact in f16
+                    v[i * kd + e] = -k[i * kd + e];
+                }
+            for (int l = 0; l < cfg.num_layers; ++l) c.store(l, k.data(), v.data(), count);
+            c.advance(count);
+        };
+        auto row = [&](const KvCache& c, int l, int s, int h) {
+            const std::size_t at = c.offset(l, s, h);
+            return half ? std::make_pair(f16_to_f32(c.keys16(l)[at]), f16_to_f32(c.values16(l)[at]))
+                        : std::make_pair(c.keys(l)[at], c.values(l)[at]);
+        };
+        for (int keep = 1; keep <= 6; ++keep)
+            for (int back = 0; back <= keep; ++back) {
+                KvCache c(cfg, CacheKind::Hybrid, 0, half);
+                store(c, 5);
+                store(c, 6);  // 11 positions: the window of 8 has wrapped
+                ASSERT_TRUE(c.keep_for_rewind(keep));
+                store(c, keep);
+                c.truncate(11 + keep - back);
+                const std::int64_t n = c.length();
+                for (int l = 0; l < cfg.num_layers; ++l)
+                    for (int s = 0; s < c.held(l); ++s) {
+                        const std::int64_t p = c.slot_position(l, s);
+                        ASSERT_GE(p, cfg.layer_is_sliding(l) ? n - 8 : 0);
+                        for (int h = 0; h < cfg.num_kv_heads; ++h) {
+                            const auto [key, value] = row(c, l, s, h);
+                            ASSERT_EQ(key, static_cast<float>(p * 10 + (h * cfg.head_dim) % 7))
+                                << "layer " << l << " slot " << s << " after keeping " << keep << ", back " << back;
+                            ASSERT_EQ(value, -key);
+                        }
+                    }
+                store(c, 1);  // and it goes on from there
+                EXPECT_EQ(c.length(), n + 1);
+            }
+        KvCache c(cfg, CacheKind::Hybrid, 0, half);
+        store(c, 6);
+        store(c, 6);
+        EXPECT_THROW(c.truncate(11), Error);
+        EXPECT_FALSE(c.keep_for_rewind(9)) << "a keep longer than the window cannot be undone";
+    }
 }
 
 TEST(KvCache, ParseKind) {

@@ -151,6 +151,42 @@ TEST_P(DecodeAllocations, SampledGenerationAllocatesNothingPerToken) {
     }
 }
 
+// Greedy generation with prompt lookup (draft forward passes, the ring layers' rows kept for a
+// rewind, the cache truncated) allocates nothing per token either, once a first run has sized it.
+TEST_P(DecodeAllocations, PromptLookupAllocatesNothingPerToken) {
+    WP_REQUIRE_SHARED();
+    auto m = load(GetParam());
+    auto ctx = m->new_context(m->default_cache(), 0);
+    GenerateOptions opts;
+    opts.eos_ids = std::vector<int>{};
+    opts.prompt_lookup_tokens = 10;
+    bool count = false;
+    opts.on_token = [&](const GeneratedToken&) {
+        if (count && !g_counting) {
+            g_allocations = 0;
+            g_counting = true;
+        }
+        return true;
+    };
+    std::vector<int> prompt;
+    for (int r = 0; r < 3; ++r)
+        for (int i = 0; i < 20; ++i) prompt.push_back(3 + i * 13 % 900);
+    opts.max_new_tokens = 48;
+    // Two warm-up runs: the cache may grow during a draft's pass, and decode attention's buffers
+    // (sized to the cache's slots) follow at the next single-token step, in the second run.
+    GenerateResult warm = generate(*m, *ctx, prompt, opts);
+    ctx->cache.clear();
+    warm = generate(*m, *ctx, prompt, opts);
+    ASSERT_GT(warm.drafted, 0) << "no drafts: nothing of prompt lookup would be counted";
+    count = true;
+    ctx->cache.clear();
+    const GenerateResult r = generate(*m, *ctx, prompt, opts);
+    g_counting = false;
+    ASSERT_EQ(r.tokens.size(), 48u);
+    EXPECT_EQ(r.drafted, warm.drafted);
+    EXPECT_EQ(g_allocations.load(), 0) << "allocations generating 48 tokens with prompt lookup, after the first";
+}
+
 // BLAS's threads are the process's: set_blas_threads sets them once (the first call wins), and
 // loading a model sets only its own pool (LoadOptions::threads), so a second model loaded while
 // the first runs sgemm changes nothing under it.

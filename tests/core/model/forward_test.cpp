@@ -253,7 +253,6 @@ TEST(Forward, LongChunksOnSlidingLayersEqualTokenByToken) {
         const auto m = Model::load(dir, {}, lo);
         const ModelConfig& c = m->config();
         ASSERT_EQ(c.layer_masks[0].window, 8);
-        const std::size_t V = c.vocab_size;
         for (CacheKind kind : kAllKinds) {
             SCOPED_TRACE(std::string(cache_kind_name(kind)) + (avx512 ? " AVX-512" : " AVX2"));
             AttentionTrace want_trace(c.num_layers, c.num_heads, T);

@@ -70,8 +70,14 @@ public:
     void advance(int count) { length_ += count; }
 
     // Drops everything after the first `len` positions (len <= length()). Ring layers cannot go
-    // back once they have overwritten a slot, so then this throws unless len is 0 or length().
+    // back once they have overwritten a slot, so then this throws unless len is 0 or length(),
+    // or the overwritten rows were kept by keep_for_rewind().
     void truncate(std::int64_t len);
+    // Keeps aside the ring layers' rows that the next `count` positions will overwrite, so that
+    // truncate() can go back to any length from length() on while no more than `count` positions
+    // have been added (draft tokens being verified). False when a ring is shorter than `count`
+    // (then it cannot). Buffers grow to the largest count asked, once.
+    bool keep_for_rewind(int count);
     void clear();
 
     std::size_t bytes_used(int layer) const;   // held positions x K and V rows
@@ -92,6 +98,8 @@ private:
     std::int64_t max_len_;
     std::int64_t length_ = 0;
     std::vector<Layer> layers_;
+    std::int64_t undo_from_ = 0;  // keep_for_rewind: the length then, and the positions covered
+    int undo_count_ = 0;
 };
 
 }  // namespace wp

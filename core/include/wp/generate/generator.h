@@ -38,6 +38,12 @@ struct GenerateOptions {
     std::span<const int> penalty_context;      // earlier tokens (already cached) the repetition penalty sees
     std::function<void(int done, int total)> on_prefill;      // prompt progress
     std::function<bool(const GeneratedToken&)> on_token;      // return false to stop
+    // Prompt-lookup decoding (transformers' prompt_lookup_num_tokens, max_matching_ngram_size):
+    // up to this many draft tokens copied from after an earlier match of the last n-gram, checked
+    // in one forward pass; 0 = off. Only where the choice is deterministic (greedy), so the
+    // output is the same token for token.
+    int prompt_lookup_tokens = 0;
+    int prompt_lookup_ngram = 2;
 };
 
 struct GenerateResult {
@@ -46,8 +52,16 @@ struct GenerateResult {
     int prompt_tokens = 0;
     double prefill_seconds = 0;   // time to first token
     double decode_seconds = 0;    // after the first token
+    int drafted = 0;              // prompt lookup: draft tokens checked, and those taken
+    int accepted = 0;
     std::vector<int> ids() const;
 };
+
+// The draft prompt lookup proposes (transformers' PromptLookupCandidateGenerator): for n-gram sizes
+// from `ngram` down to 1, the tokens after the earliest earlier match of the last n tokens of
+// `history`, at most `max_tokens`, cut before the first of `stop` (eos). Empty when none match.
+void prompt_lookup_draft(std::span<const int> history, int ngram, int max_tokens, std::span<const int> stop,
+                         std::vector<int>& draft);
 
 // Continues `ctx` (whose cache may already hold earlier turns) with `prompt` and generates.
 GenerateResult generate(const Model& model, Context& ctx, std::span<const int> prompt,
