@@ -118,6 +118,11 @@ GenerateResult generate(const Model& model, Context& ctx, std::span<const int> p
     const int lookup = opts.sampling.greedy ? std::max(0, opts.prompt_lookup_tokens) : 0;
     std::vector<int> draft, fed;
     draft.reserve(lookup);
+    // The draft's length adapts: a pass over many rows costs more than one token where the
+    // product is compute-bound, so after a draft the model rejected early the next is short
+    // (the tokens it took, plus one); it starts at two and doubles, up to `lookup`, while drafts
+    // are taken whole.
+    int budget = std::min(lookup, 2);
     fed.reserve(lookup + 1);
     const std::size_t V = static_cast<std::size_t>(cfg.vocab_size);
     auto choose = [&](std::span<const float> row) {
@@ -167,7 +172,7 @@ GenerateResult generate(const Model& model, Context& ctx, std::span<const int> p
         const std::int64_t room = std::min<std::int64_t>(opts.max_new_tokens - static_cast<int>(res.tokens.size()),
                                                          limit - ctx.cache.length() - 1);
         if (lookup > 0 && room > 0)
-            prompt_lookup_draft(history, opts.prompt_lookup_ngram, static_cast<int>(std::min<std::int64_t>(lookup, room)),
+            prompt_lookup_draft(history, opts.prompt_lookup_ngram, static_cast<int>(std::min<std::int64_t>(budget, room)),
                                 eos, draft);
         else
             draft.clear();
@@ -199,6 +204,7 @@ GenerateResult generate(const Model& model, Context& ctx, std::span<const int> p
             }
         }
         ctx.cache.truncate(base + static_cast<std::int64_t>(i) + 1);
+        budget = i == draft.size() ? std::min(lookup, 2 * budget) : static_cast<int>(i) + 1;
         out = rows.subspan(i * V, V);
     }
 }
