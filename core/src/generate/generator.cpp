@@ -116,6 +116,14 @@ GenerateResult generate(const Model& model, Context& ctx, std::span<const int> p
     // Prompt lookup needs a choice that depends only on the logits and the history (greedy, with
     // or without a repetition penalty): a sampled token would not be the same one twice.
     const int lookup = opts.sampling.greedy ? std::max(0, opts.prompt_lookup_tokens) : 0;
+    // Drafts are checked with the kernels a single token takes, so that a row's choice is the
+    // one decoding would make (the products for many rows round their inputs to bf16 or int8).
+    struct DecodeRows {
+        Context& c;
+        int saved;
+        ~DecodeRows() { c.decode_kernel_rows = saved; }
+    } restore{ctx, ctx.decode_kernel_rows};
+    if (lookup > 0) ctx.decode_kernel_rows = lookup + 1;
     std::vector<int> draft, fed;
     draft.reserve(lookup);
     // The draft's length adapts: a pass over many rows costs more than one token where the

@@ -113,8 +113,8 @@ int few_rows_limit(Precision p, const KernelOptions& options) {
     // The int8 product beats the decode kernels from two input rows on.
     if ((p == Precision::Q8 || p == Precision::Q4) && int8_gemm_available(options)) return 1;
     // The bf16 product repacks every weight once per call: it overtakes the decode kernels
-    // between 10 and 16 input rows (docs/KERNELS.md).
-    if (p == Precision::BF16 && bf16_gemm_available(options)) return 16;
+    // between 6 and 8 input rows (docs/KERNELS.md).
+    if (p == Precision::BF16 && bf16_gemm_available(options)) return 7;
     // The crossovers with sgemm (docs/KERNELS.md, "Short prompts").
     switch (p) {
         case Precision::F32: return 12;

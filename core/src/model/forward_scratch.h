@@ -58,6 +58,7 @@ struct ForwardScratch {
     std::vector<float> logits;    // [T or 1, vocab_size] (LogitsMode::All or Last)
     AttentionScratch attention;
     KernelScratch kernels;  // the matrix products' forms of their input rows
+    KernelOptions options;  // this pass's: the model's, or its decode kernels (Context::decode_kernel_rows)
 };
 
 }  // namespace wp

@@ -13,6 +13,7 @@
 #include "model/forward_scratch.h"
 #include "wp/error.h"
 #include "io/safetensors.h"
+#include "kernels/f16_vectors.h"
 #include "kernels/ops.h"
 #include "kernels/qmatrix.h"
 #include "kernels/thread_pool.h"
@@ -21,6 +22,20 @@
 namespace wp {
 
 namespace fs = std::filesystem;
+
+namespace {
+
+// x rounded to f16 precision in place (nearest even, as the cache stores it), a stretch at a time.
+void round_to_f16(float* x, std::size_t n) {
+    std::uint16_t h[512];
+    for (std::size_t i = 0; i < n; i += 512) {
+        const std::size_t m = std::min<std::size_t>(512, n - i);
+        f32_to_f16_array(x + i, h, m);
+        f16_to_f32_array(h, x + i, m);
+    }
+}
+
+}  // namespace
 
 // A model's weights in their compute precision, its thread pool, and the decoder that runs them.
 struct Model::Impl {
@@ -190,7 +205,7 @@ void Model::Impl::linear_multi(std::initializer_list<const Linear*> Ls, const fl
     for (const Linear* L : Ls) Ws[n++] = &L->w;
     n = 0;
     for (float* y : ys) outs[n++] = y;
-    matmul_multi(Ws, x, rows, outs, n, *pool_, s.kernels, kernels_);
+    matmul_multi(Ws, x, rows, outs, n, *pool_, s.kernels, s.options);
     for (int i = 0; i < n; ++i)
         if (const float* b = Ls.begin()[i]->b)
             for (int r = 0; r < rows; ++r) ops::add(outs[i] + static_cast<std::size_t>(r) * Ws[i]->rows, b, Ws[i]->rows);
@@ -226,7 +241,11 @@ std::unique_ptr<Context> Model::new_context(CacheKind kind, std::int64_t max_len
 
 std::span<const float> Model::forward(Context& ctx, std::span<const int> ids, LogitsMode mode,
                                       AttentionTrace* trace) const {
-    return impl_->forward(ctx.cache, *ctx.scratch_, ids, mode, trace);
+    ForwardScratch& s = *ctx.scratch_;
+    s.options = impl_->kernels_;
+    const int T = static_cast<int>(ids.size());
+    if (T <= ctx.decode_kernel_rows) s.options.few_rows_limit = std::max(T, s.options.few_rows_limit);
+    return impl_->forward(ctx.cache, s, ids, mode, trace);
 }
 
 std::span<const float> Model::Impl::forward(KvCache& cache, ForwardScratch& s, std::span<const int> ids,
@@ -271,6 +290,13 @@ std::span<const float> Model::Impl::forward(KvCache& cache, ForwardScratch& s, s
         linear_multi({&L.q, &L.k, &L.v}, n, T, {q, k, v}, s);
         ops::rope(q, T, c.num_heads, c.head_dim, QD, cos, sin);
         ops::rope(k, T, c.num_kv_heads, c.head_dim, KD, cos, sin);
+        // An f16 cache: attention reads every key and value as the cache holds it, the new
+        // tokens' too (stored, then read, as llama.cpp does), so a token's attention is the same
+        // whether it came alone or in a chunk (prompt lookup's drafts rely on that).
+        if (cache.half()) {
+            round_to_f16(k, static_cast<std::size_t>(T) * KD);
+            round_to_f16(v, static_cast<std::size_t>(T) * KD);
+        }
         const AttentionStep step{c, cache, l, pos0, T, q, k, v, att, trace, kernels_};
         if (T == 1) decode_attention(step, *pool_, s.attention);
         else prompt_attention(step, *pool_, s.attention);
@@ -299,7 +325,7 @@ std::span<const float> Model::Impl::forward(KvCache& cache, ForwardScratch& s, s
     ops::rms_norm(last, final_norm_, n, rows, H, eps, c.norm_style);
     const std::size_t nl = static_cast<std::size_t>(rows) * c.vocab_size;
     float* logits = ensure(s.logits, nl);
-    matmul(lm_head_, n, rows, logits, *pool_, s.kernels, kernels_);
+    matmul(lm_head_, n, rows, logits, *pool_, s.kernels, s.options);
     if (c.final_softcap > 0) ops::softcap(logits, nl, c.final_softcap);
     return {logits, nl};
 }

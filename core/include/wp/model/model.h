@@ -44,6 +44,10 @@ public:
     Context& operator=(const Context&) = delete;
 
     KvCache cache;
+    // Passes of up to this many tokens take the kernels a single token takes, whatever the
+    // precision's few-rows limit: prompt lookup checks its drafts so, each row's logits then
+    // those decoding would have given (no bf16 or int8 rounding of the inputs). 0: off.
+    int decode_kernel_rows = 0;
 
 private:
     friend class Model;
