@@ -17,6 +17,11 @@
 
 #define WP_AVX512_BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16,avx2,fma")))
 
+// GCC 12 reports the self-initialised placeholder of _mm512_undefined_* inside the unpack
+// intrinsics as maybe uninitialised.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
 namespace wp {
 
 namespace {
@@ -150,6 +155,8 @@ void bf16_gemm_avx512(const QMatrix& W, const float* X, int n, float* Y, ThreadP
 }
 
 }  // namespace wp
+
+#pragma GCC diagnostic pop
 
 #else
 
