@@ -1,5 +1,6 @@
 #include "engine/inference_worker.h"
 
+#include <algorithm>
 #include <QDir>
 #include <QElapsedTimer>
 #include <QFileInfo>
@@ -14,7 +15,7 @@ namespace wp::ui {
 QJsonObject GenerationSettings::toJson() const {
     return QJsonObject{{"greedy", greedy},   {"temperature", temperature}, {"top_k", topK},
                        {"top_p", topP},      {"min_p", minP},             {"repetition_penalty", repetitionPenalty},
-                       {"max_new_tokens", maxNewTokens}, {"seed", seed}};
+                       {"max_new_tokens", maxNewTokens}, {"seed", seed}, {"prompt_lookup", promptLookup}};
 }
 
 GenerationSettings GenerationSettings::fromJson(const QJsonObject& o) {
@@ -27,6 +28,7 @@ GenerationSettings GenerationSettings::fromJson(const QJsonObject& o) {
     s.repetitionPenalty = o.value("repetition_penalty").toDouble(s.repetitionPenalty);
     s.maxNewTokens = o.value("max_new_tokens").toInt(s.maxNewTokens);
     s.seed = static_cast<qint64>(o.value("seed").toDouble(static_cast<double>(s.seed)));
+    s.promptLookup = std::clamp(o.value("prompt_lookup").toInt(s.promptLookup), 0, 64);
     return s;
 }
 
@@ -227,6 +229,7 @@ void InferenceWorker::generate(quint64 requestId, const QString& modelPath, cons
     opts.sampling.min_p = static_cast<float>(settings.minP);
     opts.sampling.repetition_penalty = static_cast<float>(settings.repetitionPenalty);
     opts.sampling.seed = settings.seed >= 0 ? static_cast<std::uint64_t>(settings.seed) : QRandomGenerator::global()->generate64();
+    opts.prompt_lookup_tokens = settings.greedy ? std::clamp(settings.promptLookup, 0, 64) : 0;
     opts.cancel = &cancelFlag_;
     // Prompt progress (and a Stop press) in visible steps. The chunk size stays fixed: it decides
     // which product path each chunk takes (and so the exact logits), and chunks sized from

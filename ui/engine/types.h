@@ -44,6 +44,7 @@ struct GenerationSettings {
     double repetitionPenalty = 1.0;
     int maxNewTokens = 512;
     qint64 seed = -1;  // -1: a new random seed per reply
+    int promptLookup = 0;  // greedy only: draft tokens copied from the context (0: off); same reply, faster when it quotes
 
     QJsonObject toJson() const;
     static GenerationSettings fromJson(const QJsonObject& o);

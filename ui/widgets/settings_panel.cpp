@@ -60,17 +60,25 @@ SettingsPanel::SettingsPanel(QWidget* parent) : QWidget(parent) {
     seed_->setRange(-1, 1 << 30);
     seed_->setSpecialValueText(tr("random"));
     form->addRow(tr("Seed"), seed_);
+    lookup_ = new QSpinBox(this);
+    lookup_->setObjectName("promptLookup");
+    lookup_->setRange(0, 64);
+    lookup_->setSpecialValueText(tr("off"));
+    lookup_->setToolTip(tr("Greedy only: up to this many tokens copied from earlier in the conversation and "
+                           "checked in one pass. The reply is the same; it comes faster when it quotes the text."));
+    form->addRow(tr("Prompt lookup"), lookup_);
     layout->addLayout(form);
     layout->addStretch();
 
     setSettings(GenerationSettings{});
     connect(greedy_, &QCheckBox::toggled, this, [this](bool on) {
         for (QWidget* w : std::initializer_list<QWidget*>{temperature_, topK_, topP_, minP_, seed_}) w->setEnabled(!on);
+        lookup_->setEnabled(on);
         emit changed();
     });
     for (auto* s : {temperature_, topP_, minP_, repetition_})
         connect(s, &QDoubleSpinBox::valueChanged, this, &SettingsPanel::changed);
-    for (auto* s : {topK_, maxTokens_, seed_}) connect(s, &QSpinBox::valueChanged, this, &SettingsPanel::changed);
+    for (auto* s : {topK_, maxTokens_, seed_, lookup_}) connect(s, &QSpinBox::valueChanged, this, &SettingsPanel::changed);
     connect(system_, &QPlainTextEdit::textChanged, this, &SettingsPanel::changed);
 }
 
@@ -84,12 +92,13 @@ GenerationSettings SettingsPanel::settings() const {
     s.repetitionPenalty = repetition_->value();
     s.maxNewTokens = maxTokens_->value();
     s.seed = seed_->value();
+    s.promptLookup = lookup_->value();
     return s;
 }
 
 void SettingsPanel::setSettings(const GenerationSettings& s) {
     const QSignalBlocker b1(greedy_), b2(temperature_), b3(topK_), b4(topP_), b5(minP_), b6(repetition_),
-        b7(maxTokens_), b8(seed_);
+        b7(maxTokens_), b8(seed_), b9(lookup_);
     greedy_->setChecked(s.greedy);
     temperature_->setValue(s.temperature);
     topK_->setValue(s.topK);
@@ -98,7 +107,9 @@ void SettingsPanel::setSettings(const GenerationSettings& s) {
     repetition_->setValue(s.repetitionPenalty);
     maxTokens_->setValue(s.maxNewTokens);
     seed_->setValue(static_cast<int>(s.seed));
+    lookup_->setValue(s.promptLookup);
     for (QWidget* w : std::initializer_list<QWidget*>{temperature_, topK_, topP_, minP_, seed_}) w->setEnabled(!s.greedy);
+    lookup_->setEnabled(s.greedy);
 }
 
 QString SettingsPanel::systemPrompt() const { return systemSupported_ ? system_->toPlainText() : QString(); }

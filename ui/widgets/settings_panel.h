@@ -38,6 +38,7 @@ private:
     QDoubleSpinBox* repetition_;
     QSpinBox* maxTokens_;
     QSpinBox* seed_;
+    QSpinBox* lookup_;
     QPlainTextEdit* system_;
     QLabel* systemNote_;
     bool systemSupported_ = true;

@@ -4,6 +4,7 @@
 // (tests/sanitizers/run.sh), which sees every synchronisation here.
 #include <gtest/gtest.h>
 
+#include <QJsonObject>
 #include <QString>
 #include <atomic>
 #include <chrono>
@@ -81,6 +82,33 @@ TEST(InferenceWorker, TwoWorkersGenerateAtOnce) {
     // Same model, same precision, greedy: the same reply, whatever ran beside it.
     EXPECT_FALSE(ra.text.isEmpty());
     EXPECT_EQ(ra.text, rb.text);
+}
+
+// The settings' prompt lookup: stored and read back, and in greedy replies the same text with it
+// as without it.
+TEST(InferenceWorker, PromptLookupGivesTheSameGreedyReply) {
+    GenerationSettings settings;
+    settings.greedy = true;
+    settings.maxNewTokens = 48;
+    settings.promptLookup = 10;
+    EXPECT_EQ(GenerationSettings::fromJson(settings.toJson()).promptLookup, 10);
+    EXPECT_EQ(GenerationSettings::fromJson(QJsonObject{{"prompt_lookup", 1000}}).promptLookup, 64);
+    QString replies[2];
+    for (int i = 0; i < 2; ++i) {
+        InferenceWorker w;
+        Recorder rec(w);
+        GenerationSettings s = settings;
+        s.promptLookup = i == 0 ? 0 : 10;
+        w.loadModel(1, kDemo);
+        w.generate(2, kDemo, {ChatTurn{QStringLiteral("user"), QStringLiteral("And God said, Let there be light: and "
+                                                                                  "there was light. Say it again.")}},
+                   s);
+        ASSERT_TRUE(rec.error.isEmpty()) << rec.error.toStdString();
+        ASSERT_TRUE(rec.finished);
+        replies[i] = rec.text;
+    }
+    EXPECT_FALSE(replies[0].isEmpty());
+    EXPECT_EQ(replies[0], replies[1]);
 }
 
 }  // namespace
