@@ -176,6 +176,16 @@ void swap_slot(T* keys, T* values, std::size_t block, std::size_t slot, int head
 
 }  // namespace
 
+void KvCache::move_kept(Layer& L, std::size_t slot, std::size_t kept, bool to_slot) {
+    const std::size_t block = static_cast<std::size_t>(L.cap) * head_dim_, at = kept * kv_dim();
+    if (half_)
+        swap_slot(L.k16.data(), L.v16.data(), block, slot, kv_heads_, head_dim_, L.undo_k16.data() + at,
+                  L.undo_v16.data() + at, to_slot);
+    else
+        swap_slot(L.k.data(), L.v.data(), block, slot, kv_heads_, head_dim_, L.undo_k.data() + at, L.undo_v.data() + at,
+                  to_slot);
+}
+
 bool KvCache::keep_for_rewind(int count) {
     undo_count_ = 0;
     for (const Layer& L : layers_)
@@ -183,19 +193,12 @@ bool KvCache::keep_for_rewind(int count) {
     for (Layer& L : layers_) {
         if (L.ring == 0) continue;
         const std::size_t n = static_cast<std::size_t>(count) * kv_dim();
-        const std::size_t block = static_cast<std::size_t>(L.cap) * head_dim_;
         if (half_ && L.undo_k16.size() < n) L.undo_k16.resize(n), L.undo_v16.resize(n);
         if (!half_ && L.undo_k.size() < n) L.undo_k.resize(n), L.undo_v.resize(n);
         for (int j = 0; j < count; ++j) {
             const std::int64_t p = length_ + j;
             if (p < L.ring) continue;  // the slot holds nothing yet
-            const std::size_t slot = static_cast<std::size_t>(p % L.ring), at = static_cast<std::size_t>(j) * kv_dim();
-            if (half_)
-                swap_slot(L.k16.data(), L.v16.data(), block, slot, kv_heads_, head_dim_, L.undo_k16.data() + at,
-                          L.undo_v16.data() + at, false);
-            else
-                swap_slot(L.k.data(), L.v.data(), block, slot, kv_heads_, head_dim_, L.undo_k.data() + at,
-                          L.undo_v.data() + at, false);
+            move_kept(L, static_cast<std::size_t>(p % L.ring), static_cast<std::size_t>(j), false);
         }
     }
     undo_from_ = length_;
@@ -212,16 +215,9 @@ void KvCache::truncate(std::int64_t len) {
     for (Layer& L : layers_) {
         if (L.ring == 0 || len == 0 || length_ <= L.ring) continue;
         if (!kept) throw Error("a hybrid cache cannot rewind its sliding layers past their window; start a new cache");
-        const std::size_t block = static_cast<std::size_t>(L.cap) * head_dim_;
         for (std::int64_t p = len; p < length_; ++p) {
             if (p < L.ring) continue;
-            const std::size_t slot = static_cast<std::size_t>(p % L.ring), at = static_cast<std::size_t>(p - undo_from_) * kv_dim();
-            if (half_)
-                swap_slot(L.k16.data(), L.v16.data(), block, slot, kv_heads_, head_dim_, L.undo_k16.data() + at,
-                          L.undo_v16.data() + at, true);
-            else
-                swap_slot(L.k.data(), L.v.data(), block, slot, kv_heads_, head_dim_, L.undo_k.data() + at,
-                          L.undo_v.data() + at, true);
+            move_kept(L, static_cast<std::size_t>(p % L.ring), static_cast<std::size_t>(p - undo_from_), true);
         }
     }
     length_ = len;

@@ -89,6 +89,8 @@ private:
     void grow(Layer& L, std::int64_t need);
 
     void put(Layer& L, std::size_t slot, const float* k, const float* v, int rows);
+    // Copies a slot's rows (every head) into kept row `kept` of keep_for_rewind, or back.
+    void move_kept(Layer& L, std::size_t slot, std::size_t kept, bool to_slot);
     std::size_t elem() const { return half_ ? 2 : 4; }
 
     CacheKind kind_;
