@@ -104,13 +104,13 @@ int bench(const BenchOptions& o) {
 
     std::vector<double> prefill, decode;
     std::size_t kv_bytes = 0;
+    // Prompts go in the chunks a chat feeds them in (the generator's prefill chunk).
+    const std::size_t chunk = static_cast<std::size_t>(GenerateOptions{}.prefill_chunk);
     for (int r = 0; r < std::max(1, o.repeat); ++r) {
         ctx->cache.clear();
         std::vector<int> prompt(static_cast<std::size_t>(o.prompt_tokens));
         for (int& t : prompt) t = tok(rng);
         auto tp = clock_type::now();
-        // In the chunks a chat feeds a prompt in (the generator's prefill chunk).
-        const std::size_t chunk = static_cast<std::size_t>(GenerateOptions{}.prefill_chunk);
         std::span<const float> logits;
         for (std::size_t i = 0; i < prompt.size(); i += chunk)
             logits = model->forward(*ctx, std::span<const int>(prompt).subspan(i, std::min(chunk, prompt.size() - i)),

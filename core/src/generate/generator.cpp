@@ -126,12 +126,12 @@ GenerateResult generate(const Model& model, Context& ctx, std::span<const int> p
     if (lookup > 0) ctx.decode_kernel_rows = lookup + 1;
     std::vector<int> draft, fed;
     draft.reserve(lookup);
+    fed.reserve(lookup + 1);
     // The draft's length adapts: a pass over many rows costs more than one token where the
     // product is compute-bound, so after a draft the model rejected early the next is short
     // (the tokens it took, plus one); it starts at two and doubles, up to `lookup`, while drafts
     // are taken whole.
     int budget = std::min(lookup, 2);
-    fed.reserve(lookup + 1);
     const std::size_t V = static_cast<std::size_t>(cfg.vocab_size);
     auto choose = [&](std::span<const float> row) {
         std::copy(row.begin(), row.end(), logits.begin());

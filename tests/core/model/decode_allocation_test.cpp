@@ -7,6 +7,7 @@
 #include <cblas.h>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <new>
 #include <vector>
 
@@ -60,6 +61,18 @@ long allocations_during(F&& f) {
     f();
     g_counting = false;
     return g_allocations.load();
+}
+
+// A token callback that, once `armed`, starts counting at the first token of a generation (the
+// prompt before it may size per-thread buffers on whichever thread runs first).
+std::function<bool(const GeneratedToken&)> count_from_first_token(const bool& armed) {
+    return [&armed](const GeneratedToken&) {
+        if (armed && !g_counting) {
+            g_allocations = 0;
+            g_counting = true;
+        }
+        return true;
+    };
 }
 
 struct Variant {
@@ -129,13 +142,7 @@ TEST_P(DecodeAllocations, SampledGenerationAllocatesNothingPerToken) {
     opts.sampling.repetition_penalty = 1.1f;
     opts.sampling.seed = 7;
     bool count = false;
-    opts.on_token = [&](const GeneratedToken&) {
-        if (count && !g_counting) {
-            g_allocations = 0;
-            g_counting = true;
-        }
-        return true;
-    };
+    opts.on_token = count_from_first_token(count);
     std::vector<int> prompt(100);
     for (std::size_t i = 0; i < prompt.size(); ++i) prompt[i] = static_cast<int>(3 + i * 11 % 900);
     opts.max_new_tokens = 48;
@@ -161,13 +168,7 @@ TEST_P(DecodeAllocations, PromptLookupAllocatesNothingPerToken) {
     opts.eos_ids = std::vector<int>{};
     opts.prompt_lookup_tokens = 10;
     bool count = false;
-    opts.on_token = [&](const GeneratedToken&) {
-        if (count && !g_counting) {
-            g_allocations = 0;
-            g_counting = true;
-        }
-        return true;
-    };
+    opts.on_token = count_from_first_token(count);
     std::vector<int> prompt;
     for (int r = 0; r < 3; ++r)
         for (int i = 0; i < 20; ++i) prompt.push_back(3 + i * 13 % 900);
