@@ -67,7 +67,7 @@ int bench_attention(const bench::AttentionBenchOptions& o) {
     const bench::AttentionBenchResult r = bench::run_attention_bench(o);
     const Spread& t = r.ms_per_token;
     std::printf("decode attention, %d tokens of context, %d layers, %d heads / %d KV heads of %d, %s cache, %d thread%s\n",
-                o.context, o.layers, o.heads, o.kv_heads, o.head_dim, o.f32_cache ? "f32" : "f16", r.threads,
+                o.context, o.layers, o.heads, o.kv_heads, o.head_dim, kv_type_name(o.kv), r.threads,
                 r.threads > 1 ? "s" : "");
     std::printf("  %.2f ms per token (min %.2f, max %.2f), %.1f GB/s of cache read (%.1f MB per token), median of %d\n",
                 t.median, t.min, t.max, r.gb_per_s.median, r.bytes_per_token / 1e6, o.repeat);
@@ -78,6 +78,7 @@ int bench(const BenchOptions& o) {
     const auto t0 = clock_type::now();
     LoadOptions lo;
     lo.precision = o.precision;
+    lo.kv_cache = o.kv;
     lo.threads = o.threads;
     lo.kernels = o.kernels;
     auto model = Model::load(o.model_dir, {}, lo);
@@ -137,6 +138,7 @@ int bench(const BenchOptions& o) {
         j["peak_rss_bytes"] = peak_rss_bytes();
         j["kv_bytes"] = kv_bytes;
         j["precision"] = precision_name(model->precision());
+        j["kv"] = kv_type_name(model->kv_type());
         j["threads"] = model->threads();
         j["prompt_tokens"] = o.prompt_tokens;
         j["gen_tokens"] = o.gen_tokens;
@@ -156,7 +158,8 @@ int bench(const BenchOptions& o) {
                 o.repeat, o.gen_tokens);
     std::printf("weights/token    %.1f MB read per decoded token -> %.1f GB/s at the median\n", weight_bytes / 1e6,
                 weight_bytes * d.median / 1e9);
-    std::printf("KV cache         %.1f MB after %d tokens\n", kv_bytes / 1e6, o.prompt_tokens + o.gen_tokens);
+    std::printf("KV cache         %.1f MB after %d tokens (%s)\n", kv_bytes / 1e6, o.prompt_tokens + o.gen_tokens,
+                kv_type_name(model->kv_type()));
     std::printf("peak RSS         %.1f MB\n", peak_rss_bytes() / 1e6);
     return 0;
 }

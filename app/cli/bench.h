@@ -13,6 +13,7 @@ namespace wp::cli {
 struct BenchOptions {
     std::string model_dir;
     std::optional<Precision> precision;  // unset: the model's default
+    std::optional<KvType> kv;            // unset: the precision's default
     int threads = 0;
     int prompt_tokens = 512;
     int gen_tokens = 128;

@@ -11,7 +11,7 @@
 
 namespace wp {
 
-// The cached rows are read in place (f32) or widened once per call (f16); the new keys follow
+// The cached rows are read in place (f32) or widened once per call (f16, q8); the new keys follow
 // them. Every query row's probabilities cover the cached keys, then the new ones.
 void prompt_attention(const AttentionStep& step, ThreadPool& pool, AttentionScratch& s) {
     const ModelConfig& c = step.cfg;
@@ -31,15 +31,12 @@ void prompt_attention(const AttentionStep& step, ThreadPool& pool, AttentionScra
     const float* Kp = cache.keys(layer);
     const float* Vp = cache.values(layer);
     std::size_t head_stride = cache.head_stride(layer);
-    if (cache.half() && n_past > 0) {
+    if (cache.type() != KvType::F32 && n_past > 0) {
         const std::size_t n = static_cast<std::size_t>(n_past) * hd;
         float* kw = ensure(s.kpast, n * c.num_kv_heads);
         float* vw = ensure(s.vpast, n * c.num_kv_heads);
         pool.parallel_for(c.num_kv_heads, 1, [&](std::int64_t g0, std::int64_t g1) {
-            for (std::int64_t g = g0; g < g1; ++g) {
-                f16_to_f32_array(cache.keys16(layer) + cache.offset(layer, 0, static_cast<int>(g)), kw + g * n, n);
-                f16_to_f32_array(cache.values16(layer) + cache.offset(layer, 0, static_cast<int>(g)), vw + g * n, n);
-            }
+            for (std::int64_t g = g0; g < g1; ++g) cache.widen(layer, static_cast<int>(g), n_past, kw + g * n, vw + g * n);
         });
         Kp = kw;
         Vp = vw;

@@ -36,6 +36,16 @@ struct AttentionStep {
     const KernelOptions& kernels;
 };
 
+// Decode attention's work units on a pool of `threads`, over `keys` keys (cached and new): each
+// KV head's keys in `parts` ranges of part_keys (the last shorter); unit u is KV head u / parts,
+// range u % parts.
+struct DecodeSplit {
+    static constexpr int kMinKeys = 256;  // the shortest range worth a part of its own
+    static constexpr int kMaxParts = 64;
+    DecodeSplit(int threads, int kv_heads, int keys);
+    int parts, units, part_keys;
+};
+
 // One new token (count == 1): the query heads that share a KV head go together.
 void decode_attention(const AttentionStep& step, ThreadPool& pool, AttentionScratch& scratch);
 // Several new tokens, over a cache that may already hold some (a prompt fed in chunks).

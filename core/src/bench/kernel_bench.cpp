@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "wp/io/float16.h"
+#include "attention/self_attention.h"
 #include "kernels/attention_kernels.h"
 #include "kernels/f16_vectors.h"
 #include "kernels/huge_pages.h"
@@ -131,60 +132,43 @@ Spread KernelBench::run(Precision precision) {
 }
 
 AttentionBenchResult run_attention_bench(const AttentionBenchOptions& o) {
-    // One cache per layer, laid out as the KV cache is (head-major: each KV head's rows
-    // contiguous), so that every token reads them all from memory as decoding does.
-    const int n = o.context, hd = o.head_dim;
-    const std::size_t per = static_cast<std::size_t>(n) * o.kv_heads * hd, head = static_cast<std::size_t>(n) * hd;
+    // The engine's own decode attention over a KV cache of the given type, full in every layer,
+    // so that every token reads it all from memory as decoding does.
+    ModelConfig c;
+    c.num_layers = o.layers;
+    c.num_heads = o.heads;
+    c.num_kv_heads = o.kv_heads;
+    c.head_dim = o.head_dim;
+    c.attn_scale = 1.0f / std::sqrt(static_cast<float>(o.head_dim));
+    c.attn_softcap = 50.0f;  // gemma2's: the soft-cap's tanh is part of the work
+    c.layer_masks.assign(o.layers, MaskSpec{});
+    const int n = o.context, KD = c.kv_dim();
+    KvCache cache(c, CacheKind::Static, n + 1, o.kv);
     std::mt19937 rng(5);
     std::normal_distribution<float> nd(0.0f, 1.0f);
-    std::vector<float> k32, v32;
-    std::vector<std::uint16_t> k16, v16;
-    if (o.f32_cache) {
-        k32.resize(per * o.layers);
-        v32.resize(per * o.layers);
-        for (auto& x : k32) x = nd(rng);
-        for (auto& x : v32) x = nd(rng);
-    } else {
-        std::vector<float> tmp(per * o.layers);
-        k16.resize(tmp.size());
-        v16.resize(tmp.size());
-        for (auto& x : tmp) x = nd(rng);
-        f32_to_f16_array(tmp.data(), k16.data(), tmp.size());
-        for (auto& x : tmp) x = nd(rng);
-        f32_to_f16_array(tmp.data(), v16.data(), tmp.size());
+    constexpr int kChunk = 256;
+    std::vector<float> k(static_cast<std::size_t>(kChunk) * KD), v(k.size());
+    for (int t = 0; t < n; t += kChunk) {
+        const int m = std::min(kChunk, n - t);
+        for (int l = 0; l < o.layers; ++l) {
+            for (auto& x : k) x = nd(rng);
+            for (auto& x : v) x = nd(rng);
+            cache.store(l, k.data(), v.data(), m);
+        }
+        cache.advance(m);
     }
-    std::vector<float> q(static_cast<std::size_t>(o.heads) * hd), scores(static_cast<std::size_t>(o.heads) * n),
-        out(static_cast<std::size_t>(o.heads) * hd);
+    std::vector<float> q(static_cast<std::size_t>(o.heads) * o.head_dim), out(q.size());
     for (auto& x : q) x = nd(rng);
     ThreadPool pool(pool_threads(o.threads));
-    // As decode_attention (core/src/attention/): the query heads of one KV head together, KV heads in parallel.
-    const DecodeHeadSplit split(pool.size(), o.heads, o.kv_heads);
-    const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+    AttentionScratch scratch;
+    const KernelOptions kernels;
     auto token = [&] {
-        for (int l = 0; l < o.layers; ++l) {
-            pool.parallel_for(split.units, 1, [&](std::int64_t u0, std::int64_t u1) {
-                for (std::int64_t u = u0; u < u1; ++u) {
-                    const int g = split.kv_head(u), h0 = split.first_head(u), h1 = split.end_head(u);
-                    float* rows = scores.data() + static_cast<std::size_t>(h0) * n;
-                    const std::size_t off = per * l + head * g;
-                    const float* qh = q.data() + static_cast<std::size_t>(h0) * hd;
-                    if (o.f32_cache)
-                        attention_scores(qh, h1 - h0, hd, k32.data() + off, hd, n, rows, n);
-                    else
-                        attention_scores(qh, h1 - h0, hd, k16.data() + off, hd, n, rows, n);
-                    for (int h = 0; h < h1 - h0; ++h) softmax_row(rows + static_cast<std::size_t>(h) * n, n, scale, 50.0f, nullptr);
-                    float* oh = out.data() + static_cast<std::size_t>(h0) * hd;
-                    if (o.f32_cache)
-                        attention_mix(rows, n, h1 - h0, v32.data() + off, hd, n, hd, oh);
-                    else
-                        attention_mix(rows, n, h1 - h0, v16.data() + off, hd, n, hd, oh);
-                }
-            });
-        }
+        for (int l = 0; l < o.layers; ++l)
+            decode_attention({c, cache, l, n, 1, q.data(), k.data(), v.data(), out.data(), nullptr, kernels}, pool, scratch);
     };
     token();  // warm-up
     std::vector<double> ms, gbs;
-    const double bytes = 2.0 * static_cast<double>(per) * o.layers * (o.f32_cache ? 4 : 2);
+    const double bytes = static_cast<double>(cache.bytes_used());
     for (int r = 0; r < o.repeat; ++r) {
         const auto t0 = clock_type::now();
         token();

@@ -1,6 +1,7 @@
 #include "wp/cache/kv_cache.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <type_traits>
 
@@ -26,15 +27,70 @@ CacheKind parse_cache_kind(const std::string& s) {
     throw Error("unknown cache kind \"" + s + "\" (dynamic, static or hybrid)");
 }
 
+const char* kv_type_name(KvType t) {
+    switch (t) {
+        case KvType::F32: return "f32";
+        case KvType::F16: return "f16";
+        case KvType::Q8: return "q8";
+    }
+    return "?";
+}
+
+KvType parse_kv_type(const std::string& s) {
+    if (s == "f32") return KvType::F32;
+    if (s == "f16") return KvType::F16;
+    if (s == "q8") return KvType::Q8;
+    throw Error("unknown KV cache type \"" + s + "\" (f32, f16 or q8)");
+}
+
+int kv_q8_block(int head_dim) {
+    for (int b : {32, 16, 8})
+        if (head_dim % b == 0) return b;
+    return head_dim;
+}
+
+std::size_t kv_row_bytes(KvType t, int head_dim) {
+    const std::size_t hd = static_cast<std::size_t>(head_dim);
+    switch (t) {
+        case KvType::F32: return hd * 4;
+        case KvType::F16: return hd * 2;
+        case KvType::Q8: return hd + hd / kv_q8_block(head_dim) * sizeof(float);
+    }
+    return 0;
+}
+
+namespace {
+
+// One block of q8: scale amax / 127 and the nearest int8 (llama.cpp's q8_0 rule; ties to even,
+// which lrint does in one instruction where lround's ties away from zero is a library call).
+// Writes the int8 to q, or the values they stand for to `rounded` (which may be x), when not null.
+float quantize_block(const float* x, int n, std::int8_t* q, float* rounded = nullptr) {
+    float amax = 0;
+    for (int i = 0; i < n; ++i) amax = std::max(amax, std::fabs(x[i]));
+    const float d = amax / 127.0f, id = d > 0 ? 1.0f / d : 0.0f;
+    for (int i = 0; i < n; ++i) {
+        const auto v = static_cast<std::int8_t>(std::lrint(x[i] * id));
+        if (q) q[i] = v;
+        if (rounded) rounded[i] = static_cast<float>(v) * d;
+    }
+    return d;
+}
+
+}  // namespace
+
 struct KvCache::Layer {
     // Read whole every token: in huge pages once large (huge_pages.h).
     std::vector<float, HugePageAllocator<float>> k, v;
     std::vector<std::uint16_t, HugePageAllocator<std::uint16_t>> k16, v16;
+    std::vector<std::int8_t, HugePageAllocator<std::int8_t>> k8, v8;
+    std::vector<float, HugePageAllocator<float>> ks, vs;  // q8 scales, one per block
     int ring = 0;          // > 0: ring buffer of this many slots
     std::int64_t cap = 0;  // allocated slots
     // keep_for_rewind: row j holds what position undo_from + j overwrote (the heads side by side).
     std::vector<float> undo_k, undo_v;
     std::vector<std::uint16_t> undo_k16, undo_v16;
+    std::vector<std::int8_t> undo_k8, undo_v8;
+    std::vector<float> undo_ks, undo_vs;
 };
 
 KvCache::~KvCache() = default;
@@ -47,13 +103,18 @@ const float* KvCache::keys(int layer) const { return layers_[layer].k.data(); }
 const float* KvCache::values(int layer) const { return layers_[layer].v.data(); }
 const std::uint16_t* KvCache::keys16(int layer) const { return layers_[layer].k16.data(); }
 const std::uint16_t* KvCache::values16(int layer) const { return layers_[layer].v16.data(); }
+const std::int8_t* KvCache::keys8(int layer) const { return layers_[layer].k8.data(); }
+const std::int8_t* KvCache::values8(int layer) const { return layers_[layer].v8.data(); }
+const float* KvCache::key_scales(int layer) const { return layers_[layer].ks.data(); }
+const float* KvCache::value_scales(int layer) const { return layers_[layer].vs.data(); }
 bool KvCache::is_ring(int layer) const { return layers_[layer].ring > 0; }
 
-KvCache::KvCache(const ModelConfig& cfg, CacheKind kind, std::int64_t max_len, bool half)
+KvCache::KvCache(const ModelConfig& cfg, CacheKind kind, std::int64_t max_len, KvType type)
     : kind_(kind),
-      half_(half),
+      type_(type),
       head_dim_(cfg.head_dim),
       kv_heads_(cfg.num_kv_heads),
+      q8_block_(kv_q8_block(cfg.head_dim)),
       max_len_(kind == CacheKind::Dynamic ? 0 : max_len) {
     if (kind == CacheKind::Static && max_len <= 0)
         throw Error("a static cache needs a maximum length > 0");
@@ -74,21 +135,24 @@ void KvCache::grow(Layer& L, std::int64_t need) {
     if (need <= L.cap) return;
     std::int64_t cap = L.ring > 0 ? L.ring : std::max<std::int64_t>(need, std::max<std::int64_t>(64, 2 * L.cap));
     if (max_len_ > 0 && L.ring == 0) cap = std::max(need, max_len_);
-    // Each head's block moves to its place in the larger arrays.
-    auto regrow = [&](auto& a) {
-        std::remove_reference_t<decltype(a)> b(static_cast<std::size_t>(cap) * kv_dim());
-        const std::size_t old_block = static_cast<std::size_t>(L.cap) * head_dim_, new_block = static_cast<std::size_t>(cap) * head_dim_;
+    // Each head's block moves to its place in the larger arrays (per_slot: elements per slot
+    // and head).
+    auto regrow = [&](auto& a, std::size_t per_slot) {
+        std::remove_reference_t<decltype(a)> b(static_cast<std::size_t>(cap) * per_slot * kv_heads_);
+        const std::size_t old_block = static_cast<std::size_t>(L.cap) * per_slot, new_block = static_cast<std::size_t>(cap) * per_slot;
         if (!a.empty())
             for (int h = 0; h < kv_heads_; ++h)
                 std::copy(a.begin() + h * old_block, a.begin() + (h + 1) * old_block, b.begin() + h * new_block);
         a.swap(b);
     };
-    if (half_) {
-        regrow(L.k16);
-        regrow(L.v16);
-    } else {
-        regrow(L.k);
-        regrow(L.v);
+    const std::size_t hd = static_cast<std::size_t>(head_dim_);
+    switch (type_) {
+        case KvType::F32: regrow(L.k, hd), regrow(L.v, hd); break;
+        case KvType::F16: regrow(L.k16, hd), regrow(L.v16, hd); break;
+        case KvType::Q8:
+            regrow(L.k8, hd), regrow(L.v8, hd);
+            regrow(L.ks, hd / q8_block_), regrow(L.vs, hd / q8_block_);
+            break;
     }
     L.cap = cap;
 }
@@ -120,20 +184,66 @@ std::vector<std::int64_t> KvCache::positions(int layer) const {
     return out;
 }
 
+void KvCache::round_as_stored(float* rows, std::size_t count) const {
+    if (type_ == KvType::F16) {
+        std::uint16_t h[512];
+        for (std::size_t i = 0; i < count; i += 512) {
+            const std::size_t m = std::min<std::size_t>(512, count - i);
+            f32_to_f16_array(rows + i, h, m);
+            f16_to_f32_array(h, rows + i, m);
+        }
+    } else if (type_ == KvType::Q8) {
+        for (std::size_t b = 0; b + q8_block_ <= count; b += q8_block_) quantize_block(rows + b, q8_block_, nullptr, rows + b);
+    }
+}
+
+void KvCache::widen(int layer, int head, int slots, float* keys, float* values) const {
+    const Layer& L = layers_[layer];
+    const std::size_t at = offset(layer, 0, head), n = static_cast<std::size_t>(slots) * head_dim_;
+    switch (type_) {
+        case KvType::F32:
+            std::copy_n(L.k.data() + at, n, keys);
+            std::copy_n(L.v.data() + at, n, values);
+            break;
+        case KvType::F16:
+            f16_to_f32_array(L.k16.data() + at, keys, n);
+            f16_to_f32_array(L.v16.data() + at, values, n);
+            break;
+        case KvType::Q8:
+            for (std::size_t b = 0; b < n; b += q8_block_) {
+                const float dk = L.ks[(at + b) / q8_block_], dv = L.vs[(at + b) / q8_block_];
+                for (int i = 0; i < q8_block_; ++i) {
+                    keys[b + i] = static_cast<float>(L.k8[at + b + i]) * dk;
+                    values[b + i] = static_cast<float>(L.v8[at + b + i]) * dv;
+                }
+            }
+            break;
+    }
+}
+
 // Copies `rows` consecutive K/V rows (the heads side by side, as the projections give them) into
-// slots slot.., each head into its block (converting to f16 for a half cache).
+// slots slot.., each head into its block (converted to the cache's type).
 void KvCache::put(Layer& L, std::size_t slot, const float* k, const float* v, int rows) {
     const std::size_t block = static_cast<std::size_t>(L.cap) * head_dim_;
     for (int r = 0; r < rows; ++r)
         for (int h = 0; h < kv_heads_; ++h) {
             const std::size_t src = static_cast<std::size_t>(r) * kv_dim() + static_cast<std::size_t>(h) * head_dim_;
             const std::size_t at = h * block + (slot + r) * head_dim_;
-            if (half_) {
-                f32_to_f16_array(k + src, L.k16.data() + at, head_dim_);
-                f32_to_f16_array(v + src, L.v16.data() + at, head_dim_);
-            } else {
-                std::memcpy(L.k.data() + at, k + src, head_dim_ * sizeof(float));
-                std::memcpy(L.v.data() + at, v + src, head_dim_ * sizeof(float));
+            switch (type_) {
+                case KvType::F32:
+                    std::memcpy(L.k.data() + at, k + src, head_dim_ * sizeof(float));
+                    std::memcpy(L.v.data() + at, v + src, head_dim_ * sizeof(float));
+                    break;
+                case KvType::F16:
+                    f32_to_f16_array(k + src, L.k16.data() + at, head_dim_);
+                    f32_to_f16_array(v + src, L.v16.data() + at, head_dim_);
+                    break;
+                case KvType::Q8:
+                    for (int b = 0; b < head_dim_; b += q8_block_) {
+                        L.ks[(at + b) / q8_block_] = quantize_block(k + src + b, q8_block_, L.k8.data() + at + b);
+                        L.vs[(at + b) / q8_block_] = quantize_block(v + src + b, q8_block_, L.v8.data() + at + b);
+                    }
+                    break;
             }
         }
 }
@@ -178,12 +288,24 @@ void swap_slot(T* keys, T* values, std::size_t block, std::size_t slot, int head
 
 void KvCache::move_kept(Layer& L, std::size_t slot, std::size_t kept, bool to_slot) {
     const std::size_t block = static_cast<std::size_t>(L.cap) * head_dim_, at = kept * kv_dim();
-    if (half_)
-        swap_slot(L.k16.data(), L.v16.data(), block, slot, kv_heads_, head_dim_, L.undo_k16.data() + at,
-                  L.undo_v16.data() + at, to_slot);
-    else
-        swap_slot(L.k.data(), L.v.data(), block, slot, kv_heads_, head_dim_, L.undo_k.data() + at, L.undo_v.data() + at,
-                  to_slot);
+    switch (type_) {
+        case KvType::F32:
+            swap_slot(L.k.data(), L.v.data(), block, slot, kv_heads_, head_dim_, L.undo_k.data() + at,
+                      L.undo_v.data() + at, to_slot);
+            break;
+        case KvType::F16:
+            swap_slot(L.k16.data(), L.v16.data(), block, slot, kv_heads_, head_dim_, L.undo_k16.data() + at,
+                      L.undo_v16.data() + at, to_slot);
+            break;
+        case KvType::Q8: {
+            swap_slot(L.k8.data(), L.v8.data(), block, slot, kv_heads_, head_dim_, L.undo_k8.data() + at,
+                      L.undo_v8.data() + at, to_slot);
+            const int per = head_dim_ / q8_block_;
+            swap_slot(L.ks.data(), L.vs.data(), block / q8_block_, slot, kv_heads_, per, L.undo_ks.data() + at / q8_block_,
+                      L.undo_vs.data() + at / q8_block_, to_slot);
+            break;
+        }
+    }
 }
 
 bool KvCache::keep_for_rewind(int count) {
@@ -193,8 +315,12 @@ bool KvCache::keep_for_rewind(int count) {
     for (Layer& L : layers_) {
         if (L.ring == 0) continue;
         const std::size_t n = static_cast<std::size_t>(count) * kv_dim();
-        if (half_ && L.undo_k16.size() < n) L.undo_k16.resize(n), L.undo_v16.resize(n);
-        if (!half_ && L.undo_k.size() < n) L.undo_k.resize(n), L.undo_v.resize(n);
+        if (type_ == KvType::F32 && L.undo_k.size() < n) L.undo_k.resize(n), L.undo_v.resize(n);
+        if (type_ == KvType::F16 && L.undo_k16.size() < n) L.undo_k16.resize(n), L.undo_v16.resize(n);
+        if (type_ == KvType::Q8 && L.undo_k8.size() < n) {
+            L.undo_k8.resize(n), L.undo_v8.resize(n);
+            L.undo_ks.resize(n / q8_block_), L.undo_vs.resize(n / q8_block_);
+        }
         for (int j = 0; j < count; ++j) {
             const std::int64_t p = length_ + j;
             if (p < L.ring) continue;  // the slot holds nothing yet
@@ -229,7 +355,7 @@ void KvCache::clear() {
 }
 
 std::size_t KvCache::bytes_used(int layer) const {
-    return static_cast<std::size_t>(held(layer)) * kv_dim() * elem() * 2;
+    return static_cast<std::size_t>(held(layer)) * kv_heads_ * kv_row_bytes(type_, head_dim_) * 2;
 }
 
 std::size_t KvCache::bytes_used() const {
@@ -243,7 +369,9 @@ std::size_t KvCache::bytes_allocated() const {
     // As allocated: a buffer of 2 MB or more takes whole 2 MB pages.
     for (const Layer& L : layers_)
         b += huge_page_footprint(L.k.size() * sizeof(float)) + huge_page_footprint(L.v.size() * sizeof(float)) +
-             huge_page_footprint(L.k16.size() * 2) + huge_page_footprint(L.v16.size() * 2);
+             huge_page_footprint(L.k16.size() * 2) + huge_page_footprint(L.v16.size() * 2) +
+             huge_page_footprint(L.k8.size()) + huge_page_footprint(L.v8.size()) +
+             huge_page_footprint(L.ks.size() * sizeof(float)) + huge_page_footprint(L.vs.size() * sizeof(float));
     return b;
 }
 

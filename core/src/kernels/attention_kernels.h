@@ -5,6 +5,7 @@
 #pragma once
 
 #include <algorithm>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 
@@ -12,11 +13,24 @@
 
 namespace wp {
 
+// Rows of int8 with one scale per `block` consecutive elements (element i is q[i] * scales[i /
+// block]): a q8 KV cache's keys or values.
+struct Q8Rows {
+    Q8Rows(const std::int8_t* q_, const float* scales_, int block_)
+        : q(q_), scales(scales_), block(block_), shift(std::countr_zero(static_cast<unsigned>(block_))) {}
+    const std::int8_t* q;
+    const float* scales;
+    int block;
+    int shift;  // log2(block) when block is a power of two (the vector kernels need one: 8, 16, 32)
+};
+
 // scores[h * score_stride + j] = q_h . K_j for the nq query heads q (contiguous, head_dim each)
 // and the n cached keys K_j = keys + j * key_stride (f16 or f32).
 void attention_scores(const float* q, int nq, int head_dim, const std::uint16_t* keys, std::size_t key_stride, int n,
                       float* scores, std::size_t score_stride, const KernelOptions& options = {});
 void attention_scores(const float* q, int nq, int head_dim, const float* keys, std::size_t key_stride, int n,
+                      float* scores, std::size_t score_stride, const KernelOptions& options = {});
+void attention_scores(const float* q, int nq, int head_dim, const Q8Rows& keys, std::size_t key_stride, int n,
                       float* scores, std::size_t score_stride, const KernelOptions& options = {});
 
 // out[h * head_dim + i] = sum_j p[h * p_stride + j] * V_j[i] over the n cached values (f16 or
@@ -24,6 +38,8 @@ void attention_scores(const float* q, int nq, int head_dim, const float* keys, s
 void attention_mix(const float* p, std::size_t p_stride, int nq, const std::uint16_t* values, std::size_t value_stride,
                    int n, int head_dim, float* out, const KernelOptions& options = {});
 void attention_mix(const float* p, std::size_t p_stride, int nq, const float* values, std::size_t value_stride, int n,
+                   int head_dim, float* out, const KernelOptions& options = {});
+void attention_mix(const float* p, std::size_t p_stride, int nq, const Q8Rows& values, std::size_t value_stride, int n,
                    int head_dim, float* out, const KernelOptions& options = {});
 
 // Prompt attention, AVX-512 (where avx512_decode_kernels holds, kernel_choice.h): 8 query rows at
@@ -40,21 +56,11 @@ void prompt_scores_avx512(const float* q, int nq, int head_dim, const float* key
 void prompt_mix_avx512(const float* p, std::size_t p_stride, int nq, const float* values, std::size_t value_stride, int n,
                        int head_dim, float* out, bool accumulate);
 
-// Decode attention's work units, for a pool of `threads`: the query heads that share a KV head
-// go together; with fewer KV heads than threads each group is split into `parts` (so every
-// thread has work), and unit u covers KV head u / parts. Each unit has at least one head.
-struct DecodeHeadSplit {
-    DecodeHeadSplit(int threads, int heads, int kv_heads)
-        : group(heads / kv_heads), parts(std::clamp((threads + kv_heads - 1) / kv_heads, 1, group)), units(kv_heads * parts) {}
-    int group, parts, units;
-    int kv_head(std::int64_t u) const { return static_cast<int>(u / parts); }
-    int first_head(std::int64_t u) const { return kv_head(u) * group + static_cast<int>(u % parts) * group / parts; }
-    int end_head(std::int64_t u) const { return kv_head(u) * group + (static_cast<int>(u % parts) + 1) * group / parts; }
-};
-
 // One score row to probabilities in place: x = scale * x, then cap * tanh(x / cap) when cap > 0,
 // then x + bias (bias may be null; -inf masks a key), then softmax. Masked keys get exactly 0.
-void softmax_row(float* x, int n, float scale, float cap, const float* bias, const KernelOptions& options = {});
+// Returns the log of the softmax's denominator, max + log(sum of e^(x - max)) (-inf, and a row of
+// zeros, when every key is masked): rows softmaxed in parts are merged by it.
+float softmax_row(float* x, int n, float scale, float cap, const float* bias, const KernelOptions& options = {});
 
 // Vectorised forms of the elementwise functions (ops:: calls these).
 void vec_tanh(const float* x, float* y, std::size_t n, const KernelOptions& options = {});

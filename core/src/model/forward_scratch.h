@@ -40,6 +40,8 @@ struct AttentionScratch {
     // Decode: sized for the cache's allocated slots + 1, so they grow only when the cache does.
     std::vector<float> scores;  // [num_heads, keys] scores, then probabilities
     std::vector<float> bias;    // [keys] additive mask (0 or -inf), when some key is hidden
+    std::vector<float> partial;  // [parts, num_heads, D] a split context's outputs per part (DecodeSplit)
+    std::vector<float> lse;      // [parts, num_heads] and their softmax's log denominators
     // Prompt.
     std::vector<float> kpast, vpast;  // [num_kv_heads, held, D] an f16 cache's rows widened to f32
     std::vector<float> keys_t;        // AVX-512: [num_kv_heads, key blocks, D, 32] each KV head's keys transposed in blocks

@@ -13,7 +13,6 @@
 #include "model/forward_scratch.h"
 #include "wp/error.h"
 #include "io/safetensors.h"
-#include "kernels/f16_vectors.h"
 #include "kernels/ops.h"
 #include "kernels/qmatrix.h"
 #include "kernels/thread_pool.h"
@@ -22,20 +21,6 @@
 namespace wp {
 
 namespace fs = std::filesystem;
-
-namespace {
-
-// x rounded to f16 precision in place (nearest even, as the cache stores it), a stretch at a time.
-void round_to_f16(float* x, std::size_t n) {
-    std::uint16_t h[512];
-    for (std::size_t i = 0; i < n; i += 512) {
-        const std::size_t m = std::min<std::size_t>(512, n - i);
-        f32_to_f16_array(x + i, h, m);
-        f16_to_f32_array(h, x + i, m);
-    }
-}
-
-}  // namespace
 
 // A model's weights in their compute precision, its thread pool, and the decoder that runs them.
 struct Model::Impl {
@@ -70,6 +55,7 @@ struct Model::Impl {
     const float* final_norm_ = nullptr;
     QMatrix lm_head_;
     Precision precision_ = Precision::F32;
+    std::optional<KvType> kv_;
     std::unique_ptr<ThreadPool> pool_;
     KernelOptions kernels_;  // from LoadOptions::kernels, passed to every product
     std::vector<Layer> layers_;
@@ -77,8 +63,8 @@ struct Model::Impl {
     std::string weights_dtype_;
 };
 
-Context::Context(const ModelConfig& cfg, CacheKind kind, std::int64_t max_len, bool half_cache)
-    : cache(cfg, kind, max_len, half_cache), scratch_(std::make_unique<ForwardScratch>()) {}
+Context::Context(const ModelConfig& cfg, CacheKind kind, std::int64_t max_len, KvType kv)
+    : cache(cfg, kind, max_len, kv), scratch_(std::make_unique<ForwardScratch>()) {}
 
 Context::~Context() = default;
 
@@ -111,6 +97,7 @@ std::unique_ptr<Model> Model::load(const fs::path& dir, const std::function<void
     }
     m->pool_ = std::make_unique<ThreadPool>(options.threads > 0 ? options.threads : default_thread_count());
     m->kernels_ = options.kernels;
+    m->kv_ = options.kv_cache;
     const ModelConfig& c = m->cfg_;
     const std::int64_t H = c.hidden_size, I = c.intermediate_size, V = c.vocab_size;
     const std::int64_t QD = c.q_dim(), KD = c.kv_dim();
@@ -225,18 +212,21 @@ CacheKind Model::default_cache() const {
     return CacheKind::Dynamic;
 }
 
-std::size_t Model::kv_bytes_per_token() const {
+KvType Model::kv_type() const {
+    // The quantized precisions keep an f16 KV cache (half the bytes read per token at long
+    // contexts); f32 and bf16 keep f32 so that their logits stay exact.
+    if (impl_->kv_) return *impl_->kv_;
     const Precision p = impl_->precision_;
-    const std::size_t elem = p == Precision::Q8 || p == Precision::Q4 ? 2 : 4;  // see new_context
-    return static_cast<std::size_t>(impl_->cfg_.num_layers) * impl_->cfg_.kv_dim() * elem * 2;
+    return p == Precision::Q8 || p == Precision::Q4 ? KvType::F16 : KvType::F32;
+}
+
+std::size_t Model::kv_bytes_per_token() const {
+    const ModelConfig& c = impl_->cfg_;
+    return static_cast<std::size_t>(c.num_layers) * c.num_kv_heads * kv_row_bytes(kv_type(), c.head_dim) * 2;
 }
 
 std::unique_ptr<Context> Model::new_context(CacheKind kind, std::int64_t max_len) const {
-    // The quantized precisions keep an f16 KV cache (half the bytes read per token at long
-    // contexts); f32 and bf16 keep f32 so that their logits stay exact.
-    const Precision p = impl_->precision_;
-    const bool half = p == Precision::Q8 || p == Precision::Q4;
-    return std::make_unique<Context>(impl_->cfg_, kind, max_len, half);
+    return std::make_unique<Context>(impl_->cfg_, kind, max_len, kv_type());
 }
 
 std::span<const float> Model::forward(Context& ctx, std::span<const int> ids, LogitsMode mode,
@@ -290,13 +280,11 @@ std::span<const float> Model::Impl::forward(KvCache& cache, ForwardScratch& s, s
         linear_multi({&L.q, &L.k, &L.v}, n, T, {q, k, v}, s);
         ops::rope(q, T, c.num_heads, c.head_dim, QD, cos, sin);
         ops::rope(k, T, c.num_kv_heads, c.head_dim, KD, cos, sin);
-        // An f16 cache: attention reads every key and value as the cache holds it, the new
-        // tokens' too (stored, then read, as llama.cpp does), so a token's attention is the same
-        // whether it came alone or in a chunk (prompt lookup's drafts rely on that).
-        if (cache.half()) {
-            round_to_f16(k, static_cast<std::size_t>(T) * KD);
-            round_to_f16(v, static_cast<std::size_t>(T) * KD);
-        }
+        // An f16 or q8 cache: attention reads every key and value as the cache holds it, the
+        // new tokens' too (stored, then read, as llama.cpp does), so a token's attention is the
+        // same whether it came alone or in a chunk (prompt lookup's drafts rely on that).
+        cache.round_as_stored(k, static_cast<std::size_t>(T) * KD);
+        cache.round_as_stored(v, static_cast<std::size_t>(T) * KD);
         const AttentionStep step{c, cache, l, pos0, T, q, k, v, att, trace, kernels_};
         if (T == 1) decode_attention(step, *pool_, s.attention);
         else prompt_attention(step, *pool_, s.attention);

@@ -1,5 +1,7 @@
 // KV cache semantics: what each layer holds, bounded memory of the hybrid cache's sliding layers,
 // the static cache's limit.
+#include <random>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -106,7 +108,7 @@ TEST(KvCache, HeldPositionsAfterEachGeneratedToken) {
 
 TEST(KvCache, HalfCacheHoldsTheSameRowsInHalfTheBytes) {
     const ModelConfig cfg = tiny_gemma2_config();
-    KvCache full(cfg, CacheKind::Hybrid), half(cfg, CacheKind::Hybrid, 0, true);
+    KvCache full(cfg, CacheKind::Hybrid), half(cfg, CacheKind::Hybrid, 0, KvType::F16);
     std::vector<float> k(static_cast<std::size_t>(cfg.kv_dim()) * 3), v(k.size());
     for (std::size_t i = 0; i < k.size(); ++i) {
         k[i] = 0.25f * static_cast<float>(i % 17);
@@ -192,8 +194,8 @@ TEST(KvCache, DynamicTruncateAndContinue) {
 // length the keep covered), and without a keep a rewind past the window is refused.
 TEST(KvCache, RingLayersRewindWhatWasKept) {
     const ModelConfig cfg = tiny_gemma2_config();
-    for (bool half : {false, true}) {
-        SCOPED_TRACE(half ? "f16" : "f32");
+    for (KvType type : {KvType::F32, KvType::F16, KvType::Q8}) {
+        SCOPED_TRACE(kv_type_name(type));
         const std::size_t kd = static_cast<std::size_t>(cfg.kv_dim());
         std::vector<float> k(kd * 6), v(kd * 6);
         auto store = [&](KvCache& c, int count) {
@@ -205,14 +207,17 @@ TEST(KvCache, RingLayersRewindWhatWasKept) {
             for (int l = 0; l < cfg.num_layers; ++l) c.store(l, k.data(), v.data(), count);
             c.advance(count);
         };
+        std::vector<float> wk, wv;
         auto row = [&](const KvCache& c, int l, int s, int h) {
-            const std::size_t at = c.offset(l, s, h);
-            return half ? std::make_pair(f16_to_f32(c.keys16(l)[at]), f16_to_f32(c.values16(l)[at]))
-                        : std::make_pair(c.keys(l)[at], c.values(l)[at]);
+            wk.resize(static_cast<std::size_t>(c.held(l)) * cfg.head_dim);
+            wv.resize(wk.size());
+            c.widen(l, h, c.held(l), wk.data(), wv.data());
+            const std::size_t at = static_cast<std::size_t>(s) * cfg.head_dim;
+            return std::make_pair(wk[at], wv[at]);
         };
         for (int keep = 1; keep <= 6; ++keep)
             for (int back = 0; back <= keep; ++back) {
-                KvCache c(cfg, CacheKind::Hybrid, 0, half);
+                KvCache c(cfg, CacheKind::Hybrid, 0, type);
                 store(c, 5);
                 store(c, 6);  // 11 positions: the window of 8 has wrapped
                 ASSERT_TRUE(c.keep_for_rewind(keep));
@@ -225,7 +230,9 @@ TEST(KvCache, RingLayersRewindWhatWasKept) {
                         ASSERT_GE(p, cfg.layer_is_sliding(l) ? n - 8 : 0);
                         for (int h = 0; h < cfg.num_kv_heads; ++h) {
                             const auto [key, value] = row(c, l, s, h);
-                            ASSERT_EQ(key, static_cast<float>(p * 10 + (h * cfg.head_dim) % 7))
+                            // q8: within half a step of the row's largest value (p * 10 + 6).
+                            const double tol = type == KvType::Q8 ? (p * 10.0 + 6) / 254 : 0;
+                            ASSERT_NEAR(key, static_cast<float>(p * 10 + (h * cfg.head_dim) % 7), tol)
                                 << "layer " << l << " slot " << s << " after keeping " << keep << ", back " << back;
                             ASSERT_EQ(value, -key);
                         }
@@ -233,7 +240,7 @@ TEST(KvCache, RingLayersRewindWhatWasKept) {
                 store(c, 1);  // and it goes on from there
                 EXPECT_EQ(c.length(), n + 1);
             }
-        KvCache c(cfg, CacheKind::Hybrid, 0, half);
+        KvCache c(cfg, CacheKind::Hybrid, 0, type);
         store(c, 6);
         store(c, 6);
         EXPECT_THROW(c.truncate(11), Error);
@@ -241,9 +248,57 @@ TEST(KvCache, RingLayersRewindWhatWasKept) {
     }
 }
 
+TEST(KvCache, Q8CacheHoldsRowsWithinHalfAStepAsRoundAsStoredSays) {
+    const ModelConfig cfg = tiny_gemma2_config();
+    KvCache full(cfg, CacheKind::Hybrid), q8(cfg, CacheKind::Hybrid, 0, KvType::Q8);
+    const std::size_t kd = static_cast<std::size_t>(cfg.kv_dim());
+    std::vector<float> k(kd * 3), v(k.size());
+    std::mt19937 rng(3);
+    std::normal_distribution<float> nd(0.0f, 2.0f);
+    for (int step = 0; step < 5; ++step) {
+        for (int l = 0; l < cfg.num_layers; ++l) {
+            for (auto& x : k) x = nd(rng);
+            for (auto& x : v) x = nd(rng);
+            full.store(l, k.data(), v.data(), 3);
+            q8.store(l, k.data(), v.data(), 3);
+        }
+        full.advance(3);
+        q8.advance(3);
+    }
+    const int block = q8.q8_block();
+    ASSERT_EQ(block, kv_q8_block(cfg.head_dim));
+    ASSERT_EQ(cfg.head_dim % block, 0);
+    EXPECT_EQ(q8.type(), KvType::Q8);
+    EXPECT_FALSE(q8.half());
+    for (int l = 0; l < cfg.num_layers; ++l) {
+        // One byte per element and a 4-byte scale per block, against 4 bytes per element.
+        EXPECT_EQ(q8.bytes_used(l) * 4 * block, full.bytes_used(l) * (block + 4));
+        const std::size_t n = static_cast<std::size_t>(q8.held(l)) * cfg.head_dim;
+        std::vector<float> fk(n), fv(n), qk(n), qv(n);
+        for (int h = 0; h < cfg.num_kv_heads; ++h) {
+            full.widen(l, h, full.held(l), fk.data(), fv.data());
+            q8.widen(l, h, q8.held(l), qk.data(), qv.data());
+            for (const auto& [exact, held] : {std::pair{&fk, &qk}, std::pair{&fv, &qv}})
+                for (std::size_t b = 0; b < n; b += block) {
+                    float amax = 0;
+                    for (int i = 0; i < block; ++i) amax = std::max(amax, std::fabs((*exact)[b + i]));
+                    std::vector<float> rounded(exact->begin() + b, exact->begin() + b + block);
+                    q8.round_as_stored(rounded.data(), rounded.size());
+                    for (int i = 0; i < block; ++i) {
+                        ASSERT_NEAR((*held)[b + i], (*exact)[b + i], amax / 254 * 1.0001) << "layer " << l << " head " << h;
+                        ASSERT_EQ((*held)[b + i], rounded[i]) << "round_as_stored rounds as the cache stores";
+                    }
+                }
+        }
+    }
+}
+
 TEST(KvCache, ParseKind) {
     EXPECT_EQ(parse_cache_kind("hybrid"), CacheKind::Hybrid);
     EXPECT_THROW(parse_cache_kind("ring"), Error);
+    EXPECT_EQ(parse_kv_type("q8"), KvType::Q8);
+    EXPECT_EQ(parse_kv_type("f16"), KvType::F16);
+    EXPECT_THROW(parse_kv_type("q4"), Error);
 }
 
 

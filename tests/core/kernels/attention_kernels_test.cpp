@@ -20,6 +20,7 @@
 #include "kernels/qmatrix.h"
 #include "scalar_kernels.h"
 #include "kernels/thread_pool.h"
+#include "wp/cache/kv_cache.h"
 #include "wp/model/model.h"
 
 namespace wp::test {
@@ -128,6 +129,59 @@ TEST(AttentionKernels, ScoresAndMixMatchReference) {
                         }
                 }
     }
+}
+
+// q8 rows (a q8 KV cache's): every kernel set (AVX-512, AVX2, scalar) against sums in double over
+// the values the int8 and scales stand for.
+TEST(AttentionKernels, Q8ScoresAndMixMatchReference) {
+    struct Set {
+        const char* name;
+        KernelOptions kernels;
+    };
+    std::vector<Set> sets = {{"default", KernelOptions{}}, {"scalar", scalar_kernels(true)}};
+    KernelOptions no512;
+    no512.avx512 = false;
+    sets.push_back({"AVX2", no512});
+    for (const Set& set : sets)
+        for (int d : {8, 16, 64, 72, 256})
+            for (int nq : {1, 2, 3, 5, 8})
+                for (int n : {0, 1, 67, 130}) {
+                    SCOPED_TRACE("d=" + std::to_string(d) + " nq=" + std::to_string(nq) + " n=" + std::to_string(n) + " " + set.name);
+                    const int block = kv_q8_block(d);
+                    const std::size_t stride = static_cast<std::size_t>(d) * 2;  // rows of a wider cache
+                    const std::size_t total = stride * std::max(n, 1) + d;
+                    std::vector<std::int8_t> q8(total);
+                    std::vector<float> scales(total / block + 1), widened(total);
+                    std::mt19937 rng(static_cast<unsigned>(d * 131 + n));
+                    std::uniform_int_distribution<int> digit(-127, 127);
+                    std::uniform_real_distribution<float> scale(0.001f, 0.05f);
+                    for (auto& x : q8) x = static_cast<std::int8_t>(digit(rng));
+                    for (auto& x : scales) x = scale(rng);
+                    for (std::size_t i = 0; i < total; ++i) widened[i] = q8[i] * scales[i / block];
+                    const Q8Rows rows(q8.data() + d, scales.data() + d / block, block);
+                    const auto q = randn(static_cast<std::size_t>(nq) * d, d + nq);
+                    const std::size_t os = static_cast<std::size_t>(n) + 3;
+                    std::vector<float> sc(nq * os, -7.0f);
+                    attention_scores(q.data(), nq, d, rows, stride, n, sc.data(), os, set.kernels);
+                    for (int h = 0; h < nq; ++h) {
+                        for (int j = 0; j < n; ++j) {
+                            double r = 0;
+                            for (int i = 0; i < d; ++i) r += static_cast<double>(q[h * d + i]) * widened[j * stride + d + i];
+                            ASSERT_NEAR(sc[h * os + j], r, 1e-4 * (1 + std::fabs(r)));
+                        }
+                        ASSERT_EQ(sc[h * os + n], -7.0f) << "wrote past the keys";
+                    }
+                    auto p = randn(nq * os, 11);
+                    for (std::size_t i = 0; i < p.size(); ++i) p[i] = i % 5 == 0 ? 0.0f : std::fabs(p[i]);
+                    std::vector<float> o(static_cast<std::size_t>(nq) * d, 9.0f);
+                    attention_mix(p.data(), os, nq, rows, stride, n, d, o.data(), set.kernels);
+                    for (int h = 0; h < nq; ++h)
+                        for (int i = 0; i < d; ++i) {
+                            double r = 0;
+                            for (int j = 0; j < n; ++j) r += static_cast<double>(p[h * os + j]) * widened[j * stride + d + i];
+                            ASSERT_NEAR(o[h * d + i], r, 1e-4 * (1 + std::fabs(r)));
+                        }
+                }
 }
 
 TEST(AttentionKernels, SoftmaxRowWithCapAndMask) {

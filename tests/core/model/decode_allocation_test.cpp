@@ -188,6 +188,33 @@ TEST_P(DecodeAllocations, PromptLookupAllocatesNothingPerToken) {
     EXPECT_EQ(g_allocations.load(), 0) << "allocations generating 48 tokens with prompt lookup, after the first";
 }
 
+// Decode attention split across threads (fewer KV heads than threads, a context long enough for
+// parts) and the q8 and f16 caches allocate nothing per token either.
+TEST(DecodeAllocationsSplit, LongContextOnMoreThreadsThanKvHeadsAllocatesNothing) {
+    WP_REQUIRE_SHARED();
+    for (KvType kv : {KvType::F32, KvType::F16, KvType::Q8}) {
+        SCOPED_TRACE(kv_type_name(kv));
+        LoadOptions lo;
+        lo.threads = 4;
+        lo.kv_cache = kv;
+        auto m = Model::load(shared_dir() / "fixtures" / "tiny-gemma", {}, lo);
+        ASSERT_EQ(m->config().num_kv_heads, 1);
+        auto ctx = m->new_context(CacheKind::Static, 1200);
+        std::vector<int> prompt(1100);
+        for (std::size_t i = 0; i < prompt.size(); ++i) prompt[i] = static_cast<int>(3 + i * 7 % 900);
+        m->forward(*ctx, prompt, LogitsMode::Last);
+        int id = 5;
+        for (int i = 0; i < 2; ++i) m->forward(*ctx, std::span<const int>(&id, 1), LogitsMode::Last);
+        const long n = allocations_during([&] {
+            for (int i = 0; i < 48; ++i) {
+                const auto logits = m->forward(*ctx, std::span<const int>(&id, 1), LogitsMode::Last);
+                id = static_cast<int>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+            }
+        });
+        EXPECT_EQ(n, 0) << "allocations in 48 decode steps after 1,100 tokens";
+    }
+}
+
 // BLAS's threads are the process's: set_blas_threads sets them once (the first call wins), and
 // loading a model sets only its own pool (LoadOptions::threads), so a second model loaded while
 // the first runs sgemm changes nothing under it.

@@ -283,6 +283,47 @@ TEST(Forward, LongChunksOnSlidingLayersEqualTokenByToken) {
     }
 }
 
+// With fewer KV heads than threads, decode attention splits each head's keys across the threads
+// and merges the parts' softmax (DecodeSplit): the logits and the recorded probabilities must be
+// those of one thread, with whole parts masked out (gemma2's sliding layers in a dynamic cache
+// hide every key before the window) and on ring layers (hybrid). An f32 cache: f16 and q8 caches
+// round each layer's new rows, which turns the parts' different summation order (1e-7) into a
+// rounding step now and then; their kernels are compared directly in attention_kernels_test.
+TEST(Forward, DecodeSplitAcrossThreadsEqualsOneThread) {
+    WP_REQUIRE_SHARED();
+    constexpr int T = 1100;  // 4 parts of at least DecodeSplit::kMinKeys (256) from 1,024 keys on
+    std::vector<int> ids(T);
+    for (int i = 0; i < T; ++i) ids[i] = 2 + (i * 37 + i * i) % 997;
+    for (const char* name : {"tiny-gemma", "tiny-gemma2"}) {
+        const fs::path dir = shared_dir() / "fixtures" / name;
+        for (KvType kv : {KvType::F32}) {
+            LoadOptions one = exact_options(), four = exact_options();
+            one.threads = 1;
+            four.threads = 4;
+            one.kv_cache = four.kv_cache = kv;
+            const auto m1 = Model::load(dir, {}, one);
+            const auto m4 = Model::load(dir, {}, four);
+            const ModelConfig& c = m1->config();
+            ASSERT_LT(c.num_kv_heads, 4) << "the split needs fewer KV heads than threads";
+            for (CacheKind kind : {CacheKind::Dynamic, CacheKind::Hybrid}) {
+                SCOPED_TRACE(std::string(name) + " " + kv_type_name(kv) + " " + cache_kind_name(kind));
+                AttentionTrace t1(c.num_layers, c.num_heads, T), t4(c.num_layers, c.num_heads, T);
+                auto c1 = m1->new_context(kind), c4 = m4->new_context(kind);
+                float worst = 0;
+                for (int p = 0; p < T; ++p) {
+                    const auto span = std::span<const int>(ids).subspan(p, 1);
+                    auto l1 = m1->forward(*c1, span, LogitsMode::Last, &t1);
+                    const std::vector<float> a(l1.begin(), l1.end());
+                    auto l4 = m4->forward(*c4, span, LogitsMode::Last, &t4);
+                    worst = std::max(worst, max_abs_diff(a.data(), l4.data(), a.size()));
+                }
+                EXPECT_LE(worst, kLogitTol);
+                EXPECT_LE(max_abs_diff(t1.data().data(), t4.data().data(), t1.data().size()), kAttnTol);
+            }
+        }
+    }
+}
+
 TEST(Forward, RejectsTokensOutsideTheVocabulary) {
     WP_REQUIRE_SHARED();
     auto m = Model::load(shared_dir() / "fixtures" / "tiny-gemma");

@@ -157,14 +157,17 @@ TEST(Precisions, QuantizedLogitsStayCloseToF32) {
 // demo model that moves logits by ~0.1 of a spread of tens of units; on the
 // fixtures' deliberately huge random weights (unbounded Qwen2 scores of many units) the rounding
 // is amplified, so there the bound is the same share of the logit spread as q8's own (0.3 std).
-float half_vs_full_kv(const fs::path& dir, const std::vector<int>& ids) {
+// --kv q8 (int8 blocks with one scale each, as llama.cpp's q8_0 cache) is held to the same
+// share of the spread on the fixtures and its own measured bound on the demo model.
+float half_vs_full_kv(const fs::path& dir, const std::vector<int>& ids, std::optional<KvType> kv = std::nullopt) {
     LoadOptions o;
     o.precision = Precision::Q8;
+    o.kv_cache = kv;
     auto m = Model::load(dir, {}, o);
     const std::size_t V = m->config().vocab_size;
     auto half = m->new_context();
-    EXPECT_TRUE(half->cache.half());
-    Context full(m->config(), m->default_cache(), 0, false);
+    EXPECT_EQ(half->cache.type(), kv.value_or(KvType::F16));
+    Context full(m->config(), m->default_cache(), 0, KvType::F32);
     float worst = 0;
     for (std::size_t t = 0; t < ids.size(); ++t) {
         auto a = m->forward(*half, std::span<const int>(ids).subspan(t, 1), LogitsMode::Last);
@@ -182,6 +185,9 @@ TEST(Precisions, HalfKvCacheStaysCloseToF32Cache) {
     const float demo = half_vs_full_kv(shared_dir() / "models" / "windowpane-demo-gemma2", demo_ids);
     std::printf("demo model, 81 tokens: q8, f16 vs f32 KV cache: max |dlogit| %.5f\n", demo);
     EXPECT_LE(demo, 0.2f);  // measured 0.095 with logits spread over tens of units (soft-cap 30)
+    const float demo8 = half_vs_full_kv(shared_dir() / "models" / "windowpane-demo-gemma2", demo_ids, KvType::Q8);
+    std::printf("demo model, 81 tokens: q8, q8 vs f32 KV cache: max |dlogit| %.5f\n", demo8);
+    EXPECT_LE(demo8, 0.25f);  // measured 0.107
     for (const auto& rc : all_cases()) {
         if (rc.name.find("seq40") == std::string::npos) continue;
         SCOPED_TRACE(rc.name);
@@ -195,6 +201,9 @@ TEST(Precisions, HalfKvCacheStaysCloseToF32Cache) {
         const double std = std::sqrt(sq / ref.size() - (sum / ref.size()) * (sum / ref.size()));
         std::printf("%-30s q8, f16 vs f32 KV cache: max |dlogit| %.4f (%.2f std)\n", rc.name.c_str(), worst, worst / std);
         EXPECT_LE(worst / std, 0.3);
+        const float worst8 = half_vs_full_kv(rc.model_dir, rc.input_ids(), KvType::Q8);
+        std::printf("%-30s q8, q8 vs f32 KV cache: max |dlogit| %.4f (%.2f std)\n", rc.name.c_str(), worst8, worst8 / std);
+        EXPECT_LE(worst8 / std, 0.3);  // measured 0.16-0.19
     }
 }
 

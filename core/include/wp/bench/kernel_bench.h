@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <memory>
 
+#include "wp/cache/kv_cache.h"
 #include "wp/model/kernel_options.h"
 #include "wp/model/precision.h"
 
@@ -52,7 +53,7 @@ private:
 // query heads of each KV head together), as a decode step runs it.
 struct AttentionBenchOptions {
     int context = 2048, layers = 26, heads = 8, kv_heads = 4, head_dim = 256, threads = 2, repeat = 7;
-    bool f32_cache = false;  // f16 (the quantized precisions' cache) by default
+    KvType kv = KvType::F16;  // the quantized precisions' cache by default
 };
 struct AttentionBenchResult {
     Spread ms_per_token;

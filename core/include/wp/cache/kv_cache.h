@@ -23,13 +23,22 @@ enum class CacheKind { Dynamic, Static, Hybrid };
 const char* cache_kind_name(CacheKind k);
 CacheKind parse_cache_kind(const std::string& s);  // throws wp::Error
 
+// How K and V rows are held: f32; f16 (half the bytes; the quantized precisions' default, as
+// llama.cpp's); q8: blocks of kv_q8_block(head_dim) int8 with one f32 scale each (as llama.cpp's
+// q8_0 cache, -ctk q8_0 -ctv q8_0: about a quarter of f32's bytes, a rounding error of at most
+// half a step, amax / 254, per element).
+enum class KvType { F32, F16, Q8 };
+
+const char* kv_type_name(KvType t);          // "f32", "f16", "q8"
+KvType parse_kv_type(const std::string& s);  // the same names; throws wp::Error
+int kv_q8_block(int head_dim);  // the largest of 32, 16, 8 dividing head_dim, else head_dim
+std::size_t kv_row_bytes(KvType t, int head_dim);  // one head's K (or V) row as held
+
 class KvCache {
 public:
     // max_len: Static: the preallocated capacity (required, > 0). Hybrid: capacity of the global
     // layers when > 0 (as transformers' HybridCache), growing when 0. Dynamic: ignored.
-    // half: keep K and V as f16 (half the bytes; the quantized precisions use it, as llama.cpp's
-    // default cache does), else f32.
-    KvCache(const ModelConfig& cfg, CacheKind kind, std::int64_t max_len = 0, bool half = false);
+    KvCache(const ModelConfig& cfg, CacheKind kind, std::int64_t max_len = 0, KvType type = KvType::F32);
     ~KvCache();
     KvCache(KvCache&&) noexcept;
     KvCache& operator=(KvCache&&) noexcept;
@@ -47,13 +56,24 @@ public:
     // The rows the layer holds now, for attention over the past.
     int held(int layer) const;                      // number of valid slots
     std::int64_t allocated_slots(int layer) const;  // allocated slots
-    bool half() const { return half_; }
+    KvType type() const { return type_; }
+    bool half() const { return type_ == KvType::F16; }
     // Head h's row in slot s starts at offset(layer, s, h) in these arrays; one head's rows are
     // contiguous, head_dim() apart.
-    const float* keys(int layer) const;  // when !half()
+    const float* keys(int layer) const;  // type() F32
     const float* values(int layer) const;
-    const std::uint16_t* keys16(int layer) const;  // when half()
+    const std::uint16_t* keys16(int layer) const;  // F16
     const std::uint16_t* values16(int layer) const;
+    const std::int8_t* keys8(int layer) const;  // Q8: element i's scale is key_scales[i / q8_block()]
+    const std::int8_t* values8(int layer) const;
+    const float* key_scales(int layer) const;
+    const float* value_scales(int layer) const;
+    int q8_block() const { return q8_block_; }
+    // Head h's first `slots` K and V rows as f32 (slots x head_dim each), whatever the type.
+    void widen(int layer, int head, int slots, float* keys, float* values) const;
+    // Rounds rows of K or V (count floats, whole head rows) to what storing them would keep, so
+    // that attention reads new rows as it will read them from the cache (f16, q8; f32: as is).
+    void round_as_stored(float* rows, std::size_t count) const;
     int head_dim() const { return head_dim_; }
     std::size_t head_stride(int layer) const { return static_cast<std::size_t>(allocated_slots(layer)) * head_dim_; }
     std::size_t offset(int layer, int slot, int head) const {
@@ -91,11 +111,10 @@ private:
     void put(Layer& L, std::size_t slot, const float* k, const float* v, int rows);
     // Copies a slot's rows (every head) into kept row `kept` of keep_for_rewind, or back.
     void move_kept(Layer& L, std::size_t slot, std::size_t kept, bool to_slot);
-    std::size_t elem() const { return half_ ? 2 : 4; }
 
     CacheKind kind_;
-    bool half_;
-    int head_dim_, kv_heads_;
+    KvType type_;
+    int head_dim_, kv_heads_, q8_block_;
     int kv_dim() const { return head_dim_ * kv_heads_; }
     std::int64_t max_len_;
     std::int64_t length_ = 0;

@@ -31,6 +31,8 @@ struct LoadOptions {
     // The model's thread pool, 0..kMaxThreads (Model::load throws outside); 0: one per core.
     // BLAS's threads: set_blas_threads.
     int threads = 0;
+    // How contexts' KV caches hold K and V; unset: f16 for q8 and q4, else f32 (exact logits).
+    std::optional<KvType> kv_cache;
     KernelOptions kernels;  // which kernels run; the defaults take the fastest the CPU has
 };
 
@@ -38,7 +40,7 @@ struct LoadOptions {
 // of its forward passes. Model::new_context makes one with the model's cache type.
 class Context {
 public:
-    Context(const ModelConfig& cfg, CacheKind kind, std::int64_t max_len = 0, bool half_cache = false);
+    Context(const ModelConfig& cfg, CacheKind kind, std::int64_t max_len = 0, KvType kv = KvType::F32);
     ~Context();
     Context(const Context&) = delete;
     Context& operator=(const Context&) = delete;
@@ -76,7 +78,8 @@ public:
     int threads() const;
     std::size_t weight_bytes_per_token() const;  // weight bytes one decode step reads
     CacheKind default_cache() const;
-    std::size_t kv_bytes_per_token() const;  // all layers, K and V (f16 for q8/q4, else f32)
+    KvType kv_type() const;  // the contexts' KV cache type (LoadOptions::kv_cache)
+    std::size_t kv_bytes_per_token() const;  // all layers, K and V, as kv_type() holds them
 
     std::unique_ptr<Context> new_context(CacheKind kind, std::int64_t max_len = 0) const;
     std::unique_ptr<Context> new_context() const { return new_context(default_cache()); }
