@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "bench.h"
+#include "kv_divergence.h"
 #include "bench_tokenize.h"
 #include "command.h"
 #include "synth.h"
@@ -32,6 +33,7 @@ int run_bench(const Args& a) {
     apply_kernel_flags(a, o.kernels);
     o.model_dir = a.str("model");
     if (a.has("precision")) o.precision = parse_precision(a.str("precision"));
+    if (a.has("kv")) o.kv = parse_kv_type(a.str("kv"));
     o.threads = threads_option(a, 0);
     o.prompt_tokens = static_cast<int>(a.integer("prompt-tokens", 512));
     o.gen_tokens = static_cast<int>(a.integer("gen-tokens", 128));
@@ -55,7 +57,7 @@ int run_bench_attention(const Args& a) {
     o.head_dim = static_cast<int>(a.integer("head-dim", o.head_dim));
     o.threads = threads_option(a, o.threads);
     o.repeat = static_cast<int>(a.integer("repeat", o.repeat));
-    o.f32_cache = a.flag("f32-cache");
+    o.kv = parse_kv_type(a.str("kv", "f16"));
     if (o.context < 1 || o.layers < 1 || o.kv_heads < 1 || o.heads < o.kv_heads || o.heads % o.kv_heads ||
         o.head_dim < 8 || o.head_dim % 8 || o.repeat < 1 || o.threads < 0)
         throw UsageError("--context, --layers, --kv-heads and --repeat >= 1; --heads a multiple of --kv-heads; "
@@ -101,6 +103,20 @@ int run_bench_tokenize(const Args& a) {
     return bench_tokenize(dir, mb, repeat);
 }
 
+int run_kv_divergence(const Args& a) {
+    KvDivergenceOptions o;
+    o.model_dir = a.str("model");
+    o.text_file = a.str("text");
+    if (a.has("precision")) o.precision = parse_precision(a.str("precision"));
+    o.kv = parse_kv_type(a.str("kv", "q8"));
+    o.against = parse_kv_type(a.str("against", "f16"));
+    o.max_tokens = static_cast<int>(a.integer("max-tokens", o.max_tokens));
+    o.threads = threads_option(a, 0);
+    o.json = a.flag("json");
+    if (o.max_tokens < 2) throw UsageError("--max-tokens must be >= 2");
+    return kv_divergence(o);
+}
+
 }  // namespace
 
 const CommandGroup& bench_commands() {
@@ -108,7 +124,7 @@ const CommandGroup& bench_commands() {
         "Benchmarks",
         {
             {"bench", "Load time, prefill and decode tokens/s of a model",
-             {"--model DIR [--precision f32|bf16|q8|q4] [--threads N] [--prompt-tokens 512]\n"
+             {"--model DIR [--precision f32|bf16|q8|q4] [--kv f32|f16|q8] [--threads N] [--prompt-tokens 512]\n"
               "[--gen-tokens 128] [--repeat 5] [--json] [--no-int8-gemm] [--no-bf16-gemm] [--avx2]"},
              "Load time, prefill and decode tokens/s (median, min-max), peak RSS, KV bytes.\n"
              "--no-int8-gemm: q8/q4 prompts through sgemm instead of the int8 product.\n"
@@ -116,7 +132,7 @@ const CommandGroup& bench_commands() {
              "--avx2: the AVX2 decode kernels and neither product, as on a CPU without AVX-512\n"
              "(for comparison; OpenBLAS still picks its own kernels).\n",
              {{"json", "no-int8-gemm", "no-bf16-gemm", "avx2"},
-              {"model", "precision", "threads", "prompt-tokens", "gen-tokens", "repeat"}},
+              {"model", "precision", "kv", "threads", "prompt-tokens", "gen-tokens", "repeat"}},
              run_bench},
             {"bench-memory", "Memory read bandwidth with 1..N threads", {"[--threads 2]"},
              "Memory read bandwidth with 1..N threads (decode speed is bound by it).\n",
@@ -124,11 +140,20 @@ const CommandGroup& bench_commands() {
              run_bench_memory},
             {"bench-attention", "Decode attention over a full cache: time per token, GB/s",
              {"[--context 2048] [--layers 26] [--heads 8] [--kv-heads 4] [--head-dim 256]\n"
-              "[--threads 2] [--repeat 7] [--f32-cache]"},
+              "[--threads 2] [--repeat 7] [--kv f16]"},
              "Decode attention over a full cache in every layer (defaults: gemma2-2b's shape):\n"
-             "time per token and GB/s of cache read. --f32-cache: an f32 cache instead of f16.\n",
-             {{"f32-cache"}, {"context", "layers", "heads", "kv-heads", "head-dim", "threads", "repeat"}},
+             "time per token and GB/s of cache read. --kv f32|f16|q8: how the cache holds K and V.\n",
+             {{}, {"context", "layers", "heads", "kv-heads", "head-dim", "threads", "repeat", "kv"}},
              run_bench_attention},
+            {"kv-divergence", "Accuracy cost of a KV cache type: KL divergence over a text",
+             {"--model DIR --text FILE [--kv q8] [--against f16] [--precision P] [--max-tokens 2048]\n"
+              "[--threads N] [--json]"},
+             "Runs the text (its first --max-tokens tokens, at most the model's positions) token by\n"
+             "token with a cache of type --kv and one of type --against; prints the KL divergence of\n"
+             "each position's next-token distribution (mean, 99th percentile, max, in nats) and how\n"
+             "often the top token agrees.\n",
+             {{"json"}, {"model", "text", "kv", "against", "precision", "max-tokens", "threads"}},
+             run_kv_divergence},
             {"bench-kernels", "Decode kernel throughput per precision",
              {"[--rows 4864] [--cols 896] [--threads 2] [--repeat 7] [--mb 512]\n"
               "[--precision all|f32|bf16|q8|q4] [--inputs 1] [--no-int8-gemm] [--no-bf16-gemm]\n"
