@@ -27,6 +27,8 @@ void AppSettings::setLastModel(const QString& path) { open()->setValue("models/l
 
 QString AppSettings::precision() const { return open()->value("models/precision").toString(); }
 void AppSettings::setPrecision(const QString& precision) { open()->setValue("models/precision", precision); }
+QString AppSettings::kvCache() const { return open()->value("models/kv_cache").toString(); }
+void AppSettings::setKvCache(const QString& type) { open()->setValue("models/kv_cache", type); }
 
 QString AppSettings::theme() const { return open()->value("view/theme", "system").toString(); }
 void AppSettings::setTheme(const QString& theme) { open()->setValue("view/theme", theme); }

@@ -29,6 +29,8 @@ public:
     void setLastModel(const QString& path);
     QString precision() const;  // "", "f32", "bf16", "q8", "q4"; empty: the model's default
     void setPrecision(const QString& precision);
+    QString kvCache() const;  // "", "f32", "f16", "q8"; empty: the precision's default
+    void setKvCache(const QString& type);
     QString theme() const;  // "system", "light", "dark"
     void setTheme(const QString& theme);
     QString draft() const;  // what was typed but not sent

@@ -179,6 +179,16 @@ void MainWindow::buildMenus() {
             if (!card_.path.isEmpty() && !isGenerating()) openModel(card_.path);  // reload in the new precision
         });
     }
+    QMenu* kv = file->addMenu(tr("KV Cache"));
+    for (const auto& [key, label] : {std::pair{"", tr("Automatic (f16 for q8 and q4, else f32)")}, std::pair{"f32", tr("f32")},
+                                     std::pair{"f16", tr("f16 (half the bytes)")},
+                                     std::pair{"q8", tr("q8 (about half of f16's bytes; faster long chats)")}}) {
+        const QString k = QString::fromLatin1(key);
+        kv->addAction(label, this, [this, k] {
+            appSettings_.setKvCache(k);
+            if (!card_.path.isEmpty() && !isGenerating()) openModel(card_.path);  // reload with the new cache
+        });
+    }
     file->addSeparator();
     file->addAction(tr("&New Chat"), QKeySequence::New, chat_, &ChatPane::newConversation);
     file->addAction(tr("&Rename Chat\u2026"), sidebar_, &ConversationList::renameCurrent);
@@ -276,7 +286,7 @@ void MainWindow::openModel(const QString& path) {
     progress_->setVisible(true);
     statusBar()->showMessage(tr("Loading %1\u2026").arg(loadingPath_));
     chat_->setModelLoading(true);
-    worker_.post(&InferenceWorker::loadModel, loadRequest_, loadingPath_, appSettings_.precision());
+    worker_.post(&InferenceWorker::loadModel, loadRequest_, loadingPath_, appSettings_.precision(), appSettings_.kvCache());
 }
 
 void MainWindow::onLoadProgress(quint64 id, double fraction) {

@@ -46,6 +46,7 @@ QJsonObject ReplyStats::toJson() const {
 
 struct InferenceWorker::Loaded {
     QString precision;  // as requested ("" = the model's default)
+    QString kvCache;    // likewise
     std::unique_ptr<LoadedModel> model;
     std::unique_ptr<ChatSession> session;
     ModelCard card;
@@ -96,6 +97,7 @@ ModelCard describeModel(const LoadedModel& lm, const QString& path) {
     for (int l = 0; l < c.num_layers; ++l) card.layers.push_back({c.layer_is_sliding(l), c.layer_masks[l].window});
     card.kvBytesPerToken = static_cast<qint64>(lm.model().kv_bytes_per_token());
     card.defaultCache = QString::fromLatin1(cache_kind_name(lm.model().default_cache()));
+    card.kvType = QString::fromLatin1(kv_type_name(lm.model().kv_type()));
     std::string why;
     card.systemRoleSupported = lm.supports_system_role(&why);
     card.systemRoleReason = QString::fromStdString(why);
@@ -103,9 +105,9 @@ ModelCard describeModel(const LoadedModel& lm, const QString& path) {
     return card;
 }
 
-void InferenceWorker::loadModel(quint64 requestId, const QString& path, const QString& precision) {
+void InferenceWorker::loadModel(quint64 requestId, const QString& path, const QString& precision, const QString& kvCache) {
     const QString key = QDir::cleanPath(path);
-    if (Loaded* l = find(key); l && l->precision == precision) {
+    if (Loaded* l = find(key); l && l->precision == precision && l->kvCache == kvCache) {
         emit loadProgress(requestId, 1.0);
         emit modelLoaded(requestId, l->card);
         return;
@@ -113,8 +115,10 @@ void InferenceWorker::loadModel(quint64 requestId, const QString& path, const QS
     try {
         auto loaded = std::make_shared<Loaded>();
         loaded->precision = precision;
+        loaded->kvCache = kvCache;
         LoadOptions options;
         if (!precision.isEmpty()) options.precision = parse_precision(precision.toStdString());
+        if (!kvCache.isEmpty()) options.kv_cache = parse_kv_type(kvCache.toStdString());
         loaded->model = LoadedModel::load(key.toStdString(), [&](double f) { emit loadProgress(requestId, f); }, options);
         loaded->session = std::make_unique<ChatSession>(*loaded->model);
         loaded->card = describeModel(*loaded->model, key);

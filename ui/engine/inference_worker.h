@@ -32,8 +32,9 @@ public:
 
 public slots:
     // Loads (or reuses) the model folder `path` in `precision` ("f32", "bf16", "q8", "q4"; empty:
-    // the model's default); emits loadProgress, then modelLoaded or error.
-    void loadModel(quint64 requestId, const QString& path, const QString& precision = {});
+    // the model's default) with KV caches of type `kvCache` ("f32", "f16", "q8"; empty: the
+    // precision's default); emits loadProgress, then modelLoaded or error.
+    void loadModel(quint64 requestId, const QString& path, const QString& precision = {}, const QString& kvCache = {});
     void unloadModel(const QString& path);
     // Generates the assistant's reply to `conversation` with the model loaded from `modelPath`.
     // Emits promptProgress, tokenText per token, stats at most once a second, then finished (also

@@ -30,6 +30,7 @@ struct ModelCard {
     QVector<LayerInfo> layers;
     qint64 kvBytesPerToken = 0;
     QString defaultCache;
+    QString kvType;  // how its caches hold K and V: f32, f16, q8
     bool systemRoleSupported = true;
     QString systemRoleReason;  // the template's message when it rejects a system turn
     bool builtinTemplate = false;

@@ -207,7 +207,7 @@ void CompareView::setModel(int slot, const QString& path) {
     if (p.running) return;
     p.loadId = p.worker.nextRequestId();
     p.title->setText(tr("Loading %1\u2026").arg(QFileInfo(path).fileName().toHtmlEscaped()));
-    p.worker.post(&InferenceWorker::loadModel, p.loadId, path, QString());
+    p.worker.post(&InferenceWorker::loadModel, p.loadId, path, QString(), QString());
     updateButtons();
 }
 

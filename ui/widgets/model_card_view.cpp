@@ -52,7 +52,8 @@ void ModelCardView::setCard(const ModelCard& card) {
             .arg(card.heads)
             .arg(card.kvHeads)
             .arg(card.headDim)
-            .arg(humanBytes(static_cast<double>(card.kvBytesPerToken)), card.defaultCache, card.tokenizer.toHtmlEscaped(),
+            .arg(humanBytes(static_cast<double>(card.kvBytesPerToken)), tr("%1, %2").arg(card.defaultCache, card.kvType),
+                 card.tokenizer.toHtmlEscaped(),
                  card.builtinTemplate ? tr("built-in (the folder has none)") : tr("from the model folder"))
             .arg(card.layers.size() - sliding)
             .arg(sliding)

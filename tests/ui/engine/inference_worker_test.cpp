@@ -84,6 +84,28 @@ TEST(InferenceWorker, TwoWorkersGenerateAtOnce) {
     EXPECT_EQ(ra.text, rb.text);
 }
 
+// The KV cache type chosen in the app reaches the model: the card says so, a q8 cache takes fewer
+// bytes per token than the default f32 one (bf16 weights), a reply still comes, and asking again
+// with another type loads again rather than reusing the model.
+TEST(InferenceWorker, KvCacheTypeIsLoadedAndShown) {
+    InferenceWorker w;
+    ModelCard cards[2];
+    QObject::connect(&w, &InferenceWorker::modelLoaded, [&](quint64 id, const ModelCard& c) { cards[id - 1] = c; });
+    Recorder rec(w);
+    w.loadModel(1, kDemo);
+    w.loadModel(2, kDemo, QString(), QStringLiteral("q8"));
+    ASSERT_TRUE(rec.error.isEmpty()) << rec.error.toStdString();
+    EXPECT_EQ(cards[0].kvType, QStringLiteral("f32"));
+    EXPECT_EQ(cards[1].kvType, QStringLiteral("q8"));
+    EXPECT_LT(cards[1].kvBytesPerToken * 3, cards[0].kvBytesPerToken);
+    GenerationSettings settings;
+    settings.greedy = true;
+    settings.maxNewTokens = 12;
+    w.generate(3, kDemo, question(), settings);
+    ASSERT_TRUE(rec.finished) << rec.error.toStdString();
+    EXPECT_FALSE(rec.text.isEmpty());
+}
+
 // The settings' prompt lookup: stored and read back, and in greedy replies the same text with it
 // as without it.
 TEST(InferenceWorker, PromptLookupGivesTheSameGreedyReply) {
