@@ -182,7 +182,7 @@ void MainWindow::buildMenus() {
     QMenu* kv = file->addMenu(tr("KV Cache"));
     for (const auto& [key, label] : {std::pair{"", tr("Automatic (f16 for q8 and q4, else f32)")}, std::pair{"f32", tr("f32")},
                                      std::pair{"f16", tr("f16 (half the bytes)")},
-                                     std::pair{"q8", tr("q8 (about half of f16's bytes; faster long chats)")}}) {
+                                     std::pair{"q8", tr("q8 (8-bit blocks: 56-75% of f16's bytes)")}}) {
         const QString k = QString::fromLatin1(key);
         kv->addAction(label, this, [this, k] {
             appSettings_.setKvCache(k);

@@ -12,13 +12,17 @@
 
 namespace wp {
 
-DecodeSplit::DecodeSplit(int threads, int kv_heads, int keys) {
+DecodeSplit::DecodeSplit(int threads, int kv_heads, int group, int keys) {
     // The fewest parts that let the units share out evenly (kv_heads * parts a multiple of the
     // threads), each at least kMinKeys long: below that the merge costs more than it spreads.
-    const int even = threads / std::gcd(std::max(kv_heads, 1), std::max(threads, 1));
+    threads = std::max(threads, 1);
+    kv_heads = std::max(kv_heads, 1);
+    const int even = threads / std::gcd(kv_heads, threads);
     parts = std::clamp(std::min(even, keys / kMinKeys), 1, kMaxParts);
-    units = kv_heads * parts;
-    part_keys = (keys + parts - 1) / parts;
+    part_keys = std::max(1, (keys + parts - 1) / parts);
+    parts = std::max(1, (keys + part_keys - 1) / part_keys);  // no empty last part
+    head_parts = parts == 1 ? std::clamp((threads + kv_heads - 1) / kv_heads, 1, std::max(group, 1)) : 1;
+    units = kv_heads * parts * head_parts;
 }
 
 namespace {
@@ -89,7 +93,7 @@ void decode_attention(const AttentionStep& step, ThreadPool& pool, AttentionScra
     const float* vn = step.v;
     float* att = step.out;
     const bool trace_on = trace != nullptr && trace->covers(pos) && trace->records(layer);
-    const DecodeSplit split(pool.size(), c.num_kv_heads, n_tot);
+    const DecodeSplit split(pool.size(), c.num_kv_heads, group, n_tot);
     const int parts = split.parts;
     // Split: each part's output and log-sum-exp per head (sized for the most parts, once).
     float* partial = ensure(s.partial, static_cast<std::size_t>(DecodeSplit::kMaxParts) * c.num_heads * hd);
@@ -97,8 +101,8 @@ void decode_attention(const AttentionStep& step, ThreadPool& pool, AttentionScra
 
     pool.parallel_for(split.units, 1, [&](std::int64_t u0, std::int64_t u1) {
         for (std::int64_t u = u0; u < u1; ++u) {
-            const int g = static_cast<int>(u / parts), part = static_cast<int>(u % parts);
-            const int h0 = g * group, nq = group;
+            const int g = split.kv_head(u), part = split.part(u);
+            const int h0 = split.first_head(u, group), nq = split.end_head(u, group) - h0;
             const int j0 = part * split.part_keys, j1 = std::min(n_tot, j0 + split.part_keys);
             const float* qh = q + static_cast<std::size_t>(h0) * hd;
             float* rows = scores + static_cast<std::size_t>(h0) * n_tot;

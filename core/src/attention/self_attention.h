@@ -37,13 +37,20 @@ struct AttentionStep {
 };
 
 // Decode attention's work units on a pool of `threads`, over `keys` keys (cached and new): each
-// KV head's keys in `parts` ranges of part_keys (the last shorter); unit u is KV head u / parts,
-// range u % parts.
+// KV head's keys in `parts` ranges of part_keys (the last shorter, none empty); when that still
+// leaves threads idle (a context too short for parts), each head group's query heads in
+// `head_parts` instead (each part then reads the group's keys: cheap at that length). Unit u is
+// KV head u / (parts * head_parts), range (u / head_parts) % parts, query heads u % head_parts.
 struct DecodeSplit {
     static constexpr int kMinKeys = 256;  // the shortest range worth a part of its own
     static constexpr int kMaxParts = 64;
-    DecodeSplit(int threads, int kv_heads, int keys);
-    int parts, units, part_keys;
+    DecodeSplit(int threads, int kv_heads, int group, int keys);
+    int parts, head_parts, units, part_keys;
+    int kv_head(std::int64_t u) const { return static_cast<int>(u / (parts * head_parts)); }
+    int part(std::int64_t u) const { return static_cast<int>(u / head_parts % parts); }
+    // The unit's query heads, [first_head, end_head), of the group's `group`.
+    int first_head(std::int64_t u, int group) const { return kv_head(u) * group + static_cast<int>(u % head_parts) * group / head_parts; }
+    int end_head(std::int64_t u, int group) const { return kv_head(u) * group + (static_cast<int>(u % head_parts) + 1) * group / head_parts; }
 };
 
 // One new token (count == 1): the query heads that share a KV head go together.

@@ -67,9 +67,10 @@ namespace {
 float quantize_block(const float* x, int n, std::int8_t* q, float* rounded = nullptr) {
     float amax = 0;
     for (int i = 0; i < n; ++i) amax = std::max(amax, std::fabs(x[i]));
-    const float d = amax / 127.0f, id = d > 0 ? 1.0f / d : 0.0f;
+    // A non-finite row (an overflowed activation) keeps a zero block rather than NaN's.
+    const float d = std::isfinite(amax) ? amax / 127.0f : 0.0f, id = d > 0 ? 1.0f / d : 0.0f;
     for (int i = 0; i < n; ++i) {
-        const auto v = static_cast<std::int8_t>(std::lrint(x[i] * id));
+        const auto v = static_cast<std::int8_t>(std::clamp<long>(std::lrint(x[i] * id), -127, 127));
         if (q) q[i] = v;
         if (rounded) rounded[i] = static_cast<float>(v) * d;
     }

@@ -572,12 +572,15 @@ void attention_mix(const float* p, std::size_t ps, int nq, const float* values, 
                    float* out, const KernelOptions& options) {
     mix_any(p, ps, nq, values, vs, n, d, out, options);
 }
+// The vector loops find a block's scale by a shift: other block lengths take the scalar loops.
 void attention_scores(const float* q, int nq, int d, const Q8Rows& keys, std::size_t ks, int n, float* out,
                       std::size_t os, const KernelOptions& options) {
+    if (!std::has_single_bit(static_cast<unsigned>(keys.block))) return scores_scalar(q, nq, d, keys, ks, n, out, os);
     scores_any(q, nq, d, keys, ks, n, out, os, options);
 }
 void attention_mix(const float* p, std::size_t ps, int nq, const Q8Rows& values, std::size_t vs, int n, int d,
                    float* out, const KernelOptions& options) {
+    if (!std::has_single_bit(static_cast<unsigned>(values.block))) return mix_scalar(p, ps, nq, values, vs, n, d, out);
     mix_any(p, ps, nq, values, vs, n, d, out, options);
 }
 

@@ -88,14 +88,16 @@ void decode(llama_context* ctx, std::vector<llama_token>& toks, int n_batch) {
 
 int main(int argc, char** argv) {
     if (argc < 3) {
-        std::fprintf(stderr, "usage: llama_side quantize IN OUT q8_0|q4_0|bf16 | bench MODEL THREADS [P] [N] [R] [DEPTH]\n");
+        std::fprintf(stderr, "usage: llama_side quantize IN OUT q8_0|q4_0|bf16 | bench MODEL THREADS [P] [N] [R] [DEPTH] [f16|q8_0]\n");
         return 2;
     }
     const std::string cmd = argv[1];
-    // Warnings, errors and which CPU variant was loaded; not llama.cpp's chatty info lines.
+    // Warnings, errors and which CPU variant was loaded; not llama.cpp's chatty info lines, unless
+    // LLAMA_SIDE_LOG is set (to see, say, the KV cache's types and size).
+    static const bool all_lines = std::getenv("LLAMA_SIDE_LOG") != nullptr;
     llama_log_set(
         [](int level, const char* text, void*) {
-            if ((level >= 3 && level <= 4) || std::strstr(text, "CPU backend")) std::fputs(text, stderr);
+            if (all_lines || (level >= 3 && level <= 4) || std::strstr(text, "CPU backend")) std::fputs(text, stderr);
         },
         nullptr);
     const char* libdir = std::getenv("LLAMA_LIB_DIR");
@@ -119,6 +121,8 @@ int main(int argc, char** argv) {
     const int n_gen = argc > 5 ? std::atoi(argv[5]) : 128;
     const int repeat = argc > 6 ? std::atoi(argv[6]) : 5;
     const int depth = argc > 7 ? std::atoi(argv[7]) : 0;
+    const std::string kv = argc > 8 ? argv[8] : "f16";  // the KV cache's type (-ctk/-ctv)
+    if (kv != "f16" && kv != "q8_0") return 2;
 
     llama_model* model = llama_model_load_from_file(argv[2], llama_model_default_params());
     if (!model) return 1;
@@ -127,6 +131,21 @@ int main(int argc, char** argv) {
     std::memcpy(cp.bytes + 0, &n_ctx, 4);  // n_ctx, n_batch, n_ubatch
     std::memcpy(cp.bytes + 4, &n_batch, 4);
     std::memcpy(cp.bytes + 8, &n_batch, 4);
+    if (kv == "q8_0") {
+        // type_k and type_v (enum ggml_type) follow the callback pointers: offsets 104 and 108 in
+        // this llama.cpp's llama_context_params. Their default is F16 (1), checked before Q8_0 (8)
+        // is written, so that a different layout fails instead of corrupting another field.
+        std::int32_t tk = 0, tv = 0;
+        std::memcpy(&tk, cp.bytes + 104, 4);
+        std::memcpy(&tv, cp.bytes + 108, 4);
+        if (tk != 1 || tv != 1) {
+            std::fprintf(stderr, "llama_side: llama_context_params has another layout (type_k %d, type_v %d)\n", tk, tv);
+            return 1;
+        }
+        const std::int32_t q8_0 = 8;
+        std::memcpy(cp.bytes + 104, &q8_0, 4);
+        std::memcpy(cp.bytes + 108, &q8_0, 4);
+    }
     llama_context* ctx = llama_init_from_model(model, cp);
     if (!ctx) return 1;
     llama_set_n_threads(ctx, threads, threads);

@@ -7,7 +7,7 @@
 # usage: tests/bench/llamacpp/run.sh [SHAPE:PRECISION ...]
 #   SHAPE: a `windowpane-cli synth` preset; PRECISION: f32, bf16, q8 or q4.
 # env: WP_BUILD_DIR (default ./build), BENCH_DIR (models and GGUF files, default /tmp/wp-side-by-side),
-#      THREADS (2), PROMPT (512), GEN (128), REPEAT (3), DEPTH (0: generation from an empty
+#      THREADS (2), PROMPT (512; 0: decode only, the prefill columns "-"), GEN (128), REPEAT (3), DEPTH (0: generation from an empty
 #      context, as llama-bench's tg; N: after N tokens of context, for both engines), ROUNDS (1:
 #      each engine runs REPEAT times in turn; N: N such turns, the engines alternating which goes
 #      first, and the figures are the median, min and max of the turns' medians: on a shared,
@@ -16,7 +16,8 @@
 #      kernels, llama.cpp with only its `haswell` CPU build to load), LLAMA (prebuilt: the npm
 #      package's CPU builds; native: llama.cpp compiled for this CPU, GGML_NATIVE, the fastest it
 #      can be built here; the first run builds it into $BENCH_DIR/llama-native, ~10 minutes on 2
-#      cores, with cmake and g++).
+#      cores, with cmake and g++), KV (f16, the default: both engines' quantized precisions keep
+#      an f16 cache; q8: Windowpane with --kv q8 and llama.cpp with q8_0 K and V, -ctk/-ctv q8_0).
 # Each row also gives the memory bandwidth (`bench-memory`, measured before every turn) and each
 # engine's decode share of it (weight bytes per token x tokens/s / that turn's bandwidth).
 # Quantized GGUF files are made by llama.cpp's own quantizer with every matrix in the named type
@@ -71,15 +72,20 @@ native)
     export LLAMA_LIB_DIR="$nat/no-backends" ;;
 *) echo "LLAMA is prebuilt or native, not '$flavour'" >&2; exit 1 ;;
 esac
-ours_flags=() suffix=""
+ours_flags=() suffix="" kv="${KV:-f16}" their_kv=f16
 [ "$flavour" = native ] && suffix=-native
+case "$kv" in
+f16) ;;
+q8) ours_flags=(--kv q8) their_kv=q8_0 suffix="$suffix-kvq8" ;;
+*) echo "KV is f16 or q8, not '$kv'" >&2; exit 1 ;;
+esac
 if [ "$avx2" = 1 ]; then
     [ -f "$lib/libggml-cpu-haswell.so" ] || { echo "no haswell CPU build in $lib" >&2; exit 1; }
     # llama.cpp picks the best CPU build it finds in LLAMA_LIB_DIR: offer it only the AVX2 one.
     mkdir -p "$work/llama_haswell"
     ln -sf "$lib/libggml-cpu-haswell.so" "$work/llama_haswell/libggml-cpu-haswell.so"
     export LLAMA_LIB_DIR="$work/llama_haswell"
-    ours_flags=(--avx2) suffix=-avx2
+    ours_flags+=(--avx2) suffix="$suffix-avx2"
     export OPENBLAS_CORETYPE=Haswell  # and OpenBLAS its AVX2 kernels (for f32/bf16 prompts)
 fi
 
@@ -93,8 +99,10 @@ median() {
     python3 - "$@" <<'PY'
 import json, statistics, sys
 key, files = sys.argv[1], sys.argv[2:]
-vals = [json.load(open(f))[key] for f in files]
-if len(vals) == 1:
+vals = [v for v in (json.load(open(f)).get(key) for f in files if f.endswith(".json") and "*" not in f) if v]
+if not vals:
+    print("-")
+elif len(vals) == 1:
     v = vals[0]
     print("%.1f (%.1f-%.1f)" % (v["median"], v["min"], v["max"]))
 else:
@@ -149,12 +157,13 @@ for c in "${cases[@]}"; do
         "$cli" bench --model "$model" --precision "$prec" --threads "$threads" \
             --prompt-tokens "$([ "$depth" -gt 0 ] && echo "$depth" || echo 1)" --gen-tokens "$gen" --repeat "$repeat" \
             --json "${ours_flags[@]}" > "$out/ours-dec-$1.json"
+        [ "$prompt" -gt 0 ] || return 0
         "$cli" bench --model "$model" --precision "$prec" --threads "$threads" --prompt-tokens "$prompt" \
             --gen-tokens 1 --repeat "$repeat" --json "${ours_flags[@]}" > "$out/ours-pp-$1.json"
     }
     theirs() {
         bandwidth > "$out/bw-theirs-$1.txt"
-        "$side" bench "$gguf" "$threads" "$prompt" "$gen" "$repeat" "$depth" > "$out/theirs-$1.json"
+        "$side" bench "$gguf" "$threads" "$prompt" "$gen" "$repeat" "$depth" "$their_kv" > "$out/theirs-$1.json"
     }
     for r in $(seq 1 "$rounds"); do
         if [ $((r % 2)) -eq 1 ]; then ours "$r"; theirs "$r"; else theirs "$r"; ours "$r"; fi
