@@ -61,8 +61,9 @@ std::size_t kv_row_bytes(KvType t, int head_dim) {
 
 namespace {
 
-// One block of q8: scale amax / 127 and the nearest int8 (llama.cpp's q8_0 rule; ties to even,
-// which lrint does in one instruction where lround's ties away from zero is a library call).
+// One block of q8: scale amax / 127 and the nearest int8, ties away from zero (llama.cpp's q8_0
+// rule, roundf), by truncating x + 0.5 toward zero: one instruction where lround and lrint are
+// library calls.
 // Writes the int8 to q, or the values they stand for to `rounded` (which may be x), when not null.
 float quantize_block(const float* x, int n, std::int8_t* q, float* rounded = nullptr) {
     float amax = 0;
@@ -70,7 +71,8 @@ float quantize_block(const float* x, int n, std::int8_t* q, float* rounded = nul
     // A non-finite row (an overflowed activation) keeps a zero block rather than NaN's.
     const float d = std::isfinite(amax) ? amax / 127.0f : 0.0f, id = d > 0 ? 1.0f / d : 0.0f;
     for (int i = 0; i < n; ++i) {
-        const auto v = static_cast<std::int8_t>(std::clamp<long>(std::lrint(x[i] * id), -127, 127));
+        const float t = std::clamp(x[i] * id, -127.0f, 127.0f);
+        const auto v = static_cast<std::int8_t>(t + (t < 0 ? -0.5f : 0.5f));
         if (q) q[i] = v;
         if (rounded) rounded[i] = static_cast<float>(v) * d;
     }
