@@ -1,6 +1,7 @@
 #include "main_window.h"
 
 #include <QAction>
+#include <QActionGroup>
 #include <QCloseEvent>
 #include <QCoreApplication>
 #include <QDir>
@@ -170,24 +171,32 @@ void MainWindow::buildMenus() {
         else openModel(p);
     });
     QMenu* precision = file->addMenu(tr("Compute Precision"));
+    auto* precisionGroup = new QActionGroup(precision);  // exclusive: one choice marked
     for (const auto& [key, label] : {std::pair{"", tr("Automatic (bf16 for bf16 weights, else f32)")},
                                      std::pair{"f32", tr("f32")}, std::pair{"bf16", tr("bf16")},
                                      std::pair{"q8", tr("q8 (8-bit blocks)")}, std::pair{"q4", tr("q4 (4-bit blocks)")}}) {
         const QString k = QString::fromLatin1(key);
-        precision->addAction(label, this, [this, k] {
+        QAction* choice = precision->addAction(label, this, [this, k] {
             appSettings_.setPrecision(k);
             if (!card_.path.isEmpty() && !isGenerating()) openModel(card_.path);  // reload in the new precision
         });
+        choice->setCheckable(true);  // the one in the settings shows its mark
+        choice->setChecked(k == appSettings_.precision());
+        precisionGroup->addAction(choice);
     }
     QMenu* kv = file->addMenu(tr("KV Cache"));
+    auto* kvGroup = new QActionGroup(kv);
     for (const auto& [key, label] : {std::pair{"", tr("Automatic (f16 for q8 and q4, else f32)")}, std::pair{"f32", tr("f32")},
                                      std::pair{"f16", tr("f16 (half the bytes)")},
                                      std::pair{"q8", tr("q8 (8-bit blocks: 56-75% of f16's bytes)")}}) {
         const QString k = QString::fromLatin1(key);
-        kv->addAction(label, this, [this, k] {
+        QAction* choice = kv->addAction(label, this, [this, k] {
             appSettings_.setKvCache(k);
             if (!card_.path.isEmpty() && !isGenerating()) openModel(card_.path);  // reload with the new cache
         });
+        choice->setCheckable(true);
+        choice->setChecked(k == appSettings_.kvCache());
+        kvGroup->addAction(choice);
     }
     file->addSeparator();
     file->addAction(tr("&New Chat"), QKeySequence::New, chat_, &ChatPane::newConversation);
