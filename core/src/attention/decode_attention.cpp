@@ -53,6 +53,22 @@ void unit_mix(const float* rows, int nq, int hd, const Rows& values, int j0, int
         }
 }
 
+// Calls f with the layer's cached keys (or values) from element `at` on, as the kernels read
+// them: a pointer to f32 or f16, or Q8Rows.
+template <typename F>
+void with_rows(const KvCache& cache, int layer, std::size_t at, bool values, F&& f) {
+    switch (cache.type()) {
+        case KvType::F32: f((values ? cache.values(layer) : cache.keys(layer)) + at); break;
+        case KvType::F16: f((values ? cache.values16(layer) : cache.keys16(layer)) + at); break;
+        case KvType::Q8: {
+            const int block = cache.q8_block();
+            f(values ? Q8Rows(cache.values8(layer) + at, cache.value_scales(layer) + at / block, block)
+                     : Q8Rows(cache.keys8(layer) + at, cache.key_scales(layer) + at / block, block));
+            break;
+        }
+    }
+}
+
 }  // namespace
 
 // Attention of one new query (decode). The query heads sharing a KV head are done together (each
@@ -109,18 +125,9 @@ void decode_attention(const AttentionStep& step, ThreadPool& pool, AttentionScra
             const std::size_t coff = cache.offset(layer, j0, g);  // this KV head's cached rows from j0
             const float* kn_g = kn + static_cast<std::size_t>(g) * hd;  // and its new row
             const float* vn_g = vn + static_cast<std::size_t>(g) * hd;
-            switch (cache.type()) {
-                case KvType::F32:
-                    unit_scores(qh, nq, hd, cache.keys(layer) + coff, j0, j1, n_past, kn_g, rows, n_tot, step.kernels);
-                    break;
-                case KvType::F16:
-                    unit_scores(qh, nq, hd, cache.keys16(layer) + coff, j0, j1, n_past, kn_g, rows, n_tot, step.kernels);
-                    break;
-                case KvType::Q8:
-                    unit_scores(qh, nq, hd, Q8Rows{cache.keys8(layer) + coff, cache.key_scales(layer) + coff / cache.q8_block(), cache.q8_block()},
-                                j0, j1, n_past, kn_g, rows, n_tot, step.kernels);
-                    break;
-            }
+            with_rows(cache, layer, coff, false, [&](const auto& keys) {
+                unit_scores(qh, nq, hd, keys, j0, j1, n_past, kn_g, rows, n_tot, step.kernels);
+            });
             for (int h = 0; h < nq; ++h) {
                 float* row = rows + static_cast<std::size_t>(h) * n_tot + j0;
                 lse[part * c.num_heads + h0 + h] =
@@ -128,18 +135,9 @@ void decode_attention(const AttentionStep& step, ThreadPool& pool, AttentionScra
             }
             float* out = parts == 1 ? att + static_cast<std::size_t>(h0) * hd
                                     : partial + (static_cast<std::size_t>(part) * c.num_heads + h0) * hd;
-            switch (cache.type()) {
-                case KvType::F32:
-                    unit_mix(rows, nq, hd, cache.values(layer) + coff, j0, j1, n_past, vn_g, n_tot, out, step.kernels);
-                    break;
-                case KvType::F16:
-                    unit_mix(rows, nq, hd, cache.values16(layer) + coff, j0, j1, n_past, vn_g, n_tot, out, step.kernels);
-                    break;
-                case KvType::Q8:
-                    unit_mix(rows, nq, hd, Q8Rows{cache.values8(layer) + coff, cache.value_scales(layer) + coff / cache.q8_block(), cache.q8_block()},
-                             j0, j1, n_past, vn_g, n_tot, out, step.kernels);
-                    break;
-            }
+            with_rows(cache, layer, coff, true, [&](const auto& values) {
+                unit_mix(rows, nq, hd, values, j0, j1, n_past, vn_g, n_tot, out, step.kernels);
+            });
         }
     });
     if (parts > 1) {
