@@ -7,7 +7,6 @@
 
 #include "kernels/kernel_choice.h"
 #include "kernels/attention_kernels.h"
-#include "kernels/f16_vectors.h"
 
 namespace wp {
 

@@ -326,16 +326,11 @@ WP_AVX2 std::size_t softcap_avx2(float* x, std::size_t n, float cap) {
     return i;
 }
 
-// The AVX-512 forms of scores_avx2 and mix_avx2: the same loops on 16 lanes, for the q8 cache,
-// whose widening (int8 to f32, times the block's scale) makes them compute-bound on AVX2: 4,096
-// keys of gemma2-2b's shape, 2 threads, 10.4-10.9 ms per token against 13.3-15.6 on AVX2. The f16
-// and f32 caches stay on AVX2: memory-bound, they measured the same either way (docs/KERNELS.md).
+// The AVX-512 forms of scores_avx2 and mix_avx2, the same loops on 16 lanes, for the q8 cache
+// only: its widening (int8 to f32, times the block's scale) makes the AVX2 loops compute-bound,
+// while f16 and f32 are memory-bound and measured the same either way (docs/KERNELS.md).
 #define WP_AVX512_DECODE __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
 
-WP_AVX512_DECODE inline __m512 load16(const float* p, std::size_t i) { return _mm512_loadu_ps(p + i); }
-WP_AVX512_DECODE inline __m512 load16(const std::uint16_t* p, std::size_t i) {
-    return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i)));
-}
 // Sixteen int8 within one block (blocks are multiples of 16 long here) times its scale.
 WP_AVX512_DECODE inline __m512 load16(const Q8Rows& r, std::size_t i) {
     const __m512 v = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(r.q + i))));

@@ -55,7 +55,7 @@ struct Model::Impl {
     const float* final_norm_ = nullptr;
     QMatrix lm_head_;
     Precision precision_ = Precision::F32;
-    std::optional<KvType> kv_;
+    KvType kv_ = KvType::F32;  // the contexts' cache type, settled at load
     std::unique_ptr<ThreadPool> pool_;
     KernelOptions kernels_;  // from LoadOptions::kernels, passed to every product
     std::vector<Layer> layers_;
@@ -97,7 +97,10 @@ std::unique_ptr<Model> Model::load(const fs::path& dir, const std::function<void
     }
     m->pool_ = std::make_unique<ThreadPool>(options.threads > 0 ? options.threads : default_thread_count());
     m->kernels_ = options.kernels;
-    m->kv_ = options.kv_cache;
+    // The quantized precisions keep an f16 KV cache by default (half the bytes read per token at
+    // long contexts); f32 and bf16 keep f32 so that their logits stay exact.
+    const bool quantized = m->precision_ == Precision::Q8 || m->precision_ == Precision::Q4;
+    m->kv_ = options.kv_cache.value_or(quantized ? KvType::F16 : KvType::F32);
     const ModelConfig& c = m->cfg_;
     const std::int64_t H = c.hidden_size, I = c.intermediate_size, V = c.vocab_size;
     const std::int64_t QD = c.q_dim(), KD = c.kv_dim();
@@ -212,13 +215,7 @@ CacheKind Model::default_cache() const {
     return CacheKind::Dynamic;
 }
 
-KvType Model::kv_type() const {
-    // The quantized precisions keep an f16 KV cache (half the bytes read per token at long
-    // contexts); f32 and bf16 keep f32 so that their logits stay exact.
-    if (impl_->kv_) return *impl_->kv_;
-    const Precision p = impl_->precision_;
-    return p == Precision::Q8 || p == Precision::Q4 ? KvType::F16 : KvType::F32;
-}
+KvType Model::kv_type() const { return impl_->kv_; }
 
 std::size_t Model::kv_bytes_per_token() const {
     const ModelConfig& c = impl_->cfg_;
