@@ -81,7 +81,7 @@ void matmul_few(const QMatrix* const* Ws, const float* X, int n, float* const* Y
                         rows(W, in[t], Ys[i] + static_cast<std::size_t>(t0 + t) * W.rows, r0, r1, nt == 1, thread);
                 }
             }
-        });
+        }, nt == 1 ? Chunks::Shrinking : Chunks::Even);
     }
 }
 

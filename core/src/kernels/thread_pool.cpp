@@ -37,6 +37,18 @@ ThreadPool::~ThreadPool() {
 // sibling hyperthread, an efficiency core, another process) simply takes fewer of them, where a
 // fixed split would make every other thread wait for it.
 void ThreadPool::work(int slot) {
+    if (chunks_ == Chunks::Shrinking) {
+        const std::int64_t share = 2 * size();
+        std::int64_t b = next_.load(std::memory_order_relaxed);
+        while (b < n_) {
+            const std::int64_t left = (n_ - b + grain_ - 1) / grain_;
+            const std::int64_t e = std::min(n_, b + std::max<std::int64_t>(1, left / share) * grain_);
+            if (!next_.compare_exchange_weak(b, e, std::memory_order_relaxed)) continue;  // b reloaded
+            call_(ctx_, b, e, slot);
+            b = next_.load(std::memory_order_relaxed);
+        }
+        return;
+    }
     const std::int64_t chunks = (n_ + chunk_ - 1) / chunk_;
     for (;;) {
         const std::int64_t c = next_.fetch_add(1, std::memory_order_relaxed);
@@ -45,11 +57,13 @@ void ThreadPool::work(int slot) {
     }
 }
 
-void ThreadPool::run(std::int64_t n, std::int64_t grain, Call call, void* ctx) {
+void ThreadPool::run(std::int64_t n, std::int64_t grain, Chunks chunks, Call call, void* ctx) {
     call_ = call;
     ctx_ = ctx;
     n_ = n;
+    chunks_ = chunks;
     grain = std::max<std::int64_t>(1, grain);
+    grain_ = grain;
     // About 8 chunks per thread (whole grains): fine enough to balance, few enough that taking
     // one costs nothing next to running it.
     const std::int64_t grains = (n + grain - 1) / grain;

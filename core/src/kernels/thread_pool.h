@@ -12,6 +12,13 @@
 
 namespace wp {
 
+// How parallel_for cuts [0, n) into the chunks the threads take in turn.
+enum class Chunks {
+    Even,       // about 8 per thread: for work whose chunks each reuse what they bring into cache
+    Shrinking,  // half of what is left per thread, down to one grain: for streaming from memory,
+                // where the last chunk of an even cut leaves one core idle for half a chunk
+};
+
 class ThreadPool {
 public:
     // `threads` in total, the calling thread included (1 = no extra threads).
@@ -26,25 +33,25 @@ public:
     // are multiples of `grain`); the threads, the caller included, take chunks until none are
     // left, so a slower thread does less. Returns when all are done. Not reentrant.
     template <typename F>
-    void parallel_for(std::int64_t n, std::int64_t grain, F&& fn) {
-        parallel_for_slots(n, grain, [&fn](std::int64_t b, std::int64_t e, int) { fn(b, e); });
+    void parallel_for(std::int64_t n, std::int64_t grain, F&& fn, Chunks chunks = Chunks::Even) {
+        parallel_for_slots(n, grain, [&fn](std::int64_t b, std::int64_t e, int) { fn(b, e); }, chunks);
     }
     // The same with fn(begin, end, slot): `slot`, 0 .. size() - 1, names the thread that runs the
     // chunk (0: the caller), so a chunk can use that thread's scratch (KernelScratch::threads)
     // where it would otherwise need thread_local buffers.
     template <typename F>
-    void parallel_for_slots(std::int64_t n, std::int64_t grain, F&& fn) {
+    void parallel_for_slots(std::int64_t n, std::int64_t grain, F&& fn, Chunks chunks = Chunks::Even) {
         if (workers_.empty() || n <= grain) {
             if (n > 0) fn(std::int64_t{0}, n, 0);
             return;
         }
-        run(n, grain, [](void* ctx, std::int64_t b, std::int64_t e, int slot) { (*static_cast<F*>(ctx))(b, e, slot); },
-            &fn);
+        run(n, grain, chunks,
+            [](void* ctx, std::int64_t b, std::int64_t e, int slot) { (*static_cast<F*>(ctx))(b, e, slot); }, &fn);
     }
 
 private:
     using Call = void (*)(void*, std::int64_t, std::int64_t, int);
-    void run(std::int64_t n, std::int64_t grain, Call call, void* ctx);
+    void run(std::int64_t n, std::int64_t grain, Chunks chunks, Call call, void* ctx);
     void work(int slot);
     void worker_loop(int slot);
 
@@ -57,7 +64,8 @@ private:
     // The current job.
     Call call_ = nullptr;
     void* ctx_ = nullptr;
-    std::int64_t n_ = 0, chunk_ = 1;
+    std::int64_t n_ = 0, chunk_ = 1, grain_ = 1;
+    Chunks chunks_ = Chunks::Even;
     std::atomic<std::int64_t> next_{0};
 };
 
