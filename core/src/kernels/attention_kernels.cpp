@@ -446,49 +446,31 @@ WP_AVX512_DECODE void mix_avx512(const float* p, std::size_t ps, const T& values
     }
 }
 
+// The widest slice up to MaxW that divides the head dimension.
+template <int NQ, int MaxW, typename T>
+WP_AVX512_DECODE void mix_widest(const float* p, std::size_t ps, const T& values, std::size_t vs, int n, int d,
+                                 float* out) {
+    if constexpr (MaxW > 16)
+        if (d % MaxW != 0) return mix_widest<NQ, MaxW / 2>(p, ps, values, vs, n, d, out);
+    mix_avx512<NQ, MaxW>(p, ps, values, vs, n, d, out);
+}
+
 template <typename T>
 WP_AVX512_DECODE void mix_dispatch512(const float* p, std::size_t ps, int nq, const T& values, std::size_t vs, int n,
                                       int d, float* out) {
-    // Slices wide enough for 8 independent sums where the head dimension allows.
+    // Slices wide enough for 8 independent sums where the head dimension allows, and at least two
+    // per head from five heads on (one waited on each sum's previous FMA).
     while (nq > 0) {
         const int take = std::min(nq, 8);
-        const bool w128 = d % 128 == 0, w64 = d % 64 == 0, w32 = d % 32 == 0;
         switch (take) {
-            case 1:
-                if (w128) mix_avx512<1, 128>(p, ps, values, vs, n, d, out);
-                else if (w64) mix_avx512<1, 64>(p, ps, values, vs, n, d, out);
-                else if (w32) mix_avx512<1, 32>(p, ps, values, vs, n, d, out);
-                else mix_avx512<1, 16>(p, ps, values, vs, n, d, out);
-                break;
-            case 2:
-                if (w64) mix_avx512<2, 64>(p, ps, values, vs, n, d, out);
-                else if (w32) mix_avx512<2, 32>(p, ps, values, vs, n, d, out);
-                else mix_avx512<2, 16>(p, ps, values, vs, n, d, out);
-                break;
-            case 3:
-                if (w32) mix_avx512<3, 32>(p, ps, values, vs, n, d, out);
-                else mix_avx512<3, 16>(p, ps, values, vs, n, d, out);
-                break;
-            case 4:
-                if (w32) mix_avx512<4, 32>(p, ps, values, vs, n, d, out);
-                else mix_avx512<4, 16>(p, ps, values, vs, n, d, out);
-                break;
-            case 5:
-                if (w32) mix_avx512<5, 32>(p, ps, values, vs, n, d, out);
-                else mix_avx512<5, 16>(p, ps, values, vs, n, d, out);
-                break;
-            case 6:
-                if (w32) mix_avx512<6, 32>(p, ps, values, vs, n, d, out);
-                else mix_avx512<6, 16>(p, ps, values, vs, n, d, out);
-                break;
-            case 7:
-                if (w32) mix_avx512<7, 32>(p, ps, values, vs, n, d, out);
-                else mix_avx512<7, 16>(p, ps, values, vs, n, d, out);
-                break;
-            default:
-                if (w32) mix_avx512<8, 32>(p, ps, values, vs, n, d, out);
-                else mix_avx512<8, 16>(p, ps, values, vs, n, d, out);
-                break;
+            case 1: mix_widest<1, 128>(p, ps, values, vs, n, d, out); break;
+            case 2: mix_widest<2, 64>(p, ps, values, vs, n, d, out); break;
+            case 3: mix_widest<3, 32>(p, ps, values, vs, n, d, out); break;
+            case 4: mix_widest<4, 32>(p, ps, values, vs, n, d, out); break;
+            case 5: mix_widest<5, 32>(p, ps, values, vs, n, d, out); break;
+            case 6: mix_widest<6, 32>(p, ps, values, vs, n, d, out); break;
+            case 7: mix_widest<7, 32>(p, ps, values, vs, n, d, out); break;
+            default: mix_widest<8, 32>(p, ps, values, vs, n, d, out); break;
         }
         p += take * ps;
         out += static_cast<std::size_t>(take) * d;
