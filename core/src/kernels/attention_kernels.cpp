@@ -365,24 +365,19 @@ WP_AVX512_DECODE void scores_avx512(const float* q, int d, const T& keys, std::s
     for (; j + NK <= n; j += NK) {
         for (int k = j + PF; k < std::min(n, j + PF + NK); ++k)
             for (int b = 0; b < row_bytes; b += 64) _mm_prefetch(address(keys, k * ks) + b, _MM_HINT_T1);
-        __m512 acc[NQ][NK];
-        for (int h = 0; h < NQ; ++h)
-            for (int k = 0; k < NK; ++k) acc[h][k] = _mm512_setzero_ps();
+        static_assert(NQ * NK <= 16);
+        __m512 acc[16];  // head h, key k at h * NK + k; the rest stay zero for sum16
+        for (int a = 0; a < 16; ++a) acc[a] = _mm512_setzero_ps();
         for (int i = 0; i < d; i += 16) {
             __m512 kv[NK];
             for (int k = 0; k < NK; ++k) kv[k] = load16(keys, (j + k) * ks + i);
             for (int h = 0; h < NQ; ++h) {
                 const __m512 qv = _mm512_loadu_ps(q + static_cast<std::size_t>(h) * d + i);
-                for (int k = 0; k < NK; ++k) acc[h][k] = _mm512_fmadd_ps(qv, kv[k], acc[h][k]);
+                for (int k = 0; k < NK; ++k) acc[h * NK + k] = _mm512_fmadd_ps(qv, kv[k], acc[h * NK + k]);
             }
         }
-        static_assert(NQ * NK <= 16);
-        __m512 all[16];
-        for (int h = 0; h < NQ; ++h)
-            for (int k = 0; k < NK; ++k) all[h * NK + k] = acc[h][k];
-        for (int i = NQ * NK; i < 16; ++i) all[i] = _mm512_setzero_ps();
         alignas(64) float sums[16];
-        _mm512_store_ps(sums, sum16(all));
+        _mm512_store_ps(sums, sum16(acc));
         for (int h = 0; h < NQ; ++h) std::memcpy(out + h * os + j, sums + h * NK, sizeof(float) * NK);
     }
     for (; j < n; ++j) {
