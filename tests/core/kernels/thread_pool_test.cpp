@@ -81,7 +81,9 @@ TEST(ThreadPool, SlotsNameTheThreadThatRunsAChunk) {
         for (const auto& [id, s] : seen) {
             ASSERT_EQ(s.size(), 1u) << "a thread ran chunks under two slots";
             EXPECT_TRUE(slots.insert(*s.begin()).second) << "two threads shared a slot";
-            if (id == std::this_thread::get_id()) EXPECT_EQ(*s.begin(), 0);
+            if (id == std::this_thread::get_id()) {
+                EXPECT_EQ(*s.begin(), 0);
+            }
         }
     }
 }
