@@ -12,7 +12,9 @@
 #include <sys/resource.h>
 #include <vector>
 
+#include "decode_kernels.h"
 #include "wp/generate/generator.h"
+#include "wp/model/decode_kernel_choice.h"
 #include "wp/model/model.h"
 
 namespace wp::cli {
@@ -81,7 +83,9 @@ int bench(const BenchOptions& o) {
     lo.kv_cache = o.kv;
     lo.threads = o.threads;
     lo.kernels = o.kernels;
+    if (o.decode_choice) lo = with_decode_choice(lo);
     auto model = Model::load(o.model_dir, {}, lo);
+    note_decode_choice(*model);
     const ModelConfig& cfg = model->config();
     std::mt19937_64 rng(7);
     std::uniform_int_distribution<int> tok(3, std::min(cfg.vocab_size, 1000) - 1);
@@ -140,6 +144,7 @@ int bench(const BenchOptions& o) {
         j["precision"] = precision_name(model->precision());
         j["kv"] = kv_type_name(model->kv_type());
         j["threads"] = model->threads();
+        j["decode_kernels"] = decode_kernel_set(model->kernels(), model->precision());
         j["prompt_tokens"] = o.prompt_tokens;
         j["gen_tokens"] = o.gen_tokens;
         j["repeat"] = o.repeat;
@@ -150,7 +155,8 @@ int bench(const BenchOptions& o) {
     }
     std::printf("model            %s (%s, %lld parameters)\n", o.model_dir.c_str(), family_name(cfg.family),
                 static_cast<long long>(model->parameter_count()));
-    std::printf("precision        %s, %d threads\n", precision_name(model->precision()), model->threads());
+    std::printf("precision        %s, %d threads, %s decode kernels\n", precision_name(model->precision()), model->threads(),
+                decode_kernel_set(model->kernels(), model->precision()));
     std::printf("load             %.2f s (to the first forward pass)\n", load_s);
     std::printf("prefill          %.1f tokens/s median (min %.1f, max %.1f) over %d runs of %d tokens\n", p.median, p.min, p.max,
                 o.repeat, o.prompt_tokens);

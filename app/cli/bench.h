@@ -20,6 +20,7 @@ struct BenchOptions {
     int repeat = 5;
     bool json = false;
     KernelOptions kernels;  // --avx2, --no-int8-gemm
+    bool decode_choice = true;  // the decode kernels measured fastest here (not with --avx2 or --avx512)
 };
 
 // Load time, prefill and decode tokens/s (median, min, max), peak RSS and KV bytes.

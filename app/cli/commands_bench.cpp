@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "bench.h"
+#include "decode_kernels.h"
 #include "kv_divergence.h"
 #include "bench_tokenize.h"
 #include "command.h"
@@ -35,6 +36,9 @@ int run_bench(const Args& a) {
     if (a.has("precision")) o.precision = parse_precision(a.str("precision"));
     if (a.has("kv")) o.kv = parse_kv_type(a.str("kv"));
     o.threads = threads_option(a, 0);
+    if (a.flag("avx2") && a.flag("avx512")) throw UsageError("--avx2 and --avx512 exclude each other");
+    // What the app and the model commands run, unless a kernel set is pinned.
+    o.decode_choice = !a.flag("avx2") && !a.flag("avx512");
     o.prompt_tokens = static_cast<int>(a.integer("prompt-tokens", 512));
     o.gen_tokens = static_cast<int>(a.integer("gen-tokens", 128));
     o.repeat = static_cast<int>(a.integer("repeat", 5));
@@ -125,13 +129,15 @@ const CommandGroup& bench_commands() {
         {
             {"bench", "Load time, prefill and decode tokens/s of a model",
              {"--model DIR [--precision f32|bf16|q8|q4] [--kv f32|f16|q8] [--threads N] [--prompt-tokens 512]\n"
-              "[--gen-tokens 128] [--repeat 5] [--json] [--no-int8-gemm] [--no-bf16-gemm] [--avx2]"},
+              "[--gen-tokens 128] [--repeat 5] [--json] [--no-int8-gemm] [--no-bf16-gemm] [--avx2 | --avx512]"},
              "Load time, prefill and decode tokens/s (median, min-max), peak RSS, KV bytes.\n"
              "--no-int8-gemm: q8/q4 prompts through sgemm instead of the int8 product.\n"
              "--no-bf16-gemm: bf16 prompts through sgemm instead of bf16 dot products.\n"
              "--avx2: the AVX2 decode kernels and neither product, as on a CPU without AVX-512\n"
-             "(for comparison; OpenBLAS still picks its own kernels).\n",
-             {{"json", "no-int8-gemm", "no-bf16-gemm", "avx2"},
+             "(for comparison; OpenBLAS still picks its own kernels).\n"
+             "--avx512: the AVX-512 decode kernels for every precision; by default each precision\n"
+             "decodes on the set measured fastest on this CPU (see choose-kernels).\n",
+             {{"json", "no-int8-gemm", "no-bf16-gemm", "avx2", "avx512"},
               {"model", "precision", "kv", "threads", "prompt-tokens", "gen-tokens", "repeat"}},
              run_bench},
             {"bench-memory", "Memory read bandwidth with 1..N threads", {"[--threads 2]"},
@@ -164,6 +170,15 @@ const CommandGroup& bench_commands() {
              "take sgemm instead of the int8 (q8/q4) or bf16 product; --avx2 as for bench.\n",
              {{"no-int8-gemm", "no-bf16-gemm", "avx2"}, {"rows", "inputs", "cols", "threads", "repeat", "precision", "mb"}},
              run_bench_kernels},
+            {"choose-kernels", "The decode kernels measured fastest on this CPU",
+             {"[--threads N] [--remeasure] [--json]"},
+             "Where the CPU has both the AVX-512 and the AVX2 decode kernels, which set each precision\n"
+             "decodes on: measured once per CPU model and thread count (about a second, the sets\n"
+             "taking turns, each keeping its best pass), kept in $XDG_CACHE_HOME/windowpane (else\n"
+             "~/.cache/windowpane) and taken by the app and every model command. --remeasure\n"
+             "measures again (on an idle machine) and replaces what was kept.\n",
+             {{"remeasure", "json"}, {"threads"}},
+             run_choose_kernels},
             {"synth", "A random-weight model folder at a real model's shape",
              {"--preset NAME --out DIR [--dtype bf16|f32] [--seed N] [--config-only] [--shared SHARED]"},
              "A random-weight model folder at a real model's shape: gemma-2b, gemma2-2b, gemma2-9b,\n"

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "command.h"
+#include "decode_kernels.h"
 #include "standard_input.h"
 #include "wp/attention/mask_text.h"
 #include "wp/error.h"
@@ -110,13 +111,13 @@ GenerateOptions generation_options(const Args& a, int default_max) {
 }
 
 // --precision f32|bf16|q8|q4, --kv f32|f16|q8 and --threads N (default: the model's own precision,
-// its cache type, every core).
+// its cache type, every core), and the decode kernels measured fastest on this CPU.
 LoadOptions load_options_from(const Args& a) {
     LoadOptions o;
     if (a.has("precision")) o.precision = parse_precision(a.str("precision"));
     if (a.has("kv")) o.kv_cache = parse_kv_type(a.str("kv"));
     o.threads = threads_option(a, 0);
-    return o;
+    return with_decode_choice(o);
 }
 
 // Decode speed: the first token comes from the prompt's forward pass, not from decoding.
@@ -240,6 +241,7 @@ int run_generate(const Args& a) {
         // Token ids in, token ids out: no tokenizer needed.
         check_ids_fit(dir, ids.size(), 1);
         const auto model = Model::load(dir, {}, load_options);
+        note_decode_choice(*model);
         const CacheKind kind = cache.empty() ? model->default_cache() : parse_cache_kind(cache);
         auto ctx = make_context(*model, kind, static_cast<std::int64_t>(ids.size()) + opts.max_new_tokens);
         bool first = true;
@@ -257,6 +259,7 @@ int run_generate(const Args& a) {
         return 0;
     }
     const auto lm = LoadedModel::load(dir, {}, load_options);
+    note_decode_choice(lm->model());
     const CacheKind kind = cache.empty() ? lm->model().default_cache() : parse_cache_kind(cache);
     ChatSession session(*lm, kind, kind == CacheKind::Static ? lm->model().config().max_position_embeddings : 0);
     g_generating = true;
@@ -277,6 +280,7 @@ int run_chat(const Args& a) {
     std::string system = a.str("system", "");
     const LoadOptions load_options = load_options_from(a);
     const auto lm = LoadedModel::load(dir, {}, load_options);
+    note_decode_choice(lm->model());
     ChatSession session(*lm);
     std::vector<ChatMessage> conv;
     std::string why;

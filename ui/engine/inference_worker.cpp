@@ -9,6 +9,7 @@
 
 #include "wp/error.h"
 #include "wp/generate/chat_session.h"
+#include "wp/model/decode_kernel_choice.h"
 
 namespace wp::ui {
 
@@ -119,6 +120,9 @@ void InferenceWorker::loadModel(quint64 requestId, const QString& path, const QS
         LoadOptions options;
         if (!precision.isEmpty()) options.precision = parse_precision(precision.toStdString());
         if (!kvCache.isEmpty()) options.kv_cache = parse_kv_type(kvCache.toStdString());
+        // The decode kernels measured fastest on this CPU: read from the user's cache, or
+        // measured once (under a second) the first time any model is opened.
+        options.decode_choice_file = default_decode_choice_file();
         loaded->model = LoadedModel::load(key.toStdString(), [&](double f) { emit loadProgress(requestId, f); }, options);
         loaded->session = std::make_unique<ChatSession>(*loaded->model);
         loaded->card = describeModel(*loaded->model, key);

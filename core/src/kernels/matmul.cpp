@@ -43,7 +43,11 @@ void rows(const QMatrix& W, const PreparedInput& in, float* y, int r0, int r1, b
 // blocks of 16 weight rows that stay in cache while every input row is run against them, so the
 // weights are read from memory once per 64 input rows instead of being widened for sgemm.
 void matmul_few(const QMatrix* const* Ws, const float* X, int n, float* const* Ys, int count, ThreadPool& pool,
-                KernelScratch& s, const KernelOptions& options) {
+                KernelScratch& s, const KernelOptions& chosen) {
+    // Every product on this path takes the same set (prompt lookup checks its drafts here and
+    // must get what decoding one token gets).
+    KernelOptions options = chosen;
+    if (options.decode_avx2[static_cast<std::size_t>(Ws[0]->precision)]) options.avx512 = false;
     constexpr int kBatch = 64;
     if (s.inputs.size() < static_cast<std::size_t>(std::min(n, kBatch))) s.inputs.resize(std::min(n, kBatch));
     // The AVX2 q8 kernel's per-thread block factors, sized before the loop for the widest matrix.

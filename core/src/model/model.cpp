@@ -16,6 +16,7 @@
 #include "kernels/ops.h"
 #include "kernels/qmatrix.h"
 #include "kernels/thread_pool.h"
+#include "wp/model/decode_kernel_choice.h"
 #include "wp/model/threads.h"
 
 namespace wp {
@@ -57,7 +58,8 @@ struct Model::Impl {
     Precision precision_ = Precision::F32;
     KvType kv_ = KvType::F32;  // the contexts' cache type, settled at load
     std::unique_ptr<ThreadPool> pool_;
-    KernelOptions kernels_;  // from LoadOptions::kernels, passed to every product
+    KernelOptions kernels_;  // from LoadOptions::kernels (and its decode choice), passed to every product
+    bool measured_decode_kernels_ = false;
     std::vector<Layer> layers_;
     std::int64_t n_params_ = 0;
     std::string weights_dtype_;
@@ -77,6 +79,8 @@ std::int64_t Model::parameter_count() const { return impl_->n_params_; }
 std::string Model::weights_dtype() const { return impl_->weights_dtype_; }
 Precision Model::precision() const { return impl_->precision_; }
 int Model::threads() const { return impl_->pool_->size(); }
+bool Model::measured_decode_kernels() const { return impl_->measured_decode_kernels_; }
+const KernelOptions& Model::kernels() const { return impl_->kernels_; }
 
 std::unique_ptr<Model> Model::load(const fs::path& dir, const std::function<void(double)>& progress,
                                    const LoadOptions& options) {
@@ -97,6 +101,14 @@ std::unique_ptr<Model> Model::load(const fs::path& dir, const std::function<void
     }
     m->pool_ = std::make_unique<ThreadPool>(options.threads > 0 ? options.threads : default_thread_count());
     m->kernels_ = options.kernels;
+    if (!options.decode_choice_file.empty()) {
+        // After the folder's config and weight headers are known good, before the slow part.
+        DecodeChoiceOptions co;
+        co.threads = m->pool_->size();
+        const DecodeKernelChoice choice = choose_decode_kernels(options.decode_choice_file, co);
+        m->kernels_ = choice.apply(m->kernels_);
+        m->measured_decode_kernels_ = choice.measured_now;
+    }
     // The quantized precisions keep an f16 KV cache by default (half the bytes read per token at
     // long contexts); f32 and bf16 keep f32 so that their logits stay exact.
     const bool quantized = m->precision_ == Precision::Q8 || m->precision_ == Precision::Q4;

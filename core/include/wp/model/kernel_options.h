@@ -3,6 +3,8 @@
 // paths. The defaults take the fastest kernels the CPU has. Dispatch: docs/KERNELS.md.
 #pragma once
 
+#include <array>
+
 namespace wp {
 
 struct KernelOptions {
@@ -19,6 +21,10 @@ struct KernelOptions {
     // a model's matrix products and attention; quantization at load, ops:: and the KV cache's f16
     // conversion keep their vector loops (tests compare those directly). Implies the three above off.
     bool force_scalar = false;
+    // Per precision (indexed by Precision), the decode kernels (one input row, and every product
+    // that takes their path) run the AVX2 set although the CPU has the AVX-512 one: what
+    // choose_decode_kernels (decode_kernel_choice.h) measured to be faster on this CPU.
+    std::array<bool, 4> decode_avx2{};
     // The largest input-row count that takes the decode kernels' path, for every precision;
     // negative: the measured limits of each precision. One input row always takes them.
     int few_rows_limit = -1;

@@ -34,6 +34,10 @@ struct LoadOptions {
     // How contexts' KV caches hold K and V; unset: f16 for q8 and q4, else f32 (exact logits).
     std::optional<KvType> kv_cache;
     KernelOptions kernels;  // which kernels run; the defaults take the fastest the CPU has
+    // Non-empty: kernels.decode_avx2 as choose_decode_kernels keeps it in this file for the CPU and
+    // the pool's thread count, measured now if the file lacks it (decode_kernel_choice.h; the app
+    // and the CLI pass default_decode_choice_file()).
+    std::filesystem::path decode_choice_file;
 };
 
 // What one conversation needs besides the shared weights: its KV cache and the scratch buffers
@@ -76,6 +80,8 @@ public:
     std::string weights_dtype() const;  // "F32", "BF16", "F16", "mixed"
     Precision precision() const;
     int threads() const;
+    const KernelOptions& kernels() const;  // what runs: LoadOptions::kernels with the decode choice applied
+    bool measured_decode_kernels() const;  // this load measured the decode choice (its file lacked it)
     std::size_t weight_bytes_per_token() const;  // weight bytes one decode step reads
     CacheKind default_cache() const;
     KvType kv_type() const;  // the contexts' KV cache type (LoadOptions::kv_cache)
