@@ -10,6 +10,7 @@
 #include "kv_divergence.h"
 #include "bench_tokenize.h"
 #include "command.h"
+#include "model_argument.h"
 #include "synth.h"
 #include "wp/bench/kernel_bench.h"
 
@@ -32,7 +33,7 @@ void apply_kernel_flags(const Args& a, KernelOptions& kernels) {
 int run_bench(const Args& a) {
     BenchOptions o;
     apply_kernel_flags(a, o.kernels);
-    o.model_dir = a.str("model");
+    o.model_dir = model_dir(a);
     if (a.has("precision")) o.precision = parse_precision(a.str("precision"));
     if (a.has("kv")) o.kv = parse_kv_type(a.str("kv"));
     o.threads = threads_option(a, 0);
@@ -101,7 +102,7 @@ int run_synth(const Args& a) {
 }
 
 int run_bench_tokenize(const Args& a) {
-    const std::string dir = a.str("model");
+    const std::string dir = model_dir(a);
     const double mb = a.number("mb", 4.0);
     const int repeat = static_cast<int>(a.integer("repeat", 5));
     return bench_tokenize(dir, mb, repeat);
@@ -109,7 +110,7 @@ int run_bench_tokenize(const Args& a) {
 
 int run_kv_divergence(const Args& a) {
     KvDivergenceOptions o;
-    o.model_dir = a.str("model");
+    o.model_dir = model_dir(a);
     o.text_file = a.str("text");
     if (a.has("precision")) o.precision = parse_precision(a.str("precision"));
     o.kv = parse_kv_type(a.str("kv", "q8"));

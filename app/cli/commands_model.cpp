@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "command.h"
+#include "model_argument.h"
 #include "decode_kernels.h"
 #include "standard_input.h"
 #include "wp/attention/mask_text.h"
@@ -136,7 +137,7 @@ void print_stats(const GenerateResult& r) {
 // --- the commands ---------------------------------------------------------------------------------
 
 int run_info(const Args& a) {
-    const auto model = Model::load(a.str("model"));
+    const auto model = Model::load(model_dir(a));
     const ModelConfig& c = model->config();
     std::printf("model          %s\n", model->dir().string().c_str());
     std::printf("family         %s\n", family_name(c.family));
@@ -182,8 +183,8 @@ int run_info(const Args& a) {
 
 int run_logits(const Args& a) {
     const std::vector<int> ids = parse_ids(a.str("ids"));
-    check_ids_fit(a.str("model"), ids.size(), 0);
-    const auto model = Model::load(a.str("model"));
+    check_ids_fit(model_dir(a), ids.size(), 0);
+    const auto model = Model::load(model_dir(a));
     const CacheKind kind = a.has("cache") ? parse_cache_kind(a.str("cache")) : model->default_cache();
     const bool step = a.flag("step");
     const std::string out_path = a.str("out", "");
@@ -219,7 +220,7 @@ int run_logits(const Args& a) {
 }
 
 int run_generate(const Args& a) {
-    const std::string dir = a.str("model");
+    const std::string dir = model_dir(a);
     if (a.has("ids") && a.has("prompt")) throw UsageError("--ids and --prompt exclude each other");
     const bool ids_mode = a.has("ids");
     const std::vector<int> ids = ids_mode ? parse_ids(a.str("ids")) : std::vector<int>{};
@@ -275,7 +276,7 @@ int run_generate(const Args& a) {
 }
 
 int run_chat(const Args& a) {
-    const std::string dir = a.str("model");
+    const std::string dir = model_dir(a);
     GenerateOptions opts = generation_options(a, 512);
     std::string system = a.str("system", "");
     const LoadOptions load_options = load_options_from(a);
@@ -351,7 +352,7 @@ int run_chat(const Args& a) {
 }
 
 int run_mask(const Args& a) {
-    const std::filesystem::path dir = a.str("model");
+    const std::filesystem::path dir = model_dir(a);
     const bool color = a.flag("color");
     const bool no_special = a.flag("no-special");
     std::string prompt = a.str("prompt", "");

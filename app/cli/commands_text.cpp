@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "command.h"
+#include "model_argument.h"
 #include "standard_input.h"
 #include "wp/chat/chat_template.h"
 #include "wp/error.h"
@@ -21,7 +22,7 @@ namespace wp::cli {
 namespace {
 
 int run_tokenize(const Args& a) {
-    const std::string dir = a.str("model");
+    const std::string dir = model_dir(a);
     const bool no_special = a.flag("no-special");
     const bool as_json = a.flag("json");
     if (a.positional().size() != 1) throw UsageError("tokenize needs one TEXT argument (or - to read stdin)");
@@ -43,7 +44,7 @@ int run_tokenize(const Args& a) {
 }
 
 int run_detokenize(const Args& a) {
-    const std::string dir = a.str("model");
+    const std::string dir = model_dir(a);
     const bool skip = a.flag("skip-special");
     if (a.positional().size() != 1) throw UsageError("detokenize needs the token ids, e.g. 2,17,5");
     const std::vector<int> ids = parse_ids(a.positional()[0]);
@@ -58,7 +59,7 @@ int run_detokenize(const Args& a) {
 }
 
 int run_chat_render(const Args& a) {
-    const std::filesystem::path dir = a.str("model");
+    const std::filesystem::path dir = model_dir(a);
     const std::string file = a.str("messages");
     const bool gen = a.flag("add-generation-prompt");
     const nlohmann::ordered_json doc =

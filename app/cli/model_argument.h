@@ -1,0 +1,13 @@
+// --model: a folder, or ORG/NAME[@REVISION] from the Hugging Face cache (wp/hub/hub_cache.h).
+#pragma once
+
+#include <string>
+
+#include "args.h"
+
+namespace wp::cli {
+
+// The folder --model names (required option).
+std::string model_dir(const Args& a);
+
+}  // namespace wp::cli

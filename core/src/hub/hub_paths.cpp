@@ -1,0 +1,109 @@
+#include "wp/hub/hub_paths.h"
+
+#include <cstdlib>
+#include <fstream>
+#include <system_error>
+
+#include "wp/error.h"
+
+namespace wp {
+
+namespace {
+
+std::optional<std::string> env(const char* name) {
+    const char* v = std::getenv(name);
+    if (v == nullptr || *v == '\0') return std::nullopt;
+    return std::string(v);
+}
+
+// "~" and "~/..." as Python's os.path.expanduser reads them.
+std::filesystem::path expand_user(const std::string& p) {
+    if (p == "~" || p.rfind("~/", 0) == 0) {
+        const auto home = env("HOME");
+        if (!home) throw Error("cannot expand " + p + ": HOME is not set");
+        return std::filesystem::path(*home) / p.substr(p.size() > 1 ? 2 : 1);
+    }
+    return p;
+}
+
+bool name_char(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+           c == '.';
+}
+
+bool is_part(const std::string& s) {
+    if (s.empty() || s.size() > 96) return false;
+    for (char c : s)
+        if (!name_char(c)) return false;
+    if (s.front() == '-' || s.front() == '.' || s.back() == '-' || s.back() == '.') return false;
+    return s.find("--") == std::string::npos && s.find("..") == std::string::npos;
+}
+
+}  // namespace
+
+HubPaths hub_paths() {
+    HubPaths p;
+    if (const auto home = env("HF_HOME")) {
+        p.home = expand_user(*home);
+    } else if (const auto xdg = env("XDG_CACHE_HOME")) {
+        p.home = expand_user(*xdg) / "huggingface";
+    } else {
+        if (!env("HOME")) throw Error("cannot tell where the Hugging Face cache is: set HF_HOME or HOME");
+        p.home = expand_user("~/.cache/huggingface");
+    }
+    if (const auto c = env("HF_HUB_CACHE"))
+        p.cache = expand_user(*c);
+    else if (const auto old = env("HUGGINGFACE_HUB_CACHE"))
+        p.cache = expand_user(*old);
+    else
+        p.cache = p.home / "hub";
+    const auto token_path = env("HF_TOKEN_PATH");
+    p.token_file = token_path ? expand_user(*token_path) : p.home / "token";
+    p.endpoint = env("HF_ENDPOINT").value_or("https://huggingface.co");
+    while (!p.endpoint.empty() && p.endpoint.back() == '/') p.endpoint.pop_back();
+    return p;
+}
+
+std::optional<std::string> hub_token(const HubPaths& paths) {
+    if (const auto t = env("HF_TOKEN")) return t;
+    std::ifstream in(paths.token_file);
+    std::string line;
+    if (!in || !std::getline(in, line)) return std::nullopt;
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) line.pop_back();
+    if (line.empty()) return std::nullopt;
+    return line;
+}
+
+void save_hub_token(const HubPaths& paths, const std::string& token) {
+    if (token.empty() || token.find_first_of("\r\n") != std::string::npos)
+        throw Error("a Hugging Face token is one line of text");
+    std::error_code ec;
+    std::filesystem::create_directories(paths.token_file.parent_path(), ec);
+    const std::filesystem::path tmp = paths.token_file.string() + ".tmp";
+    {
+        std::ofstream out(tmp, std::ios::trunc);
+        if (!out) throw Error(paths.token_file.string() + ": cannot write the token");
+        std::filesystem::permissions(tmp, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write,
+                                     std::filesystem::perm_options::replace, ec);
+        out << token;
+        if (!out.flush()) throw Error(paths.token_file.string() + ": cannot write the token");
+    }
+    std::filesystem::rename(tmp, paths.token_file, ec);
+    if (ec) throw Error(paths.token_file.string() + ": cannot write the token: " + ec.message());
+}
+
+bool is_repo_id(const std::string& s) {
+    const auto slash = s.find('/');
+    if (slash == std::string::npos) return is_part(s);  // the hub's old canonical names ("gpt2")
+    if (s.find('/', slash + 1) != std::string::npos) return false;
+    return is_part(s.substr(0, slash)) && is_part(s.substr(slash + 1));
+}
+
+std::string repo_folder_name(const std::string& repo_id) {
+    std::string name = "models--" + repo_id;
+    const auto slash = name.find('/');
+    if (slash != std::string::npos) name.replace(slash, 1, "--");
+    return name;
+}
+
+}  // namespace wp
