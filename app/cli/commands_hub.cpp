@@ -1,12 +1,19 @@
 // Model library commands: models (what this machine has: the Hugging Face cache and added folders).
 // The hub's cache and its names: core's wp/hub.
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <csignal>
 #include <cstdio>
+#include <iostream>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <unistd.h>
 
 #include "command.h"
 #include "model_argument.h"
 #include "wp/error.h"
+#include "wp/hub/hub_client.h"
 #include "wp/hub/hub_paths.h"
 #include "wp/hub/model_library.h"
 
@@ -38,6 +45,136 @@ std::string human_count(std::int64_t n) {
     else
         std::snprintf(buf, sizeof buf, "%lld", static_cast<long long>(n));
     return buf;
+}
+
+std::atomic<bool> g_cancel{false};
+void on_sigint(int) { g_cancel = true; }
+
+std::string duration(double s) {
+    char buf[32];
+    if (s >= 3600)
+        std::snprintf(buf, sizeof buf, "%dh%02dm", static_cast<int>(s / 3600), static_cast<int>(s / 60) % 60);
+    else
+        std::snprintf(buf, sizeof buf, "%dm%02ds", static_cast<int>(s / 60), static_cast<int>(s) % 60);
+    return buf;
+}
+
+HubClient client() {
+    HubPaths paths = hub_paths();
+    auto token = hub_token(paths);
+    return HubClient(std::move(paths), std::move(token));
+}
+
+int run_pull(const Args& a) {
+    if (a.positional().size() != 1) throw UsageError("pull takes one model name: windowpane-cli pull ORG/NAME");
+    const std::string repo = a.positional()[0];
+    if (!is_repo_id(repo)) throw UsageError(repo + ": not a model name (ORG/NAME, as on huggingface.co)");
+    PullOptions o;
+    o.revision = a.str("revision", "main");
+    if (a.has("include"))
+        for (std::size_t at = 0, comma;; at = comma + 1) {
+            comma = a.str("include").find(',', at);
+            const std::string g = a.str("include").substr(at, comma - at);
+            if (!g.empty()) o.include.push_back(g);
+            if (comma == std::string::npos) break;
+        }
+    const bool tty = isatty(2);
+    auto last = std::chrono::steady_clock::now() - std::chrono::seconds(1);
+    std::string shown_file;
+    o.progress = [&](const PullProgress& p) {
+        const auto now = std::chrono::steady_clock::now();
+        const bool file_done = p.file.empty() || p.file_done >= p.file_total;
+        if (!tty) {
+            if (!p.file.empty() && p.file != shown_file) {
+                std::fprintf(stderr, "downloading %s (%s)\n", p.file.c_str(), human_bytes(p.file_total).c_str());
+                shown_file = p.file;
+            }
+            return;
+        }
+        if (now - last < std::chrono::milliseconds(200) && !file_done) return;
+        last = now;
+        const double left = p.bytes_per_second > 0 ? (p.total - std::min(p.done, p.total)) / p.bytes_per_second : 0;
+        std::fprintf(stderr, "\r\033[K[%d/%d] %s  %s / %s  %.1f MB/s  %s left", std::min(p.files_done + 1, p.files_total),
+                     p.files_total, p.file.c_str(), human_bytes(p.done).c_str(), human_bytes(p.total).c_str(),
+                     p.bytes_per_second / 1e6, duration(left).c_str());
+    };
+    o.cancel = &g_cancel;
+    std::signal(SIGINT, on_sigint);
+    const HubClient hub = client();
+    PullResult r;
+    try {
+        r = hub.pull(repo, o);
+    } catch (const HubError& e) {
+        if (tty) std::fprintf(stderr, "\r\033[K");
+        throw;
+    }
+    if (tty) std::fprintf(stderr, "\r\033[K");
+    std::fprintf(stderr, "%s at %s: %d files, %d downloaded (%s), %d already in the cache\n", repo.c_str(),
+                 r.commit.substr(0, 10).c_str(), r.files, r.downloaded, human_bytes(r.bytes_downloaded).c_str(),
+                 r.files - r.downloaded);
+    std::printf("%s\n", r.snapshot.string().c_str());
+    const LibraryModel m = describe_model_folder(r.snapshot);
+    if (m.supported)
+        std::fprintf(stderr, "open it with: windowpane-cli chat --model %s%s\n", repo.c_str(),
+                     o.revision == "main" ? "" : ("@" + o.revision).c_str());
+    else if (o.include.empty())
+        std::fprintf(stderr, "Windowpane cannot open it: %s\n", m.why.c_str());
+    return 0;
+}
+
+int run_search(const Args& a) {
+    HubSearch q;
+    if (!a.positional().empty()) q.text = a.positional()[0];
+    q.author = a.str("author", "");
+    q.sort = a.str("sort", "downloads");
+    if (q.sort != "downloads" && q.sort != "likes") throw UsageError("--sort takes downloads or likes");
+    const long long limit = a.integer("limit", 20);
+    if (limit < 1 || limit > 1000) throw UsageError("--limit must be between 1 and 1000");
+    const bool all = a.flag("all");
+    // Asks for more than shown: hits of other families are dropped here.
+    q.limit = all ? static_cast<int>(limit) : static_cast<int>(std::min(1000ll, limit * 5));
+    std::vector<HubSearchHit> hits = client().search(q);
+    const std::vector<std::string> families = {"gemma", "gemma2", "qwen2"};
+    if (!all)
+        hits.erase(std::remove_if(hits.begin(), hits.end(),
+                                  [&](const HubSearchHit& h) {
+                                      return std::none_of(families.begin(), families.end(), [&](const std::string& f) {
+                                          return std::find(h.tags.begin(), h.tags.end(), f) != h.tags.end();
+                                      });
+                                  }),
+                   hits.end());
+    if (hits.size() > static_cast<std::size_t>(limit)) hits.resize(static_cast<std::size_t>(limit));
+    if (a.flag("json")) {
+        nlohmann::ordered_json out = nlohmann::ordered_json::array();
+        for (const HubSearchHit& h : hits)
+            out.push_back({{"id", h.repo_id}, {"downloads", h.downloads}, {"likes", h.likes}, {"gated", h.gated},
+                           {"pipeline_tag", h.pipeline_tag}, {"tags", h.tags}});
+        std::printf("%s\n", out.dump(2).c_str());
+        return 0;
+    }
+    if (hits.empty()) {
+        std::printf("No models found%s.\n", all ? "" : " of the families Windowpane runs (gemma, gemma2, qwen2; --all shows every one)");
+        return 0;
+    }
+    std::printf("%-50s %12s %8s  %s\n", "MODEL", "DOWNLOADS", "LIKES", "");
+    for (const HubSearchHit& h : hits)
+        std::printf("%-50s %12lld %8lld  %s\n", h.repo_id.c_str(), static_cast<long long>(h.downloads),
+                    static_cast<long long>(h.likes), h.gated ? "gated: accept its license on the hub, then log in" : "");
+    return 0;
+}
+
+int run_login(const Args& a) {
+    const HubPaths paths = hub_paths();
+    std::string token = a.str("token", "");
+    if (token.empty()) {
+        std::fprintf(stderr, "Paste a Hugging Face access token (huggingface.co/settings/tokens, read access): ");
+        std::getline(std::cin, token);
+    }
+    while (!token.empty() && (token.back() == '\n' || token.back() == '\r' || token.back() == ' ')) token.pop_back();
+    if (token.empty()) throw UsageError("no token given");
+    save_hub_token(paths, token);
+    std::fprintf(stderr, "Token saved to %s (shared with huggingface-cli and transformers).\n", paths.token_file.string().c_str());
+    return 0;
 }
 
 int run_models(const Args& a) {
@@ -114,6 +251,29 @@ const CommandGroup& hub_commands() {
              "  windowpane-cli chat --model ORG/NAME\n",
              {{"json"}, {"add", "remove"}},
              run_models},
+            {"pull", "Download a model from the Hugging Face hub into its cache",
+             {"ORG/NAME [--revision main] [--include GLOB[,GLOB...]]"},
+             "Downloads what a model needs (config, safetensors weights, tokenizer, chat template)\n"
+             "into the Hugging Face cache, laid out as huggingface_hub does, so transformers uses the\n"
+             "same files. Every file is checked against the hub's SHA-256 (or git hash); an interrupted\n"
+             "pull (Ctrl-C, a dropped connection) resumes where it stopped; a second pull downloads\n"
+             "nothing. --include takes other files (fnmatch globs). Gated models (Gemma) need a token:\n"
+             "accept the license on the model's page, then windowpane-cli login (or set HF_TOKEN).\n"
+             "HF_ENDPOINT selects another hub (a mirror). Prints the snapshot folder.\n",
+             {{}, {"revision", "include"}, 1},
+             run_pull},
+            {"search", "Search the Hugging Face hub for models Windowpane runs",
+             {"[TEXT] [--author ORG] [--sort downloads|likes] [--limit 20] [--all] [--json]"},
+             "Models on the hub whose name contains TEXT, most downloaded (or liked) first, of the\n"
+             "families Windowpane runs (gemma, gemma2, qwen2; --all: every family).\n",
+             {{"all", "json"}, {"author", "sort", "limit"}, 1},
+             run_search},
+            {"login", "Keep a Hugging Face access token (for gated and private models)",
+             {"[--token TOKEN]"},
+             "Saves the token where huggingface-cli keeps it (HF_TOKEN_PATH, else HF_HOME/token), readable\n"
+             "by you only; without --token it is read from standard input. HF_TOKEN, when set, wins.\n",
+             {{}, {"token"}},
+             run_login},
         }};
     return group;
 }
