@@ -26,6 +26,8 @@
 #include "widgets/chat_pane.h"
 #include "widgets/compare_view.h"
 #include "widgets/conversation_list.h"
+#include "widgets/get_models_dialog.h"
+#include "widgets/model_library_dialog.h"
 #include "widgets/model_card_view.h"
 #include "widgets/settings_panel.h"
 #include "window_placement.h"
@@ -67,6 +69,12 @@ MainWindow::MainWindow(const AppOptions& options, QWidget* parent)
     connect(w, &InferenceWorker::loadProgress, this, &MainWindow::onLoadProgress);
     connect(w, &InferenceWorker::modelLoaded, this, &MainWindow::onModelLoaded);
     connect(w, &InferenceWorker::error, this, &MainWindow::onLoadError);
+    connect(hub_.worker(), &HubWorker::libraryListed, this, [this](quint64 id, const QList<LibraryEntry>& entries) {
+        if (id != libraryRequest_) return;
+        libraryModels_.clear();
+        for (const LibraryEntry& e : entries)
+            if (e.supported) libraryModels_ << e.dir;
+    });
 
     buildUi();
     buildMenus();
@@ -82,11 +90,14 @@ MainWindow::MainWindow(const AppOptions& options, QWidget* parent)
     const auto conversations = store_.listConversations();
     if (!conversations.isEmpty()) showConversation(conversations.first().id);
     openFirstModel(conversations);
+    refreshLibraryModels();
 }
 
 MainWindow::~MainWindow() {
     // The panes hold references to worker_, store_ and the settings panel: they go first, the
     // docks after them, and the members last.
+    delete library_;  // they hold references to the hub threads, members destroyed before children
+    delete getModels_;
     delete takeCentralWidget();
     qDeleteAll(findChildren<QDockWidget*>(QString(), Qt::FindDirectChildrenOnly));
 }
@@ -152,7 +163,7 @@ void MainWindow::buildUi() {
     });
     connect(attention_, &AttentionTab::analysisReady, this, &MainWindow::analysisReady);
     connect(tabs_, &QTabWidget::currentChanged, this, [this](int index) {
-        if (tabs_->widget(index) == compare_) compare_->setCandidateModels(appSettings_.recentModels());
+        if (tabs_->widget(index) == compare_) compare_->setCandidateModels(compareCandidates());
         if (tabs_->widget(index) == attention_) attention_->followConversation();
     });
     new QShortcut(QKeySequence(Qt::Key_Escape), this, [this] { chat_->stopGeneration(); });
@@ -160,7 +171,9 @@ void MainWindow::buildUi() {
 
 void MainWindow::buildMenus() {
     QMenu* file = menuBar()->addMenu(tr("&File"));
-    file->addAction(tr("&Open Model Folder\u2026"), QKeySequence::Open, this, [this] {
+    file->addAction(tr("Model &Library\u2026"), QKeySequence::Open, this, [this] { showLibrary(); });
+    file->addAction(tr("&Get Models\u2026"), QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_G), this, [this] { showGetModels(); });
+    file->addAction(tr("&Open Model Folder\u2026"), QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_O), this, [this] {
         const QString dir = QFileDialog::getExistingDirectory(this, tr("Open a model folder"), card_.path);
         if (!dir.isEmpty()) openModel(dir);
     });
@@ -253,7 +266,7 @@ void MainWindow::openFirstModel(const QList<StoredConversation>& conversations) 
     if ((model.isEmpty() || !QFileInfo::exists(model + "/config.json")) && options_.modelPath.isEmpty())
         model = defaultModelPath();
     if (!model.isEmpty()) openModel(model);
-    else showError(tr("No model found. Open a model folder (File \u2192 Open Model Folder\u2026)."));
+    else showError(tr("No model found. Open one from the library (File \u2192 Model Library\u2026), or get one from the Hugging Face hub (File \u2192 Get Models\u2026)."));
 }
 
 // ---- the parts, for tests and scripting ----------------------------------------------------
@@ -284,6 +297,52 @@ void MainWindow::showConversation(qint64 id) {
 void MainWindow::showError(const QString& message) { chat_->showError(message); }
 
 // ---- models --------------------------------------------------------------------------------
+
+void MainWindow::refreshLibraryModels() {
+    libraryRequest_ = hub_.nextRequestId();
+    hub_.post(&HubWorker::listLibrary, libraryRequest_);
+}
+
+QStringList MainWindow::compareCandidates() const {
+    QStringList out = appSettings_.recentModels();
+    for (const QString& m : libraryModels_)
+        if (!out.contains(m)) out << m;
+    return out;
+}
+
+ModelLibraryDialog* MainWindow::showLibrary() {
+    if (library_ == nullptr) {
+        library_ = new ModelLibraryDialog(hub_, this);
+        connect(library_, &ModelLibraryDialog::openRequested, this, &MainWindow::openModel);
+        connect(library_, &ModelLibraryDialog::getModelsRequested, this, [this] { showGetModels(); });
+        connect(library_, &ModelLibraryDialog::listed, this, [this](const QList<LibraryEntry>& entries) {
+            libraryModels_.clear();
+            for (const LibraryEntry& e : entries)
+                if (e.supported) libraryModels_ << e.dir;
+        });
+    } else {
+        library_->refresh();
+    }
+    library_->show();
+    library_->raise();
+    library_->activateWindow();
+    return library_;
+}
+
+GetModelsDialog* MainWindow::showGetModels() {
+    if (getModels_ == nullptr) {
+        getModels_ = new GetModelsDialog(hub_, downloads_, this);
+        connect(getModels_, &GetModelsDialog::openRequested, this, &MainWindow::openModel);
+        connect(getModels_, &GetModelsDialog::downloadFinished, this, [this] {
+            refreshLibraryModels();
+            if (library_ != nullptr && library_->isVisible()) library_->refresh();
+        });
+    }
+    getModels_->show();
+    getModels_->raise();
+    getModels_->activateWindow();
+    return getModels_;
+}
 
 void MainWindow::openModel(const QString& path) {
     if (path.isEmpty()) return;

@@ -8,6 +8,7 @@
 #include <QMainWindow>
 
 #include "app_settings.h"
+#include "engine/hub_thread.h"
 #include "engine/types.h"
 #include "engine/worker_thread.h"
 #include "store/conversation_store.h"
@@ -22,6 +23,8 @@ class AttentionTab;
 class ChatPane;
 class CompareView;
 class ConversationList;
+class GetModelsDialog;
+class ModelLibraryDialog;
 class MaskView;
 class MessageWidget;
 class ModelCardView;
@@ -60,6 +63,11 @@ public:
     // Shows the attention tab and analyses `text` (empty: the current conversation).
     void analyze(const QString& text = {});
     bool isAnalyzing() const;
+    // File → Model Library and Get Models (one of each, kept: downloads go on while it is closed).
+    ModelLibraryDialog* showLibrary();
+    GetModelsDialog* showGetModels();
+    // The supported models the library listed last (the compare view offers them).
+    const QStringList& libraryModels() const { return libraryModels_; }
 
 signals:
     void modelReady(const wp::ui::ModelCard& card);
@@ -81,6 +89,8 @@ private:
     void showConversation(qint64 id);
     void showError(const QString& message);
     void rebuildRecentMenu();
+    void refreshLibraryModels();
+    QStringList compareCandidates() const;
 
     // Worker results for model loads.
     void onLoadProgress(quint64 id, double fraction);
@@ -91,6 +101,12 @@ private:
     AppSettings appSettings_;
     ConversationStore store_;
     WorkerThread worker_{QStringLiteral("inference")};
+    HubThread hub_{QStringLiteral("hub")};              // the library and the hub's search
+    HubThread downloads_{QStringLiteral("downloads")};  // pulls, one after another
+    quint64 libraryRequest_ = 0;
+    QStringList libraryModels_;
+    ModelLibraryDialog* library_ = nullptr;
+    GetModelsDialog* getModels_ = nullptr;
     quint64 loadRequest_ = 0;
     QString loadingPath_;
     ModelCard card_;

@@ -1,0 +1,216 @@
+// The model library and Get Models in the app: the library lists the Hugging Face cache and added
+// folders (with why a model does not open) and opens a model; Get Models searches a fake hub
+// (tests/hub/fake_hub.py through HF_ENDPOINT), shows a repo's files, downloads one with progress,
+// and the result opens. Screenshots of both dialogs go to WP_SCREENSHOT_DIR.
+#include <gtest/gtest.h>
+#include <QApplication>
+#include <QDir>
+#include <QElapsedTimer>
+#include <QFile>
+#include <QFileInfo>
+#include <QLabel>
+#include <QProcess>
+#include <QProgressBar>
+#include <QPushButton>
+#include <QSignalSpy>
+#include <QStandardPaths>
+#include <QTableWidget>
+#include <QTemporaryDir>
+#include <QTest>
+#include <memory>
+
+#include "main_window.h"
+#include "widgets/get_models_dialog.h"
+#include "widgets/model_library_dialog.h"
+
+namespace {
+
+using wp::ui::MainWindow;
+
+QString sharedDir() {
+    const QByteArray env = qgetenv("WP_SHARED_DIR");
+    return env.isEmpty() ? QStringLiteral(WP_SHARED_DIR) : QString::fromUtf8(env);
+}
+
+QString screenshotPath(const QString& name) { return QStringLiteral(WP_SCREENSHOT_DIR "/") + name + ".png"; }
+
+bool waitFor(const std::function<bool()>& done, int ms) {
+    QElapsedTimer t;
+    t.start();
+    while (!done() && t.elapsed() < ms) QTest::qWait(10);
+    return done();
+}
+
+bool copyFiles(const QString& from, const QString& to) {
+    QDir().mkpath(to);
+    for (const QFileInfo& f : QDir(from).entryInfoList(QDir::Files))
+        if (!QFile::copy(f.filePath(), to + "/" + f.fileName())) return false;
+    return true;
+}
+
+// Each test: its own Hugging Face home, library file and app data, all in a temporary folder.
+class Library : public testing::Test {
+protected:
+    void SetUp() override {
+        if (!QFileInfo::exists(sharedDir() + "/fixtures/tiny-gemma2/config.json")) {
+            if (!qEnvironmentVariableIsEmpty("CI")) FAIL() << "shared fixtures missing (CI is set)";
+            GTEST_SKIP() << "shared fixtures not found at " << sharedDir().toStdString();
+        }
+        ASSERT_TRUE(dir_.isValid());
+        qputenv("HF_HOME", path("hf").toUtf8());
+        qputenv("XDG_CONFIG_HOME", path("config").toUtf8());
+        for (const char* v : {"HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "HF_TOKEN", "HF_TOKEN_PATH", "HF_ENDPOINT"}) qunsetenv(v);
+    }
+    void TearDown() override {
+        window_.reset();
+        if (hub_) {
+            hub_->terminate();
+            hub_->waitForFinished(5000);
+        }
+    }
+
+    QString path(const QString& name) const { return dir_.path() + "/" + name; }
+
+    MainWindow& open() {
+        wp::ui::AppOptions o;
+        o.modelPath = sharedDir() + "/models/windowpane-demo-gemma2";
+        o.dataDir = path("data");
+        o.settingsFile = path("settings.ini");
+        window_ = std::make_unique<MainWindow>(o);
+        window_->resize(1200, 740);
+        window_->show();
+        return *window_;
+    }
+
+    // A snapshot of `fixture` in the hub cache as huggingface_hub lays it out.
+    QString cache(const QString& repoFolder, const QString& fixture) {
+        const QString repo = path("hf/hub/" + repoFolder), commit = "0123456789abcdef0123456789abcdef01234567";
+        const QString snap = repo + "/snapshots/" + commit;
+        QDir().mkpath(repo + "/blobs");
+        QDir().mkpath(snap);
+        QDir().mkpath(repo + "/refs");
+        for (const QFileInfo& f : QDir(sharedDir() + "/" + fixture).entryInfoList(QDir::Files)) {
+            const QString blob = "blob-" + f.fileName();
+            EXPECT_TRUE(QFile::copy(f.filePath(), repo + "/blobs/" + blob));
+            EXPECT_TRUE(QFile::link("../../blobs/" + blob, snap + "/" + f.fileName()));
+        }
+        QFile ref(repo + "/refs/main");
+        EXPECT_TRUE(ref.open(QIODevice::WriteOnly));
+        ref.write(commit.toUtf8());
+        return snap;
+    }
+
+    // tests/hub/fake_hub.py on `root`; sets HF_ENDPOINT.
+    bool startHub(const QString& root, const QStringList& extra) {
+        hub_ = std::make_unique<QProcess>();
+        hub_->start(QStringLiteral("python3"), QStringList{WP_FAKE_HUB, "--root", root} + extra);
+        if (!hub_->waitForStarted(10000)) return false;
+        QByteArray line;
+        if (!waitFor([&] { line += hub_->readAllStandardOutput(); return line.contains('\n'); }, 20000)) return false;
+        const QList<QByteArray> parts = line.trimmed().split(' ');
+        if (parts.size() != 2 || parts[0] != "PORT") return false;
+        qputenv("HF_ENDPOINT", "http://127.0.0.1:" + parts[1]);
+        return true;
+    }
+
+private:
+    QTemporaryDir dir_;
+    std::unique_ptr<MainWindow> window_;
+    std::unique_ptr<QProcess> hub_;
+};
+
+TEST_F(Library, ListsTheCacheAndAddedFoldersAndOpensAModel) {
+    const QString snap = cache("models--acme--tiny-gemma2", "fixtures/tiny-gemma2");
+    QDir().mkpath(path("config/windowpane"));
+    QFile lib(path("config/windowpane/library.json"));
+    ASSERT_TRUE(lib.open(QIODevice::WriteOnly));
+    lib.write(QStringLiteral(R"({"folders": ["%1"]})").arg(sharedDir() + "/heads/tiny-qwen2-seqcls").toUtf8());
+    lib.close();
+
+    MainWindow& w = open();
+    ASSERT_TRUE(waitFor([&] { return !w.isLoading() && !w.modelCard().path.isEmpty(); }, 20000));
+    wp::ui::ModelLibraryDialog* d = w.showLibrary();
+    ASSERT_TRUE(waitFor([&] { return d->entries().size() == 2; }, 10000));
+    const auto& e = d->entries();
+    EXPECT_EQ(e[0].name, "acme/tiny-gemma2");
+    EXPECT_TRUE(e[0].supported) << e[0].why.toStdString();
+    EXPECT_EQ(e[0].family, "gemma2");
+    EXPECT_EQ(e[0].head, "chat");
+    EXPECT_GT(e[0].parameters, 0);
+    EXPECT_FALSE(e[1].supported);
+    EXPECT_EQ(e[1].head, "classification");
+    EXPECT_TRUE(e[1].why.contains("causal language models"));
+    EXPECT_EQ(d->table()->item(0, 0)->text(), "acme/tiny-gemma2");
+    EXPECT_TRUE(d->table()->item(1, 0)->toolTip().contains("cannot open"));
+    // The compare view offers the library's models too.
+    EXPECT_TRUE(waitFor([&] { return w.libraryModels().contains(snap); }, 5000));
+    QTest::qWait(50);
+    EXPECT_TRUE(d->grab().save(screenshotPath("model-library")));
+
+    // The unsupported row cannot be opened; the supported one opens with the Open button.
+    QPushButton* openButton = nullptr;
+    for (QPushButton* b : d->findChildren<QPushButton*>())
+        if (b->text() == "Open") openButton = b;
+    ASSERT_NE(openButton, nullptr);
+    d->table()->selectRow(1);
+    EXPECT_FALSE(openButton->isEnabled());
+    d->table()->selectRow(0);
+    EXPECT_TRUE(openButton->isEnabled());
+    openButton->click();
+    ASSERT_TRUE(waitFor([&] { return !w.isLoading() && w.modelCard().path == snap; }, 20000)) << w.lastError().toStdString();
+    EXPECT_EQ(w.modelCard().family, "gemma2");
+}
+
+TEST_F(Library, GetModelsSearchesDownloadsWithProgressAndOpens) {
+    const QString root = path("hubroot/acme/tiny-qwen2");
+    ASSERT_TRUE(copyFiles(sharedDir() + "/fixtures/tiny-qwen2", root));
+    QFile meta(root + "/.hub.json");
+    ASSERT_TRUE(meta.open(QIODevice::WriteOnly));
+    meta.write(R"({"downloads": 1234, "likes": 5, "tags": ["transformers", "safetensors", "qwen2", "text-generation"]})");
+    meta.close();
+    // Slow enough that the progress shows (the weights take a few seconds).
+    ASSERT_TRUE(startHub(path("hubroot"), {"--rate", "300000"})) << "python3 and tests/hub/fake_hub.py are needed";
+
+    MainWindow& w = open();
+    ASSERT_TRUE(waitFor([&] { return !w.isLoading() && !w.modelCard().path.isEmpty(); }, 20000));
+    wp::ui::GetModelsDialog* g = w.showGetModels();
+    ASSERT_TRUE(waitFor([&] { return g->results()->rowCount() == 1; }, 10000));
+    EXPECT_EQ(g->results()->item(0, 0)->text(), "acme/tiny-qwen2");
+    EXPECT_EQ(g->results()->item(0, 1)->text(), "1234");
+    g->selectRepo("acme/tiny-qwen2");
+    ASSERT_TRUE(waitFor([&] { return g->details().contains("model.safetensors"); }, 10000)) << g->details().toStdString();
+    EXPECT_TRUE(g->details().contains("Weights in memory"));
+    EXPECT_TRUE(g->details().contains("bf16"));
+
+    QSignalSpy finished(g, &wp::ui::GetModelsDialog::downloadFinished);
+    g->downloadSelected();
+    ASSERT_EQ(g->downloads()->rowCount(), 1);
+    auto* bar = qobject_cast<QProgressBar*>(g->downloads()->cellWidget(0, 1));
+    ASSERT_NE(bar, nullptr);
+    ASSERT_TRUE(waitFor([&] { return bar->value() > 200 && g->downloads()->item(0, 2)->text().contains("left"); }, 20000))
+        << g->downloads()->item(0, 2)->text().toStdString();
+    EXPECT_TRUE(g->grab().save(screenshotPath("get-models-downloading")));
+    ASSERT_TRUE(waitFor([&] { return finished.count() == 1; }, 60000)) << g->downloads()->item(0, 2)->text().toStdString();
+    const QString dir = finished.at(0).at(1).toString();
+    EXPECT_TRUE(QFileInfo::exists(dir + "/model.safetensors"));
+    EXPECT_EQ(bar->value(), bar->maximum());
+
+    // The row's action opens it; the library lists it.
+    auto* action = qobject_cast<QPushButton*>(g->downloads()->cellWidget(0, 3));
+    ASSERT_NE(action, nullptr);
+    EXPECT_EQ(action->text(), "Open");
+    action->click();
+    ASSERT_TRUE(waitFor([&] { return !w.isLoading() && w.modelCard().path == dir; }, 20000)) << w.lastError().toStdString();
+    EXPECT_EQ(w.modelCard().family, "qwen2");
+    EXPECT_TRUE(waitFor([&] { return w.libraryModels().contains(dir); }, 5000));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    qputenv("QT_QPA_PLATFORM", qgetenv("QT_QPA_PLATFORM").isEmpty() ? QByteArray("offscreen") : qgetenv("QT_QPA_PLATFORM"));
+    QStandardPaths::setTestModeEnabled(true);
+    QApplication app(argc, argv);
+    testing::InitGoogleTest(&argc, argv);
+    return RUN_ALL_TESTS();
+}

@@ -1,0 +1,50 @@
+// Plain values that cross the thread boundary between the GUI and the hub worker: the model
+// library, hub search hits, a repo's files, and a download's progress.
+#pragma once
+
+#include <QList>
+#include <QMetaType>
+#include <QString>
+
+namespace wp::ui {
+
+struct LibraryEntry {
+    QString name;        // ORG/NAME for the hub cache, the folder's name otherwise
+    QString dir;
+    QString family, head, dtype, commit;
+    QString why;         // why it does not open, when it does not
+    qint64 parameters = 0;
+    quint64 bytesOnDisk = 0;
+    bool fromHubCache = false;
+    bool supported = false;
+};
+
+struct HubHit {
+    QString id;
+    qint64 downloads = 0, likes = 0;
+    bool gated = false;
+};
+
+struct HubRepoFiles {
+    QString id, commit, modelType;
+    bool gated = false;
+    QList<QString> paths;      // what a pull downloads
+    QList<quint64> sizes;
+    quint64 weightBytes = 0;   // of the .safetensors among them
+    qint64 parameters = 0;     // as the hub counts them; 0 when it does not say
+    QString weightDtype;       // as the hub states it (BF16, F32, ...), may be empty
+};
+
+struct DownloadProgress {
+    QString file;
+    quint64 done = 0, total = 0;
+    int filesDone = 0, filesTotal = 0;
+    double bytesPerSecond = 0;
+};
+
+}  // namespace wp::ui
+
+Q_DECLARE_METATYPE(wp::ui::LibraryEntry)
+Q_DECLARE_METATYPE(wp::ui::HubHit)
+Q_DECLARE_METATYPE(wp::ui::HubRepoFiles)
+Q_DECLARE_METATYPE(wp::ui::DownloadProgress)
