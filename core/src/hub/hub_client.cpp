@@ -211,6 +211,17 @@ HubModelInfo HubClient::model_info(const std::string& repo_id, const std::string
         if (j.contains("tags") && j["tags"].is_array())
             for (const auto& t : j["tags"])
                 if (t.is_string()) info.tags.push_back(t);
+        if (j.contains("safetensors") && j["safetensors"].is_object()) {
+            const auto& st = j["safetensors"];
+            info.parameters = count(st, "total");
+            std::int64_t most = 0;
+            if (st.contains("parameters") && st["parameters"].is_object())
+                for (const auto& [dtype, n] : st["parameters"].items())
+                    if (n.is_number_integer() && n.get<std::int64_t>() > most) {
+                        most = n.get<std::int64_t>();
+                        info.weight_dtype = dtype;
+                    }
+        }
         for (const auto& s : j.at("siblings")) {
             HubFile f;
             f.path = s.at("rfilename").get<std::string>();

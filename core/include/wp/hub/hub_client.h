@@ -50,6 +50,8 @@ struct HubModelInfo {
     std::string model_type;  // from the repo's config, may be empty
     std::vector<std::string> architectures, tags;
     std::vector<HubFile> files;
+    std::int64_t parameters = 0;  // the hub's count from the safetensors headers; 0 when it gives none
+    std::string weight_dtype;     // the dtype holding most of them ("BF16", "F32", ...), may be empty
 };
 
 struct HubSearch {
