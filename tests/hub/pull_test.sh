@@ -110,6 +110,15 @@ grep -q '"path": "/api/models/acme/gated-gemma2/revision/main?blobs=true", "rang
   fail "the saved token was not sent"
 if grep -q '"path": "/cdn/.*gated-gemma2.*"auth": true' "$LOG"; then fail "the token went on to the CDN"; fi
 
+stop_hub
+
+# 3b. As the real hub does it: the gated repo's info is public, its files are not.
+start_hub --gate-files-only
+rm -rf "$(repo_dir gated-gemma2)" "$HF_HOME/token"
+run 1 pull acme/gated-gemma2
+has "$ERR" "acme/gated-gemma2 is gated"
+[ -z "$(find "$(repo_dir gated-gemma2)" -type f 2>/dev/null)" ] || fail "a refused download left files: $(find "$(repo_dir gated-gemma2)" -type f)"
+
 # 4. Names the hub does not have, and a repo without safetensors weights.
 run 1 pull acme/nothing
 has "$ERR" "acme/nothing: no such model on $HF_ENDPOINT"

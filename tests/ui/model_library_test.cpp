@@ -205,6 +205,45 @@ TEST_F(Library, GetModelsSearchesDownloadsWithProgressAndOpens) {
     EXPECT_TRUE(waitFor([&] { return w.libraryModels().contains(dir); }, 5000));
 }
 
+TEST_F(Library, DownloadsPauseResumeAndCancel) {
+    const QString root = path("hubroot/acme/tiny-qwen2");
+    ASSERT_TRUE(copyFiles(sharedDir() + "/fixtures/tiny-qwen2", root));
+    QFile meta(root + "/.hub.json");
+    ASSERT_TRUE(meta.open(QIODevice::WriteOnly));
+    meta.write(R"({"tags": ["qwen2"]})");
+    meta.close();
+    ASSERT_TRUE(startHub(path("hubroot"), {"--rate", "100000"})) << "python3 and tests/hub/fake_hub.py are needed";
+    const QString blobs = path("hf/hub/models--acme--tiny-qwen2/blobs");
+    auto partials = [&] { return QDir(blobs).entryList({"*.incomplete"}, QDir::Files).size(); };
+
+    MainWindow& w = open();
+    wp::ui::GetModelsDialog* g = w.showGetModels();
+    g->selectRepo("acme/tiny-qwen2");
+    ASSERT_TRUE(waitFor([&] { return g->details().contains("model.safetensors"); }, 10000)) << g->details().toStdString();
+    g->downloadSelected();
+    auto* bar = qobject_cast<QProgressBar*>(g->downloads()->cellWidget(0, 1));
+    auto button = [&](int column) { return qobject_cast<QPushButton*>(g->downloads()->cellWidget(0, column)); };
+    auto state = [&] { return g->downloads()->item(0, 2)->text(); };
+    ASSERT_TRUE(waitFor([&] { return bar->value() > 100 && state().contains("model.safetensors"); }, 20000)) << state().toStdString();
+
+    ASSERT_EQ(button(3)->text(), "Pause");
+    button(3)->click();
+    ASSERT_TRUE(waitFor([&] { return state().startsWith("Paused"); }, 10000)) << state().toStdString();
+    EXPECT_EQ(partials(), 1);  // kept for Resume
+    EXPECT_FALSE(QFileInfo::exists(path("hf/hub/models--acme--tiny-qwen2/snapshots")));
+    const int paused = bar->value();
+
+    ASSERT_EQ(button(3)->text(), "Resume");
+    button(3)->click();
+    ASSERT_TRUE(waitFor([&] { return bar->value() > paused + 50 && state().contains("left"); }, 20000)) << state().toStdString();
+
+    ASSERT_EQ(button(4)->text(), "Cancel");
+    button(4)->click();
+    ASSERT_TRUE(waitFor([&] { return state().startsWith("Cancelled"); }, 10000)) << state().toStdString();
+    EXPECT_TRUE(waitFor([&] { return partials() == 0; }, 10000)) << "the partial file stayed";
+    EXPECT_FALSE(QFileInfo::exists(path("hf/hub/models--acme--tiny-qwen2/snapshots")));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {

@@ -37,6 +37,7 @@ struct HubRepoFiles {
 
 struct DownloadProgress {
     QString file;
+    quint64 fileDone = 0, fileTotal = 0;
     quint64 done = 0, total = 0;
     int filesDone = 0, filesTotal = 0;
     double bytesPerSecond = 0;

@@ -143,7 +143,8 @@ void HubWorker::download(quint64 id, const QString& repo) {
         const bool end = p.file.empty() || p.file_done >= p.file_total;
         if (now - last < std::chrono::milliseconds(100) && !end) return;  // a signal per tenth of a second
         last = now;
-        emit downloadProgress(id, {q(p.file), p.done, p.total, p.files_done, p.files_total, p.bytes_per_second});
+        emit downloadProgress(id, {q(p.file), p.file_done, p.file_total, p.done, p.total, p.files_done, p.files_total,
+                                   p.bytes_per_second});
     };
     try {
         const PullResult r = client().pull(repo.toStdString(), o);
@@ -161,6 +162,14 @@ void HubWorker::saveToken(quint64 id, const QString& token) {
     try {
         save_hub_token(hub_paths(), token.trimmed().toStdString());
         emit tokenSaved(id);
+    } catch (const std::exception& e) {
+        emit failed(id, q(e.what()), false);
+    }
+}
+
+void HubWorker::discardPartial(quint64 id, const QString& repo) {
+    try {
+        emit partialDiscarded(id, discard_partial_downloads(hub_paths(), repo.toStdString()));
     } catch (const std::exception& e) {
         emit failed(id, q(e.what()), false);
     }

@@ -32,6 +32,8 @@ public slots:
     void repoFiles(quint64 id, const QString& repo);
     void download(quint64 id, const QString& repo);
     void saveToken(quint64 id, const QString& token);
+    // Deletes what a cancelled download of `repo` left (its .incomplete files).
+    void discardPartial(quint64 id, const QString& repo);
 
 signals:
     void libraryListed(quint64 id, const QList<wp::ui::LibraryEntry>& models);
@@ -40,6 +42,7 @@ signals:
     void downloadProgress(quint64 id, const wp::ui::DownloadProgress& progress);
     void downloaded(quint64 id, const QString& snapshotDir);
     void tokenSaved(quint64 id);
+    void partialDiscarded(quint64 id, int files);
     // `cancelled`: the request ended by cancelDownload, not by a failure.
     void failed(quint64 id, const QString& message, bool cancelled);
 

@@ -20,7 +20,7 @@ namespace wp::ui {
 
 namespace {
 
-enum DownloadColumn { kRepo, kProgress, kState, kAction };
+enum DownloadColumn { kRepo, kProgress, kState, kAction, kCancel };
 
 double physicalMemory() {
     const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
@@ -77,8 +77,8 @@ GetModelsDialog::GetModelsDialog(HubThread& browse, HubThread& downloads, QWidge
     layout->addWidget(split, 3);
 
     layout->addWidget(new QLabel(tr("Downloads"), this));
-    downloads_ = new QTableWidget(0, 4, this);
-    downloads_->setHorizontalHeaderLabels({tr("Model"), tr("Progress"), tr("State"), QString()});
+    downloads_ = new QTableWidget(0, 5, this);
+    downloads_->setHorizontalHeaderLabels({tr("Model"), tr("Progress"), tr("State"), QString(), QString()});
     downloads_->verticalHeader()->setVisible(false);
     downloads_->setEditTriggers(QAbstractItemView::NoEditTriggers);
     downloads_->setSelectionMode(QAbstractItemView::NoSelection);
@@ -141,12 +141,14 @@ GetModelsDialog::GetModelsDialog(HubThread& browse, HubThread& downloads, QWidge
             emit openRequested(dir);
             accept();
         });
+        downloads_->removeCellWidget(dl.row, kCancel);
         emit downloadFinished(dl.repo, dir);
     });
     connect(d, &HubWorker::failed, this, [this](quint64 id, const QString& message, bool cancelled) {
         if (!active_.contains(id)) return;
         Download& dl = active_[id];
         dl.running = false;
+        if (dl.discard) return discard(id);
         downloads_->item(dl.row, kState)->setText(cancelled ? tr("Paused: Resume continues where it stopped") : message);
         downloads_->item(dl.row, kState)->setToolTip(message);
         const QString repo = dl.repo;
@@ -154,6 +156,7 @@ GetModelsDialog::GetModelsDialog(HubThread& browse, HubThread& downloads, QWidge
             selected_ = repo;
             downloadSelected();
         });
+        setCancel(dl.row, id);
         if (!cancelled) emit downloadFailed(repo, message);
     });
     resize(1000, 620);
@@ -240,6 +243,7 @@ void GetModelsDialog::downloadSelected() {
     downloads_->item(row, kState)->setText(tr("Queued"));
     active_.insert(id, {selected_, row, {}, true});
     setRowAction(row, tr("Pause"), [this, id] { downloadThread_.worker()->cancelDownload(id); });
+    setCancel(row, id);
     downloadThread_.post(&HubWorker::download, id, selected_);
 }
 
@@ -251,18 +255,44 @@ void GetModelsDialog::onProgress(quint64 id, const DownloadProgress& p) {
     const double left = p.bytesPerSecond > 0 ? (p.total - std::min(p.done, p.total)) / p.bytesPerSecond : 0;
     downloads_->item(dl.row, kState)->setText(
         p.file.isEmpty() ? tr("Linking the snapshot\u2026")
-                         : tr("%1 of %2 \u00b7 %3/s \u00b7 %4 left \u00b7 file %5 of %6: %7")
+                         : tr("%1 of %2 \u00b7 %3/s \u00b7 %4 left \u00b7 file %5 of %6: %7 (%8 of %9)")
                                .arg(humanBytes(static_cast<double>(p.done)), humanBytes(static_cast<double>(p.total)),
                                     humanBytes(p.bytesPerSecond), duration(left))
                                .arg(std::min(p.filesDone + 1, p.filesTotal))
                                .arg(p.filesTotal)
-                               .arg(p.file));
+                               .arg(p.file, humanBytes(static_cast<double>(p.fileDone)),
+                                    humanBytes(static_cast<double>(p.fileTotal))));
 }
 
 void GetModelsDialog::setRowAction(int row, const QString& label, const std::function<void()>& action) {
     auto* button = new QPushButton(label, downloads_);
     connect(button, &QPushButton::clicked, this, action);
     downloads_->setCellWidget(row, kAction, button);
+}
+
+// Cancel: stops the download if it runs, then deletes its partial files; the row stays, marked.
+void GetModelsDialog::setCancel(int row, quint64 id) {
+    auto* button = new QPushButton(tr("Cancel"), downloads_);
+    connect(button, &QPushButton::clicked, this, [this, id] {
+        if (!active_.contains(id)) return;
+        Download& dl = active_[id];
+        dl.discard = true;
+        if (dl.running)
+            downloadThread_.worker()->cancelDownload(id);  // discard() follows its end
+        else
+            discard(id);
+    });
+    downloads_->setCellWidget(row, kCancel, button);
+}
+
+void GetModelsDialog::discard(quint64 id) {
+    const Download dl = active_.take(id);
+    downloads_->removeCellWidget(dl.row, kAction);
+    downloads_->removeCellWidget(dl.row, kCancel);
+    downloads_->item(dl.row, kState)->setText(tr("Cancelled: the partial download was deleted"));
+    if (auto* bar = qobject_cast<QProgressBar*>(downloads_->cellWidget(dl.row, kProgress))) bar->setValue(0);
+    // After the download thread's own work, so that the files are no longer open.
+    downloadThread_.post(&HubWorker::discardPartial, downloadThread_.nextRequestId(), dl.repo);
 }
 
 }  // namespace wp::ui

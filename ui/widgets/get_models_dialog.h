@@ -46,11 +46,14 @@ private:
         int row = -1;
         QString dir;  // when finished
         bool running = false;
+        bool discard = false;  // Cancel: the partial file goes when the download has stopped
     };
     void showHits(const QList<HubHit>& hits);
     void showFiles(const HubRepoFiles& files);
     void onProgress(quint64 id, const DownloadProgress& p);
     void setRowAction(int row, const QString& label, const std::function<void()>& action);
+    void setCancel(int row, quint64 id);
+    void discard(quint64 id);
 
     HubThread& browse_;
     HubThread& downloadThread_;

@@ -158,6 +158,25 @@ std::uint64_t size_or_zero(const fs::path& p) {
 
 }  // namespace
 
+int discard_partial_downloads(const HubPaths& paths, const std::string& repo_id) {
+    if (!is_repo_id(repo_id)) return 0;
+    const fs::path blobs = paths.cache / repo_folder_name(repo_id) / "blobs";
+    const fs::path locks = paths.cache / ".locks" / repo_folder_name(repo_id);
+    std::error_code ec;
+    std::vector<fs::path> parts;
+    for (fs::directory_iterator it(blobs, ec), end; !ec && it != end; it.increment(ec))
+        if (it->path().extension() == ".incomplete") parts.push_back(it->path());
+    int removed = 0;
+    for (const fs::path& part : parts) {
+        const fs::path lock = locks / (part.stem().string() + ".lock");
+        const int fd = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        if (fd < 0) continue;
+        if (::flock(fd, LOCK_EX | LOCK_NB) == 0 && fs::remove(part, ec)) ++removed;  // else being downloaded
+        ::close(fd);
+    }
+    return removed;
+}
+
 HubClient::HubClient(HubPaths paths, std::optional<std::string> token) : paths_(std::move(paths)), token_(std::move(token)) {}
 
 std::vector<HubSearchHit> HubClient::search(const HubSearch& q) const {
@@ -335,7 +354,10 @@ PullResult HubClient::pull(const std::string& repo_id, const PullOptions& o) con
                     fs::remove(part, ec);
                     continue;
                 }
-                if (d.response.status >= 400) throw_for(d.response, paths_, repo_id, o.revision, f->path, token_.has_value());
+                if (d.response.status >= 400) {
+                    if (size_or_zero(part) == 0) fs::remove(part, ec);  // refused before any byte: leave nothing
+                    throw_for(d.response, paths_, repo_id, o.revision, f->path, token_.has_value());
+                }
                 const std::uint64_t have = size_or_zero(part);
                 if (d.end == http::DownloadEnd::Cut || have < f->size) {
                     if (++cuts >= o.attempts)

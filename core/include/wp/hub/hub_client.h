@@ -93,6 +93,10 @@ struct PullResult {
     std::uint64_t bytes_downloaded = 0;
 };
 
+// Deletes the partial files (blobs/*.incomplete) a cancelled pull of `repo_id` left, except those
+// another process is downloading now (their lock is held). Returns how many were deleted.
+int discard_partial_downloads(const HubPaths& paths, const std::string& repo_id);
+
 class HubClient {
 public:
     explicit HubClient(HubPaths paths, std::optional<std::string> token = std::nullopt);
