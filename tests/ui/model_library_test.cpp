@@ -14,12 +14,14 @@
 #include <QPushButton>
 #include <QSignalSpy>
 #include <QStandardPaths>
+#include <QTabWidget>
 #include <QTableWidget>
 #include <QTemporaryDir>
 #include <QTest>
 #include <memory>
 
 #include "main_window.h"
+#include "widgets/compare_view.h"
 #include "widgets/get_models_dialog.h"
 #include "widgets/model_library_dialog.h"
 
@@ -144,6 +146,10 @@ TEST_F(Library, ListsTheCacheAndAddedFoldersAndOpensAModel) {
     EXPECT_TRUE(d->table()->item(1, 0)->toolTip().contains("cannot open"));
     // The compare view offers the library's models too.
     EXPECT_TRUE(waitFor([&] { return w.libraryModels().contains(snap); }, 5000));
+    auto* tabs = w.findChild<QTabWidget*>();
+    ASSERT_NE(tabs, nullptr);
+    tabs->setCurrentWidget(w.compareView());
+    EXPECT_TRUE(w.compareView()->candidateLabels(0).contains("acme/tiny-gemma2"));
     QTest::qWait(50);
     EXPECT_TRUE(d->grab().save(screenshotPath("model-library")));
 
@@ -159,6 +165,7 @@ TEST_F(Library, ListsTheCacheAndAddedFoldersAndOpensAModel) {
     openButton->click();
     ASSERT_TRUE(waitFor([&] { return !w.isLoading() && w.modelCard().path == snap; }, 20000)) << w.lastError().toStdString();
     EXPECT_EQ(w.modelCard().family, "gemma2");
+    EXPECT_EQ(w.modelCard().name, "acme/tiny-gemma2");  // the repo, not the snapshot's commit
 }
 
 TEST_F(Library, GetModelsSearchesDownloadsWithProgressAndOpens) {

@@ -7,6 +7,7 @@
 #include <QRandomGenerator>
 #include <cmath>
 
+#include "engine/model_names.h"
 #include "wp/error.h"
 #include "wp/generate/chat_session.h"
 #include "wp/model/decode_kernel_choice.h"
@@ -83,7 +84,7 @@ ModelCard describeModel(const LoadedModel& lm, const QString& path) {
     const ModelConfig& c = lm.model().config();
     ModelCard card;
     card.path = QDir::cleanPath(path);
-    card.name = QFileInfo(card.path).fileName();
+    card.name = modelDisplayName(card.path);
     card.family = QString::fromLatin1(family_name(c.family));
     card.dtype = QString::fromStdString(lm.model().weights_dtype());
     card.precision = QString::fromLatin1(precision_name(lm.model().precision()));

@@ -16,6 +16,7 @@
 #include <QVBoxLayout>
 
 #include "engine/inference_worker.h"
+#include "engine/model_names.h"
 #include "engine/worker_thread.h"
 #include "widgets/mask_view.h"
 
@@ -196,9 +197,16 @@ CompareView::~CompareView() = default;
 void CompareView::setCandidateModels(const QStringList& paths) {
     for (auto& p : panes_) {
         while (p->chooser->count() > 1) p->chooser->removeItem(1);
-        for (const QString& path : paths) p->chooser->addItem(QFileInfo(path).fileName(), path);
+        for (const QString& path : paths) p->chooser->addItem(modelDisplayName(path), path);
         p->chooser->addItem(tr("Open a folder\u2026"), QStringLiteral("open"));
     }
+}
+
+QStringList CompareView::candidateLabels(int slot) const {
+    QStringList out;
+    if (slot < 0 || slot >= kMaxModels) return out;
+    for (int i = 0; i < panes_[slot]->chooser->count(); ++i) out << panes_[slot]->chooser->itemText(i);
+    return out;
 }
 
 void CompareView::setModel(int slot, const QString& path) {
@@ -206,7 +214,7 @@ void CompareView::setModel(int slot, const QString& path) {
     Pane& p = *panes_[slot];
     if (p.running) return;
     p.loadId = p.worker.nextRequestId();
-    p.title->setText(tr("Loading %1\u2026").arg(QFileInfo(path).fileName().toHtmlEscaped()));
+    p.title->setText(tr("Loading %1\u2026").arg(modelDisplayName(path).toHtmlEscaped()));
     p.worker.post(&InferenceWorker::loadModel, p.loadId, path, QString(), QString());
     updateButtons();
 }

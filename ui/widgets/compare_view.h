@@ -32,6 +32,7 @@ public:
     // Loads `path` into pane `slot` (0..2) on that pane's own worker.
     void setModel(int slot, const QString& path);
     void setCandidateModels(const QStringList& paths);  // offered in each pane's chooser
+    QStringList candidateLabels(int slot) const;         // what pane `slot`'s chooser offers
     void setPrompt(const QString& prompt);
     // Sends the prompt to every loaded model.
     void run();
