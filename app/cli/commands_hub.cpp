@@ -197,6 +197,7 @@ int run_models(const Args& a) {
     }
     const HubPaths hub = hub_paths();
     const std::vector<LibraryModel> models = list_library(hub.cache, folders);
+    const std::vector<PartialDownload> partial = partial_downloads(hub);
     if (a.flag("json")) {
         nlohmann::ordered_json out{{"hub_cache", hub.cache.string()}, {"library_file", file.string()},
                                    {"models", nlohmann::ordered_json::array()}};
@@ -214,10 +215,16 @@ int run_models(const Args& a) {
                                      {"bytes_on_disk", m.bytes_on_disk},
                                      {"supported", m.supported},
                                      {"why", m.why}});
+        out["unfinished_downloads"] = nlohmann::ordered_json::array();
+        for (const PartialDownload& p : partial)
+            out["unfinished_downloads"].push_back({{"name", p.repo_id}, {"bytes", p.bytes}, {"files", p.files}});
         std::printf("%s\n", out.dump(2).c_str());
         return 0;
     }
     std::printf("Hugging Face cache: %s\n", hub.cache.string().c_str());
+    for (const PartialDownload& p : partial)
+        std::printf("Unfinished download: %s (%s so far): windowpane-cli pull %s resumes it\n", p.repo_id.c_str(),
+                    human_bytes(p.bytes).c_str(), p.repo_id.c_str());
     if (!folders.empty()) std::printf("Added folders: %s\n", file.string().c_str());
     if (models.empty()) {
         std::printf("No models yet. windowpane-cli pull ORG/NAME downloads one (for example Qwen/Qwen2-0.5B-Instruct);\n"

@@ -161,6 +161,8 @@ wait "$pid"; rc=$?
 grep -q "cancelled; pull again to resume" "$WORK/err" || fail "cancel message: $(cat "$WORK/err")"
 [ -f "$part" ] || fail "the partial file was removed"
 [ ! -d "$(repo_dir tiny-qwen2)/snapshots" ] || fail "a cancelled pull left a snapshot"
+run 0 models
+has "$OUT" "Unfinished download: acme/tiny-qwen2"
 stop_hub
 start_hub
 run 0 pull acme/tiny-qwen2

@@ -4,6 +4,7 @@
 // and the result opens. Screenshots of both dialogs go to WP_SCREENSHOT_DIR.
 #include <gtest/gtest.h>
 #include <QApplication>
+#include <QCryptographicHash>
 #include <QDir>
 #include <QElapsedTimer>
 #include <QFile>
@@ -249,6 +250,38 @@ TEST_F(Library, DownloadsPauseResumeAndCancel) {
     ASSERT_TRUE(waitFor([&] { return state().startsWith("Cancelled"); }, 10000)) << state().toStdString();
     EXPECT_TRUE(waitFor([&] { return partials() == 0; }, 10000)) << "the partial file stayed";
     EXPECT_FALSE(QFileInfo::exists(path("hf/hub/models--acme--tiny-qwen2/snapshots")));
+}
+
+TEST_F(Library, ADownloadLeftByAnEarlierSessionResumes) {
+    const QString root = path("hubroot/acme/tiny-qwen2");
+    ASSERT_TRUE(copyFiles(sharedDir() + "/fixtures/tiny-qwen2", root));
+    // What a session that closed mid-download leaves: the first 300 KB of the weights.
+    QFile weights(root + "/model.safetensors");
+    ASSERT_TRUE(weights.open(QIODevice::ReadOnly));
+    const QByteArray all = weights.readAll();
+    const QString blobs = path("hf/hub/models--acme--tiny-qwen2/blobs");
+    QDir().mkpath(blobs);
+    QFile part(blobs + "/" + QCryptographicHash::hash(all, QCryptographicHash::Sha256).toHex() + ".incomplete");
+    ASSERT_TRUE(part.open(QIODevice::WriteOnly));
+    part.write(all.left(300000));
+    part.close();
+    ASSERT_TRUE(startHub(path("hubroot"), {"--log", path("hub.log")})) << "python3 and tests/hub/fake_hub.py are needed";
+
+    MainWindow& w = open();
+    wp::ui::GetModelsDialog* g = w.showGetModels();
+    ASSERT_TRUE(waitFor([&] { return g->downloads()->rowCount() == 1; }, 10000));
+    EXPECT_EQ(g->downloads()->item(0, 0)->text(), "acme/tiny-qwen2");
+    EXPECT_TRUE(g->downloads()->item(0, 2)->text().startsWith("Paused")) << g->downloads()->item(0, 2)->text().toStdString();
+    QSignalSpy finished(g, &wp::ui::GetModelsDialog::downloadFinished);
+    auto* resume = qobject_cast<QPushButton*>(g->downloads()->cellWidget(0, 3));
+    ASSERT_NE(resume, nullptr);
+    EXPECT_EQ(resume->text(), "Resume");
+    resume->click();
+    ASSERT_TRUE(waitFor([&] { return finished.count() == 1; }, 30000)) << g->downloads()->item(0, 2)->text().toStdString();
+    EXPECT_EQ(g->downloads()->rowCount(), 1);  // the same row
+    QFile log(path("hub.log"));
+    ASSERT_TRUE(log.open(QIODevice::ReadOnly));
+    EXPECT_TRUE(log.readAll().contains("\"range\": \"bytes=300000-\"")) << "the weights were not resumed";
 }
 
 }  // namespace

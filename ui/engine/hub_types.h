@@ -35,6 +35,12 @@ struct HubRepoFiles {
     QString weightDtype;       // as the hub states it (BF16, F32, ...), may be empty
 };
 
+// A pull that stopped before its end (cancelled, or the app closed): downloading again resumes it.
+struct PartialDownloadInfo {
+    QString repo;
+    quint64 bytes = 0;
+};
+
 struct DownloadProgress {
     QString file;
     quint64 fileDone = 0, fileTotal = 0;
@@ -49,3 +55,4 @@ Q_DECLARE_METATYPE(wp::ui::LibraryEntry)
 Q_DECLARE_METATYPE(wp::ui::HubHit)
 Q_DECLARE_METATYPE(wp::ui::HubRepoFiles)
 Q_DECLARE_METATYPE(wp::ui::DownloadProgress)
+Q_DECLARE_METATYPE(wp::ui::PartialDownloadInfo)

@@ -28,6 +28,8 @@ HubWorker::HubWorker() {
     qRegisterMetaType<QList<wp::ui::HubHit>>();
     qRegisterMetaType<wp::ui::HubRepoFiles>();
     qRegisterMetaType<wp::ui::DownloadProgress>();
+    qRegisterMetaType<wp::ui::PartialDownloadInfo>();
+    qRegisterMetaType<QList<wp::ui::PartialDownloadInfo>>();
 }
 
 void HubWorker::cancelDownload(quint64 id) {
@@ -162,6 +164,16 @@ void HubWorker::saveToken(quint64 id, const QString& token) {
     try {
         save_hub_token(hub_paths(), token.trimmed().toStdString());
         emit tokenSaved(id);
+    } catch (const std::exception& e) {
+        emit failed(id, q(e.what()), false);
+    }
+}
+
+void HubWorker::listPartial(quint64 id) {
+    try {
+        QList<PartialDownloadInfo> out;
+        for (const PartialDownload& p : partial_downloads(hub_paths())) out.push_back({q(p.repo_id), p.bytes});
+        emit partialListed(id, out);
     } catch (const std::exception& e) {
         emit failed(id, q(e.what()), false);
     }

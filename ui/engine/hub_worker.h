@@ -32,6 +32,8 @@ public slots:
     void repoFiles(quint64 id, const QString& repo);
     void download(quint64 id, const QString& repo);
     void saveToken(quint64 id, const QString& token);
+    // The downloads that stopped before their end, found in the cache (after a restart, say).
+    void listPartial(quint64 id);
     // Deletes what a cancelled download of `repo` left (its .incomplete files).
     void discardPartial(quint64 id, const QString& repo);
 
@@ -43,6 +45,7 @@ signals:
     void downloaded(quint64 id, const QString& snapshotDir);
     void tokenSaved(quint64 id);
     void partialDiscarded(quint64 id, int files);
+    void partialListed(quint64 id, const QList<wp::ui::PartialDownloadInfo>& partial);
     // `cancelled`: the request ended by cancelDownload, not by a failure.
     void failed(quint64 id, const QString& message, bool cancelled);
 

@@ -159,8 +159,44 @@ GetModelsDialog::GetModelsDialog(HubThread& browse, HubThread& downloads, QWidge
         setCancel(dl.row, id);
         if (!cancelled) emit downloadFailed(repo, message);
     });
+    connect(b, &HubWorker::partialListed, this, [this](quint64 id, const QList<PartialDownloadInfo>& partial) {
+        if (id == partialRequest_) showPartial(partial);
+    });
     resize(1000, 620);
     searchFor({});
+    partialRequest_ = browse_.nextRequestId();
+    browse_.post(&HubWorker::listPartial, partialRequest_);
+}
+
+// Rows for the downloads an earlier session left unfinished: Resume continues them.
+void GetModelsDialog::showPartial(const QList<PartialDownloadInfo>& partial) {
+    for (const PartialDownloadInfo& p : partial) {
+        bool shown = false;
+        for (const Download& d : active_) shown = shown || d.repo == p.repo;
+        if (shown) continue;
+        const int row = addRow(p.repo);
+        const quint64 id = downloadThread_.nextRequestId();  // the row's id until Resume posts a new one
+        active_.insert(id, {p.repo, row, {}, false});
+        downloads_->item(row, kState)->setText(tr("Paused (%1 downloaded): Resume continues where it stopped").arg(humanBytes(static_cast<double>(p.bytes))));
+        const QString repo = p.repo;
+        setRowAction(row, tr("Resume"), [this, repo] {
+            selected_ = repo;
+            downloadSelected();
+        });
+        setCancel(row, id);
+    }
+}
+
+int GetModelsDialog::addRow(const QString& repo) {
+    const int row = downloads_->rowCount();
+    downloads_->insertRow(row);
+    downloads_->setItem(row, kRepo, new QTableWidgetItem(repo));
+    auto* bar = new QProgressBar(downloads_);
+    bar->setRange(0, 1000);
+    bar->setValue(0);
+    downloads_->setCellWidget(row, kProgress, bar);
+    downloads_->setItem(row, kState, new QTableWidgetItem);
+    return row;
 }
 
 void GetModelsDialog::searchFor(const QString& text) {
@@ -230,16 +266,7 @@ void GetModelsDialog::downloadSelected() {
             active_.erase(it);
             break;
         }
-    if (row < 0) {
-        row = downloads_->rowCount();
-        downloads_->insertRow(row);
-        downloads_->setItem(row, kRepo, new QTableWidgetItem(selected_));
-        auto* bar = new QProgressBar(downloads_);
-        bar->setRange(0, 1000);
-        bar->setValue(0);
-        downloads_->setCellWidget(row, kProgress, bar);
-        downloads_->setItem(row, kState, new QTableWidgetItem);
-    }
+    if (row < 0) row = addRow(selected_);
     downloads_->item(row, kState)->setText(tr("Queued"));
     active_.insert(id, {selected_, row, {}, true});
     setRowAction(row, tr("Pause"), [this, id] { downloadThread_.worker()->cancelDownload(id); });

@@ -49,6 +49,8 @@ private:
         bool discard = false;  // Cancel: the partial file goes when the download has stopped
     };
     void showHits(const QList<HubHit>& hits);
+    void showPartial(const QList<PartialDownloadInfo>& partial);
+    int addRow(const QString& repo);
     void showFiles(const HubRepoFiles& files);
     void onProgress(quint64 id, const DownloadProgress& p);
     void setRowAction(int row, const QString& label, const std::function<void()>& action);
@@ -57,7 +59,7 @@ private:
 
     HubThread& browse_;
     HubThread& downloadThread_;
-    quint64 searchRequest_ = 0, filesRequest_ = 0, tokenRequest_ = 0;
+    quint64 searchRequest_ = 0, filesRequest_ = 0, tokenRequest_ = 0, partialRequest_ = 0;
     QLineEdit* query_ = nullptr;
     QComboBox* sort_ = nullptr;
     QTableWidget* results_ = nullptr;

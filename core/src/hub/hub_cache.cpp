@@ -41,13 +41,9 @@ std::vector<CachedRepo> scan_hub_cache(const fs::path& cache) {
     std::error_code ec;
     if (!fs::is_directory(cache, ec)) return repos;
     for (fs::directory_iterator it(cache, ec), end; !ec && it != end; it.increment(ec)) {
-        const std::string name = it->path().filename().string();
-        if (name.rfind("models--", 0) != 0 || !it->is_directory(ec)) continue;
-        std::string id = name.substr(8);
-        const auto sep = id.find("--");
-        if (sep != std::string::npos) id.replace(sep, 2, "/");
-        if (!is_repo_id(id)) continue;
-        CachedRepo repo{id, it->path(), {}};
+        const auto id = repo_id_of_folder(it->path().filename().string());
+        if (!id || !it->is_directory(ec)) continue;
+        CachedRepo repo{*id, it->path(), {}};
         const auto refs = read_refs(it->path());
         const fs::path snaps = it->path() / "snapshots";
         for (fs::directory_iterator s(snaps, ec), send; !ec && s != send; s.increment(ec)) {

@@ -1,5 +1,6 @@
 #include "wp/hub/hub_client.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fcntl.h>
@@ -157,6 +158,25 @@ std::uint64_t size_or_zero(const fs::path& p) {
 }
 
 }  // namespace
+
+std::vector<PartialDownload> partial_downloads(const HubPaths& paths) {
+    std::vector<PartialDownload> out;
+    std::error_code ec;
+    for (fs::directory_iterator it(paths.cache, ec), end; !ec && it != end; it.increment(ec)) {
+        const auto id = repo_id_of_folder(it->path().filename().string());
+        if (!id) continue;
+        PartialDownload p{*id, 0, 0};
+        std::error_code e2;
+        for (fs::directory_iterator b(it->path() / "blobs", e2), bend; !e2 && b != bend; b.increment(e2))
+            if (b->path().extension() == ".incomplete") {
+                p.bytes += size_or_zero(b->path());
+                ++p.files;
+            }
+        if (p.files > 0) out.push_back(std::move(p));
+    }
+    std::sort(out.begin(), out.end(), [](const PartialDownload& a, const PartialDownload& b) { return a.repo_id < b.repo_id; });
+    return out;
+}
 
 int discard_partial_downloads(const HubPaths& paths, const std::string& repo_id) {
     if (!is_repo_id(repo_id)) return 0;

@@ -100,10 +100,18 @@ bool is_repo_id(const std::string& s) {
 }
 
 std::string repo_folder_name(const std::string& repo_id) {
-    std::string name = "models--" + repo_id;
-    const auto slash = name.find('/');
-    if (slash != std::string::npos) name.replace(slash, 1, "--");
-    return name;
+    const auto slash = repo_id.find('/');
+    if (slash == std::string::npos) return "models--" + repo_id;
+    return "models--" + repo_id.substr(0, slash) + "--" + repo_id.substr(slash + 1);
+}
+
+std::optional<std::string> repo_id_of_folder(const std::string& folder_name) {
+    if (folder_name.rfind("models--", 0) != 0) return std::nullopt;
+    std::string id = folder_name.substr(8);
+    const auto sep = id.find("--");
+    if (sep != std::string::npos) id = id.substr(0, sep) + "/" + id.substr(sep + 2);
+    if (!is_repo_id(id)) return std::nullopt;
+    return id;
 }
 
 }  // namespace wp

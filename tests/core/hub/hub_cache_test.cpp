@@ -111,6 +111,10 @@ TEST(HubPaths, RepoIds) {
         EXPECT_FALSE(is_repo_id(bad)) << bad;
     EXPECT_EQ("models--google--gemma-2-2b-it", repo_folder_name("google/gemma-2-2b-it"));
     EXPECT_EQ("models--gpt2", repo_folder_name("gpt2"));
+    EXPECT_EQ("google/gemma-2-2b-it", repo_id_of_folder("models--google--gemma-2-2b-it").value_or(""));
+    EXPECT_EQ("gpt2", repo_id_of_folder("models--gpt2").value_or(""));
+    EXPECT_FALSE(repo_id_of_folder("datasets--a--b"));
+    EXPECT_FALSE(repo_id_of_folder("models--a--b--c"));
 }
 
 TEST(HubCache, ScansReposSnapshotsAndRefs) {

@@ -93,6 +93,15 @@ struct PullResult {
     std::uint64_t bytes_downloaded = 0;
 };
 
+struct PartialDownload {
+    std::string repo_id;
+    std::uint64_t bytes = 0;  // in its .incomplete files
+    int files = 0;
+};
+// The repos in `paths.cache` with partial files left by a pull that stopped (a cancel, a crash, a
+// restart): pulling them again resumes.
+std::vector<PartialDownload> partial_downloads(const HubPaths& paths);
+
 // Deletes the partial files (blobs/*.incomplete) a cancelled pull of `repo_id` left, except those
 // another process is downloading now (their lock is held). Returns how many were deleted.
 int discard_partial_downloads(const HubPaths& paths, const std::string& repo_id);

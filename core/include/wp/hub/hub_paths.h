@@ -35,5 +35,7 @@ void save_hub_token(const HubPaths& paths, const std::string& token);
 bool is_repo_id(const std::string& s);
 // The cache folder name of a model repo: "models--ORG--NAME".
 std::string repo_folder_name(const std::string& repo_id);
+// The reverse: "ORG/NAME" for a model repo's folder name; nullopt for anything else.
+std::optional<std::string> repo_id_of_folder(const std::string& folder_name);
 
 }  // namespace wp
