@@ -70,10 +70,7 @@ MainWindow::MainWindow(const AppOptions& options, QWidget* parent)
     connect(w, &InferenceWorker::modelLoaded, this, &MainWindow::onModelLoaded);
     connect(w, &InferenceWorker::error, this, &MainWindow::onLoadError);
     connect(hub_.worker(), &HubWorker::libraryListed, this, [this](quint64 id, const QList<LibraryEntry>& entries) {
-        if (id != libraryRequest_) return;
-        libraryModels_.clear();
-        for (const LibraryEntry& e : entries)
-            if (e.supported) libraryModels_ << e.dir;
+        if (id == libraryRequest_) setLibraryModels(entries);
     });
 
     buildUi();
@@ -303,6 +300,12 @@ void MainWindow::refreshLibraryModels() {
     hub_.post(&HubWorker::listLibrary, libraryRequest_);
 }
 
+void MainWindow::setLibraryModels(const QList<LibraryEntry>& entries) {
+    libraryModels_.clear();
+    for (const LibraryEntry& e : entries)
+        if (e.supported) libraryModels_ << e.dir;
+}
+
 QStringList MainWindow::compareCandidates() const {
     QStringList out = appSettings_.recentModels();
     for (const QString& m : libraryModels_)
@@ -315,11 +318,7 @@ ModelLibraryDialog* MainWindow::showLibrary() {
         library_ = new ModelLibraryDialog(hub_, this);
         connect(library_, &ModelLibraryDialog::openRequested, this, &MainWindow::openModel);
         connect(library_, &ModelLibraryDialog::getModelsRequested, this, [this] { showGetModels(); });
-        connect(library_, &ModelLibraryDialog::listed, this, [this](const QList<LibraryEntry>& entries) {
-            libraryModels_.clear();
-            for (const LibraryEntry& e : entries)
-                if (e.supported) libraryModels_ << e.dir;
-        });
+        connect(library_, &ModelLibraryDialog::listed, this, &MainWindow::setLibraryModels);
     } else {
         library_->refresh();
     }

@@ -90,6 +90,7 @@ private:
     void showError(const QString& message);
     void rebuildRecentMenu();
     void refreshLibraryModels();
+    void setLibraryModels(const QList<wp::ui::LibraryEntry>& entries);
     QStringList compareCandidates() const;
 
     // Worker results for model loads.

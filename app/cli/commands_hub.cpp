@@ -59,12 +59,6 @@ std::string duration(double s) {
     return buf;
 }
 
-HubClient client() {
-    HubPaths paths = hub_paths();
-    auto token = hub_token(paths);
-    return HubClient(std::move(paths), std::move(token));
-}
-
 int run_pull(const Args& a) {
     if (a.positional().size() != 1) throw UsageError("pull takes one model name: windowpane-cli pull ORG/NAME");
     const std::string repo = a.positional()[0];
@@ -100,12 +94,12 @@ int run_pull(const Args& a) {
     };
     o.cancel = &g_cancel;
     std::signal(SIGINT, on_sigint);
-    const HubClient hub = client();
+    const HubClient hub = HubClient::from_environment();
     PullResult r;
     try {
         r = hub.pull(repo, o);
-    } catch (const HubError& e) {
-        if (tty) std::fprintf(stderr, "\r\033[K");
+    } catch (const std::exception&) {
+        if (tty) std::fprintf(stderr, "\r\033[K");  // the error's line replaces the progress line
         throw;
     }
     if (tty) std::fprintf(stderr, "\r\033[K");
@@ -133,7 +127,7 @@ int run_search(const Args& a) {
     const bool all = a.flag("all");
     // Asks for more than shown: hits of other families are dropped here.
     q.limit = all ? static_cast<int>(limit) : static_cast<int>(std::min(1000ll, limit * 5));
-    std::vector<HubSearchHit> hits = client().search(q);
+    std::vector<HubSearchHit> hits = HubClient::from_environment().search(q);
     const std::vector<std::string> families = {"gemma", "gemma2", "qwen2"};
     if (!all)
         hits.erase(std::remove_if(hits.begin(), hits.end(),

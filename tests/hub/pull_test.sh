@@ -95,6 +95,17 @@ run 0 models --json
 has "$OUT" '"name": "acme/tiny-gemma2"'
 has "$OUT" '"supported": true'
 
+# 2b. A partial file that already holds every byte (the last pull stopped while checking it) is
+# checked, not fetched again.
+rm -rf "$(repo_dir tiny-qwen2)"
+src="$WORK/root/acme/tiny-qwen2/model.safetensors"
+mkdir -p "$(repo_dir tiny-qwen2)/blobs"
+cp "$src" "$(repo_dir tiny-qwen2)/blobs/$(sha256sum "$src" | cut -c1-64).incomplete"
+lines=$(wc -l < "$LOG")
+run 0 pull acme/tiny-qwen2
+if tail -n +"$((lines + 1))" "$LOG" | grep -q 'path=model.safetensors'; then fail "a complete partial file was fetched again"; fi
+rm -rf "$(repo_dir tiny-qwen2)"
+
 # 3. Gated: no token, a token without access, then the right one (saved by login).
 run 1 pull acme/gated-gemma2
 has "$ERR" "acme/gated-gemma2 is gated"

@@ -13,12 +13,6 @@ namespace {
 
 QString q(const std::string& s) { return QString::fromStdString(s); }
 
-HubClient client() {
-    HubPaths paths = hub_paths();
-    auto token = hub_token(paths);
-    return HubClient(std::move(paths), std::move(token));
-}
-
 }  // namespace
 
 HubWorker::HubWorker() {
@@ -93,7 +87,7 @@ void HubWorker::search(quint64 id, const QString& text, const QString& sort) {
         s.sort = sort.isEmpty() ? "downloads" : sort.toStdString();
         s.limit = 100;
         QList<HubHit> hits;
-        for (const HubSearchHit& h : client().search(s)) {
+        for (const HubSearchHit& h : HubClient::from_environment().search(s)) {
             // The families Windowpane runs: the hub tags each model with its model_type.
             const bool runs = std::any_of(h.tags.begin(), h.tags.end(),
                                           [](const std::string& t) { return t == "gemma" || t == "gemma2" || t == "qwen2"; });
@@ -107,7 +101,7 @@ void HubWorker::search(quint64 id, const QString& text, const QString& sort) {
 
 void HubWorker::repoFiles(quint64 id, const QString& repo) {
     try {
-        const HubModelInfo info = client().model_info(repo.toStdString());
+        const HubModelInfo info = HubClient::from_environment().model_info(repo.toStdString());
         HubRepoFiles f;
         f.id = repo;
         f.commit = q(info.commit);
@@ -118,8 +112,7 @@ void HubWorker::repoFiles(quint64 id, const QString& repo) {
         for (const HubFile& file : HubClient::selected_files(info, {})) {
             f.paths.push_back(q(file.path));
             f.sizes.push_back(file.size);
-            if (file.path.size() > 12 && file.path.compare(file.path.size() - 12, 12, ".safetensors") == 0)
-                f.weightBytes += file.size;
+            if (file.safetensors()) f.weightBytes += file.size;
         }
         emit repoFilesListed(id, f);
     } catch (const std::exception& e) {
@@ -149,7 +142,7 @@ void HubWorker::download(quint64 id, const QString& repo) {
                                    p.bytes_per_second});
     };
     try {
-        const PullResult r = client().pull(repo.toStdString(), o);
+        const PullResult r = HubClient::from_environment().pull(repo.toStdString(), o);
         emit downloaded(id, q(r.snapshot.string()));
     } catch (const HubError& e) {
         emit failed(id, q(e.what()), e.kind() == HubError::Kind::Cancelled);

@@ -9,9 +9,14 @@
 namespace wp::ui {
 
 inline QString modelDisplayName(const QString& path) {
-    static const QRegularExpression snapshot(QStringLiteral("/models--([^/]+?)--([^/]+)/snapshots/[^/]+/?$"));
+    static const QRegularExpression snapshot(QStringLiteral("/models--([^/]+)/snapshots/[^/]+/?$"));
     const QRegularExpressionMatch m = snapshot.match(path);
-    if (m.hasMatch()) return m.captured(1) + QLatin1Char('/') + m.captured(2);
+    if (m.hasMatch()) {
+        QString id = m.captured(1);  // ORG--NAME, or an old canonical NAME
+        const int sep = id.indexOf(QStringLiteral("--"));
+        if (sep >= 0) id.replace(sep, 2, QStringLiteral("/"));
+        return id;
+    }
     return QFileInfo(path).fileName();
 }
 

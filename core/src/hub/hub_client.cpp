@@ -10,10 +10,12 @@
 #include <nlohmann/json.hpp>
 #include <sys/file.h>
 #include <system_error>
+#include <thread>
 #include <unistd.h>
 
 #include "hub/file_hashes.h"
 #include "hub/http.h"
+#include "wp/io/file_util.h"
 
 namespace wp {
 
@@ -70,7 +72,7 @@ std::string hub_message(const http::Response& r) {
                             const std::string& revision, const std::string& what, bool had_token) {
     const std::string code = r.header("x-error-code");
     const std::string page = paths.endpoint + "/" + repo;
-    if (code == "GatedRepo" || (r.status == 403 && code.empty())) {
+    if (code == "GatedRepo") {
         if (r.status == 401 && !had_token)
             throw HubError(Kind::Gated, repo + " is gated: it needs a Hugging Face token with access. Log in "
                                         "(windowpane-cli login, or set HF_TOKEN), accept the model's license at " +
@@ -83,12 +85,32 @@ std::string hub_message(const http::Response& r) {
                                            (had_token ? "" : " (or a private one: log in to see it)"));
     if (code == "RevisionNotFound") throw HubError(Kind::NotFound, repo + " has no revision \"" + revision + "\"");
     if (code == "EntryNotFound" || r.status == 404) throw HubError(Kind::NotFound, repo + ": no file " + what + " at " + revision);
+    if (r.status == 403)
+        throw HubError(Kind::Unauthorized, repo + ": access refused" + (what.empty() ? "" : " to " + what) + " (HTTP 403" +
+                                               (hub_message(r).empty() ? "" : ": " + hub_message(r)) +
+                                               "); a proxy or an expired link can do this too: pull again");
     if (r.status == 401)
         throw HubError(Kind::Unauthorized, repo + ": the hub refused the token (" + hub_message(r) +
                                                "); log in again with windowpane-cli login");
     const std::string m = hub_message(r);
     throw HubError(r.status >= 500 ? Kind::Network : Kind::Other,
                    repo + ": the hub answered " + std::to_string(r.status) + (m.empty() ? "" : " (" + m + ")"));
+}
+
+// A repo path made of ordinary names: no empty, "." or ".." part, not absolute, no backslash.
+bool safe_repo_path(const std::string& path) {
+    if (path.empty() || path.front() == '/' || path.find('\\') != std::string::npos) return false;
+    for (std::size_t at = 0;;) {
+        const std::size_t slash = path.find('/', at);
+        const std::string part = path.substr(at, slash - at);
+        if (part.empty() || part == "." || part == "..") return false;
+        if (slash == std::string::npos) return true;
+        at = slash + 1;
+    }
+}
+
+bool is_hex_hash(const std::string& s, std::size_t digits) {
+    return s.size() == digits && s.find_first_not_of("0123456789abcdef") == std::string::npos;
 }
 
 bool default_file(const std::string& path) {
@@ -99,24 +121,30 @@ bool default_file(const std::string& path) {
                                   "merges.txt",            "chat_template.jinja",    "chat_template.json"};
     for (const char* n : names)
         if (path == n) return true;
-    return path.size() > 12 && path.compare(path.size() - 12, 12, ".safetensors") == 0;
+    return HubFile{path}.safetensors();
 }
 
 // An exclusive flock on `file`, released when this object dies: huggingface_hub's filelock takes
 // the same lock on the same path.
 class FileLock {
 public:
-    explicit FileLock(const fs::path& file) {
+    FileLock(const fs::path& file, const std::atomic<bool>* cancel) {
         std::error_code ec;
         fs::create_directories(file.parent_path(), ec);
         fd_ = ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
         if (fd_ < 0) throw HubError(Kind::Other, file.string() + ": cannot create the lock file");
-        while (::flock(fd_, LOCK_EX) != 0)
-            if (errno != EINTR) throw HubError(Kind::Other, file.string() + ": cannot lock");
+        // Polled, so that a cancel ends the wait for another process's download of the same blob.
+        while (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+            const int err = errno;
+            if ((err != EWOULDBLOCK && err != EINTR) || (cancel != nullptr && cancel->load())) {
+                ::close(fd_);
+                if (err != EWOULDBLOCK && err != EINTR) throw HubError(Kind::Other, file.string() + ": cannot lock");
+                throw HubError(Kind::Cancelled, "cancelled while another download of the same file was running");
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
     }
-    ~FileLock() {
-        if (fd_ >= 0) ::close(fd_);  // closing releases the lock
-    }
+    ~FileLock() { ::close(fd_); }  // closing releases the lock
     FileLock(const FileLock&) = delete;
     FileLock& operator=(const FileLock&) = delete;
 
@@ -125,16 +153,11 @@ private:
 };
 
 void write_ref(const fs::path& file, const std::string& commit) {
-    std::error_code ec;
-    fs::create_directories(file.parent_path(), ec);
-    const fs::path tmp = file.string() + ".tmp";
-    {
-        std::ofstream out(tmp, std::ios::trunc | std::ios::binary);
-        out << commit;
-        if (!out.flush()) throw HubError(Kind::Other, file.string() + ": cannot write");
+    try {
+        write_file_atomically(file, commit);  // no newline, as huggingface_hub writes it
+    } catch (const std::exception& e) {
+        throw HubError(Kind::Other, e.what());
     }
-    fs::rename(tmp, file, ec);
-    if (ec) throw HubError(Kind::Other, file.string() + ": cannot write: " + ec.message());
 }
 
 // snapshots/COMMIT/PATH -> ../../blobs/ETAG, one more ".." per folder in PATH.
@@ -195,6 +218,12 @@ int discard_partial_downloads(const HubPaths& paths, const std::string& repo_id)
         ::close(fd);
     }
     return removed;
+}
+
+HubClient HubClient::from_environment() {
+    HubPaths paths = hub_paths();
+    auto token = hub_token(paths);
+    return HubClient(std::move(paths), std::move(token));
 }
 
 HubClient::HubClient(HubPaths paths, std::optional<std::string> token) : paths_(std::move(paths)), token_(std::move(token)) {}
@@ -285,10 +314,8 @@ std::vector<HubFile> HubClient::selected_files(const HubModelInfo& info, const s
     for (const HubFile& f : info.files) {
         bool take = include.empty() && default_file(f.path);
         for (const std::string& g : include) take = take || ::fnmatch(g.c_str(), f.path.c_str(), 0) == 0;
-        // Only names that stay inside the snapshot, and files with a hash to check.
-        const bool safe = !f.path.empty() && f.path.front() != '/' && f.path.find("..") == std::string::npos &&
-                          !f.etag().empty() && f.etag().find('/') == std::string::npos;
-        if (take && safe) out.push_back(f);
+        // Only names that stay inside the snapshot, and hashes that name a blob and nothing else.
+        if (take && safe_repo_path(f.path) && is_hex_hash(f.etag(), f.lfs() ? 64 : 40)) out.push_back(f);
     }
     return out;
 }
@@ -338,56 +365,66 @@ PullResult HubClient::pull(const std::string& repo_id, const PullOptions& o) con
         p.bytes_per_second = s > 0 ? result.bytes_downloaded / s : 0;
         if (o.progress) o.progress(p);
     };
+    if (!todo.empty()) {  // the first file from the start: the report before any byte is not the end
+        p.file = todo.front().file->path;
+        p.file_total = todo.front().file->size;
+    }
     report();
     for (const Todo& t : todo) {
         const HubFile* f = t.file;
         const fs::path blob = blobs / f->etag(), part = blobs / (f->etag() + ".incomplete");
-        FileLock lock(locks / (f->etag() + ".lock"));
+        FileLock lock(locks / (f->etag() + ".lock"), o.cancel);
         if (!fs::exists(blob, ec)) {  // else another process finished it meanwhile
             p.file = f->path;
             p.file_total = f->size;
             const std::string url = paths_.endpoint + "/" + repo_id + "/resolve/" + info.commit + "/" + encode(f->path, true);
             int hash_failures = 0, cuts = 0;
             for (;;) {
-                const std::uint64_t offset = std::min(size_or_zero(part), f->size);
-                std::unique_ptr<std::FILE, int (*)(std::FILE*)> out(std::fopen(part.c_str(), offset > 0 ? "r+b" : "wb"),
-                                                                   &std::fclose);
-                if (!out || std::fseek(out.get(), static_cast<long>(offset), SEEK_SET) != 0 ||
-                    ::ftruncate(fileno(out.get()), static_cast<off_t>(offset)) != 0)
-                    throw HubError(Kind::Other, part.string() + ": cannot write");
-                std::uint64_t last = offset;
-                auto on_bytes = [&](std::uint64_t written) {
-                    if (written > last) result.bytes_downloaded += written - last;
-                    last = written;
-                    p.file_done = written;
-                    p.done = finished + std::min(f->size - t.had, written > t.had ? written - t.had : 0);
-                    report();
-                };
-                p.file_done = offset;
-                const http::Download d = http::download({url, token_}, out.get(), offset, on_bytes, o.cancel);
-                if (std::fflush(out.get()) != 0) throw HubError(Kind::DiskFull, part.string() + ": cannot write (disk full?)");
-                out.reset();
-                if (d.end == http::DownloadEnd::Cancelled)
-                    throw HubError(Kind::Cancelled, repo_id + ": cancelled; pull again to resume from " +
-                                                        human(size_or_zero(part)) + " of " + f->path);
-                if (d.response.status == 416) {  // the partial file is longer than the file: start over
-                    fs::remove(part, ec);
-                    continue;
-                }
-                if (d.response.status >= 400) {
-                    if (size_or_zero(part) == 0) fs::remove(part, ec);  // refused before any byte: leave nothing
-                    throw_for(d.response, paths_, repo_id, o.revision, f->path, token_.has_value());
-                }
-                const std::uint64_t have = size_or_zero(part);
-                if (d.end == http::DownloadEnd::Cut || have < f->size) {
-                    if (++cuts >= o.attempts)
-                        throw HubError(Kind::Network, repo_id + ": the connection kept dropping during " + f->path +
-                                                          (d.why.empty() ? "" : " (" + d.why + ")") +
-                                                          "; pull again to resume from " + human(have));
-                    continue;
+                if (size_or_zero(part) > f->size) fs::remove(part, ec);  // not this file: start over
+                std::uint64_t have = size_or_zero(part);
+                // A complete partial file (the last pull stopped while checking it) needs no request.
+                if (have < f->size) {
+                    std::unique_ptr<std::FILE, int (*)(std::FILE*)> out(std::fopen(part.c_str(), have > 0 ? "r+b" : "wb"),
+                                                                       &std::fclose);
+                    if (!out || std::fseek(out.get(), static_cast<long>(have), SEEK_SET) != 0)
+                        throw HubError(Kind::Other, part.string() + ": cannot write");
+                    std::uint64_t last = have;
+                    auto on_bytes = [&](std::uint64_t written) {
+                        if (written > last) result.bytes_downloaded += written - last;
+                        last = written;
+                        p.file_done = written;
+                        p.done = finished + std::min(f->size - t.had, written > t.had ? written - t.had : 0);
+                        report();
+                    };
+                    p.file_done = have;
+                    const http::Download d = http::download({url, token_}, out.get(), have, on_bytes, o.cancel);
+                    if (std::fflush(out.get()) != 0) throw HubError(Kind::DiskFull, part.string() + ": cannot write (disk full?)");
+                    out.reset();
+                    if (d.end == http::DownloadEnd::Cancelled)
+                        throw HubError(Kind::Cancelled, repo_id + ": cancelled; pull again to resume from " +
+                                                            human(size_or_zero(part)) + " of " + f->path);
+                    const long status = d.response.status;
+                    // Worth another try: a busy or failing server, a range it could not serve.
+                    const bool transient = status == 416 || status == 429 || status >= 500;
+                    if (status >= 400 && !transient) {
+                        if (size_or_zero(part) == 0) fs::remove(part, ec);  // refused before any byte: leave nothing
+                        throw_for(d.response, paths_, repo_id, o.revision, f->path, token_.has_value());
+                    }
+                    if (status == 416) fs::remove(part, ec);
+                    have = size_or_zero(part);
+                    if (transient || d.end == http::DownloadEnd::Cut || have < f->size) {
+                        if (++cuts >= o.attempts)
+                            throw HubError(Kind::Network, repo_id + ": " +
+                                                              (status >= 400 ? "the hub kept answering " + std::to_string(status)
+                                                                             : std::string("the connection kept dropping")) +
+                                                              " during " + f->path + (d.why.empty() ? "" : " (" + d.why + ")") +
+                                                              "; pull again to resume from " + human(have));
+                        if (transient) std::this_thread::sleep_for(std::chrono::milliseconds(500 * cuts));
+                        continue;
+                    }
                 }
                 const std::string got = f->lfs() ? sha256_file(part) : git_blob_sha1_file(part);
-                if (have == f->size && got == f->etag()) break;
+                if (got == f->etag()) break;
                 fs::remove(part, ec);
                 if (++hash_failures >= 2)
                     throw HubError(Kind::Hash, repo_id + ": " + f->path + " did not match the hub's " +

@@ -2,9 +2,9 @@
 
 #include <cstdlib>
 #include <fstream>
-#include <system_error>
 
 #include "wp/error.h"
+#include "wp/io/file_util.h"
 
 namespace wp {
 
@@ -77,19 +77,8 @@ std::optional<std::string> hub_token(const HubPaths& paths) {
 void save_hub_token(const HubPaths& paths, const std::string& token) {
     if (token.empty() || token.find_first_of("\r\n") != std::string::npos)
         throw Error("a Hugging Face token is one line of text");
-    std::error_code ec;
-    std::filesystem::create_directories(paths.token_file.parent_path(), ec);
-    const std::filesystem::path tmp = paths.token_file.string() + ".tmp";
-    {
-        std::ofstream out(tmp, std::ios::trunc);
-        if (!out) throw Error(paths.token_file.string() + ": cannot write the token");
-        std::filesystem::permissions(tmp, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write,
-                                     std::filesystem::perm_options::replace, ec);
-        out << token;
-        if (!out.flush()) throw Error(paths.token_file.string() + ": cannot write the token");
-    }
-    std::filesystem::rename(tmp, paths.token_file, ec);
-    if (ec) throw Error(paths.token_file.string() + ": cannot write the token: " + ec.message());
+    write_file_atomically(paths.token_file, token,
+                          std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
 }
 
 bool is_repo_id(const std::string& s) {

@@ -9,6 +9,7 @@
 #include "io/safetensors.h"
 #include "wp/error.h"
 #include "wp/hub/hub_cache.h"
+#include "wp/io/file_util.h"
 #include "wp/io/json_file.h"
 #include "wp/model/model_config.h"
 
@@ -153,16 +154,7 @@ void write_library_folders(const fs::path& file, const std::vector<fs::path>& fo
     if (file.empty()) throw Error("cannot tell where to keep the library: set XDG_CONFIG_HOME or HOME");
     nlohmann::json j{{"folders", nlohmann::json::array()}};
     for (const fs::path& f : folders) j["folders"].push_back(f.string());
-    std::error_code ec;
-    fs::create_directories(file.parent_path(), ec);
-    const fs::path tmp = file.string() + ".tmp";
-    {
-        std::ofstream out(tmp, std::ios::trunc);
-        out << j.dump(2) << '\n';
-        if (!out.flush()) throw Error(file.string() + ": cannot write");
-    }
-    fs::rename(tmp, file, ec);
-    if (ec) throw Error(file.string() + ": cannot write: " + ec.message());
+    write_file_atomically(file, j.dump(2) + "\n");
 }
 
 }  // namespace wp

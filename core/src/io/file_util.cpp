@@ -5,6 +5,10 @@
 #include <cstdint>
 #include <cstring>
 #include <fcntl.h>
+#include <fstream>
+#include <functional>
+#include <system_error>
+#include <thread>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -58,6 +62,29 @@ std::string read_text_file(const std::filesystem::path& path, std::size_t max_by
     if (got > max_bytes) throw Error(too_large);
     out.resize(got);
     return out;
+}
+
+void write_file_atomically(const std::filesystem::path& path, std::string_view bytes,
+                           std::optional<std::filesystem::perms> perms) {
+    std::error_code ec;
+    if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path(), ec);
+    // One name per process and thread: two writers never share a temporary file.
+    const std::filesystem::path tmp = path.string() + ".tmp-" + std::to_string(::getpid()) + "-" +
+                                      std::to_string(std::hash<std::thread::id>{}(std::this_thread::get_id()));
+    auto fail = [&](const std::string& why) {
+        std::filesystem::remove(tmp, ec);
+        throw Error(path.string() + ": cannot write: " + why);
+    };
+    {
+        std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+        if (!out) fail(std::strerror(errno));
+        if (perms) std::filesystem::permissions(tmp, *perms, std::filesystem::perm_options::replace, ec);
+        if (ec) fail(ec.message());
+        out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+        if (!out.flush()) fail("disk full?");
+    }
+    std::filesystem::rename(tmp, path, ec);
+    if (ec) fail(ec.message());
 }
 
 }  // namespace wp

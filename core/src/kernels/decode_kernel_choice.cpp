@@ -6,7 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
+#include <mutex>
 #include <random>
 #include <system_error>
 #include <vector>
@@ -14,13 +14,13 @@
 #if defined(__x86_64__)
 #include <cpuid.h>
 #endif
-#include <unistd.h>
 
 #include "kernels/kernel_choice.h"
 #include "kernels/kernel_scratch.h"
 #include "kernels/qmatrix.h"
 #include "kernels/thread_pool.h"
 #include "kernels/weight_storage.h"
+#include "wp/io/file_util.h"
 #include "wp/io/float16.h"
 #include "wp/io/json_file.h"
 #include "wp/model/threads.h"
@@ -118,22 +118,23 @@ nlohmann::json read_entries(const std::filesystem::path& file) {
     return nlohmann::json::array();
 }
 
-// Written beside and renamed over the file, so a reader never sees half of it.
 void write_entries(const std::filesystem::path& file, const nlohmann::json& entries) {
-    std::error_code ec;
-    std::filesystem::create_directories(file.parent_path(), ec);
-    const std::filesystem::path tmp = file.string() + ".tmp-" + std::to_string(::getpid());
-    {
-        std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-        if (!out) return;
-        out << nlohmann::json{{"format", kFileFormat}, {"choices", entries}}.dump(2) << '\n';
-        if (!out.flush()) {
-            std::filesystem::remove(tmp, ec);
-            return;
-        }
+    try {
+        write_file_atomically(file, nlohmann::json{{"format", kFileFormat}, {"choices", entries}}.dump(2) + "\n");
+    } catch (const std::exception&) {
+        // The choice still applies to this load; it is measured again next time.
     }
-    std::filesystem::rename(tmp, file, ec);
-    if (ec) std::filesystem::remove(tmp, ec);
+}
+
+// The key every measurement and entry carries: this CPU and the thread count to run.
+DecodeKernelChoice key_for(const DecodeChoiceOptions& o) {
+    DecodeKernelChoice c;
+    c.cpu = cpu_key();
+    c.threads = std::clamp(o.threads > 0 ? o.threads : default_thread_count(), 1, kMaxThreads);
+    KernelOptions wide, narrow;
+    narrow.avx512 = false;
+    c.applicable = avx512_decode_kernels(wide) && use_avx2_kernels(narrow);
+    return c;
 }
 
 }  // namespace
@@ -144,14 +145,11 @@ KernelOptions DecodeKernelChoice::apply(KernelOptions options) const {
 }
 
 DecodeKernelChoice measure_decode_kernels(const DecodeChoiceOptions& o) {
-    DecodeKernelChoice c;
-    c.cpu = cpu_key();
-    c.threads = std::clamp(o.threads > 0 ? o.threads : default_thread_count(), 1, kMaxThreads);
+    DecodeKernelChoice c = key_for(o);
+    if (!c.applicable) return c;
+    c.measured_now = true;
     KernelOptions wide, narrow;
     narrow.avx512 = false;
-    if (!avx512_decode_kernels(wide) || !use_avx2_kernels(narrow)) return c;
-    c.applicable = true;
-    c.measured_now = true;
 
     // One random matrix at a mid-sized model's shape, copied (converted or quantized) into as many
     // distinct matrices as fill o.bytes, so that every pass reads them from memory.
@@ -210,20 +208,17 @@ DecodeKernelChoice measure_decode_kernels(const DecodeChoiceOptions& o) {
 
 DecodeKernelChoice choose_decode_kernels(const std::filesystem::path& file, const DecodeChoiceOptions& options,
                                          bool remeasure) {
-    DecodeKernelChoice key;
-    key.cpu = cpu_key();
-    key.threads = std::clamp(options.threads > 0 ? options.threads : default_thread_count(), 1, kMaxThreads);
-    {
-        KernelOptions wide, narrow;
-        narrow.avx512 = false;
-        if (!avx512_decode_kernels(wide) || !use_avx2_kernels(narrow)) return key;  // nothing to choose
-    }
+    DecodeKernelChoice key = key_for(options);
+    if (!key.applicable) return key;  // nothing to choose
+    // One at a time in this process: models loading together (the compare view's panes) would
+    // measure against each other's traffic, and then read the first one's result.
+    static std::mutex one_at_a_time;
+    std::lock_guard<std::mutex> lock(one_at_a_time);
     nlohmann::json entries = file.empty() ? nlohmann::json::array() : read_entries(file);
     if (!remeasure)
         for (const auto& e : entries)
             if (same_key(e, key)) {
                 DecodeKernelChoice kept = key;
-                kept.applicable = true;
                 if (from_json(e, kept)) return kept;
             }
     DecodeChoiceOptions o = options;

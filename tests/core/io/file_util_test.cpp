@@ -52,5 +52,20 @@ TEST(ReadTextFile, MissingFileIsNamed) {
     EXPECT_THAT(error_of([&] { read_text_file(d.path() / "nope.json"); }), HasSubstr("nope.json: cannot read"));
 }
 
+TEST(WriteFileAtomically, WritesReplacesAndSetsPermissions) {
+    TempDir dir;
+    const fs::path file = dir.path() / "a" / "b" / "x.txt";
+    write_file_atomically(file, "one");
+    EXPECT_EQ("one", read_text(file));
+    write_file_atomically(file, "two", fs::perms::owner_read | fs::perms::owner_write);
+    EXPECT_EQ("two", read_text(file));
+    EXPECT_EQ(fs::perms::owner_read | fs::perms::owner_write, fs::status(file).permissions() & fs::perms::all);
+    std::size_t entries = 0;
+    for (const auto& e : fs::directory_iterator(file.parent_path())) entries += 1, (void)e;
+    EXPECT_EQ(1u, entries);  // no temporary file left
+    fs::create_directories(dir.path() / "dir");
+    EXPECT_THAT(error_of([&] { write_file_atomically(dir.path() / "dir", "x"); }), testing::HasSubstr("cannot write"));
+}
+
 }  // namespace
 }  // namespace wp::test

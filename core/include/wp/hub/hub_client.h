@@ -41,6 +41,7 @@ struct HubFile {
     std::string blob_id;     // git blob sha1
     std::string sha256;      // LFS files only
     bool lfs() const { return !sha256.empty(); }
+    bool safetensors() const { return path.size() > 12 && path.compare(path.size() - 12, 12, ".safetensors") == 0; }
     const std::string& etag() const { return lfs() ? sha256 : blob_id; }  // its blob's name in the cache
 };
 
@@ -109,6 +110,8 @@ int discard_partial_downloads(const HubPaths& paths, const std::string& repo_id)
 class HubClient {
 public:
     explicit HubClient(HubPaths paths, std::optional<std::string> token = std::nullopt);
+    // hub_paths() and hub_token(): the user's cache, endpoint and login.
+    static HubClient from_environment();
     const HubPaths& paths() const { return paths_; }
 
     std::vector<HubSearchHit> search(const HubSearch& query) const;

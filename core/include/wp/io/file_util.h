@@ -3,7 +3,9 @@
 
 #include <cstddef>
 #include <filesystem>
+#include <optional>
 #include <string>
+#include <string_view>
 
 namespace wp {
 
@@ -15,5 +17,11 @@ inline constexpr std::size_t kMaxTextFileBytes = std::size_t{64} << 20;
 // (opening never waits for a writer), and so is a file over `max_bytes`; each failure is a
 // wp::Error naming the file ("<path>: not a regular file").
 std::string read_text_file(const std::filesystem::path& path, std::size_t max_bytes = kMaxTextFileBytes);
+
+// Writes `bytes` to a temporary file beside `path` (with `perms` when given, set before any byte is
+// written) and renames it over `path`, so a reader sees the old file or the new one, never half of
+// one; the folders on the way are created. Throws wp::Error "<path>: cannot write: <why>".
+void write_file_atomically(const std::filesystem::path& path, std::string_view bytes,
+                           std::optional<std::filesystem::perms> perms = std::nullopt);
 
 }  // namespace wp
