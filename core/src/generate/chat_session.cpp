@@ -13,6 +13,10 @@ std::unique_ptr<LoadedModel> LoadedModel::load(const fs::path& dir, const std::f
                                                const LoadOptions& options) {
     auto lm = std::make_unique<LoadedModel>();
     lm->model_ = Model::load(dir, progress, options);
+    const ModelConfig& head_cfg = lm->model_->config();
+    if (head_cfg.head != Head::CausalLM)
+        throw Error(dir.string() + ": " + head_cfg.architecture + " is a " + head_name(head_cfg.head) +
+                    " model; chat needs a causal language model (ForCausalLM)");
     lm->tokenizer_ = Tokenizer::load(dir);
     const ModelConfig& cfg = lm->model_->config();
     if (lm->tokenizer_->vocab_size() > cfg.vocab_size)

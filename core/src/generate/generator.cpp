@@ -77,6 +77,9 @@ GenerateResult generate(const Model& model, Context& ctx, std::span<const int> p
                         const GenerateOptions& opts) {
     using clock = std::chrono::steady_clock;
     const ModelConfig& cfg = model.config();
+    if (cfg.head != Head::CausalLM)
+        throw Error(model.dir().string() + ": " + cfg.architecture + " is a " + head_name(cfg.head) +
+                    " model; only a causal language model generates text");
     if (prompt.empty()) throw Error("the prompt has no tokens");
     if (opts.max_new_tokens < 0) throw Error("max new tokens must be >= 0");
     if (opts.prefill_chunk <= 0) throw Error("prefill chunk must be > 0");

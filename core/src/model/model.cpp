@@ -54,7 +54,9 @@ struct Model::Impl {
     WeightStorage qstore_;                   // quantized or converted matrices
     QMatrix embed_;
     const float* final_norm_ = nullptr;
-    QMatrix lm_head_;
+    QMatrix lm_head_;               // causal LMs
+    QMatrix head_;                  // task heads: score or qa_outputs, f32
+    const float* head_bias_ = nullptr;
     Precision precision_ = Precision::F32;
     KvType kv_ = KvType::F32;  // the contexts' cache type, settled at load
     std::unique_ptr<ThreadPool> pool_;
@@ -117,9 +119,20 @@ std::unique_ptr<Model> Model::load(const fs::path& dir, const std::function<void
     const std::int64_t H = c.hidden_size, I = c.intermediate_size, V = c.vocab_size;
     const std::int64_t QD = c.q_dim(), KD = c.kv_dim();
 
-    m->embed_ = m->matrix("model.embed_tokens.weight", V, H);
-    m->final_norm_ = m->tensor_f32("model.norm.weight", {H});
-    m->lm_head_ = c.tie_word_embeddings ? m->embed_ : m->matrix("lm_head.weight", V, H);
+    const std::string& body = c.weights_prefix;
+    m->embed_ = m->matrix(body + "embed_tokens.weight", V, H);
+    m->final_norm_ = m->tensor_f32(body + "norm.weight", {H});
+    if (c.head == Head::CausalLM) {
+        m->lm_head_ = c.tie_word_embeddings ? m->embed_ : m->matrix("lm_head.weight", V, H);
+    } else {
+        // A task head: small, and kept in f32 whatever the body's precision.
+        const bool qa = c.head == Head::QuestionAnswering;
+        const std::string name = qa ? "qa_outputs" : "score";
+        const std::int64_t outputs = c.num_outputs();
+        m->head_ = make_qmatrix(Precision::F32, static_cast<int>(outputs), static_cast<int>(H),
+                                m->tensor_f32(name + ".weight", {outputs, H}), nullptr, m->qstore_);
+        if (c.head != Head::SequenceClassification) m->head_bias_ = m->tensor_f32(name + ".bias", {outputs});
+    }
 
     auto linear = [&](const std::string& name, std::int64_t out, std::int64_t in, bool bias) {
         Impl::Linear L;
@@ -129,7 +142,7 @@ std::unique_ptr<Model> Model::load(const fs::path& dir, const std::function<void
     };
     m->layers_.resize(c.num_layers);
     for (int l = 0; l < c.num_layers; ++l) {
-        const std::string p = "model.layers." + std::to_string(l) + ".";
+        const std::string p = body + "layers." + std::to_string(l) + ".";
         Impl::Layer& L = m->layers_[l];
         L.input_norm = m->tensor_f32(p + "input_layernorm.weight", {H});
         L.post_attn_norm = m->tensor_f32(p + "post_attention_layernorm.weight", {H});
@@ -320,8 +333,15 @@ std::span<const float> Model::Impl::forward(KvCache& cache, ForwardScratch& s, s
     const int rows = mode == LogitsMode::All ? T : 1;
     const float* last = x + static_cast<std::size_t>(T - rows) * H;
     ops::rms_norm(last, final_norm_, n, rows, H, eps, c.norm_style);
-    const std::size_t nl = static_cast<std::size_t>(rows) * c.vocab_size;
+    const std::size_t outputs = static_cast<std::size_t>(c.num_outputs()), nl = static_cast<std::size_t>(rows) * outputs;
     float* logits = ensure(s.logits, nl);
+    if (c.head != Head::CausalLM) {
+        // Task heads read the normed hidden state: no soft-cap (transformers' modeling_layers.py).
+        matmul(head_, n, rows, logits, *pool_, s.kernels, s.options);
+        if (head_bias_ != nullptr)
+            for (int r = 0; r < rows; ++r) ops::add(logits + static_cast<std::size_t>(r) * outputs, head_bias_, outputs);
+        return {logits, nl};
+    }
     matmul(lm_head_, n, rows, logits, *pool_, s.kernels, s.options);
     if (c.final_softcap > 0) ops::softcap(logits, nl, c.final_softcap);
     return {logits, nl};

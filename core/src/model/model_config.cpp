@@ -481,6 +481,61 @@ ModelConfig ModelConfig::load(const fs::path& dir) {
     return parse(read_text_file(cfg), gen, "config.json");
 }
 
+// The head from architectures[0]: one of the classes transformers defines for the family.
+void read_head(const Reader& r, ModelConfig& c) {
+    const char* family_class = c.family == Family::Gemma ? "Gemma" : c.family == Family::Gemma2 ? "Gemma2" : "Qwen2";
+    struct Known {
+        const char* suffix;
+        Head head;
+    };
+    std::vector<Known> known = {{"ForCausalLM", Head::CausalLM},
+                                {"ForSequenceClassification", Head::SequenceClassification},
+                                {"ForTokenClassification", Head::TokenClassification}};
+    if (c.family == Family::Qwen2) known.push_back({"ForQuestionAnswering", Head::QuestionAnswering});
+    if (r.has("architectures")) {
+        const json& a = r.j["architectures"];
+        if (!a.is_array() || a.empty() || !a[0].is_string())
+            throw Error(r.where + ": architectures must be a list of class names");
+        c.architecture = a[0].get<std::string>();
+        bool found = false;
+        std::string names;
+        for (const Known& k : known) {
+            const std::string name = std::string(family_class) + k.suffix;
+            names += (names.empty() ? "" : ", ") + name;
+            if (c.architecture == name) {
+                c.head = k.head;
+                found = true;
+            }
+        }
+        if (!found)
+            throw Error(r.where + ": architecture \"" + c.architecture + "\" is not one Windowpane runs for model_type " +
+                        c.model_type + " (" + names + ")");
+    }
+    if (c.head == Head::QuestionAnswering) c.weights_prefix = "transformer.";  // Qwen2's base_model_prefix
+    if (c.head != Head::SequenceClassification && c.head != Head::TokenClassification) return;
+    // id2label names the labels; num_labels, when written too, must agree with it.
+    constexpr int kMaxLabels = 1 << 16;
+    if (r.has("id2label")) {
+        const json& m = r.j["id2label"];
+        if (!m.is_object() || m.empty() || m.size() > kMaxLabels)
+            throw Error(r.where + ": id2label must map 0.." + std::to_string(kMaxLabels - 1) + " to label names");
+        c.labels.assign(m.size(), std::string());
+        for (std::size_t i = 0; i < m.size(); ++i) {
+            const auto it = m.find(std::to_string(i));
+            if (it == m.end() || !it->is_string())
+                throw Error(r.where + ": id2label has no name for label " + std::to_string(i) + " (labels are 0.." +
+                            std::to_string(m.size() - 1) + ")");
+            c.labels[i] = it->get<std::string>();
+        }
+        if (r.has("num_labels") && r.get_int("num_labels", 0, 1, kMaxLabels) != static_cast<int>(c.labels.size()))
+            throw Error(r.where + ": id2label has " + std::to_string(c.labels.size()) + " labels but num_labels is " +
+                        std::to_string(r.get_int("num_labels", 0, 1, kMaxLabels)));
+    } else {
+        const int n = r.get_int("num_labels", 2, 1, kMaxLabels);  // transformers' default: two
+        for (int i = 0; i < n; ++i) c.labels.push_back("LABEL_" + std::to_string(i));
+    }
+}
+
 ModelConfig ModelConfig::parse(const std::string& config_json, const std::string& generation_json,
                                const std::string& where) {
     const json j = parse_config(config_json, where);
@@ -500,7 +555,18 @@ ModelConfig ModelConfig::parse(const std::string& config_json, const std::string
     read_attention(r, f, c);
     read_layer_masks(r, f, c);
     read_generation(r, f, generation_json, c);
+    read_head(r, c);
     return c;
+}
+
+const char* head_name(Head h) {
+    switch (h) {
+        case Head::CausalLM: return "causal-lm";
+        case Head::SequenceClassification: return "sequence-classification";
+        case Head::TokenClassification: return "token-classification";
+        case Head::QuestionAnswering: return "question-answering";
+    }
+    return "causal-lm";
 }
 
 }  // namespace wp

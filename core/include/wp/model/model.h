@@ -91,8 +91,9 @@ public:
     std::unique_ptr<Context> new_context() const { return new_context(default_cache()); }
 
     // Runs `ids` at positions ctx.cache.length() ..; stores their K/V in the cache; returns the
-    // logits of the last token ([vocab]) or of every token ([ids.size(), vocab]), valid until the
-    // next call on ctx. With `trace`, records post-softmax attention probabilities.
+    // outputs of the last token ([n]) or of every token ([ids.size(), n]), valid until the next call
+    // on ctx: n = config().num_outputs(), the vocabulary's logits for a causal LM, the head's
+    // outputs for a task head (task_heads.h). With `trace`, records post-softmax attention probabilities.
     std::span<const float> forward(Context& ctx, std::span<const int> ids, LogitsMode mode,
                                    AttentionTrace* trace = nullptr) const;
 

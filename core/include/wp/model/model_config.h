@@ -17,8 +17,13 @@ namespace wp {
 enum class Family { Gemma, Gemma2, Qwen2 };
 enum class NormStyle { Weight, OnePlusWeight };  // Qwen2: x*w; Gemma/Gemma2: x*(1+w)
 enum class Activation { GeluTanh, Silu };
+// What sits on the body: the language-model head, or one of transformers' task heads
+// (config.json's architectures: *ForCausalLM, *ForSequenceClassification, ...).
+enum class Head { CausalLM, SequenceClassification, TokenClassification, QuestionAnswering };
 
 const char* family_name(Family f);
+// "causal-lm", "sequence-classification", "token-classification", "question-answering".
+const char* head_name(Head h);
 
 struct ModelConfig {
     Family family = Family::Gemma;
@@ -36,6 +41,12 @@ struct ModelConfig {
     double rope_theta = 10000.0;
     bool tie_word_embeddings = true;
     std::string torch_dtype;  // as written ("float32", "bfloat16", ...), may be empty
+
+    // The head, from architectures[0] (absent: a causal LM).
+    Head head = Head::CausalLM;
+    std::string architecture;             // as written, "" when absent
+    std::vector<std::string> labels;      // id2label in id order (sequence and token classification)
+    std::string weights_prefix = "model.";  // the body's tensors ("transformer." for Qwen2ForQuestionAnswering)
 
     // Family differences as data.
     NormStyle norm_style = NormStyle::OnePlusWeight;
@@ -59,6 +70,10 @@ struct ModelConfig {
     bool layer_is_sliding(int l) const { return layer_masks[l].window > 0; }
     int q_dim() const { return num_heads * head_dim; }
     int kv_dim() const { return num_kv_heads * head_dim; }
+    // What forward returns per token: vocab_size logits, one per label, or 2 (start, end).
+    int num_outputs() const {
+        return head == Head::CausalLM ? vocab_size : head == Head::QuestionAnswering ? 2 : static_cast<int>(labels.size());
+    }
 
     // Parses `dir/config.json` and, when present, `dir/generation_config.json`. Throws wp::Error.
     static ModelConfig load(const std::filesystem::path& dir);

@@ -1,0 +1,38 @@
+// Running a task-head model (ModelConfig::head other than CausalLM) as transformers does
+// (modeling_layers.py): sequence classification pools one position, token classification labels
+// every token, question answering gives start and end logits. Each runs the ids through a fresh
+// context in one forward pass and throws wp::Error when the model has another head.
+#pragma once
+
+#include <span>
+#include <string>
+#include <vector>
+
+#include "wp/model/model.h"
+
+namespace wp {
+
+struct SequenceClassification {
+    std::vector<float> logits;  // [labels]
+    int pooled_index = 0;       // the rightmost token that is not pad_token_id (the last without one; 0 if all are)
+    // As transformers' text-classification pipeline reports it: one label, sigmoid(logit);
+    // several, the arg-max label and its softmax probability.
+    std::string label;
+    double score = 0;
+};
+
+struct TokenClassification {
+    int num_labels = 0;
+    std::vector<float> logits;        // [tokens][labels]
+    std::vector<std::string> labels;  // the arg-max label of each token
+};
+
+struct QuestionAnsweringLogits {
+    std::vector<float> start, end;  // [tokens]
+};
+
+SequenceClassification classify_sequence(const Model& model, std::span<const int> ids);
+TokenClassification classify_tokens(const Model& model, std::span<const int> ids);
+QuestionAnsweringLogits question_answering_logits(const Model& model, std::span<const int> ids);
+
+}  // namespace wp
