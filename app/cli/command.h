@@ -31,9 +31,11 @@ struct CommandGroup {
     std::vector<Command> commands;
 };
 
-// The groups, one per file: commands_model.cpp, commands_text.cpp, commands_hub.cpp, commands_bench.cpp.
+// The groups, one per file: commands_model.cpp, commands_text.cpp, commands_heads.cpp, commands_hub.cpp,
+// commands_bench.cpp.
 const CommandGroup& model_commands();
 const CommandGroup& hub_commands();
+const CommandGroup& head_commands();
 const CommandGroup& text_commands();
 const CommandGroup& bench_commands();
 

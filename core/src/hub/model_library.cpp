@@ -102,7 +102,7 @@ LibraryModel describe_model_folder(const fs::path& dir) {
     }
     if (!m.why.empty()) return m;
     if (m.head != "chat") {
-        m.why = m.architecture + ": Windowpane opens causal language models (chat) only";
+        m.why = m.architecture + ": a task head (windowpane-cli classify runs it); the app opens causal language models (chat) only";
         return m;
     }
     if (!has_tokenizer(dir)) {
