@@ -133,7 +133,6 @@ GetModelsDialog::GetModelsDialog(HubThread& browse, HubThread& downloads, QWidge
         if (!active_.contains(id)) return;
         Download& dl = active_[id];
         dl.running = false;
-        dl.dir = dir;
         auto* bar = qobject_cast<QProgressBar*>(downloads_->cellWidget(dl.row, kProgress));
         if (bar != nullptr) bar->setValue(bar->maximum());
         downloads_->item(dl.row, kState)->setText(tr("Done: in the Hugging Face cache"));
@@ -176,7 +175,7 @@ void GetModelsDialog::showPartial(const QList<PartialDownloadInfo>& partial) {
         if (shown) continue;
         const int row = addRow(p.repo);
         const quint64 id = downloadThread_.nextRequestId();  // the row's id until Resume posts a new one
-        active_.insert(id, {p.repo, row, {}, false});
+        active_.insert(id, {p.repo, row, false});
         downloads_->item(row, kState)->setText(tr("Paused (%1 downloaded): Resume continues where it stopped").arg(humanBytes(static_cast<double>(p.bytes))));
         const QString repo = p.repo;
         setRowAction(row, tr("Resume"), [this, repo] {
@@ -268,7 +267,7 @@ void GetModelsDialog::downloadSelected() {
         }
     if (row < 0) row = addRow(selected_);
     downloads_->item(row, kState)->setText(tr("Queued"));
-    active_.insert(id, {selected_, row, {}, true});
+    active_.insert(id, {selected_, row, true});
     setRowAction(row, tr("Pause"), [this, id] { downloadThread_.worker()->cancelDownload(id); });
     setCancel(row, id);
     downloadThread_.post(&HubWorker::download, id, selected_);

@@ -44,7 +44,6 @@ private:
     struct Download {
         QString repo;
         int row = -1;
-        QString dir;  // when finished
         bool running = false;
         bool discard = false;  // Cancel: the partial file goes when the download has stopped
     };
