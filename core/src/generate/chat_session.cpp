@@ -13,10 +13,6 @@ std::unique_ptr<LoadedModel> LoadedModel::load(const fs::path& dir, const std::f
                                                const LoadOptions& options) {
     auto lm = std::make_unique<LoadedModel>();
     lm->model_ = Model::load(dir, progress, options);
-    const ModelConfig& head_cfg = lm->model_->config();
-    if (head_cfg.head != Head::CausalLM)
-        throw Error(dir.string() + ": " + head_cfg.architecture + " is a " + head_name(head_cfg.head) +
-                    " model; chat needs a causal language model (ForCausalLM)");
     lm->tokenizer_ = Tokenizer::load(dir);
     const ModelConfig& cfg = lm->model_->config();
     if (lm->tokenizer_->vocab_size() > cfg.vocab_size)
@@ -60,7 +56,12 @@ bool LoadedModel::supports_system_role(std::string* why) const {
 ChatSession::ChatSession(const LoadedModel& lm) : ChatSession(lm, lm.model().default_cache()) {}
 
 ChatSession::ChatSession(const LoadedModel& lm, CacheKind kind, std::int64_t max_len)
-    : lm_(lm), ctx_(lm.model().new_context(kind, max_len)) {}
+    : lm_(lm), ctx_(lm.model().new_context(kind, max_len)) {
+    const ModelConfig& cfg = lm.model().config();
+    if (cfg.head != Head::CausalLM)
+        throw Error(lm.model().dir().string() + ": " + cfg.architecture + " is a " + head_name(cfg.head) +
+                    " model; chat needs a causal language model (ForCausalLM)");
+}
 
 void ChatSession::reset() {
     ctx_->cache.clear();

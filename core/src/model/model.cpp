@@ -44,8 +44,9 @@ struct Model::Impl {
     // the input is prepared once and one parallel loop covers all their rows).
     void linear_multi(std::initializer_list<const Linear*> Ls, const float* x, int rows,
                       std::initializer_list<float*> ys, ForwardScratch& s) const;
+    // `lengths` non-empty: ids holds sequences of those lengths side by side (forward_packed).
     std::span<const float> forward(KvCache& cache, ForwardScratch& s, std::span<const int> ids, LogitsMode mode,
-                                   AttentionTrace* trace) const;
+                                   AttentionTrace* trace, std::span<const int> lengths = {}) const;
 
     ModelConfig cfg_;
     std::filesystem::path dir_;
@@ -260,8 +261,24 @@ std::span<const float> Model::forward(Context& ctx, std::span<const int> ids, Lo
     return impl_->forward(ctx.cache, s, ids, mode, trace);
 }
 
+std::span<const float> Model::forward_packed(Context& ctx, std::span<const int> ids, std::span<const int> lengths) const {
+    if (lengths.empty()) throw Error("forward_packed: no sequences given");
+    std::int64_t total = 0;
+    for (int n : lengths) {
+        if (n <= 0) throw Error("forward_packed: a sequence has no tokens");
+        total += n;
+    }
+    if (total != static_cast<std::int64_t>(ids.size()))
+        throw Error("forward_packed: the lengths add up to " + std::to_string(total) + ", not the " +
+                    std::to_string(ids.size()) + " ids given");
+    if (ctx.cache.length() != 0) throw Error("forward_packed: the context's cache is not empty");
+    ForwardScratch& s = *ctx.scratch_;
+    s.options = impl_->kernels_;
+    return impl_->forward(ctx.cache, s, ids, LogitsMode::All, nullptr, lengths);
+}
+
 std::span<const float> Model::Impl::forward(KvCache& cache, ForwardScratch& s, std::span<const int> ids,
-                                            LogitsMode mode, AttentionTrace* trace) const {
+                                            LogitsMode mode, AttentionTrace* trace, std::span<const int> lengths) const {
     const ModelConfig& c = cfg_;
     const int T = static_cast<int>(ids.size());
     if (T == 0) throw Error("forward: no tokens given");
@@ -269,7 +286,8 @@ std::span<const float> Model::Impl::forward(KvCache& cache, ForwardScratch& s, s
         if (id < 0 || id >= c.vocab_size)
             throw Error("token id " + std::to_string(id) + " is outside the vocabulary (0.." +
                         std::to_string(c.vocab_size - 1) + ")");
-    cache.check_room(T);
+    const bool packed = !lengths.empty();
+    if (!packed) cache.check_room(T);
     const int H = c.hidden_size, I = c.intermediate_size, QD = c.q_dim(), KD = c.kv_dim();
     const std::int64_t pos0 = cache.length();
 
@@ -282,8 +300,10 @@ std::span<const float> Model::Impl::forward(KvCache& cache, ForwardScratch& s, s
     float* o = ensure(s.o, static_cast<std::size_t>(T) * H);
     float* gate = ensure(s.gate, static_cast<std::size_t>(T) * I);
     float* up = ensure(s.up, static_cast<std::size_t>(T) * I);
-    float* cos = ensure(s.cos, static_cast<std::size_t>(T) * c.head_dim / 2);
-    float* sin = ensure(s.sin, static_cast<std::size_t>(T) * c.head_dim / 2);
+    // Packed sequences each start at position 0: one table up to the longest serves them all.
+    const int table_rows = packed ? *std::max_element(lengths.begin(), lengths.end()) : T;
+    float* cos = ensure(s.cos, static_cast<std::size_t>(table_rows) * c.head_dim / 2);
+    float* sin = ensure(s.sin, static_cast<std::size_t>(table_rows) * c.head_dim / 2);
 
     // transformers multiplies by sqrt(hidden) as a tensor of the activation dtype (f32 here).
     const float emb_scale = c.scale_embeddings ? static_cast<float>(std::sqrt(static_cast<double>(H))) : 1.0f;
@@ -292,7 +312,7 @@ std::span<const float> Model::Impl::forward(KvCache& cache, ForwardScratch& s, s
         embed_.dequantize_rows(ids[t], ids[t] + 1, xt);
         for (int i = 0; i < H; ++i) xt[i] *= emb_scale;
     }
-    ops::rope_table(c.rope_theta, c.head_dim, pos0, T, cos, sin);
+    ops::rope_table(c.rope_theta, c.head_dim, pos0, table_rows, cos, sin);
     const float eps = static_cast<float>(c.rms_norm_eps);
     const std::size_t TH = static_cast<std::size_t>(T) * H;
 
@@ -300,17 +320,35 @@ std::span<const float> Model::Impl::forward(KvCache& cache, ForwardScratch& s, s
         const Layer& L = layers_[l];
         ops::rms_norm(x, L.input_norm, n, T, H, eps, c.norm_style);
         linear_multi({&L.q, &L.k, &L.v}, n, T, {q, k, v}, s);
-        ops::rope(q, T, c.num_heads, c.head_dim, QD, cos, sin);
-        ops::rope(k, T, c.num_kv_heads, c.head_dim, KD, cos, sin);
         // An f16 or q8 cache: attention reads every key and value as the cache holds it, the
         // new tokens' too (stored, then read, as llama.cpp does), so a token's attention is the
         // same whether it came alone or in a chunk (prompt lookup's drafts rely on that).
-        cache.round_as_stored(k, static_cast<std::size_t>(T) * KD);
-        cache.round_as_stored(v, static_cast<std::size_t>(T) * KD);
-        const AttentionStep step{c, cache, l, pos0, T, q, k, v, att, trace, kernels_};
-        if (T == 1) decode_attention(step, *pool_, s.attention);
-        else prompt_attention(step, *pool_, s.attention);
-        cache.store(l, k, v, T);
+        if (!packed) {
+            ops::rope(q, T, c.num_heads, c.head_dim, QD, cos, sin);
+            ops::rope(k, T, c.num_kv_heads, c.head_dim, KD, cos, sin);
+            cache.round_as_stored(k, static_cast<std::size_t>(T) * KD);
+            cache.round_as_stored(v, static_cast<std::size_t>(T) * KD);
+            const AttentionStep step{c, cache, l, pos0, T, q, k, v, att, trace, kernels_};
+            if (T == 1) decode_attention(step, *pool_, s.attention);
+            else prompt_attention(step, *pool_, s.attention);
+            cache.store(l, k, v, T);
+        } else {
+            // Each sequence attends to its own tokens only, at its own positions, against the
+            // (empty) cache: what it would see alone. Nothing is stored.
+            cache.round_as_stored(v, static_cast<std::size_t>(T) * KD);
+            std::size_t row = 0;
+            for (int len : lengths) {
+                float* qs = q + row * QD;
+                float* ks = k + row * KD;
+                ops::rope(qs, len, c.num_heads, c.head_dim, QD, cos, sin);
+                ops::rope(ks, len, c.num_kv_heads, c.head_dim, KD, cos, sin);
+                cache.round_as_stored(ks, static_cast<std::size_t>(len) * KD);
+                const AttentionStep step{c, cache, l, 0, len, qs, ks, v + row * KD, att + row * QD, nullptr, kernels_};
+                if (len == 1) decode_attention(step, *pool_, s.attention);
+                else prompt_attention(step, *pool_, s.attention);
+                row += static_cast<std::size_t>(len);
+            }
+        }
         linear(L.o, att, T, o, s);
         if (c.sandwich_norms) {
             ops::rms_norm(o, L.post_attn_norm, o, T, H, eps, c.norm_style);
@@ -328,7 +366,7 @@ std::span<const float> Model::Impl::forward(KvCache& cache, ForwardScratch& s, s
         if (c.sandwich_norms) ops::rms_norm(o, L.post_ffn_norm, o, T, H, eps, c.norm_style);
         ops::add(x, o, TH);
     }
-    cache.advance(T);
+    if (!packed) cache.advance(T);
 
     const int rows = mode == LogitsMode::All ? T : 1;
     const float* last = x + static_cast<std::size_t>(T - rows) * H;

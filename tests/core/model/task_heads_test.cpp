@@ -97,7 +97,8 @@ TEST(TaskHeads, TheWrongTaskIsRefused) {
     auto ctx = model->new_context();
     EXPECT_THAT(error_of([&] { generate(*model, *ctx, ids, GenerateOptions{}); }),
                 testing::HasSubstr("only a causal language model generates text"));
-    EXPECT_THAT(error_of([&] { LoadedModel::load(dir); }), testing::HasSubstr("chat needs a causal language model"));
+    const auto lm = LoadedModel::load(dir);  // loads (a judge renders conversations), but does not chat
+    EXPECT_THAT(error_of([&] { ChatSession session(*lm); }), testing::HasSubstr("chat needs a causal language model"));
 }
 
 // A head checkpoint with something wrong: each error names it.

@@ -25,7 +25,8 @@ struct ChatMessage {
 class LoadedModel {
 public:
     // Model, tokenizer and chat template of a folder (the family's built-in template when the
-    // folder has none). Throws wp::Error.
+    // folder has none), task-head models too (a reward model renders conversations with the
+    // template; ChatSession and generate take causal LMs only). Throws wp::Error.
     static std::unique_ptr<LoadedModel> load(const std::filesystem::path& dir,
                                              const std::function<void(double)>& progress = {},
                                              const LoadOptions& options = {});

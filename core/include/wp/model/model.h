@@ -97,6 +97,13 @@ public:
     std::span<const float> forward(Context& ctx, std::span<const int> ids, LogitsMode mode,
                                    AttentionTrace* trace = nullptr) const;
 
+    // Several independent sequences in one pass (task heads scoring many texts): `ids` holds them
+    // one after another, `lengths` their sizes. Each starts at position 0 and attends only to its
+    // own tokens, so every row's outputs equal those of the sequence run alone in a fresh context;
+    // the matrix products run over all rows at once. ctx's cache must be empty and stays so;
+    // returns every token's outputs ([ids.size(), n]), valid until the next call on ctx.
+    std::span<const float> forward_packed(Context& ctx, std::span<const int> ids, std::span<const int> lengths) const;
+
 private:
     struct Impl;  // weights, thread pool and the decoder (model.cpp)
     explicit Model(std::unique_ptr<Impl> impl);

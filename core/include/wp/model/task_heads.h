@@ -4,6 +4,8 @@
 // context in one forward pass and throws wp::Error when the model has another head.
 #pragma once
 
+#include <cstddef>
+#include <functional>
 #include <span>
 #include <string>
 #include <vector>
@@ -34,5 +36,14 @@ struct QuestionAnsweringLogits {
 SequenceClassification classify_sequence(const Model& model, std::span<const int> ids);
 TokenClassification classify_tokens(const Model& model, std::span<const int> ids);
 QuestionAnsweringLogits question_answering_logits(const Model& model, std::span<const int> ids);
+
+// Many inputs' sequence classifications, in input order, through packed forward passes of up to
+// `batch_tokens` tokens each (Model::forward_packed: the inputs side by side, each with its own
+// positions and causal mask; an input longer than that runs alone). Equal to classify_sequence
+// on each input. `progress(done)` is called after each pass; returning false stops there, and
+// the results so far are returned.
+std::vector<SequenceClassification> classify_sequences(const Model& model, std::span<const std::vector<int>> inputs,
+                                                       int batch_tokens = 512,
+                                                       const std::function<bool(std::size_t done)>& progress = {});
 
 }  // namespace wp
