@@ -98,7 +98,7 @@ int run_synth(const Args& a) {
     const auto seed = static_cast<std::uint64_t>(a.integer("seed", 1));
     const std::string shared = a.str("shared", WP_DEFAULT_SHARED_DIR);
     const bool config_only = a.flag("config-only");
-    return synth(preset, dtype, out, seed, shared, config_only);
+    return synth(preset, dtype, out, seed, shared, config_only, static_cast<int>(a.integer("labels", 0)));
 }
 
 int run_bench_tokenize(const Args& a) {
@@ -181,11 +181,12 @@ const CommandGroup& bench_commands() {
              {{"remeasure", "json"}, {"threads"}},
              run_choose_kernels},
             {"synth", "A random-weight model folder at a real model's shape",
-             {"--preset NAME --out DIR [--dtype bf16|f32] [--seed N] [--config-only] [--shared SHARED]"},
+             {"--preset NAME --out DIR [--dtype bf16|f32] [--seed N] [--labels N] [--config-only] [--shared SHARED]"},
              "A random-weight model folder at a real model's shape: gemma-2b, gemma2-2b, gemma2-9b,\n"
              "qwen2-0.5b, qwen2-1.5b, qwen2-7b (tokenizer copied from SHARED/fixtures).\n"
+             "--labels N: the *ForSequenceClassification model with N labels instead of the causal LM.\n"
              "--config-only writes the configuration and tokenizer files, no weights.\n",
-             {{"config-only"}, {"preset", "dtype", "out", "seed", "shared"}},
+             {{"config-only"}, {"preset", "dtype", "out", "seed", "shared", "labels"}},
              run_synth},
             {"bench-tokenize", "Tokenizer load time and encode throughput", {"--model DIR [--mb 4] [--repeat 5]"},
              "Tokenizer load time and encode throughput on generated mixed text, one thread.\n",

@@ -42,12 +42,18 @@ const Preset kPresets[] = {
     {"qwen2-7b", "qwen2", 152064, 3584, 18944, 28, 28, 4, 128, 32768, false, 1000000.0, "tiny-qwen2"},
 };
 
-ojson config_for(const Preset& p, const std::string& dtype) {
+ojson config_for(const Preset& p, const std::string& dtype, int labels) {
     ojson c;
     const bool gemma = std::string(p.model_type) != "qwen2";
-    c["architectures"] = {std::string(p.model_type) == "gemma"    ? "GemmaForCausalLM"
-                          : std::string(p.model_type) == "gemma2" ? "Gemma2ForCausalLM"
-                                                                  : "Qwen2ForCausalLM"};
+    const std::string family = std::string(p.model_type) == "gemma"    ? "Gemma"
+                               : std::string(p.model_type) == "gemma2" ? "Gemma2"
+                                                                       : "Qwen2";
+    c["architectures"] = {family + (labels > 0 ? "ForSequenceClassification" : "ForCausalLM")};
+    if (labels > 0) {
+        ojson id2label;
+        for (int i = 0; i < labels; ++i) id2label[std::to_string(i)] = "LABEL_" + std::to_string(i);
+        c["id2label"] = id2label;
+    }
     c["model_type"] = p.model_type;
     c["vocab_size"] = p.vocab;
     c["hidden_size"] = p.hidden;
@@ -96,7 +102,7 @@ struct TensorSpec {
     }
 };
 
-std::vector<TensorSpec> tensors_for(const Preset& p) {
+std::vector<TensorSpec> tensors_for(const Preset& p, int labels) {
     const bool gemma = std::string(p.model_type) != "qwen2";
     const bool gemma2 = std::string(p.model_type) == "gemma2";
     const std::int64_t H = p.hidden, I = p.inter, V = p.vocab, QD = static_cast<std::int64_t>(p.heads) * p.head_dim,
@@ -131,7 +137,8 @@ std::vector<TensorSpec> tensors_for(const Preset& p) {
         lin("mlp.down_proj", H, I);
     }
     t.push_back({"model.norm.weight", {H}, 0.02f, norm_offset});
-    if (!p.tied) t.push_back({"lm_head.weight", {V, H}, 1.0f / std::sqrt(static_cast<float>(H)), 0});
+    if (labels > 0) t.push_back({"score.weight", {labels, H}, 1.0f / std::sqrt(static_cast<float>(H)), 0});
+    else if (!p.tied) t.push_back({"lm_head.weight", {V, H}, 1.0f / std::sqrt(static_cast<float>(H)), 0});
     return t;
 }
 
@@ -222,7 +229,7 @@ std::vector<std::string> synth_presets() {
 }
 
 int synth(const std::string& preset, const std::string& dtype, const std::string& out_dir, std::uint64_t seed,
-          const std::string& shared_dir, bool config_only) {
+          const std::string& shared_dir, bool config_only, int labels) {
     const Preset* p = nullptr;
     for (const Preset& c : kPresets)
         if (preset == c.name) p = &c;
@@ -235,13 +242,14 @@ int synth(const std::string& preset, const std::string& dtype, const std::string
     const fs::path dir(out_dir);
     fs::create_directories(dir);
     const bool bf16 = dtype == "bf16";
-    const auto tensors = tensors_for(*p);
+    if (labels < 0) throw Error("--labels must be 0 (a causal LM) or more");
+    const auto tensors = tensors_for(*p, labels);
     std::uint64_t total = 0;
     for (const auto& t : tensors) total += t.bytes(bf16 ? 2 : 4);
 
     {
         std::ofstream cfg(dir / "config.json");
-        cfg << config_for(*p, dtype).dump(2) << "\n";
+        cfg << config_for(*p, dtype, labels).dump(2) << "\n";
         std::ofstream gen(dir / "generation_config.json");
         ojson g;
         g["eos_token_id"] = std::string(p->model_type) == "qwen2" ? ojson::array({151645, 151643}) : ojson::array({1, 107});

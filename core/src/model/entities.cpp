@@ -66,10 +66,17 @@ std::vector<Entity> group_entities(const TokenClassification& r, std::span<const
         // The tokens' text without the spaces a byte-level or SentencePiece token carries with it.
         std::size_t b = spans[static_cast<std::size_t>(e.first_token)].begin;
         std::size_t en = spans[static_cast<std::size_t>(e.last_token)].end;
+        // Tokens holding only part of a character have no bytes of their own (token_spans): such
+        // an entity shows the character they belong to.
+        if (b == en && b < text.size()) {
+            en = b + 1;
+            while (en < text.size() && (static_cast<unsigned char>(text[en]) & 0xC0) == 0x80) ++en;
+        }
+        const std::size_t b0 = b, en0 = en;
         while (b < en && is_space(text[b])) ++b;
         while (en > b && is_space(text[en - 1])) --en;
-        e.span = {b, en};
-        e.text = std::string(text.substr(b, en - b));
+        e.span = b < en ? ByteSpan{b, en} : ByteSpan{b0, en0};  // an entity of only spaces keeps them
+        e.text = std::string(text.substr(e.span.begin, e.span.end - e.span.begin));
         // The pipeline drops entities labelled O (its default ignore_labels).
         if (e.group != "O") out.push_back(std::move(e));
         parts.clear();

@@ -19,7 +19,9 @@ struct Entity {
     std::string group;  // the label without its B-/I- prefix
     double score = 0;   // mean of the tokens' probabilities
     int first_token = 0, last_token = 0;
-    ByteSpan span;      // in the text, without the spaces around its words
+    // In the text, without the spaces around its words (unless it is only spaces); tokens that
+    // hold only part of a character give that whole character.
+    ByteSpan span;
     std::string text;   // the text's bytes in span
 };
 
