@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <unistd.h>
@@ -115,20 +116,23 @@ std::vector<std::vector<ChatMessage>> conversations_in(const std::string& path) 
     return out;
 }
 
-// Many inputs through classify_sequences, printed as JSON Lines in input order as each group of
-// passes ends; an input that cannot run (empty, too long, a template error) gets an "error" line.
-// Progress and the rate go to stderr. Returns the exit status: 1 when any input failed.
+// Many inputs through classify_sequences, printed as JSON Lines in input order (each as soon as
+// every earlier input's line is out); an input that cannot run (empty, too long, a template
+// error) gets an "error" line. Progress and the rate go to stderr. Returns the exit status: 1
+// when any input failed.
 int classify_many(const Model& model, std::vector<std::vector<int>> inputs, const std::vector<std::string>& errors,
                   const std::vector<ojson>& extra, int batch_tokens) {
     const ModelConfig& c = model.config();
-    std::vector<std::size_t> runnable;
+    std::vector<std::size_t> runnable;  // input numbers of the ids below
     std::vector<std::vector<int>> ids;
     for (std::size_t i = 0; i < inputs.size(); ++i)
         if (errors[i].empty()) runnable.push_back(i), ids.push_back(std::move(inputs[i]));
     const bool tty = isatty(STDERR_FILENO) != 0;
     const auto t0 = std::chrono::steady_clock::now();
-    std::size_t tokens = 0, printed = 0, failed = 0;
-    auto print_errors_up_to = [&](std::size_t input) {
+    std::size_t tokens = 0, printed = 0, failed = 0, done = 0;
+    std::vector<std::optional<SequenceClassification>> waiting(ids.size());
+    std::size_t next = 0;  // the next of `ids` to print
+    auto print_up_to = [&](std::size_t input) {  // error lines of inputs before `input`
         for (; printed < input; ++printed) {
             ojson e = extra[printed];
             e["error"] = errors[printed];
@@ -136,27 +140,28 @@ int classify_many(const Model& model, std::vector<std::vector<int>> inputs, cons
             ++failed;
         }
     };
-    // Groups of a few hundred inputs: output streams out, and progress shows, as they finish.
-    constexpr std::size_t kGroup = 256;
-    for (std::size_t first = 0; first < ids.size(); first += kGroup) {
-        const std::size_t n = std::min(kGroup, ids.size() - first);
-        const std::vector<SequenceClassification> rs =
-            classify_sequences(model, std::span(ids).subspan(first, n), batch_tokens);
-        for (std::size_t k = 0; k < n; ++k) {
-            const std::size_t input = runnable[first + k];
-            print_errors_up_to(input);
+    classify_sequences(model, ids, batch_tokens, [&](std::size_t k, SequenceClassification&& r) {
+        waiting[k] = std::move(r);
+        ++done;
+        const std::size_t before = next;
+        for (; next < ids.size() && waiting[next]; ++next) {
+            const std::size_t input = runnable[next];
+            print_up_to(input);
             ojson o = extra[input];
             o["task"] = head_name(c.head);
-            o["input_ids"] = ids[first + k];
-            put_sequence(o, rs[k]);
+            o["input_ids"] = ids[next];
+            put_sequence(o, *waiting[next]);
             std::printf("%s\n", o.dump().c_str());
-            tokens += ids[first + k].size();
+            waiting[next].reset();
+            tokens += ids[next].size();
             printed = input + 1;
         }
-        std::fflush(stdout);
-        if (tty) std::fprintf(stderr, "\r%zu / %zu inputs", first + n, ids.size());
-    }
-    print_errors_up_to(inputs.size());
+        if (next != before) std::fflush(stdout);  // lines go out as they are ready, also into a pipe
+        if (tty && done % 64 == 0) std::fprintf(stderr, "\r%zu / %zu inputs", done, ids.size());
+        return true;
+    });
+    print_up_to(inputs.size());
+    std::fflush(stdout);
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (tty) std::fprintf(stderr, "\r");
     std::fprintf(stderr, "%zu inputs, %zu tokens in %.2f s: %.1f inputs/s, %.0f tokens/s%s\n", ids.size(), tokens, s,

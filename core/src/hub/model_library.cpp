@@ -101,10 +101,6 @@ LibraryModel describe_model_folder(const fs::path& dir) {
         return m;
     }
     if (!m.why.empty()) return m;
-    if (m.head != "chat") {
-        m.why = m.architecture + ": a task head (windowpane-cli classify runs it); the app opens causal language models (chat) only";
-        return m;
-    }
     if (!has_tokenizer(dir)) {
         m.why = "no tokenizer.json or tokenizer.model";
         return m;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 
 #include "wp/error.h"
 
@@ -61,9 +62,8 @@ SequenceClassification classify_sequence(const Model& model, std::span<const int
     return pooled(model.config(), ids, all.data());
 }
 
-std::vector<SequenceClassification> classify_sequences(const Model& model, std::span<const std::vector<int>> inputs,
-                                                       int batch_tokens,
-                                                       const std::function<bool(std::size_t done)>& progress) {
+void classify_sequences(const Model& model, std::span<const std::vector<int>> inputs, int batch_tokens,
+                        const std::function<bool(std::size_t input, SequenceClassification&& result)>& done) {
     const ModelConfig& c = model.config();
     check_head(model, Head::SequenceClassification);
     for (std::size_t i = 0; i < inputs.size(); ++i)
@@ -73,31 +73,51 @@ std::vector<SequenceClassification> classify_sequences(const Model& model, std::
             throw Error("input " + std::to_string(i + 1) + " has " + std::to_string(inputs[i].size()) +
                         " tokens; the model takes at most " + std::to_string(c.max_position_embeddings));
         }
-    std::vector<SequenceClassification> out;
-    out.reserve(inputs.size());
+    const std::size_t room = static_cast<std::size_t>(std::max(batch_tokens, 1));
+    // How far past the first waiting input a pass looks for inputs that fit: enough to fill
+    // passes of short texts, bounded so that one pass's search stays cheap.
+    constexpr std::size_t kLookAhead = 256;
     auto ctx = model.new_context(CacheKind::Dynamic);
     std::vector<int> ids, lengths;
+    std::vector<std::size_t> held;
+    std::vector<std::size_t> waiting(inputs.size());
+    for (std::size_t i = 0; i < inputs.size(); ++i) waiting[i] = i;
+    std::size_t next = 0;  // waiting[next..] are not yet run; taken entries become SIZE_MAX
     const int n = c.num_outputs();
-    for (std::size_t first = 0; first < inputs.size();) {
-        // As many whole inputs as fit in batch_tokens (at least one).
+    while (next < waiting.size()) {
         ids.clear();
         lengths.clear();
-        std::size_t end = first;
-        while (end < inputs.size() &&
-               (end == first || ids.size() + inputs[end].size() <= static_cast<std::size_t>(std::max(batch_tokens, 1)))) {
-            ids.insert(ids.end(), inputs[end].begin(), inputs[end].end());
-            lengths.push_back(static_cast<int>(inputs[end].size()));
-            ++end;
+        held.clear();
+        for (std::size_t w = next, seen = 0; w < waiting.size() && seen < kLookAhead; ++w) {
+            if (waiting[w] == SIZE_MAX) continue;
+            ++seen;
+            const std::vector<int>& in = inputs[waiting[w]];
+            if (!held.empty() && ids.size() + in.size() > room) continue;
+            ids.insert(ids.end(), in.begin(), in.end());
+            lengths.push_back(static_cast<int>(in.size()));
+            held.push_back(waiting[w]);
+            waiting[w] = SIZE_MAX;
+            if (ids.size() >= room) break;
         }
+        while (next < waiting.size() && waiting[next] == SIZE_MAX) ++next;
         const std::span<const float> all = model.forward_packed(*ctx, ids, lengths);
         std::size_t row = 0;
-        for (std::size_t i = first; i < end; ++i) {
-            out.push_back(pooled(c, inputs[i], all.data() + row * static_cast<std::size_t>(n)));
-            row += inputs[i].size();
+        bool more = true;
+        for (std::size_t input : held) {
+            more = done(input, pooled(c, inputs[input], all.data() + row * static_cast<std::size_t>(n))) && more;
+            row += inputs[input].size();
         }
-        first = end;
-        if (progress && !progress(first)) break;
+        if (!more) return;
     }
+}
+
+std::vector<SequenceClassification> classify_sequences(const Model& model, std::span<const std::vector<int>> inputs,
+                                                       int batch_tokens) {
+    std::vector<SequenceClassification> out(inputs.size());
+    classify_sequences(model, inputs, batch_tokens, [&](std::size_t input, SequenceClassification&& r) {
+        out[input] = std::move(r);
+        return true;
+    });
     return out;
 }
 

@@ -59,14 +59,20 @@ TEST(ClassifyBatches, EqualOneAtATime) {
             const std::vector<std::vector<int>> inputs = mixed_inputs(model->config());
             std::vector<SequenceClassification> alone;
             for (const auto& ids : inputs) alone.push_back(classify_sequence(*model, ids));
-            // 1: every input alone in its pass; 45: several per pass ([7 1 33] [12] [40 2] [19 5]
-            // [28 3] [16 9]); 10000: all in one.
-            for (const auto& [batch, passes] : {std::pair{1, 12}, {45, 6}, {10000, 1}}) {
-                std::size_t calls = 0;
-                const std::vector<SequenceClassification> got =
-                    classify_sequences(*model, inputs, batch, [&](std::size_t) { return ++calls, true; });
-                ASSERT_EQ(inputs.size(), got.size());
-                EXPECT_EQ(static_cast<std::size_t>(passes), calls);
+            // Lengths 7 1 33 12 40 2 19 5 28 3 16 9. 1 token a pass: in input order; 45: passes
+            // filled from later inputs that fit, [7 1 33 2] [12 19 5 3] [40] [28 16] [9]; 10000:
+            // all in one pass, in input order.
+            const std::vector<std::size_t> in_order = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11};
+            const std::vector<std::size_t> filled = {0, 1, 2, 5, 3, 6, 7, 9, 4, 8, 10, 11};
+            for (const auto& [batch, order] : {std::pair{1, in_order}, {45, filled}, {10000, in_order}}) {
+                std::vector<SequenceClassification> got(inputs.size());
+                std::vector<std::size_t> reported;
+                classify_sequences(*model, inputs, batch, [&](std::size_t input, SequenceClassification&& r) {
+                    reported.push_back(input);
+                    got.at(input) = std::move(r);
+                    return true;
+                });
+                EXPECT_EQ(order, reported) << "batch " << batch;
                 for (std::size_t i = 0; i < inputs.size(); ++i) {
                     EXPECT_EQ(alone[i].pooled_index, got[i].pooled_index) << i;
                     if (p == Precision::F32 || inputs[i].size() > 1) EXPECT_EQ(alone[i].label, got[i].label) << i;
@@ -89,8 +95,9 @@ TEST(ClassifyBatches, StopsWhenAskedAndRefusesBadInputs) {
     if (!fs::exists(dir / "config.json")) GTEST_SKIP() << "no head fixtures";
     const auto model = Model::load(dir);
     const std::vector<std::vector<int>> inputs(10, std::vector<int>{5, 6, 7});
-    const auto some = classify_sequences(*model, inputs, 6, [](std::size_t done) { return done < 4; });
-    EXPECT_EQ(4u, some.size());  // two passes of two inputs
+    std::size_t results = 0;
+    classify_sequences(*model, inputs, 6, [&](std::size_t, SequenceClassification&&) { return ++results < 4; });
+    EXPECT_EQ(4u, results);  // two passes of two inputs, then it stops
     EXPECT_THAT(error_of([&] { classify_sequences(*model, std::vector<std::vector<int>>{{5}, {}}); }),
                 testing::HasSubstr("input 2 has no tokens"));
     const std::vector<std::vector<int>> too_long{std::vector<int>(

@@ -37,13 +37,17 @@ SequenceClassification classify_sequence(const Model& model, std::span<const int
 TokenClassification classify_tokens(const Model& model, std::span<const int> ids);
 QuestionAnsweringLogits question_answering_logits(const Model& model, std::span<const int> ids);
 
-// Many inputs' sequence classifications, in input order, through packed forward passes of up to
-// `batch_tokens` tokens each (Model::forward_packed: the inputs side by side, each with its own
-// positions and causal mask; an input longer than that runs alone). Equal to classify_sequence
-// on each input. `progress(done)` is called after each pass; returning false stops there, and
-// the results so far are returned.
+// Many inputs' sequence classifications through packed forward passes of up to `batch_tokens`
+// tokens each (Model::forward_packed: inputs side by side, each with its own positions and causal
+// mask; an input longer than that runs alone), equal to classify_sequence on each input. A pass
+// takes the first input not yet run, then later ones that fit the room left (looking a few
+// hundred ahead), so passes run nearly full. As each pass ends, `done(input, result)` is called
+// for each input it held, so results can come before those of earlier, longer inputs; returning
+// false stops after that pass. Throws wp::Error before any pass for an empty or too long input.
+void classify_sequences(const Model& model, std::span<const std::vector<int>> inputs, int batch_tokens,
+                        const std::function<bool(std::size_t input, SequenceClassification&& result)>& done);
+// The same, all results in input order.
 std::vector<SequenceClassification> classify_sequences(const Model& model, std::span<const std::vector<int>> inputs,
-                                                       int batch_tokens = 512,
-                                                       const std::function<bool(std::size_t done)>& progress = {});
+                                                       int batch_tokens = 512);
 
 }  // namespace wp
