@@ -24,6 +24,7 @@
 #include "theme.h"
 #include "widgets/attention_tab.h"
 #include "widgets/chat_pane.h"
+#include "widgets/classify_tab.h"
 #include "widgets/compare_view.h"
 #include "widgets/conversation_list.h"
 #include "widgets/get_models_dialog.h"
@@ -114,6 +115,10 @@ void MainWindow::buildUi() {
     settingsDock->setWidget(settings_);
     chat_ = new ChatPane(worker_, store_, *settings_, tabs_);
     tabs_->addTab(chat_, tr("Chat"));
+    classify_ = new ClassifyTab(worker_, tabs_);
+    classify_->setObjectName("classifyTab");
+    tabs_->addTab(classify_, tr("Classify"));
+    tabs_->setTabVisible(tabs_->indexOf(classify_), false);  // until a task-head model is loaded
     attention_ = new AttentionTab(worker_, store_, tabs_);
     tabs_->addTab(attention_, tr("Attention"));
     compare_ = new CompareView(tabs_);
@@ -160,7 +165,10 @@ void MainWindow::buildUi() {
     });
     connect(attention_, &AttentionTab::analysisReady, this, &MainWindow::analysisReady);
     connect(tabs_, &QTabWidget::currentChanged, this, [this](int index) {
-        if (tabs_->widget(index) == compare_) compare_->setCandidateModels(compareCandidates());
+        if (tabs_->widget(index) == compare_) {
+            compare_->setCandidateModels(compareCandidates());
+            compare_->setJudgeCandidates(libraryJudges_);
+        }
         if (tabs_->widget(index) == attention_) attention_->followConversation();
     });
     new QShortcut(QKeySequence(Qt::Key_Escape), this, [this] { chat_->stopGeneration(); });
@@ -302,12 +310,18 @@ void MainWindow::refreshLibraryModels() {
 
 void MainWindow::setLibraryModels(const QList<LibraryEntry>& entries) {
     libraryModels_.clear();
-    for (const LibraryEntry& e : entries)
-        if (e.supported) libraryModels_ << e.dir;
+    libraryJudges_.clear();
+    for (const LibraryEntry& e : entries) {
+        if (e.supported && e.head == "chat") libraryModels_ << e.dir;  // compare panes chat
+        if (e.head != "chat") taskHeadModels_.insert(e.dir);
+        if (e.supported && e.head == "reward") libraryJudges_ << e.dir;  // a one-label sequence classifier
+    }
 }
 
 QStringList MainWindow::compareCandidates() const {
-    QStringList out = appSettings_.recentModels();
+    QStringList out;
+    for (const QString& m : appSettings_.recentModels())
+        if (!taskHeadModels_.contains(m)) out << m;  // recent classifiers cannot reply
     for (const QString& m : libraryModels_)
         if (!out.contains(m)) out << m;
     return out;
@@ -368,12 +382,21 @@ void MainWindow::onModelLoaded(quint64 id, const ModelCard& card) {
     statusBar()->showMessage(tr("Loaded %1").arg(card.name), 5000);
     settings_->setSystemPromptSupported(card.systemRoleSupported, card.systemRoleReason);
     appSettings_.addRecentModel(card.path);
+    if (card.isTaskHead()) taskHeadModels_.insert(card.path);
     rebuildRecentMenu();
     appSettings_.setLastModel(card.path);
-    if (chat_->conversation()) store_.setModelPath(chat_->conversation(), card.path);
+    // A task-head model cannot continue a conversation: the conversation keeps its chat model.
+    if (chat_->conversation() && !card.isTaskHead()) store_.setModelPath(chat_->conversation(), card.path);
     chat_->setModelLoading(false);
     chat_->setModel(card);
     attention_->setModelPath(card.path);
+    classify_->setModel(card);
+    // A task-head model classifies instead of chatting: its tab replaces chat's as the one shown.
+    const int classifyIndex = tabs_->indexOf(classify_);
+    tabs_->setTabVisible(classifyIndex, card.isTaskHead());
+    tabs_->setTabToolTip(tabs_->indexOf(chat_), card.chatUnavailable);
+    if (card.isTaskHead()) tabs_->setCurrentWidget(classify_);
+    else if (tabs_->currentWidget() == classify_) tabs_->setCurrentWidget(chat_);
     cardView_->setCard(card);
     emit modelReady(card);
 }

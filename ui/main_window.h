@@ -6,6 +6,7 @@
 #pragma once
 
 #include <QMainWindow>
+#include <QSet>
 
 #include "app_settings.h"
 #include "engine/hub_thread.h"
@@ -21,6 +22,7 @@ namespace wp::ui {
 
 class AttentionTab;
 class ChatPane;
+class ClassifyTab;
 class CompareView;
 class ConversationList;
 class GetModelsDialog;
@@ -60,13 +62,15 @@ public:
     SettingsPanel* settingsPanel() const { return settings_; }
     MaskView* maskView() const;
     CompareView* compareView() const { return compare_; }
+    // Shown (and selected) instead of chat while a task-head model is loaded.
+    ClassifyTab* classifyTab() const { return classify_; }
     // Shows the attention tab and analyses `text` (empty: the current conversation).
     void analyze(const QString& text = {});
     bool isAnalyzing() const;
     // File → Model Library and Get Models (one of each, kept: downloads go on while it is closed).
     ModelLibraryDialog* showLibrary();
     GetModelsDialog* showGetModels();
-    // The supported models the library listed last (the compare view offers them).
+    // The chat models the library listed last (the compare view offers them).
     const QStringList& libraryModels() const { return libraryModels_; }
 
 signals:
@@ -106,6 +110,8 @@ private:
     HubThread downloads_{QStringLiteral("downloads")};  // pulls, one after another
     quint64 libraryRequest_ = 0;
     QStringList libraryModels_;
+    QStringList libraryJudges_;  // the library's reward models: the compare view's judges
+    QSet<QString> taskHeadModels_;  // known not to chat (library, or loaded): kept out of the compare panes
     ModelLibraryDialog* library_ = nullptr;
     GetModelsDialog* getModels_ = nullptr;
     quint64 loadRequest_ = 0;
@@ -116,6 +122,7 @@ private:
     QTabWidget* tabs_ = nullptr;
     ChatPane* chat_ = nullptr;
     AttentionTab* attention_ = nullptr;
+    ClassifyTab* classify_ = nullptr;
     CompareView* compare_ = nullptr;
     ModelCardView* cardView_ = nullptr;
     SettingsPanel* settings_ = nullptr;

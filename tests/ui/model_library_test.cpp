@@ -127,26 +127,34 @@ TEST_F(Library, ListsTheCacheAndAddedFoldersAndOpensAModel) {
     QDir().mkpath(path("config/windowpane"));
     QFile lib(path("config/windowpane/library.json"));
     ASSERT_TRUE(lib.open(QIODevice::WriteOnly));
-    lib.write(QStringLiteral(R"({"folders": ["%1"]})").arg(sharedDir() + "/heads/tiny-qwen2-seqcls").toUtf8());
+    // A classifier (the Classify tab opens it) and a family Windowpane does not run.
+    QDir().mkpath(path("llama"));
+    QFile llama(path("llama/config.json"));
+    ASSERT_TRUE(llama.open(QIODevice::WriteOnly));
+    llama.write(R"({"model_type": "llama", "architectures": ["LlamaForCausalLM"]})");
+    llama.close();
+    lib.write(QStringLiteral(R"({"folders": ["%1", "%2"]})").arg(sharedDir() + "/heads/tiny-qwen2-seqcls", path("llama")).toUtf8());
     lib.close();
 
     MainWindow& w = open();
     ASSERT_TRUE(waitFor([&] { return !w.isLoading() && !w.modelCard().path.isEmpty(); }, 20000));
     wp::ui::ModelLibraryDialog* d = w.showLibrary();
-    ASSERT_TRUE(waitFor([&] { return d->entries().size() == 2; }, 10000));
+    ASSERT_TRUE(waitFor([&] { return d->entries().size() == 3; }, 10000));
     const auto& e = d->entries();
     EXPECT_EQ(e[0].name, "acme/tiny-gemma2");
     EXPECT_TRUE(e[0].supported) << e[0].why.toStdString();
     EXPECT_EQ(e[0].family, "gemma2");
     EXPECT_EQ(e[0].head, "chat");
     EXPECT_GT(e[0].parameters, 0);
-    EXPECT_FALSE(e[1].supported);
+    EXPECT_TRUE(e[1].supported) << e[1].why.toStdString();
     EXPECT_EQ(e[1].head, "classification");
-    EXPECT_TRUE(e[1].why.contains("causal language models"));
+    EXPECT_FALSE(e[2].supported);
+    EXPECT_TRUE(e[2].why.contains("llama")) << e[2].why.toStdString();
     EXPECT_EQ(d->table()->item(0, 0)->text(), "acme/tiny-gemma2");
-    EXPECT_TRUE(d->table()->item(1, 0)->toolTip().contains("cannot open"));
-    // The compare view offers the library's models too.
+    EXPECT_TRUE(d->table()->item(2, 0)->toolTip().contains("cannot open"));
+    // The compare view offers the library's chat models too, not the classifier.
     EXPECT_TRUE(waitFor([&] { return w.libraryModels().contains(snap); }, 5000));
+    EXPECT_FALSE(w.libraryModels().contains(e[1].dir));
     auto* tabs = w.findChild<QTabWidget*>();
     ASSERT_NE(tabs, nullptr);
     tabs->setCurrentWidget(w.compareView());
@@ -159,7 +167,7 @@ TEST_F(Library, ListsTheCacheAndAddedFoldersAndOpensAModel) {
     for (QPushButton* b : d->findChildren<QPushButton*>())
         if (b->text() == "Open") openButton = b;
     ASSERT_NE(openButton, nullptr);
-    d->table()->selectRow(1);
+    d->table()->selectRow(2);
     EXPECT_FALSE(openButton->isEnabled());
     d->table()->selectRow(0);
     EXPECT_TRUE(openButton->isEnabled());

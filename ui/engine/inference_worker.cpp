@@ -7,6 +7,7 @@
 #include <QRandomGenerator>
 #include <cmath>
 
+#include "engine/classify_engine.h"
 #include "engine/model_names.h"
 #include "wp/error.h"
 #include "wp/generate/chat_session.h"
@@ -50,7 +51,7 @@ struct InferenceWorker::Loaded {
     QString precision;  // as requested ("" = the model's default)
     QString kvCache;    // likewise
     std::unique_ptr<LoadedModel> model;
-    std::unique_ptr<ChatSession> session;
+    std::unique_ptr<ChatSession> session;  // none for a task-head model: it cannot chat
     ModelCard card;
 };
 
@@ -62,6 +63,8 @@ InferenceWorker::InferenceWorker() {
     qRegisterMetaType<wp::ui::TokenInfo>();
     qRegisterMetaType<wp::ui::ReplyStats>();
     qRegisterMetaType<wp::ui::MaskViewData>();
+    qRegisterMetaType<wp::ui::ClassifyResult>();
+    qRegisterMetaType<wp::ui::AnswerResult>();
 }
 
 InferenceWorker::~InferenceWorker() = default;
@@ -104,6 +107,17 @@ ModelCard describeModel(const LoadedModel& lm, const QString& path) {
     card.systemRoleSupported = lm.supports_system_role(&why);
     card.systemRoleReason = QString::fromStdString(why);
     card.builtinTemplate = lm.builtin_template();
+    card.head = QString::fromLatin1(head_name(c.head));
+    card.architecture = QString::fromStdString(c.architecture);
+    for (const std::string& l : c.labels) card.labels << QString::fromStdString(l);
+    if (c.head != Head::CausalLM) {
+        const QString what = card.architecture.isEmpty() ? card.name : card.architecture;
+        const QString does = c.head == Head::SequenceClassification ? QObject::tr("it classifies texts")
+                             : c.head == Head::TokenClassification ? QObject::tr("it labels each token of a text")
+                                                                    : QObject::tr("it finds answers in a text");
+        card.chatUnavailable = QObject::tr("%1 is a %2 model: %3 rather than chat. Use the Classify tab.")
+                                   .arg(what, QString::fromLatin1(head_name(c.head)).replace('-', ' '), does);
+    }
     return card;
 }
 
@@ -125,7 +139,8 @@ void InferenceWorker::loadModel(quint64 requestId, const QString& path, const QS
         // measured once (under a second) the first time any model is opened.
         options.decode_choice_file = default_decode_choice_file();
         loaded->model = LoadedModel::load(key.toStdString(), [&](double f) { emit loadProgress(requestId, f); }, options);
-        loaded->session = std::make_unique<ChatSession>(*loaded->model);
+        if (loaded->model->model().config().head == Head::CausalLM)
+            loaded->session = std::make_unique<ChatSession>(*loaded->model);
         loaded->card = describeModel(*loaded->model, key);
         models_.insert(key, loaded);
         emit modelLoaded(requestId, loaded->card);
@@ -210,6 +225,33 @@ void InferenceWorker::analyze(quint64 requestId, const QString& modelPath, const
     }
 }
 
+void InferenceWorker::classify(quint64 requestId, const QString& modelPath, const QString& text) {
+    Loaded* l = find(modelPath);
+    if (l == nullptr) {
+        emit error(requestId, tr("The model %1 is not loaded.").arg(modelPath));
+        return;
+    }
+    try {
+        emit classified(requestId, classifyText(*l->model, text));
+    } catch (const std::exception& e) {
+        emit error(requestId, QString::fromStdString(e.what()));
+    }
+}
+
+void InferenceWorker::answer(quint64 requestId, const QString& modelPath, const QString& question,
+                             const QString& context, int topK) {
+    Loaded* l = find(modelPath);
+    if (l == nullptr) {
+        emit error(requestId, tr("The model %1 is not loaded.").arg(modelPath));
+        return;
+    }
+    try {
+        emit answered(requestId, answerQuestion(*l->model, question, context, topK));
+    } catch (const std::exception& e) {
+        emit error(requestId, QString::fromStdString(e.what()));
+    }
+}
+
 void InferenceWorker::generate(quint64 requestId, const QString& modelPath, const QList<ChatTurn>& conversation,
                                const GenerationSettings& settings) {
     current_ = requestId;
@@ -217,6 +259,10 @@ void InferenceWorker::generate(quint64 requestId, const QString& modelPath, cons
     Loaded* l = find(modelPath);
     if (l == nullptr) {
         emit error(requestId, tr("The model %1 is not loaded.").arg(modelPath));
+        return;
+    }
+    if (!l->session) {
+        emit error(requestId, l->card.chatUnavailable);
         return;
     }
     const ModelConfig& cfg = l->model->model().config();

@@ -10,6 +10,7 @@
 #include <memory>
 #include <mutex>
 
+#include "engine/classify_types.h"
 #include "engine/mask_view_data.h"
 #include "engine/types.h"
 
@@ -49,6 +50,14 @@ public slots:
     // `layer`) and the KV cache's held positions after each step.
     void analyze(quint64 requestId, const QString& modelPath, const QString& text,
                  const QList<wp::ui::ChatTurn>& conversation, int layer);
+    // Runs a sequence- or token-classification model over `text` (encoded with its special
+    // tokens) and emits `classified`, or error (another head, no tokens, more than the model's
+    // positions).
+    void classify(quint64 requestId, const QString& modelPath, const QString& text);
+    // Extractive question answering over `context`: emits `answered` with the `topK` best spans
+    // (of up to 30 tokens each), or error.
+    void answer(quint64 requestId, const QString& modelPath, const QString& question, const QString& context,
+                int topK);
 
 signals:
     void loadProgress(quint64 requestId, double fraction);
@@ -59,6 +68,8 @@ signals:
     void finished(quint64 requestId, const QString& text, const wp::ui::ReplyStats& stats);
     void tokenized(quint64 requestId, const QStringList& pieces);
     void analyzed(quint64 requestId, const wp::ui::MaskViewData& data);
+    void classified(quint64 requestId, const wp::ui::ClassifyResult& result);
+    void answered(quint64 requestId, const wp::ui::AnswerResult& result);
     void error(quint64 requestId, const QString& message);
 
 private:

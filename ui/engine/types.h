@@ -5,6 +5,7 @@
 #include <QList>
 #include <QMetaType>
 #include <QString>
+#include <QStringList>
 #include <QVector>
 
 namespace wp::ui {
@@ -34,6 +35,14 @@ struct ModelCard {
     bool systemRoleSupported = true;
     QString systemRoleReason;  // the template's message when it rejects a system turn
     bool builtinTemplate = false;
+    // The head on the body (wp::head_name: "causal-lm", "sequence-classification", ...), the
+    // architecture as config.json names it, and the labels of a classification head.
+    QString head = QStringLiteral("causal-lm");
+    QString architecture;
+    QStringList labels;
+    QString chatUnavailable;  // why a task-head model cannot chat; empty for a causal LM
+
+    bool isTaskHead() const { return head != QLatin1String("causal-lm"); }
 };
 
 struct GenerationSettings {

@@ -65,6 +65,14 @@ ChatPane::ChatPane(WorkerThread& worker, ConversationStore& store, SettingsPanel
     modelLabel_->setObjectName("modelLabel");
     modelLabel_->setWordWrap(true);  // a long folder name wraps instead of widening the window
     layout->addWidget(modelLabel_);
+    unavailable_ = new QLabel(this);
+    unavailable_->setObjectName("chatUnavailable");
+    unavailable_->setWordWrap(true);
+    unavailable_->setMargin(10);
+    unavailable_->setStyleSheet("QLabel { background: rgba(230, 160, 40, 0.18); border: 1px solid rgba(230, 160, 40, 0.6); "
+                                "border-radius: 6px; }");
+    unavailable_->setVisible(false);
+    layout->addWidget(unavailable_);
     scroll_ = new QScrollArea(this);
     scroll_->setObjectName("chatScroll");
     scroll_->setWidgetResizable(true);
@@ -125,6 +133,12 @@ void ChatPane::setModel(const ModelCard& card) {
         modelLabel_->setText(tr("<b>%1</b> &nbsp; %2 \u00b7 %3 parameters")
                                  .arg(card_.name.toHtmlEscaped(), card_.family)
                                  .arg(QLocale().toString(card_.parameters)));
+    unavailable_->setText(card_.chatUnavailable);
+    unavailable_->setVisible(!card_.chatUnavailable.isEmpty());
+    input_->setEnabled(card_.chatUnavailable.isEmpty());
+    input_->setPlaceholderText(card_.chatUnavailable.isEmpty()
+                                   ? tr("Message the model (Enter sends, Shift+Enter for a new line)")
+                                   : tr("This model cannot chat."));
     updateSendButton();
 }
 
@@ -243,6 +257,10 @@ void ChatPane::sendMessage(const QString& rawText) {
         showError(modelLoading_ ? tr("The model is still loading.") : tr("No model is loaded. Open a model folder first."));
         return;
     }
+    if (!card_.chatUnavailable.isEmpty()) {
+        showError(card_.chatUnavailable);
+        return;
+    }
     if (!conversation_) {
         const qint64 id = store_.createConversation(titleFrom(text), card_.path, settings_.settings().toJson(),
                                                     settings_.systemPrompt());
@@ -303,6 +321,10 @@ void ChatPane::stopGeneration() {
 
 void ChatPane::regenerate(qint64 assistantId) {
     if (isGenerating()) return;
+    if (!card_.chatUnavailable.isEmpty()) {
+        showError(card_.chatUnavailable);
+        return;
+    }
     const auto m = store_.message(assistantId);
     if (!m || !m->parentId) return;
     // Show the path up to the user message being answered again; the new reply becomes a sibling
@@ -320,6 +342,10 @@ void ChatPane::editMessage(qint64 id, const QString& text) {
     if (isGenerating()) return;
     const auto m = store_.message(id);
     if (!m) return;
+    if (m->role == "user" && !card_.chatUnavailable.isEmpty()) {  // the edit would wait for a reply that cannot come
+        showError(card_.chatUnavailable);
+        return;
+    }
     const qint64 newId = store_.addMessage(conversation_, m->parentId, m->role, text.trimmed());
     if (!newId) {
         showError(tr("Cannot save the edit: %1").arg(store_.lastError()));
@@ -442,7 +468,7 @@ void ChatPane::updateContextGauge(qint64 used) {
 void ChatPane::updateSendButton() {
     send_->setText(isGenerating() ? tr("Stop") : tr("Send"));
     send_->setToolTip(isGenerating() ? tr("Stop the reply (Esc)") : tr("Send (Enter)"));
-    send_->setEnabled(isGenerating() || !card_.path.isEmpty());
+    send_->setEnabled(isGenerating() || (!card_.path.isEmpty() && card_.chatUnavailable.isEmpty()));
 }
 
 bool ChatPane::eventFilter(QObject* o, QEvent* e) {

@@ -28,7 +28,8 @@ class ChatPane : public QWidget {
 public:
     ChatPane(WorkerThread& worker, ConversationStore& store, SettingsPanel& settings, QWidget* parent = nullptr);
 
-    // The model that replies (an empty path: none), and whether another one is being loaded.
+    // The model that replies (an empty path: none), and whether another one is being loaded. A
+    // task-head model (card.chatUnavailable) cannot: the pane says why and takes no messages.
     void setModel(const ModelCard& card);
     void setModelLoading(bool loading) { modelLoading_ = loading; }
 
@@ -97,6 +98,7 @@ private:
     QString lastError_;
 
     QLabel* modelLabel_ = nullptr;
+    QLabel* unavailable_ = nullptr;  // why this model cannot chat (a task-head model)
     QScrollArea* scroll_ = nullptr;
     QWidget* messagesHost_ = nullptr;
     QVBoxLayout* messagesLayout_ = nullptr;

@@ -1,6 +1,8 @@
 #include "widgets/compare_view.h"
 
+#include <algorithm>
 #include <QComboBox>
+#include <QDir>
 #include <QFileDialog>
 #include <QFileInfo>
 #include <QGridLayout>
@@ -18,6 +20,7 @@
 #include "engine/inference_worker.h"
 #include "engine/model_names.h"
 #include "engine/worker_thread.h"
+#include "widgets/judge_bar.h"
 #include "widgets/mask_view.h"
 
 namespace wp::ui {
@@ -35,10 +38,17 @@ struct CompareView::Pane {
     ReplyStats stats;
     bool running = false;
     bool stopping = false;  // Stop all pressed: the tokens still queued for this run are dropped
+    QString failure;        // the run's error, when it ended in one
+    QString stopReason;
+    quint64 judgeId = 0;    // the pending judgement's request on the judge's worker
+    bool ran = false;       // its reply belongs to the last run (runPrompt_)
+    Judgement judgement;
+    QString verdictText;    // the verdict as plain text
 
     QComboBox* chooser = nullptr;
     QLabel* title = nullptr;
     QTextBrowser* output = nullptr;
+    QLabel* verdict = nullptr;  // the judge's score, and a badge on the best pane
     QLabel* statsLabel = nullptr;
     QLabel* tokens = nullptr;
     MaskView* mask = nullptr;
@@ -80,6 +90,10 @@ CompareView::CompareView(QWidget* parent) : QWidget(parent) {
     connect(layer_, &QSpinBox::valueChanged, this, [this] { updateMasks(); });
     top->addWidget(layer_);
     layout->addLayout(top);
+    judgeBar_ = new JudgeBar(this);
+    judgeBar_->setObjectName("compareJudgeBar");
+    connect(judgeBar_, &JudgeBar::judgeChosen, this, &CompareView::setJudge);
+    layout->addWidget(judgeBar_);
 
     // Each pane's MaskView brings its wide toolbar: three side by side would make the window wider
     // than most screens, so the panes scroll sideways when the window is narrower than they need.
@@ -105,6 +119,11 @@ CompareView::CompareView(QWidget* parent) : QWidget(parent) {
         p->title->setWordWrap(true);
         p->output = new QTextBrowser(this);
         p->output->setObjectName(QStringLiteral("compareOutput%1").arg(i));
+        p->verdict = new QLabel(this);
+        p->verdict->setObjectName(QStringLiteral("compareVerdict%1").arg(i));
+        p->verdict->setWordWrap(true);
+        p->verdict->setTextFormat(Qt::RichText);
+        p->verdict->setVisible(false);
         p->statsLabel = new QLabel(this);
         p->statsLabel->setWordWrap(true);
         p->tokens = new QLabel(this);
@@ -116,9 +135,10 @@ CompareView::CompareView(QWidget* parent) : QWidget(parent) {
         grid->addWidget(p->chooser, 0, i);
         grid->addWidget(p->title, 1, i);
         grid->addWidget(p->output, 2, i);
-        grid->addWidget(p->statsLabel, 3, i);
-        grid->addWidget(p->tokens, 4, i);
-        grid->addWidget(p->mask, 5, i);
+        grid->addWidget(p->verdict, 3, i);
+        grid->addWidget(p->statsLabel, 4, i);
+        grid->addWidget(p->tokens, 5, i);
+        grid->addWidget(p->mask, 6, i);
 
         InferenceWorker* w = p->worker.worker();
         connect(w, &InferenceWorker::modelLoaded, this, [this, raw](quint64 id, const ModelCard& card) {
@@ -158,7 +178,9 @@ CompareView::CompareView(QWidget* parent) : QWidget(parent) {
             if (s.stopReason != "cancelled") raw->text = text;
             raw->output->setPlainText(raw->text);
             raw->stats = s;
+            raw->stopReason = s.stopReason;
             updatePane(*raw);
+            if (!isRunning()) judgeReplies();  // before allFinished: a listener sees the judgements pending
             updateButtons();
             if (!isRunning()) emit allFinished();
         });
@@ -176,13 +198,66 @@ CompareView::CompareView(QWidget* parent) : QWidget(parent) {
                 emit modelFailed(raw->slot, message);
             } else if (id == raw->runId) {
                 raw->running = false;
+                raw->failure = message;
+                raw->statsLabel->clear();  // no "running…" left behind
                 raw->output->setPlainText(tr("Error: %1").arg(message));
+                if (!isRunning()) judgeReplies();
                 updateButtons();
                 if (!isRunning()) emit allFinished();
             }
         });
         panes_.push_back(std::move(p));
     }
+
+    JudgeWorker* jw = judge_.worker();
+    connect(jw, &JudgeWorker::loadProgress, this, [this](quint64 id, double f) {
+        if (id != judgeLoadId_) return;
+        judgeBar_->setState(JudgeBar::State::Loading,
+                            tr("Loading %1\u2026 %2%").arg(modelDisplayName(judgeLoadingPath_)).arg(qRound(f * 100)));
+    });
+    connect(jw, &JudgeWorker::judgeLoaded, this, [this](quint64 id, const JudgeCard& card) {
+        if (id != judgeLoadId_) return;
+        judgeLoadId_ = 0;
+        judgeCard_ = card;
+        judgeBar_->showChosen(card.path);
+        judgeBar_->setState(JudgeBar::State::Ready,
+                            tr("%1, %2 parameters: scores each pane's prompt and reply once all replies end")
+                                .arg(card.architecture.isEmpty() ? card.family : card.architecture)
+                                .arg(QLocale().toString(card.parameters)));
+        emit judgeLoaded(card.path);
+        if (!isRunning()) judgeReplies();  // the replies already there, under the new judge
+        updateButtons();
+    });
+    connect(jw, &JudgeWorker::judged, this, [this](quint64 id, const JudgeScore& s) {
+        for (auto& p : panes_)
+            if (id != 0 && p->judgeId == id) {
+                p->judgeId = 0;
+                p->judgement.state = Judgement::State::Scored;
+                p->judgement.reward = s.reward;
+                p->judgement.score = s.score;
+                p->judgement.tokens = s.tokens;
+                onJudgementDone();
+            }
+    });
+    connect(jw, &JudgeWorker::error, this, [this](quint64 id, const QString& message) {
+        if (id == judgeLoadId_) {
+            judgeLoadId_ = 0;
+            judgeCard_ = {};
+            judgeBar_->setState(JudgeBar::State::Failed,
+                                tr("Could not use %1 as a judge: %2").arg(modelDisplayName(judgeLoadingPath_), message));
+            updateButtons();
+            emit judgeFailed(message);
+            return;
+        }
+        for (auto& p : panes_)
+            if (id != 0 && p->judgeId == id) {
+                p->judgeId = 0;
+                p->judgement.state = Judgement::State::Failed;
+                p->judgement.message = message;
+                onJudgementDone();
+            }
+    });
+
     auto* scroll = new QScrollArea(this);
     scroll->setObjectName("comparePanes");
     scroll->setFrameShape(QFrame::NoFrame);
@@ -213,6 +288,14 @@ void CompareView::setModel(int slot, const QString& path) {
     if (slot < 0 || slot >= kMaxModels) return;
     Pane& p = *panes_[slot];
     if (p.running) return;
+    // Its reply (and the judgement of it) belongs to the model it replaces: a late score for it
+    // no longer matches its id and is dropped; the other panes' judgements go on.
+    const bool wasJudging = p.judgeId != 0;
+    p.judgeId = 0;
+    p.ran = false;
+    clearJudgement(p);
+    for (auto& other : panes_) showJudgement(*other);  // the best may be another pane now
+    if (wasJudging && !isJudging()) onJudgementDone();
     p.loadId = p.worker.nextRequestId();
     p.title->setText(tr("Loading %1\u2026").arg(modelDisplayName(path).toHtmlEscaped()));
     p.worker.post(&InferenceWorker::loadModel, p.loadId, path, QString(), QString());
@@ -224,6 +307,9 @@ void CompareView::setPrompt(const QString& prompt) { prompt_->setText(prompt); }
 void CompareView::run() {
     const QString prompt = prompt_->text().trimmed();
     if (prompt.isEmpty() || isRunning()) return;
+    cancelJudgements();  // they judge the replies this run replaces
+    runPrompt_ = prompt;
+    runStopped_ = false;
     GenerationSettings settings;
     settings.greedy = true;  // the same prompt, deterministic replies: differences come from the models
     settings.maxNewTokens = maxTokens_->value();
@@ -236,6 +322,9 @@ void CompareView::run() {
         p.stats = {};
         p.running = true;
         p.stopping = false;
+        p.ran = true;
+        p.failure.clear();
+        p.stopReason.clear();
         p.runId = p.worker.nextRequestId();
         p.tokenizeId = p.worker.nextRequestId();
         p.worker.post(&InferenceWorker::tokenize, p.tokenizeId, p.card.path, prompt);
@@ -246,6 +335,8 @@ void CompareView::run() {
 }
 
 void CompareView::stopAll() {
+    if (isRunning()) runStopped_ = true;  // a stopped run's replies are cut short: not judged
+    if (isJudging()) cancelJudgements();
     for (auto& p : panes_)
         if (p->running) {
             p->stopping = true;
@@ -325,8 +416,163 @@ void CompareView::updateMasks() {
 void CompareView::updateButtons() {
     const bool running = isRunning();
     run_->setEnabled(!running && loadedCount() > 0 && !isLoading());
-    stop_->setEnabled(running);
+    stop_->setEnabled(running || isJudging());
     for (auto& p : panes_) p->chooser->setEnabled(!running);
+}
+
+// ---- the judge -----------------------------------------------------------------------------
+
+void CompareView::setJudgeCandidates(const QStringList& paths) { judgeBar_->setCandidates(paths); }
+
+QStringList CompareView::judgeLabels() const { return judgeBar_->labels(); }
+
+QString CompareView::judgeStatus() const { return judgeBar_->statusText(); }
+
+void CompareView::setJudge(const QString& path) {
+    if (!path.isEmpty() && judgeLoadId_ == 0 && QDir::cleanPath(path) == judgeCard_.path) return;  // already the judge
+    cancelJudgements();  // a new judge, or none: the old judge's scores go
+    if (judgeLoadId_) judge_.cancel(judgeLoadId_);  // a load not started yet is skipped
+    judgeCard_ = {};
+    if (path.isEmpty()) {
+        judgeLoadId_ = 0;  // a load still running is ignored when it ends
+        judge_.post(&JudgeWorker::unloadJudge);
+        judgeBar_->setState(JudgeBar::State::None, {});
+        updateButtons();
+        return;
+    }
+    judgeLoadingPath_ = QDir::cleanPath(path);
+    judgeLoadId_ = judge_.nextRequestId();
+    judgeBar_->showChosen(judgeLoadingPath_);
+    judgeBar_->setState(JudgeBar::State::Loading, tr("Loading %1\u2026").arg(modelDisplayName(judgeLoadingPath_)));
+    judge_.post(&JudgeWorker::loadJudge, judgeLoadId_, judgeLoadingPath_);
+    updateButtons();
+}
+
+bool CompareView::isJudging() const {
+    for (const auto& p : panes_)
+        if (p->judgeId) return true;
+    return false;
+}
+
+CompareView::Judgement CompareView::judgement(int slot) const {
+    return slot >= 0 && slot < kMaxModels ? panes_[slot]->judgement : Judgement{};
+}
+
+QString CompareView::judgementText(int slot) const {
+    return slot >= 0 && slot < kMaxModels ? panes_[slot]->verdictText : QString();
+}
+
+int CompareView::bestSlot() const {
+    // Best of two or more, once every judgement is in: a lone score is no comparison.
+    if (isJudging()) return -1;
+    int best = -1, scored = 0;
+    for (int i = 0; i < kMaxModels; ++i) {
+        const Judgement& j = panes_[i]->judgement;
+        if (j.state != Judgement::State::Scored) continue;
+        ++scored;
+        if (best < 0 || j.reward > panes_[best]->judgement.reward) best = i;
+    }
+    return scored >= 2 ? best : -1;
+}
+
+// Sends every reply of the last run to the judge, each pane's own conversation: its prompt and
+// its reply, rendered with the judge's template on the judge's worker.
+void CompareView::judgeReplies() {
+    cancelJudgements();
+    if (judgeCard_.path.isEmpty() || judgeLoadId_ != 0 || runStopped_ || runPrompt_.isEmpty()) return;
+    bool any = false;
+    for (auto& pp : panes_) {
+        Pane& p = *pp;
+        if (!p.ran || p.card.path.isEmpty()) continue;
+        any = true;
+        Judgement& j = p.judgement;
+        j = {};
+        if (!p.failure.isEmpty()) {
+            j.state = Judgement::State::Skipped;
+            j.message = tr("the reply ended in an error");
+        } else if (p.stopReason == "cancelled") {
+            j.state = Judgement::State::Skipped;
+            j.message = tr("the reply was stopped");
+        } else if (p.text.trimmed().isEmpty()) {
+            j.state = Judgement::State::Skipped;
+            j.message = tr("the reply is empty");
+        } else {
+            j.state = Judgement::State::Pending;
+            p.judgeId = judge_.nextRequestId();
+            const QList<ChatTurn> conversation = {{"user", runPrompt_}, {"assistant", p.text}};
+            judge_.post(&JudgeWorker::judge, p.judgeId, conversation);
+        }
+        showJudgement(p);
+    }
+    if (any && !isJudging()) onJudgementDone();  // every pane skipped: nothing to wait for
+    updateButtons();
+}
+
+void CompareView::cancelJudgements() {
+    quint64 last = 0;
+    for (auto& p : panes_) {
+        last = std::max(last, p->judgeId);
+        p->judgeId = 0;
+        clearJudgement(*p);
+    }
+    if (last) judge_.cancel(last);  // it and every earlier request: their late results are dropped
+    updateButtons();
+}
+
+void CompareView::clearJudgement(Pane& p) {
+    p.judgement = {};
+    showJudgement(p);
+}
+
+void CompareView::onJudgementDone() {
+    for (auto& p : panes_) showJudgement(*p);  // the best is known once the last one is in
+    updateButtons();
+    if (!isJudging()) emit judgingFinished();
+}
+
+void CompareView::showJudgement(Pane& p) {
+    const Judgement& j = p.judgement;
+    const bool best = j.state == Judgement::State::Scored && bestSlot() == p.slot;
+    QString html, tip;
+    switch (j.state) {
+        case Judgement::State::None:
+            p.verdictText.clear();
+            break;
+        case Judgement::State::Pending:
+            p.verdictText = tr("Judging\u2026");
+            html = QStringLiteral("<span style='color:#808080'>%1</span>").arg(p.verdictText.toHtmlEscaped());
+            break;
+        case Judgement::State::Scored: {
+            const QString reward = QString::number(j.reward, 'f', 3), score = QString::number(j.score, 'f', 3);
+            p.verdictText = tr("reward %1 (%2)").arg(reward, score) + (best ? tr("  \u2605 best") : QString());
+            html = tr("Judge: <b>reward %1</b> (%2)").arg(reward, score);
+            if (best)
+                html += QStringLiteral(" &nbsp;<span style='background-color:#2e8b57; color:white; font-weight:bold'>"
+                                       "&nbsp;%1&nbsp;</span>")
+                            .arg(tr("\u2605 best"));
+            tip = tr("%1's reward logit %2 and its sigmoid %3, over the %4 tokens of this prompt and reply as its chat "
+                     "template renders them")
+                      .arg(judgeCard_.name)
+                      .arg(j.reward, 0, 'g', 7)
+                      .arg(j.score, 0, 'g', 7)
+                      .arg(j.tokens);
+            break;
+        }
+        case Judgement::State::Skipped:
+            p.verdictText = tr("Not judged: %1").arg(j.message);
+            html = QStringLiteral("<i>%1</i>").arg(p.verdictText.toHtmlEscaped());
+            break;
+        case Judgement::State::Failed:
+            p.verdictText = tr("The judge failed: %1").arg(j.message);
+            html = QStringLiteral("<span style='color:#c0392b'>%1</span>").arg(p.verdictText.toHtmlEscaped());
+            break;
+    }
+    p.verdict->setText(html);
+    p.verdict->setToolTip(tip.isEmpty() ? p.verdictText : tip);
+    p.verdict->setVisible(j.state != Judgement::State::None);
+    p.verdict->setStyleSheet(best ? QStringLiteral("QLabel { background-color: rgba(46,139,87,0.16); padding: 2px; }") : QString());
+    // The best reply's frame in the same green as its badge.
+    p.output->setStyleSheet(best ? QStringLiteral("QTextBrowser { border: 2px solid #2e8b57; }") : QString());
 }
 
 }  // namespace wp::ui

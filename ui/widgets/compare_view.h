@@ -1,13 +1,15 @@
 // Two or three models side by side: one prompt goes to all of them, the replies stream in
 // parallel panes (each model on its own worker thread), with per-model stats, how each tokenizer
 // splits the prompt, and the same layer's attention mask of each model next to each other. The
-// panes scroll sideways in a window too narrow for three mask views.
+// panes scroll sideways in a window too narrow for three mask views. A judge (a one-label reward
+// model on its own worker thread) can score each pane's prompt and reply when the replies end.
 #pragma once
 
 #include <QVector>
 #include <QWidget>
 #include <memory>
 
+#include "engine/judge_thread.h"
 #include "engine/types.h"
 
 class QComboBox;
@@ -19,6 +21,7 @@ class QTextBrowser;
 
 namespace wp::ui {
 
+class JudgeBar;
 class MaskView;
 
 class CompareView : public QWidget {
@@ -46,16 +49,44 @@ public:
     void setMaskLayer(int layer);
     void setMaxTokens(int n);
 
+    // The judge: reward models offered in "Judge with…"; setJudge loads one on the judge's own
+    // worker (empty: no judge), and scores the replies already there when no run is going on.
+    void setJudgeCandidates(const QStringList& paths);
+    QStringList judgeLabels() const;
+    void setJudge(const QString& path);
+    QString judgePath() const { return judgeCard_.path; }  // the loaded judge; empty when none
+    bool isJudgeLoading() const { return judgeLoadId_ != 0; }
+    QString judgeStatus() const;  // the judge bar's line: loading, the judge, or an error
+    bool isJudging() const;       // a pane's judgement is pending
+    struct Judgement {
+        enum class State { None, Pending, Scored, Skipped, Failed } state = State::None;
+        double reward = 0;  // the reward head's logit
+        double score = 0;   // its sigmoid
+        int tokens = 0;
+        QString message;    // why it was skipped or failed
+    };
+    Judgement judgement(int slot) const;
+    QString judgementText(int slot) const;  // what the pane shows
+    int bestSlot() const;                   // the highest reward among the scored panes; -1: none
+
 signals:
     void allFinished();
     void modelLoaded(int slot);
     void modelFailed(int slot, const QString& message);
+    void judgeLoaded(const QString& path);
+    void judgeFailed(const QString& message);
+    void judgingFinished();  // every pending judgement has its result
 
 private:
     struct Pane;
     void updatePane(Pane& p);
     void updateMasks();
     void updateButtons();
+    void judgeReplies();
+    void cancelJudgements();
+    void clearJudgement(Pane& p);
+    void showJudgement(Pane& p);
+    void onJudgementDone();
 
     std::vector<std::unique_ptr<Pane>> panes_;
     QLineEdit* prompt_ = nullptr;
@@ -63,6 +94,14 @@ private:
     QPushButton* stop_ = nullptr;
     QSpinBox* layer_ = nullptr;
     QSpinBox* maxTokens_ = nullptr;
+    QString runPrompt_;    // the prompt of the replies in the panes
+    bool runStopped_ = false;  // Stop pressed during the run: its replies are not judged
+
+    JudgeThread judge_{QStringLiteral("compare-judge")};
+    JudgeBar* judgeBar_ = nullptr;
+    JudgeCard judgeCard_;
+    quint64 judgeLoadId_ = 0;
+    QString judgeLoadingPath_;
 };
 
 }  // namespace wp::ui

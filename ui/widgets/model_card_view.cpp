@@ -33,9 +33,23 @@ void ModelCardView::setCard(const ModelCard& card) {
                       .arg(l)
                       .arg(li.sliding ? tr("sliding, window %1").arg(li.window) : tr("global"));
     }
+    // What the head on the body does; a task head's labels, the first dozen of them.
+    QString task = tr("text generation (causal LM)");
+    if (card.isTaskHead()) {
+        const int n = static_cast<int>(card.labels.size());
+        if (card.head == QLatin1String("question-answering")) task = tr("extractive question answering");
+        else if (n == 1) task = tr("reward model (sequence classification, 1 label)");
+        else task = tr("%1 (%2 labels)").arg(QString(card.head).replace('-', ' ')).arg(n);
+        QStringList shown = card.labels.mid(0, 12);
+        if (n > 12) shown << tr("… %1 more").arg(n - 12);
+        task = QStringLiteral("<b>%1</b><br><small>%2%3</small>")
+                   .arg(task, card.architecture.toHtmlEscaped(),
+                        shown.isEmpty() ? QString() : QStringLiteral(": ") + shown.join(", ").toHtmlEscaped());
+    }
     label_->setText(
         tr("<h3>%1</h3><table cellspacing=3>"
            "<tr><td>Family</td><td><b>%2</b></td></tr>"
+           "<tr><td>Task</td><td>%18</td></tr>"
            "<tr><td>Parameters</td><td>%3</td></tr>"
            "<tr><td>Weights</td><td>%4</td></tr>"
            "<tr><td>Context</td><td>%5 tokens</td></tr>"
@@ -57,7 +71,7 @@ void ModelCardView::setCard(const ModelCard& card) {
                  card.builtinTemplate ? tr("built-in (the folder has none)") : tr("from the model folder"))
             .arg(card.layers.size() - sliding)
             .arg(sliding)
-            .arg(layers, card.path.toHtmlEscaped()));
+            .arg(layers, card.path.toHtmlEscaped(), task));
 }
 
 }  // namespace wp::ui
