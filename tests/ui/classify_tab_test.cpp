@@ -7,19 +7,13 @@
 
 #include <QApplication>
 #include <QDir>
-#include <QElapsedTimer>
-#include <QFile>
 #include <QHelpEvent>
-#include <QJsonArray>
-#include <QJsonDocument>
-#include <QJsonObject>
 #include <QLabel>
 #include <QPlainTextEdit>
 #include <QPushButton>
 #include <QScreen>
 #include <QSettings>
 #include <QSignalSpy>
-#include <QStandardPaths>
 #include <QTabWidget>
 #include <QTableWidget>
 #include <QTemporaryDir>
@@ -30,6 +24,7 @@
 #include <memory>
 
 #include "engine/classify_engine.h"
+#include "gui_test_support.h"
 #include "main_window.h"
 #include "widgets/classify_answer_view.h"
 #include "widgets/classify_sequence_view.h"
@@ -44,6 +39,7 @@
 
 namespace {
 
+using namespace gui_test;
 using wp::ui::ClassifyTab;
 using wp::ui::MainWindow;
 
@@ -58,26 +54,10 @@ const char* const kCausal = "fixtures/tiny-gemma2";
 // pair in UTF-16), so a byte offset taken for a character offset shows.
 const char* const kEntityText = "Zoë Müller flew from Zürich to Łódź with Анна 🙂 and John Smith.";
 
-QString sharedDir() {
-    const QByteArray env = qgetenv("WP_SHARED_DIR");
-    return env.isEmpty() ? QStringLiteral(WP_SHARED_DIR) : QString::fromUtf8(env);
-}
-
-QString screenshotPath(const QString& name) { return QStringLiteral(WP_SCREENSHOT_DIR "/") + name + ".png"; }
-
-QSize testScreenSize() {
-    const QByteArray env = qgetenv("WP_TEST_SCREEN");
-    const QList<QByteArray> wh = (env.isEmpty() ? QByteArray("1366x768") : env).split('x');
-    return {wh.value(0).toInt(), wh.value(1).toInt()};
-}
-
 std::string str(const QString& s) { return s.toStdString(); }
 
 bool waitForModel(MainWindow& w, const QString& path, int ms = 20000) {
-    QElapsedTimer t;
-    t.start();
-    while ((w.isLoading() || w.modelCard().path != QDir::cleanPath(path)) && t.elapsed() < ms) QTest::qWait(10);
-    return w.modelCard().path == QDir::cleanPath(path) && !w.isLoading();
+    return waitFor([&] { return !w.isLoading() && w.modelCard().path == QDir::cleanPath(path); }, ms);
 }
 
 // Runs `start` and waits for the tab's result (or error) to be on screen.
@@ -99,11 +79,7 @@ int utf16At(const std::string& text, std::size_t bytes) {
 class Classify : public testing::Test {
 protected:
     void SetUp() override {
-        if (!QFileInfo::exists(sharedDir() + "/" + kSeqCls + "/config.json") ||
-            !QFileInfo::exists(sharedDir() + "/" + kCausal + "/config.json")) {
-            if (!qEnvironmentVariableIsEmpty("CI")) FAIL() << "shared head fixtures missing (CI is set)";
-            GTEST_SKIP() << "shared head fixtures not found at " << str(sharedDir());
-        }
+        GUI_TEST_REQUIRE_MODELS(kSeqCls, kCausal);
         ASSERT_TRUE(dir_.isValid());
     }
     void TearDown() override { window_.reset(); }
@@ -445,26 +421,4 @@ TEST_F(Classify, TheAttentionTabWorksForAHeadModel) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-    // Offscreen (the default) with one screen of the test's size, which that platform plugin reads
-    // from a JSON file named in its arguments.
-    QTemporaryDir platformDir;
-    const QByteArray platform = qgetenv("QT_QPA_PLATFORM");
-    if (platform.isEmpty() || platform == "offscreen") {
-        const QSize size = testScreenSize();
-        const QJsonObject screen{
-            {"name", "screen"}, {"x", 0}, {"y", 0}, {"width", size.width()}, {"height", size.height()}};
-        QFile config(platformDir.filePath("offscreen.json"));
-        if (!config.open(QIODevice::WriteOnly) ||
-            config.write(QJsonDocument(QJsonObject{{"screens", QJsonArray{screen}}}).toJson()) < 0) {
-            fprintf(stderr, "cannot write %s\n", qPrintable(config.fileName()));
-            return 1;
-        }
-        config.close();
-        qputenv("QT_QPA_PLATFORM", "offscreen:configfile=" + config.fileName().toUtf8());
-    }
-    QStandardPaths::setTestModeEnabled(true);
-    QApplication app(argc, argv);
-    testing::InitGoogleTest(&argc, argv);
-    return RUN_ALL_TESTS();
-}
+int main(int argc, char** argv) { return gui_test::runGuiTests(argc, argv, gui_test::testScreenSize()); }

@@ -8,17 +8,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include <QApplication>
 #include <QComboBox>
 #include <QDockWidget>
-#include <QElapsedTimer>
-#include <QFile>
-#include <QJsonArray>
-#include <QJsonDocument>
-#include <QJsonObject>
 #include <QLabel>
 #include <QSignalSpy>
-#include <QStandardPaths>
 #include <QTabWidget>
 #include <QTemporaryDir>
 #include <QTest>
@@ -26,6 +19,7 @@
 #include <memory>
 
 #include "engine/judge_worker.h"
+#include "gui_test_support.h"
 #include "main_window.h"
 #include "widgets/compare_view.h"
 #include "wp/generate/chat_session.h"
@@ -33,6 +27,7 @@
 
 namespace {
 
+using namespace gui_test;
 using wp::ui::CompareView;
 using State = CompareView::Judgement::State;
 
@@ -43,20 +38,7 @@ const char* const kDemo = "models/windowpane-demo-gemma2";
 const char* const kReward = "heads/tiny-gemma2-reward";
 const char* const kThreeLabels = "heads/tiny-gemma-seqcls";
 
-QString sharedDir() {
-    const QByteArray env = qgetenv("WP_SHARED_DIR");
-    return env.isEmpty() ? QStringLiteral(WP_SHARED_DIR) : QString::fromUtf8(env);
-}
 QString shared(const char* model) { return sharedDir() + "/" + model; }
-QString screenshotPath(const QString& name) { return QStringLiteral(WP_SCREENSHOT_DIR "/") + name + ".png"; }
-
-template <class Pred>
-bool waitFor(Pred pred, int ms = 30000) {
-    QElapsedTimer t;
-    t.start();
-    while (!pred() && t.elapsed() < ms) QTest::qWait(10);
-    return pred();
-}
 
 // The judge's reward for one pane's conversation, computed here as the worker should: the judge's
 // template over [user prompt, assistant reply] without a generation prompt, encoded without
@@ -79,11 +61,7 @@ wp::SequenceClassification directJudgement(const QString& prompt, const QString&
 class CompareJudge : public testing::Test {
 protected:
     void SetUp() override {
-        for (const char* m : {kTinyGemma2, kTinyQwen2, kTinyGemma, kDemo, kReward, kThreeLabels})
-            if (!QFileInfo::exists(shared(m) + "/config.json")) {
-                if (!qEnvironmentVariableIsEmpty("CI")) FAIL() << "shared fixture " << m << " missing (CI is set)";
-                GTEST_SKIP() << "shared fixtures not found at " << sharedDir().toStdString();
-            }
+        GUI_TEST_REQUIRE_MODELS(kTinyGemma2, kTinyQwen2, kTinyGemma, kDemo, kReward, kThreeLabels);
         view_ = std::make_unique<CompareView>();
         view_->resize(1300, 740);
         view_->show();
@@ -393,24 +371,4 @@ TEST_F(CompareJudge, ScreenshotOfAJudgedCompareView) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-    // Offscreen (the default) with one 1366 x 768 screen, which that platform plugin reads from a
-    // JSON file named in its arguments.
-    QTemporaryDir platformDir;
-    const QByteArray platform = qgetenv("QT_QPA_PLATFORM");
-    if (platform.isEmpty() || platform == "offscreen") {
-        const QJsonObject screen{{"name", "screen"}, {"x", 0}, {"y", 0}, {"width", 1366}, {"height", 768}};
-        QFile config(platformDir.filePath("offscreen.json"));
-        if (!config.open(QIODevice::WriteOnly) ||
-            config.write(QJsonDocument(QJsonObject{{"screens", QJsonArray{screen}}}).toJson()) < 0) {
-            fprintf(stderr, "cannot write %s\n", qPrintable(config.fileName()));
-            return 1;
-        }
-        config.close();
-        qputenv("QT_QPA_PLATFORM", "offscreen:configfile=" + config.fileName().toUtf8());
-    }
-    QStandardPaths::setTestModeEnabled(true);
-    QApplication app(argc, argv);
-    testing::InitGoogleTest(&argc, argv);
-    return RUN_ALL_TESTS();
-}
+int main(int argc, char** argv) { return gui_test::runGuiTests(argc, argv, {1366, 768}); }

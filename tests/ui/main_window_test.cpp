@@ -13,15 +13,11 @@
 #include <QDockWidget>
 #include <QElapsedTimer>
 #include <QFile>
-#include <QJsonArray>
-#include <QJsonDocument>
-#include <QJsonObject>
 #include <QLabel>
 #include <QPlainTextEdit>
 #include <QScreen>
 #include <QSettings>
 #include <QSignalSpy>
-#include <QStandardPaths>
 #include <QTabWidget>
 #include <QTemporaryDir>
 #include <QTest>
@@ -29,6 +25,7 @@
 #include <QTimer>
 #include <memory>
 
+#include "gui_test_support.h"
 #include "main_window.h"
 #include "widgets/compare_view.h"
 #include "widgets/mask_view.h"
@@ -37,6 +34,7 @@
 
 namespace {
 
+using namespace gui_test;
 using wp::ui::MainWindow;
 
 // Model folders under the shared directory.
@@ -44,28 +42,12 @@ const char* const kDemo = "models/windowpane-demo-gemma2";
 const char* const kTinyGemma2 = "fixtures/tiny-gemma2";
 const char* const kTinyQwen2 = "fixtures/tiny-qwen2";
 
-QString sharedDir() {
-    const QByteArray env = qgetenv("WP_SHARED_DIR");
-    return env.isEmpty() ? QStringLiteral(WP_SHARED_DIR) : QString::fromUtf8(env);
-}
-
-QString screenshotPath(const QString& name) { return QStringLiteral(WP_SCREENSHOT_DIR "/") + name + ".png"; }
-
-QSize testScreenSize() {
-    const QByteArray env = qgetenv("WP_TEST_SCREEN");
-    const QList<QByteArray> wh = (env.isEmpty() ? QByteArray("1366x768") : env).split('x');
-    return {wh.value(0).toInt(), wh.value(1).toInt()};
-}
-
 std::string str(const QRect& r) {
     return QStringLiteral("%1,%2 %3x%4").arg(r.x()).arg(r.y()).arg(r.width()).arg(r.height()).toStdString();
 }
 
 bool waitForModel(MainWindow& w, int ms = 20000) {
-    QElapsedTimer t;
-    t.start();
-    while ((w.isLoading() || w.modelCard().path.isEmpty()) && t.elapsed() < ms) QTest::qWait(10);
-    return !w.modelCard().path.isEmpty() && !w.isLoading();
+    return waitFor([&] { return !w.isLoading() && !w.modelCard().path.isEmpty(); }, ms);
 }
 
 bool waitForReply(MainWindow& w, int ms = 60000) {
@@ -87,10 +69,7 @@ void setMaxTokens(MainWindow& w, int n, bool greedy = true) {
 class Gui : public testing::Test {
 protected:
     void SetUp() override {
-        if (!QFileInfo::exists(sharedDir() + "/fixtures/tiny-gemma2/config.json")) {
-            if (!qEnvironmentVariableIsEmpty("CI")) FAIL() << "shared fixtures missing (CI is set)";
-            GTEST_SKIP() << "shared fixtures not found at " << sharedDir().toStdString();
-        }
+        GUI_TEST_REQUIRE_MODELS(kTinyGemma2);
         ASSERT_TRUE(dir_.isValid());
     }
 
@@ -549,26 +528,4 @@ TEST_F(Gui, ASavedSizeLargerThanTheScreenIsNotRestored) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-    // Offscreen (the default) with one screen of the test's size, which that platform plugin reads
-    // from a JSON file named in its arguments.
-    QTemporaryDir platformDir;
-    const QByteArray platform = qgetenv("QT_QPA_PLATFORM");
-    if (platform.isEmpty() || platform == "offscreen") {
-        const QSize size = testScreenSize();
-        const QJsonObject screen{
-            {"name", "screen"}, {"x", 0}, {"y", 0}, {"width", size.width()}, {"height", size.height()}};
-        QFile config(platformDir.filePath("offscreen.json"));
-        if (!config.open(QIODevice::WriteOnly) ||
-            config.write(QJsonDocument(QJsonObject{{"screens", QJsonArray{screen}}}).toJson()) < 0) {
-            fprintf(stderr, "cannot write %s\n", qPrintable(config.fileName()));
-            return 1;
-        }
-        config.close();
-        qputenv("QT_QPA_PLATFORM", "offscreen:configfile=" + config.fileName().toUtf8());
-    }
-    QStandardPaths::setTestModeEnabled(true);
-    QApplication app(argc, argv);
-    testing::InitGoogleTest(&argc, argv);
-    return RUN_ALL_TESTS();
-}
+int main(int argc, char** argv) { return gui_test::runGuiTests(argc, argv, gui_test::testScreenSize()); }

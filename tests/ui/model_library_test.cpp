@@ -3,10 +3,8 @@
 // (tests/hub/fake_hub.py through HF_ENDPOINT), shows a repo's files, downloads one with progress,
 // and the result opens. Screenshots of both dialogs go to WP_SCREENSHOT_DIR.
 #include <gtest/gtest.h>
-#include <QApplication>
 #include <QCryptographicHash>
 #include <QDir>
-#include <QElapsedTimer>
 #include <QFile>
 #include <QFileInfo>
 #include <QLabel>
@@ -14,13 +12,13 @@
 #include <QProgressBar>
 #include <QPushButton>
 #include <QSignalSpy>
-#include <QStandardPaths>
 #include <QTabWidget>
 #include <QTableWidget>
 #include <QTemporaryDir>
 #include <QTest>
 #include <memory>
 
+#include "gui_test_support.h"
 #include "main_window.h"
 #include "widgets/compare_view.h"
 #include "widgets/get_models_dialog.h"
@@ -28,21 +26,8 @@
 
 namespace {
 
+using namespace gui_test;
 using wp::ui::MainWindow;
-
-QString sharedDir() {
-    const QByteArray env = qgetenv("WP_SHARED_DIR");
-    return env.isEmpty() ? QStringLiteral(WP_SHARED_DIR) : QString::fromUtf8(env);
-}
-
-QString screenshotPath(const QString& name) { return QStringLiteral(WP_SCREENSHOT_DIR "/") + name + ".png"; }
-
-bool waitFor(const std::function<bool()>& done, int ms) {
-    QElapsedTimer t;
-    t.start();
-    while (!done() && t.elapsed() < ms) QTest::qWait(10);
-    return done();
-}
 
 bool copyFiles(const QString& from, const QString& to) {
     QDir().mkpath(to);
@@ -55,10 +40,7 @@ bool copyFiles(const QString& from, const QString& to) {
 class Library : public testing::Test {
 protected:
     void SetUp() override {
-        if (!QFileInfo::exists(sharedDir() + "/fixtures/tiny-gemma2/config.json")) {
-            if (!qEnvironmentVariableIsEmpty("CI")) FAIL() << "shared fixtures missing (CI is set)";
-            GTEST_SKIP() << "shared fixtures not found at " << sharedDir().toStdString();
-        }
+        GUI_TEST_REQUIRE_MODELS("fixtures/tiny-gemma2");
         ASSERT_TRUE(dir_.isValid());
         qputenv("HF_HOME", path("hf").toUtf8());
         qputenv("XDG_CONFIG_HOME", path("config").toUtf8());
@@ -294,10 +276,4 @@ TEST_F(Library, ADownloadLeftByAnEarlierSessionResumes) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-    qputenv("QT_QPA_PLATFORM", qgetenv("QT_QPA_PLATFORM").isEmpty() ? QByteArray("offscreen") : qgetenv("QT_QPA_PLATFORM"));
-    QStandardPaths::setTestModeEnabled(true);
-    QApplication app(argc, argv);
-    testing::InitGoogleTest(&argc, argv);
-    return RUN_ALL_TESTS();
-}
+int main(int argc, char** argv) { return gui_test::runGuiTests(argc, argv); }

@@ -3,6 +3,7 @@
 #include <QCoreApplication>
 #include <algorithm>
 #include <cmath>
+#include <tuple>
 
 #include "wp/error.h"
 #include "wp/generate/chat_session.h"
@@ -46,6 +47,14 @@ void fillSequence(ClassifyResult& r, const SequenceClassification& s) {
     r.best = argmax(r.logits);
 }
 
+// A byte span of a text as UTF-16 offsets, given the text's utf16Offsets `at`: clamped to the
+// text, and never ending before it begins.
+std::pair<int, int> utf16Span(const std::vector<int>& at, const ByteSpan& span) {
+    const std::size_t bytes = at.size() - 1;
+    const int begin = at[std::min(span.begin, bytes)];
+    return {begin, std::max(begin, at[std::min(span.end, bytes)])};
+}
+
 void fillTokens(ClassifyResult& r, const TokenClassification& t, std::span<const int> ids, const Tokenizer& tok,
                 const std::string& utf8) {
     r.kind = ClassifyResult::Kind::Tokens;
@@ -57,8 +66,7 @@ void fillTokens(ClassifyResult& r, const TokenClassification& t, std::span<const
         TokenLabels tl;
         const int one[1] = {ids[i]};
         tl.piece = QString::fromStdString(tok.decode(one, false));
-        tl.begin = at[std::min(spans[i].begin, utf8.size())];
-        tl.end = std::max(tl.begin, at[std::min(spans[i].end, utf8.size())]);
+        std::tie(tl.begin, tl.end) = utf16Span(at, spans[i]);
         const float* p = probs.data() + i * static_cast<std::size_t>(L);
         tl.probabilities = QVector<float>(p, p + L);
         tl.best = L > 0 ? static_cast<int>(std::max_element(p, p + L) - p) : 0;
@@ -68,8 +76,7 @@ void fillTokens(ClassifyResult& r, const TokenClassification& t, std::span<const
         EntityInfo info;
         info.group = QString::fromStdString(e.group);
         info.score = e.score;
-        info.begin = at[std::min(e.span.begin, utf8.size())];
-        info.end = std::max(info.begin, at[std::min(e.span.end, utf8.size())]);
+        std::tie(info.begin, info.end) = utf16Span(at, e.span);
         info.text = QString::fromStdString(e.text);
         info.firstToken = e.first_token;
         info.lastToken = e.last_token;
@@ -128,8 +135,7 @@ AnswerResult answerQuestion(const LoadedModel& lm, const QString& question, cons
     for (const Answer& a : qa.answers) {
         AnswerInfo info;
         info.score = a.score;
-        info.begin = at[std::min(a.span.begin, c.size())];
-        info.end = std::max(info.begin, at[std::min(a.span.end, c.size())]);
+        std::tie(info.begin, info.end) = utf16Span(at, a.span);
         info.text = QString::fromStdString(a.text);
         info.startToken = a.start_token;
         info.endToken = a.end_token;

@@ -1,17 +1,14 @@
 #include "widgets/classify_answer_view.h"
 
 #include <QHBoxLayout>
-#include <QKeyEvent>
 #include <QLabel>
 #include <QLineEdit>
 #include <QHeaderView>
 #include <QPlainTextEdit>
-#include <QPushButton>
 #include <QTableWidget>
 #include <QTextBlock>
 #include <QVBoxLayout>
 
-#include "engine/worker_thread.h"
 #include "widgets/label_colors.h"
 
 namespace wp::ui {
@@ -26,7 +23,7 @@ QString quoted(const QString& s) {
 
 }  // namespace
 
-ClassifyAnswerView::ClassifyAnswerView(WorkerThread& worker, QWidget* parent) : QWidget(parent), worker_(worker) {
+ClassifyAnswerView::ClassifyAnswerView(WorkerThread& worker, QWidget* parent) : ClassifyViewBase(worker, parent) {
     auto* layout = new QVBoxLayout(this);
     layout->setContentsMargins(0, 0, 0, 0);
     auto* qrow = new QHBoxLayout;
@@ -39,10 +36,7 @@ ClassifyAnswerView::ClassifyAnswerView(WorkerThread& worker, QWidget* parent) : 
     layout->addLayout(qrow);
 
     layout->addWidget(new QLabel(tr("Context:"), this));
-    context_ = new QPlainTextEdit(this);
-    context_->setObjectName("contextInput");
-    context_->setPlaceholderText(tr("The text that holds the answer (Ctrl+Enter answers)"));
-    context_->installEventFilter(this);
+    context_ = makeInput("contextInput", tr("The text that holds the answer (Ctrl+Enter answers)"));
     // An edited context no longer matches the answers' places.
     connect(context_, &QPlainTextEdit::textChanged, this, [this] {
         if (settingContext_ || result_.answers.isEmpty()) return;
@@ -55,17 +49,8 @@ ClassifyAnswerView::ClassifyAnswerView(WorkerThread& worker, QWidget* parent) : 
     });
     layout->addWidget(context_, 3);
 
-    auto* row = new QHBoxLayout;
-    run_ = new QPushButton(tr("Answer"), this);
-    run_->setObjectName("answerButton");
-    run_->setToolTip(tr("Find the answer in the context (Enter in the question, Ctrl+Enter in the context)"));
-    connect(run_, &QPushButton::clicked, this, &ClassifyAnswerView::answer);
-    row->addWidget(run_);
-    status_ = new QLabel(this);
-    status_->setObjectName("classifyStatus");
-    status_->setWordWrap(true);
-    row->addWidget(status_, 1);
-    layout->addLayout(row);
+    layout->addLayout(makeRunRow(tr("Answer"), tr("Answering\u2026"), "answerButton",
+                                 tr("Find the answer in the context (Enter in the question, Ctrl+Enter in the context)")));
 
     best_ = new QLabel(this);
     best_->setObjectName("bestAnswer");
@@ -94,57 +79,31 @@ ClassifyAnswerView::ClassifyAnswerView(WorkerThread& worker, QWidget* parent) : 
     });
     layout->addWidget(list_, 2);
 
-    InferenceWorker* w = worker_.worker();
-    connect(w, &InferenceWorker::answered, this, [this](quint64 id, const AnswerResult& r) {
-        if (id != request_) return;
-        setBusy(false);
-        show(r);
-        emit resultShown();
-    });
-    connect(w, &InferenceWorker::error, this, [this](quint64 id, const QString& message) {
-        if (id != request_) return;
-        setBusy(false);
-        status_->setText(message);
-        emit resultShown();
-    });
+    showReplies(&InferenceWorker::answered, [this](const AnswerResult& r) { show(r); });
 }
 
 void ClassifyAnswerView::setModel(const ModelCard& card) {
-    modelPath_ = card.path;
-    request_ = 0;
-    setBusy(false);
+    setModelPath(card.path);
     show({});
     status_->setText(tr("Ask a question about the context; the answer is a span of it."));
 }
 
 void ClassifyAnswerView::setQuestion(const QString& question) { question_->setText(question); }
 void ClassifyAnswerView::setContext(const QString& context) { context_->setPlainText(context); }
-QString ClassifyAnswerView::status() const { return status_->text(); }
 
 void ClassifyAnswerView::answer() {
     if (isBusy()) return;
     QString problem;
-    if (modelPath_.isEmpty()) problem = tr("No model is loaded.");
-    else if (question_->text().trimmed().isEmpty()) problem = tr("Type a question.");
+    if (question_->text().trimmed().isEmpty()) problem = tr("Type a question.");
     else if (context_->toPlainText().trimmed().isEmpty()) problem = tr("Paste a context to find the answer in.");
-    if (!problem.isEmpty()) {
-        status_->setText(problem);
-        emit resultShown();
-        return;
-    }
-    request_ = worker_.nextRequestId();
-    setBusy(true);
-    worker_.post(&InferenceWorker::answer, request_, modelPath_, question_->text(), context_->toPlainText(), kAnswers);
+    if (cannotRun(problem)) return;
+    post(&InferenceWorker::answer, question_->text(), context_->toPlainText(), kAnswers);
 }
 
-void ClassifyAnswerView::setBusy(bool busy) {
-    if (!busy) request_ = 0;
-    run_->setEnabled(!busy);
+void ClassifyAnswerView::busyChanged(bool busy) {
     // The answers' offsets are into the text sent: no edits until they are shown.
     question_->setReadOnly(busy);
     context_->setReadOnly(busy);
-    run_->setText(busy ? tr("Answering\u2026") : tr("Answer"));
-    if (busy) status_->setText(tr("Running the model\u2026"));
 }
 
 void ClassifyAnswerView::show(const AnswerResult& r) {
@@ -214,17 +173,6 @@ void ClassifyAnswerView::showAnswer(int i) {
 QString ClassifyAnswerView::highlightedText() const {
     const auto sels = context_->extraSelections();
     return sels.isEmpty() ? QString() : sels.first().cursor.selectedText();
-}
-
-bool ClassifyAnswerView::eventFilter(QObject* o, QEvent* e) {
-    if (o == context_ && e->type() == QEvent::KeyPress) {
-        auto* k = static_cast<QKeyEvent*>(e);
-        if ((k->key() == Qt::Key_Return || k->key() == Qt::Key_Enter) && (k->modifiers() & Qt::ControlModifier)) {
-            answer();
-            return true;
-        }
-    }
-    return QWidget::eventFilter(o, e);
 }
 
 }  // namespace wp::ui

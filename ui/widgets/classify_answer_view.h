@@ -3,22 +3,18 @@
 // highlights it instead).
 #pragma once
 
-#include <QWidget>
-
 #include "engine/classify_types.h"
 #include "engine/types.h"
+#include "widgets/classify_view_base.h"
 
 class QLabel;
 class QLineEdit;
 class QTableWidget;
 class QPlainTextEdit;
-class QPushButton;
 
 namespace wp::ui {
 
-class WorkerThread;
-
-class ClassifyAnswerView : public QWidget {
+class ClassifyAnswerView : public ClassifyViewBase {
     Q_OBJECT
 public:
     static constexpr int kAnswers = 6;  // the best and five runners-up
@@ -29,36 +25,24 @@ public:
     void setQuestion(const QString& question);
     void setContext(const QString& context);
     void answer();  // Answer, Enter in the question, Ctrl+Enter in the context; emits resultShown
-    bool isBusy() const { return request_ != 0; }
 
     const AnswerResult& result() const { return result_; }
-    QString status() const;
     // Highlights answer `i` of the result in the context (as clicking it in the list does).
     void showAnswer(int i);
     int shownAnswer() const { return shown_; }
     QString highlightedText() const;  // the context's highlighted characters
     QTableWidget* answerTable() const { return list_; }
 
-signals:
-    void resultShown();
-
-protected:
-    bool eventFilter(QObject* o, QEvent* e) override;
-
 private:
+    void submit() override { answer(); }
+    void busyChanged(bool busy) override;
     void show(const AnswerResult& r);
-    void setBusy(bool busy);
 
-    WorkerThread& worker_;
-    QString modelPath_;
-    quint64 request_ = 0;
     AnswerResult result_;
     int shown_ = -1;
     bool settingContext_ = false;  // the context is set by the view: its highlight stays
     QLineEdit* question_ = nullptr;
     QPlainTextEdit* context_ = nullptr;
-    QPushButton* run_ = nullptr;
-    QLabel* status_ = nullptr;
     QLabel* best_ = nullptr;
     QTableWidget* list_ = nullptr;  // the answers, best first
 };

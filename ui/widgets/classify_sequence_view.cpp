@@ -1,16 +1,13 @@
 #include "widgets/classify_sequence_view.h"
 
 #include <QHBoxLayout>
-#include <QKeyEvent>
 #include <QLabel>
 #include <QPlainTextEdit>
-#include <QPushButton>
 #include <QScrollArea>
 #include <QVBoxLayout>
 #include <algorithm>
 #include <numeric>
 
-#include "engine/worker_thread.h"
 #include "widgets/probability_bars.h"
 
 namespace wp::ui {
@@ -22,27 +19,14 @@ constexpr int kMaxBars = 30;
 
 }  // namespace
 
-ClassifySequenceView::ClassifySequenceView(WorkerThread& worker, QWidget* parent) : QWidget(parent), worker_(worker) {
+ClassifySequenceView::ClassifySequenceView(WorkerThread& worker, QWidget* parent) : ClassifyViewBase(worker, parent) {
     auto* layout = new QVBoxLayout(this);
     layout->setContentsMargins(0, 0, 0, 0);
-    input_ = new QPlainTextEdit(this);
-    input_->setObjectName("classifyInput");
-    input_->setPlaceholderText(tr("Text to classify (Ctrl+Enter classifies)"));
+    input_ = makeInput("classifyInput", tr("Text to classify (Ctrl+Enter classifies)"));
     input_->setMaximumHeight(150);
-    input_->installEventFilter(this);
     layout->addWidget(input_);
-
-    auto* row = new QHBoxLayout;
-    run_ = new QPushButton(tr("Classify"), this);
-    run_->setObjectName("classifyButton");
-    run_->setToolTip(tr("Classify the text (Ctrl+Enter)"));
-    connect(run_, &QPushButton::clicked, this, &ClassifySequenceView::classify);
-    row->addWidget(run_);
-    status_ = new QLabel(this);
-    status_->setObjectName("classifyStatus");
-    status_->setWordWrap(true);  // an error can be long: wrap rather than widen the window
-    row->addWidget(status_, 1);
-    layout->addLayout(row);
+    layout->addLayout(
+        makeRunRow(tr("Classify"), tr("Classifying\u2026"), "classifyButton", tr("Classify the text (Ctrl+Enter)")));
 
     summary_ = new QLabel(this);
     summary_->setObjectName("classifySummary");
@@ -71,25 +55,11 @@ ClassifySequenceView::ClassifySequenceView(WorkerThread& worker, QWidget* parent
     scroll->setWidget(host);
     layout->addWidget(scroll, 1);
 
-    InferenceWorker* w = worker_.worker();
-    connect(w, &InferenceWorker::classified, this, [this](quint64 id, const ClassifyResult& r) {
-        if (id != request_) return;
-        setBusy(false);
-        show(r);
-        emit resultShown();
-    });
-    connect(w, &InferenceWorker::error, this, [this](quint64 id, const QString& message) {
-        if (id != request_) return;
-        setBusy(false);
-        status_->setText(message);
-        emit resultShown();
-    });
+    showReplies(&InferenceWorker::classified, [this](const ClassifyResult& r) { show(r); });
 }
 
 void ClassifySequenceView::setModel(const ModelCard& card) {
-    modelPath_ = card.path;
-    request_ = 0;  // a result still on its way belongs to the previous model
-    setBusy(false);
+    setModelPath(card.path);
     result_ = {};
     summary_->clear();
     details_->clear();
@@ -102,30 +72,10 @@ void ClassifySequenceView::setModel(const ModelCard& card) {
 void ClassifySequenceView::setText(const QString& text) { input_->setPlainText(text); }
 QString ClassifySequenceView::text() const { return input_->toPlainText(); }
 QString ClassifySequenceView::summary() const { return summary_->text(); }
-QString ClassifySequenceView::status() const { return status_->text(); }
 
 void ClassifySequenceView::classify() {
-    if (isBusy()) return;
-    if (modelPath_.isEmpty()) {
-        status_->setText(tr("No model is loaded."));
-        emit resultShown();
-        return;
-    }
-    if (text().trimmed().isEmpty()) {
-        status_->setText(tr("Type a text to classify."));
-        emit resultShown();
-        return;
-    }
-    request_ = worker_.nextRequestId();
-    setBusy(true);
-    worker_.post(&InferenceWorker::classify, request_, modelPath_, text());
-}
-
-void ClassifySequenceView::setBusy(bool busy) {
-    if (!busy) request_ = 0;
-    run_->setEnabled(!busy);
-    run_->setText(busy ? tr("Classifying\u2026") : tr("Classify"));
-    if (busy) status_->setText(tr("Running the model\u2026"));
+    if (isBusy() || cannotRun(text().trimmed().isEmpty() ? tr("Type a text to classify.") : QString())) return;
+    post(&InferenceWorker::classify, text());
 }
 
 void ClassifySequenceView::show(const ClassifyResult& r) {
@@ -166,17 +116,6 @@ void ClassifySequenceView::show(const ClassifyResult& r) {
     if (n > kMaxBars) details += tr("\nThe %1 most probable of %2 labels are drawn.").arg(kMaxBars).arg(n);
     details_->setText(details);
     status_->setText(tr("%1 tokens; the head read token %2 (the last that is not padding).").arg(r.tokens).arg(r.pooledIndex));
-}
-
-bool ClassifySequenceView::eventFilter(QObject* o, QEvent* e) {
-    if (o == input_ && e->type() == QEvent::KeyPress) {
-        auto* k = static_cast<QKeyEvent*>(e);
-        if ((k->key() == Qt::Key_Return || k->key() == Qt::Key_Enter) && (k->modifiers() & Qt::ControlModifier)) {
-            classify();
-            return true;
-        }
-    }
-    return QWidget::eventFilter(o, e);
 }
 
 }  // namespace wp::ui

@@ -3,21 +3,18 @@
 // reward model) shows its raw logit, the reward, and the sigmoid of it instead.
 #pragma once
 
-#include <QWidget>
-
 #include "engine/classify_types.h"
 #include "engine/types.h"
+#include "widgets/classify_view_base.h"
 
 class QLabel;
 class QPlainTextEdit;
-class QPushButton;
 
 namespace wp::ui {
 
 class ProbabilityBars;
-class WorkerThread;
 
-class ClassifySequenceView : public QWidget {
+class ClassifySequenceView : public ClassifyViewBase {
     Q_OBJECT
 public:
     explicit ClassifySequenceView(WorkerThread& worker, QWidget* parent = nullptr);
@@ -28,30 +25,17 @@ public:
     // Classifies the text on the worker (Classify, Ctrl+Enter); emits resultShown when the result
     // or the reason there is none is on screen.
     void classify();
-    bool isBusy() const { return request_ != 0; }
 
     const ClassifyResult& result() const { return result_; }
     QString summary() const;  // the headline: the winning label, or the reward
-    QString status() const;
     ProbabilityBars* bars() const { return bars_; }
 
-signals:
-    void resultShown();
-
-protected:
-    bool eventFilter(QObject* o, QEvent* e) override;
-
 private:
+    void submit() override { classify(); }
     void show(const ClassifyResult& r);
-    void setBusy(bool busy);
 
-    WorkerThread& worker_;
-    QString modelPath_;
-    quint64 request_ = 0;
     ClassifyResult result_;
     QPlainTextEdit* input_ = nullptr;
-    QPushButton* run_ = nullptr;
-    QLabel* status_ = nullptr;
     QLabel* summary_ = nullptr;
     ProbabilityBars* bars_ = nullptr;
     QLabel* details_ = nullptr;

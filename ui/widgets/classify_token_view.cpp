@@ -5,10 +5,8 @@
 #include <QHBoxLayout>
 #include <QHeaderView>
 #include <QHelpEvent>
-#include <QKeyEvent>
 #include <QLabel>
 #include <QPlainTextEdit>
-#include <QPushButton>
 #include <QScrollBar>
 #include <QSplitter>
 #include <QTableWidget>
@@ -18,7 +16,6 @@
 #include <QToolTip>
 #include <QVBoxLayout>
 
-#include "engine/worker_thread.h"
 #include "widgets/label_colors.h"
 
 namespace wp::ui {
@@ -36,27 +33,14 @@ QString visible(QString piece) {
 
 }  // namespace
 
-ClassifyTokenView::ClassifyTokenView(WorkerThread& worker, QWidget* parent) : QWidget(parent), worker_(worker) {
+ClassifyTokenView::ClassifyTokenView(WorkerThread& worker, QWidget* parent) : ClassifyViewBase(worker, parent) {
     auto* layout = new QVBoxLayout(this);
     layout->setContentsMargins(0, 0, 0, 0);
-    input_ = new QPlainTextEdit(this);
-    input_->setObjectName("classifyInput");
-    input_->setPlaceholderText(tr("Text to label token by token (Ctrl+Enter classifies)"));
+    input_ = makeInput("classifyInput", tr("Text to label token by token (Ctrl+Enter classifies)"));
     input_->setMaximumHeight(120);
-    input_->installEventFilter(this);
     layout->addWidget(input_);
-
-    auto* row = new QHBoxLayout;
-    run_ = new QPushButton(tr("Classify"), this);
-    run_->setObjectName("classifyButton");
-    run_->setToolTip(tr("Label the text's tokens (Ctrl+Enter)"));
-    connect(run_, &QPushButton::clicked, this, &ClassifyTokenView::classify);
-    row->addWidget(run_);
-    status_ = new QLabel(this);
-    status_->setObjectName("classifyStatus");
-    status_->setWordWrap(true);
-    row->addWidget(status_, 1);
-    layout->addLayout(row);
+    layout->addLayout(
+        makeRunRow(tr("Classify"), tr("Classifying\u2026"), "classifyButton", tr("Label the text's tokens (Ctrl+Enter)")));
 
     legend_ = new QLabel(this);
     legend_->setObjectName("entityLegend");
@@ -106,56 +90,22 @@ ClassifyTokenView::ClassifyTokenView(WorkerThread& worker, QWidget* parent) : QW
     split->setStretchFactor(1, 2);
     layout->addWidget(split, 1);
 
-    InferenceWorker* w = worker_.worker();
-    connect(w, &InferenceWorker::classified, this, [this](quint64 id, const ClassifyResult& r) {
-        if (id != request_) return;
-        setBusy(false);
-        show(r);
-        emit resultShown();
-    });
-    connect(w, &InferenceWorker::error, this, [this](quint64 id, const QString& message) {
-        if (id != request_) return;
-        setBusy(false);
-        status_->setText(message);
-        emit resultShown();
-    });
+    showReplies(&InferenceWorker::classified, [this](const ClassifyResult& r) { show(r); });
 }
 
 void ClassifyTokenView::setModel(const ModelCard& card) {
-    modelPath_ = card.path;
+    setModelPath(card.path);
     groups_ = entityGroups(card.labels);
-    request_ = 0;
-    setBusy(false);
     show({});
     status_->setText(tr("Labels: %1").arg(card.labels.join(", ")));
 }
 
 void ClassifyTokenView::setText(const QString& text) { input_->setPlainText(text); }
 QString ClassifyTokenView::text() const { return input_->toPlainText(); }
-QString ClassifyTokenView::status() const { return status_->text(); }
 
 void ClassifyTokenView::classify() {
-    if (isBusy()) return;
-    if (modelPath_.isEmpty()) {
-        status_->setText(tr("No model is loaded."));
-        emit resultShown();
-        return;
-    }
-    if (text().trimmed().isEmpty()) {
-        status_->setText(tr("Type a text to classify."));
-        emit resultShown();
-        return;
-    }
-    request_ = worker_.nextRequestId();
-    setBusy(true);
-    worker_.post(&InferenceWorker::classify, request_, modelPath_, text());
-}
-
-void ClassifyTokenView::setBusy(bool busy) {
-    if (!busy) request_ = 0;
-    run_->setEnabled(!busy);
-    run_->setText(busy ? tr("Classifying\u2026") : tr("Classify"));
-    if (busy) status_->setText(tr("Running the model\u2026"));
+    if (isBusy() || cannotRun(text().trimmed().isEmpty() ? tr("Type a text to classify.") : QString())) return;
+    post(&InferenceWorker::classify, text());
 }
 
 void ClassifyTokenView::show(const ClassifyResult& r) {
@@ -283,13 +233,6 @@ QString ClassifyTokenView::tokenTooltip(int token) const {
 }
 
 bool ClassifyTokenView::eventFilter(QObject* o, QEvent* e) {
-    if (o == input_ && e->type() == QEvent::KeyPress) {
-        auto* k = static_cast<QKeyEvent*>(e);
-        if ((k->key() == Qt::Key_Return || k->key() == Qt::Key_Enter) && (k->modifiers() & Qt::ControlModifier)) {
-            classify();
-            return true;
-        }
-    }
     if (o == rendered_->viewport() && e->type() == QEvent::ToolTip) {
         auto* help = static_cast<QHelpEvent*>(e);
         // The character under the pointer: the cursor position nearest to it, or the one before
@@ -302,7 +245,7 @@ bool ClassifyTokenView::eventFilter(QObject* o, QEvent* e) {
         else QToolTip::hideText();
         return true;
     }
-    return QWidget::eventFilter(o, e);
+    return ClassifyViewBase::eventFilter(o, e);  // Ctrl+Enter in the input
 }
 
 void ClassifyTokenView::changeEvent(QEvent* e) {

@@ -4,22 +4,19 @@
 #pragma once
 
 #include <QVector>
-#include <QWidget>
 
 #include "engine/classify_types.h"
 #include "engine/types.h"
+#include "widgets/classify_view_base.h"
 
 class QLabel;
 class QPlainTextEdit;
-class QPushButton;
 class QTableWidget;
 class QTextBrowser;
 
 namespace wp::ui {
 
-class WorkerThread;
-
-class ClassifyTokenView : public QWidget {
+class ClassifyTokenView : public ClassifyViewBase {
     Q_OBJECT
 public:
     explicit ClassifyTokenView(WorkerThread& worker, QWidget* parent = nullptr);
@@ -28,10 +25,8 @@ public:
     void setText(const QString& text);
     QString text() const;
     void classify();  // Classify, Ctrl+Enter; emits resultShown
-    bool isBusy() const { return request_ != 0; }
 
     const ClassifyResult& result() const { return result_; }
-    QString status() const;
     // The token at character `pos` of the shown text (-1: none) and its hover text.
     int tokenAt(int pos) const;
     // The offset in the shown text of a position in rendered()'s document (-1: a label tag).
@@ -46,28 +41,20 @@ public:
     QTextBrowser* rendered() const { return rendered_; }
     QTableWidget* entityTable() const { return table_; }
 
-signals:
-    void resultShown();
-
 protected:
     bool eventFilter(QObject* o, QEvent* e) override;
     void changeEvent(QEvent* e) override;
 
 private:
+    void submit() override { classify(); }
     void show(const ClassifyResult& r);
     void render();
     void buildLegend();
-    void setBusy(bool busy);
 
-    WorkerThread& worker_;
-    QString modelPath_;
     QStringList groups_;  // the model's entity groups, in colour order
-    quint64 request_ = 0;
     ClassifyResult result_;
     QVector<int> tokenOfChar_;  // per character of result_.text: its token, or -1
     QPlainTextEdit* input_ = nullptr;
-    QPushButton* run_ = nullptr;
-    QLabel* status_ = nullptr;
     QLabel* legend_ = nullptr;
     QTextBrowser* rendered_ = nullptr;
     QTableWidget* table_ = nullptr;
