@@ -80,7 +80,9 @@ err="$("$CLI" classify --model "$H/tiny-qwen2-tokcls" --file "$work/texts" 2>&1)
 grep -q "is for sequence classification" <<< "$err" || fail "--file message: $err"
 
 # --aggregate simple: the pipeline's grouping of the per-token labels, worked out here.
-for model in "$H/tiny-gemma2-tokcls" "$H/tiny-qwen2-tokcls"; do
+for model in "$H"/*/; do
+  model="${model%/}"
+  grep -q ForTokenClassification "$model/config.json" || continue
   text="Ada Lovelace met Charles Babbage in London, naïve café and the evening and the morning"
   out="$("$CLI" classify --model "$model" --text "$text" --aggregate simple --json)" || fail "aggregate on $model"
   python3 - "$out" "$text" <<'PY' || fail "aggregate on $model"
@@ -115,15 +117,17 @@ done
 err="$("$CLI" classify --model "$H/tiny-qwen2-seqcls" --text hi --aggregate simple 2>&1)"; [ $? = 2 ] || fail "--aggregate on seqcls: $err"
 
 # answer: the best spans from the start and end logits classify gives for the same ids.
-model="$H/tiny-qwen2-qa"
 question="Who created the heaven and the earth?"
 context="In the beginning God created the heaven and the earth. And the earth was without form, and void; naïve café."
-for max in 30 4; do
-  out="$("$CLI" answer --model "$model" --question "$question" --context "$context" --top-k 5 --max-answer-tokens $max --json)" || fail "answer"
-  ids="$(python3 -c 'import json,sys; print(",".join(map(str, json.loads(sys.argv[1])["input_ids"])))' "$out")"
-  logits="$("$CLI" classify --model "$model" --ids "$ids" --json)" || fail "classify qa"
-  qids="$("$CLI" tokenize --model "$model" "$question")" || fail "tokenize question"
-  python3 - "$out" "$logits" "$context" "$qids" "$max" <<'PY' || fail "answer (max $max)"
+for model in "$H"/*/; do
+  model="${model%/}"
+  grep -q ForQuestionAnswering "$model/config.json" || continue
+  for max in 30 4; do
+    out="$("$CLI" answer --model "$model" --question "$question" --context "$context" --top-k 5 --max-answer-tokens $max --json)" || fail "answer"
+    ids="$(python3 -c 'import json,sys; print(",".join(map(str, json.loads(sys.argv[1])["input_ids"])))' "$out")"
+    logits="$("$CLI" classify --model "$model" --ids "$ids" --json)" || fail "classify qa"
+    qids="$("$CLI" tokenize --model "$model" "$question")" || fail "tokenize question"
+    python3 - "$out" "$logits" "$context" "$qids" "$max" <<'PY' || fail "answer (max $max)"
 import json, math, sys
 out, lg, context, qids, mx = json.loads(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[3], sys.argv[4], int(sys.argv[5])
 b = len(qids.split(",")); n = len(out["input_ids"])
@@ -137,7 +141,8 @@ for (score, s, e), a in zip(spans, out["answers"]):
     assert a["start_token"] == s and a["end_token"] == e and abs(a["score"] - score) <= 1e-6, (a, score, s, e)
     assert context[a["start"]:a["end"]] == a["answer"] and a["answer"] == a["answer"].strip(), a
 PY
-  n=$((n + 1))
+    n=$((n + 1))
+  done
 done
 err="$("$CLI" answer --model "$H/tiny-qwen2-seqcls" --question q --context c 2>&1)" && fail "answer on seqcls succeeded"
 grep -q "not a question-answering model" <<< "$err" || fail "answer message: $err"
