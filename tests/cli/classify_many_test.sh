@@ -27,6 +27,12 @@ n=0
 for model in "$H"/*/; do
   model="${model%/}"
   grep -q ForSequenceClassification "$model/config.json" || continue
+  # Each line alone, once per model: what both batch sizes must give.
+  i=0
+  while IFS= read -r text || [ -n "$text" ]; do
+    i=$((i + 1))
+    "$CLI" classify --model "$model" --text "$text" --json > "$work/one.$i" 2>/dev/null || echo '{"error":"alone"}' > "$work/one.$i"
+  done < "$work/texts"
   for batch in 16 512; do
     "$CLI" classify --model "$model" --file "$work/texts" --batch-tokens $batch > "$work/out.jsonl" 2> "$work/err"
     rc=$?
@@ -37,8 +43,7 @@ for model in "$H"/*/; do
     while IFS= read -r text || [ -n "$text" ]; do
       i=$((i + 1))
       got="$(sed -n "${i}p" "$work/out.jsonl")"
-      if one="$("$CLI" classify --model "$model" --text "$text" --json 2>/dev/null)"; then :; else one='{"error":"alone"}'; fi
-      python3 - "$got" "$one" "$i" "$rc" <<'PY' || fail "$model line $i (batch $batch)"
+      python3 - "$got" "$(cat "$work/one.$i")" "$i" "$rc" <<'PY' || fail "$model line $i (batch $batch)"
 import json, sys
 got, one, i, rc = json.loads(sys.argv[1]), json.loads(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 assert got["line"] == i, got
