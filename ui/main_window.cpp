@@ -381,6 +381,7 @@ void MainWindow::onModelLoaded(quint64 id, const ModelCard& card) {
     card_ = card;
     statusBar()->showMessage(tr("Loaded %1").arg(card.name), 5000);
     settings_->setSystemPromptSupported(card.systemRoleSupported, card.systemRoleReason);
+    settings_->setEnabled(!card.isTaskHead());  // sampling and the system prompt do nothing for a task head
     appSettings_.addRecentModel(card.path);
     if (card.isTaskHead()) taskHeadModels_.insert(card.path);
     rebuildRecentMenu();

@@ -8,6 +8,7 @@
 #include <QApplication>
 #include <QDir>
 #include <QHelpEvent>
+#include <QDockWidget>
 #include <QLabel>
 #include <QPlainTextEdit>
 #include <QPushButton>
@@ -150,6 +151,10 @@ TEST_F(Classify, AHeadModelReplacesChatWithTheClassifyTabAndACausalLmBringsChatB
     w.sendMessage("Hello");
     EXPECT_FALSE(w.isGenerating());
     EXPECT_THAT(str(w.lastError()), testing::HasSubstr("Use the Classify tab"));
+    // Sampling settings do nothing for a head: the panel is disabled.
+    auto* settings = w.findChild<QDockWidget*>("settingsDock");
+    ASSERT_NE(settings, nullptr);
+    EXPECT_FALSE(settings->widget()->isEnabled());
     screenshot("classify-chat-unavailable");
 
     // The model card names the task.
@@ -166,6 +171,7 @@ TEST_F(Classify, AHeadModelReplacesChatWithTheClassifyTabAndACausalLmBringsChatB
     EXPECT_FALSE(why->isVisible());
     EXPECT_TRUE(w.findChild<QPushButton*>("sendButton")->isEnabled());
     EXPECT_TRUE(w.findChild<QPlainTextEdit*>("messageInput")->isEnabled());
+    EXPECT_TRUE(settings->widget()->isEnabled());
     EXPECT_THAT(str(card->text()), testing::HasSubstr("text generation"));
 
     // And a head model again: the tab comes back, selected.
