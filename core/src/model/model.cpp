@@ -323,32 +323,23 @@ std::span<const float> Model::Impl::forward(KvCache& cache, ForwardScratch& s, s
         // An f16 or q8 cache: attention reads every key and value as the cache holds it, the
         // new tokens' too (stored, then read, as llama.cpp does), so a token's attention is the
         // same whether it came alone or in a chunk (prompt lookup's drafts rely on that).
-        if (!packed) {
-            ops::rope(q, T, c.num_heads, c.head_dim, QD, cos, sin);
-            ops::rope(k, T, c.num_kv_heads, c.head_dim, KD, cos, sin);
-            cache.round_as_stored(k, static_cast<std::size_t>(T) * KD);
-            cache.round_as_stored(v, static_cast<std::size_t>(T) * KD);
-            const AttentionStep step{c, cache, l, pos0, T, q, k, v, att, trace, kernels_};
-            if (T == 1) decode_attention(step, *pool_, s.attention);
+        // Each packed sequence attends to its own tokens only, from position 0, against the
+        // (empty) cache: what it would see alone; nothing is stored. Otherwise one sequence at pos0.
+        const int whole[1] = {T};
+        cache.round_as_stored(v, static_cast<std::size_t>(T) * KD);
+        std::size_t row = 0;
+        for (int len : packed ? lengths : std::span<const int>(whole)) {
+            float* qs = q + row * QD;
+            float* ks = k + row * KD;
+            ops::rope(qs, len, c.num_heads, c.head_dim, QD, cos, sin);
+            ops::rope(ks, len, c.num_kv_heads, c.head_dim, KD, cos, sin);
+            cache.round_as_stored(ks, static_cast<std::size_t>(len) * KD);
+            const AttentionStep step{c, cache, l, pos0, len, qs, ks, v + row * KD, att + row * QD, trace, kernels_};
+            if (len == 1) decode_attention(step, *pool_, s.attention);
             else prompt_attention(step, *pool_, s.attention);
-            cache.store(l, k, v, T);
-        } else {
-            // Each sequence attends to its own tokens only, at its own positions, against the
-            // (empty) cache: what it would see alone. Nothing is stored.
-            cache.round_as_stored(v, static_cast<std::size_t>(T) * KD);
-            std::size_t row = 0;
-            for (int len : lengths) {
-                float* qs = q + row * QD;
-                float* ks = k + row * KD;
-                ops::rope(qs, len, c.num_heads, c.head_dim, QD, cos, sin);
-                ops::rope(ks, len, c.num_kv_heads, c.head_dim, KD, cos, sin);
-                cache.round_as_stored(ks, static_cast<std::size_t>(len) * KD);
-                const AttentionStep step{c, cache, l, 0, len, qs, ks, v + row * KD, att + row * QD, nullptr, kernels_};
-                if (len == 1) decode_attention(step, *pool_, s.attention);
-                else prompt_attention(step, *pool_, s.attention);
-                row += static_cast<std::size_t>(len);
-            }
+            row += static_cast<std::size_t>(len);
         }
+        if (!packed) cache.store(l, k, v, T);
         linear(L.o, att, T, o, s);
         if (c.sandwich_norms) {
             ops::rms_norm(o, L.post_attn_norm, o, T, H, eps, c.norm_style);

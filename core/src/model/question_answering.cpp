@@ -25,10 +25,7 @@ std::vector<double> context_softmax(const std::vector<float>& logits, int begin,
 
 QuestionAnswering answer_question(const Model& model, const Tokenizer& tok, std::string_view question,
                                   std::string_view context, int top_k, int max_answer_tokens) {
-    const ModelConfig& c = model.config();
-    if (c.head != Head::QuestionAnswering)
-        throw Error(model.dir().string() + ": " + (c.architecture.empty() ? std::string("a causal LM") : c.architecture) +
-                    " is a " + head_name(c.head) + " model, not question-answering");
+    const ModelConfig& c = model.config();  // question_answering_logits checks the head
     if (top_k < 1) throw Error("top-k must be at least 1");
     if (max_answer_tokens < 1) throw Error("the longest answer must be at least one token");
     QuestionAnswering r;
