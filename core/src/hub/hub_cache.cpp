@@ -89,7 +89,7 @@ std::optional<fs::path> cached_snapshot(const fs::path& cache, const std::string
 
 fs::path resolve_model_reference(const std::string& reference, const fs::path& cache) {
     std::error_code ec;
-    if (fs::is_directory(reference, ec)) return reference;
+    if (fs::is_directory(reference, ec) || fs::is_regular_file(reference, ec)) return reference;  // a folder or a GGUF file
     const auto at = reference.find('@');
     const std::string id = reference.substr(0, at);
     const std::string revision = at == std::string::npos ? "main" : reference.substr(at + 1);

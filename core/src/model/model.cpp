@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <cstring>
 #include <initializer_list>
+#include <map>
 #include <set>
 #include <sys/mman.h>
 #include <vector>
@@ -12,7 +13,10 @@
 #include "attention/self_attention.h"
 #include "model/forward_scratch.h"
 #include "wp/error.h"
+#include "io/gguf.h"
 #include "io/safetensors.h"
+#include "kernels/gguf_weights.h"
+#include "model/gguf_checkpoint.h"
 #include "kernels/ops.h"
 #include "kernels/qmatrix.h"
 #include "kernels/thread_pool.h"
@@ -48,9 +52,16 @@ struct Model::Impl {
     std::span<const float> forward(KvCache& cache, ForwardScratch& s, std::span<const int> ids, LogitsMode mode,
                                    AttentionTrace* trace, std::span<const int> lengths = {}) const;
 
+    // A GGUF file's tensor as a matrix in `precision` (kept, repacked or converted).
+    QMatrix gguf_matrix(const GgufTensor& t, std::int64_t rows, std::int64_t cols);
+    void note_conversion(const std::string& from, Precision to, bool repacked);
+
     ModelConfig cfg_;
     std::filesystem::path dir_;
     WeightStore store_;
+    std::unique_ptr<GgufFile> gguf_;  // set when the model is one GGUF file
+    bool precision_chosen_ = false;   // LoadOptions::precision given: every matrix in it
+    std::vector<WeightConversion> conversions_;
     std::vector<std::vector<float>> owned_;  // widened or realigned copies
     WeightStorage qstore_;                   // quantized or converted matrices
     QMatrix embed_;
@@ -80,10 +91,51 @@ const ModelConfig& Model::config() const { return impl_->cfg_; }
 const fs::path& Model::dir() const { return impl_->dir_; }
 std::int64_t Model::parameter_count() const { return impl_->n_params_; }
 std::string Model::weights_dtype() const { return impl_->weights_dtype_; }
+const std::vector<WeightConversion>& Model::weight_conversions() const { return impl_->conversions_; }
 Precision Model::precision() const { return impl_->precision_; }
 int Model::threads() const { return impl_->pool_->size(); }
 bool Model::measured_decode_kernels() const { return impl_->measured_decode_kernels_; }
 const KernelOptions& Model::kernels() const { return impl_->kernels_; }
+
+namespace {
+
+// The precision a GGUF matrix keeps unless the user picks one: its own where Windowpane has it (F32,
+// BF16; Q8_0 and Q4_0 repacked as q8 and q4), f32 for F16 (exact), q8 for the other quantized types.
+Precision natural_precision(std::uint32_t type) {
+    switch (static_cast<GgmlType>(type)) {
+        case GgmlType::F32: case GgmlType::F16: return Precision::F32;
+        case GgmlType::BF16: return Precision::BF16;
+        case GgmlType::Q4_0: return Precision::Q4;
+        default: return Precision::Q8;
+    }
+}
+
+// The model's precision (what it reports, and what picks the KV cache's default): the natural
+// precision of most of its matrices' weights.
+Precision gguf_default_precision(const GgufFile& f) {
+    std::map<Precision, std::int64_t> weights;
+    for (const GgufTensor& t : f.tensors())
+        if (t.dims.size() == 2) weights[natural_precision(t.type)] += t.numel();
+    Precision best = Precision::F32;
+    std::int64_t most = -1;
+    for (const auto& [p, n] : weights)
+        if (n > most) best = p, most = n;
+    return best;
+}
+
+// A whole tensor as f32, rows on the pool's threads.
+void dequantize_ggml_tensor(const GgufTensor& t, float* out, ThreadPool* pool = nullptr) {
+    const std::int64_t cols = t.dims[0], rows = t.numel() / cols;
+    const std::size_t row_bytes = t.bytes / static_cast<std::size_t>(rows);
+    auto run = [&](std::int64_t r0, std::int64_t r1) {
+        for (std::int64_t r = r0; r < r1; ++r)
+            dequantize_ggml_row(t.type, t.data + static_cast<std::size_t>(r) * row_bytes, out + r * cols, cols);
+    };
+    if (pool) pool->parallel_for(rows, 16, run);
+    else run(0, rows);
+}
+
+}  // namespace
 
 std::unique_ptr<Model> Model::load(const fs::path& dir, const std::function<void(double)>& progress,
                                    const LoadOptions& options) {
@@ -93,10 +145,18 @@ std::unique_ptr<Model> Model::load(const fs::path& dir, const std::function<void
     auto impl = std::make_unique<Impl>();
     Impl* m = impl.get();
     m->dir_ = dir;
-    m->cfg_ = ModelConfig::load(dir);
-    m->store_ = WeightStore::open_dir(dir);
+    if (is_gguf_file(dir)) {
+        m->gguf_ = std::make_unique<GgufFile>(dir);
+        m->cfg_ = gguf_model_config(*m->gguf_);
+    } else {
+        m->cfg_ = ModelConfig::load(dir);
+        m->store_ = WeightStore::open_dir(dir);
+    }
+    m->precision_chosen_ = options.precision.has_value();
     if (options.precision) {
         m->precision_ = *options.precision;
+    } else if (m->gguf_) {
+        m->precision_ = gguf_default_precision(*m->gguf_);
     } else {
         bool all_bf16 = true;
         for (const TensorView* t : m->store_.all()) all_bf16 = all_bf16 && t->dtype == DType::BF16;
@@ -162,15 +222,63 @@ std::unique_ptr<Model> Model::load(const fs::path& dir, const std::function<void
     }
 
     std::set<std::string> dtypes;
-    for (const TensorView* t : m->store_.all()) {
-        m->n_params_ += t->numel();
-        dtypes.insert(dtype_name(t->dtype));
+    if (m->gguf_) {
+        for (const GgufTensor& t : m->gguf_->tensors()) {
+            m->n_params_ += t.numel();
+            if (t.dims.size() == 2) dtypes.insert(ggml_type_name(t.type));
+        }
+    } else {
+        for (const TensorView* t : m->store_.all()) {
+            m->n_params_ += t->numel();
+            dtypes.insert(dtype_name(t->dtype));
+        }
     }
     m->weights_dtype_ = dtypes.size() == 1 ? *dtypes.begin() : "mixed";
     return std::unique_ptr<Model>(new Model(std::move(impl)));
 }
 
+void Model::Impl::note_conversion(const std::string& from, Precision to, bool repacked) {
+    for (WeightConversion& c : conversions_)
+        if (c.from == from && c.to == to && c.repacked == repacked) {
+            ++c.matrices;
+            return;
+        }
+    conversions_.push_back({from, to, 1, repacked});
+}
+
+QMatrix Model::Impl::gguf_matrix(const GgufTensor& t, std::int64_t rows, std::int64_t cols) {
+    const Precision target = precision_chosen_ ? precision_ : natural_precision(t.type);
+    const auto type = static_cast<GgmlType>(t.type);
+    const auto addr = reinterpret_cast<std::uintptr_t>(t.data);
+    const int R = static_cast<int>(rows), C = static_cast<int>(cols);
+    std::vector<float> tmp;
+    const QMatrix m = dequantize_to(target, R, C, t.type, t.data, qstore_, pool_.get(), tmp, kernels_, t.name);
+    // Q8_0 into q8, Q4_0 into q4 or q8 move the file's values bit for bit.
+    const bool repacked = (type == GgmlType::Q8_0 && m.precision == Precision::Q8) ||
+                          (type == GgmlType::Q4_0 && (m.precision == Precision::Q4 || m.precision == Precision::Q8));
+    note_conversion(ggml_type_name(t.type), m.precision, repacked);
+    const bool view = m.f32 == reinterpret_cast<const float*>(t.data) || m.bf16 == reinterpret_cast<const std::uint16_t*>(t.data);
+    if (!view) {
+        // As for safetensors: the file's pages were only read to convert them.
+        const std::uintptr_t page = 4096, b = (addr + page - 1) & ~(page - 1), e = (addr + t.bytes) & ~(page - 1);
+        if (e > b) ::madvise(reinterpret_cast<void*>(b), e - b, MADV_DONTNEED);
+    }
+    return m;
+}
+
 const float* Model::Impl::tensor_f32(const std::string& name, const std::vector<std::int64_t>& shape) {
+    if (gguf_) {
+        const GgufTensor* g = gguf_tensor(*gguf_, cfg_, name, shape);
+        if (g == nullptr)
+            throw Error(gguf_->path().filename().string() + ": tensor " + gguf_tensor_name(cfg_, name) + " (" + name +
+                        ") is missing");
+        if (g->type == static_cast<std::uint32_t>(GgmlType::F32) && reinterpret_cast<std::uintptr_t>(g->data) % alignof(float) == 0)
+            return reinterpret_cast<const float*>(g->data);
+        std::vector<float> buf(static_cast<std::size_t>(g->numel()));
+        dequantize_ggml_tensor(*g, buf.data());
+        owned_.push_back(std::move(buf));
+        return owned_.back().data();
+    }
     const TensorView& t = store_.require(name, shape);
     const std::size_t n = static_cast<std::size_t>(t.numel());
     if (t.dtype == DType::F32 && reinterpret_cast<std::uintptr_t>(t.data) % alignof(float) == 0)
@@ -186,6 +294,13 @@ const float* Model::Impl::tensor_f32(const std::string& name, const std::vector<
 }
 
 QMatrix Model::Impl::matrix(const std::string& name, std::int64_t rows, std::int64_t cols) {
+    if (gguf_) {
+        const GgufTensor* g = gguf_tensor(*gguf_, cfg_, name, {rows, cols});
+        if (g == nullptr)
+            throw Error(gguf_->path().filename().string() + ": tensor " + gguf_tensor_name(cfg_, name) + " (" + name +
+                        ") is missing");
+        return gguf_matrix(*g, rows, cols);
+    }
     const TensorView& t = store_.require(name, {rows, cols});
     const auto addr = reinterpret_cast<std::uintptr_t>(t.data);
     QMatrix m;

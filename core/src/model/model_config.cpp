@@ -8,9 +8,12 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <string_view>
 
+#include "model/gguf_checkpoint.h"
 #include "wp/error.h"
 #include "wp/io/json_file.h"
 #include "wp/io/file_util.h"
@@ -472,8 +475,17 @@ const char* family_name(Family f) {
     return "?";
 }
 
+bool is_gguf_file(const fs::path& path) {
+    std::error_code ec;
+    if (!fs::is_regular_file(path, ec)) return false;
+    std::ifstream in(path, std::ios::binary);
+    char magic[4] = {};
+    return in.read(magic, 4) && std::memcmp(magic, "GGUF", 4) == 0;
+}
+
 ModelConfig ModelConfig::load(const fs::path& dir) {
-    if (!fs::is_directory(dir)) throw Error(dir.string() + ": not a folder");
+    if (is_gguf_file(dir)) return gguf_model_config(GgufFile(dir));
+    if (!fs::is_directory(dir)) throw Error(dir.string() + ": not a model folder or a GGUF file");
     const fs::path cfg = dir / "config.json";
     if (!fs::exists(cfg)) throw Error(dir.string() + ": no config.json in the folder");
     std::string gen;

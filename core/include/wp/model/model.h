@@ -13,6 +13,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "wp/attention/trace.h"
 #include "wp/cache/kv_cache.h"
@@ -62,10 +63,21 @@ private:
 
 enum class LogitsMode { Last, All };
 
+// What one tensor type of a GGUF file became at load: "Q4_K" -> q8 for 169 matrices, converted
+// (dequantized, then quantized); or "Q8_0" -> q8, repacked (the same values, no rounding).
+struct WeightConversion {
+    std::string from;  // ggml's type name
+    Precision to = Precision::F32;
+    int matrices = 0;
+    bool repacked = false;
+};
+
 class Model {
 public:
-    // Reads config.json (+ generation_config.json) and the safetensors weights of `dir`, checking
-    // every expected tensor's presence and shape. Throws wp::Error.
+    // Reads config.json (+ generation_config.json) and the safetensors weights of `dir`, or a GGUF
+    // file (is_gguf_file), checking every expected tensor's presence and shape. Throws wp::Error.
+    // A GGUF file's matrices keep their own precision unless LoadOptions::precision is set:
+    // F32, BF16, Q8_0 (as q8) and Q4_0 (as q4) as they are, F16 widened to f32, other types as q8.
     // `progress` (optional) is called with the fraction done, 0..1, as layers are prepared.
     static std::unique_ptr<Model> load(const std::filesystem::path& dir,
                                        const std::function<void(double)>& progress = {},
@@ -77,7 +89,9 @@ public:
     const ModelConfig& config() const;
     const std::filesystem::path& dir() const;
     std::int64_t parameter_count() const;
-    std::string weights_dtype() const;  // "F32", "BF16", "F16", "mixed"
+    std::string weights_dtype() const;  // "F32", "BF16", "F16", a GGUF type ("Q8_0"), "mixed"
+    // For a GGUF file, each matrix type and what it became (empty for a folder).
+    const std::vector<WeightConversion>& weight_conversions() const;
     Precision precision() const;
     int threads() const;
     const KernelOptions& kernels() const;  // what runs: LoadOptions::kernels with the decode choice applied

@@ -22,6 +22,9 @@ enum class Activation { GeluTanh, Silu };
 enum class Head { CausalLM, SequenceClassification, TokenClassification, QuestionAnswering };
 
 const char* family_name(Family f);
+// A regular file that starts with GGUF's magic (a .gguf download, or an Ollama blob without a suffix):
+// a model to open as one file rather than a folder.
+bool is_gguf_file(const std::filesystem::path& path);
 // "causal-lm", "sequence-classification", "token-classification", "question-answering".
 const char* head_name(Head h);
 
@@ -75,7 +78,8 @@ struct ModelConfig {
         return head == Head::CausalLM ? vocab_size : head == Head::QuestionAnswering ? 2 : static_cast<int>(labels.size());
     }
 
-    // Parses `dir/config.json` and, when present, `dir/generation_config.json`. Throws wp::Error.
+    // Parses `dir/config.json` and, when present, `dir/generation_config.json`; or, when `dir` is a
+    // GGUF file, its metadata (gguf_checkpoint.h). Throws wp::Error.
     static ModelConfig load(const std::filesystem::path& dir);
     // Parses config JSON text (and optional generation config text); `where` names the source.
     static ModelConfig parse(const std::string& config_json, const std::string& generation_json = {},
