@@ -6,6 +6,8 @@
 #include <string_view>
 
 #include "chat/jinja.h"
+#include "io/gguf.h"
+#include "tokenizer/gguf_tokenizer.h"
 #include "wp/io/file_util.h"
 #include "wp/io/json_file.h"
 
@@ -94,10 +96,16 @@ std::string ChatTemplate::render(const nlohmann::ordered_json& context, const Te
     return compiled_->parsed.render(context, limits);
 }
 
+
 std::optional<ChatTemplate> ChatTemplate::from_folder(const fs::path& dir) {
     fs::path file = dir / "chat_template.jinja";
     std::string source;
-    if (fs::is_regular_file(file)) {
+    if (is_gguf_file(dir)) {
+        file = dir;
+        auto gguf_source = gguf_chat_template(GgufFile(dir));
+        if (!gguf_source) return std::nullopt;
+        source = std::move(*gguf_source);
+    } else if (fs::is_regular_file(file)) {
         source = read_text_file(file);
     } else {
         file = dir / "tokenizer_config.json";
@@ -138,6 +146,7 @@ ChatTemplate ChatTemplate::builtin(Family family) {
 }
 
 ordered_json ChatTemplate::special_tokens_context(const fs::path& dir) {
+    if (is_gguf_file(dir)) return gguf_special_tokens_context(GgufFile(dir));
     ordered_json ctx = ordered_json::object();
     const fs::path config_file = dir / "tokenizer_config.json";
     bool has_added_tokens_decoder = false;

@@ -383,9 +383,10 @@ namespace {
 
 }  // namespace
 
-BpeTokenizer::BpeTokenizer(const fs::path& file) {
-    const json j = parse_json<json>(read_text_file(file), file.filename().string());
-    const std::string where = file.filename().string();
+BpeTokenizer::BpeTokenizer(const fs::path& file)
+    : BpeTokenizer(parse_json<json>(read_text_file(file), file.filename().string()), file.filename().string()) {}
+
+BpeTokenizer::BpeTokenizer(const json& j, const std::string& where) {
     if (!j.contains("model") || !j["model"].is_object()) throw Error(where + ": no \"model\" section");
     const json& m = j["model"];
     const std::string type = m.value("type", std::string("BPE"));
@@ -529,7 +530,7 @@ BpeTokenizer::BpeTokenizer(const fs::path& file) {
     for (const auto& p : pre_)
         if (p->kind == PreTokenizer::ByteLevel) kind = "byte-level BPE";
     if (byte_fallback_) kind = "BPE with byte fallback";
-    describe_ = "tokenizer.json, " + kind + ", " + std::to_string(pieces_.size()) + " ids";
+    describe_ = where + ", " + kind + ", " + std::to_string(pieces_.size()) + " ids";
     splitter_.build(added_);
 }
 

@@ -18,6 +18,8 @@ namespace wp {
 class BpeTokenizer : public Tokenizer {
 public:
     explicit BpeTokenizer(const std::filesystem::path& tokenizer_json);
+    // A parsed tokenizer.json (the GGUF loader builds one in memory); `where` names it in errors.
+    BpeTokenizer(const nlohmann::json& tokenizer_json, const std::string& where);
     ~BpeTokenizer() override;
 
     std::vector<int> encode_text(std::string_view text, bool add_special_tokens) const override;

@@ -7,6 +7,9 @@
 #include <unordered_set>
 
 #include "bpe_tokenizer.h"
+#include "io/gguf.h"
+#include "wp/model/model_config.h"
+#include "tokenizer/gguf_tokenizer.h"
 #include "tokenizer/text_util.h"
 #include "wp/error.h"
 #include "io/json_error.h"
@@ -210,6 +213,7 @@ void Tokenizer::finish_setup(const fs::path& dir) {
 }
 
 std::unique_ptr<Tokenizer> Tokenizer::load(const fs::path& dir) {
+    if (is_gguf_file(dir)) return load_gguf_tokenizer(GgufFile(dir));
     if (!fs::is_directory(dir)) throw Error(dir.string() + ": not a folder");
     if (fs::exists(dir / "tokenizer.json")) {
         std::unique_ptr<BpeTokenizer> t;

@@ -54,6 +54,7 @@ public:
     // present, else tokenizer_config.json "chat_template" (a string, or a list of {"name",
     // "template"} of which the one named "default" is used). std::nullopt when the folder has none.
     // Throws wp::Error for unreadable files and TemplateError (naming the file) for a bad template.
+    // A .gguf file instead of a folder: its tokenizer.chat_template.
     static std::optional<ChatTemplate> from_folder(const std::filesystem::path& dir);
 
     // The built-in template of a model family, for folders without one: Gemma's instruct template
@@ -64,7 +65,8 @@ public:
     // unk_token, sep_token, pad_token, cls_token, mask_token (strings; AddedToken objects give their
     // "content"; absent, null or empty entries stay undefined) and additional_special_tokens, from
     // tokenizer_config.json; for older configs without added_tokens_decoder, special_tokens_map.json
-    // overrides them, as from_pretrained does. Add messages, add_generation_prompt, tools, ...
+    // overrides them, as from_pretrained does. For a .gguf file: the texts of the tokens its
+    // tokenizer.ggml.*_token_id keys name. Add messages, add_generation_prompt, tools, ...
     // yourself. Throws wp::Error on malformed files.
     static nlohmann::ordered_json special_tokens_context(const std::filesystem::path& dir);
 

@@ -51,8 +51,8 @@ public:
     bool is_special(int id) const;
     const std::vector<AddedToken>& added_tokens() const { return added_; }
 
-    // Picks tokenizer.json, else tokenizer.model. Throws wp::Error when there is neither, or a
-    // file is malformed.
+    // Picks tokenizer.json, else tokenizer.model; for a .gguf file, its tokenizer.ggml.* metadata.
+    // Throws wp::Error when there is neither, or a file is malformed.
     static std::unique_ptr<Tokenizer> load(const std::filesystem::path& dir);
 
 protected:
