@@ -145,6 +145,11 @@ int run_info(const Args& a) {
     std::printf("dtype          %s weights%s, %s compute\n", model->weights_dtype().c_str(),
                 c.torch_dtype.empty() ? "" : (" (config: " + c.torch_dtype + ")").c_str(),
                 precision_name(model->precision()));
+    for (const WeightConversion& w : model->weight_conversions())
+        std::printf("               %-5s -> %-4s %4d matrices%s\n", w.from.c_str(), precision_name(w.to), w.matrices,
+                    w.repacked ? ", repacked (the file's values)"
+                    : (w.from == "F32" && w.to == Precision::F32) || (w.from == "BF16" && w.to == Precision::BF16) ? ", as stored"
+                                                                                                                : ", converted");
     std::printf("vocabulary     %d\n", c.vocab_size);
     std::printf("hidden         %d, intermediate %d, %s MLP\n", c.hidden_size, c.intermediate_size,
                 c.activation == Activation::GeluTanh ? "GELU-tanh" : "SiLU");
@@ -378,14 +383,14 @@ const CommandGroup& model_commands() {
     static const CommandGroup group{
         "Model commands (DIR is a Hugging Face model folder)",
         {
-            {"info", "Family, parameters, dtype, layers and windows, KV-cache bytes per token", {"--model DIR"},
+            {"info", "Family, parameters, dtype, layers and windows, KV-cache bytes per token", {"--model PATH"},
              "Family, parameter count, dtype, layers with their kind and window, context length,\n"
              "KV-cache bytes per token.\n",
              {{}, {"model"}},
              run_info},
             {"generate", "Continue a text (streamed) or token ids",
-             {"--model DIR [--prompt TEXT] [--cache dynamic|static|hybrid]\n[sampling options] [compute options]",
-              "--model DIR --ids 2,17,5 [--cache dynamic|static|hybrid]\n[sampling options] [compute options]"},
+             {"--model PATH [--prompt TEXT] [--cache dynamic|static|hybrid]\n[sampling options] [compute options]",
+              "--model PATH --ids 2,17,5 [--cache dynamic|static|hybrid]\n[sampling options] [compute options]"},
              std::string("Continues the text (read from standard input without --prompt) and streams it; with\n"
                          "--ids, continues the token ids and prints the new ids, comma-separated.\n"
                          "--max-new-tokens defaults to 256, or 32 with --ids.\n\n") +
@@ -393,21 +398,21 @@ const CommandGroup& model_commands() {
              {kSamplingFlags, join({"model", "ids", "prompt", "cache"}, kSamplingOptions, kComputeOptions)},
              run_generate},
             {"chat", "Interactive chat with the model's chat template",
-             {"--model DIR [--system TEXT] [sampling options] [compute options]"},
+             {"--model PATH [--system TEXT] [sampling options] [compute options]"},
              std::string("Interactive chat with the model's chat template. /reset, /system TEXT, /quit;\n"
                          "Ctrl-C stops the current reply. --max-new-tokens defaults to 512.\n\n") +
                  kSamplingHelp,
              {kSamplingFlags, join({"model", "system"}, kSamplingOptions, kComputeOptions)},
              run_chat},
             {"logits", "Logits of every position of token ids",
-             {"--model DIR --ids 2,17,5 [--cache KIND] [--step] [--out FILE]"},
+             {"--model PATH --ids 2,17,5 [--cache KIND] [--step] [--out FILE]"},
              "Logits of every position. --step feeds one token at a time through the cache.\n"
              "--out writes raw little-endian f32, row-major [tokens, vocab]; without it a summary\n"
              "(arg-max per position) is printed.\n",
              {{"step"}, {"model", "ids", "cache", "out"}},
              run_logits},
             {"mask", "The attention mask of every layer kind as text",
-             {"--model DIR [--prompt TEXT] [--no-special] [--color]"},
+             {"--model PATH [--prompt TEXT] [--no-special] [--color]"},
              "The attention mask of every distinct layer kind as text (a row per query token,\n"
              "■ seen, ⬚ masked; sliding-window layers labelled with their window), in the manner\n"
              "of transformers' AttentionMaskVisualizer. Needs config.json and the tokenizer only;\n"

@@ -304,38 +304,27 @@ class SpecialVocab:
             self.ids[typ] = tid
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("folder")
-    ap.add_argument("out")
-    ap.add_argument("--arch", required=True)
-    ap.add_argument("--pre")
-    ap.add_argument("--config", action="append", default=[], metavar="KEY=VALUE")
-    args = ap.parse_args()
-    hparams = {}
-    for item in args.config:
-        k, _, v = item.partition("=")
-        hparams[k] = json.loads(v)
-
-    meta = [kv("general.architecture", T_STR, args.arch)]
-    if args.arch in ("gemma", "gemma2", "llama"):
-        tokens, scores, toktypes = create_vocab_sentencepiece(args.folder, hparams)
+def tokenizer_metadata(folder, arch, hparams, pre=None):
+    """The tokenizer.* metadata entries (encoded) for the tokenizer of `folder`."""
+    meta = []
+    if arch in ("gemma", "gemma2", "llama"):
+        tokens, scores, toktypes = create_vocab_sentencepiece(folder, hparams)
         meta += [kv("tokenizer.ggml.model", T_STR, "llama"), kv("tokenizer.ggml.pre", T_STR, "default"),
                  kv("tokenizer.ggml.tokens", T_ARR, (T_STR, tokens)),
                  kv("tokenizer.ggml.scores", T_ARR, (T_F32, scores)),
                  kv("tokenizer.ggml.token_type", T_ARR, (T_I32, toktypes))]
-        special = SpecialVocab(args.folder, hparams, n_vocab=len(tokens))
-        if args.arch == "gemma":
+        special = SpecialVocab(folder, hparams, n_vocab=len(tokens))
+        if arch == "gemma":
             special.types.append("eot")
             special.set("eot", 107)
-    elif args.arch in ("qwen2", "qwen3"):
-        tokens, toktypes = get_vocab_base(args.folder, hparams)
-        meta += [kv("tokenizer.ggml.model", T_STR, "gpt2"), kv("tokenizer.ggml.pre", T_STR, args.pre or "qwen2"),
+    elif arch in ("qwen2", "qwen3"):
+        tokens, toktypes = get_vocab_base(folder, hparams)
+        meta += [kv("tokenizer.ggml.model", T_STR, "gpt2"), kv("tokenizer.ggml.pre", T_STR, pre or "qwen2"),
                  kv("tokenizer.ggml.tokens", T_ARR, (T_STR, tokens)),
                  kv("tokenizer.ggml.token_type", T_ARR, (T_I32, toktypes))]
-        special = SpecialVocab(args.folder, hparams, load_merges=True)
+        special = SpecialVocab(folder, hparams, load_merges=True)
     else:
-        raise SystemExit("unknown --arch " + args.arch)
+        raise SystemExit("unknown --arch " + arch)
 
     # SpecialVocab.add_to_gguf: merges, then ids, then flags, then the template
     if special.merges:
@@ -351,9 +340,26 @@ def main():
         if not isinstance(special.chat_template, str):
             raise SystemExit("named chat templates are not supported by this script")
         meta.append(kv("tokenizer.chat_template", T_STR, special.chat_template))
-    if args.arch in ("gemma", "gemma2"):
+    if arch in ("gemma", "gemma2"):
         meta.append(kv("tokenizer.ggml.add_space_prefix", T_BOOL, False))
 
+    return meta
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("folder")
+    ap.add_argument("out")
+    ap.add_argument("--arch", required=True)
+    ap.add_argument("--pre")
+    ap.add_argument("--config", action="append", default=[], metavar="KEY=VALUE")
+    args = ap.parse_args()
+    hparams = {}
+    for item in args.config:
+        k, _, v = item.partition("=")
+        hparams[k] = json.loads(v)
+
+    meta = [kv("general.architecture", T_STR, args.arch)] + tokenizer_metadata(args.folder, args.arch, hparams, args.pre)
     with open(args.out, "wb") as f:
         f.write(b"GGUF" + struct.pack("<IQQ", 3, 0, len(meta)) + b"".join(meta))
 

@@ -4,9 +4,11 @@ GGUF file that llama.cpp loads, for the side-by-side benchmark. Plain Python, no
 
 Matrices keep the folder's dtype (F32 or BF16, as llama.cpp's converter does with --outtype);
 one-dimensional tensors become F32 (Gemma's norm weights get llama.cpp's +1). The vocabulary is a
-placeholder of the model's size (control, byte and filler pieces): benchmarks feed token ids.
+placeholder of the model's size (control, byte and filler pieces): benchmarks feed token ids. With
+--vocab, the folder's own tokenizer and chat template are written instead, as llama.cpp's converter
+writes them (tests/gguf/tokenizer_to_gguf.py), for a file that chats.
 
-usage: gguf_export.py MODEL_DIR OUT.gguf
+usage: gguf_export.py MODEL_DIR OUT.gguf [--vocab]
 """
 import json
 import os
@@ -68,9 +70,11 @@ def read_safetensors(folder):
 
 
 def main():
-    if len(sys.argv) != 3:
+    args = [a for a in sys.argv[1:] if a != "--vocab"]
+    if len(args) != 2:
         sys.exit(__doc__)
-    folder, out = sys.argv[1], sys.argv[2]
+    folder, out = args
+    real_vocab = "--vocab" in sys.argv[1:]
     cfg = json.load(open(os.path.join(folder, "config.json")))
     arch = cfg["model_type"]
     if arch not in ("gemma", "gemma2", "qwen2"):
@@ -118,13 +122,17 @@ def main():
         meta += [kv("gemma2.attn_logit_softcapping", T_F32, cfg.get("attn_logit_softcapping") or 50.0),
                  kv("gemma2.final_logit_softcapping", T_F32, cfg.get("final_logit_softcapping") or 30.0),
                  kv("gemma2.attention.sliding_window", T_U32, cfg.get("sliding_window") or 4096)]
+    if real_vocab:
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "gguf"))
+        import tokenizer_to_gguf
+        meta += tokenizer_to_gguf.tokenizer_metadata(folder, arch, cfg)
     # Placeholder SentencePiece-style vocabulary: <unk> <s> </s>, the 256 byte pieces, fillers.
     tokens, types = ["<unk>", "<s>", "</s>"], [2, 3, 3]
     tokens += ["<0x%02X>" % b for b in range(256)]
     types += [6] * 256
     tokens += ["\u2581t%d" % i for i in range(V - len(tokens))]
     types += [1] * (V - len(types))
-    meta += [kv("tokenizer.ggml.model", T_STR, "llama"), kv("tokenizer.ggml.tokens", T_ARR, (T_STR, tokens)),
+    meta += [] if real_vocab else [kv("tokenizer.ggml.model", T_STR, "llama"), kv("tokenizer.ggml.tokens", T_ARR, (T_STR, tokens)),
              kv("tokenizer.ggml.scores", T_ARR, (T_F32, [0.0] * V)),
              kv("tokenizer.ggml.token_type", T_ARR, (T_I32, types)),
              kv("tokenizer.ggml.unknown_token_id", T_U32, 0), kv("tokenizer.ggml.bos_token_id", T_U32, 1),
