@@ -31,6 +31,7 @@ struct Preset {
     bool tied;
     double rope_theta;
     const char* tokenizer_fixture;  // a fixture whose tokenizer is copied in
+    int sliding_window = 4096;      // Gemma2's sliding layers
 };
 
 const Preset kPresets[] = {
@@ -40,6 +41,10 @@ const Preset kPresets[] = {
     {"qwen2-0.5b", "qwen2", 151936, 896, 4864, 24, 14, 2, 64, 32768, true, 1000000.0, "tiny-qwen2"},
     {"qwen2-1.5b", "qwen2", 151936, 1536, 8960, 28, 12, 2, 128, 32768, true, 1000000.0, "tiny-qwen2"},
     {"qwen2-7b", "qwen2", 152064, 3584, 18944, 28, 28, 4, 128, 32768, false, 1000000.0, "tiny-qwen2"},
+    // Small test shapes whose every matrix row is a multiple of 256 long, so llama.cpp's K-quants
+    // apply to all of them (tests/gguf); the fixtures' 1000-token vocabularies.
+    {"gemma2-k256", "gemma2", 1000, 256, 512, 4, 4, 2, 64, 8192, true, 10000.0, "tiny-gemma2", 16},
+    {"qwen2-k256", "qwen2", 1000, 256, 512, 4, 4, 2, 64, 32768, false, 1000000.0, "tiny-qwen2"},
 };
 
 ojson config_for(const Preset& p, const std::string& dtype, int labels) {
@@ -81,8 +86,8 @@ ojson config_for(const Preset& p, const std::string& dtype, int labels) {
         c["eos_token_id"] = 151645;
     }
     if (std::string(p.model_type) == "gemma2") {
-        c["query_pre_attn_scalar"] = 256;
-        c["sliding_window"] = 4096;
+        c["query_pre_attn_scalar"] = p.head_dim;  // as the real 2B and 9B (and GGUF files: head_dim^-0.5)
+        c["sliding_window"] = p.sliding_window;
         c["attn_logit_softcapping"] = 50.0;
         c["final_logit_softcapping"] = 30.0;
         c["cache_implementation"] = "hybrid";
