@@ -17,6 +17,8 @@ packages=(
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+# npm fetches llama.cpp for the GGUF comparison test (tests/gguf); a Node.js from elsewhere will do.
+command -v npm >/dev/null 2>&1 || packages+=(npm)
 
 missing=()
 for p in "${packages[@]}"; do
