@@ -21,6 +21,7 @@
 #include <QStatusBar>
 #include <QTabWidget>
 
+#include "engine/model_paths.h"
 #include "theme.h"
 #include "widgets/attention_tab.h"
 #include "widgets/chat_pane.h"
@@ -43,6 +44,13 @@ const char* kDefaultModelName = "windowpane-demo-gemma2";
 
 // The size the window opens at when the screen has room for it.
 constexpr QSize kPreferredSize(1600, 1000);
+
+// What a drop opens: a folder (the load says why when it holds no model) or a GGUF file.
+QString droppedModel(const QMimeData* data) {
+    for (const QUrl& u : data->urls())
+        if (u.isLocalFile() && (QFileInfo(u.toLocalFile()).isDir() || isGgufFile(u.toLocalFile()))) return u.toLocalFile();
+    return {};
+}
 
 }  // namespace
 
@@ -166,7 +174,7 @@ void MainWindow::buildUi() {
     connect(attention_, &AttentionTab::analysisReady, this, &MainWindow::analysisReady);
     connect(tabs_, &QTabWidget::currentChanged, this, [this](int index) {
         if (tabs_->widget(index) == compare_) {
-            compare_->setCandidateModels(compareCandidates());
+            compare_->setCandidateModels(compareCandidates(), libraryNames_);
             compare_->setJudgeCandidates(libraryJudges_);
         }
         if (tabs_->widget(index) == attention_) attention_->followConversation();
@@ -181,6 +189,11 @@ void MainWindow::buildMenus() {
     file->addAction(tr("&Open Model Folder\u2026"), QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_O), this, [this] {
         const QString dir = QFileDialog::getExistingDirectory(this, tr("Open a model folder"), card_.path);
         if (!dir.isEmpty()) openModel(dir);
+    });
+    file->addAction(tr("Open &GGUF File\u2026"), this, [this] {
+        const QString path = QFileDialog::getOpenFileName(this, tr("Open a GGUF file"), QFileInfo(card_.path).path(),
+                                                          ggufFileFilter());
+        if (!path.isEmpty()) openModel(path);
     });
     recentMenu_ = file->addMenu(tr("Recent Models"));
     file->addAction(tr("Open the &Demo Model"), this, [this] {
@@ -264,11 +277,10 @@ void MainWindow::openStore() {
 // else the embedded demo model.
 void MainWindow::openFirstModel(const QList<StoredConversation>& conversations) {
     QString model = options_.modelPath;
-    if (model.isEmpty() && !conversations.isEmpty() &&
-        QFileInfo::exists(conversations.first().modelPath + "/config.json"))
+    if (model.isEmpty() && !conversations.isEmpty() && isModelPath(conversations.first().modelPath))
         model = conversations.first().modelPath;
     if (model.isEmpty()) model = appSettings_.lastModel();
-    if ((model.isEmpty() || !QFileInfo::exists(model + "/config.json")) && options_.modelPath.isEmpty())
+    if (!isModelPath(model) && options_.modelPath.isEmpty())
         model = defaultModelPath();
     if (!model.isEmpty()) openModel(model);
     else showError(tr("No model found. Open one from the library (File \u2192 Model Library\u2026), or get one from the Hugging Face hub (File \u2192 Get Models\u2026)."));
@@ -292,10 +304,10 @@ void MainWindow::analyze(const QString& text) {
 
 void MainWindow::showConversation(qint64 id) {
     chat_->showConversation(id);
-    // A conversation goes on with the model it was held with, if that folder is still there.
+    // A conversation goes on with the model it was held with, if that folder or file is still there.
     const auto conv = store_.conversation(id);
     if (conv && !conv->modelPath.isEmpty() && conv->modelPath != card_.path && conv->modelPath != loadingPath_ &&
-        QFileInfo::exists(conv->modelPath + "/config.json"))
+        isModelPath(conv->modelPath))
         openModel(conv->modelPath);
 }
 
@@ -311,7 +323,9 @@ void MainWindow::refreshLibraryModels() {
 void MainWindow::setLibraryModels(const QList<LibraryEntry>& entries) {
     libraryModels_.clear();
     libraryJudges_.clear();
+    libraryNames_.clear();
     for (const LibraryEntry& e : entries) {
+        libraryNames_.insert(e.dir, e.name);
         if (e.supported && e.head == "chat") libraryModels_ << e.dir;  // compare panes chat
         if (e.head != "chat") taskHeadModels_.insert(e.dir);
         if (e.supported && e.head == "reward") libraryJudges_ << e.dir;  // a one-label sequence classifier
@@ -423,19 +437,12 @@ void MainWindow::rebuildRecentMenu() {
 // ---- events --------------------------------------------------------------------------------
 
 void MainWindow::dragEnterEvent(QDragEnterEvent* e) {
-    for (const QUrl& u : e->mimeData()->urls())
-        if (u.isLocalFile() && QFileInfo(u.toLocalFile()).isDir()) {
-            e->acceptProposedAction();
-            return;
-        }
+    if (!droppedModel(e->mimeData()).isEmpty()) e->acceptProposedAction();
 }
 
 void MainWindow::dropEvent(QDropEvent* e) {
-    for (const QUrl& u : e->mimeData()->urls())
-        if (u.isLocalFile() && QFileInfo(u.toLocalFile()).isDir()) {
-            openModel(u.toLocalFile());
-            return;
-        }
+    const QString path = droppedModel(e->mimeData());
+    if (!path.isEmpty()) openModel(path);
 }
 
 void MainWindow::closeEvent(QCloseEvent* e) {

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <QMainWindow>
+#include <QHash>
 #include <QSet>
 
 #include "app_settings.h"
@@ -110,6 +111,7 @@ private:
     HubThread downloads_{QStringLiteral("downloads")};  // pulls, one after another
     quint64 libraryRequest_ = 0;
     QStringList libraryModels_;
+    QHash<QString, QString> libraryNames_;  // the library's name of each model path (Ollama's MODEL:TAG)
     QStringList libraryJudges_;  // the library's reward models: the compare view's judges
     QSet<QString> taskHeadModels_;  // known not to chat (library, or loaded): kept out of the compare panes
     ModelLibraryDialog* library_ = nullptr;

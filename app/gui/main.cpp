@@ -5,6 +5,7 @@
 #include <QFileInfo>
 #include <QIcon>
 
+#include "engine/model_paths.h"
 #include "main_window.h"
 #include "widgets/settings_panel.h"
 #include "wp/model/threads.h"
@@ -22,22 +23,25 @@ int main(int argc, char** argv) {
             "Chat with Gemma, Gemma2 and Qwen2 models on the CPU and see what every layer attends to.");
         parser.addHelpOption();
         parser.addVersionOption();
-        QCommandLineOption model("model", "Open the model folder DIR (config.json + safetensors + tokenizer).", "DIR");
+        QCommandLineOption model("model",
+                                 "Open the model at PATH: a model folder (config.json + safetensors + tokenizer) or a "
+                                 "GGUF file (.gguf, or an Ollama blob).",
+                                 "PATH");
         QCommandLineOption dataDir("data-dir",
                                    "Keep conversations and settings in DIR instead of the user's directories.", "DIR");
         parser.addOption(model);
         parser.addOption(dataDir);
-        parser.addPositionalArgument("model-dir", "Same as --model.", "[DIR]");
+        parser.addPositionalArgument("model", "Same as --model.", "[PATH]");
         parser.process(core);
         options.modelPath = parser.value(model);
         if (options.modelPath.isEmpty() && !parser.positionalArguments().isEmpty())
             options.modelPath = parser.positionalArguments().first();
         if (!options.modelPath.isEmpty()) {
-            if (!QFileInfo(options.modelPath).isDir()) {
-                fprintf(stderr, "windowpane: %s is not a folder\n", qPrintable(options.modelPath));
+            if (!QFileInfo(options.modelPath).isDir() && !wp::ui::isGgufFile(options.modelPath)) {
+                fprintf(stderr, "windowpane: %s is not a model folder or a GGUF file\n", qPrintable(options.modelPath));
                 return 2;
             }
-            options.modelPath = QDir(options.modelPath).absolutePath();
+            options.modelPath = QDir::cleanPath(QFileInfo(options.modelPath).absoluteFilePath());
         }
         options.dataDir = parser.value(dataDir);
         if (!options.dataDir.isEmpty()) options.settingsFile = QDir(options.dataDir).filePath("settings.ini");

@@ -14,6 +14,8 @@
 #include <QElapsedTimer>
 #include <QFile>
 #include <QLabel>
+#include <QMenu>
+#include <QMimeData>
 #include <QPlainTextEdit>
 #include <QScreen>
 #include <QSettings>
@@ -89,8 +91,12 @@ protected:
     // A main window on the shared model folder `model`, at `size` (empty: the size it picks
     // itself). A window opened before in the same test is destroyed first, as when the app quits.
     MainWindow& open(const QString& model, QSize size = {}, Visibility visibility = kShown) {
+        return openPath(sharedDir() + "/" + model, size, visibility);
+    }
+    // The same for any path (empty: the model the app picks by itself).
+    MainWindow& openPath(const QString& path, QSize size = {}, Visibility visibility = kShown) {
         window_.reset();
-        window_ = std::make_unique<MainWindow>(options(sharedDir() + "/" + model));
+        window_ = std::make_unique<MainWindow>(options(path));
         if (size.isValid()) window_->resize(size);
         if (visibility == kShown) window_->show();
         return *window_;
@@ -479,6 +485,58 @@ TEST_F(Gui, OpensInsideTheScreenWithEveryDockVisible) {
     expectInside("on the attention tab");
     tabs->setCurrentWidget(w.compareView());
     expectInside("on the compare tab");
+}
+
+// A GGUF file dropped on the window opens (a text file does not), its card says what each tensor
+// type became, and it comes back from the recent models and at the next start.
+TEST_F(Gui, ADroppedGgufFileOpensAndItsCardShowsTheConversions) {
+    const QString gguf = tempPath("tiny-gemma2.gguf"), text = tempPath("notes.txt");
+    ASSERT_TRUE(QFile::copy(QStringLiteral(WP_GGUF_SEED_DIR "/tiny-gemma2.gguf"), gguf));
+    QFile notes(text);
+    ASSERT_TRUE(notes.open(QIODevice::WriteOnly));
+    notes.write("not a model");
+    notes.close();
+    MainWindow& w = open(kTinyGemma2);
+    ASSERT_TRUE(waitForModel(w));
+    EXPECT_TRUE(w.modelCard().weightConversions.isEmpty());  // a model folder: nothing converted from GGUF
+
+    auto drag = [&](const QString& file) {
+        QMimeData data;
+        data.setUrls({QUrl::fromLocalFile(file)});
+        QDragEnterEvent enter(QPoint(50, 50), Qt::CopyAction, &data, Qt::LeftButton, Qt::NoModifier);
+        QApplication::sendEvent(&w, &enter);
+        if (!enter.isAccepted()) return false;
+        QDropEvent drop(QPointF(50, 50), Qt::CopyAction, &data, Qt::LeftButton, Qt::NoModifier);
+        QApplication::sendEvent(&w, &drop);
+        return true;
+    };
+    EXPECT_FALSE(drag(text));
+    ASSERT_TRUE(drag(gguf));
+    ASSERT_TRUE(waitFor([&] { return !w.isLoading() && w.modelCard().path == gguf; }, 20000)) << w.lastError().toStdString();
+    const wp::ui::ModelCard& card = w.modelCard();
+    EXPECT_EQ(card.name, "tiny-gemma2.gguf");
+    EXPECT_EQ(card.family, "gemma2");
+    EXPECT_TRUE(card.singleFile);
+    EXPECT_EQ(card.weightConversions, QStringList{"Q8_0 \u2192 q8 (8, repacked)"});
+    auto* label = w.findChild<QLabel*>("modelCard");
+    ASSERT_NE(label, nullptr);
+    EXPECT_THAT(label->text().toStdString(), testing::HasSubstr("Q8_0&nbsp;\u2192&nbsp;q8&nbsp;(8,&nbsp;repacked)"));
+    EXPECT_THAT(label->text().toStdString(), testing::HasSubstr("built-in (the file has none)"));
+    QTest::qWait(50);
+    EXPECT_TRUE(w.grab().save(screenshotPath("gui-gguf-card")));
+
+    // The recent models list it by its path.
+    QMenu* recent = nullptr;
+    for (QMenu* m : w.findChildren<QMenu*>())
+        if (m->title() == "Recent Models") recent = m;
+    ASSERT_NE(recent, nullptr);
+    ASSERT_FALSE(recent->actions().isEmpty());
+    EXPECT_EQ(recent->actions().first()->text(), gguf);
+
+    // At the next start (no model named) the last model, the GGUF file, opens again.
+    MainWindow& w2 = openPath(QString());
+    ASSERT_TRUE(waitForModel(w2));
+    EXPECT_EQ(w2.modelCard().path, gguf);
 }
 
 // Size, position and dock layout are saved when the window closes and come back at the next start.

@@ -45,6 +45,9 @@ protected:
         qputenv("HF_HOME", path("hf").toUtf8());
         qputenv("XDG_CONFIG_HOME", path("config").toUtf8());
         for (const char* v : {"HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "HF_TOKEN", "HF_TOKEN_PATH", "HF_ENDPOINT"}) qunsetenv(v);
+        // LM Studio's and Ollama's folders: this test's own (empty unless a test fills them).
+        qputenv("WP_LMSTUDIO_MODELS", path("lmstudio").toUtf8());
+        qputenv("OLLAMA_MODELS", path("ollama").toUtf8());
     }
     void TearDown() override {
         window_.reset();
@@ -157,6 +160,83 @@ TEST_F(Library, ListsTheCacheAndAddedFoldersAndOpensAModel) {
     ASSERT_TRUE(waitFor([&] { return !w.isLoading() && w.modelCard().path == snap; }, 20000)) << w.lastError().toStdString();
     EXPECT_EQ(w.modelCard().family, "gemma2");
     EXPECT_EQ(w.modelCard().name, "acme/tiny-gemma2");  // the repo, not the snapshot's commit
+}
+
+// GGUF files: in an added folder, in LM Studio's folder and as Ollama's blob with its manifest. The
+// Ollama model opens under its own name.
+TEST_F(Library, ListsGgufFilesOfAddedFoldersLmStudioAndOllamaAndOpensOne) {
+    const QString seed = QStringLiteral(WP_GGUF_SEED_DIR "/tiny-gemma2.gguf");
+    QDir().mkpath(path("ggufs/sub"));
+    ASSERT_TRUE(QFile::copy(seed, path("ggufs/sub/mine-Q8_0.gguf")));
+    QFile fake(path("ggufs/fake.gguf"));  // a .gguf name without GGUF inside
+    ASSERT_TRUE(fake.open(QIODevice::WriteOnly));
+    fake.write("not a model");
+    fake.close();
+    QDir().mkpath(path("lmstudio/acme/tiny-GGUF"));
+    ASSERT_TRUE(QFile::copy(seed, path("lmstudio/acme/tiny-GGUF/tiny-Q8_0.gguf")));
+    const QString hex(64, 'c');
+    const QString blob = path("ollama/blobs/sha256-" + hex);
+    QDir().mkpath(path("ollama/blobs"));
+    ASSERT_TRUE(QFile::copy(seed, blob));
+    QDir().mkpath(path("ollama/manifests/registry.ollama.ai/library/tiny"));
+    QFile manifest(path("ollama/manifests/registry.ollama.ai/library/tiny/latest"));
+    ASSERT_TRUE(manifest.open(QIODevice::WriteOnly));
+    manifest.write(QStringLiteral(R"({"schemaVersion": 2, "layers": [{"mediaType": "application/vnd.ollama.image.model",
+        "digest": "sha256:%1", "size": 9312}]})").arg(hex).toUtf8());
+    manifest.close();
+    QDir().mkpath(path("config/windowpane"));
+    QFile lib(path("config/windowpane/library.json"));
+    ASSERT_TRUE(lib.open(QIODevice::WriteOnly));
+    lib.write(QStringLiteral(R"({"folders": ["%1"]})").arg(path("ggufs")).toUtf8());
+    lib.close();
+
+    MainWindow& w = open();
+    ASSERT_TRUE(waitFor([&] { return !w.isLoading() && !w.modelCard().path.isEmpty(); }, 20000));
+    wp::ui::ModelLibraryDialog* d = w.showLibrary();
+    ASSERT_TRUE(waitFor([&] { return d->entries().size() == 4; }, 10000));
+    const auto& e = d->entries();
+    QStringList names;
+    for (const auto& x : e) names << x.name;
+    EXPECT_EQ(names, (QStringList{"fake.gguf", "mine-Q8_0.gguf", "tiny-Q8_0.gguf", "tiny:latest"}));
+    EXPECT_FALSE(e[0].supported);
+    EXPECT_TRUE(e[0].why.contains("not a GGUF file")) << e[0].why.toStdString();
+    for (int i = 1; i < 4; ++i) {
+        EXPECT_TRUE(e[i].supported) << e[i].why.toStdString();
+        EXPECT_TRUE(e[i].gguf);
+        EXPECT_EQ(e[i].family, "gemma2");
+        EXPECT_EQ(e[i].dtype, "Q8_0");
+        EXPECT_EQ(e[i].contextLength, 64);
+    }
+    EXPECT_EQ(e[1].addedFolder, path("ggufs"));
+    EXPECT_EQ(d->table()->item(2, 7)->text(), "LM Studio");
+    EXPECT_EQ(d->table()->item(3, 7)->text(), "Ollama");
+    EXPECT_EQ(d->table()->item(1, 5)->text(), "64");
+    // Remove Folder removes the added folder a file was found in; LM Studio's and Ollama's are not ours.
+    QPushButton *openButton = nullptr, *removeButton = nullptr;
+    for (QPushButton* b : d->findChildren<QPushButton*>()) {
+        if (b->text() == "Open") openButton = b;
+        if (b->text() == "Remove Folder") removeButton = b;
+    }
+    ASSERT_NE(openButton, nullptr);
+    ASSERT_NE(removeButton, nullptr);
+    d->table()->selectRow(1);
+    EXPECT_TRUE(removeButton->isEnabled());
+    d->table()->selectRow(0);
+    EXPECT_FALSE(openButton->isEnabled());
+    d->table()->selectRow(3);
+    EXPECT_FALSE(removeButton->isEnabled());
+    EXPECT_TRUE(openButton->isEnabled());
+    // The compare view offers the Ollama model under its name, not its blob's digest.
+    auto* tabs = w.findChild<QTabWidget*>();
+    ASSERT_NE(tabs, nullptr);
+    tabs->setCurrentWidget(w.compareView());
+    EXPECT_TRUE(w.compareView()->candidateLabels(0).contains("tiny:latest")) << w.compareView()->candidateLabels(0).join(", ").toStdString();
+    QTest::qWait(50);
+    EXPECT_TRUE(d->grab().save(screenshotPath("model-library-gguf")));
+    openButton->click();
+    ASSERT_TRUE(waitFor([&] { return !w.isLoading() && w.modelCard().path == blob; }, 20000)) << w.lastError().toStdString();
+    EXPECT_EQ(w.modelCard().name, "tiny:latest");  // Ollama's name, not the blob's digest
+    EXPECT_EQ(w.modelCard().weightConversions, QStringList{"Q8_0 \u2192 q8 (8, repacked)"});
 }
 
 TEST_F(Library, GetModelsSearchesDownloadsWithProgressAndOpens) {

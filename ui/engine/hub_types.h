@@ -9,13 +9,17 @@
 namespace wp::ui {
 
 struct LibraryEntry {
-    QString name;        // ORG/NAME for the hub cache, the folder's name otherwise
-    QString dir;
+    QString name;        // ORG/NAME for the hub cache, Ollama's MODEL:TAG, the folder's or file's name otherwise
+    QString dir;         // the model folder or GGUF file to open
     QString family, head, dtype, commit;
     QString why;         // why it does not open, when it does not
+    QString source;      // "hub cache", "folder", "LM Studio", "Ollama" (wp::LibraryModel::source)
+    QString addedFolder; // source "folder": the folder the user added, which Remove Folder removes
     qint64 parameters = 0;
+    qint64 contextLength = 0;
     quint64 bytesOnDisk = 0;
     bool fromHubCache = false;
+    bool gguf = false;
     bool supported = false;
 };
 

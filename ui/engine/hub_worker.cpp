@@ -51,6 +51,10 @@ void HubWorker::listLibrary(quint64 id) {
             e.dtype = q(m.dtype);
             e.commit = q(m.commit);
             e.why = q(m.why);
+            e.source = q(m.source);
+            e.addedFolder = q(m.added_folder.string());
+            e.contextLength = m.context_length;
+            e.gguf = m.gguf;
             e.parameters = m.parameters;
             e.bytesOnDisk = m.bytes_on_disk;
             e.fromHubCache = m.from_hub_cache;

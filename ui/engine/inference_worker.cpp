@@ -11,6 +11,7 @@
 #include "engine/model_names.h"
 #include "wp/error.h"
 #include "wp/generate/chat_session.h"
+#include "wp/hub/model_library.h"
 #include "wp/model/decode_kernel_choice.h"
 
 namespace wp::ui {
@@ -83,13 +84,37 @@ InferenceWorker::Loaded* InferenceWorker::find(const QString& path) {
     return it == models_.end() ? nullptr : it->get();
 }
 
+namespace {
+
+// "Q4_K → q8 (169, converted)", "F32 → f32 (1)": each GGUF tensor type and what it became. A type
+// kept as it is says nothing more; "repacked" moves the same values, "converted" changes their form
+// (dequantized and quantized again, or widened).
+QStringList describeConversions(const std::vector<WeightConversion>& conversions) {
+    QStringList parts;
+    for (const WeightConversion& c : conversions) {
+        const QString from = QString::fromStdString(c.from), to = QString::fromLatin1(precision_name(c.to));
+        const QString how = c.repacked ? QObject::tr(", repacked")
+                            : from.compare(to, Qt::CaseInsensitive) == 0 ? QString()
+                                                                          : QObject::tr(", converted");
+        parts << QStringLiteral("%1 \u2192 %2 (%3%4)").arg(from, to).arg(c.matrices).arg(how);
+    }
+    return parts;
+}
+
+}  // namespace
+
 ModelCard describeModel(const LoadedModel& lm, const QString& path) {
     const ModelConfig& c = lm.model().config();
     ModelCard card;
     card.path = QDir::cleanPath(path);
+    card.singleFile = QFileInfo(card.path).isFile();
     card.name = modelDisplayName(card.path);
+    // An Ollama blob is named by its digest: Ollama's manifests give the name it is known by.
+    if (const std::string ollama = ollama_blob_name(card.path.toStdString()); !ollama.empty())
+        card.name = QString::fromStdString(ollama);
     card.family = QString::fromLatin1(family_name(c.family));
     card.dtype = QString::fromStdString(lm.model().weights_dtype());
+    card.weightConversions = describeConversions(lm.model().weight_conversions());
     card.precision = QString::fromLatin1(precision_name(lm.model().precision()));
     card.tokenizer = QString::fromStdString(lm.tokenizer().describe());
     card.parameters = lm.model().parameter_count();

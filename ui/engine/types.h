@@ -18,9 +18,13 @@ struct LayerInfo {
 // What the model card shows; filled by the worker from core.
 struct ModelCard {
     QString path;
-    QString name;            // folder name
+    QString name;            // folder name, GGUF file name, or Ollama's MODEL:TAG
     QString family;          // gemma, gemma2, qwen2
     QString dtype;           // weights dtype
+    // A GGUF file's tensor types and what each became at load, one entry per type
+    // ("Q4_K → q8 (169, converted)", "Q8_0 → q8 (26, repacked)"); empty for a model folder.
+    QStringList weightConversions;
+    bool singleFile = false;  // a GGUF file rather than a model folder
     QString precision;       // compute precision (f32, bf16, q8, q4)
     QString tokenizer;       // tokenizer description
     qint64 parameters = 0;

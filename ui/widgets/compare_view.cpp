@@ -19,6 +19,7 @@
 
 #include "engine/inference_worker.h"
 #include "engine/model_names.h"
+#include "engine/model_paths.h"
 #include "engine/worker_thread.h"
 #include "widgets/judge_bar.h"
 #include "widgets/mask_view.h"
@@ -111,6 +112,9 @@ CompareView::CompareView(QWidget* parent) : QWidget(parent) {
             QString path = raw->chooser->itemData(index).toString();
             if (path == "open") {
                 path = QFileDialog::getExistingDirectory(this, tr("Open a model folder"));
+                if (path.isEmpty()) return;
+            } else if (path == "open-gguf") {
+                path = QFileDialog::getOpenFileName(this, tr("Open a GGUF file"), QString(), ggufFileFilter());
                 if (path.isEmpty()) return;
             }
             if (!path.isEmpty()) setModel(raw->slot, path);
@@ -269,11 +273,12 @@ CompareView::CompareView(QWidget* parent) : QWidget(parent) {
 
 CompareView::~CompareView() = default;
 
-void CompareView::setCandidateModels(const QStringList& paths) {
+void CompareView::setCandidateModels(const QStringList& paths, const QHash<QString, QString>& names) {
     for (auto& p : panes_) {
         while (p->chooser->count() > 1) p->chooser->removeItem(1);
-        for (const QString& path : paths) p->chooser->addItem(modelDisplayName(path), path);
+        for (const QString& path : paths) p->chooser->addItem(names.value(path, modelDisplayName(path)), path);
         p->chooser->addItem(tr("Open a folder\u2026"), QStringLiteral("open"));
+        p->chooser->addItem(tr("Open a GGUF file\u2026"), QStringLiteral("open-gguf"));
     }
 }
 

@@ -5,6 +5,7 @@
 // model on its own worker thread) can score each pane's prompt and reply when the replies end.
 #pragma once
 
+#include <QHash>
 #include <QVector>
 #include <QWidget>
 #include <memory>
@@ -34,7 +35,9 @@ public:
 
     // Loads `path` into pane `slot` (0..2) on that pane's own worker.
     void setModel(int slot, const QString& path);
-    void setCandidateModels(const QStringList& paths);  // offered in each pane's chooser
+    // Offered in each pane's chooser, under the library's name when `names` has one (an Ollama blob's
+    // MODEL:TAG), else the folder's or file's.
+    void setCandidateModels(const QStringList& paths, const QHash<QString, QString>& names = {});
     QStringList candidateLabels(int slot) const;         // what pane `slot`'s chooser offers
     void setPrompt(const QString& prompt);
     // Sends the prompt to every loaded model.

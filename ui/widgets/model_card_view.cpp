@@ -21,7 +21,8 @@ ModelCardView::ModelCardView(QWidget* parent) : QScrollArea(parent) {
 
 void ModelCardView::setCard(const ModelCard& card) {
     if (card.path.isEmpty()) {
-        label_->setText(tr("Open a model folder (File \u2192 Open Model Folder\u2026) or drop one on the window."));
+        label_->setText(tr("Open a model folder or a GGUF file (File \u2192 Open Model Folder\u2026 or Open GGUF "
+                           "File\u2026), or drop one on the window."));
         return;
     }
     int sliding = 0;
@@ -46,6 +47,14 @@ void ModelCardView::setCard(const ModelCard& card) {
                    .arg(task, card.architecture.toHtmlEscaped(),
                         shown.isEmpty() ? QString() : QStringLiteral(": ") + shown.join(", ").toHtmlEscaped());
     }
+    // A GGUF file's tensor types and what each became under the weights line, one a line (never
+    // broken inside: "Q4_K → q8 (169, converted)").
+    QString weights = tr("%1, computed in %2").arg(card.dtype, card.precision);
+    for (const QString& c : card.weightConversions)
+        weights += QStringLiteral("<br><small>%1</small>").arg(c.toHtmlEscaped().replace(' ', QStringLiteral("&nbsp;")));
+    const QString templateSource = card.singleFile
+                                       ? (card.builtinTemplate ? tr("built-in (the file has none)") : tr("from the GGUF file"))
+                                       : (card.builtinTemplate ? tr("built-in (the folder has none)") : tr("from the model folder"));
     label_->setText(
         tr("<h3>%1</h3><table cellspacing=3>"
            "<tr><td>Family</td><td><b>%2</b></td></tr>"
@@ -59,16 +68,14 @@ void ModelCardView::setCard(const ModelCard& card) {
            "<tr><td>Tokenizer</td><td>%12</td></tr>"
            "<tr><td>Chat template</td><td>%13</td></tr></table>"
            "<p><b>Layers</b> (%14 global, %15 sliding)</p><table cellspacing=2>%16</table><p><small>%17</small></p>")
-            .arg(card.name.toHtmlEscaped(), card.family, QLocale().toString(card.parameters),
-                 tr("%1, computed in %2").arg(card.dtype, card.precision))
+            .arg(card.name.toHtmlEscaped(), card.family, QLocale().toString(card.parameters), weights)
             .arg(card.contextLength)
             .arg(card.vocabSize)
             .arg(card.heads)
             .arg(card.kvHeads)
             .arg(card.headDim)
             .arg(humanBytes(static_cast<double>(card.kvBytesPerToken)), tr("%1, %2").arg(card.defaultCache, card.kvType),
-                 card.tokenizer.toHtmlEscaped(),
-                 card.builtinTemplate ? tr("built-in (the folder has none)") : tr("from the model folder"))
+                 card.tokenizer.toHtmlEscaped(), templateSource)
             .arg(card.layers.size() - sliding)
             .arg(sliding)
             .arg(layers, card.path.toHtmlEscaped(), task));

@@ -5,6 +5,7 @@
 #include <QHBoxLayout>
 #include <QHeaderView>
 #include <QLabel>
+#include <QLocale>
 #include <QPushButton>
 #include <QTableWidget>
 #include <QVBoxLayout>
@@ -28,11 +29,14 @@ QString count(qint64 n) {
 ModelLibraryDialog::ModelLibraryDialog(HubThread& hub, QWidget* parent) : QDialog(parent), hub_(hub) {
     setWindowTitle(tr("Model Library"));
     auto* layout = new QVBoxLayout(this);
-    auto* intro = new QLabel(tr("Models in the Hugging Face cache (shared with transformers) and folders you added."), this);
+    auto* intro = new QLabel(tr("Models in the Hugging Face cache (shared with transformers), the GGUF files of LM Studio and "
+                                "Ollama, and the model folders and GGUF files in folders you added."),
+                             this);
     intro->setWordWrap(true);
     layout->addWidget(intro);
-    table_ = new QTableWidget(0, 7, this);
-    table_->setHorizontalHeaderLabels({tr("Model"), tr("Family"), tr("Head"), tr("Parameters"), tr("Dtype"), tr("Size"), tr("Location")});
+    table_ = new QTableWidget(0, 8, this);
+    table_->setHorizontalHeaderLabels(
+        {tr("Model"), tr("Family"), tr("Head"), tr("Parameters"), tr("Dtype"), tr("Context"), tr("Size"), tr("Location")});
     table_->setSelectionBehavior(QAbstractItemView::SelectRows);
     table_->setSelectionMode(QAbstractItemView::SingleSelection);
     table_->setEditTriggers(QAbstractItemView::NoEditTriggers);
@@ -74,9 +78,9 @@ ModelLibraryDialog::ModelLibraryDialog(HubThread& hub, QWidget* parent) : QDialo
     });
     connect(remove_, &QPushButton::clicked, this, [this] {
         const int row = table_->currentRow();
-        if (row < 0 || row >= entries_.size() || entries_[row].fromHubCache) return;
+        if (row < 0 || row >= entries_.size() || entries_[row].addedFolder.isEmpty()) return;
         request_ = hub_.nextRequestId();
-        hub_.post(&HubWorker::removeFolder, request_, entries_[row].dir);
+        hub_.post(&HubWorker::removeFolder, request_, entries_[row].addedFolder);
     });
     connect(hub_.worker(), &HubWorker::libraryListed, this, [this](quint64 id, const QList<LibraryEntry>& e) {
         if (id == request_) showEntries(e);
@@ -101,12 +105,17 @@ void ModelLibraryDialog::showEntries(const QList<LibraryEntry>& entries) {
     int firstSupported = -1;
     for (int r = 0; r < entries.size(); ++r) {
         const LibraryEntry& e = entries[r];
+        // Where it is: the cache's commit, the other app's name, or the path of an added folder's model.
+        const QString location = e.fromHubCache ? tr("Hugging Face cache") + QStringLiteral(" \u00b7 ") + e.commit.left(10)
+                                 : e.source == QLatin1String("LM Studio") ? tr("LM Studio")
+                                 : e.source == QLatin1String("Ollama")    ? tr("Ollama")
+                                                                          : e.dir;
         const QStringList cells = {e.name, e.family.isEmpty() ? QStringLiteral("?") : e.family, e.head, count(e.parameters),
-                                   e.dtype, humanBytes(static_cast<double>(e.bytesOnDisk)),
-                                   e.fromHubCache ? tr("Hugging Face cache") + QStringLiteral(" \u00b7 ") + e.commit.left(10) : e.dir};
+                                   e.dtype, e.contextLength > 0 ? QLocale().toString(e.contextLength) : QString(),
+                                   humanBytes(static_cast<double>(e.bytesOnDisk)), location};
         for (int c = 0; c < cells.size(); ++c) {
             auto* item = new QTableWidgetItem(cells[c]);
-            if (c == 3 || c == 5) item->setTextAlignment(Qt::AlignRight | Qt::AlignVCenter);
+            if (c == 3 || c == 5 || c == 6) item->setTextAlignment(Qt::AlignRight | Qt::AlignVCenter);
             item->setToolTip(e.supported ? e.dir : tr("Windowpane cannot open it: %1").arg(e.why));
             if (!e.supported) item->setForeground(palette().color(QPalette::Disabled, QPalette::Text));
             table_->setItem(r, c, item);
@@ -116,7 +125,7 @@ void ModelLibraryDialog::showEntries(const QList<LibraryEntry>& entries) {
     table_->resizeColumnsToContents();
     if (firstSupported >= 0) table_->selectRow(firstSupported);
     status_->setText(entries.isEmpty() ? tr("No models yet: Get Models downloads one from the Hugging Face hub, "
-                                            "Add Folder adds one you have.")
+                                            "Add Folder adds a model folder you have, or a folder of GGUF files.")
                                        : tr("%n model(s).", nullptr, static_cast<int>(entries.size())));
     selectionChanged();
     emit listed(entries_);
@@ -126,7 +135,10 @@ void ModelLibraryDialog::selectionChanged() {
     const int row = table_->currentRow();
     const bool valid = row >= 0 && row < entries_.size() && !table_->selectedItems().isEmpty();
     open_->setEnabled(valid && entries_[row].supported);
-    remove_->setEnabled(valid && !entries_[row].fromHubCache);
+    remove_->setEnabled(valid && !entries_[row].addedFolder.isEmpty());
+    remove_->setToolTip(valid && !entries_[row].addedFolder.isEmpty()
+                            ? tr("Remove the added folder %1 from the library (nothing is deleted)").arg(entries_[row].addedFolder)
+                            : QString());
     if (valid && !entries_[row].supported) status_->setText(tr("Windowpane cannot open %1: %2").arg(entries_[row].name, entries_[row].why));
     else if (valid) status_->setText(entries_[row].dir);
 }
