@@ -129,7 +129,7 @@ const CommandGroup& bench_commands() {
         "Benchmarks",
         {
             {"bench", "Load time, prefill and decode tokens/s of a model",
-             {"--model DIR [--precision f32|bf16|q8|q4] [--kv f32|f16|q8] [--threads N] [--prompt-tokens 512]\n"
+             {"--model PATH [--precision f32|bf16|q8|q4] [--kv f32|f16|q8] [--threads N] [--prompt-tokens 512]\n"
               "[--gen-tokens 128] [--repeat 5] [--json] [--no-int8-gemm] [--no-bf16-gemm] [--avx2 | --avx512]"},
              "Load time, prefill and decode tokens/s (median, min-max), peak RSS, KV bytes.\n"
              "--no-int8-gemm: q8/q4 prompts through sgemm instead of the int8 product.\n"
@@ -153,7 +153,7 @@ const CommandGroup& bench_commands() {
              {{}, {"context", "layers", "heads", "kv-heads", "head-dim", "threads", "repeat", "kv"}},
              run_bench_attention},
             {"kv-divergence", "Accuracy cost of a KV cache type: KL divergence over a text",
-             {"--model DIR --text FILE [--kv q8] [--against f16] [--precision P] [--max-tokens 2048]\n"
+             {"--model PATH --text FILE [--kv q8] [--against f16] [--precision P] [--max-tokens 2048]\n"
               "[--threads N] [--json]"},
              "Runs the text (its first --max-tokens tokens, at most the model's positions) token by\n"
              "token with a cache of type --kv and one of type --against; prints the KL divergence of\n"
@@ -188,7 +188,7 @@ const CommandGroup& bench_commands() {
              "--config-only writes the configuration and tokenizer files, no weights.\n",
              {{"config-only"}, {"preset", "dtype", "out", "seed", "shared", "labels"}},
              run_synth},
-            {"bench-tokenize", "Tokenizer load time and encode throughput", {"--model DIR [--mb 4] [--repeat 5]"},
+            {"bench-tokenize", "Tokenizer load time and encode throughput", {"--model PATH [--mb 4] [--repeat 5]"},
              "Tokenizer load time and encode throughput on generated mixed text, one thread.\n",
              {{}, {"model", "mb", "repeat"}},
              run_bench_tokenize},

@@ -365,8 +365,8 @@ const CommandGroup& head_commands() {
         "Task heads (DIR: a *ForSequenceClassification, *ForTokenClassification or *ForQuestionAnswering model)",
         {
             {"classify", "A task-head model's outputs for token ids, a text, a file of texts or conversations",
-             {"--model DIR (--ids 2,17,5 | --text TEXT | -) [--json] [--aggregate simple]",
-              "--model DIR (--file TEXTS | --messages FILE.json) [--batch-tokens 512]"},
+             {"--model PATH (--ids 2,17,5 | --text TEXT | -) [--json] [--aggregate simple]",
+              "--model PATH (--file TEXTS | --messages FILE.json) [--batch-tokens 512]"},
              "Runs the ids (or the text, tokenized with the model's special tokens; - reads it from standard\n"
              "input) through the model's head, as transformers does. Sequence classification: the logits\n"
              "at the pooled token (the rightmost that is not the pad token) and, as the text-classification\n"
@@ -384,7 +384,7 @@ const CommandGroup& head_commands() {
              {{"json"}, {"model", "ids", "text", "file", "messages", "aggregate", "batch-tokens", "precision", "threads"}, 1},
              run_classify},
             {"answer", "The best answer spans of a question-answering model in a context",
-             {"--model DIR --question Q (--context C | -) [--top-k 1] [--max-answer-tokens 30] [--json]"},
+             {"--model PATH --question Q (--context C | -) [--top-k 1] [--max-answer-tokens 30] [--json]"},
              "Extractive question answering as transformers' question-answering pipeline does it: the\n"
              "question then the context in one sequence; start and end logits turned into probabilities\n"
              "over the context's tokens; spans start <= end < start + --max-answer-tokens scored\n"

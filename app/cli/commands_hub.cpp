@@ -16,6 +16,7 @@
 #include "wp/hub/hub_client.h"
 #include "wp/hub/hub_paths.h"
 #include "wp/hub/model_library.h"
+#include "wp/model/model_config.h"
 
 namespace wp::cli {
 
@@ -178,7 +179,7 @@ int run_models(const Args& a) {
         if (a.has("add")) {
             const fs::path dir = fs::absolute(a.str("add")).lexically_normal();
             std::error_code ec;
-            if (!fs::is_directory(dir, ec)) throw Error(dir.string() + ": not a folder");
+            if (!fs::is_directory(dir, ec) && !is_gguf_file(dir)) throw Error(dir.string() + ": not a folder or a GGUF file");
             if (std::find(folders.begin(), folders.end(), dir) == folders.end()) folders.push_back(dir);
         }
         if (a.has("remove")) {
@@ -241,12 +242,14 @@ int run_models(const Args& a) {
 
 const CommandGroup& hub_commands() {
     static const CommandGroup group{
-        "Model library (DIR may also be ORG/NAME[@REVISION] from the Hugging Face cache)",
+        "Model library (PATH: a model folder, a GGUF file, or ORG/NAME[@REVISION] from the Hugging Face cache)",
         {
             {"models", "The models on this machine: the Hugging Face cache and added folders",
              {"[--json] [--add DIR] [--remove DIR]"},
              "Every model in the Hugging Face cache (HF_HUB_CACHE, else HF_HOME/hub, else\n"
-             "~/.cache/huggingface/hub, shared with transformers) and every folder added with --add,\n"
+             "~/.cache/huggingface/hub, shared with transformers), every folder or GGUF file added with\n"
+             "--add (and the model folders and GGUF files inside it), and LM Studio's and Ollama's\n"
+             "GGUF models (WP_LMSTUDIO_MODELS, OLLAMA_MODELS, else their usual folders),\n"
              "with family, head, parameters, dtype, size on disk and where it is. Models Windowpane\n"
              "cannot open are listed with the reason. A cached model opens by its name:\n"
              "  windowpane-cli chat --model ORG/NAME\n",

@@ -101,18 +101,18 @@ const CommandGroup& text_commands() {
         "Tokenizer commands (DIR may hold only tokenizer files)",
         {
             {"tokenize", "Token ids (or ids and pieces as JSON) of a text",
-             {"--model DIR [--no-special] [--json] TEXT|-"},
+             {"--model PATH [--no-special] [--json] TEXT|-"},
              "Token ids (comma-separated), or {\"ids\": [...], \"pieces\": [...]} with --json.\n"
              "- reads the text from standard input, byte for byte. --no-special: without the special\n"
              "tokens the tokenizer adds (such as <bos>).\n",
              {{"no-special", "json"}, {"model"}, 1},
              run_tokenize},
-            {"detokenize", "The text of token ids", {"--model DIR [--skip-special] 1,2,3"},
+            {"detokenize", "The text of token ids", {"--model PATH [--skip-special] 1,2,3"},
              "The text, exactly, with no newline added. --skip-special leaves out special tokens.\n",
              {{"skip-special"}, {"model"}, 1},
              run_detokenize},
             {"chat-render", "The prompt a chat template renders from messages",
-             {"--model DIR --messages FILE.json [--add-generation-prompt]"},
+             {"--model PATH --messages FILE.json [--add-generation-prompt]"},
              "The prompt the chat template renders (FILE: a list of {\"role\", \"content\"}, or\n"
              "{\"messages\": [...], \"tools\": [...]}; - reads it from standard input). Without a\n"
              "template in DIR, the family's built-in one. A template error exits with status 3.\n",

@@ -191,7 +191,11 @@ public:
             put_int(sp, 3, sp_type);
             put_bytes(model, 1, sp);
         }
-        if (unk < 0) {
+        // Without an unknown token and without byte pieces, a character outside the vocabulary
+        // would have no id to become.
+        if (unk < 0 && !byte_fallback)
+            throw Error(vocab_.where + ": the vocabulary has neither an unknown token (type 2) nor the 256 byte tokens");
+        if (unk < 0) {  // never produced: byte fallback covers every character
             std::string sp;
             put_bytes(sp, 1, "\x01wp-gguf-unk");
             put_float(sp, 2, 0.0f);

@@ -73,7 +73,7 @@ TEST(ModelFolder, UnknownModelType) {
 
 TEST(ModelFolder, MissingFilesAndFolders) {
     TempDir d;
-    EXPECT_THAT(error_of([&] { Model::load(d.path() / "nope"); }), HasSubstr("not a folder"));
+    EXPECT_THAT(error_of([&] { Model::load(d.path() / "nope"); }), HasSubstr("not a model folder or a GGUF file"));
     EXPECT_THAT(error_of([&] { Model::load(d.path()); }), HasSubstr("no config.json"));
     write_text(d.path() / "config.json", R"({"model_type":"qwen2","hidden_size":8,"num_attention_heads":2,"num_key_value_heads":1,"num_hidden_layers":1,"intermediate_size":8,"vocab_size":10})");
     EXPECT_THAT(error_of([&] { Model::load(d.path()); }), HasSubstr("no model.safetensors"));
