@@ -14,6 +14,7 @@
 #include <unordered_set>
 
 #include "tokenizer/bpe_tokenizer.h"
+#include "tokenizer/sentencepiece_tokenizer.h"
 #include "tokenizer/text_util.h"
 #include "wp/error.h"
 
@@ -145,86 +146,88 @@ bool is_byte_piece(std::string_view p) {
     return hex(p[3]) && hex(p[4]);  // libsentencepiece's own spelling, upper case
 }
 
-class GgufSentencePieceTokenizer : public Tokenizer {
+// The tokenizer.ggml.* metadata of a "llama" file as a serialized SentencePiece ModelProto.
+std::string sentencepiece_proto(const GgufFile& g, const GgufVocab& vocab) {
+    const std::size_t n = vocab.tokens.size();
+    if (!g.find("tokenizer.ggml.scores")) throw Error(vocab.where + ": tokenizer.ggml.scores is missing");
+    const std::vector<float> scores = g.float_array("tokenizer.ggml.scores");
+    if (scores.size() != n)
+        throw Error(vocab.where + ": tokenizer.ggml.scores has " + std::to_string(scores.size()) + " entries for " +
+                    std::to_string(n) + " tokens");
+    // libsentencepiece needs exactly one unknown piece: the file's unknown_token_id, else the
+    // first token of type 2, else one appended past the vocabulary.
+    int unk = vocab.unk.value_or(-1);
+    if (unk < 0)
+        for (std::size_t i = 0; i < n && unk < 0; ++i)
+            if (vocab.types[i] == kUnknown) unk = static_cast<int>(i);
+
+    // libsentencepiece's byte fallback needs all 256 byte pieces; without them, bytes are
+    // ordinary pieces and unknown characters become the unknown token.
+    int byte_pieces = 0;
+    for (std::size_t i = 0; i < n; ++i)
+        if (vocab.types[i] == kByte && is_byte_piece(vocab.tokens[i])) ++byte_pieces;
+    const bool byte_fallback = byte_pieces == 256;
+    std::string model;
+    std::unordered_set<std::string_view> seen;
+    for (std::size_t i = 0; i < n; ++i) {
+        const std::string& tok = vocab.tokens[i];
+        const std::int64_t t = vocab.types[i];
+        // Control and user-defined tokens are handled outside libsentencepiece (split out of the
+        // text, decoded from their text); as its control pieces they are never produced.
+        int sp_type = 1;  // NORMAL
+        if (static_cast<int>(i) == unk) sp_type = 2;
+        else if (t == kControl || t == kUserDefined || t == kUnknown) sp_type = 3;
+        else if (t == kUnused) sp_type = 5;
+        else if (t == kByte && byte_fallback && is_byte_piece(tok)) sp_type = 6;
+        std::string piece = tok;
+        // libsentencepiece refuses empty and repeated pieces: such ids become unreachable controls.
+        if (piece.empty() || !seen.insert(tok).second) {
+            piece = "\x01wp-gguf-" + std::to_string(i);
+            if (sp_type != 2) sp_type = 3;
+        }
+        std::string sp;
+        put_bytes(sp, 1, piece);
+        put_float(sp, 2, scores[i]);
+        put_int(sp, 3, sp_type);
+        put_bytes(model, 1, sp);
+    }
+    // Without an unknown token and without byte pieces, a character outside the vocabulary
+    // would have no id to become.
+    if (unk < 0 && !byte_fallback)
+        throw Error(vocab.where + ": the vocabulary has neither an unknown token (type 2) nor the 256 byte tokens");
+    if (unk < 0) {  // never produced: byte fallback covers every character
+        std::string sp;
+        put_bytes(sp, 1, "\x01wp-gguf-unk");
+        put_float(sp, 2, 0.0f);
+        put_int(sp, 3, 2);
+        put_bytes(model, 1, sp);
+        unk = static_cast<int>(n);
+    }
+    std::string trainer;
+    put_int(trainer, 3, 2);  // model_type BPE
+    put_int(trainer, 35, byte_fallback ? 1 : 0);
+    put_int(trainer, 40, unk);
+    put_int(trainer, 41, -1);  // bos/eos/pad are the file's business, not libsentencepiece's
+    put_int(trainer, 42, -1);
+    put_int(trainer, 43, -1);
+    put_bytes(model, 2, trainer);
+    // llama.cpp's add_space_prefix is SentencePiece's dummy prefix (true unless stated:
+    // Gemma's files say false). Whitespace is kept as is and escaped to U+2581.
+    const bool dummy_prefix = g.get_bool("tokenizer.ggml.add_space_prefix").value_or(true);
+    std::string normalizer;
+    put_bytes(normalizer, 1, "identity");
+    put_int(normalizer, 3, dummy_prefix ? 1 : 0);
+    put_int(normalizer, 4, 0);  // remove_extra_whitespaces
+    put_int(normalizer, 5, 1);  // escape_whitespaces
+    put_bytes(model, 3, normalizer);
+    return model;
+}
+
+class GgufSentencePieceTokenizer : public SentencePieceTokenizer {
 public:
-    GgufSentencePieceTokenizer(const GgufFile& g, GgufVocab v) : vocab_(std::move(v)) {
+    GgufSentencePieceTokenizer(const GgufFile& g, GgufVocab v)
+        : SentencePieceTokenizer(sentencepiece_proto(g, v), v.where + " tokenizer.ggml.*"), vocab_(std::move(v)) {
         const std::size_t n = vocab_.tokens.size();
-        if (!g.find("tokenizer.ggml.scores")) throw Error(vocab_.where + ": tokenizer.ggml.scores is missing");
-        const std::vector<float> scores = g.float_array("tokenizer.ggml.scores");
-        if (scores.size() != n)
-            throw Error(vocab_.where + ": tokenizer.ggml.scores has " + std::to_string(scores.size()) + " entries for " +
-                        std::to_string(n) + " tokens");
-        // libsentencepiece needs exactly one unknown piece: the file's unknown_token_id, else the
-        // first token of type 2, else one appended past the vocabulary.
-        int unk = vocab_.unk.value_or(-1);
-        if (unk < 0)
-            for (std::size_t i = 0; i < n && unk < 0; ++i)
-                if (vocab_.types[i] == kUnknown) unk = static_cast<int>(i);
-
-        // libsentencepiece's byte fallback needs all 256 byte pieces; without them, bytes are
-        // ordinary pieces and unknown characters become the unknown token.
-        int byte_pieces = 0;
-        for (std::size_t i = 0; i < n; ++i)
-            if (vocab_.types[i] == kByte && is_byte_piece(vocab_.tokens[i])) ++byte_pieces;
-        const bool byte_fallback = byte_pieces == 256;
-        std::string model;
-        std::unordered_set<std::string_view> seen;
-        for (std::size_t i = 0; i < n; ++i) {
-            const std::string& tok = vocab_.tokens[i];
-            const std::int64_t t = vocab_.types[i];
-            // Control and user-defined tokens are handled outside libsentencepiece (split out of the
-            // text, decoded from their text); as its control pieces they are never produced.
-            int sp_type = 1;  // NORMAL
-            if (static_cast<int>(i) == unk) sp_type = 2;
-            else if (t == kControl || t == kUserDefined || t == kUnknown) sp_type = 3;
-            else if (t == kUnused) sp_type = 5;
-            else if (t == kByte && byte_fallback && is_byte_piece(tok)) sp_type = 6;
-            std::string piece = tok;
-            // libsentencepiece refuses empty and repeated pieces: such ids become unreachable controls.
-            if (piece.empty() || !seen.insert(tok).second) {
-                piece = "\x01wp-gguf-" + std::to_string(i);
-                if (sp_type != 2) sp_type = 3;
-            }
-            std::string sp;
-            put_bytes(sp, 1, piece);
-            put_float(sp, 2, scores[i]);
-            put_int(sp, 3, sp_type);
-            put_bytes(model, 1, sp);
-        }
-        // Without an unknown token and without byte pieces, a character outside the vocabulary
-        // would have no id to become.
-        if (unk < 0 && !byte_fallback)
-            throw Error(vocab_.where + ": the vocabulary has neither an unknown token (type 2) nor the 256 byte tokens");
-        if (unk < 0) {  // never produced: byte fallback covers every character
-            std::string sp;
-            put_bytes(sp, 1, "\x01wp-gguf-unk");
-            put_float(sp, 2, 0.0f);
-            put_int(sp, 3, 2);
-            put_bytes(model, 1, sp);
-            unk = static_cast<int>(n);
-        }
-        std::string trainer;
-        put_int(trainer, 3, 2);  // model_type BPE
-        put_int(trainer, 35, byte_fallback ? 1 : 0);
-        put_int(trainer, 40, unk);
-        put_int(trainer, 41, -1);  // bos/eos/pad are the file's business, not libsentencepiece's
-        put_int(trainer, 42, -1);
-        put_int(trainer, 43, -1);
-        put_bytes(model, 2, trainer);
-        // llama.cpp's add_space_prefix is SentencePiece's dummy prefix (true unless stated:
-        // Gemma's files say false). Whitespace is kept as is and escaped to U+2581.
-        const bool dummy_prefix = g.get_bool("tokenizer.ggml.add_space_prefix").value_or(true);
-        std::string normalizer;
-        put_bytes(normalizer, 1, "identity");
-        put_int(normalizer, 3, dummy_prefix ? 1 : 0);
-        put_int(normalizer, 4, 0);  // remove_extra_whitespaces
-        put_int(normalizer, 5, 1);  // escape_whitespaces
-        put_bytes(model, 3, normalizer);
-        const auto status = sp_.LoadFromSerializedProto(model);
-        if (!status.ok())
-            throw Error(vocab_.where + ": the tokenizer.ggml.* SentencePiece vocabulary is not valid (" +
-                        std::string(status.message()) + ")");
-
         for (std::size_t i = 0; i < n; ++i) by_piece_.emplace(vocab_.tokens[i], static_cast<int>(i));
         added_ = added_tokens_of(vocab_);
         fill_special(vocab_, special_);
@@ -233,53 +236,6 @@ public:
         config_add_bos_ = vocab_.add_bos.value_or(true);
         config_add_eos_ = vocab_.add_eos.value_or(false);
         added_tokens_changed();
-    }
-
-    // As the tokenizer.model path (tokenizer.cpp): libsentencepiece's cost per byte of hostile text.
-    std::size_t max_encode_bytes() const override { return std::size_t{1} << 20; }
-
-    std::vector<int> encode_text(std::string_view text, bool add_special_tokens) const override {
-        std::vector<int> out;
-        if (add_special_tokens && config_add_bos_.value_or(true) && special_.bos) out.push_back(*special_.bos);
-        std::vector<text::AddedTokenSplitter::Piece> pieces;
-        splitter_.split(text, pieces);
-        std::vector<int> ids;
-        for (const auto& p : pieces) {
-            if (p.token >= 0) {
-                out.push_back(p.token);
-                continue;
-            }
-            ids.clear();
-            const auto status = sp_.Encode(absl::string_view(p.text.data(), p.text.size()), &ids);
-            if (!status.ok()) throw Error(vocab_.where + ": the SentencePiece vocabulary failed to encode the text");
-            out.insert(out.end(), ids.begin(), ids.end());
-        }
-        if (add_special_tokens && config_add_eos_.value_or(false) && !special_.eos.empty())
-            out.push_back(special_.eos.front());
-        return out;
-    }
-
-    std::string decode(std::span<const int> ids, bool skip_special) const override {
-        std::string out;
-        std::vector<int> run;
-        auto flush = [&] {
-            if (run.empty()) return;
-            std::string s;
-            sp_.Decode(run, &s);
-            out += s;
-            run.clear();
-        };
-        for (int id : ids) {
-            if (id < 0 || id >= vocab_size()) continue;
-            if (const AddedToken* t = added(id)) {
-                flush();
-                if (!(skip_special && t->special)) out += t->content;
-                continue;
-            }
-            run.push_back(id);
-        }
-        flush();
-        return out;
     }
 
     std::string piece(int id) const override {
@@ -296,9 +252,10 @@ public:
     int vocab_size() const override { return static_cast<int>(vocab_.tokens.size()); }
     std::string describe() const override { return filename_describe(vocab_, "SentencePiece BPE"); }
 
-    void added_tokens_changed() override {
-        // llama.cpp's converter writes user-defined tokens with U+2581 turned into spaces; the
-        // Hugging Face tokenizer matched the U+2581 spelling (Gemma 2's "▁▁" ...), so both match.
+protected:
+    // llama.cpp's converter writes user-defined tokens with U+2581 turned into spaces; the
+    // Hugging Face tokenizer matched the U+2581 spelling (Gemma 2's "▁▁" ...), so both match.
+    std::vector<AddedToken> tokens_to_match() const override {
         std::vector<AddedToken> match = added_;
         for (const auto& t : added_) {
             if (t.special || t.content.find(' ') == std::string::npos) continue;
@@ -307,21 +264,11 @@ public:
             for (char c : t.content) alias.content += c == ' ' ? std::string("\xe2\x96\x81") : std::string(1, c);
             match.push_back(std::move(alias));
         }
-        splitter_.build(match);
-        by_id_.clear();
-        for (std::size_t i = 0; i < added_.size(); ++i) by_id_[added_[i].id] = i;
+        return match;
     }
 
 private:
-    const AddedToken* added(int id) const {
-        auto it = by_id_.find(id);
-        return it == by_id_.end() ? nullptr : &added_[it->second];
-    }
-
     GgufVocab vocab_;
-    sentencepiece::SentencePieceProcessor sp_;
-    text::AddedTokenSplitter splitter_;
-    std::unordered_map<int, std::size_t> by_id_;
     std::unordered_map<std::string, int> by_piece_;
 };
 

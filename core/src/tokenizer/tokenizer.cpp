@@ -10,6 +10,7 @@
 #include "io/gguf.h"
 #include "wp/model/model_config.h"
 #include "tokenizer/gguf_tokenizer.h"
+#include "tokenizer/sentencepiece_tokenizer.h"
 #include "tokenizer/text_util.h"
 #include "wp/error.h"
 #include "io/json_error.h"
@@ -29,115 +30,6 @@ std::string token_text(const json& v) {
     if (v.is_object() && v.contains("content") && v["content"].is_string()) return v["content"].get<std::string>();
     return {};
 }
-
-// tokenizer.model through libsentencepiece; added tokens of tokenizer_config.json split out first,
-// as transformers' slow tokenizers do.
-class SentencePieceTokenizer : public Tokenizer {
-public:
-    explicit SentencePieceTokenizer(const fs::path& model) {
-        // Read here, not by the library, so that a FIFO or an oversized file is refused.
-        const auto status = sp_.LoadFromSerializedProto(read_text_file(model));
-        // libsentencepiece's status names its own source file and line: not for the user.
-        if (!status.ok()) throw Error(model.filename().string() + ": not a valid SentencePiece model");
-    }
-
-    // libsentencepiece spends about 110 bytes and 1.4 µs per byte of one repeated letter, growing
-    // slightly faster than the text; 1 MB keeps a hostile text to about 4 s with a 256k vocabulary.
-    std::size_t max_encode_bytes() const override { return std::size_t{1} << 20; }
-
-    std::vector<int> encode_text(std::string_view text, bool add_special_tokens) const override {
-        std::vector<int> out;
-        if (add_special_tokens && config_add_bos_.value_or(true) && special_.bos) out.push_back(*special_.bos);
-        std::vector<text::AddedTokenSplitter::Piece> pieces;
-        splitter_.split(text, pieces);
-        std::vector<int> ids;
-        for (const auto& p : pieces) {
-            if (p.token >= 0) {
-                out.push_back(p.token);
-                continue;
-            }
-            ids.clear();
-            const auto status = sp_.Encode(absl::string_view(p.text.data(), p.text.size()), &ids);
-            if (!status.ok()) throw Error("tokenizer.model: the SentencePiece model failed to encode the text");
-            out.insert(out.end(), ids.begin(), ids.end());
-        }
-        if (add_special_tokens && config_add_eos_.value_or(false) && !special_.eos.empty()) out.push_back(special_.eos.front());
-        return out;
-    }
-
-    std::string decode(std::span<const int> ids, bool skip_special) const override {
-        std::string out;
-        std::vector<int> run;
-        auto flush = [&] {
-            if (run.empty()) return;
-            std::string s;
-            sp_.Decode(run, &s);
-            out += s;
-            run.clear();
-        };
-        for (int id : ids) {
-            if (id < 0 || id >= vocab_size()) continue;
-            if (const AddedToken* t = added(id)) {
-                flush();
-                if (!(skip_special && t->special)) out += t->content;
-                continue;
-            }
-            run.push_back(id);
-        }
-        flush();
-        return out;
-    }
-
-    std::string piece(int id) const override {
-        if (const AddedToken* t = added(id)) return t->content;
-        if (id < 0 || id >= sp_.GetPieceSize()) return {};
-        return sp_.IdToPiece(id);
-    }
-
-    std::optional<int> piece_to_id(std::string_view piece) const override {
-        for (const auto& t : added_)
-            if (t.content == piece) return t.id;
-        const int id = sp_.PieceToId(absl::string_view(piece.data(), piece.size()));
-        if (id == sp_.unk_id() && piece != sp_.IdToPiece(id)) return std::nullopt;
-        return id;
-    }
-
-    int vocab_size() const override {
-        int n = sp_.GetPieceSize();
-        for (const auto& t : added_) n = std::max(n, t.id + 1);
-        return n;
-    }
-
-    std::string describe() const override {
-        return "tokenizer.model (SentencePiece), " + std::to_string(vocab_size()) + " ids";
-    }
-
-    void added_tokens_changed() override {
-        splitter_.build(added_);
-        by_id_.clear();
-        for (std::size_t i = 0; i < added_.size(); ++i) by_id_[added_[i].id] = i;
-    }
-
-    void defaults_without_config() {
-        // Without tokenizer_config.json: the model's own bos/eos/unk/pad.
-        if (sp_.bos_id() >= 0 && !special_.bos) special_.bos = sp_.bos_id();
-        if (sp_.eos_id() >= 0 && special_.eos.empty()) special_.eos.push_back(sp_.eos_id());
-        if (sp_.unk_id() >= 0 && !special_.unk) special_.unk = sp_.unk_id();
-        if (sp_.pad_id() >= 0 && !special_.pad) special_.pad = sp_.pad_id();
-        if (special_.bos) special_.bos_text = sp_.IdToPiece(*special_.bos);
-        if (!special_.eos.empty()) special_.eos_text = sp_.IdToPiece(special_.eos.front());
-    }
-
-private:
-    const AddedToken* added(int id) const {
-        auto it = by_id_.find(id);
-        return it == by_id_.end() ? nullptr : &added_[it->second];
-    }
-
-    sentencepiece::SentencePieceProcessor sp_;
-    text::AddedTokenSplitter splitter_;
-    std::unordered_map<int, std::size_t> by_id_;
-};
 
 }  // namespace
 
@@ -227,7 +119,8 @@ std::unique_ptr<Tokenizer> Tokenizer::load(const fs::path& dir) {
         return t;
     }
     if (fs::exists(dir / "tokenizer.model")) {
-        auto t = std::make_unique<SentencePieceTokenizer>(dir / "tokenizer.model");
+        // Read here, not by the library, so that a FIFO or an oversized file is refused.
+        auto t = std::make_unique<SentencePieceTokenizer>(read_text_file(dir / "tokenizer.model"), "tokenizer.model");
         t->finish_setup(dir);
         if (!fs::exists(dir / "tokenizer_config.json")) t->defaults_without_config();
         return t;
