@@ -81,7 +81,7 @@ int run_chat_render(const Args& a) {
         // A syntax error is a template error as much as a failed render (status 3).
         std::optional<ChatTemplate> tmpl = ChatTemplate::from_folder(dir);
         if (!tmpl) {
-            if (!std::filesystem::exists(dir / "config.json"))
+            if (!is_gguf_file(dir) && !std::filesystem::exists(dir / "config.json"))
                 throw Error(dir.string() + ": no chat template (chat_template.jinja or tokenizer_config.json) and "
                                            "no config.json to pick a built-in one");
             tmpl = ChatTemplate::builtin(ModelConfig::load(dir).family);  // a folder that ships none

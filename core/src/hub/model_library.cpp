@@ -9,6 +9,7 @@
 #include <system_error>
 
 #include "io/gguf.h"
+#include "kernels/gguf_weights.h"
 #include "io/safetensors.h"
 #include "model/gguf_checkpoint.h"
 #include "wp/error.h"
@@ -118,6 +119,12 @@ LibraryModel describe_gguf(const fs::path& file) {
             m.why = m.name + ": tokenizer.ggml.model \"" + *tokenizer + "\" is not supported (llama or gpt2)";
             return m;
         }
+        // IQ and ternary types are GGUF too, but nothing Windowpane can compute with.
+        for (const GgufTensor& t : g.tensors())
+            if (!ggml_dequantizable(t.type)) {
+                m.why = m.name + ": tensor " + t.name + " is " + ggml_type_name(t.type) + ", a type Windowpane does not read";
+                return m;
+            }
         m.supported = true;
     } catch (const std::exception& e) {
         m.why = e.what();

@@ -14,20 +14,20 @@ namespace {
 struct TypeInfo {
     std::uint32_t id;
     const char* name;
-    std::size_t block_elems, block_bytes;  // 0: no layout known here
+    std::size_t block_elems, block_bytes;
 };
 
-// ggml's type traits (ggml.c's type_traits) for the types whose layout Windowpane knows; the other
-// defined numbers keep their names so an error can say which type a tensor has.
+// ggml's type traits (ggml.c's type_traits, the block structs of ggml-common.h): every type has its
+// size, so every tensor is measured against the file whether or not Windowpane can read it.
 constexpr TypeInfo kTypes[] = {
-    {0, "F32", 1, 4},       {1, "F16", 1, 2},         {2, "Q4_0", 32, 18},      {3, "Q4_1", 32, 20},
-    {6, "Q5_0", 32, 22},    {7, "Q5_1", 32, 24},      {8, "Q8_0", 32, 34},      {9, "Q8_1", 32, 36},
-    {10, "Q2_K", 256, 84},  {11, "Q3_K", 256, 110},   {12, "Q4_K", 256, 144},   {13, "Q5_K", 256, 176},
-    {14, "Q6_K", 256, 210}, {15, "Q8_K", 256, 292},   {16, "IQ2_XXS", 0, 0},    {17, "IQ2_XS", 0, 0},
-    {18, "IQ3_XXS", 0, 0},  {19, "IQ1_S", 0, 0},      {20, "IQ4_NL", 0, 0},     {21, "IQ3_S", 0, 0},
-    {22, "IQ2_S", 0, 0},    {23, "IQ4_XS", 0, 0},     {24, "I8", 1, 1},         {25, "I16", 1, 2},
-    {26, "I32", 1, 4},      {27, "I64", 1, 8},        {28, "F64", 1, 8},        {29, "IQ1_M", 0, 0},
-    {30, "BF16", 1, 2},     {34, "TQ1_0", 0, 0},      {35, "TQ2_0", 0, 0},      {39, "MXFP4", 0, 0},
+    {0, "F32", 1, 4},         {1, "F16", 1, 2},       {2, "Q4_0", 32, 18},      {3, "Q4_1", 32, 20},
+    {6, "Q5_0", 32, 22},      {7, "Q5_1", 32, 24},    {8, "Q8_0", 32, 34},      {9, "Q8_1", 32, 36},
+    {10, "Q2_K", 256, 84},    {11, "Q3_K", 256, 110}, {12, "Q4_K", 256, 144},   {13, "Q5_K", 256, 176},
+    {14, "Q6_K", 256, 210},   {15, "Q8_K", 256, 292}, {16, "IQ2_XXS", 256, 66}, {17, "IQ2_XS", 256, 74},
+    {18, "IQ3_XXS", 256, 98}, {19, "IQ1_S", 256, 50}, {20, "IQ4_NL", 32, 18},   {21, "IQ3_S", 256, 110},
+    {22, "IQ2_S", 256, 82},   {23, "IQ4_XS", 256, 136}, {24, "I8", 1, 1},       {25, "I16", 1, 2},
+    {26, "I32", 1, 4},        {27, "I64", 1, 8},      {28, "F64", 1, 8},        {29, "IQ1_M", 256, 56},
+    {30, "BF16", 1, 2},       {34, "TQ1_0", 256, 54}, {35, "TQ2_0", 256, 66},   {39, "MXFP4", 32, 17},
 };
 
 const TypeInfo* type_info(std::uint32_t t) {
@@ -117,7 +117,7 @@ std::string ggml_type_name(std::uint32_t type) {
 
 bool ggml_type_layout(std::uint32_t type, std::size_t& block_elems, std::size_t& block_bytes) {
     const TypeInfo* i = type_info(type);
-    if (i == nullptr || i->block_elems == 0) return false;
+    if (i == nullptr) return false;
     block_elems = i->block_elems;
     block_bytes = i->block_bytes;
     return true;
@@ -220,19 +220,17 @@ GgufFile::GgufFile(const std::filesystem::path& path) : file_(path) {
         }
         ti.type = r.get<std::uint32_t>("a tensor type");
         ti.offset = r.get<std::uint64_t>("a tensor offset");
-        if (type_info(ti.type) == nullptr) r.fail(what + " has unknown type " + std::to_string(ti.type));
         if (ti.offset % alignment_ != 0)
             r.fail(what + " starts at offset " + std::to_string(ti.offset) + ", not a multiple of the alignment " +
                    std::to_string(alignment_));
         std::size_t be = 0, bb = 0;
-        if (ggml_type_layout(ti.type, be, bb)) {
-            if (ti.dims[0] % static_cast<std::int64_t>(be) != 0)
-                r.fail(what + " (" + ggml_type_name(ti.type) + ") has rows of " + std::to_string(ti.dims[0]) +
-                       " elements, not a multiple of its block of " + std::to_string(be));
-            const std::uint64_t blocks = static_cast<std::uint64_t>(numel) / be;
-            if (blocks > std::numeric_limits<std::uint64_t>::max() / bb) r.fail(what + " is too large");
-            ti.bytes = static_cast<std::size_t>(blocks * bb);
-        }
+        if (!ggml_type_layout(ti.type, be, bb)) r.fail(what + " has unknown type " + std::to_string(ti.type));
+        if (ti.dims[0] % static_cast<std::int64_t>(be) != 0)
+            r.fail(what + " (" + ggml_type_name(ti.type) + ") has rows of " + std::to_string(ti.dims[0]) +
+                   " elements, not a multiple of its block of " + std::to_string(be));
+        const std::uint64_t blocks = static_cast<std::uint64_t>(numel) / be;
+        if (blocks > std::numeric_limits<std::uint64_t>::max() / bb) r.fail(what + " is too large");
+        ti.bytes = static_cast<std::size_t>(blocks * bb);
         by_name_.emplace(ti.name, tensors_.size());
         tensors_.push_back(std::move(ti));
     }

@@ -8,6 +8,7 @@
 #include <sentencepiece_processor.h>
 
 #include <algorithm>
+#include <bitset>
 #include <cstdio>
 #include <cstring>
 #include <unordered_map>
@@ -163,10 +164,11 @@ std::string sentencepiece_proto(const GgufFile& g, const GgufVocab& vocab) {
 
     // libsentencepiece's byte fallback needs all 256 byte pieces; without them, bytes are
     // ordinary pieces and unknown characters become the unknown token.
-    int byte_pieces = 0;
+    std::bitset<256> bytes;  // distinct byte values: a repeated <0x41> must not stand in for a missing one
     for (std::size_t i = 0; i < n; ++i)
-        if (vocab.types[i] == kByte && is_byte_piece(vocab.tokens[i])) ++byte_pieces;
-    const bool byte_fallback = byte_pieces == 256;
+        if (vocab.types[i] == kByte && is_byte_piece(vocab.tokens[i]))
+            bytes.set(static_cast<std::size_t>(std::stoi(vocab.tokens[i].substr(3, 2), nullptr, 16)));
+    const bool byte_fallback = bytes.all();
     std::string model;
     std::unordered_set<std::string_view> seen;
     for (std::size_t i = 0; i < n; ++i) {

@@ -147,6 +147,8 @@ TEST(Gguf, HostileTensorsAreOneLineErrors) {
     EXPECT_EQ(open_error(one({0}, 0, 0).bytes()), "m.gguf: tensor w has dimension 0");
     EXPECT_EQ(open_error(one({1, 1, 1, 1, 1}, 0, 4).bytes()), "m.gguf: tensor w has 5 dimensions (1 to 4 allowed)");
     EXPECT_EQ(open_error(one({1ll << 40, 1ll << 40}, 0, 4).bytes()), "m.gguf: tensor w has too many elements");
+    // A type Windowpane cannot compute with is still measured against the file (IQ4_XS: 136 bytes per 256).
+    EXPECT_THAT(open_error(one({256, 1ll << 40}, 23, 0).bytes()), HasSubstr("truncated: tensor w (149533581377536 bytes"));
     EXPECT_EQ(open_error(one({48}, 8, 64).bytes()),
               "m.gguf: tensor w (Q8_0) has rows of 48 elements, not a multiple of its block of 32");
     // The data a tensor claims runs past the end of the file.
