@@ -100,12 +100,8 @@ std::string ChatTemplate::render(const nlohmann::ordered_json& context, const Te
 std::optional<ChatTemplate> ChatTemplate::from_folder(const fs::path& dir) {
     fs::path file = dir / "chat_template.jinja";
     std::string source;
-    if (is_gguf_file(dir)) {
-        file = dir;
-        auto gguf_source = gguf_chat_template(GgufFile(dir));
-        if (!gguf_source) return std::nullopt;
-        source = std::move(*gguf_source);
-    } else if (fs::is_regular_file(file)) {
+    if (is_gguf_file(dir)) return gguf_parsed_chat_template(GgufFile(dir));
+    if (fs::is_regular_file(file)) {
         source = read_text_file(file);
     } else {
         file = dir / "tokenizer_config.json";

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "io/gguf.h"
+#include "tokenizer/gguf_tokenizer.h"
 #include "wp/error.h"
 #include "wp/tokenizer/streaming_decoder.h"
 
@@ -13,18 +15,20 @@ std::unique_ptr<LoadedModel> LoadedModel::load(const fs::path& dir, const std::f
                                                const LoadOptions& options) {
     auto lm = std::make_unique<LoadedModel>();
     lm->model_ = Model::load(dir, progress, options);
-    lm->tokenizer_ = Tokenizer::load(dir);
+    // A GGUF file's tokenizer and template come from the header the model has already read.
+    const GgufFile* gguf = lm->model_->gguf();
+    lm->tokenizer_ = gguf ? load_gguf_tokenizer(*gguf) : Tokenizer::load(dir);
     const ModelConfig& cfg = lm->model_->config();
     if (lm->tokenizer_->vocab_size() > cfg.vocab_size)
         throw Error("the tokenizer has " + std::to_string(lm->tokenizer_->vocab_size()) +
                     " ids but the model's vocabulary is " + std::to_string(cfg.vocab_size));
-    if (auto t = ChatTemplate::from_folder(dir)) {
+    if (auto t = gguf ? gguf_parsed_chat_template(*gguf) : ChatTemplate::from_folder(dir)) {
         lm->template_ = std::make_unique<ChatTemplate>(std::move(*t));
     } else {
         lm->template_ = std::make_unique<ChatTemplate>(ChatTemplate::builtin(cfg.family));
         lm->builtin_template_ = true;
     }
-    lm->context_ = ChatTemplate::special_tokens_context(dir);
+    lm->context_ = gguf ? gguf_special_tokens_context(*gguf) : ChatTemplate::special_tokens_context(dir);
     lm->stop_ids_ = cfg.eos_token_ids;
     auto add = [&](std::optional<int> id) {
         if (id && std::find(lm->stop_ids_.begin(), lm->stop_ids_.end(), *id) == lm->stop_ids_.end())

@@ -92,6 +92,7 @@ const fs::path& Model::dir() const { return impl_->dir_; }
 std::int64_t Model::parameter_count() const { return impl_->n_params_; }
 std::string Model::weights_dtype() const { return impl_->weights_dtype_; }
 const std::vector<WeightConversion>& Model::weight_conversions() const { return impl_->conversions_; }
+const GgufFile* Model::gguf() const { return impl_->gguf_.get(); }
 Precision Model::precision() const { return impl_->precision_; }
 int Model::threads() const { return impl_->pool_->size(); }
 bool Model::measured_decode_kernels() const { return impl_->measured_decode_kernels_; }

@@ -371,6 +371,16 @@ std::unique_ptr<Tokenizer> load_gguf_tokenizer(const GgufFile& g) {
 
 std::optional<std::string> gguf_chat_template(const GgufFile& g) { return g.get_string("tokenizer.chat_template"); }
 
+std::optional<ChatTemplate> gguf_parsed_chat_template(const GgufFile& g) {
+    auto source = gguf_chat_template(g);
+    if (!source) return std::nullopt;
+    try {
+        return ChatTemplate(std::move(*source));
+    } catch (const TemplateError& e) {
+        throw TemplateError(g.path().string() + ": " + e.what());
+    }
+}
+
 nlohmann::ordered_json gguf_special_tokens_context(const GgufFile& g) {
     nlohmann::ordered_json ctx = nlohmann::ordered_json::object();
     if (!g.find("tokenizer.ggml.tokens")) return ctx;

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "io/gguf.h"
+#include "wp/chat/chat_template.h"
 #include "wp/tokenizer/tokenizer.h"
 
 namespace wp {
@@ -21,6 +22,8 @@ std::unique_ptr<Tokenizer> load_gguf_tokenizer(const GgufFile& gguf);
 
 // tokenizer.chat_template; std::nullopt when the file has none.
 std::optional<std::string> gguf_chat_template(const GgufFile& gguf);
+// The same, parsed (a TemplateError names the file).
+std::optional<ChatTemplate> gguf_parsed_chat_template(const GgufFile& gguf);
 
 // bos_token, eos_token, unk_token, sep_token, pad_token, cls_token, mask_token as the texts of the
 // tokens the file's *_token_id keys name (ChatTemplate::special_tokens_context for a GGUF file).

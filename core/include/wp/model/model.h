@@ -24,6 +24,7 @@
 namespace wp {
 
 struct ForwardScratch;  // core/src/model/forward_scratch.h
+class GgufFile;        // core/src/io/gguf.h
 
 struct LoadOptions {
     // Compute precision of the weight matrices; unset: bf16 when the file's weights are all bf16
@@ -92,6 +93,9 @@ public:
     std::string weights_dtype() const;  // "F32", "BF16", "F16", a GGUF type ("Q8_0"), "mixed"
     // For a GGUF file, each matrix type and what it became (empty for a folder).
     const std::vector<WeightConversion>& weight_conversions() const;
+    // The mapped GGUF file when the model is one (nullptr for a folder), for core's loaders of
+    // its tokenizer and template, so that its header is read once.
+    const GgufFile* gguf() const;
     Precision precision() const;
     int threads() const;
     const KernelOptions& kernels() const;  // what runs: LoadOptions::kernels with the decode choice applied
