@@ -64,6 +64,8 @@ ModelConfig gguf_model_config(const GgufFile& file) {
     const std::int64_t heads = m.shape("attention.head_count", 1024);
     // The vocabulary is the embedding's rows (the converter pads the token list to it).
     const std::int64_t vocab = embd->dims[1];
+    if (vocab > (1 << 22))  // config.json's bound, before any token id is compared with it
+        throw Error(m.where() + ": token_embd.weight has " + std::to_string(vocab) + " rows, more than 4194304 tokens");
     c["vocab_size"] = vocab;
     c["hidden_size"] = hidden;
     c["num_hidden_layers"] = layers;

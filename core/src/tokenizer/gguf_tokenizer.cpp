@@ -327,7 +327,13 @@ std::unique_ptr<Tokenizer> load_gpt2(const GgufFile& g, const GgufVocab& v) {
     std::unordered_map<std::string_view, std::size_t> first;
     for (std::size_t i = 0; i < v.tokens.size(); ++i) {
         const std::int64_t t = v.types[i];
-        if ((t == kControl || t == kUserDefined) && !v.tokens[i].empty()) {
+        // An empty token keeps its id as an unreachable special one (as in the SentencePiece path).
+        if (v.tokens[i].empty()) {
+            added.push_back({{"id", i}, {"content", "\x01wp-gguf-" + std::to_string(i)}, {"special", true},
+                             {"normalized", false}, {"lstrip", false}, {"rstrip", false}, {"single_word", false}});
+            continue;
+        }
+        if (t == kControl || t == kUserDefined) {
             added.push_back({{"id", i}, {"content", v.tokens[i]}, {"special", t == kControl},
                              {"normalized", false}, {"lstrip", false}, {"rstrip", false}, {"single_word", false}});
             continue;

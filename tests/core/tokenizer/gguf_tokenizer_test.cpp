@@ -5,6 +5,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cstdio>
+
 #include <map>
 #include <memory>
 
@@ -245,6 +247,36 @@ TEST(GgufTokenizerHostile, AValidSmallVocabularyLoads) {
     EXPECT_EQ(tok->encode("a", true), (std::vector<int>{1, 2}));
     EXPECT_EQ(tok->encode("<s>a", false), (std::vector<int>{1, 2}));
     EXPECT_EQ(tok->decode(std::vector<int>{1, 2}, true), "a");
+}
+
+TEST(GgufTokenizerHostile, EdgeVocabulariesStayInsideThemselves) {
+    TempDir dir;
+    // An empty byte-level token keeps its id, unreachable from text.
+    const auto bpe = Tokenizer::load(GgufWriter()
+                                         .str("tokenizer.ggml.model", "gpt2")
+                                         .str("tokenizer.ggml.pre", "qwen2")
+                                         .strs("tokenizer.ggml.tokens", {"a", "", "b", "ab"})
+                                         .i32s("tokenizer.ggml.token_type", {1, 3, 1, 1})
+                                         .strs("tokenizer.ggml.merges", {"a b"})
+                                         .write(dir.path(), "bpe.gguf"));
+    EXPECT_EQ(bpe->vocab_size(), 4);
+    EXPECT_EQ(bpe->encode("ab", false), (std::vector<int>{3}));
+    // 256 byte tokens of which one repeats, and no unknown token: a missing byte would have no id.
+    std::vector<std::string> tokens = {"a"};
+    std::vector<std::int32_t> types = {1};
+    for (int b = 0; b < 256; ++b) {
+        char piece[8];
+        std::snprintf(piece, sizeof piece, "<0x%02X>", b == 0x42 ? 0x41 : b);
+        tokens.push_back(piece);
+        types.push_back(6);
+    }
+    EXPECT_EQ(load_error(GgufWriter()
+                             .str("tokenizer.ggml.model", "llama")
+                             .strs("tokenizer.ggml.tokens", tokens)
+                             .f32s("tokenizer.ggml.scores", std::vector<float>(tokens.size(), 0.f))
+                             .i32s("tokenizer.ggml.token_type", types)
+                             .write(dir.path(), "bytes.gguf")),
+              "bytes.gguf: the vocabulary has neither an unknown token (type 2) nor the 256 byte tokens");
 }
 
 TEST(GgufTokenizerHostile, MalformedMetadataGivesOneLineErrors) {
