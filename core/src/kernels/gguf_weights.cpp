@@ -300,19 +300,20 @@ void each_rows(ThreadPool* pool, int rows, std::size_t elems, F&& body) {
         body(0, rows);
 }
 
-// Q4_0 blocks into q8 with no loss: q = nibble - 8 (in -8..7) under the same scale.
-QMatrix q4_0_as_q8(int rows, int cols, const std::uint8_t* blocks, WeightStorage& st, ThreadPool* pool) {
+// A q8 matrix from ggml blocks of `block_bytes` (an f16 scale, then the quants), each block's 32
+// int8 values written by `quants(x + 2, q)`; allocated as make_qmatrix does (8 scales of slack
+// for the kernels' whole-vector reads past the last block), rows on the pool.
+template <typename F>
+QMatrix q8_from_blocks(int rows, int cols, const std::uint8_t* blocks, std::size_t block_bytes, WeightStorage& st,
+                       ThreadPool* pool, F&& quants) {
     const std::size_t n = static_cast<std::size_t>(rows) * cols, nb = n / kQuantBlock, row_blocks = cols / kQuantBlock;
     std::uint16_t* sc = st.alloc<std::uint16_t>(nb + 8);
     std::int8_t* q8 = st.alloc<std::int8_t>(n);
     each_rows(pool, rows, n, [&](int r0, int r1) {
         for (std::size_t b = r0 * row_blocks; b < r1 * row_blocks; ++b) {
-            const std::uint8_t* x = blocks + 18 * b;
+            const std::uint8_t* x = blocks + block_bytes * b;
             std::memcpy(sc + b, x, 2);
-            for (int j = 0; j < 16; ++j) {
-                q8[kQuantBlock * b + j] = static_cast<std::int8_t>((x[2 + j] & 0x0F) - 8);
-                q8[kQuantBlock * b + j + 16] = static_cast<std::int8_t>((x[2 + j] >> 4) - 8);
-            }
+            quants(x + 2, q8 + kQuantBlock * b);
         }
     });
     QMatrix m;
@@ -322,6 +323,16 @@ QMatrix q4_0_as_q8(int rows, int cols, const std::uint8_t* blocks, WeightStorage
     m.scales = sc;
     m.q8 = q8;
     return m;
+}
+
+// Q4_0 blocks into q8 with no loss: q = nibble - 8 (in -8..7) under the same scale.
+QMatrix q4_0_as_q8(int rows, int cols, const std::uint8_t* blocks, WeightStorage& st, ThreadPool* pool) {
+    return q8_from_blocks(rows, cols, blocks, 18, st, pool, [](const std::uint8_t* x, std::int8_t* q) {
+        for (int j = 0; j < 16; ++j) {
+            q[j] = static_cast<std::int8_t>((x[j] & 0x0F) - 8);
+            q[j + 16] = static_cast<std::int8_t>((x[j] >> 4) - 8);
+        }
+    });
 }
 
 void check_repack(const char* what, int rows, int cols) {
@@ -377,24 +388,8 @@ void dequantize_ggml_row(std::uint32_t type, const std::uint8_t* src, float* dst
 
 QMatrix repack_q8_0(int rows, int cols, const std::uint8_t* blocks, WeightStorage& st, ThreadPool* pool) {
     check_repack("Q8_0", rows, cols);
-    const std::size_t n = static_cast<std::size_t>(rows) * cols, nb = n / kQuantBlock, row_blocks = cols / kQuantBlock;
-    // As make_qmatrix: 8 scales of slack for the kernels' whole-vector reads past the last block.
-    std::uint16_t* sc = st.alloc<std::uint16_t>(nb + 8);
-    std::int8_t* q8 = st.alloc<std::int8_t>(n);
-    each_rows(pool, rows, n, [&](int r0, int r1) {
-        for (std::size_t b = r0 * row_blocks; b < r1 * row_blocks; ++b) {
-            const std::uint8_t* x = blocks + 34 * b;
-            std::memcpy(sc + b, x, 2);
-            std::memcpy(q8 + kQuantBlock * b, x + 2, kQuantBlock);
-        }
-    });
-    QMatrix m;
-    m.precision = Precision::Q8;
-    m.rows = rows;
-    m.cols = cols;
-    m.scales = sc;
-    m.q8 = q8;
-    return m;
+    return q8_from_blocks(rows, cols, blocks, 34, st, pool,
+                          [](const std::uint8_t* x, std::int8_t* q) { std::memcpy(q, x, kQuantBlock); });
 }
 
 QMatrix repack_q4_0(int rows, int cols, const std::uint8_t* blocks, WeightStorage& st, ThreadPool* pool) {
