@@ -8,6 +8,7 @@
 #include <cstring>
 #include <optional>
 
+#include "gguf_writer.h"
 #include "test_support.h"
 #include "wp/error.h"
 #include "wp/hub/model_library.h"
@@ -29,47 +30,6 @@ void put(const fs::path& p, const std::string& text) {
 // A complete tiny gemma2 GGUF file (Q8_0 matrices, F32 norms, a SentencePiece vocabulary).
 const fs::path kTinyGguf = fs::path(WP_GGUF_SEED_DIR) / "tiny-gemma2.gguf";
 
-// Writes a GGUF header (and zero tensor data) as llama.cpp would, for the files no fixture is.
-struct GgufWriter {
-    std::string kvs, infos;
-    std::uint64_t n_kv = 0, n_tensors = 0, data = 0;
-
-    template <class T>
-    static std::string raw(T v) {
-        std::string s(sizeof(T), '\0');
-        std::memcpy(s.data(), &v, sizeof(T));
-        return s;
-    }
-    static std::string str(const std::string& s) { return raw<std::uint64_t>(s.size()) + s; }
-    GgufWriter& u32(const std::string& k, std::uint32_t v) { return add(k, 4, raw(v)); }
-    GgufWriter& string(const std::string& k, const std::string& v) { return add(k, 8, str(v)); }
-    GgufWriter& add(const std::string& k, std::uint32_t type, const std::string& value) {
-        kvs += str(k) + raw(type) + value;
-        ++n_kv;
-        return *this;
-    }
-    // An F32 tensor (ggml order: dims[0] is a row's length).
-    GgufWriter& tensor(const std::string& name, std::vector<std::int64_t> dims) {
-        infos += str(name) + raw<std::uint32_t>(static_cast<std::uint32_t>(dims.size()));
-        std::uint64_t n = 1;
-        for (auto d : dims) {
-            infos += raw<std::int64_t>(d);
-            n *= static_cast<std::uint64_t>(d);
-        }
-        infos += raw<std::uint32_t>(0) + raw(data);
-        data += (n * 4 + 31) / 32 * 32;
-        ++n_tensors;
-        return *this;
-    }
-    void write(const fs::path& p) const {
-        std::string h = "GGUF" + raw<std::uint32_t>(3) + raw(n_tensors) + raw(n_kv) + kvs + infos;
-        h += std::string((32 - h.size() % 32) % 32, '\0');
-        h += std::string(data, '\0');
-        fs::create_directories(p.parent_path());
-        write_bytes(p, std::vector<std::uint8_t>(h.begin(), h.end()));
-    }
-};
-
 // A llama-architecture file: a family Windowpane does not run.
 void write_llama_gguf(const fs::path& p) {
     GgufWriter()
@@ -77,8 +37,8 @@ void write_llama_gguf(const fs::path& p) {
         .u32("general.file_type", 15)
         .u32("llama.context_length", 4096)
         .string("tokenizer.ggml.model", "llama")
-        .tensor("token_embd.weight", {64, 10})
-        .tensor("output_norm.weight", {64})
+        .f32_tensor("token_embd.weight", {64, 10})
+        .f32_tensor("output_norm.weight", {64})
         .write(p);
 }
 
@@ -245,7 +205,7 @@ TEST(ModelLibrary, UnsupportedAndBrokenGgufFiles) {
     GgufWriter()
         .string("general.architecture", "gemma2")
         .u32("split.count", 3)
-        .tensor("token_embd.weight", {32, 8})
+        .f32_tensor("token_embd.weight", {32, 8})
         .write(dir.path() / "m-00001-of-00003.gguf");
     m = describe_model_folder(dir.path() / "m-00001-of-00003.gguf");
     EXPECT_FALSE(m.supported);
@@ -264,7 +224,7 @@ TEST(ModelLibrary, UnsupportedAndBrokenGgufFiles) {
         .u32("gemma2.attention.head_count", 2)
         .u32("gemma2.feed_forward_length", 32)
         .u32("gemma2.context_length", 64)
-        .tensor("token_embd.weight", {32, 8})
+        .f32_tensor("token_embd.weight", {32, 8})
         .write(dir.path() / "notok.gguf");
     m = describe_model_folder(dir.path() / "notok.gguf");
     EXPECT_FALSE(m.supported);

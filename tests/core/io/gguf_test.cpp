@@ -9,6 +9,7 @@
 
 #include "io/gguf.h"
 #include "model/gguf_checkpoint.h"
+#include "gguf_writer.h"
 #include "test_support.h"
 #include "wp/error.h"
 
@@ -21,53 +22,7 @@ void write_bytes(const std::filesystem::path& p, const std::string& s) {
     wp::test::write_bytes(p, std::vector<std::uint8_t>(s.begin(), s.end()));
 }
 
-// Writes GGUF files field by field, so that a test can write any field wrong.
-struct Gguf {
-    std::string kvs, infos, data;
-    std::uint64_t n_kv = 0, n_tensors = 0;
-    std::uint32_t version = 3;
-    std::size_t align = 32;
-
-    template <class T>
-    static std::string raw(T v) {
-        std::string s(sizeof(T), '\0');
-        std::memcpy(s.data(), &v, sizeof(T));
-        return s;
-    }
-    static std::string str(const std::string& s) { return raw<std::uint64_t>(s.size()) + s; }
-    Gguf& u32(const std::string& k, std::uint32_t v) { return add(k, 4, raw(v)); }
-    Gguf& f32(const std::string& k, float v) { return add(k, 6, raw(v)); }
-    Gguf& string(const std::string& k, const std::string& v) { return add(k, 8, str(v)); }
-    Gguf& strings(const std::string& k, const std::vector<std::string>& v) {
-        std::string b = raw<std::uint32_t>(8) + raw<std::uint64_t>(v.size());
-        for (const auto& s : v) b += str(s);
-        return add(k, 9, b);
-    }
-    Gguf& add(const std::string& k, std::uint32_t type, const std::string& value) {
-        kvs += str(k) + raw(type) + value;
-        ++n_kv;
-        return *this;
-    }
-    // A tensor with `bytes` of data at the next aligned offset (or at `offset` when given).
-    Gguf& tensor(const std::string& name, std::vector<std::int64_t> dims, std::uint32_t type, std::size_t bytes,
-                 std::optional<std::uint64_t> offset = std::nullopt) {
-        const std::uint64_t at = offset.value_or(data.size());
-        infos += str(name) + raw<std::uint32_t>(static_cast<std::uint32_t>(dims.size()));
-        for (auto d : dims) infos += raw<std::int64_t>(d);
-        infos += raw(type) + raw(at);
-        if (!offset) {
-            data += std::string(bytes, '\x01');
-            data += std::string((align - data.size() % align) % align, '\0');
-        }
-        ++n_tensors;
-        return *this;
-    }
-    std::string bytes() const {
-        std::string h = "GGUF" + raw(version) + raw(n_tensors) + raw(n_kv) + kvs + infos;
-        h += std::string((align - h.size() % align) % align, '\0');
-        return h + data;
-    }
-};
+using Gguf = GgufWriter;
 
 std::string open_error(const std::string& bytes) {
     TempDir d;

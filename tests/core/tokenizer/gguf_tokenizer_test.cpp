@@ -11,6 +11,7 @@
 #include <memory>
 
 #include "io/gguf.h"
+#include "gguf_writer.h"
 #include "test_support.h"
 #include "tokenizer/gguf_tokenizer.h"
 #include "wp/chat/chat_template.h"
@@ -159,75 +160,12 @@ TEST(GgufTokenizer, DescribesItselfAndItsSpecialTokens) {
 
 // ---- malformed metadata ------------------------------------------------------------------------
 
-// A GGUF v3 file of metadata only, written key by key.
-class GgufWriter {
-public:
-    GgufWriter& str(const std::string& key, const std::string& v) {
-        head(key, 8);
-        s(v);
-        return *this;
-    }
-    GgufWriter& u32(const std::string& key, std::uint32_t v) {
-        head(key, 4);
-        raw(&v, 4);
-        return *this;
-    }
-    GgufWriter& strs(const std::string& key, const std::vector<std::string>& v) {
-        head(key, 9);
-        arr(8, v.size());
-        for (const auto& x : v) s(x);
-        return *this;
-    }
-    GgufWriter& i32s(const std::string& key, const std::vector<std::int32_t>& v) {
-        head(key, 9);
-        arr(5, v.size());
-        raw(v.data(), v.size() * 4);
-        return *this;
-    }
-    GgufWriter& f32s(const std::string& key, const std::vector<float>& v) {
-        head(key, 9);
-        arr(6, v.size());
-        raw(v.data(), v.size() * 4);
-        return *this;
-    }
-    fs::path write(const fs::path& dir, const std::string& name = "bad.gguf") const {
-        std::vector<std::uint8_t> out = {'G', 'G', 'U', 'F', 3, 0, 0, 0};
-        const std::uint64_t counts[2] = {0, n_};
-        out.insert(out.end(), reinterpret_cast<const std::uint8_t*>(counts), reinterpret_cast<const std::uint8_t*>(counts) + 16);
-        out.insert(out.end(), body_.begin(), body_.end());
-        write_bytes(dir / name, out);
-        return dir / name;
-    }
-
-private:
-    void raw(const void* p, std::size_t n) {
-        const auto* b = static_cast<const std::uint8_t*>(p);
-        body_.insert(body_.end(), b, b + n);
-    }
-    void s(const std::string& v) {
-        const std::uint64_t n = v.size();
-        raw(&n, 8);
-        raw(v.data(), v.size());
-    }
-    void head(const std::string& key, std::uint32_t type) {
-        s(key);
-        raw(&type, 4);
-        ++n_;
-    }
-    void arr(std::uint32_t type, std::uint64_t n) {
-        raw(&type, 4);
-        raw(&n, 8);
-    }
-    std::vector<std::uint8_t> body_;
-    std::uint64_t n_ = 0;
-};
-
 // A three-token "llama" vocabulary (valid with the default types and scores) to break a key of.
 GgufWriter llama_vocab(const std::vector<std::int32_t>& types = {2, 3, 1}, const std::vector<float>& scores = {0, 0, -1}) {
     GgufWriter w;
-    w.str("general.architecture", "llama")
-        .str("tokenizer.ggml.model", "llama")
-        .strs("tokenizer.ggml.tokens", {"<unk>", "<s>", "\xe2\x96\x81" "a"})
+    w.string("general.architecture", "llama")
+        .string("tokenizer.ggml.model", "llama")
+        .strings("tokenizer.ggml.tokens", {"<unk>", "<s>", "\xe2\x96\x81" "a"})
         .f32s("tokenizer.ggml.scores", scores)
         .i32s("tokenizer.ggml.token_type", types);
     return w;
@@ -243,7 +181,7 @@ TEST(GgufTokenizerHostile, AValidSmallVocabularyLoads) {
     TempDir dir;
     auto w = llama_vocab();
     w.u32("tokenizer.ggml.bos_token_id", 1);
-    const auto tok = Tokenizer::load(w.write(dir.path()));
+    const auto tok = Tokenizer::load(w.write_in(dir.path()));
     EXPECT_EQ(tok->encode("a", true), (std::vector<int>{1, 2}));
     EXPECT_EQ(tok->encode("<s>a", false), (std::vector<int>{1, 2}));
     EXPECT_EQ(tok->decode(std::vector<int>{1, 2}, true), "a");
@@ -253,12 +191,12 @@ TEST(GgufTokenizerHostile, EdgeVocabulariesStayInsideThemselves) {
     TempDir dir;
     // An empty byte-level token keeps its id, unreachable from text.
     const auto bpe = Tokenizer::load(GgufWriter()
-                                         .str("tokenizer.ggml.model", "gpt2")
-                                         .str("tokenizer.ggml.pre", "qwen2")
-                                         .strs("tokenizer.ggml.tokens", {"a", "", "b", "ab"})
+                                         .string("tokenizer.ggml.model", "gpt2")
+                                         .string("tokenizer.ggml.pre", "qwen2")
+                                         .strings("tokenizer.ggml.tokens", {"a", "", "b", "ab"})
                                          .i32s("tokenizer.ggml.token_type", {1, 3, 1, 1})
-                                         .strs("tokenizer.ggml.merges", {"a b"})
-                                         .write(dir.path(), "bpe.gguf"));
+                                         .strings("tokenizer.ggml.merges", {"a b"})
+                                         .write_in(dir.path(), "bpe.gguf"));
     EXPECT_EQ(bpe->vocab_size(), 4);
     EXPECT_EQ(bpe->encode("ab", false), (std::vector<int>{3}));
     // 256 byte tokens of which one repeats, and no unknown token: a missing byte would have no id.
@@ -271,56 +209,56 @@ TEST(GgufTokenizerHostile, EdgeVocabulariesStayInsideThemselves) {
         types.push_back(6);
     }
     EXPECT_EQ(load_error(GgufWriter()
-                             .str("tokenizer.ggml.model", "llama")
-                             .strs("tokenizer.ggml.tokens", tokens)
+                             .string("tokenizer.ggml.model", "llama")
+                             .strings("tokenizer.ggml.tokens", tokens)
                              .f32s("tokenizer.ggml.scores", std::vector<float>(tokens.size(), 0.f))
                              .i32s("tokenizer.ggml.token_type", types)
-                             .write(dir.path(), "bytes.gguf")),
+                             .write_in(dir.path(), "bytes.gguf")),
               "bytes.gguf: the vocabulary has neither an unknown token (type 2) nor the 256 byte tokens");
 }
 
 TEST(GgufTokenizerHostile, MalformedMetadataGivesOneLineErrors) {
     TempDir dir;
-    EXPECT_EQ(load_error(GgufWriter().str("general.architecture", "llama").write(dir.path())),
+    EXPECT_EQ(load_error(GgufWriter().string("general.architecture", "llama").write_in(dir.path())),
               "bad.gguf: tokenizer.ggml.model is missing (the file has no tokenizer)");
-    EXPECT_EQ(load_error(GgufWriter().str("tokenizer.ggml.model", "bert").strs("tokenizer.ggml.tokens", {"a"}).write(dir.path())),
+    EXPECT_EQ(load_error(GgufWriter().string("tokenizer.ggml.model", "bert").strings("tokenizer.ggml.tokens", {"a"}).write_in(dir.path())),
               "bad.gguf: tokenizer.ggml.model \"bert\" is not supported (llama or gpt2)");
-    EXPECT_EQ(load_error(GgufWriter().str("tokenizer.ggml.model", "llama").write(dir.path())),
+    EXPECT_EQ(load_error(GgufWriter().string("tokenizer.ggml.model", "llama").write_in(dir.path())),
               "bad.gguf: tokenizer.ggml.tokens is missing");
-    EXPECT_EQ(load_error(llama_vocab({1, 1}).write(dir.path())),
+    EXPECT_EQ(load_error(llama_vocab({1, 1}).write_in(dir.path())),
               "bad.gguf: tokenizer.ggml.token_type has 2 entries for 3 tokens");
-    EXPECT_EQ(load_error(llama_vocab({2, 3, 1}, {0}).write(dir.path())),
+    EXPECT_EQ(load_error(llama_vocab({2, 3, 1}, {0}).write_in(dir.path())),
               "bad.gguf: tokenizer.ggml.scores has 1 entries for 3 tokens");
-    EXPECT_EQ(load_error(llama_vocab({2, 9, 1}).write(dir.path())),
+    EXPECT_EQ(load_error(llama_vocab({2, 9, 1}).write_in(dir.path())),
               "bad.gguf: tokenizer.ggml.token_type of token 1 is 9, not a token type (0..6)");
-    EXPECT_EQ(load_error(llama_vocab().u32("tokenizer.ggml.bos_token_id", 3).write(dir.path())),
+    EXPECT_EQ(load_error(llama_vocab().u32("tokenizer.ggml.bos_token_id", 3).write_in(dir.path())),
               "bad.gguf: tokenizer.ggml.bos_token_id is 3, outside the 3 tokens of tokenizer.ggml.tokens");
-    EXPECT_EQ(load_error(llama_vocab().u32("tokenizer.ggml.eos_token_id", 70000).write(dir.path())),
+    EXPECT_EQ(load_error(llama_vocab().u32("tokenizer.ggml.eos_token_id", 70000).write_in(dir.path())),
               "bad.gguf: tokenizer.ggml.eos_token_id is 70000, outside the 3 tokens of tokenizer.ggml.tokens");
     EXPECT_EQ(load_error(GgufWriter()
-                             .str("tokenizer.ggml.model", "gpt2")
-                             .str("tokenizer.ggml.pre", "tekken")
-                             .strs("tokenizer.ggml.tokens", {"a", "b", "ab"})
-                             .strs("tokenizer.ggml.merges", {"a b"})
-                             .write(dir.path())),
+                             .string("tokenizer.ggml.model", "gpt2")
+                             .string("tokenizer.ggml.pre", "tekken")
+                             .strings("tokenizer.ggml.tokens", {"a", "b", "ab"})
+                             .strings("tokenizer.ggml.merges", {"a b"})
+                             .write_in(dir.path())),
               "bad.gguf: tokenizer.ggml.pre \"tekken\" is not a supported pre-tokenizer (qwen2, deepseek-r1-qwen, "
               "llama-bpe, gpt-2, default)");
     EXPECT_EQ(load_error(GgufWriter()
-                             .str("tokenizer.ggml.model", "gpt2")
-                             .str("tokenizer.ggml.pre", "qwen2")
-                             .strs("tokenizer.ggml.tokens", {"a", "b", "a"})
-                             .strs("tokenizer.ggml.merges", {})
-                             .write(dir.path())),
+                             .string("tokenizer.ggml.model", "gpt2")
+                             .string("tokenizer.ggml.pre", "qwen2")
+                             .strings("tokenizer.ggml.tokens", {"a", "b", "a"})
+                             .strings("tokenizer.ggml.merges", {})
+                             .write_in(dir.path())),
               "bad.gguf: tokenizer.ggml.tokens repeats \"a\" (ids 0 and 2)");
     EXPECT_EQ(load_error(GgufWriter()
-                             .str("tokenizer.ggml.model", "gpt2")
-                             .str("tokenizer.ggml.pre", "qwen2")
-                             .strs("tokenizer.ggml.tokens", {"a", "b"})
-                             .strs("tokenizer.ggml.merges", {"a c"})
-                             .write(dir.path())),
+                             .string("tokenizer.ggml.model", "gpt2")
+                             .string("tokenizer.ggml.pre", "qwen2")
+                             .strings("tokenizer.ggml.tokens", {"a", "b"})
+                             .strings("tokenizer.ggml.merges", {"a c"})
+                             .write_in(dir.path())),
               "bad.gguf: merge \"a c\" uses a piece missing from the vocab");
     // The chat-template context checks its ids too.
-    const fs::path bad = llama_vocab().u32("tokenizer.ggml.unknown_token_id", 5).write(dir.path(), "ctx.gguf");
+    const fs::path bad = llama_vocab().u32("tokenizer.ggml.unknown_token_id", 5).write_in(dir.path(), "ctx.gguf");
     EXPECT_EQ(error_of([&] { ChatTemplate::special_tokens_context(bad); }),
               "ctx.gguf: tokenizer.ggml.unknown_token_id is 5, outside the 3 tokens of tokenizer.ggml.tokens");
 }
