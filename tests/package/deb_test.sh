@@ -92,6 +92,6 @@ echo "== windowpane --help"
 QT_QPA_PLATFORM=offscreen "$root/usr/bin/windowpane" --help >"$work/gui_help.txt" 2>&1 \
     || { cat "$work/gui_help.txt"; fail "windowpane --help exited with an error"; }
 cat "$work/gui_help.txt"
-grep -q -- '--model <DIR>' "$work/gui_help.txt" || fail "windowpane --help does not describe --model"
+grep -q -- '--model <PATH>' "$work/gui_help.txt" || fail "windowpane --help does not describe --model"
 
 echo "package test passed: $deb"
