@@ -7,6 +7,7 @@
 #include <map>
 #include <optional>
 
+#include "scoped_env.h"
 #include "test_support.h"
 #include "wp/error.h"
 #include "wp/hub/hub_cache.h"
@@ -15,29 +16,6 @@
 namespace wp::test {
 namespace {
 
-// Sets (or unsets) environment variables for one test and puts them back.
-class ScopedEnv {
-public:
-    void set(const char* name, const std::optional<std::string>& value) {
-        const char* old = std::getenv(name);
-        saved_.emplace_back(name, old ? std::optional<std::string>(old) : std::nullopt);
-        if (value)
-            ::setenv(name, value->c_str(), 1);
-        else
-            ::unsetenv(name);
-    }
-    ~ScopedEnv() {
-        for (auto it = saved_.rbegin(); it != saved_.rend(); ++it) {
-            if (it->second)
-                ::setenv(it->first.c_str(), it->second->c_str(), 1);
-            else
-                ::unsetenv(it->first.c_str());
-        }
-    }
-
-private:
-    std::vector<std::pair<std::string, std::optional<std::string>>> saved_;
-};
 
 // write_text, making the folders on the way.
 void put(const fs::path& p, const std::string& text) {

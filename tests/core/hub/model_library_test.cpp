@@ -9,6 +9,7 @@
 #include <optional>
 
 #include "gguf_writer.h"
+#include "scoped_env.h"
 #include "test_support.h"
 #include "wp/error.h"
 #include "wp/hub/model_library.h"
@@ -42,29 +43,6 @@ void write_llama_gguf(const fs::path& p) {
         .write(p);
 }
 
-// Sets (or unsets) environment variables for one test and puts them back.
-class ScopedEnv {
-public:
-    void set(const char* name, const std::optional<std::string>& value) {
-        const char* old = std::getenv(name);
-        saved_.emplace_back(name, old ? std::optional<std::string>(old) : std::nullopt);
-        if (value)
-            ::setenv(name, value->c_str(), 1);
-        else
-            ::unsetenv(name);
-    }
-    ~ScopedEnv() {
-        for (auto it = saved_.rbegin(); it != saved_.rend(); ++it) {
-            if (it->second)
-                ::setenv(it->first.c_str(), it->second->c_str(), 1);
-            else
-                ::unsetenv(it->first.c_str());
-        }
-    }
-
-private:
-    std::vector<std::pair<std::string, std::optional<std::string>>> saved_;
-};
 
 #define REQUIRE_SHARED(p)                                                         \
     do {                                                                          \
