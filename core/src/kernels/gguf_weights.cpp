@@ -316,13 +316,7 @@ QMatrix q8_from_blocks(int rows, int cols, const std::uint8_t* blocks, std::size
             quants(x + 2, q8 + kQuantBlock * b);
         }
     });
-    QMatrix m;
-    m.precision = Precision::Q8;
-    m.rows = rows;
-    m.cols = cols;
-    m.scales = sc;
-    m.q8 = q8;
-    return m;
+    return QMatrix{.precision = Precision::Q8, .rows = rows, .cols = cols, .q8 = q8, .scales = sc};
 }
 
 // Q4_0 blocks into q8 with no loss: q = nibble - 8 (in -8..7) under the same scale.
@@ -412,13 +406,7 @@ QMatrix repack_q4_0(int rows, int cols, const std::uint8_t* blocks, WeightStorag
             }
         }
     });
-    QMatrix m;
-    m.precision = Precision::Q4;
-    m.rows = rows;
-    m.cols = cols;
-    m.scales = sc;
-    m.q4 = q4;
-    return m;
+    return QMatrix{.precision = Precision::Q4, .rows = rows, .cols = cols, .q4 = q4, .scales = sc};
 }
 
 QMatrix dequantize_to(Precision precision, int rows, int cols, std::uint32_t type, const std::uint8_t* data,
