@@ -12,4 +12,10 @@ public:
     explicit Error(const std::string& what) : std::runtime_error(what) {}
 };
 
+// A long computation stopped because its caller asked (an atomic flag it polls).
+class Cancelled : public Error {
+public:
+    Cancelled() : Error("cancelled") {}
+};
+
 }  // namespace wp

@@ -50,7 +50,10 @@ struct Model::Impl {
                       std::initializer_list<float*> ys, ForwardScratch& s) const;
     // `lengths` non-empty: ids holds sequences of those lengths side by side (forward_packed).
     std::span<const float> forward(KvCache& cache, ForwardScratch& s, std::span<const int> ids, LogitsMode mode,
-                                   AttentionTrace* trace, std::span<const int> lengths = {}) const;
+                                   AttentionTrace* trace, std::span<const int> lengths = {},
+                                   const LayerObserver* observer = nullptr) const;
+    // Final norm, then lm_head and the soft-cap, of `rows` residual rows; the logits in s.logits.
+    std::span<const float> read_out(ForwardScratch& s, const float* x, int rows) const;
 
     // A GGUF file's tensor as a matrix in `precision` (kept, repacked or converted).
     QMatrix gguf_matrix(const GgufTensor& t, std::int64_t rows, std::int64_t cols);
@@ -377,6 +380,26 @@ std::span<const float> Model::forward(Context& ctx, std::span<const int> ids, Lo
     return impl_->forward(ctx.cache, s, ids, mode, trace);
 }
 
+std::span<const float> Model::forward(Context& ctx, std::span<const int> ids, LogitsMode mode, AttentionTrace* trace,
+                                      const LayerObserver& observer) const {
+    ForwardScratch& s = *ctx.scratch_;
+    s.options = impl_->kernels_;
+    const int T = static_cast<int>(ids.size());
+    if (T <= ctx.decode_kernel_rows) s.options.few_rows_limit = std::max(T, s.options.few_rows_limit);
+    return impl_->forward(ctx.cache, s, ids, mode, trace, {}, observer ? &observer : nullptr);
+}
+
+std::span<const float> Model::read_out(Context& ctx, std::span<const float> hidden) const {
+    const ModelConfig& c = impl_->cfg_;
+    if (c.head != Head::CausalLM) throw Error("read_out: the model has a task head, not a language-model head");
+    const std::size_t H = static_cast<std::size_t>(c.hidden_size);
+    if (hidden.empty() || hidden.size() % H != 0)
+        throw Error("read_out: " + std::to_string(hidden.size()) + " values are not whole rows of " + std::to_string(H));
+    ForwardScratch& s = *ctx.scratch_;
+    s.options = impl_->kernels_;
+    return impl_->read_out(s, hidden.data(), static_cast<int>(hidden.size() / H));
+}
+
 std::span<const float> Model::forward_packed(Context& ctx, std::span<const int> ids, std::span<const int> lengths) const {
     if (lengths.empty()) throw Error("forward_packed: no sequences given");
     std::int64_t total = 0;
@@ -394,7 +417,8 @@ std::span<const float> Model::forward_packed(Context& ctx, std::span<const int> 
 }
 
 std::span<const float> Model::Impl::forward(KvCache& cache, ForwardScratch& s, std::span<const int> ids,
-                                            LogitsMode mode, AttentionTrace* trace, std::span<const int> lengths) const {
+                                            LogitsMode mode, AttentionTrace* trace, std::span<const int> lengths,
+                                            const LayerObserver* observer) const {
     const ModelConfig& c = cfg_;
     const int T = static_cast<int>(ids.size());
     if (T == 0) throw Error("forward: no tokens given");
@@ -472,21 +496,29 @@ std::span<const float> Model::Impl::forward(KvCache& cache, ForwardScratch& s, s
         linear(L.down, gate, T, o, s);
         if (c.sandwich_norms) ops::rms_norm(o, L.post_ffn_norm, o, T, H, eps, c.norm_style);
         ops::add(x, o, TH);
+        if (observer != nullptr) (*observer)(l, std::span<const float>(x, TH));
     }
     if (!packed) cache.advance(T);
 
     const int rows = mode == LogitsMode::All ? T : 1;
     const float* last = x + static_cast<std::size_t>(T - rows) * H;
+    if (c.head == Head::CausalLM) return read_out(s, last, rows);
     ops::rms_norm(last, final_norm_, n, rows, H, eps, c.norm_style);
     const std::size_t outputs = static_cast<std::size_t>(c.num_outputs()), nl = static_cast<std::size_t>(rows) * outputs;
     float* logits = ensure(s.logits, nl);
-    if (c.head != Head::CausalLM) {
-        // Task heads read the normed hidden state: no soft-cap (transformers' modeling_layers.py).
-        matmul(head_, n, rows, logits, *pool_, s.kernels, s.options);
-        if (head_bias_ != nullptr)
-            for (int r = 0; r < rows; ++r) ops::add(logits + static_cast<std::size_t>(r) * outputs, head_bias_, outputs);
-        return {logits, nl};
-    }
+    // Task heads read the normed hidden state: no soft-cap (transformers' modeling_layers.py).
+    matmul(head_, n, rows, logits, *pool_, s.kernels, s.options);
+    if (head_bias_ != nullptr)
+        for (int r = 0; r < rows; ++r) ops::add(logits + static_cast<std::size_t>(r) * outputs, head_bias_, outputs);
+    return {logits, nl};
+}
+
+std::span<const float> Model::Impl::read_out(ForwardScratch& s, const float* x, int rows) const {
+    const ModelConfig& c = cfg_;
+    const std::size_t H = static_cast<std::size_t>(c.hidden_size), nl = static_cast<std::size_t>(rows) * c.num_outputs();
+    float* n = ensure(s.n, static_cast<std::size_t>(rows) * H);
+    ops::rms_norm(x, final_norm_, n, rows, static_cast<int>(H), static_cast<float>(c.rms_norm_eps), c.norm_style);
+    float* logits = ensure(s.logits, nl);
     matmul(lm_head_, n, rows, logits, *pool_, s.kernels, s.options);
     if (c.final_softcap > 0) ops::softcap(logits, nl, c.final_softcap);
     return {logits, nl};

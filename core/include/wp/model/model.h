@@ -64,6 +64,10 @@ private:
 
 enum class LogitsMode { Last, All };
 
+// Called after each decoder layer with the residual stream of the pass's tokens,
+// [ids.size(), hidden_size], as the next layer will read it (the logit lens).
+using LayerObserver = std::function<void(int layer, std::span<const float> hidden)>;
+
 // What one tensor type of a GGUF file became at load: "Q4_K" -> q8 for 169 matrices, converted
 // (dequantized, then quantized); or "Q8_0" -> q8, repacked (the same values, no rounding).
 struct WeightConversion {
@@ -114,6 +118,15 @@ public:
     // outputs for a task head (task_heads.h). With `trace`, records post-softmax attention probabilities.
     std::span<const float> forward(Context& ctx, std::span<const int> ids, LogitsMode mode,
                                    AttentionTrace* trace = nullptr) const;
+    // The same, with `observer` called after every layer (on the calling thread, between the
+    // pool's products; it may use the model with another Context).
+    std::span<const float> forward(Context& ctx, std::span<const int> ids, LogitsMode mode, AttentionTrace* trace,
+                                   const LayerObserver& observer) const;
+
+    // Residual-stream rows [rows, hidden_size] read out as the last layer's are: the final norm,
+    // lm_head (or the tied embedding), the final soft-cap. Returns logits [rows, vocab_size],
+    // valid until the next call on ctx (whose cache is not touched). Causal LMs only.
+    std::span<const float> read_out(Context& ctx, std::span<const float> hidden) const;
 
     // Several independent sequences in one pass (task heads scoring many texts): `ids` holds them
     // one after another, `lengths` their sizes. Each starts at position 0 and attends only to its

@@ -1,0 +1,130 @@
+#include "wp/model/divergence.h"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+#include "model/distribution.h"
+#include "wp/error.h"
+#include "wp/tokenizer/tokenizer.h"
+
+namespace wp {
+
+namespace {
+
+constexpr std::size_t kChunkFloats = std::size_t{1} << 25;  // one chunk's logits per model: 128 MB
+
+// KL(P || Q) = sum p (log p - log q), with log p = a - lse_a and log q = b - lse_b.
+double kl_divergence(const float* a, double lse_a, const float* b, double lse_b, int n) {
+    double kl = 0;
+    for (int i = 0; i < n; ++i) {
+        const double la = a[i] - lse_a;
+        kl += std::exp(la) * (la - (b[i] - lse_b));
+    }
+    return std::max(kl, 0.0);  // rounding can leave -1e-17 where the rows are equal
+}
+
+}  // namespace
+
+Divergence diverge(const Model& a, const Model& b, std::span<const int> ids, const DivergenceOptions& options) {
+    for (const Model* m : {&a, &b})
+        if (m->config().head != Head::CausalLM)
+            throw Error("divergence compares language models; " + m->dir().filename().string() + " has a task head");
+    const int V = a.config().vocab_size;
+    if (b.config().vocab_size != V)
+        throw Error("the models' vocabularies differ (" + std::to_string(V) + " and " +
+                    std::to_string(b.config().vocab_size) + " tokens): divergence needs one tokenizer");
+    const auto T = static_cast<std::int64_t>(ids.size());
+    if (T < 2) throw Error("divergence needs at least two tokens: a prediction and the token it predicts");
+    const std::int64_t context = std::min(a.config().max_position_embeddings, b.config().max_position_embeddings);
+    if (T > context)
+        throw Error("the text has " + std::to_string(T) + " tokens but the models' context holds " + std::to_string(context));
+    if (options.top_k < 1 || options.top_k > 100 || options.top_k > V)
+        throw Error("top-k must be between 1 and " + std::to_string(std::min(100, V)));
+
+    const int K = options.top_k;
+    Divergence d;
+    d.top_k = K;
+    const std::size_t P = static_cast<std::size_t>(T - 1);
+    d.positions.resize(P);
+    d.top_ids_a.resize(P * K);
+    d.top_ids_b.resize(P * K);
+    d.top_probs_a.resize(P * K);
+    d.top_probs_b.resize(P * K);
+
+    auto ctx_a = a.new_context(a.default_cache());
+    auto ctx_b = b.new_context(b.default_cache());
+    const std::int64_t chunk = std::clamp<std::int64_t>(static_cast<std::int64_t>(kChunkFloats / V), 1, 512);
+    std::vector<float> values(K);
+    // The last token predicts nothing in the text: it is not run.
+    for (std::int64_t start = 0; start < T - 1; start += chunk) {
+        if (options.cancel != nullptr && options.cancel->load()) throw Cancelled();
+        const std::int64_t n = std::min(chunk, T - 1 - start);
+        const auto part = ids.subspan(static_cast<std::size_t>(start), static_cast<std::size_t>(n));
+        const auto la = a.forward(*ctx_a, part, LogitsMode::All);
+        if (options.cancel != nullptr && options.cancel->load()) throw Cancelled();
+        const auto lb = b.forward(*ctx_b, part, LogitsMode::All);
+        for (std::int64_t r = 0; r < n; ++r) {
+            const std::size_t t = static_cast<std::size_t>(start + r);
+            const float* za = la.data() + static_cast<std::size_t>(r) * V;
+            const float* zb = lb.data() + static_cast<std::size_t>(r) * V;
+            const double lse_a = row_stats(za, V).lse, lse_b = row_stats(zb, V).lse;
+            TokenDivergence& row = d.positions[t];
+            row.kl = kl_divergence(za, lse_a, zb, lse_b, V);
+            const int next = ids[t + 1];
+            row.logprob_a = za[next] - lse_a;
+            row.logprob_b = zb[next] - lse_b;
+            top_k(za, V, K, d.top_ids_a.data() + t * K, values.data());
+            for (int k = 0; k < K; ++k) d.top_probs_a[t * K + k] = static_cast<float>(std::exp(values[k] - lse_a));
+            top_k(zb, V, K, d.top_ids_b.data() + t * K, values.data());
+            for (int k = 0; k < K; ++k) d.top_probs_b[t * K + k] = static_cast<float>(std::exp(values[k] - lse_b));
+            row.same_top = d.top_ids_a[t * K] == d.top_ids_b[t * K];
+        }
+        if (options.progress) options.progress(static_cast<double>(start + n) / static_cast<double>(T - 1));
+    }
+    d.summary = summarize_divergence(d.positions);
+    return d;
+}
+
+DivergenceSummary summarize_divergence(std::span<const TokenDivergence> positions) {
+    DivergenceSummary s;
+    const std::size_t n = positions.size();
+    s.tokens = static_cast<int>(n);
+    if (n == 0) return s;
+    std::vector<double> kl(n);
+    double sum = 0, sum2 = 0, lp_a = 0, lp_b = 0;
+    std::size_t same = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+        kl[i] = positions[i].kl;
+        sum += kl[i];
+        sum2 += kl[i] * kl[i];
+        lp_a += positions[i].logprob_a;
+        lp_b += positions[i].logprob_b;
+        same += positions[i].same_top ? 1 : 0;
+    }
+    std::sort(kl.begin(), kl.end());
+    const double dn = static_cast<double>(n);
+    s.mean_kl = sum / dn;
+    s.median_kl = n % 2 == 1 ? kl[n / 2] : 0.5 * (kl[n / 2 - 1] + kl[n / 2]);
+    s.p99_kl = kl[static_cast<std::size_t>(std::ceil(0.99 * dn)) - 1];
+    s.max_kl = kl.back();
+    s.same_top = static_cast<double>(same) / dn;
+    s.ppl_a = std::exp(-lp_a / dn);
+    s.ppl_b = std::exp(-lp_b / dn);
+    s.ppl_ratio = s.ppl_b / s.ppl_a;
+    // The standard error of the mean, with the sample variance (n - 1), as llama.cpp reports it.
+    s.mean_kl_error = n > 1 ? std::sqrt(std::max(0.0, (sum2 / dn - s.mean_kl * s.mean_kl) / (dn - 1))) : 0.0;
+    return s;
+}
+
+void check_same_vocabulary(const Tokenizer& a, const Tokenizer& b) {
+    if (a.vocab_size() != b.vocab_size())
+        throw Error("the models' tokenizers differ: " + std::to_string(a.vocab_size()) + " and " +
+                    std::to_string(b.vocab_size()) + " tokens; divergence compares the same tokens only");
+    for (int id = 0; id < a.vocab_size(); ++id)
+        if (a.piece(id) != b.piece(id))
+            throw Error("the models' tokenizers differ at token " + std::to_string(id) + " (\"" + a.piece(id) +
+                        "\" and \"" + b.piece(id) + "\"); divergence compares the same tokens only");
+}
+
+}  // namespace wp
