@@ -45,7 +45,10 @@ Args::Args(int argc, char** argv, int first, const ArgSpec& spec) {
             if (i + 1 >= argc) throw UsageError("option --" + name + " needs a value");
             value = argv[++i];
         }
+        if (values_.count(name) != 0 && !contains(spec.repeatable, name))
+            throw UsageError("--" + name + " is given twice");
         values_[name] = value;
+        ordered_.emplace_back(name, value);
     }
 }
 

@@ -9,6 +9,7 @@
 #include <map>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace wp::cli {
@@ -22,6 +23,9 @@ struct ArgSpec {
     std::vector<std::string> flags;    // --name: boolean, takes no value
     std::vector<std::string> options;  // --name VALUE or --name=VALUE
     int max_positional = 0;            // arguments not starting with "--" (or following "--")
+    // Options that may be given more than once (diverge's --model A ... --model B ...); any other
+    // option given twice is a UsageError, never silently the last one.
+    std::vector<std::string> repeatable;
 };
 
 class Args {
@@ -42,9 +46,12 @@ public:
     long long integer(const std::string& name, long long fallback) const;
     double number(const std::string& name, double fallback) const;
     bool flag(const std::string& name) const { return has(name); }
+    // Every option as given, in order (--name=value and --name value alike).
+    const std::vector<std::pair<std::string, std::string>>& in_order() const { return ordered_; }
 
 private:
     std::map<std::string, std::string> values_;
+    std::vector<std::pair<std::string, std::string>> ordered_;
     std::vector<std::string> positional_;
     bool help_ = false;
 };
