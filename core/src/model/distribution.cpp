@@ -1,6 +1,9 @@
 #include "model/distribution.h"
 
+#include <algorithm>
 #include <cmath>
+#include <thread>
+#include <vector>
 
 namespace wp {
 
@@ -16,6 +19,40 @@ RowStats row_stats(const float* z, int n) {
         ez += e * d;
     }
     return {m + std::log(s), std::log(s) - ez / s};
+}
+
+PairStats pair_stats(const float* za, const float* zb, int n) {
+    float ma = za[0], mb = zb[0];
+    for (int i = 1; i < n; ++i) {
+        ma = za[i] > ma ? za[i] : ma;
+        mb = zb[i] > mb ? zb[i] : mb;
+    }
+    double sa = 0, sb = 0, cross = 0;
+    for (int i = 0; i < n; ++i) {
+        const double ea = std::exp(static_cast<double>(za[i]) - ma);
+        sa += ea;
+        sb += std::exp(static_cast<double>(zb[i]) - mb);
+        cross += ea * (static_cast<double>(za[i]) - zb[i]);
+    }
+    PairStats p;
+    p.lse_a = ma + std::log(sa);
+    p.lse_b = mb + std::log(sb);
+    p.kl = std::max(0.0, cross / sa - (p.lse_a - p.lse_b));  // rounding can leave -1e-17
+    return p;
+}
+
+void for_rows(int rows, int threads, const std::function<void(int begin, int end)>& fn) {
+    const int parts = std::clamp(std::min(threads, rows / 2), 1, 64);
+    if (parts == 1) {
+        if (rows > 0) fn(0, rows);
+        return;
+    }
+    std::vector<std::thread> others;
+    others.reserve(static_cast<std::size_t>(parts - 1));
+    const auto bound = [&](int p) { return static_cast<int>(static_cast<long long>(rows) * p / parts); };
+    for (int p = 1; p < parts; ++p) others.emplace_back(fn, bound(p), bound(p + 1));
+    fn(0, bound(1));
+    for (std::thread& t : others) t.join();
 }
 
 void top_k(const float* z, int n, int k, int* ids, float* values) {

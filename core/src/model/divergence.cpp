@@ -14,16 +14,6 @@ namespace {
 
 constexpr std::size_t kChunkFloats = std::size_t{1} << 25;  // one chunk's logits per model: 128 MB
 
-// KL(P || Q) = sum p (log p - log q), with log p = a - lse_a and log q = b - lse_b.
-double kl_divergence(const float* a, double lse_a, const float* b, double lse_b, int n) {
-    double kl = 0;
-    for (int i = 0; i < n; ++i) {
-        const double la = a[i] - lse_a;
-        kl += std::exp(la) * (la - (b[i] - lse_b));
-    }
-    return std::max(kl, 0.0);  // rounding can leave -1e-17 where the rows are equal
-}
-
 }  // namespace
 
 Divergence diverge(const Model& a, const Model& b, std::span<const int> ids, const DivergenceOptions& options) {
@@ -55,7 +45,6 @@ Divergence diverge(const Model& a, const Model& b, std::span<const int> ids, con
     auto ctx_a = a.new_context(a.default_cache());
     auto ctx_b = b.new_context(b.default_cache());
     const std::int64_t chunk = std::clamp<std::int64_t>(static_cast<std::int64_t>(kChunkFloats / V), 1, 512);
-    std::vector<float> values(K);
     // The last token predicts nothing in the text: it is not run.
     for (std::int64_t start = 0; start < T - 1; start += chunk) {
         if (options.cancel != nullptr && options.cancel->load()) throw Cancelled();
@@ -64,22 +53,25 @@ Divergence diverge(const Model& a, const Model& b, std::span<const int> ids, con
         const auto la = a.forward(*ctx_a, part, LogitsMode::All);
         if (options.cancel != nullptr && options.cancel->load()) throw Cancelled();
         const auto lb = b.forward(*ctx_b, part, LogitsMode::All);
-        for (std::int64_t r = 0; r < n; ++r) {
-            const std::size_t t = static_cast<std::size_t>(start + r);
-            const float* za = la.data() + static_cast<std::size_t>(r) * V;
-            const float* zb = lb.data() + static_cast<std::size_t>(r) * V;
-            const double lse_a = row_stats(za, V).lse, lse_b = row_stats(zb, V).lse;
-            TokenDivergence& row = d.positions[t];
-            row.kl = kl_divergence(za, lse_a, zb, lse_b, V);
-            const int next = ids[t + 1];
-            row.logprob_a = za[next] - lse_a;
-            row.logprob_b = zb[next] - lse_b;
-            top_k(za, V, K, d.top_ids_a.data() + t * K, values.data());
-            for (int k = 0; k < K; ++k) d.top_probs_a[t * K + k] = static_cast<float>(std::exp(values[k] - lse_a));
-            top_k(zb, V, K, d.top_ids_b.data() + t * K, values.data());
-            for (int k = 0; k < K; ++k) d.top_probs_b[t * K + k] = static_cast<float>(std::exp(values[k] - lse_b));
-            row.same_top = d.top_ids_a[t * K] == d.top_ids_b[t * K];
-        }
+        for_rows(static_cast<int>(n), a.threads(), [&](int row_begin, int row_end) {
+            std::vector<float> values(K);
+            for (int r = row_begin; r < row_end; ++r) {
+                const std::size_t t = static_cast<std::size_t>(start + r);
+                const float* za = la.data() + static_cast<std::size_t>(r) * V;
+                const float* zb = lb.data() + static_cast<std::size_t>(r) * V;
+                const PairStats st = pair_stats(za, zb, V);
+                TokenDivergence& row = d.positions[t];
+                row.kl = st.kl;
+                const int next = ids[t + 1];
+                row.logprob_a = za[next] - st.lse_a;
+                row.logprob_b = zb[next] - st.lse_b;
+                top_k(za, V, K, d.top_ids_a.data() + t * K, values.data());
+                for (int k = 0; k < K; ++k) d.top_probs_a[t * K + k] = static_cast<float>(std::exp(values[k] - st.lse_a));
+                top_k(zb, V, K, d.top_ids_b.data() + t * K, values.data());
+                for (int k = 0; k < K; ++k) d.top_probs_b[t * K + k] = static_cast<float>(std::exp(values[k] - st.lse_b));
+                row.same_top = d.top_ids_a[t * K] == d.top_ids_b[t * K];
+            }
+        });
         if (options.progress) options.progress(static_cast<double>(start + n) / static_cast<double>(T - 1));
     }
     d.summary = summarize_divergence(d.positions);

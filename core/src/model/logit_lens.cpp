@@ -47,8 +47,6 @@ LogitLens logit_lens(const Model& model, std::span<const int> ids, const LensOpt
     auto readout = model.new_context(CacheKind::Dynamic);
     const std::int64_t readout_rows = std::clamp<std::int64_t>(static_cast<std::int64_t>(kReadoutFloats / V), 1, 256);
     const std::int64_t chunks = (end + kChunkTokens - 1) / kChunkTokens;
-    std::vector<float> values(K);
-
     for (std::int64_t start = 0, chunk = 0; start < end; start += kChunkTokens, ++chunk) {
         const std::int64_t n = std::min(kChunkTokens, end - start);
         if (options.cancel != nullptr && options.cancel->load()) throw Cancelled();
@@ -59,16 +57,18 @@ LogitLens logit_lens(const Model& model, std::span<const int> ids, const LensOpt
                 const std::int64_t rows = std::min(readout_rows, hi - r0);
                 const auto logits = model.read_out(
                     *readout, hidden.subspan(static_cast<std::size_t>(r0 - start) * H, static_cast<std::size_t>(rows) * H));
-                for (std::int64_t r = 0; r < rows; ++r) {
-                    const float* z = logits.data() + static_cast<std::size_t>(r) * V;
-                    const std::size_t cell = lens.cell(layer, static_cast<int>(r0 + r - options.first));
-                    const RowStats st = row_stats(z, V);
-                    int* top = lens.top_ids.data() + cell * K;
-                    top_k(z, V, K, top, values.data());
-                    for (int k = 0; k < K; ++k)
-                        lens.top_logprobs[cell * K + k] = static_cast<float>(values[k] - st.lse);
-                    lens.entropy[cell] = static_cast<float>(st.entropy);
-                }
+                for_rows(static_cast<int>(rows), model.threads(), [&](int row_begin, int row_end) {
+                    std::vector<float> values(K);
+                    for (int r = row_begin; r < row_end; ++r) {
+                        const float* z = logits.data() + static_cast<std::size_t>(r) * V;
+                        const std::size_t cell = lens.cell(layer, static_cast<int>(r0 + r - options.first));
+                        const RowStats st = row_stats(z, V);
+                        top_k(z, V, K, lens.top_ids.data() + cell * K, values.data());
+                        for (int k = 0; k < K; ++k)
+                            lens.top_logprobs[cell * K + k] = static_cast<float>(values[k] - st.lse);
+                        lens.entropy[cell] = static_cast<float>(st.entropy);
+                    }
+                });
             }
             if (options.progress)
                 options.progress((static_cast<double>(chunk) + (layer + 1.0) / c.num_layers) / static_cast<double>(chunks));
