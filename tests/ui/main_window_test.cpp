@@ -14,22 +14,29 @@
 #include <QElapsedTimer>
 #include <QFile>
 #include <QLabel>
+#include <QLineEdit>
 #include <QMenu>
 #include <QMimeData>
 #include <QPlainTextEdit>
 #include <QScreen>
 #include <QSettings>
 #include <QSignalSpy>
+#include <QSpinBox>
 #include <QTabWidget>
 #include <QTemporaryDir>
 #include <QTest>
 #include <QTextBrowser>
 #include <QTimer>
+#include <cmath>
 #include <memory>
 
 #include "gui_test_support.h"
 #include "main_window.h"
+#include "widgets/attention_tab.h"
 #include "widgets/compare_view.h"
+#include "widgets/head_summary_grid.h"
+#include "widgets/lens_grid.h"
+#include "wp/generate/chat_session.h"
 #include "widgets/mask_view.h"
 #include "widgets/message_widget.h"
 #include "widgets/settings_panel.h"
@@ -582,6 +589,142 @@ TEST_F(Gui, ASavedSizeLargerThanTheScreenIsNotRestored) {
     QTest::qWait(20);
     EXPECT_TRUE(available.contains(w.frameGeometry()))
         << "window " << str(w.frameGeometry()) << " on a screen of " << str(available);
+}
+
+// The attention tab's other two views on the demo model: the logit lens's output row is the
+// model's own most probable next token at every position of its window, and a click on a head of
+// the head summary opens that layer and head in the attention view.
+TEST_F(Gui, LogitLensAndHeadSummaryOpenTheClickedHead) {
+    using wp::ui::AttentionTab;
+    MainWindow& w = open(kDemo);
+    ASSERT_TRUE(waitForModel(w));
+    auto* tab = w.findChild<AttentionTab*>();
+    auto* tabs = static_cast<QTabWidget*>(w.findChild<QWidget*>("mainTabs"));
+    ASSERT_TRUE(tab && tabs);
+    tabs->setCurrentWidget(tab);
+    const QString text = QStringLiteral(
+        "In the beginning God created the heaven and the earth. And the earth was without form, and void; and "
+        "darkness was upon the face of the deep. And the Spirit of God moved upon the face of the waters.");
+    tab->findChild<QLineEdit*>("analyzeText")->setText(text);
+    auto* status = tab->findChild<QLabel*>("analyzeStatus");
+
+    // The lens runs by itself when its view is shown for a new text: the last 48 positions.
+    QSignalSpy lensReady(tab, &AttentionTab::lensReady);
+    tab->showView(AttentionTab::View::Lens);
+    EXPECT_TRUE(tab->isBusy());
+    ASSERT_TRUE(lensReady.wait(60000));
+    const wp::ui::LensViewData& lens = tab->lensGrid()->data();
+    ASSERT_FALSE(lens.empty()) << status->text().toStdString();
+    const int T = lens.positions();
+    ASSERT_GT(T, 48);
+    EXPECT_EQ(lens.layers, 6);
+    EXPECT_EQ(lens.count, 48);
+    EXPECT_EQ(lens.first, T - 48);
+
+    // The model's own logits, in the app's precision, from core directly.
+    wp::LoadOptions options;
+    options.precision = wp::parse_precision(w.modelCard().precision.toStdString());
+    auto lm = wp::LoadedModel::load((sharedDir() + "/" + kDemo).toStdString(), {}, options);
+    const std::vector<int> ids = lm->tokenizer().encode(text.toStdString(), true);
+    ASSERT_EQ(ids, lens.ids);
+    auto ctx = lm->model().new_context();
+    const std::span<const float> logits = lm->model().forward(*ctx, ids, wp::LogitsMode::All);
+    const int V = lm->model().config().vocab_size;
+    int compared = 0;
+    for (int c = 0; c < lens.count; ++c) {
+        const float* row = logits.data() + static_cast<std::size_t>(lens.first + c) * V;
+        const int best = static_cast<int>(std::max_element(row, row + V) - row);
+        float second = -INFINITY;
+        for (int v = 0; v < V; ++v)
+            if (v != best) second = std::max(second, row[v]);
+        if (row[best] - second < 1e-4f) continue;  // a near tie may fall either way between two passes
+        EXPECT_EQ(lens.id(lens.layers - 1, c), best) << "position " << lens.first + c;
+        EXPECT_EQ(tab->lensGrid()->cellText(lens.layers - 1, c), lens.pieces.value(best));
+        ++compared;
+    }
+    EXPECT_GT(compared, 40);
+    EXPECT_THAT(tab->lensGrid()->describeCell(lens.layers - 1, 0).toStdString(), testing::HasSubstr("Output"));
+    EXPECT_THAT(tab->lensGrid()->describeCell(2, 5).toStdString(), testing::HasSubstr("Entropy"));
+    EXPECT_FALSE(tab->findChild<QWidget*>("analyzeStop")->isVisible());
+    QTest::qWait(30);
+    w.grab().save(screenshotPath("gui-logit-lens"));
+
+    // Another window of positions: the first ones.
+    lensReady.clear();
+    tab->lensGrid()->findChild<QSpinBox*>("lensFirst")->setValue(0);
+    ASSERT_TRUE(lensReady.wait(60000));
+    EXPECT_EQ(tab->lensGrid()->data().first, 0);
+    EXPECT_EQ(tab->lensGrid()->data().count, 48);
+
+    // The head summary: every layer and head of the same text.
+    QSignalSpy headsReady(tab, &AttentionTab::headSummaryReady);
+    tab->showView(AttentionTab::View::Heads);
+    ASSERT_TRUE(headsReady.wait(60000));
+    wp::ui::HeadSummaryGrid* grid = tab->headSummaryGrid();
+    const wp::ui::HeadSummaryData& heads = grid->data();
+    ASSERT_FALSE(heads.empty()) << status->text().toStdString();
+    EXPECT_EQ(heads.layers, 6);
+    EXPECT_EQ(heads.heads, 4);
+    EXPECT_EQ(heads.positions, T);
+    using Metric = wp::ui::HeadSummaryData::Metric;
+    EXPECT_TRUE(std::isfinite(heads.value(0, 0, Metric::WindowUsed)));  // sliding
+    EXPECT_TRUE(std::isnan(heads.value(1, 0, Metric::WindowUsed)));     // global
+    EXPECT_THAT(grid->describeCell(3, 2).toStdString(), testing::HasSubstr("Mean distance"));
+    QTest::qWait(30);
+    w.grab().save(screenshotPath("gui-head-summary"));
+    grid->setMetric(Metric::FirstToken);
+    QTest::qWait(30);
+    w.grab().save(screenshotPath("gui-head-summary-first-token"));
+
+    // A click on layer 3, head 2: the attention view of that head (the attention is computed first).
+    QSignalSpy analysisReady(tab, &AttentionTab::analysisReady);
+    QTest::mouseClick(grid->canvas(), Qt::LeftButton, {}, grid->cellRect(3, 2).center());
+    EXPECT_EQ(tab->view(), AttentionTab::View::Mask);
+    ASSERT_TRUE(analysisReady.wait(60000));
+    wp::ui::MaskView* mv = w.maskView();
+    EXPECT_EQ(mv->mode(), wp::ui::MaskView::Mode::Attention);
+    EXPECT_EQ(mv->layer(), 3);
+    EXPECT_EQ(mv->head(), 2);
+    // The summary's first-token share is that head's column 0, as the attention view has it.
+    double first = 0;
+    for (int q = 1; q < T; ++q) first += mv->data().probability(3, 2, q, 0);
+    EXPECT_NEAR(first / (T - 1), heads.value(3, 2, Metric::FirstToken), 1e-4);
+    QTest::qWait(30);
+    w.grab().save(screenshotPath("gui-head-clicked-attention"));
+
+    // With the attention there, a click switches at once.
+    tab->showView(AttentionTab::View::Heads);
+    QTest::mouseClick(grid->canvas(), Qt::LeftButton, {}, grid->cellRect(0, 1).center());
+    EXPECT_EQ(tab->view(), AttentionTab::View::Mask);
+    EXPECT_FALSE(tab->isAnalyzing());
+    EXPECT_EQ(mv->layer(), 0);
+    EXPECT_EQ(mv->head(), 1);
+
+    // Stop: the request ends, the tab is idle, and the next one runs.
+    tab->findChild<QLineEdit*>("analyzeText")->setText(QStringLiteral("And God said, Let there be light: and there was light."));
+    tab->summarizeHeads(QStringLiteral("And God said, Let there be light: and there was light."));
+    EXPECT_TRUE(tab->findChild<QWidget*>("analyzeStop")->isVisible());
+    tab->stop();
+    EXPECT_FALSE(tab->isBusy());
+    EXPECT_FALSE(tab->findChild<QWidget*>("analyzeStop")->isVisible());
+    headsReady.clear();
+    tab->summarizeHeads(QStringLiteral("And God said, Let there be light: and there was light."));
+    ASSERT_TRUE(headsReady.wait(60000));
+    EXPECT_FALSE(grid->data().empty()) << status->text().toStdString();
+}
+
+// A task-head model has no language-model head: the lens says so instead of showing a grid.
+TEST_F(Gui, LogitLensOfATaskHeadModelSaysWhyThereIsNone) {
+    GUI_TEST_REQUIRE_MODELS("heads/tiny-qwen2-seqcls");
+    MainWindow& w = open("heads/tiny-qwen2-seqcls");
+    ASSERT_TRUE(waitForModel(w));
+    auto* tab = w.findChild<wp::ui::AttentionTab*>();
+    ASSERT_NE(tab, nullptr);
+    QSignalSpy lensReady(tab, &wp::ui::AttentionTab::lensReady);
+    tab->runLens(QStringLiteral("And God said, Let there be light"));
+    ASSERT_TRUE(lensReady.wait(30000));
+    EXPECT_TRUE(tab->lensGrid()->data().empty());
+    EXPECT_THAT(tab->findChild<QLabel*>("analyzeStatus")->text().toStdString(), testing::HasSubstr("no logit lens"));
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include "engine/inference_worker.h"
 
 #include <algorithm>
+#include <QCryptographicHash>
 #include <QDir>
 #include <QElapsedTimer>
 #include <QFileInfo>
@@ -8,6 +9,9 @@
 #include <cmath>
 
 #include "engine/classify_engine.h"
+#include "engine/head_summary_engine.h"
+#include "engine/lens_engine.h"
+#include "engine/view_input.h"
 #include "engine/model_names.h"
 #include "wp/error.h"
 #include "wp/generate/chat_session.h"
@@ -66,6 +70,8 @@ InferenceWorker::InferenceWorker() {
     qRegisterMetaType<wp::ui::MaskViewData>();
     qRegisterMetaType<wp::ui::ClassifyResult>();
     qRegisterMetaType<wp::ui::AnswerResult>();
+    qRegisterMetaType<wp::ui::LensViewData>();
+    qRegisterMetaType<wp::ui::HeadSummaryData>();
 }
 
 InferenceWorker::~InferenceWorker() = default;
@@ -101,6 +107,16 @@ QStringList describeConversions(const std::vector<WeightConversion>& conversions
     return parts;
 }
 
+// Every piece in id order, NUL-separated, hashed: ids that mean the same strings in two models.
+QString vocabularyFingerprint(const Tokenizer& tok) {
+    QCryptographicHash hash(QCryptographicHash::Sha256);
+    for (int id = 0; id < tok.vocab_size(); ++id) {
+        const std::string piece = tok.piece(id);
+        hash.addData(QByteArrayView(piece.data(), static_cast<qsizetype>(piece.size() + 1)));  // with its NUL
+    }
+    return QString::fromLatin1(hash.result().toHex().left(16));
+}
+
 }  // namespace
 
 ModelCard describeModel(const LoadedModel& lm, const QString& path) {
@@ -117,6 +133,7 @@ ModelCard describeModel(const LoadedModel& lm, const QString& path) {
     card.weightConversions = describeConversions(lm.model().weight_conversions());
     card.precision = QString::fromLatin1(precision_name(lm.model().precision()));
     card.tokenizer = QString::fromStdString(lm.tokenizer().describe());
+    card.vocabFingerprint = vocabularyFingerprint(lm.tokenizer());
     card.parameters = lm.model().parameter_count();
     card.contextLength = c.max_position_embeddings;
     card.vocabSize = c.vocab_size;
@@ -250,6 +267,47 @@ void InferenceWorker::analyze(quint64 requestId, const QString& modelPath, const
     }
 }
 
+void InferenceWorker::lens(quint64 requestId, const QString& modelPath, const QString& text,
+                           const QList<ChatTurn>& conversation, int first, int count, int topK) {
+    current_ = requestId;
+    cancelFlag_ = cancelled(requestId);
+    Loaded* l = find(modelPath);
+    if (l == nullptr) {
+        emit error(requestId, tr("The model %1 is not loaded.").arg(modelPath));
+        return;
+    }
+    try {
+        LensViewData data = computeLens(*l->model, encodeViewInput(*l->model, text, conversation), first, count, topK,
+                                        [&](double f) { emit analysisProgress(requestId, f); }, &cancelFlag_);
+        emit lensReady(requestId, data);
+    } catch (const Cancelled&) {
+        emit error(requestId, tr("Stopped."));
+    } catch (const std::exception& e) {
+        emit error(requestId, QString::fromStdString(e.what()));
+    }
+}
+
+void InferenceWorker::summarizeHeads(quint64 requestId, const QString& modelPath, const QString& text,
+                                     const QList<ChatTurn>& conversation) {
+    current_ = requestId;
+    cancelFlag_ = cancelled(requestId);
+    Loaded* l = find(modelPath);
+    if (l == nullptr) {
+        emit error(requestId, tr("The model %1 is not loaded.").arg(modelPath));
+        return;
+    }
+    try {
+        const std::vector<int> ids = encodeViewInput(*l->model, text, conversation);
+        HeadSummaryData data = summarizeAllHeads(*l->model, ids, [&](double f) { emit analysisProgress(requestId, f); },
+                                                 &cancelFlag_);
+        emit headsSummarized(requestId, data);
+    } catch (const Cancelled&) {
+        emit error(requestId, tr("Stopped."));
+    } catch (const std::exception& e) {
+        emit error(requestId, QString::fromStdString(e.what()));
+    }
+}
+
 void InferenceWorker::classify(quint64 requestId, const QString& modelPath, const QString& text) {
     Loaded* l = find(modelPath);
     if (l == nullptr) {
@@ -345,7 +403,7 @@ void InferenceWorker::generate(quint64 requestId, const QString& modelPath, cons
             info.probability = std::exp(t.logprob);
             for (int i = 0; i < t.top_count; ++i) {
                 const int one[1] = {t.top[i].id};
-                info.top.push_back({QString::fromStdString(tok.decode(one, false)), std::exp(t.top[i].logprob)});
+                info.top.push_back({QString::fromStdString(tok.decode(one, false)), std::exp(t.top[i].logprob), t.top[i].id});
             }
             emit tokenText(requestId, info.text, info);
             if (sinceStats.elapsed() >= 1000) {

@@ -11,6 +11,8 @@
 #include <mutex>
 
 #include "engine/classify_types.h"
+#include "engine/head_summary_data.h"
+#include "engine/lens_view_data.h"
 #include "engine/mask_view_data.h"
 #include "engine/types.h"
 
@@ -50,6 +52,16 @@ public slots:
     // `layer`) and the KV cache's held positions after each step.
     void analyze(quint64 requestId, const QString& modelPath, const QString& text,
                  const QList<wp::ui::ChatTurn>& conversation, int layer);
+    // The logit lens (engine/lens_engine.h) of `text` (or the conversation) over positions
+    // first .. first + count - 1 (first < 0: the last `count`) with the `topK` best tokens per
+    // cell: emits analysisProgress, then lensReady, or error (also when cancelled, or for a model
+    // without a language-model head).
+    void lens(quint64 requestId, const QString& modelPath, const QString& text,
+              const QList<wp::ui::ChatTurn>& conversation, int first, int count, int topK);
+    // Every layer's and head's attention summary (engine/head_summary_engine.h) of `text` (or the
+    // conversation): emits analysisProgress, then headsSummarized, or error (also when cancelled).
+    void summarizeHeads(quint64 requestId, const QString& modelPath, const QString& text,
+                        const QList<wp::ui::ChatTurn>& conversation);
     // Runs a sequence- or token-classification model over `text` (encoded with its special
     // tokens) and emits `classified`, or error (another head, no tokens, more than the model's
     // positions).
@@ -68,6 +80,9 @@ signals:
     void finished(quint64 requestId, const QString& text, const wp::ui::ReplyStats& stats);
     void tokenized(quint64 requestId, const QStringList& pieces);
     void analyzed(quint64 requestId, const wp::ui::MaskViewData& data);
+    void analysisProgress(quint64 requestId, double fraction);  // lens and summarizeHeads, 0..1
+    void lensReady(quint64 requestId, const wp::ui::LensViewData& data);
+    void headsSummarized(quint64 requestId, const wp::ui::HeadSummaryData& data);
     void classified(quint64 requestId, const wp::ui::ClassifyResult& result);
     void answered(quint64 requestId, const wp::ui::AnswerResult& result);
     void error(quint64 requestId, const QString& message);

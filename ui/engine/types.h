@@ -27,6 +27,9 @@ struct ModelCard {
     bool singleFile = false;  // a GGUF file rather than a model folder
     QString precision;       // compute precision (f32, bf16, q8, q4)
     QString tokenizer;       // tokenizer description
+    // A hash of every token's piece: equal for two models whose ids mean the same strings, so
+    // their replies and distributions compare token for token (the compare view's first parting).
+    QString vocabFingerprint;
     qint64 parameters = 0;
     int contextLength = 0;
     int vocabSize = 0;
@@ -72,6 +75,7 @@ struct ChatTurn {
 struct TokenAlternativeInfo {
     QString text;
     float probability = 0;
+    int id = -1;  // the token's id; -1 when not known (a reply read back from the store)
 };
 
 // One generated token: its text, probability and the most probable alternatives.

@@ -13,16 +13,21 @@
 #include <QScrollArea>
 #include <QSpinBox>
 #include <QSplitter>
+#include <QStackedWidget>
+#include <QTabBar>
 #include <QTextBrowser>
 #include <QTextCursor>
+#include <QTextDocument>
 #include <QVBoxLayout>
 
 #include "engine/inference_worker.h"
 #include "engine/model_names.h"
 #include "engine/model_paths.h"
 #include "engine/worker_thread.h"
+#include "widgets/divergence_view.h"
 #include "widgets/judge_bar.h"
 #include "widgets/mask_view.h"
+#include "widgets/reply_parting.h"
 
 namespace wp::ui {
 
@@ -45,11 +50,19 @@ struct CompareView::Pane {
     bool ran = false;       // its reply belongs to the last run (runPrompt_)
     Judgement judgement;
     QString verdictText;    // the verdict as plain text
+    QVector<ReplyToken> replyTokens;  // the reply's tokens as they streamed in
+    struct PartsFrom {
+        int slot = 0;   // the other pane
+        int token = 0;  // the first token index where the replies differ
+        bool operator==(const PartsFrom&) const = default;
+    };
+    QVector<PartsFrom> partings;  // earliest first
 
     QComboBox* chooser = nullptr;
     QLabel* title = nullptr;
     QTextBrowser* output = nullptr;
     QLabel* verdict = nullptr;  // the judge's score, and a badge on the best pane
+    QLabel* parting = nullptr;  // where its reply first parts from another pane's
     QLabel* statsLabel = nullptr;
     QLabel* tokens = nullptr;
     MaskView* mask = nullptr;
@@ -65,7 +78,30 @@ QString bytesText(double b) {
 }  // namespace
 
 CompareView::CompareView(QWidget* parent) : QWidget(parent) {
-    auto* layout = new QVBoxLayout(this);
+    // Two modes under one switch: the panes' replies, and the divergence of two of their models.
+    auto* outer = new QVBoxLayout(this);
+    mode_ = new QTabBar(this);
+    mode_->setObjectName("compareMode");
+    mode_->addTab(tr("Replies"));
+    mode_->addTab(tr("Divergence"));
+    mode_->setTabToolTip(0, tr("One prompt to every pane's model, the replies side by side"));
+    mode_->setTabToolTip(1, tr("Two of the panes' models read one text: where do their predictions part?"));
+    mode_->setDocumentMode(true);
+    mode_->setExpanding(false);
+    outer->addWidget(mode_);
+    pages_ = new QStackedWidget(this);
+    outer->addWidget(pages_, 1);
+    auto* replies = new QWidget(pages_);
+    pages_->addWidget(replies);
+    divergence_ = new DivergenceView(pages_);
+    divergence_->setObjectName("compareDivergence");
+    pages_->addWidget(divergence_);
+    connect(mode_, &QTabBar::currentChanged, pages_, &QStackedWidget::setCurrentIndex);
+    connect(divergence_, &DivergenceView::conversationRequested, this,
+            [this] { divergence_->setText(conversationText()); });
+
+    auto* layout = new QVBoxLayout(replies);
+    layout->setContentsMargins(0, 0, 0, 0);
     auto* top = new QHBoxLayout;
     prompt_ = new QLineEdit(this);
     prompt_->setObjectName("comparePrompt");
@@ -128,6 +164,12 @@ CompareView::CompareView(QWidget* parent) : QWidget(parent) {
         p->verdict->setWordWrap(true);
         p->verdict->setTextFormat(Qt::RichText);
         p->verdict->setVisible(false);
+        p->parting = new QLabel(this);
+        p->parting->setObjectName(QStringLiteral("compareParting%1").arg(i));
+        p->parting->setWordWrap(true);
+        p->parting->setTextFormat(Qt::RichText);
+        p->parting->setStyleSheet(QStringLiteral("QLabel { background-color: rgba(245,197,66,0.18); padding: 2px; }"));
+        p->parting->setVisible(false);
         p->statsLabel = new QLabel(this);
         p->statsLabel->setWordWrap(true);
         p->tokens = new QLabel(this);
@@ -139,10 +181,11 @@ CompareView::CompareView(QWidget* parent) : QWidget(parent) {
         grid->addWidget(p->chooser, 0, i);
         grid->addWidget(p->title, 1, i);
         grid->addWidget(p->output, 2, i);
-        grid->addWidget(p->verdict, 3, i);
-        grid->addWidget(p->statsLabel, 4, i);
-        grid->addWidget(p->tokens, 5, i);
-        grid->addWidget(p->mask, 6, i);
+        grid->addWidget(p->parting, 3, i);
+        grid->addWidget(p->verdict, 4, i);
+        grid->addWidget(p->statsLabel, 5, i);
+        grid->addWidget(p->tokens, 6, i);
+        grid->addWidget(p->mask, 7, i);
 
         InferenceWorker* w = p->worker.worker();
         connect(w, &InferenceWorker::modelLoaded, this, [this, raw](quint64 id, const ModelCard& card) {
@@ -160,16 +203,24 @@ CompareView::CompareView(QWidget* parent) : QWidget(parent) {
             updatePane(*raw);
             updateMasks();
             updateButtons();
+            updateDivergenceCandidates();
             emit modelLoaded(raw->slot);
         });
-        connect(w, &InferenceWorker::tokenText, this, [raw](quint64 id, const QString& text, const TokenInfo&) {
+        connect(w, &InferenceWorker::tokenText, this, [this, raw](quint64 id, const QString& text, const TokenInfo& info) {
             if (id != raw->runId || !raw->running || raw->stopping) return;
+            ReplyToken t{info.id, info.text, info.probability, info.top, static_cast<int>(raw->text.size()), 0};
+            for (const TokenAlternativeInfo& alt : info.top)
+                if (alt.id == info.id) t.piece = alt.text;  // an end-of-turn token by its name
             raw->text += text;
+            t.end = static_cast<int>(raw->text.size());
+            raw->replyTokens << t;
             // Appended, not the whole reply set again per token: that grows quadratic, and a fast
-            // model's queued tokens would keep the window (and a Stop) behind.
+            // model's queued tokens would keep the window (and a Stop) behind. In the plain format,
+            // not a parting mark's before it.
             QTextCursor end(raw->output->document());
             end.movePosition(QTextCursor::End);
-            end.insertText(text);
+            end.insertText(text, QTextCharFormat());
+            updatePartings();
         });
         connect(w, &InferenceWorker::stats, this, [this, raw](quint64 id, const ReplyStats& s) {
             if (id != raw->runId) return;
@@ -183,6 +234,13 @@ CompareView::CompareView(QWidget* parent) : QWidget(parent) {
             raw->output->setPlainText(raw->text);
             raw->stats = s;
             raw->stopReason = s.stopReason;
+            // Text the decoder held back to the end came with the last token once more: it is that
+            // token's text, not another token.
+            if (s.generatedTokens > 0 && raw->replyTokens.size() > s.generatedTokens) {
+                raw->replyTokens[s.generatedTokens - 1].end = raw->replyTokens.last().end;
+                raw->replyTokens.resize(s.generatedTokens);
+            }
+            updatePartings(true);  // the text was set again, without its mark
             updatePane(*raw);
             if (!isRunning()) judgeReplies();  // before allFinished: a listener sees the judgements pending
             updateButtons();
@@ -289,7 +347,7 @@ QStringList CompareView::candidateLabels(int slot) const {
     return out;
 }
 
-void CompareView::setModel(int slot, const QString& path) {
+void CompareView::setModel(int slot, const QString& path, const QString& precision) {
     if (slot < 0 || slot >= kMaxModels) return;
     Pane& p = *panes_[slot];
     if (p.running) return;
@@ -301,9 +359,11 @@ void CompareView::setModel(int slot, const QString& path) {
     clearJudgement(p);
     for (auto& other : panes_) showJudgement(*other);  // the best may be another pane now
     if (wasJudging && !isJudging()) onJudgementDone();
+    p.replyTokens.clear();
+    updatePartings(true);  // its reply no longer parts from anything
     p.loadId = p.worker.nextRequestId();
     p.title->setText(tr("Loading %1\u2026").arg(modelDisplayName(path).toHtmlEscaped()));
-    p.worker.post(&InferenceWorker::loadModel, p.loadId, path, QString(), QString());
+    p.worker.post(&InferenceWorker::loadModel, p.loadId, path, precision, QString());
     updateButtons();
 }
 
@@ -318,12 +378,14 @@ void CompareView::run() {
     GenerationSettings settings;
     settings.greedy = true;  // the same prompt, deterministic replies: differences come from the models
     settings.maxNewTokens = maxTokens_->value();
+    runGreedy_ = settings.greedy;
     const QList<ChatTurn> turns = {{"user", prompt}};
     for (auto& pp : panes_) {
         Pane& p = *pp;
         if (p.card.path.isEmpty()) continue;
         p.text.clear();
         p.output->clear();
+        p.replyTokens.clear();
         p.stats = {};
         p.running = true;
         p.stopping = false;
@@ -336,6 +398,7 @@ void CompareView::run() {
         p.worker.post(&InferenceWorker::generate, p.runId, p.card.path, turns, settings);
         updatePane(p);
     }
+    updatePartings(true);
     updateButtons();
 }
 
@@ -378,11 +441,12 @@ void CompareView::updatePane(Pane& p) {
     if (p.card.path.isEmpty()) return;
     int sliding = 0;
     for (const LayerInfo& l : p.card.layers) sliding += l.sliding;
-    p.title->setText(tr("<b>%1</b> \u00b7 %2 \u00b7 %3 parameters \u00b7 %4 layers (%5 sliding)")
+    p.title->setText(tr("<b>%1</b> \u00b7 %2 \u00b7 %6 \u00b7 %3 parameters \u00b7 %4 layers (%5 sliding)")
                          .arg(p.card.name.toHtmlEscaped(), p.card.family)
                          .arg(QLocale().toString(p.card.parameters))
                          .arg(p.card.layers.size())
-                         .arg(sliding));
+                         .arg(sliding)
+                         .arg(p.card.precision));
     const ReplyStats& s = p.stats;
     p.statsLabel->setText(p.running && s.generatedTokens == 0
                               ? tr("running\u2026")
@@ -578,6 +642,95 @@ void CompareView::showJudgement(Pane& p) {
     p.verdict->setStyleSheet(best ? QStringLiteral("QLabel { background-color: rgba(46,139,87,0.16); padding: 2px; }") : QString());
     // The best reply's frame in the same green as its badge.
     p.output->setStyleSheet(best ? QStringLiteral("QTextBrowser { border: 2px solid #2e8b57; }") : QString());
+}
+
+// ---- where greedy replies part -------------------------------------------------------------
+
+// Each pane against pane 1 (the first pane that replied), and pane 1 against each: only greedy
+// replies of one vocabulary (ModelCard::vocabFingerprint) part at a token that means the same in
+// both. `force`: show again even when nothing changed (the text was set anew).
+void CompareView::updatePartings(bool force) {
+    Pane* first = nullptr;
+    for (auto& p : panes_)
+        if (p->ran && !p->card.path.isEmpty() && p->failure.isEmpty()) {
+            first = p.get();
+            break;
+        }
+    std::vector<QVector<Pane::PartsFrom>> partings(panes_.size());
+    for (auto& pp : panes_) {
+        Pane& p = *pp;
+        if (!runGreedy_ || first == nullptr || &p == first || !p.ran || p.card.path.isEmpty() || !p.failure.isEmpty()) continue;
+        if (p.card.vocabFingerprint.isEmpty() || p.card.vocabFingerprint != first->card.vocabFingerprint) continue;
+        const int at = firstParting(first->replyTokens, p.replyTokens);
+        if (at < 0) continue;
+        partings[p.slot] << Pane::PartsFrom{first->slot, at};
+        partings[first->slot] << Pane::PartsFrom{p.slot, at};
+    }
+    for (auto& p : panes_) {
+        QVector<Pane::PartsFrom>& now = partings[p->slot];
+        std::stable_sort(now.begin(), now.end(), [](const auto& a, const auto& b) { return a.token < b.token; });
+        if (!force && now == p->partings) continue;
+        p->partings = now;
+        showParting(*p);
+    }
+}
+
+void CompareView::showParting(Pane& p) {
+    QStringList lines;
+    QVector<int> marks;
+    for (const Pane::PartsFrom& f : p.partings) {
+        const Pane& other = *panes_[f.slot];
+        lines << partingHtml(tr("pane %1").arg(f.slot + 1), tr("%1, %2").arg(other.card.name, other.card.precision), f.token,
+                             p.replyTokens[f.token], other.replyTokens[f.token]);
+        marks << f.token;
+    }
+    p.parting->setText(lines.join(QStringLiteral("<br>")));
+    p.parting->setVisible(!lines.isEmpty());
+    markPartings(p.output->document(), p.replyTokens, marks);
+}
+
+QVector<int> CompareView::partingTokens(int slot) const {
+    QVector<int> out;
+    if (slot < 0 || slot >= kMaxModels) return out;
+    for (const Pane::PartsFrom& f : panes_[slot]->partings) out << f.token;
+    return out;
+}
+
+QString CompareView::partingText(int slot) const {
+    if (slot < 0 || slot >= kMaxModels || panes_[slot]->partings.isEmpty()) return {};
+    QTextDocument doc;
+    doc.setHtml(panes_[slot]->parting->text());
+    return doc.toPlainText();
+}
+
+QVector<int> CompareView::replyTokenIds(int slot) const {
+    QVector<int> out;
+    if (slot < 0 || slot >= kMaxModels) return out;
+    for (const ReplyToken& t : panes_[slot]->replyTokens) out << t.id;
+    return out;
+}
+
+// ---- divergence mode -----------------------------------------------------------------------
+
+void CompareView::setMode(Mode mode) { mode_->setCurrentIndex(mode == Mode::Divergence ? 1 : 0); }
+
+CompareView::Mode CompareView::mode() const { return mode_->currentIndex() == 1 ? Mode::Divergence : Mode::Replies; }
+
+void CompareView::updateDivergenceCandidates() {
+    QList<DivergenceView::Candidate> candidates;
+    for (const auto& p : panes_)
+        if (!p->card.path.isEmpty() && !p->card.isTaskHead())
+            candidates.push_back({p->slot, p->card.name, p->card.path, p->card.precision});
+    divergence_->setCandidates(candidates);
+}
+
+QString CompareView::conversationText() const {
+    QStringList parts;
+    const QString prompt = runPrompt_.isEmpty() ? prompt_->text().trimmed() : runPrompt_;
+    if (!prompt.isEmpty()) parts << prompt;
+    for (const auto& p : panes_)
+        if (p->ran && !p->text.trimmed().isEmpty()) parts << p->text.trimmed();
+    return parts.join(QStringLiteral("\n\n"));
 }
 
 }  // namespace wp::ui

@@ -3,6 +3,8 @@
 // splits the prompt, and the same layer's attention mask of each model next to each other. The
 // panes scroll sideways in a window too narrow for three mask views. A judge (a one-label reward
 // model on its own worker thread) can score each pane's prompt and reply when the replies end.
+// Greedy replies of models with one vocabulary are marked where they first part (reply_parting.h).
+// The Divergence mode (DivergenceView) compares two loaded models' predictions on one text.
 #pragma once
 
 #include <QHash>
@@ -18,10 +20,13 @@ class QLabel;
 class QLineEdit;
 class QPushButton;
 class QSpinBox;
+class QStackedWidget;
+class QTabBar;
 class QTextBrowser;
 
 namespace wp::ui {
 
+class DivergenceView;
 class JudgeBar;
 class MaskView;
 
@@ -33,8 +38,9 @@ public:
 
     static constexpr int kMaxModels = 3;
 
-    // Loads `path` into pane `slot` (0..2) on that pane's own worker.
-    void setModel(int slot, const QString& path);
+    // Loads `path` into pane `slot` (0..2) on that pane's own worker, in `precision` ("f32",
+    // "bf16", "q8", "q4"; empty: the model's default).
+    void setModel(int slot, const QString& path, const QString& precision = {});
     // Offered in each pane's chooser, under the library's name when `names` has one (an Ollama blob's
     // MODEL:TAG), else the folder's or file's.
     void setCandidateModels(const QStringList& paths, const QHash<QString, QString>& names = {});
@@ -51,6 +57,21 @@ public:
     const ModelCard& card(int slot) const;
     void setMaskLayer(int layer);
     void setMaxTokens(int n);
+
+    // Replies: the panes; Divergence: two loaded models' predictions on one text.
+    enum class Mode { Replies, Divergence };
+    void setMode(Mode mode);
+    Mode mode() const;
+    DivergenceView* divergenceView() const { return divergence_; }
+    // The prompt and every pane's reply, one after another: the divergence text for "Use current
+    // conversation".
+    QString conversationText() const;
+
+    // Where pane `slot`'s greedy reply first parts from another pane's with the same vocabulary
+    // (pane 1's; pane 1 against each other pane): its token indices, earliest first.
+    QVector<int> partingTokens(int slot) const;
+    QString partingText(int slot) const;   // the pane's banner, plain
+    QVector<int> replyTokenIds(int slot) const;
 
     // The judge: reward models offered in "Judge with…"; setJudge loads one on the judge's own
     // worker (empty: no judge), and scores the replies already there when no run is going on.
@@ -90,6 +111,9 @@ private:
     void clearJudgement(Pane& p);
     void showJudgement(Pane& p);
     void onJudgementDone();
+    void updatePartings(bool force = false);
+    void showParting(Pane& p);
+    void updateDivergenceCandidates();
 
     std::vector<std::unique_ptr<Pane>> panes_;
     QLineEdit* prompt_ = nullptr;
@@ -98,6 +122,10 @@ private:
     QSpinBox* layer_ = nullptr;
     QSpinBox* maxTokens_ = nullptr;
     QString runPrompt_;    // the prompt of the replies in the panes
+    bool runGreedy_ = false;  // the replies took the most probable token each time: they part at a token
+    QTabBar* mode_ = nullptr;
+    QStackedWidget* pages_ = nullptr;
+    DivergenceView* divergence_ = nullptr;
     bool runStopped_ = false;  // Stop pressed during the run: its replies are not judged
 
     JudgeThread judge_{QStringLiteral("compare-judge")};

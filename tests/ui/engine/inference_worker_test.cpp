@@ -133,6 +133,27 @@ TEST(InferenceWorker, PromptLookupGivesTheSameGreedyReply) {
     EXPECT_EQ(replies[0], replies[1]);
 }
 
+// The attention tab's two extra requests: a cancelled head summary stops with "Stopped.", and the
+// next request (a lens of the last 8 positions) runs.
+TEST(InferenceWorker, CancelledHeadSummaryStopsAndTheNextLensRuns) {
+    InferenceWorker worker;
+    Recorder rec(worker);
+    LensViewData lens;
+    QString headsError;
+    QObject::connect(&worker, &InferenceWorker::lensReady, &worker,
+                     [&](quint64, const LensViewData& d) { lens = d; }, Qt::DirectConnection);
+    QObject::connect(&worker, &InferenceWorker::error, &worker,
+                     [&](quint64 id, const QString& m) { if (id == 2) headsError = m; }, Qt::DirectConnection);
+    worker.loadModel(1, kDemo);
+    worker.cancel(2);
+    worker.summarizeHeads(2, kDemo, QStringLiteral("And God said, Let there be light."), {});
+    EXPECT_EQ(headsError, QStringLiteral("Stopped."));
+    worker.lens(3, kDemo, QStringLiteral("And God said, Let there be light: and there was light."), {}, -1, 8, 5);
+    ASSERT_EQ(lens.layers, 6) << rec.error.toStdString();
+    EXPECT_EQ(lens.count, 8);
+    EXPECT_EQ(lens.first + lens.count, lens.positions());
+}
+
 }  // namespace
 }  // namespace wp::ui
 
