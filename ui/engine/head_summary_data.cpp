@@ -13,7 +13,6 @@ void HeadSummaryData::reset(std::vector<wp::MaskSpec> layerMasks, int headCount,
     layers = static_cast<int>(masks.size());
     heads = headCount;
     positions = positionCount;
-    passes = 0;
     summaries.assign(static_cast<std::size_t>(layers) * heads, {});
 }
 
@@ -23,6 +22,14 @@ void HeadSummaryData::addRecorded(const wp::AttentionTrace& trace) {
         if (trace.records(l))
             for (int h = 0; h < heads; ++h)
                 summaries[static_cast<std::size_t>(l) * heads + h] = part[static_cast<std::size_t>(l) * heads + h];
+}
+
+void HeadSummaryData::addLayer(const wp::AttentionTrace& trace, int layer) {
+    const std::size_t n = static_cast<std::size_t>(trace.positions());
+    const int T = std::min(positions, trace.positions());
+    for (int h = 0; h < heads; ++h)
+        summaries[static_cast<std::size_t>(layer) * heads + h] =
+            wp::summarize_head(trace.layer_data(layer) + h * n * n, T, n, masks[layer]);
 }
 
 double HeadSummaryData::value(int layer, int head, Metric m) const {

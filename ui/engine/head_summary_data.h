@@ -2,8 +2,9 @@
 // (attention entropy, share on the first token, mean distance, sliding-window use), computed from
 // the post-softmax probabilities of the whole text.
 //
-// A plain value sent by queued signal; the widgets only read it. The worker fills it a group of
-// layers at a time (addRecorded), since a trace of every layer of a long text would not fit.
+// A plain value sent by queued signal; the widgets only read it. The worker fills it a layer at a
+// time (addLayer) as the forward pass completes each, since a trace of every layer of a long text
+// would not fit.
 #pragma once
 
 #include <QMetaType>
@@ -27,11 +28,12 @@ struct HeadSummaryData {
     int layers = 0, heads = 0, positions = 0;
     std::vector<wp::MaskSpec> masks;           // per layer
     std::vector<wp::HeadSummary> summaries;    // [layers, heads]
-    int passes = 0;                            // forward passes it took (groups of layers)
 
     void reset(std::vector<wp::MaskSpec> layerMasks, int headCount, int positionCount);
     // Summarises the layers `trace` records (wp::summarize_heads) into their rows; the others stay.
     void addRecorded(const wp::AttentionTrace& trace);
+    // Summarises `layer` from what `trace` holds for it (a one_layer_at_a_time trace after that layer).
+    void addLayer(const wp::AttentionTrace& trace, int layer);
 
     bool empty() const { return layers == 0 || heads == 0; }
     const wp::HeadSummary& at(int layer, int head) const { return summaries[static_cast<std::size_t>(layer) * heads + head]; }

@@ -1,6 +1,7 @@
-// The head summary for the Attention tab, run by InferenceWorker on its thread: attention of every
-// layer recorded a group of layers at a time, each group in its own forward pass over the text and
-// summarised before the next, so a long text never holds more than ~256 MB of probabilities.
+// The head summary for the Attention tab, run by InferenceWorker on its thread: one forward pass
+// over the text, each layer's attention summarised as soon as the layer completes and its storage
+// reused by the next (AttentionTrace::one_layer_at_a_time), so a long text holds one layer's
+// probabilities at a time (heads x positions^2 floats: 512 MB at 4,096 tokens and 8 heads).
 #pragma once
 
 #include <atomic>
@@ -14,11 +15,6 @@ class LoadedModel;
 }
 
 namespace wp::ui {
-
-constexpr double kHeadSummaryTraceBytes = 256.0 * (1 << 20);
-
-// The number of layers one pass records: as many as fit in `budgetBytes`, at least one.
-int headSummaryGroupSize(int layers, int heads, int positions, double budgetBytes = kHeadSummaryTraceBytes);
 
 // Throws wp::Cancelled (checked after every layer) when `cancel` is set.
 HeadSummaryData summarizeAllHeads(const LoadedModel& lm, std::span<const int> ids,

@@ -102,11 +102,10 @@ AttentionTab::AttentionTab(WorkerThread& worker, ConversationStore& store, QWidg
         headsRequest_ = 0;
         headsKey_ = headsRequestKey_;
         headGrid_->setData(data);
-        status_->setText(tr("%1 tokens \u00b7 %2 layers \u00d7 %3 heads \u00b7 %4")
+        status_->setText(tr("%1 tokens \u00b7 %2 layers \u00d7 %3 heads")
                              .arg(data.positions)
                              .arg(data.layers)
-                             .arg(data.heads)
-                             .arg(data.passes == 1 ? tr("one pass") : tr("%1 passes").arg(data.passes)));
+                             .arg(data.heads));
         updateBusy();
         emit headSummaryReady();
     });

@@ -1,7 +1,7 @@
 // The head-summary grid's numbers against the reference attention probabilities of the shared
 // fixtures (../shared/fixtures/*/reference/*.attn.f32, [layers, heads, T, T]): the probabilities go
-// through the path the worker takes (an AttentionTrace per group of layers, headSummaryGroupSize,
-// HeadSummaryData::addRecorded) and are read back as the grid reads them (HeadSummaryData::value);
+// through the path the worker takes (one AttentionTrace::one_layer_at_a_time, each layer summarised
+// by HeadSummaryData::addLayer and cleared before the next), and through addRecorded, and are read back as the grid reads them (HeadSummaryData::value);
 // the expected values are computed here with plain loops from the definitions.
 #include <gtest/gtest.h>
 
@@ -16,7 +16,6 @@
 #include <vector>
 
 #include "engine/head_summary_data.h"
-#include "engine/head_summary_engine.h"
 #include "wp/attention/trace.h"
 #include "wp/model/model_config.h"
 
@@ -109,29 +108,37 @@ void check(const char* folder, const char* name) {
     const ModelConfig cfg = ModelConfig::load(modelDir.toStdString());
     ASSERT_EQ(cfg.num_layers, ref.layers);
 
-    // As the worker does it: groups of layers that fit the budget (here two layers a group, so
-    // the groups really merge), each an AttentionTrace filled with the group's probabilities.
+    // As the worker does it: every layer through the one layer's storage, summarised, then cleared;
+    // the masked entries are never written (the engine leaves them to clear()).
     HeadSummaryData data;
     data.reset(cfg.layer_masks, ref.heads, ref.T);
-    const double twoLayers = 2.0 * 4.0 * ref.heads * ref.T * ref.T;
-    const int group = headSummaryGroupSize(ref.layers, ref.heads, ref.T, twoLayers);
-    ASSERT_EQ(group, std::min(2, ref.layers));
-    for (int g0 = 0; g0 < ref.layers; g0 += group) {
-        std::vector<bool> record(ref.layers, false);
-        for (int l = g0; l < std::min(ref.layers, g0 + group); ++l) record[l] = true;
-        AttentionTrace trace(record, ref.heads, ref.T);
-        for (int l = g0; l < std::min(ref.layers, g0 + group); ++l)
-            for (int h = 0; h < ref.heads; ++h)
-                for (int q = 0; q < ref.T; ++q)
-                    for (int k = 0; k < ref.T; ++k) trace.row(l, h, q)[k] = ref.p(l, h, q, k);
-        data.addRecorded(trace);
+    AttentionTrace rolling = AttentionTrace::one_layer_at_a_time(ref.layers, ref.heads, ref.T);
+    ASSERT_EQ(rolling.data().size(), static_cast<std::size_t>(ref.heads) * ref.T * ref.T);
+    for (int l = 0; l < ref.layers; ++l) {
+        for (int h = 0; h < ref.heads; ++h)
+            for (int q = 0; q < ref.T; ++q)
+                for (int k = 0; k < ref.T; ++k)
+                    if (ref.p(l, h, q, k) != 0.0f) rolling.row(l, h, q)[k] = ref.p(l, h, q, k);
+        data.addLayer(rolling, l);
+        rolling.clear();
     }
+    // And a trace of every layer at once.
+    HeadSummaryData whole;
+    whole.reset(cfg.layer_masks, ref.heads, ref.T);
+    AttentionTrace all(ref.layers, ref.heads, ref.T);
+    for (int l = 0; l < ref.layers; ++l)
+        for (int h = 0; h < ref.heads; ++h)
+            for (int q = 0; q < ref.T; ++q)
+                for (int k = 0; k < ref.T; ++k) all.row(l, h, q)[k] = ref.p(l, h, q, k);
+    whole.addRecorded(all);
 
     using M = HeadSummaryData::Metric;
     for (int l = 0; l < ref.layers; ++l)
         for (int h = 0; h < ref.heads; ++h) {
             SCOPED_TRACE(testing::Message() << folder << "/" << name << " layer " << l << " head " << h);
             const Expected e = expected(ref, l, h);
+            for (M m : {M::Entropy, M::FirstToken, M::MeanDistance})
+                EXPECT_NEAR(whole.value(l, h, m), data.value(l, h, m), 1e-12);
             EXPECT_NEAR(data.value(l, h, M::Entropy), e.entropy, 1e-4);
             EXPECT_NEAR(data.value(l, h, M::FirstToken), e.first, 1e-4);
             EXPECT_NEAR(data.value(l, h, M::MeanDistance), e.distance, 1e-4);
@@ -155,13 +162,6 @@ TEST(HeadSummaryData, Gemma2SlidingAndGlobalLayersMatchTheReferenceAttention) {
 TEST(HeadSummaryData, Qwen2MatchesTheReferenceAttention) {
     check("tiny-qwen2", "seq40");
     check("tiny-qwen2", "chat69");
-}
-
-TEST(HeadSummaryData, GroupsFitTheBudget) {
-    // 4,096 positions x 8 heads: 512 MB a layer, so one layer a pass; 40 positions: all at once.
-    EXPECT_EQ(headSummaryGroupSize(26, 8, 4096), 1);
-    EXPECT_EQ(headSummaryGroupSize(26, 8, 1024), 8);
-    EXPECT_EQ(headSummaryGroupSize(6, 4, 40), 6);
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -21,6 +22,18 @@ public:
             if (record[l]) slot_[l] = next++;
         probs_.assign(static_cast<std::size_t>(next) * heads * positions * positions, 0.0f);
     }
+
+    // Every layer written into one layer's storage: for a reader that takes each layer as it
+    // completes (a Model::forward LayerObserver) and then clear()s it, so that a long text's
+    // attention of all layers passes through heads x positions^2 floats in one forward pass.
+    static AttentionTrace one_layer_at_a_time(int layers, int heads, int positions) {
+        AttentionTrace t(std::vector<bool>{true}, heads, positions);
+        t.layers_ = layers;
+        t.slot_.assign(static_cast<std::size_t>(layers), 0);
+        return t;
+    }
+    // Zeros the storage (masked entries are never written: they must read 0).
+    void clear() { std::fill(probs_.begin(), probs_.end(), 0.0f); }
 
     int layers() const { return layers_; }
     int heads() const { return heads_; }
