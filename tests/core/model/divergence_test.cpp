@@ -21,16 +21,6 @@ LoadOptions exact_options() {
     return lo;
 }
 
-std::vector<double> log_softmax(const float* z, int n) {
-    double m = z[0];
-    for (int i = 1; i < n; ++i) m = std::max<double>(m, z[i]);
-    double s = 0;
-    for (int i = 0; i < n; ++i) s += std::exp(z[i] - m);
-    std::vector<double> out(n);
-    for (int i = 0; i < n; ++i) out[i] = z[i] - m - std::log(s);
-    return out;
-}
-
 std::vector<float> all_logits(const Model& m, const std::vector<int>& ids) {
     auto ctx = m.new_context();
     const auto l = m.forward(*ctx, ids, LogitsMode::All);

@@ -48,17 +48,6 @@ std::vector<LensCase> lens_cases() {
     return out;
 }
 
-// Log-softmax of one row in double.
-std::vector<double> log_softmax(const float* z, int n) {
-    double m = z[0];
-    for (int i = 1; i < n; ++i) m = std::max<double>(m, z[i]);
-    double s = 0;
-    for (int i = 0; i < n; ++i) s += std::exp(z[i] - m);
-    std::vector<double> out(n);
-    for (int i = 0; i < n; ++i) out[i] = z[i] - m - std::log(s);
-    return out;
-}
-
 // Compares one cell with expected top ids / log-probabilities / entropy; an id may differ from
 // the expected one only where the expected log-probabilities of the two ranks tie within kTol.
 void expect_cell(const LogitLens& lens, int l, int t, const std::vector<int>& ids, const std::vector<double>& lps,

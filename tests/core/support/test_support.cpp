@@ -168,6 +168,16 @@ std::string error_of(const std::function<void()>& f) {
     return "no error";
 }
 
+std::vector<double> log_softmax(const float* z, int n) {
+    double m = z[0];
+    for (int i = 1; i < n; ++i) m = std::max<double>(m, z[i]);
+    double s = 0;
+    for (int i = 0; i < n; ++i) s += std::exp(z[i] - m);
+    std::vector<double> out(n);
+    for (int i = 0; i < n; ++i) out[i] = z[i] - m - std::log(s);
+    return out;
+}
+
 float max_abs_diff(const float* a, const float* b, std::size_t n) {
     float m = 0;
     for (std::size_t i = 0; i < n; ++i) {

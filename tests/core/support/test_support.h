@@ -94,6 +94,9 @@ private:
 // The message of the wp::Error that `f` throws ("no error" when it throws none).
 std::string error_of(const std::function<void()>& f);
 
+// Log-softmax of one row of logits, in double.
+std::vector<double> log_softmax(const float* z, int n);
+
 float max_abs_diff(const float* a, const float* b, std::size_t n);
 // n normally distributed values, reproducible from `seed`.
 std::vector<float> randn(std::size_t n, std::uint64_t seed, float scale = 1.0f);
