@@ -85,6 +85,14 @@ void InferenceWorker::cancel(quint64 requestId) {
 
 bool InferenceWorker::cancelled(quint64 requestId) const { return requestId <= cancelUpTo_.load(); }
 
+void InferenceWorker::begin(quint64 requestId) {
+    // Clear, publish, then check: a cancel() between the steps either sees this request as current
+    // and sets the flag after it was cleared, or is seen by the check (it updates cancelUpTo_ first).
+    cancelFlag_ = false;
+    current_ = requestId;
+    if (cancelled(requestId)) cancelFlag_ = true;
+}
+
 InferenceWorker::Loaded* InferenceWorker::find(const QString& path) {
     auto it = models_.find(QDir::cleanPath(path));
     return it == models_.end() ? nullptr : it->get();
@@ -269,8 +277,7 @@ void InferenceWorker::analyze(quint64 requestId, const QString& modelPath, const
 
 void InferenceWorker::lens(quint64 requestId, const QString& modelPath, const QString& text,
                            const QList<ChatTurn>& conversation, int first, int count, int topK) {
-    current_ = requestId;
-    cancelFlag_ = cancelled(requestId);
+    begin(requestId);
     Loaded* l = find(modelPath);
     if (l == nullptr) {
         emit error(requestId, tr("The model %1 is not loaded.").arg(modelPath));
@@ -289,8 +296,7 @@ void InferenceWorker::lens(quint64 requestId, const QString& modelPath, const QS
 
 void InferenceWorker::summarizeHeads(quint64 requestId, const QString& modelPath, const QString& text,
                                      const QList<ChatTurn>& conversation) {
-    current_ = requestId;
-    cancelFlag_ = cancelled(requestId);
+    begin(requestId);
     Loaded* l = find(modelPath);
     if (l == nullptr) {
         emit error(requestId, tr("The model %1 is not loaded.").arg(modelPath));
@@ -337,8 +343,7 @@ void InferenceWorker::answer(quint64 requestId, const QString& modelPath, const 
 
 void InferenceWorker::generate(quint64 requestId, const QString& modelPath, const QList<ChatTurn>& conversation,
                                const GenerationSettings& settings) {
-    current_ = requestId;
-    cancelFlag_ = cancelled(requestId);
+    begin(requestId);
     Loaded* l = find(modelPath);
     if (l == nullptr) {
         emit error(requestId, tr("The model %1 is not loaded.").arg(modelPath));

@@ -91,6 +91,7 @@ private:
     struct Loaded;
     Loaded* find(const QString& path);
     bool cancelled(quint64 requestId) const;
+    void begin(quint64 requestId);  // the request now running: current_ and its cancel flag
 
     QHash<QString, std::shared_ptr<Loaded>> models_;
     std::atomic<quint64> cancelUpTo_{0};
