@@ -65,6 +65,8 @@ DivergenceViewData divergeText(const LoadedModel& a, const QString& nameA, const
         v.logprobB << p.logprob_b;
         for (int k = 0; k < d.top_k; ++k) {
             const std::size_t i = t * static_cast<std::size_t>(d.top_k) + static_cast<std::size_t>(k);
+            v.topIdA << d.top_ids_a[i];
+            v.topIdB << d.top_ids_b[i];
             v.topTextA << decoded(d.top_ids_a[i]);
             v.topTextB << decoded(d.top_ids_b[i]);
             v.topProbA << d.top_probs_a[i];

@@ -18,8 +18,15 @@ struct DivergenceStats {
     double pplA = 0, pplB = 0, pplRatio = 0;  // perplexities of the text; ratio = B / A
 };
 
+// One side of a comparison: a model file, the precision to load it in ("f32", "bf16", "q8",
+// "q4"; empty: the model's default) and the name the user knows it by (the pane's, a library's
+// MODEL:TAG for an Ollama blob).
+struct DivergenceModel {
+    QString path, precision, name;
+};
+
 struct DivergenceViewData {
-    QString nameA, nameB;  // "windowpane-demo-gemma2 (f32)"
+    QString nameA, nameB;  // the models' names and precisions: "windowpane-demo-gemma2 (f32)"
     QString text;          // the text both models read
     // Each token of the text as model A's tokenizer (the same as B's) encodes it.
     QVector<int> ids;
@@ -30,7 +37,8 @@ struct DivergenceViewData {
     QVector<bool> sameTop;               // both models' most probable token is the same
     QVector<double> logprobA, logprobB;  // of the actual token t + 1
     int topK = 0;
-    QStringList topTextA, topTextB;      // [positions × topK], most probable first, decoded
+    QVector<int> topIdA, topIdB;         // [positions × topK], most probable first
+    QStringList topTextA, topTextB;      // the same tokens decoded
     QVector<float> topProbA, topProbB;
     DivergenceStats stats;
 

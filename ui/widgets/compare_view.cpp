@@ -8,6 +8,7 @@
 #include <QGridLayout>
 #include <QHBoxLayout>
 #include <QLabel>
+#include <QCloseEvent>
 #include <QLineEdit>
 #include <QPushButton>
 #include <QScrollArea>
@@ -97,6 +98,11 @@ CompareView::CompareView(QWidget* parent) : QWidget(parent) {
     divergence_->setObjectName("compareDivergence");
     pages_->addWidget(divergence_);
     connect(mode_, &QTabBar::currentChanged, pages_, &QStackedWidget::setCurrentIndex);
+    // The divergence models stay while the user is in Divergence mode (a re-run loads nothing)
+    // and go when they leave it.
+    connect(mode_, &QTabBar::currentChanged, this, [this](int index) {
+        if (index != 1) divergence_->release();
+    });
     connect(divergence_, &DivergenceView::conversationRequested, this,
             [this] { divergence_->setText(conversationText()); });
 
@@ -207,20 +213,7 @@ CompareView::CompareView(QWidget* parent) : QWidget(parent) {
             emit modelLoaded(raw->slot);
         });
         connect(w, &InferenceWorker::tokenText, this, [this, raw](quint64 id, const QString& text, const TokenInfo& info) {
-            if (id != raw->runId || !raw->running || raw->stopping) return;
-            ReplyToken t{info.id, info.text, info.probability, info.top, static_cast<int>(raw->text.size()), 0};
-            for (const TokenAlternativeInfo& alt : info.top)
-                if (alt.id == info.id) t.piece = alt.text;  // an end-of-turn token by its name
-            raw->text += text;
-            t.end = static_cast<int>(raw->text.size());
-            raw->replyTokens << t;
-            // Appended, not the whole reply set again per token: that grows quadratic, and a fast
-            // model's queued tokens would keep the window (and a Stop) behind. In the plain format,
-            // not a parting mark's before it.
-            QTextCursor end(raw->output->document());
-            end.movePosition(QTextCursor::End);
-            end.insertText(text, QTextCharFormat());
-            updatePartings();
+            onReplyToken(raw->slot, id, text, info);
         });
         connect(w, &InferenceWorker::stats, this, [this, raw](quint64 id, const ReplyStats& s) {
             if (id != raw->runId) return;
@@ -228,23 +221,7 @@ CompareView::CompareView(QWidget* parent) : QWidget(parent) {
             updatePane(*raw);
         });
         connect(w, &InferenceWorker::finished, this, [this, raw](quint64 id, const QString& text, const ReplyStats& s) {
-            if (id != raw->runId) return;
-            raw->running = false;
-            if (s.stopReason != "cancelled") raw->text = text;
-            raw->output->setPlainText(raw->text);
-            raw->stats = s;
-            raw->stopReason = s.stopReason;
-            // Text the decoder held back to the end came with the last token once more: it is that
-            // token's text, not another token.
-            if (s.generatedTokens > 0 && raw->replyTokens.size() > s.generatedTokens) {
-                raw->replyTokens[s.generatedTokens - 1].end = raw->replyTokens.last().end;
-                raw->replyTokens.resize(s.generatedTokens);
-            }
-            updatePartings(true);  // the text was set again, without its mark
-            updatePane(*raw);
-            if (!isRunning()) judgeReplies();  // before allFinished: a listener sees the judgements pending
-            updateButtons();
-            if (!isRunning()) emit allFinished();
+            onReplyFinished(raw->slot, id, text, s);
         });
         connect(w, &InferenceWorker::tokenized, this, [this, raw](quint64 id, const QStringList& pieces) {
             if (id != raw->tokenizeId) return;
@@ -258,14 +235,8 @@ CompareView::CompareView(QWidget* parent) : QWidget(parent) {
                 raw->title->setText(tr("<span style='color:#c0392b'>Could not load: %1</span>").arg(message.toHtmlEscaped()));
                 updateButtons();
                 emit modelFailed(raw->slot, message);
-            } else if (id == raw->runId) {
-                raw->running = false;
-                raw->failure = message;
-                raw->statsLabel->clear();  // no "running…" left behind
-                raw->output->setPlainText(tr("Error: %1").arg(message));
-                if (!isRunning()) judgeReplies();
-                updateButtons();
-                if (!isRunning()) emit allFinished();
+            } else {
+                onReplyError(raw->slot, id, message);
             }
         });
         panes_.push_back(std::move(p));
@@ -331,6 +302,83 @@ CompareView::CompareView(QWidget* parent) : QWidget(parent) {
 
 CompareView::~CompareView() = default;
 
+void CompareView::closeEvent(QCloseEvent* event) {
+    divergence_->release();  // closed: nobody re-runs a divergence soon
+    QWidget::closeEvent(event);
+}
+
+// ---- a pane's reply ------------------------------------------------------------------------
+
+quint64 CompareView::startReply(int slot) {
+    Pane& p = *panes_[slot];
+    p.text.clear();
+    p.output->clear();
+    p.replyTokens.clear();
+    p.stats = {};
+    p.running = true;
+    p.stopping = false;
+    p.ran = true;
+    p.failure.clear();
+    p.stopReason.clear();
+    p.runId = p.worker.nextRequestId();
+    return p.runId;
+}
+
+void CompareView::onReplyToken(int slot, quint64 id, const QString& text, const TokenInfo& info) {
+    Pane& p = *panes_[slot];
+    if (id != p.runId || !p.running || p.stopping) return;
+    ReplyToken t{info.id, info.text, info.probability, info.top, 0, 0};
+    for (const TokenAlternativeInfo& alt : info.top)
+        if (alt.id == info.id) t.piece = alt.text;  // an end-of-turn token by its name
+    p.text += text;
+    // Appended, not the whole reply set again per token: that grows quadratic, and a fast
+    // model's queued tokens would keep the window (and a Stop) behind. In the plain format, not a
+    // parting mark's before it. The token's place is the document's: it keeps "\r\n" as one
+    // character, so offsets into the text would drift after one; setPlainText of the same text
+    // at the end gives the same positions.
+    QTextCursor end(p.output->document());
+    end.movePosition(QTextCursor::End);
+    t.begin = end.position();
+    end.insertText(text, QTextCharFormat());
+    t.end = end.position();
+    p.replyTokens << t;
+    updatePartings();
+}
+
+void CompareView::onReplyFinished(int slot, quint64 id, const QString& text, const ReplyStats& s) {
+    Pane& p = *panes_[slot];
+    if (id != p.runId) return;
+    p.running = false;
+    if (s.stopReason != "cancelled") p.text = text;
+    p.output->setPlainText(p.text);
+    p.stats = s;
+    p.stopReason = s.stopReason;
+    // Text the decoder held back to the end came with the last token once more: it is that
+    // token's text, not another token.
+    if (s.generatedTokens > 0 && p.replyTokens.size() > s.generatedTokens) {
+        p.replyTokens[s.generatedTokens - 1].end = p.replyTokens.last().end;
+        p.replyTokens.resize(s.generatedTokens);
+    }
+    updatePartings(true);  // the text was set again, without its mark
+    updatePane(p);
+    if (!isRunning()) judgeReplies();  // before allFinished: a listener sees the judgements pending
+    updateButtons();
+    if (!isRunning()) emit allFinished();
+}
+
+void CompareView::onReplyError(int slot, quint64 id, const QString& message) {
+    Pane& p = *panes_[slot];
+    if (id != p.runId || id == 0) return;
+    p.running = false;
+    p.failure = message;
+    p.statsLabel->clear();  // no "running…" left behind
+    p.output->setPlainText(tr("Error: %1").arg(message));
+    updatePartings(true);  // the failed reply parts from nothing, and the others' marks of it go
+    if (!isRunning()) judgeReplies();
+    updateButtons();
+    if (!isRunning()) emit allFinished();
+}
+
 void CompareView::setCandidateModels(const QStringList& paths, const QHash<QString, QString>& names) {
     for (auto& p : panes_) {
         while (p->chooser->count() > 1) p->chooser->removeItem(1);
@@ -361,6 +409,7 @@ void CompareView::setModel(int slot, const QString& path, const QString& precisi
     if (wasJudging && !isJudging()) onJudgementDone();
     p.replyTokens.clear();
     updatePartings(true);  // its reply no longer parts from anything
+    divergence_->release();  // the divergence models may be this pane's old one: freed for the new
     p.loadId = p.worker.nextRequestId();
     p.title->setText(tr("Loading %1\u2026").arg(modelDisplayName(path).toHtmlEscaped()));
     p.worker.post(&InferenceWorker::loadModel, p.loadId, path, precision, QString());
@@ -383,16 +432,7 @@ void CompareView::run() {
     for (auto& pp : panes_) {
         Pane& p = *pp;
         if (p.card.path.isEmpty()) continue;
-        p.text.clear();
-        p.output->clear();
-        p.replyTokens.clear();
-        p.stats = {};
-        p.running = true;
-        p.stopping = false;
-        p.ran = true;
-        p.failure.clear();
-        p.stopReason.clear();
-        p.runId = p.worker.nextRequestId();
+        startReply(p.slot);
         p.tokenizeId = p.worker.nextRequestId();
         p.worker.post(&InferenceWorker::tokenize, p.tokenizeId, p.card.path, prompt);
         p.worker.post(&InferenceWorker::generate, p.runId, p.card.path, turns, settings);
@@ -646,26 +686,28 @@ void CompareView::showJudgement(Pane& p) {
 
 // ---- where greedy replies part -------------------------------------------------------------
 
-// Each pane against pane 1 (the first pane that replied), and pane 1 against each: only greedy
-// replies of one vocabulary (ModelCard::vocabFingerprint) part at a token that means the same in
-// both. `force`: show again even when nothing changed (the text was set anew).
+// Every pair of panes whose greedy replies are of one vocabulary (ModelCard::vocabFingerprint):
+// only there a token id means the same in both, and each pane shows where it parts from each
+// other pane. A streamed token resumes each pair's comparison where it stopped (pairs_); `force`
+// starts every pair again (the replies were set anew, or one was cut or failed) and shows the
+// partings again even when nothing changed.
 void CompareView::updatePartings(bool force) {
-    Pane* first = nullptr;
-    for (auto& p : panes_)
-        if (p->ran && !p->card.path.isEmpty() && p->failure.isEmpty()) {
-            first = p.get();
-            break;
-        }
+    const auto comparable = [this](const Pane& p) {
+        return runGreedy_ && p.ran && !p.card.path.isEmpty() && p.failure.isEmpty() && !p.card.vocabFingerprint.isEmpty();
+    };
     std::vector<QVector<Pane::PartsFrom>> partings(panes_.size());
-    for (auto& pp : panes_) {
-        Pane& p = *pp;
-        if (!runGreedy_ || first == nullptr || &p == first || !p.ran || p.card.path.isEmpty() || !p.failure.isEmpty()) continue;
-        if (p.card.vocabFingerprint.isEmpty() || p.card.vocabFingerprint != first->card.vocabFingerprint) continue;
-        const int at = firstParting(first->replyTokens, p.replyTokens);
-        if (at < 0) continue;
-        partings[p.slot] << Pane::PartsFrom{first->slot, at};
-        partings[first->slot] << Pane::PartsFrom{p.slot, at};
-    }
+    for (int i = 0; i < kMaxModels; ++i)
+        for (int j = i + 1; j < kMaxModels; ++j) {
+            PairParting& pair = pairs_[i][j];
+            const Pane& a = *panes_[i];
+            const Pane& b = *panes_[j];
+            if (force || !comparable(a) || !comparable(b) || a.card.vocabFingerprint != b.card.vocabFingerprint) pair = {};
+            if (!comparable(a) || !comparable(b) || a.card.vocabFingerprint != b.card.vocabFingerprint) continue;
+            if (pair.parted < 0) pair.parted = firstParting(a.replyTokens, b.replyTokens, &pair.agreed);
+            if (pair.parted < 0) continue;
+            partings[i] << Pane::PartsFrom{j, pair.parted};
+            partings[j] << Pane::PartsFrom{i, pair.parted};
+        }
     for (auto& p : panes_) {
         QVector<Pane::PartsFrom>& now = partings[p->slot];
         std::stable_sort(now.begin(), now.end(), [](const auto& a, const auto& b) { return a.token < b.token; });
@@ -701,6 +743,10 @@ QString CompareView::partingText(int slot) const {
     QTextDocument doc;
     doc.setHtml(panes_[slot]->parting->text());
     return doc.toPlainText();
+}
+
+QVector<ReplyToken> CompareView::replyTokens(int slot) const {
+    return slot >= 0 && slot < kMaxModels ? panes_[slot]->replyTokens : QVector<ReplyToken>();
 }
 
 QVector<int> CompareView::replyTokenIds(int slot) const {

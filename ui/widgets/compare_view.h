@@ -3,8 +3,9 @@
 // splits the prompt, and the same layer's attention mask of each model next to each other. The
 // panes scroll sideways in a window too narrow for three mask views. A judge (a one-label reward
 // model on its own worker thread) can score each pane's prompt and reply when the replies end.
-// Greedy replies of models with one vocabulary are marked where they first part (reply_parting.h).
-// The Divergence mode (DivergenceView) compares two loaded models' predictions on one text.
+// Greedy replies of models with one vocabulary are marked where they first part (reply_parting.h),
+// every pair of panes that share one. The Divergence mode (DivergenceView) compares two loaded
+// models' predictions on one text; its models are freed when the user leaves it.
 #pragma once
 
 #include <QHash>
@@ -14,6 +15,7 @@
 
 #include "engine/judge_thread.h"
 #include "engine/types.h"
+#include "widgets/reply_parting.h"
 
 class QComboBox;
 class QLabel;
@@ -67,11 +69,12 @@ public:
     // conversation".
     QString conversationText() const;
 
-    // Where pane `slot`'s greedy reply first parts from another pane's with the same vocabulary
-    // (pane 1's; pane 1 against each other pane): its token indices, earliest first.
+    // Where pane `slot`'s greedy reply first parts from each other pane's with the same
+    // vocabulary: its token indices, earliest first (one per such pane that parted from it).
     QVector<int> partingTokens(int slot) const;
     QString partingText(int slot) const;   // the pane's banner, plain
     QVector<int> replyTokenIds(int slot) const;
+    QVector<ReplyToken> replyTokens(int slot) const;  // with their places in the pane's text
 
     // The judge: reward models offered in "Judge with…"; setJudge loads one on the judge's own
     // worker (empty: no judge), and scores the replies already there when no run is going on.
@@ -93,6 +96,9 @@ public:
     QString judgementText(int slot) const;  // what the pane shows
     int bestSlot() const;                   // the highest reward among the scored panes; -1: none
 
+protected:
+    void closeEvent(QCloseEvent* event) override;
+
 signals:
     void allFinished();
     void modelLoaded(int slot);
@@ -102,7 +108,14 @@ signals:
     void judgingFinished();  // every pending judgement has its result
 
 private:
+    friend struct CompareViewTestAccess;  // tests feed a pane's reply token by token
     struct Pane;
+    // Pane `slot`'s reply: a new run's (cleared, running, a new run id; the id), then what its
+    // worker sends for run `id`.
+    quint64 startReply(int slot);
+    void onReplyToken(int slot, quint64 id, const QString& text, const TokenInfo& info);
+    void onReplyFinished(int slot, quint64 id, const QString& text, const ReplyStats& s);
+    void onReplyError(int slot, quint64 id, const QString& message);
     void updatePane(Pane& p);
     void updateMasks();
     void updateButtons();
@@ -116,6 +129,13 @@ private:
     void updateDivergenceCandidates();
 
     std::vector<std::unique_ptr<Pane>> panes_;
+    // Pair i < j of panes: how many first tokens their replies are known to share, and where
+    // they part (-1: not yet). A streamed token resumes the comparison where it stopped.
+    struct PairParting {
+        int agreed = 0;
+        int parted = -1;
+    };
+    PairParting pairs_[kMaxModels][kMaxModels];
     QLineEdit* prompt_ = nullptr;
     QPushButton* run_ = nullptr;
     QPushButton* stop_ = nullptr;

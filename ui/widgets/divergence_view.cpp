@@ -12,14 +12,18 @@
 #include <QPushButton>
 #include <QScrollBar>
 #include <QSplitter>
-#include <QTableWidget>
+#include <QAbstractTableModel>
+#include <QItemSelectionModel>
+#include <QTableView>
 #include <QTextBlock>
 #include <QTextBrowser>
 #include <QTextCursor>
+#include <QTextDocument>
 #include <QToolTip>
 #include <QVBoxLayout>
 #include <algorithm>
 #include <cmath>
+#include <numeric>
 
 #include "widgets/mask_view.h"
 
@@ -51,21 +55,122 @@ QColor shade(double kl, double scale) {
     return QColor(226, 74, 51, static_cast<int>(std::lround(220 * t)));
 }
 
-// Sorts by the number in Qt::UserRole, not by the text shown.
-class NumberItem : public QTableWidgetItem {
-public:
-    NumberItem(const QString& text, double value) : QTableWidgetItem(text) {
-        setData(Qt::UserRole, value);
-        setTextAlignment(Qt::AlignRight | Qt::AlignVCenter);
-    }
-    bool operator<(const QTableWidgetItem& other) const override {
-        return data(Qt::UserRole).toDouble() < other.data(Qt::UserRole).toDouble();
-    }
-};
-
 enum Column { kIndex, kToken, kKl, kLogprobA, kLogprobB, kTop, kColumns };
 
 }  // namespace
+
+// The table: one row per prediction, read from the result on demand (no item per cell), sorted
+// here on the plain numbers rather than through a proxy's QVariant comparisons.
+class DivergenceView::TableModel : public QAbstractTableModel {
+public:
+    using QAbstractTableModel::QAbstractTableModel;
+
+    void setResult(const DivergenceViewData* d, double scale) {
+        beginResetModel();
+        d_ = d;
+        scale_ = scale;
+        order_.resize(d_ ? d_->positions() : 0);
+        std::iota(order_.begin(), order_.end(), 0);
+        rowOf_ = order_;
+        endResetModel();
+    }
+
+    int rowCount(const QModelIndex& parent = {}) const override { return parent.isValid() ? 0 : static_cast<int>(order_.size()); }
+    int columnCount(const QModelIndex& parent = {}) const override { return parent.isValid() ? 0 : kColumns; }
+
+    // The token row `row` shows (an index into ids; position t predicts token t + 1); -1: none.
+    int tokenInRow(int row) const { return row >= 0 && row < order_.size() ? order_[row] + 1 : -1; }
+    int rowOfToken(int token) const { return token >= 1 && token - 1 < rowOf_.size() ? rowOf_[token - 1] : -1; }
+
+    QVariant data(const QModelIndex& index, int role) const override {
+        if (!d_ || !index.isValid() || index.row() >= order_.size()) return {};
+        const int t = order_[index.row()];
+        const int token = t + 1;
+        switch (role) {
+            case Qt::DisplayRole:
+                switch (index.column()) {
+                    case kIndex: return QString::number(token + 1);  // counted from 1, as shown
+                    case kToken: return MaskView::visibleToken(d_->pieces[token]);
+                    case kKl: return number(d_->kl[t]);
+                    case kLogprobA: return QString::number(d_->logprobA[t], 'f', 3);
+                    case kLogprobB: return QString::number(d_->logprobB[t], 'f', 3);
+                    case kTop: return d_->sameTop[t] ? QStringLiteral("\u2713") : QStringLiteral("\u2717");
+                }
+                break;
+            case Qt::TextAlignmentRole:
+                if (index.column() == kTop) return QVariant::fromValue(Qt::Alignment(Qt::AlignCenter));
+                if (index.column() != kToken) return QVariant::fromValue(Qt::AlignRight | Qt::AlignVCenter);
+                break;
+            case Qt::BackgroundRole:
+                if (index.column() == kKl)
+                    if (const QColor c = shade(d_->kl[t], scale_); c.isValid()) return c;
+                break;
+            case Qt::UserRole:
+                return token;
+        }
+        return {};
+    }
+
+    QVariant headerData(int section, Qt::Orientation orientation, int role) const override {
+        if (orientation != Qt::Horizontal) return {};
+        if (role == Qt::DisplayRole) {
+            switch (section) {
+                case kIndex: return tr("#");
+                case kToken: return tr("Token");
+                case kKl: return tr("KL");
+                case kLogprobA: return tr("log p A");
+                case kLogprobB: return tr("log p B");
+                case kTop: return tr("Top-1");
+            }
+        } else if (role == Qt::ToolTipRole) {
+            if (section == kKl) return tr("KL(A \u2016 B) in nats of the two predictions of this token");
+            if (section == kTop) return tr("Whether both models' most probable token is the same");
+        }
+        return {};
+    }
+
+    void sort(int column, Qt::SortOrder order) override {
+        if (!d_ || order_.isEmpty()) return;
+        emit layoutAboutToBeChanged({}, QAbstractItemModel::VerticalSortHint);
+        const QModelIndexList from = persistentIndexList();
+        QVector<int> fromPositions;
+        fromPositions.reserve(from.size());
+        for (const QModelIndex& i : from) fromPositions << order_[i.row()];
+        // Ties keep the text's order, whichever way the column goes.
+        const auto by = [&](auto key) {
+            std::stable_sort(order_.begin(), order_.end(), [&](int a, int b) {
+                return order == Qt::AscendingOrder ? key(a) < key(b) : key(b) < key(a);
+            });
+        };
+        const DivergenceViewData& d = *d_;
+        switch (column) {
+            case kToken: {
+                QStringList shown;
+                shown.reserve(d.positions());
+                for (int t = 0; t < d.positions(); ++t) shown << MaskView::visibleToken(d.pieces[t + 1]);
+                by([&](int t) -> const QString& { return shown[t]; });
+                break;
+            }
+            case kKl: by([&](int t) { return d.kl[t]; }); break;
+            case kLogprobA: by([&](int t) { return d.logprobA[t]; }); break;
+            case kLogprobB: by([&](int t) { return d.logprobB[t]; }); break;
+            case kTop: by([&](int t) { return d.sameTop[t]; }); break;
+            default: by([](int t) { return t; }); break;
+        }
+        for (int row = 0; row < order_.size(); ++row) rowOf_[order_[row]] = row;
+        QModelIndexList to;
+        to.reserve(from.size());
+        for (qsizetype i = 0; i < from.size(); ++i) to << index(rowOf_[fromPositions[i]], from[i].column());
+        changePersistentIndexList(from, to);
+        emit layoutChanged({}, QAbstractItemModel::VerticalSortHint);
+    }
+
+private:
+    const DivergenceViewData* d_ = nullptr;
+    double scale_ = 1;
+    QVector<int> order_;  // row -> position
+    QVector<int> rowOf_;  // position -> row
+};
 
 DivergenceView::DivergenceView(QWidget* parent) : QWidget(parent) {
     auto* layout = new QVBoxLayout(this);
@@ -140,22 +245,23 @@ DivergenceView::DivergenceView(QWidget* parent) : QWidget(parent) {
     QFont textFont = tokens_->font();
     textFont.setPointSizeF(textFont.pointSizeF() * 1.15);  // shades read better on larger glyphs
     tokens_->setFont(textFont);
-    table_ = new QTableWidget(0, kColumns, split);
+    table_ = new QTableView(split);
     table_->setObjectName("divergenceTable");
-    table_->setHorizontalHeaderLabels({tr("#"), tr("Token"), tr("KL"), tr("log p A"), tr("log p B"), tr("Top-1")});
-    table_->horizontalHeaderItem(kKl)->setToolTip(tr("KL(A \u2016 B) in nats of the two predictions of this token"));
-    table_->horizontalHeaderItem(kTop)->setToolTip(tr("Whether both models' most probable token is the same"));
+    model_ = new TableModel(table_);
+    table_->setModel(model_);
     table_->verticalHeader()->setVisible(false);
+    table_->verticalHeader()->setSectionResizeMode(QHeaderView::Fixed);
     table_->verticalHeader()->setDefaultSectionSize(table_->fontMetrics().lineSpacing() + 6);
     table_->setEditTriggers(QAbstractItemView::NoEditTriggers);
     table_->setSelectionBehavior(QAbstractItemView::SelectRows);
     table_->setSelectionMode(QAbstractItemView::SingleSelection);
-    table_->setSortingEnabled(true);
-    table_->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
+    table_->setWordWrap(false);
+    table_->horizontalHeader()->setSectionResizeMode(QHeaderView::Interactive);
     table_->horizontalHeader()->setSectionResizeMode(kToken, QHeaderView::Stretch);
+    table_->setSortingEnabled(true);
     table_->setToolTip(tr("Click a token to find it in the text; sort by KL for the worst"));
-    connect(table_, &QTableWidget::currentCellChanged, this, [this](int row) {
-        if (row >= 0) jumpToToken(tokenInRow(row));
+    connect(table_->selectionModel(), &QItemSelectionModel::currentRowChanged, this, [this](const QModelIndex& current) {
+        if (current.isValid()) jumpToToken(tokenInRow(current.row()));
     });
     split->addWidget(tokens_);
     split->addWidget(table_);
@@ -177,12 +283,7 @@ DivergenceView::DivergenceView(QWidget* parent) : QWidget(parent) {
     });
     connect(w, &DivergenceWorker::diverged, this, [this](quint64 id, const DivergenceViewData& data) {
         if (id != requestId_) return;
-        requestId_ = 0;
-        data_ = data;
-        status_.clear();
-        render();
-        updateButtons();
-        emit finished();
+        showResult(data);
     });
     connect(w, &DivergenceWorker::error, this, [this](quint64 id, const QString& message) {
         if (id != requestId_) return;
@@ -198,7 +299,9 @@ DivergenceView::DivergenceView(QWidget* parent) : QWidget(parent) {
     updateButtons();
 }
 
-DivergenceView::~DivergenceView() = default;
+// The models go with the view: a run still going stops before its next pass, and the worker
+// (deleted with its thread) frees them.
+DivergenceView::~DivergenceView() { release(); }
 
 // ---- choosing models and text --------------------------------------------------------------
 
@@ -210,7 +313,7 @@ void DivergenceView::setCandidates(const QList<Candidate>& candidates) {
     for (QComboBox* box : {modelA_, modelB_}) {
         QSignalBlocker block(box);
         box->clear();
-        for (const Candidate& c : candidates_) box->addItem(tr("%1: %2").arg(c.slot + 1).arg(c.name), c.slot);
+        for (const Candidate& c : candidates_) box->addItem(tr("%1: %2").arg(QString::number(c.slot + 1), c.name), c.slot);
     }
     // A choice still offered stays (with its precision); else panes 1 and 2.
     if (!choose(modelA_, precisionA_, slotA, precA) && !candidates_.isEmpty()) choose(modelA_, precisionA_, candidates_[0].slot, {});
@@ -251,13 +354,14 @@ QString DivergenceView::text() const { return input_->toPlainText(); }
 
 void DivergenceView::run() {
     if (isRunning()) return;
-    const auto pathOf = [this](QComboBox* box) {
+    const auto chosen = [this](QComboBox* box, QComboBox* precision) {
         for (const Candidate& c : candidates_)
-            if (box->currentData().isValid() && c.slot == box->currentData().toInt()) return c.path;
-        return QString();
+            if (box->currentData().isValid() && c.slot == box->currentData().toInt())
+                return DivergenceModel{c.path, precision->currentText(), c.name};
+        return DivergenceModel{};
     };
-    const QString pathA = pathOf(modelA_), pathB = pathOf(modelB_);
-    if (pathA.isEmpty() || pathB.isEmpty()) {
+    const DivergenceModel a = chosen(modelA_, precisionA_), b = chosen(modelB_, precisionB_);
+    if (a.path.isEmpty() || b.path.isEmpty()) {
         const QString why = tr("Load a model in a pane first (Replies), then pick it as A and B.");
         showStatus(QStringLiteral("<i>%1</i>").arg(why.toHtmlEscaped()), why);
         return;
@@ -272,8 +376,7 @@ void DivergenceView::run() {
     status_ = tr("Starting");
     progress_->setValue(0);
     progress_->setFormat(tr("Starting\u2026"));
-    worker_.post(&DivergenceWorker::diverge, requestId_, pathA, precisionA_->currentText(), pathB,
-                 precisionB_->currentText(), text);
+    worker_.post(&DivergenceWorker::diverge, requestId_, a, b, text);
     updateButtons();
 }
 
@@ -283,6 +386,20 @@ void DivergenceView::stop() {
     requestId_ = 0;
     showStatus(QStringLiteral("<i>%1</i>").arg(tr("Stopped.")), tr("Stopped."));
     updateButtons();
+}
+
+void DivergenceView::release() {
+    stop();
+    worker_.post(&DivergenceWorker::unload);  // after the stopped run, which returns at its next check
+}
+
+void DivergenceView::showResult(const DivergenceViewData& data) {
+    requestId_ = 0;
+    data_ = data;
+    status_.clear();
+    render();
+    updateButtons();
+    emit finished();
 }
 
 void DivergenceView::updateButtons() {
@@ -308,21 +425,17 @@ QString DivergenceView::summaryText() const {
     const DivergenceStats& s = data_.stats;
     return tr("Mean KL %1 \u00b1 %2 nats \u00b7 median %3 \u00b7 p99 %4 \u00b7 max %5 \u00b7 top-1 agreement %6 \u00b7 "
               "PPL A %7 \u00b7 PPL B %8 \u00b7 ratio %9")
-               .arg(number(s.meanKl), number(s.meanKlError), number(s.medianKl), number(s.p99Kl), number(s.maxKl),
-                    percent(s.sameTop), QString::number(s.pplA, 'f', 3), QString::number(s.pplB, 'f', 3))
-        .arg(QString::number(s.pplRatio, 'f', 4));
+        .arg(number(s.meanKl), number(s.meanKlError), number(s.medianKl), number(s.p99Kl), number(s.maxKl),
+             percent(s.sameTop), QString::number(s.pplA, 'f', 3), QString::number(s.pplB, 'f', 3),
+             QString::number(s.pplRatio, 'f', 4));
 }
 
 void DivergenceView::render() {
     marked_ = -1;
     tokens_->setExtraSelections({});
-    {
-        QSignalBlocker block(table_);
-        table_->setSortingEnabled(false);
-        table_->setRowCount(0);
-    }
-    tokens_->clear();
+    model_->setResult(nullptr, 1);
     if (!hasResult()) {
+        tokens_->clear();
         summary_->setText(QStringLiteral("<i>%1</i>")
                               .arg(tr("Pick two models of the panes (or one at two precisions) and a text: each token "
                                       "is shaded by how far the two models' predictions of it part.")));
@@ -346,43 +459,54 @@ void DivergenceView::render() {
                                QString::number(s.tokens)));
     summary_->setToolTip(summaryText());
 
-    // The text as it was given, each token's characters in its shade: document positions are
-    // the text's UTF-16 offsets, so a token's span is also its place in the document.
-    QTextCursor cursor(tokens_->document());
-    cursor.beginEditBlock();
-    int at = 0;
-    for (int i = 0; i < d.ids.size(); ++i) {
+    // The text as it was given, then each shaded token's characters in its shade: document
+    // positions are the text's UTF-16 offsets (the text comes from a QPlainTextEdit, whose line
+    // ends are single characters already), so a token's span is also its place in the document.
+    // One insert and a format per shaded token, in a document of its own that no layout follows
+    // yet; the browser then lays it out lazily from the top: 32k tokens show in tens of ms.
+    auto* doc = new QTextDocument(tokens_);
+    doc->setUndoRedoEnabled(false);
+    doc->setDefaultFont(tokens_->font());
+    QTextCursor cursor(doc);
+    cursor.beginEditBlock();  // and no layout yet: the cursor computes no places on screen
+    cursor.insertText(d.text, QTextCharFormat());
+    const int last = doc->characterCount() - 1;
+    QHash<QRgb, QTextCharFormat> formats;  // one per shade: a format is looked up by its properties
+    for (int i = 1; i < d.ids.size(); ++i) {  // the first token has no prediction
         if (d.begin[i] >= d.end[i]) continue;  // a special token, or a byte inside a character
-        if (d.begin[i] > at) cursor.insertText(d.text.mid(at, d.begin[i] - at), QTextCharFormat());
-        QTextCharFormat f;
-        if (i > 0)  // the first token has no prediction
-            if (const QColor c = shade(d.kl[i - 1], scale_); c.isValid()) f.setBackground(c);
-        cursor.insertText(d.text.mid(d.begin[i], d.end[i] - d.begin[i]), f);
-        at = d.end[i];
+        const QColor c = shade(d.kl[i - 1], scale_);
+        if (!c.isValid()) continue;
+        auto f = formats.find(c.rgba());
+        if (f == formats.end()) {
+            f = formats.insert(c.rgba(), QTextCharFormat());
+            f->setBackground(c);
+        }
+        cursor.setPosition(std::min(d.begin[i], last));
+        cursor.setPosition(std::min(d.end[i], last), QTextCursor::KeepAnchor);
+        cursor.setCharFormat(*f);
     }
-    if (at < d.text.size()) cursor.insertText(d.text.mid(at), QTextCharFormat());
     cursor.endEditBlock();
+    QTextDocument* old = tokens_->document();
+    const bool ours = old->parent() == tokens_;  // else the browser's first, which it deletes itself
+    tokens_->setDocument(doc);
+    if (ours) delete old;
     tokens_->moveCursor(QTextCursor::Start);
 
     {
-        QSignalBlocker block(table_);
-        table_->setRowCount(d.positions());
-        for (int t = 0; t < d.positions(); ++t) {
-            const int token = t + 1;
-            table_->setItem(t, kIndex, new NumberItem(QString::number(token + 1), token));  // counted from 1, as shown
-            auto* piece = new QTableWidgetItem(MaskView::visibleToken(d.pieces[token]));
-            piece->setData(Qt::UserRole, token);
-            table_->setItem(t, kToken, piece);
-            auto* kl = new NumberItem(number(d.kl[t]), d.kl[t]);
-            if (const QColor c = shade(d.kl[t], scale_); c.isValid()) kl->setBackground(c);
-            table_->setItem(t, kKl, kl);
-            table_->setItem(t, kLogprobA, new NumberItem(QString::number(d.logprobA[t], 'f', 3), d.logprobA[t]));
-            table_->setItem(t, kLogprobB, new NumberItem(QString::number(d.logprobB[t], 'f', 3), d.logprobB[t]));
-            auto* top = new NumberItem(d.sameTop[t] ? QStringLiteral("\u2713") : QStringLiteral("\u2717"), d.sameTop[t]);
-            top->setTextAlignment(Qt::AlignCenter);
-            table_->setItem(t, kTop, top);
-        }
-        table_->setSortingEnabled(true);
+        QSignalBlocker block(table_->selectionModel());
+        model_->setResult(&data_, scale_);
+        // Widths from the widest text each column can hold rather than sized to the contents,
+        // which would measure rows again on every sort.
+        const QFontMetrics fm = table_->fontMetrics();
+        const auto fit = [&](int column, const QString& widest) {
+            table_->setColumnWidth(column, std::max(fm.horizontalAdvance(widest) + 12,
+                                                    table_->horizontalHeader()->sectionSizeHint(column)));
+        };
+        fit(kIndex, QString(QString::number(d.ids.size()).size(), QLatin1Char('0')));
+        fit(kKl, QStringLiteral("0.00e-00"));
+        fit(kLogprobA, QStringLiteral("-00.000"));
+        fit(kLogprobB, QStringLiteral("-00.000"));
+        fit(kTop, QStringLiteral("\u2713"));
         table_->sortByColumn(kKl, Qt::DescendingOrder);  // the worst tokens first
         table_->scrollToTop();
     }
@@ -395,14 +519,10 @@ void DivergenceView::render() {
     }
     legend_->setText(tr("Shade: KL of the prediction of each token, 0 %1 %2 nats (p99) and above. Hover a token for "
                         "both models' top %3.")
-                         .arg(ramp, number(scale_))
-                         .arg(d.topK));
+                         .arg(ramp, number(scale_), QString::number(d.topK)));
 }
 
-int DivergenceView::tokenInRow(int row) const {
-    const QTableWidgetItem* item = table_->item(row, kToken);
-    return item ? item->data(Qt::UserRole).toInt() : -1;
-}
+int DivergenceView::tokenInRow(int row) const { return model_->tokenInRow(row); }
 
 void DivergenceView::jumpToToken(int token) {
     if (!hasResult() || token < 0 || token >= data_.ids.size()) return;
@@ -421,12 +541,12 @@ void DivergenceView::jumpToToken(int token) {
     tokens_->setTextCursor(at);
     tokens_->ensureCursorVisible();
     // The table follows a jump made elsewhere (a test, a future link).
-    for (int row = 0; row < table_->rowCount(); ++row)
-        if (tokenInRow(row) == token && table_->currentRow() != row) {
-            QSignalBlocker block(table_);
-            table_->setCurrentCell(row, kToken);
-            break;
-        }
+    // Its currentRowChanged comes back here once, with the row already current.
+    if (const int row = model_->rowOfToken(token); row >= 0 && table_->currentIndex().row() != row) {
+        table_->selectionModel()->setCurrentIndex(model_->index(row, kToken),
+                                                  QItemSelectionModel::ClearAndSelect | QItemSelectionModel::Rows);
+        table_->scrollTo(model_->index(row, kToken));
+    }
 }
 
 QString DivergenceView::tokenToolTip(int token) const {
@@ -435,24 +555,24 @@ QString DivergenceView::tokenToolTip(int token) const {
     const QString piece = MaskView::visibleToken(d.pieces[token]).toHtmlEscaped();
     if (token == 0) return tr("<b>%1</b> \u2014 token 1: nothing predicts it").arg(piece);
     const int t = token - 1;
+    // One arg() for all: a piece such as "%1" must not be taken for a place of the next one.
     QString html = tr("<b>%1</b> \u2014 token %2 \u00b7 KL <b>%3</b> nats \u00b7 %4")
-                       .arg(piece)
-                       .arg(token + 1)
-                       .arg(number(d.kl[t]))
-                       .arg(d.sameTop[t] ? tr("same top-1") : tr("<span style='color:#c0392b'>different top-1</span>"));
+                       .arg(piece, QString::number(token + 1), number(d.kl[t]),
+                            d.sameTop[t] ? tr("same top-1") : tr("<span style='color:#c0392b'>different top-1</span>"));
     // "Model A" and "Model B" as the choosers above name them: full names would wrap the columns.
     html += QStringLiteral("<table cellspacing='0' cellpadding='2' style='margin-top:4px'><tr><th align='left' "
                            "colspan='2'>%1</th><th width='16'></th><th align='left' colspan='2'>%2</th></tr>")
                 .arg(tr("Model A"), tr("Model B"));
-    const auto cell = [&](const QString& text, float p) {
+    // The actual next token in bold, known by its id: two tokens can decode alike.
+    const auto cell = [&](int id, const QString& text, float p) {
         const QString shown = MaskView::visibleToken(text).toHtmlEscaped();
-        const bool actual = text == d.pieces[token];
         return QStringLiteral("<td>%1</td><td align='right'>%2</td>")
-            .arg(actual ? QStringLiteral("<b>%1</b>").arg(shown) : shown, percent(p));
+            .arg(id == d.ids[token] ? QStringLiteral("<b>") + shown + QStringLiteral("</b>") : shown, percent(p));
     };
     for (int k = 0; k < d.topK; ++k) {
         const int i = t * d.topK + k;
-        html += QStringLiteral("<tr>%1<td></td>%2</tr>").arg(cell(d.topTextA[i], d.topProbA[i]), cell(d.topTextB[i], d.topProbB[i]));
+        html += QStringLiteral("<tr>%1<td></td>%2</tr>")
+                    .arg(cell(d.topIdA[i], d.topTextA[i], d.topProbA[i]), cell(d.topIdB[i], d.topTextB[i], d.topProbB[i]));
     }
     html += QStringLiteral("</table>");
     html += tr("log p of this token: A <b>%1</b> (%2) \u00b7 B <b>%3</b> (%4)")

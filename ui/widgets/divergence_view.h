@@ -1,8 +1,9 @@
 // The compare view's divergence mode: two of its loaded models (or one at two precisions) read the
 // same text, and every token is shaded by how far the two next-token distributions that predicted
 // it part (KL). A summary line above, a tooltip per token with both models' top-5, and a table of
-// the tokens sorted by KL that jumps to a token in the text. The models run on the view's own
-// worker thread (DivergenceThread).
+// the tokens sorted by KL that jumps to a token in the text (a model over the result, sorted by
+// the view itself: tens of thousands of rows show at once). The models run on the view's own
+// worker thread (DivergenceThread), which keeps them between runs until release().
 #pragma once
 
 #include <QList>
@@ -17,7 +18,7 @@ class QLabel;
 class QPlainTextEdit;
 class QProgressBar;
 class QPushButton;
-class QTableWidget;
+class QTableView;
 class QTextBrowser;
 
 namespace wp::ui {
@@ -31,7 +32,7 @@ public:
     // A loaded compare pane that can be model A or B.
     struct Candidate {
         int slot = 0;       // the pane, 0..2
-        QString name;
+        QString name;       // the pane's model as the library names it
         QString path;
         QString precision;  // as the pane loaded it
     };
@@ -47,6 +48,13 @@ public:
 
     void run();
     void stop();
+    // Stops a run and frees the worker's models: leaving Divergence mode, a pane loading another
+    // model, closing. The next run loads them again.
+    void release();
+    // Shows `data` as the result of a run (what a finished run calls).
+    void showResult(const DivergenceViewData& data);
+    // The worker, for its signals and counters (tests); call its slots through the view.
+    DivergenceWorker* worker() const { return worker_.worker(); }
     bool isRunning() const { return requestId_ != 0; }
     bool hasResult() const { return data_.positions() > 0; }
     const DivergenceViewData& result() const { return data_; }
@@ -68,6 +76,7 @@ protected:
     bool eventFilter(QObject* watched, QEvent* event) override;
 
 private:
+    class TableModel;
     void render();
     void showStatus(const QString& html, const QString& plain);
     void updateButtons();
@@ -93,7 +102,8 @@ private:
     QPushButton* useConversation_ = nullptr;
     QLabel* summary_ = nullptr;
     QTextBrowser* tokens_ = nullptr;
-    QTableWidget* table_ = nullptr;
+    QTableView* table_ = nullptr;
+    TableModel* model_ = nullptr;
     QLabel* legend_ = nullptr;
 };
 

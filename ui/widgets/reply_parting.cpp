@@ -23,11 +23,12 @@ QString quoted(const QString& piece) {
 
 }  // namespace
 
-int firstParting(const QVector<ReplyToken>& a, const QVector<ReplyToken>& b) {
-    const qsizetype n = std::min(a.size(), b.size());
-    for (qsizetype i = 0; i < n; ++i)
-        if (a[i].id != b[i].id) return static_cast<int>(i);
-    return -1;
+int firstParting(const QVector<ReplyToken>& a, const QVector<ReplyToken>& b, int* agreed) {
+    const int n = static_cast<int>(std::min(a.size(), b.size()));
+    int i = agreed ? std::clamp(*agreed, 0, n) : 0;
+    while (i < n && a[i].id == b[i].id) ++i;
+    if (agreed) *agreed = i;
+    return i < n ? i : -1;
 }
 
 float probabilityOf(const ReplyToken& t, int id) {

@@ -13,8 +13,9 @@ class QTextDocument;
 
 namespace wp::ui {
 
-// One token of a streamed reply and where its text lies in the reply (UTF-16 offsets; empty for
-// an end-of-turn token or a byte inside a character, whose text comes with the next token).
+// One token of a streamed reply and where its text lies in the reply's QTextDocument (positions
+// in the document, which keeps "\r\n" as one character; empty for an end-of-turn token or a byte
+// inside a character, whose text comes with the next token).
 struct ReplyToken {
     int id = 0;
     QString piece;  // as the token list shows it (a special token by its name)
@@ -24,8 +25,10 @@ struct ReplyToken {
 };
 
 // The first index where the two replies' token ids differ, within what both have so far; -1
-// when they agree there.
-int firstParting(const QVector<ReplyToken>& a, const QVector<ReplyToken>& b);
+// when they agree there. `agreed`, when given: how many first tokens are known to agree already
+// (the comparison resumes there, so a streamed reply is not compared from its start for every
+// token), and on return how many do (the parting's index when they part).
+int firstParting(const QVector<ReplyToken>& a, const QVector<ReplyToken>& b, int* agreed = nullptr);
 
 // How probable the model that wrote `t` found token `id` at that step: its own token's
 // probability, or the alternative's when `id` is among its top tokens; -1 when it is not.
