@@ -12,7 +12,15 @@ namespace wp {
 
 namespace {
 
-constexpr std::size_t kChunkFloats = std::size_t{1} << 25;  // one chunk's logits per model: 128 MB
+constexpr std::int64_t kChunkTokens = 512;                   // tokens per forward pass, as a chat's prompt
+constexpr std::size_t kReadoutFloats = std::size_t{1} << 24;  // logits per readout and model: 64 MB
+
+// Keeps the last layer's residual rows of a pass, to be read out a slab at a time.
+LayerObserver keep_last_layer(std::vector<float>& rows, int last) {
+    return [&rows, last](int layer, std::span<const float> hidden) {
+        if (layer == last) rows.assign(hidden.begin(), hidden.end());
+    };
+}
 
 }  // namespace
 
@@ -42,37 +50,50 @@ Divergence diverge(const Model& a, const Model& b, std::span<const int> ids, con
     d.top_probs_a.resize(P * K);
     d.top_probs_b.resize(P * K);
 
+    // Passes of 512 tokens keep the products efficient; their logits (a 256k vocabulary: 0.5 GB a
+    // pass and model) are made from the last layer's rows a slab at a time.
     auto ctx_a = a.new_context(a.default_cache());
     auto ctx_b = b.new_context(b.default_cache());
-    const std::int64_t chunk = std::clamp<std::int64_t>(static_cast<std::int64_t>(kChunkFloats / V), 1, 512);
+    auto readout_a = a.new_context(CacheKind::Dynamic);
+    auto readout_b = b.new_context(CacheKind::Dynamic);
+    const std::size_t Ha = static_cast<std::size_t>(a.config().hidden_size), Hb = static_cast<std::size_t>(b.config().hidden_size);
+    const std::int64_t slab = std::clamp<std::int64_t>(static_cast<std::int64_t>(kReadoutFloats / V), 1, 256);
+    std::vector<float> hidden_a, hidden_b;
     // The last token predicts nothing in the text: it is not run.
-    for (std::int64_t start = 0; start < T - 1; start += chunk) {
+    for (std::int64_t start = 0; start < T - 1; start += kChunkTokens) {
         if (options.cancel != nullptr && options.cancel->load()) throw Cancelled();
-        const std::int64_t n = std::min(chunk, T - 1 - start);
+        const std::int64_t n = std::min(kChunkTokens, T - 1 - start);
         const auto part = ids.subspan(static_cast<std::size_t>(start), static_cast<std::size_t>(n));
-        const auto la = a.forward(*ctx_a, part, LogitsMode::All);
+        a.forward(*ctx_a, part, LogitsMode::Last, nullptr, keep_last_layer(hidden_a, a.config().num_layers - 1));
         if (options.cancel != nullptr && options.cancel->load()) throw Cancelled();
-        const auto lb = b.forward(*ctx_b, part, LogitsMode::All);
-        for_rows(static_cast<int>(n), a.threads(), [&](int row_begin, int row_end) {
-            std::vector<float> values(K);
-            for (int r = row_begin; r < row_end; ++r) {
-                const std::size_t t = static_cast<std::size_t>(start + r);
-                const float* za = la.data() + static_cast<std::size_t>(r) * V;
-                const float* zb = lb.data() + static_cast<std::size_t>(r) * V;
-                const PairStats st = pair_stats(za, zb, V);
-                TokenDivergence& row = d.positions[t];
-                row.kl = st.kl;
-                const int next = ids[t + 1];
-                row.logprob_a = za[next] - st.lse_a;
-                row.logprob_b = zb[next] - st.lse_b;
-                top_k(za, V, K, d.top_ids_a.data() + t * K, values.data());
-                for (int k = 0; k < K; ++k) d.top_probs_a[t * K + k] = static_cast<float>(std::exp(values[k] - st.lse_a));
-                top_k(zb, V, K, d.top_ids_b.data() + t * K, values.data());
-                for (int k = 0; k < K; ++k) d.top_probs_b[t * K + k] = static_cast<float>(std::exp(values[k] - st.lse_b));
-                row.same_top = d.top_ids_a[t * K] == d.top_ids_b[t * K];
-            }
-        });
-        if (options.progress) options.progress(static_cast<double>(start + n) / static_cast<double>(T - 1));
+        b.forward(*ctx_b, part, LogitsMode::Last, nullptr, keep_last_layer(hidden_b, b.config().num_layers - 1));
+        for (std::int64_t r0 = 0; r0 < n; r0 += slab) {
+            if (options.cancel != nullptr && options.cancel->load()) throw Cancelled();
+            const std::size_t rows = static_cast<std::size_t>(std::min(slab, n - r0));
+            const auto la = a.read_out(*readout_a, std::span<const float>(hidden_a).subspan(static_cast<std::size_t>(r0) * Ha, rows * Ha));
+            const auto lb = b.read_out(*readout_b, std::span<const float>(hidden_b).subspan(static_cast<std::size_t>(r0) * Hb, rows * Hb));
+            for_rows(static_cast<int>(rows), a.threads(), [&](int row_begin, int row_end) {
+                std::vector<float> values(K);
+                for (int r = row_begin; r < row_end; ++r) {
+                    const std::size_t t = static_cast<std::size_t>(start + r0 + r);
+                    const float* za = la.data() + static_cast<std::size_t>(r) * V;
+                    const float* zb = lb.data() + static_cast<std::size_t>(r) * V;
+                    const PairStats st = pair_stats(za, zb, V);
+                    TokenDivergence& row = d.positions[t];
+                    row.kl = st.kl;
+                    const int next = ids[t + 1];
+                    row.logprob_a = za[next] - st.lse_a;
+                    row.logprob_b = zb[next] - st.lse_b;
+                    top_k(za, V, K, d.top_ids_a.data() + t * K, values.data());
+                    for (int k = 0; k < K; ++k) d.top_probs_a[t * K + k] = static_cast<float>(std::exp(values[k] - st.lse_a));
+                    top_k(zb, V, K, d.top_ids_b.data() + t * K, values.data());
+                    for (int k = 0; k < K; ++k) d.top_probs_b[t * K + k] = static_cast<float>(std::exp(values[k] - st.lse_b));
+                    row.same_top = d.top_ids_a[t * K] == d.top_ids_b[t * K];
+                }
+            });
+            if (options.progress)
+                options.progress(static_cast<double>(start + r0 + static_cast<std::int64_t>(rows)) / static_cast<double>(T - 1));
+        }
     }
     d.summary = summarize_divergence(d.positions);
     return d;
