@@ -176,6 +176,10 @@ void MainWindow::buildUi() {
         if (tabs_->widget(index) == compare_) {
             compare_->setCandidateModels(compareCandidates(), libraryNames_);
             compare_->setJudgeCandidates(libraryJudges_);
+            QList<ChatTurn> turns;
+            if (const qint64 id = currentConversation(); id != 0)
+                for (const StoredMessage& m : store_.activePath(id)) turns.push_back({m.role, m.content});
+            compare_->setChatConversation(turns);
         }
         if (tabs_->widget(index) == attention_) attention_->followConversation();
     });

@@ -561,6 +561,12 @@ TEST_F(CompareDivergence, UseCurrentConversationTakesThePromptAndReplies) {
     const QString expected = QStringList{"Who made the light?", cv().replyText(0).trimmed(), cv().replyText(1).trimmed()}.join("\n\n");
     EXPECT_EQ(dv().text(), expected);
     EXPECT_EQ(cv().conversationText(), expected);
+    // The chat's open conversation, when the main window gives one, comes first.
+    cv().setChatConversation({{"user", "In the beginning"}, {"assistant", " God created. "}});
+    use->click();
+    EXPECT_EQ(dv().text(), QStringLiteral("In the beginning\n\nGod created."));
+    cv().setChatConversation({});
+    EXPECT_EQ(cv().conversationText(), expected);
 }
 
 // ---- the first parting of greedy replies ---------------------------------------------------

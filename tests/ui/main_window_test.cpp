@@ -727,6 +727,23 @@ TEST_F(Gui, LogitLensOfATaskHeadModelSaysWhyThereIsNone) {
     EXPECT_THAT(tab->findChild<QLabel*>("analyzeStatus")->text().toStdString(), testing::HasSubstr("no logit lens"));
 }
 
+// The compare view's "Use current conversation" takes the chat's open conversation.
+TEST_F(Gui, TheDivergenceTextCanBeTheChatsConversation) {
+    MainWindow& w = open(kDemo, {1366, 768});
+    ASSERT_TRUE(waitForModel(w)) << w.lastError().toStdString();
+    setMaxTokens(w, 12);
+    w.sendMessage("Who made the light?");
+    ASSERT_TRUE(waitForReply(w));
+    const auto path = w.store().activePath(w.currentConversation());
+    ASSERT_EQ(path.size(), 2);
+    auto* tabs = w.findChild<QTabWidget*>("mainTabs");
+    ASSERT_NE(tabs, nullptr);
+    tabs->setCurrentWidget(w.compareView());
+    EXPECT_EQ(w.compareView()->conversationText(),
+              QStringLiteral("Who made the light?\n\n") + path[1].content.trimmed());
+}
+
 }  // namespace
 
 int main(int argc, char** argv) { return gui_test::runGuiTests(argc, argv, gui_test::testScreenSize()); }
+

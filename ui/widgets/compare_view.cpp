@@ -770,8 +770,13 @@ void CompareView::updateDivergenceCandidates() {
     divergence_->setCandidates(candidates);
 }
 
+void CompareView::setChatConversation(const QList<ChatTurn>& turns) { chatConversation_ = turns; }
+
 QString CompareView::conversationText() const {
     QStringList parts;
+    for (const ChatTurn& t : chatConversation_)
+        if (!t.content.trimmed().isEmpty()) parts << t.content.trimmed();
+    if (!parts.isEmpty()) return parts.join(QStringLiteral("\n\n"));
     const QString prompt = runPrompt_.isEmpty() ? prompt_->text().trimmed() : runPrompt_;
     if (!prompt.isEmpty()) parts << prompt;
     for (const auto& p : panes_)

@@ -65,9 +65,11 @@ public:
     void setMode(Mode mode);
     Mode mode() const;
     DivergenceView* divergenceView() const { return divergence_; }
-    // The prompt and every pane's reply, one after another: the divergence text for "Use current
-    // conversation".
+    // The divergence text for "Use current conversation": the chat's conversation when the main
+    // window has given one (setChatConversation), else the prompt and every pane's reply; one
+    // message after another, separated by blank lines.
     QString conversationText() const;
+    void setChatConversation(const QList<ChatTurn>& turns);
 
     // Where pane `slot`'s greedy reply first parts from each other pane's with the same
     // vocabulary: its token indices, earliest first (one per such pane that parted from it).
@@ -141,6 +143,7 @@ private:
     QPushButton* stop_ = nullptr;
     QSpinBox* layer_ = nullptr;
     QSpinBox* maxTokens_ = nullptr;
+    QList<ChatTurn> chatConversation_;  // the chat tab's open conversation (setChatConversation)
     QString runPrompt_;    // the prompt of the replies in the panes
     bool runGreedy_ = false;  // the replies took the most probable token each time: they part at a token
     QTabBar* mode_ = nullptr;

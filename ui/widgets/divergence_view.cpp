@@ -225,7 +225,7 @@ DivergenceView::DivergenceView(QWidget* parent) : QWidget(parent) {
     input->addWidget(input_, 1);
     useConversation_ = new QPushButton(tr("Use current\nconversation"), this);
     useConversation_->setObjectName("divergenceUseConversation");
-    useConversation_->setToolTip(tr("The compare prompt and every pane's reply"));
+    useConversation_->setToolTip(tr("The chat's open conversation, or else the compare prompt and every pane's reply"));
     connect(useConversation_, &QPushButton::clicked, this, &DivergenceView::conversationRequested);
     input->addWidget(useConversation_, 0, Qt::AlignTop);
     layout->addLayout(input);
