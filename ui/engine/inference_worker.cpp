@@ -1,11 +1,11 @@
 #include "engine/inference_worker.h"
 
-#include <algorithm>
 #include <QCryptographicHash>
 #include <QDir>
 #include <QElapsedTimer>
 #include <QFileInfo>
 #include <QRandomGenerator>
+#include <algorithm>
 #include <cmath>
 
 #include "engine/classify_engine.h"
@@ -77,19 +77,28 @@ InferenceWorker::InferenceWorker() {
 InferenceWorker::~InferenceWorker() = default;
 
 void InferenceWorker::cancel(quint64 requestId) {
-    quint64 prev = cancelUpTo_.load();
-    while (prev < requestId && !cancelUpTo_.compare_exchange_weak(prev, requestId)) {
+    {
+        std::lock_guard<std::mutex> lock(cancelMutex_);
+        cancelledIds_.push_back(requestId);
     }
-    if (current_.load() <= requestId) cancelFlag_ = true;
+    if (current_.load() == requestId) cancelFlag_ = true;
 }
 
-bool InferenceWorker::cancelled(quint64 requestId) const { return requestId <= cancelUpTo_.load(); }
+bool InferenceWorker::cancelled(quint64 requestId) const {
+    std::lock_guard<std::mutex> lock(cancelMutex_);
+    return std::find(cancelledIds_.begin(), cancelledIds_.end(), requestId) != cancelledIds_.end();
+}
 
 void InferenceWorker::begin(quint64 requestId) {
     // Clear, publish, then check: a cancel() between the steps either sees this request as current
-    // and sets the flag after it was cleared, or is seen by the check (it updates cancelUpTo_ first).
+    // and sets the flag after it was cleared, or is seen by the check (it records the id first).
     cancelFlag_ = false;
     current_ = requestId;
+    {
+        // Requests run in the order they were posted: a cancelled id below this one is over.
+        std::lock_guard<std::mutex> lock(cancelMutex_);
+        std::erase_if(cancelledIds_, [&](quint64 id) { return id < requestId; });
+    }
     if (cancelled(requestId)) cancelFlag_ = true;
 }
 

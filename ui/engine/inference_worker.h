@@ -9,6 +9,7 @@
 #include <atomic>
 #include <memory>
 #include <mutex>
+#include <vector>
 
 #include "engine/classify_types.h"
 #include "engine/head_summary_data.h"
@@ -29,8 +30,9 @@ public:
     InferenceWorker();
     ~InferenceWorker() override;
 
-    // Thread-safe, callable from the GUI while the worker is busy: the request (and any earlier
-    // one still queued) stops before its next token.
+    // Thread-safe, callable from the GUI while the worker is busy: that request stops before its
+    // next token (or never starts). Only that one: the chat, the Attention tab and the classify
+    // views share this worker, and one's Stop must not end another's request.
     void cancel(quint64 requestId);
 
 public slots:
@@ -94,7 +96,8 @@ private:
     void begin(quint64 requestId);  // the request now running: current_ and its cancel flag
 
     QHash<QString, std::shared_ptr<Loaded>> models_;
-    std::atomic<quint64> cancelUpTo_{0};
+    mutable std::mutex cancelMutex_;
+    std::vector<quint64> cancelledIds_;  // cancelled and not yet started (or running); under cancelMutex_
     std::atomic<quint64> current_{0};
     std::atomic<bool> cancelFlag_{false};
 };

@@ -179,6 +179,7 @@ void AttentionTab::runLens(const QString& text) {
     if (!input(text, turns)) return;
     const QString key = inputKey(text, turns);
     if (key != lensKey_ && key != lensRequestKey_) lensGrid_->resetWindow();  // a new text: its last positions
+    if (lensRequest_ != 0) worker_.cancel(lensRequest_);  // superseded: its readouts are wasted work
     lensRequest_ = worker_.nextRequestId();
     lensRequestKey_ = key;
     if (lensGrid_->data().empty()) lensGrid_->showMessage(tr("Reading out every layer\u2026"));
@@ -191,6 +192,7 @@ void AttentionTab::runLens(const QString& text) {
 void AttentionTab::summarizeHeads(const QString& text) {
     QList<ChatTurn> turns;
     if (!input(text, turns)) return;
+    if (headsRequest_ != 0) worker_.cancel(headsRequest_);  // superseded
     headsRequest_ = worker_.nextRequestId();
     headsRequestKey_ = inputKey(text, turns);
     if (headGrid_->data().empty()) headGrid_->showMessage(tr("Recording every layer's attention\u2026"));
@@ -232,9 +234,10 @@ void AttentionTab::followConversation() {
 }
 
 void AttentionTab::stop() {
-    const quint64 id = std::max({request_, lensRequest_, headsRequest_});
-    if (id == 0) return;
-    worker_.cancel(id);  // this request and every earlier one
+    if (request_ == 0 && lensRequest_ == 0 && headsRequest_ == 0) return;
+    // Each of this tab's own requests; the chat's on the same worker go on.
+    for (quint64 id : {request_, lensRequest_, headsRequest_})
+        if (id != 0) worker_.cancel(id);
     const bool mask = request_ != 0, lens = lensRequest_ != 0, heads = headsRequest_ != 0;
     request_ = lensRequest_ = headsRequest_ = 0;
     maskRequestKey_.clear();

@@ -154,6 +154,37 @@ TEST(InferenceWorker, CancelledHeadSummaryStopsAndTheNextLensRuns) {
     EXPECT_EQ(lens.first + lens.count, lens.positions());
 }
 
+// Chat, the Attention tab and the classify views share one worker: cancelling a request that
+// waits behind a streaming reply (the Attention tab's Stop) must not end the reply.
+TEST(InferenceWorker, CancellingALaterRequestLeavesTheRunningReply) {
+    InferenceWorker worker;
+    Recorder rec(worker);
+    QString lensError;
+    QObject::connect(&worker, &InferenceWorker::error, &worker,
+                     [&](quint64 id, const QString& m) { if (id == 3) lensError = m; }, Qt::DirectConnection);
+    GenerationSettings settings;
+    settings.seed = 7;
+    settings.maxNewTokens = 100000;
+    std::thread engine([&] {
+        worker.loadModel(1, kDemo);
+        worker.generate(2, kDemo, question(), settings);
+        worker.lens(3, kDemo, QStringLiteral("And God said, Let there be light."), {}, -1, 4, 5);
+    });
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+    while (rec.tokens < 3 && !rec.finished && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    worker.cancel(3);  // the queued lens
+    const int before = rec.tokens;
+    while (rec.tokens < before + 5 && !rec.finished && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    EXPECT_FALSE(rec.finished) << "the reply ended when a later request was cancelled";
+    EXPECT_GE(rec.tokens, before + 5);
+    worker.cancel(2);
+    engine.join();
+    EXPECT_EQ(rec.stopReason, QStringLiteral("cancelled"));
+    EXPECT_EQ(lensError, QStringLiteral("Stopped."));  // and the lens never ran
+}
+
 }  // namespace
 }  // namespace wp::ui
 
