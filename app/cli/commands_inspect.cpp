@@ -75,6 +75,13 @@ std::function<void(double)> progress_line(const char* what) {
     };
 }
 
+// --top K, 1..100 (5 when absent).
+int top_option(const Args& a) {
+    const long long k = a.integer("top", 5);
+    if (k < 1 || k > 100) throw UsageError("--top must be between 1 and 100");
+    return static_cast<int>(k);
+}
+
 std::vector<int> ids_or_text(const Args& a, const Tokenizer* tok, const std::string& text) {
     if (a.has("ids")) return parse_ids(a.str("ids"));
     if (tok == nullptr) throw Error("the model has no tokenizer; give --ids");
@@ -100,7 +107,7 @@ int run_lens(const Args& a) {
     }
     const std::vector<int> ids = ids_or_text(a, tok.get(), a.str("text", ""));
     LensOptions o;
-    o.top_k = static_cast<int>(a.integer("top", 5));
+    o.top_k = top_option(a);
     o.first = a.integer("first", 0);
     o.count = a.integer("count", -1);
     o.progress = progress_line("lens");
@@ -207,7 +214,7 @@ int run_diverge(const Args& a) {
     if (ta && tb) check_same_vocabulary(*ta, *tb);
     const std::vector<int> ids = ids_or_text(a, ta.get(), a.has("text") ? read_text_file(a.str("text")) : "");
     DivergenceOptions o;
-    o.top_k = static_cast<int>(a.integer("top", 5));
+    o.top_k = top_option(a);
     o.progress = progress_line("diverge");
     const Divergence d = diverge(ma, mb, ids, o);
     const DivergenceSummary& s = d.summary;
@@ -276,7 +283,7 @@ const CommandGroup& inspect_commands() {
              "--first/--count: a range of positions (each position costs one lm_head product per layer).\n"
              "--json prints input_ids, layers, first, top_ids [layers][positions][K], top_logprobs\n"
              "(natural log) and entropy (nats); otherwise a table of each cell's top token.\n",
-             {{"json"}, {"model", "precision", "ids", "text", "top", "first", "count", "threads"}},
+             {{"json"}, {"model", "precision", "ids", "text", "top", "first", "count", "threads"}, 0, {}},
              run_lens},
             {"diverge", "How far two variants of a model part on one text (KL, top-1 agreement, PPL)",
              {"--model A [--precision P] --model B [--precision P] (--text FILE | --ids 2,17,5)\n[--top K] [--json]"},

@@ -126,5 +126,7 @@ expect_error 2 "one of --ids and --text" -- diverge --model "$G2" --model "$G2"
 expect_error 1 "at least two tokens" -- diverge --model "$G2" --model "$G2" --ids 5
 expect_error 2 "given twice" -- lens --model "$G2" --model "$G2" --ids 1,2
 expect_error 1 "outside the text" -- lens --model "$G2" --ids 1,2 --first 2
-expect_error 1 "top-k" -- lens --model "$G2" --ids 1,2 --top 0
+expect_error 2 "--top must be between 1 and 100" -- lens --model "$G2" --ids 1,2 --top 0
+expect_error 2 "--top must be between 1 and 100" -- diverge --model "$G2" --model "$G2" --ids 1,2 --top 4294967297
+expect_error 1 "outside the vocabulary" -- diverge --model "$G2" --model "$G2" --ids 1,2,3,1000
 echo "diverge: ok"

@@ -49,10 +49,10 @@ LensViewData computeLens(const LoadedModel& lm, std::vector<int> ids, int first,
             const int one[1] = {id};
             data.pieces.insert(id, QString::fromStdString(lm.tokenizer().decode(one, false)));
         }
+    data.ids = std::move(ids);  // before nextId, which reads it
     for (int c = 0; c < data.count; ++c)
         if (const int next = data.nextId(c); next >= 0 && !data.pieces.contains(next))
             data.pieces.insert(next, data.tokens[data.first + c + 1]);
-    data.ids = std::move(ids);
     return data;
 }
 

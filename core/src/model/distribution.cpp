@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <exception>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -37,12 +39,13 @@ PairStats pair_stats(const float* za, const float* zb, int n) {
     PairStats p;
     p.lse_a = ma + std::log(sa);
     p.lse_b = mb + std::log(sb);
-    p.kl = std::max(0.0, cross / sa - (p.lse_a - p.lse_b));  // rounding can leave -1e-17
+    const double kl = cross / sa - (p.lse_a - p.lse_b);
+    p.kl = kl < 0 ? 0.0 : kl;  // rounding can leave -1e-17; a NaN (broken logits) must show, not read as 0
     return p;
 }
 
 void for_rows(int rows, int threads, const std::function<void(int begin, int end)>& fn) {
-    const int parts = std::clamp(std::min(threads, rows / 2), 1, 64);
+    const int parts = std::clamp(std::min(threads, rows / 2), 1, 16);
     if (parts == 1) {
         if (rows > 0) fn(0, rows);
         return;
@@ -50,9 +53,26 @@ void for_rows(int rows, int threads, const std::function<void(int begin, int end
     std::vector<std::thread> others;
     others.reserve(static_cast<std::size_t>(parts - 1));
     const auto bound = [&](int p) { return static_cast<int>(static_cast<long long>(rows) * p / parts); };
-    for (int p = 1; p < parts; ++p) others.emplace_back(fn, bound(p), bound(p + 1));
-    fn(0, bound(1));
+    std::exception_ptr failed;
+    std::mutex failed_mutex;
+    const auto run = [&](int begin, int end) {
+        try {
+            fn(begin, end);
+        } catch (...) {
+            std::lock_guard<std::mutex> lock(failed_mutex);
+            if (!failed) failed = std::current_exception();
+        }
+    };
+    // Every started thread is joined, whatever throws (a std::thread destroyed unjoined ends the program).
+    try {
+        for (int p = 1; p < parts; ++p) others.emplace_back(run, bound(p), bound(p + 1));
+    } catch (...) {
+        for (std::thread& t : others) t.join();
+        throw;
+    }
+    run(0, bound(1));
     for (std::thread& t : others) t.join();
+    if (failed) std::rethrow_exception(failed);
 }
 
 void top_k(const float* z, int n, int k, int* ids, float* values) {

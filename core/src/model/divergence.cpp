@@ -37,6 +37,10 @@ Divergence diverge(const Model& a, const Model& b, std::span<const int> ids, con
     const std::int64_t context = std::min(a.config().max_position_embeddings, b.config().max_position_embeddings);
     if (T > context)
         throw Error("the text has " + std::to_string(T) + " tokens but the models' context holds " + std::to_string(context));
+    // The last id is never run (it predicts nothing) but is read as the next token: check them all.
+    for (int id : ids)
+        if (id < 0 || id >= V)
+            throw Error("token id " + std::to_string(id) + " is outside the vocabulary (0.." + std::to_string(V - 1) + ")");
     if (options.top_k < 1 || options.top_k > 100 || options.top_k > V)
         throw Error("top-k must be between 1 and " + std::to_string(std::min(100, V)));
 
@@ -52,10 +56,12 @@ Divergence diverge(const Model& a, const Model& b, std::span<const int> ids, con
 
     // Passes of 512 tokens keep the products efficient; their logits (a 256k vocabulary: 0.5 GB a
     // pass and model) are made from the last layer's rows a slab at a time.
+    // One model twice (a check, or two names for one load): one pass gives both sides.
+    const bool same = &a == &b;
     auto ctx_a = a.new_context(a.default_cache());
-    auto ctx_b = b.new_context(b.default_cache());
+    auto ctx_b = same ? nullptr : b.new_context(b.default_cache());
     auto readout_a = a.new_context(CacheKind::Dynamic);
-    auto readout_b = b.new_context(CacheKind::Dynamic);
+    auto readout_b = same ? nullptr : b.new_context(CacheKind::Dynamic);
     const std::size_t Ha = static_cast<std::size_t>(a.config().hidden_size), Hb = static_cast<std::size_t>(b.config().hidden_size);
     const std::int64_t slab = std::clamp<std::int64_t>(static_cast<std::int64_t>(kReadoutFloats / V), 1, 256);
     std::vector<float> hidden_a, hidden_b;
@@ -66,12 +72,12 @@ Divergence diverge(const Model& a, const Model& b, std::span<const int> ids, con
         const auto part = ids.subspan(static_cast<std::size_t>(start), static_cast<std::size_t>(n));
         a.forward(*ctx_a, part, LogitsMode::Last, nullptr, keep_last_layer(hidden_a, a.config().num_layers - 1));
         if (options.cancel != nullptr && options.cancel->load()) throw Cancelled();
-        b.forward(*ctx_b, part, LogitsMode::Last, nullptr, keep_last_layer(hidden_b, b.config().num_layers - 1));
+        if (!same) b.forward(*ctx_b, part, LogitsMode::Last, nullptr, keep_last_layer(hidden_b, b.config().num_layers - 1));
         for (std::int64_t r0 = 0; r0 < n; r0 += slab) {
             if (options.cancel != nullptr && options.cancel->load()) throw Cancelled();
             const std::size_t rows = static_cast<std::size_t>(std::min(slab, n - r0));
             const auto la = a.read_out(*readout_a, std::span<const float>(hidden_a).subspan(static_cast<std::size_t>(r0) * Ha, rows * Ha));
-            const auto lb = b.read_out(*readout_b, std::span<const float>(hidden_b).subspan(static_cast<std::size_t>(r0) * Hb, rows * Hb));
+            const auto lb = same ? la : b.read_out(*readout_b, std::span<const float>(hidden_b).subspan(static_cast<std::size_t>(r0) * Hb, rows * Hb));
             for_rows(static_cast<int>(rows), a.threads(), [&](int row_begin, int row_end) {
                 std::vector<float> values(K);
                 for (int r = row_begin; r < row_end; ++r) {

@@ -25,10 +25,13 @@ LogitLens logit_lens(const Model& model, std::span<const int> ids, const LensOpt
                     std::to_string(c.max_position_embeddings));
     if (options.top_k < 1 || options.top_k > LensOptions::kMaxTopK || options.top_k > c.vocab_size)
         throw Error("top-k must be between 1 and " + std::to_string(std::min(LensOptions::kMaxTopK, c.vocab_size)));
-    const std::int64_t count = options.count < 0 ? T - options.first : options.count;
-    if (options.first < 0 || count < 1 || options.first + count > T)
-        throw Error("positions " + std::to_string(options.first) + " .. " + std::to_string(options.first + count - 1) +
+    if (options.first < 0 || options.first >= T || options.count == 0 || options.count > T - options.first)
+        throw Error("positions from " + std::to_string(options.first) + (options.count > 0 ? ", " + std::to_string(options.count) + " of them," : "") +
                     " are outside the text's 0 .. " + std::to_string(T - 1));
+    const std::int64_t count = options.count < 0 ? T - options.first : options.count;
+    for (int id : ids)
+        if (id < 0 || id >= c.vocab_size)
+            throw Error("token id " + std::to_string(id) + " is outside the vocabulary (0.." + std::to_string(c.vocab_size - 1) + ")");
 
     LogitLens lens;
     lens.layers = c.num_layers;

@@ -373,11 +373,7 @@ std::unique_ptr<Context> Model::new_context(CacheKind kind, std::int64_t max_len
 
 std::span<const float> Model::forward(Context& ctx, std::span<const int> ids, LogitsMode mode,
                                       AttentionTrace* trace) const {
-    ForwardScratch& s = *ctx.scratch_;
-    s.options = impl_->kernels_;
-    const int T = static_cast<int>(ids.size());
-    if (T <= ctx.decode_kernel_rows) s.options.few_rows_limit = std::max(T, s.options.few_rows_limit);
-    return impl_->forward(ctx.cache, s, ids, mode, trace);
+    return forward(ctx, ids, mode, trace, LayerObserver{});
 }
 
 std::span<const float> Model::forward(Context& ctx, std::span<const int> ids, LogitsMode mode, AttentionTrace* trace,

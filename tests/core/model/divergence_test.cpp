@@ -3,10 +3,12 @@
 // the statistics against a direct computation from both models' logits, and the refusals.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstring>
 
+#include "model/distribution.h"
 #include "test_support.h"
 #include "wp/error.h"
 #include "wp/model/divergence.h"
@@ -130,6 +132,55 @@ TEST(Divergence, StatisticsMatchADirectComputation) {
     }
 }
 
+// Past one 512-token pass and one readout slab, the cache carried between passes: every position
+// against one forward pass of each model over the whole text.
+TEST(Divergence, ALongTextAcrossPassesAndSlabs) {
+    WP_REQUIRE_SHARED();
+    const fs::path dir = shared_dir() / "fixtures" / "tiny-gemma2";
+    LoadOptions q8 = exact_options();
+    q8.precision = Precision::Q8;
+    const auto a = Model::load(dir, {}, exact_options());
+    const auto b = Model::load(dir, {}, q8);
+    std::vector<int> ids(700);
+    for (std::size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<int>((i * 7919 + 13) % 1000);
+    const Divergence d = diverge(*a, *b, ids);
+    const std::vector<int> read(ids.begin(), ids.end() - 1);
+    const std::vector<float> la = all_logits(*a, read), lb = all_logits(*b, read);
+    const int V = a->config().vocab_size;
+    for (std::size_t t = 0; t + 1 < ids.size(); ++t) {
+        const auto pa = log_softmax(la.data() + t * V, V), pb = log_softmax(lb.data() + t * V, V);
+        double kl = 0;
+        for (int i = 0; i < V; ++i) kl += std::exp(pa[i]) * (pa[i] - pb[i]);
+        EXPECT_NEAR(d.positions[t].kl, kl, 1e-6 + 1e-3 * kl) << "position " << t;
+        EXPECT_NEAR(d.positions[t].logprob_a, pa[ids[t + 1]], 1e-4) << "position " << t;
+        EXPECT_NEAR(d.positions[t].logprob_b, pb[ids[t + 1]], 1e-4) << "position " << t;
+    }
+}
+
+TEST(Divergence, RowHelpers) {
+    // Equal values keep the lower id first; the k largest, largest first.
+    const float z[] = {1, 3, 2, 3, 0, 3};
+    int ids[3];
+    float values[3];
+    top_k(z, 6, 3, ids, values);
+    EXPECT_EQ(ids[0], 1);
+    EXPECT_EQ(ids[1], 3);
+    EXPECT_EQ(ids[2], 5);
+    // A NaN in the logits is shown as a NaN KL, never as agreement.
+    const float a[] = {0, 1, std::nanf("")}, b[] = {0, 1, 2};
+    EXPECT_TRUE(std::isnan(pair_stats(a, b, 3).kl));
+    EXPECT_EQ(pair_stats(b, b, 3).kl, 0.0);
+    // Every row once, whatever the split; an exception on any part reaches the caller.
+    std::vector<int> seen(37, 0);
+    for_rows(37, 4, [&](int begin, int end) {
+        for (int r = begin; r < end; ++r) ++seen[r];
+    });
+    EXPECT_EQ(std::count(seen.begin(), seen.end(), 1), 37);
+    EXPECT_THROW(for_rows(37, 4, [](int begin, int) {
+        if (begin > 0) throw Error("part");
+    }), Error);
+}
+
 TEST(Divergence, SummaryPercentilesByNearestRank) {
     std::vector<TokenDivergence> rows(200);
     for (int i = 0; i < 200; ++i) rows[i].kl = 199 - i;  // 0 .. 199, reversed
@@ -157,6 +208,9 @@ TEST(Divergence, RefusesDifferentVocabulariesAndShortTexts) {
     EXPECT_NE(error_of([&] { diverge(*demo, *tiny, std::vector<int>{2, 3, 4}); }).find("vocabularies differ"),
               std::string::npos);
     EXPECT_NE(error_of([&] { diverge(*tiny, *tiny, std::vector<int>{2}); }).find("at least two tokens"), std::string::npos);
+    // The last id is only read as the next token, never run: it is checked all the same.
+    EXPECT_NE(error_of([&] { diverge(*tiny, *tiny, std::vector<int>{2, 3, 1000}); }).find("outside the vocabulary"),
+              std::string::npos);
     std::atomic<bool> cancel{true};
     DivergenceOptions o;
     o.cancel = &cancel;

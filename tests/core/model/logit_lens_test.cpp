@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cmath>
+#include <limits>
 #include <map>
 #include <random>
 
@@ -153,6 +154,35 @@ TEST(LogitLens, HeldOutTextsMatchTheModelCutAfterEachLayer) {
     }
 }
 
+// Past one 512-token pass and one readout slab (the fixtures' 1,000-token vocabulary reads 256
+// rows a slab): the last layer against one forward pass over the whole text.
+TEST(LogitLens, ALongTextAcrossPassesAndSlabs) {
+    WP_REQUIRE_SHARED();
+    for (const char* name : {"tiny-gemma2", "tiny-qwen2"}) {
+        const Model& model = fixture(shared_dir() / "fixtures" / name);
+        const int V = model.config().vocab_size;
+        std::mt19937 rng(600);
+        std::uniform_int_distribution<int> token(0, V - 1);
+        std::vector<int> ids(600);
+        for (int& id : ids) id = token(rng);
+        LensOptions o;
+        o.first = 100;  // a range that starts inside the first pass and ends in the second
+        const LogitLens lens = logit_lens(model, ids, o);
+        ASSERT_EQ(lens.positions, 500);
+        auto ctx = model.new_context();
+        const auto logits = model.forward(*ctx, ids, LogitsMode::All);
+        const int L = lens.layers;
+        for (int t = 0; t < lens.positions; ++t) {
+            const auto lp = log_softmax(logits.data() + static_cast<std::size_t>(t + 100) * V, V);
+            double h = 0;
+            for (double x : lp) h -= std::exp(x) * x;
+            EXPECT_NEAR(lens.logprob(L - 1, t, 0), lp[lens.id(L - 1, t, 0)], 1e-4) << name << " position " << t + 100;
+            EXPECT_NEAR(lens.logprob(L - 1, t, 0), *std::max_element(lp.begin(), lp.end()), 1e-4) << name;
+            EXPECT_NEAR(lens.entropy[lens.cell(L - 1, t)], h, 1e-4) << name << " position " << t + 100;
+        }
+    }
+}
+
 TEST(LogitLens, RefusesBadRangesAndStopsWhenCancelled) {
     WP_REQUIRE_SHARED();
     const Model& model = fixture(shared_dir() / "fixtures" / "tiny-qwen2");
@@ -165,6 +195,14 @@ TEST(LogitLens, RefusesBadRangesAndStopsWhenCancelled) {
     o.top_k = 0;
     EXPECT_NE(error_of([&] { logit_lens(model, ids, o); }).find("top-k"), std::string::npos);
     EXPECT_NE(error_of([&] { logit_lens(model, std::vector<int>{}); }).find("at least one token"), std::string::npos);
+    o = {};
+    o.first = 1;
+    o.count = std::numeric_limits<std::int64_t>::max();  // first + count would overflow
+    EXPECT_NE(error_of([&] { logit_lens(model, ids, o); }).find("outside the text"), std::string::npos);
+    o = {};
+    o.count = 1;  // the ids after the range are not run, but are still checked
+    EXPECT_NE(error_of([&] { logit_lens(model, std::vector<int>{1, 2, 1000}, o); }).find("outside the vocabulary"),
+              std::string::npos);
     std::atomic<bool> cancel{false};
     o = {};
     o.cancel = &cancel;

@@ -152,6 +152,8 @@ TEST(InferenceWorker, CancelledHeadSummaryStopsAndTheNextLensRuns) {
     ASSERT_EQ(lens.layers, 6) << rec.error.toStdString();
     EXPECT_EQ(lens.count, 8);
     EXPECT_EQ(lens.first + lens.count, lens.positions());
+    for (int c = 0; c + 1 < lens.count; ++c)  // every column's next token has its text
+        EXPECT_TRUE(lens.pieces.contains(lens.nextId(c))) << "column " << c;
 }
 
 // Chat, the Attention tab and the classify views share one worker: cancelling a request that

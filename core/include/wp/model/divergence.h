@@ -49,7 +49,8 @@ struct Divergence {
 // `a` and `b` may be the same object. ids: at least two, within both models' context.
 Divergence diverge(const Model& a, const Model& b, std::span<const int> ids, const DivergenceOptions& options = {});
 
-// The statistics over per-position rows (p99 and the median by nearest rank on the sorted KLs).
+// The statistics over per-position rows: the 99th percentile by nearest rank on the sorted KLs, the
+// median the middle one (the mean of the two middle ones for an even count).
 DivergenceSummary summarize_divergence(std::span<const TokenDivergence> positions);
 
 // Throws wp::Error naming the first difference unless the two tokenizers give every id the same
