@@ -18,8 +18,14 @@ struct UsageError : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
-// What a command accepts.
+// What a command accepts. A constructor rather than an aggregate, so that a command table may
+// leave out the trailing fields.
 struct ArgSpec {
+    ArgSpec(std::vector<std::string> flags_ = {}, std::vector<std::string> options_ = {}, int max_positional_ = 0,
+            std::vector<std::string> repeatable_ = {})
+        : flags(std::move(flags_)), options(std::move(options_)), max_positional(max_positional_),
+          repeatable(std::move(repeatable_)) {}
+
     std::vector<std::string> flags;    // --name: boolean, takes no value
     std::vector<std::string> options;  // --name VALUE or --name=VALUE
     int max_positional = 0;            // arguments not starting with "--" (or following "--")
