@@ -234,27 +234,12 @@ void InferenceWorker::analyze(quint64 requestId, const QString& modelPath, const
     }
     try {
         const LoadedModel& lm = *l->model;
-        const Tokenizer& tok = lm.tokenizer();
         const ModelConfig& cfg = lm.model().config();
-        std::vector<int> ids;
-        if (!text.isEmpty()) {
-            ids = tok.encode(text.toStdString(), true);
-        } else {
-            std::vector<ChatMessage> messages;
-            for (const ChatTurn& t : conversation) messages.push_back({t.role.toStdString(), t.content.toStdString()});
-            if (messages.empty()) throw Error(tr("There is no conversation to show yet.").toStdString());
-            ids = tok.encode(lm.render(messages, false), false);
-        }
+        const std::vector<int> ids = encodeViewInput(lm, text, conversation);
         const int T = static_cast<int>(ids.size());
-        if (T == 0) throw Error(tr("The text has no tokens.").toStdString());
-        if (T > cfg.max_position_embeddings)
-            throw Error(tr("%1 tokens do not fit the model's context of %2.").arg(T).arg(cfg.max_position_embeddings).toStdString());
 
         MaskViewData data;
-        for (int id : ids) {
-            const int one[1] = {id};
-            data.tokens << QString::fromStdString(tok.decode(one, false));
-        }
+        data.tokens = tokenPieces(lm.tokenizer(), ids);
         data.layers = cfg.layer_masks;
         data.heads = cfg.num_heads;
         // Attention of every layer when it fits in ~256 MB, else of the chosen layer only.
@@ -284,8 +269,9 @@ void InferenceWorker::analyze(quint64 requestId, const QString& modelPath, const
     }
 }
 
-void InferenceWorker::lens(quint64 requestId, const QString& modelPath, const QString& text,
-                           const QList<ChatTurn>& conversation, int first, int count, int topK) {
+template <typename Run>
+void InferenceWorker::runViewRequest(quint64 requestId, const QString& modelPath, const QString& text,
+                                     const QList<ChatTurn>& conversation, Run run) {
     begin(requestId);
     Loaded* l = find(modelPath);
     if (l == nullptr) {
@@ -293,9 +279,8 @@ void InferenceWorker::lens(quint64 requestId, const QString& modelPath, const QS
         return;
     }
     try {
-        LensViewData data = computeLens(*l->model, encodeViewInput(*l->model, text, conversation), first, count, topK,
-                                        [&](double f) { emit analysisProgress(requestId, f); }, &cancelFlag_);
-        emit lensReady(requestId, data);
+        run(*l->model, encodeViewInput(*l->model, text, conversation),
+            [&](double f) { emit analysisProgress(requestId, f); });
     } catch (const Cancelled&) {
         emit error(requestId, tr("Stopped."));
     } catch (const std::exception& e) {
@@ -303,24 +288,20 @@ void InferenceWorker::lens(quint64 requestId, const QString& modelPath, const QS
     }
 }
 
+void InferenceWorker::lens(quint64 requestId, const QString& modelPath, const QString& text,
+                           const QList<ChatTurn>& conversation, int first, int count, int topK) {
+    runViewRequest(requestId, modelPath, text, conversation,
+                   [&](const LoadedModel& lm, const std::vector<int>& ids, const auto& progress) {
+        emit lensReady(requestId, computeLens(lm, ids, first, count, topK, progress, &cancelFlag_));
+    });
+}
+
 void InferenceWorker::summarizeHeads(quint64 requestId, const QString& modelPath, const QString& text,
                                      const QList<ChatTurn>& conversation) {
-    begin(requestId);
-    Loaded* l = find(modelPath);
-    if (l == nullptr) {
-        emit error(requestId, tr("The model %1 is not loaded.").arg(modelPath));
-        return;
-    }
-    try {
-        const std::vector<int> ids = encodeViewInput(*l->model, text, conversation);
-        HeadSummaryData data = summarizeAllHeads(*l->model, ids, [&](double f) { emit analysisProgress(requestId, f); },
-                                                 &cancelFlag_);
-        emit headsSummarized(requestId, data);
-    } catch (const Cancelled&) {
-        emit error(requestId, tr("Stopped."));
-    } catch (const std::exception& e) {
-        emit error(requestId, QString::fromStdString(e.what()));
-    }
+    runViewRequest(requestId, modelPath, text, conversation,
+                   [&](const LoadedModel& lm, const std::vector<int>& ids, const auto& progress) {
+        emit headsSummarized(requestId, summarizeAllHeads(lm, ids, progress, &cancelFlag_));
+    });
 }
 
 void InferenceWorker::classify(quint64 requestId, const QString& modelPath, const QString& text) {

@@ -94,6 +94,11 @@ private:
     Loaded* find(const QString& path);
     bool cancelled(quint64 requestId) const;
     void begin(quint64 requestId);  // the request now running: current_ and its cancel flag
+    // The lens and head-summary requests: the model, the text or conversation as ids, progress,
+    // Stop ("Stopped.") and errors; `run(model, ids, progress)` emits the result.
+    template <typename Run>
+    void runViewRequest(quint64 requestId, const QString& modelPath, const QString& text,
+                        const QList<ChatTurn>& conversation, Run run);
 
     QHash<QString, std::shared_ptr<Loaded>> models_;
     mutable std::mutex cancelMutex_;
