@@ -6,18 +6,17 @@ predicting the next id. Plain Python, no numpy.
   kl_stats.py BASE.f32 OTHER.f32 VOCAB IDS_CSV   -> one JSON line: mean/median/p99/max KL(base||other),
                                                     same_top, ppl_base, ppl_other, ppl_ratio
 """
-import array
 import json
 import math
+import os
 import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "gguf"))
+from compare_logits import load  # noqa: E402  (the same reader and checks as the GGUF test)
 
 
 def rows(path, vocab):
-    a = array.array("f")
-    with open(path, "rb") as f:
-        a.frombytes(f.read())
-    if sys.byteorder != "little":
-        a.byteswap()
+    a = load(path, vocab)
     return [a[i * vocab:(i + 1) * vocab] for i in range(len(a) // vocab)]
 
 
