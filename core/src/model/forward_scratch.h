@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "kernels/qmatrix.h"
+#include "wp/cache/kv_cache.h"
 
 namespace wp {
 
@@ -48,6 +49,14 @@ struct AttentionScratch {
     std::vector<PromptAttentionSlot> slots;  // one per pool thread (made at the first prompt)
 };
 
+// One sequence's rows of a pass: `len` tokens after what `cache` holds (store: their K/V are kept
+// and the cache advanced), or from position 0 attending only to each other (forward_packed).
+struct ForwardSegment {
+    KvCache* cache;
+    int len;
+    bool store;
+};
+
 struct ForwardScratch {
     std::vector<float> x;         // [T, H] the residual stream
     std::vector<float> n;         // [T, H] x normalised: the input of attention, the MLP and the logits
@@ -60,6 +69,8 @@ struct ForwardScratch {
     std::vector<float> logits;    // [T or 1, vocab_size] (LogitsMode::All or Last)
     AttentionScratch attention;
     KernelScratch kernels;  // the matrix products' forms of their input rows
+    std::vector<ForwardSegment> segments;  // forward_batch: its sequences, and their ids side by side
+    std::vector<int> batch_ids;
     KernelOptions options;  // this pass's: the model's, or its decode kernels (Context::decode_kernel_rows)
 };
 

@@ -48,10 +48,11 @@ struct Model::Impl {
     // the input is prepared once and one parallel loop covers all their rows).
     void linear_multi(std::initializer_list<const Linear*> Ls, const float* x, int rows,
                       std::initializer_list<float*> ys, ForwardScratch& s) const;
-    // `lengths` non-empty: ids holds sequences of those lengths side by side (forward_packed).
-    std::span<const float> forward(KvCache& cache, ForwardScratch& s, std::span<const int> ids, LogitsMode mode,
-                                   AttentionTrace* trace, std::span<const int> lengths = {},
-                                   const LayerObserver* observer = nullptr) const;
+    using Segment = ForwardSegment;
+    // `ids` holds the segments' tokens one after another. Logits: Last gives each segment's last
+    // row ([segments, n]), All every row.
+    std::span<const float> forward(std::span<const Segment> segs, ForwardScratch& s, std::span<const int> ids,
+                                   LogitsMode mode, AttentionTrace* trace, const LayerObserver* observer = nullptr) const;
     // Final norm, then lm_head and the soft-cap, of `rows` residual rows; the logits in s.logits.
     std::span<const float> read_out(ForwardScratch& s, const float* x, int rows) const;
 
@@ -382,7 +383,8 @@ std::span<const float> Model::forward(Context& ctx, std::span<const int> ids, Lo
     s.options = impl_->kernels_;
     const int T = static_cast<int>(ids.size());
     if (T <= ctx.decode_kernel_rows) s.options.few_rows_limit = std::max(T, s.options.few_rows_limit);
-    return impl_->forward(ctx.cache, s, ids, mode, trace, {}, observer ? &observer : nullptr);
+    const ForwardSegment seg{&ctx.cache, static_cast<int>(ids.size()), true};
+    return impl_->forward({&seg, 1}, s, ids, mode, trace, observer ? &observer : nullptr);
 }
 
 std::span<const float> Model::read_out(Context& ctx, std::span<const float> hidden) const {
@@ -409,12 +411,35 @@ std::span<const float> Model::forward_packed(Context& ctx, std::span<const int> 
     if (ctx.cache.length() != 0) throw Error("forward_packed: the context's cache is not empty");
     ForwardScratch& s = *ctx.scratch_;
     s.options = impl_->kernels_;
-    return impl_->forward(ctx.cache, s, ids, LogitsMode::All, nullptr, lengths);
+    std::vector<ForwardSegment> segs;
+    segs.reserve(lengths.size());
+    for (int n : lengths) segs.push_back({&ctx.cache, n, false});
+    return impl_->forward(segs, s, ids, LogitsMode::All, nullptr);
 }
 
-std::span<const float> Model::Impl::forward(KvCache& cache, ForwardScratch& s, std::span<const int> ids,
-                                            LogitsMode mode, AttentionTrace* trace, std::span<const int> lengths,
-                                            const LayerObserver* observer) const {
+std::span<const float> Model::forward_batch(Context& work, std::span<const BatchItem> items) const {
+    if (items.empty()) throw Error("forward_batch: no sequences given");
+    ForwardScratch& s = *work.scratch_;
+    std::vector<ForwardSegment>& segs = s.segments;
+    std::vector<int>& ids = s.batch_ids;
+    segs.clear();
+    ids.clear();
+    for (const BatchItem& it : items) {
+        if (it.ctx == nullptr || it.ids.empty()) throw Error("forward_batch: a sequence has no context or no tokens");
+        if (it.ctx == &work) throw Error("forward_batch: the work context cannot also be a sequence");
+        for (const BatchItem& other : items)
+            if (&other != &it && other.ctx == it.ctx) throw Error("forward_batch: a context appears twice");
+        segs.push_back({&it.ctx->cache, static_cast<int>(it.ids.size()), true});
+        ids.insert(ids.end(), it.ids.begin(), it.ids.end());
+    }
+    s.options = impl_->kernels_;
+    const int T = static_cast<int>(ids.size());
+    if (T <= work.decode_kernel_rows) s.options.few_rows_limit = std::max(T, s.options.few_rows_limit);
+    return impl_->forward({segs.data(), segs.size()}, s, ids, LogitsMode::Last, nullptr);
+}
+
+std::span<const float> Model::Impl::forward(std::span<const Segment> segs, ForwardScratch& s, std::span<const int> ids,
+                                            LogitsMode mode, AttentionTrace* trace, const LayerObserver* observer) const {
     const ModelConfig& c = cfg_;
     const int T = static_cast<int>(ids.size());
     if (T == 0) throw Error("forward: no tokens given");
@@ -422,10 +447,9 @@ std::span<const float> Model::Impl::forward(KvCache& cache, ForwardScratch& s, s
         if (id < 0 || id >= c.vocab_size)
             throw Error("token id " + std::to_string(id) + " is outside the vocabulary (0.." +
                         std::to_string(c.vocab_size - 1) + ")");
-    const bool packed = !lengths.empty();
-    if (!packed) cache.check_room(T);
+    for (const Segment& g : segs)
+        if (g.store) g.cache->check_room(g.len);
     const int H = c.hidden_size, I = c.intermediate_size, QD = c.q_dim(), KD = c.kv_dim();
-    const std::int64_t pos0 = cache.length();
 
     float* x = ensure(s.x, static_cast<std::size_t>(T) * H);
     float* n = ensure(s.n, static_cast<std::size_t>(T) * H);
@@ -436,10 +460,18 @@ std::span<const float> Model::Impl::forward(KvCache& cache, ForwardScratch& s, s
     float* o = ensure(s.o, static_cast<std::size_t>(T) * H);
     float* gate = ensure(s.gate, static_cast<std::size_t>(T) * I);
     float* up = ensure(s.up, static_cast<std::size_t>(T) * I);
-    // Packed sequences each start at position 0: one table up to the longest serves them all.
-    const int table_rows = packed ? *std::max_element(lengths.begin(), lengths.end()) : T;
-    float* cos = ensure(s.cos, static_cast<std::size_t>(table_rows) * c.head_dim / 2);
-    float* sin = ensure(s.sin, static_cast<std::size_t>(table_rows) * c.head_dim / 2);
+    // RoPE's table: each segment's rows at its own positions (packed ones from 0).
+    const std::size_t half = static_cast<std::size_t>(c.head_dim) / 2;
+    float* cos = ensure(s.cos, static_cast<std::size_t>(T) * half);
+    float* sin = ensure(s.sin, static_cast<std::size_t>(T) * half);
+    {
+        std::size_t row = 0;
+        for (const Segment& g : segs) {
+            const std::int64_t pos0 = g.store ? g.cache->length() : 0;
+            ops::rope_table(c.rope_theta, c.head_dim, pos0, g.len, cos + row * half, sin + row * half);
+            row += static_cast<std::size_t>(g.len);
+        }
+    }
 
     // transformers multiplies by sqrt(hidden) as a tensor of the activation dtype (f32 here).
     const float emb_scale = c.scale_embeddings ? static_cast<float>(std::sqrt(static_cast<double>(H))) : 1.0f;
@@ -448,7 +480,6 @@ std::span<const float> Model::Impl::forward(KvCache& cache, ForwardScratch& s, s
         embed_.dequantize_rows(ids[t], ids[t] + 1, xt);
         for (int i = 0; i < H; ++i) xt[i] *= emb_scale;
     }
-    ops::rope_table(c.rope_theta, c.head_dim, pos0, table_rows, cos, sin);
     const float eps = static_cast<float>(c.rms_norm_eps);
     const std::size_t TH = static_cast<std::size_t>(T) * H;
 
@@ -459,23 +490,25 @@ std::span<const float> Model::Impl::forward(KvCache& cache, ForwardScratch& s, s
         // An f16 or q8 cache: attention reads every key and value as the cache holds it, the
         // new tokens' too (stored, then read, as llama.cpp does), so a token's attention is the
         // same whether it came alone or in a chunk (prompt lookup's drafts rely on that).
-        // Each packed sequence attends to its own tokens only, from position 0, against the
-        // (empty) cache: what it would see alone; nothing is stored. Otherwise one sequence at pos0.
-        const int whole[1] = {T};
-        cache.round_as_stored(v, static_cast<std::size_t>(T) * KD);
+        // A packed segment attends to its own tokens only, from position 0, against the (empty)
+        // cache, and stores nothing: what it would see alone.
         std::size_t row = 0;
-        for (int len : packed ? lengths : std::span<const int>(whole)) {
+        for (const Segment& g : segs) {
+            KvCache& cache = *g.cache;
+            const std::int64_t pos0 = g.store ? cache.length() : 0;
             float* qs = q + row * QD;
             float* ks = k + row * KD;
-            ops::rope(qs, len, c.num_heads, c.head_dim, QD, cos, sin);
-            ops::rope(ks, len, c.num_kv_heads, c.head_dim, KD, cos, sin);
-            cache.round_as_stored(ks, static_cast<std::size_t>(len) * KD);
-            const AttentionStep step{c, cache, l, pos0, len, qs, ks, v + row * KD, att + row * QD, trace, kernels_};
-            if (len == 1) decode_attention(step, *pool_, s.attention);
+            float* vs = v + row * KD;
+            ops::rope(qs, g.len, c.num_heads, c.head_dim, QD, cos + row * half, sin + row * half);
+            ops::rope(ks, g.len, c.num_kv_heads, c.head_dim, KD, cos + row * half, sin + row * half);
+            cache.round_as_stored(vs, static_cast<std::size_t>(g.len) * KD);
+            cache.round_as_stored(ks, static_cast<std::size_t>(g.len) * KD);
+            const AttentionStep step{c, cache, l, pos0, g.len, qs, ks, vs, att + row * QD, trace, kernels_};
+            if (g.len == 1) decode_attention(step, *pool_, s.attention);
             else prompt_attention(step, *pool_, s.attention);
-            row += static_cast<std::size_t>(len);
+            if (g.store) cache.store(l, ks, vs, g.len);
+            row += static_cast<std::size_t>(g.len);
         }
-        if (!packed) cache.store(l, k, v, T);
         linear(L.o, att, T, o, s);
         if (c.sandwich_norms) {
             ops::rms_norm(o, L.post_attn_norm, o, T, H, eps, c.norm_style);
@@ -494,10 +527,26 @@ std::span<const float> Model::Impl::forward(KvCache& cache, ForwardScratch& s, s
         ops::add(x, o, TH);
         if (observer != nullptr) (*observer)(l, std::span<const float>(x, TH));
     }
-    if (!packed) cache.advance(T);
+    for (const Segment& g : segs)
+        if (g.store) g.cache->advance(g.len);
 
-    const int rows = mode == LogitsMode::All ? T : 1;
-    const float* last = x + static_cast<std::size_t>(T - rows) * H;
+    // The rows read out: every row, or each segment's last (one segment: the pass's last row).
+    int rows = T;
+    const float* last = x;
+    if (mode == LogitsMode::Last) {
+        rows = static_cast<int>(segs.size());
+        if (rows == 1) {
+            last = x + static_cast<std::size_t>(T - 1) * H;
+        } else {
+            float* gathered = ensure(s.o, static_cast<std::size_t>(rows) * H);
+            std::size_t end = 0;
+            for (std::size_t i = 0; i < segs.size(); ++i) {
+                end += static_cast<std::size_t>(segs[i].len);
+                std::memmove(gathered + i * H, x + (end - 1) * H, static_cast<std::size_t>(H) * sizeof(float));
+            }
+            last = gathered;
+        }
+    }
     if (c.head == Head::CausalLM) return read_out(s, last, rows);
     ops::rms_norm(last, final_norm_, n, rows, H, eps, c.norm_style);
     const std::size_t outputs = static_cast<std::size_t>(c.num_outputs()), nl = static_cast<std::size_t>(rows) * outputs;

@@ -135,6 +135,19 @@ public:
     // returns every token's outputs ([ids.size(), n]), valid until the next call on ctx.
     std::span<const float> forward_packed(Context& ctx, std::span<const int> ids, std::span<const int> lengths) const;
 
+    // Continuous batching: several conversations' next tokens in one pass, each after what its own
+    // context's cache holds (its own positions), its K/V stored there. The matrix products run
+    // over all rows at once, one read of the weights for the batch; attention runs per sequence.
+    // With work.decode_kernel_rows >= the rows, each row's logits equal those of the sequence run
+    // alone (one token at a time), bit for bit. `work` lends its scratch buffers (its cache is
+    // not touched) and is not one of the items. Returns each item's last-token outputs
+    // ([items.size(), n]), valid until the next call on work.
+    struct BatchItem {
+        Context* ctx;
+        std::span<const int> ids;
+    };
+    std::span<const float> forward_batch(Context& work, std::span<const BatchItem> items) const;
+
 private:
     struct Impl;  // weights, thread pool and the decoder (model.cpp)
     explicit Model(std::unique_ptr<Impl> impl);
