@@ -67,6 +67,11 @@ void matmul_few(const QMatrix* const* Ws, const float* X, int n, float* const* Y
             for (std::int64_t t = b; t < e; ++t)
                 in[t] = prepare_input(*Ws[0], X + static_cast<std::size_t>(t0 + t) * Ws[0]->cols, s.inputs[t], options);
         });
+        const std::int8_t* xq[kBatch];
+        const std::int8_t* x4[kBatch];
+        const std::int32_t* c4[kBatch];
+        const float* xd[kBatch];
+        for (int t = 0; t < nt; ++t) xq[t] = in[t].xq, x4[t] = in[t].x4, c4[t] = in[t].c4, xd[t] = in[t].xd;
         pool.parallel_for_slots(total, 16, [&](std::int64_t b, std::int64_t e, int slot) {
             ThreadScratch& thread = s.threads[static_cast<std::size_t>(slot)];
             std::int64_t off = 0;
@@ -79,8 +84,24 @@ void matmul_few(const QMatrix* const* Ws, const float* X, int n, float* const* Y
                 if (lo < hi && in[0].kernels != KernelSet::Scalar)
                     prefetch_rows_start(W, static_cast<int>(lo - off), static_cast<int>(hi - off));
 #endif
+                // Several input rows on AVX-512, q8 or q4: each weight row loaded once for them all.
+                const bool multi = nt > 1 && in[0].kernels == KernelSet::Avx512 &&
+                                   (W.precision == Precision::Q8 || W.precision == Precision::Q4);
+                float* ys[kBatch];
+                if (multi)
+                    for (int t = 0; t < nt; ++t) ys[t] = Ys[i] + static_cast<std::size_t>(t0 + t) * W.rows;
                 for (std::int64_t r = lo; r < hi; r += step) {
                     const int r0 = static_cast<int>(r - off), r1 = static_cast<int>(std::min(hi, r + step) - off);
+#if defined(__x86_64__)
+                    if (multi && W.precision == Precision::Q8) {
+                        rows_q8_avx512_multi(W, nt, xq, xd, ys, r0, r1);
+                        continue;
+                    }
+                    if (multi) {
+                        rows_q4_avx512_multi(W, nt, x4, c4, xd, ys, r0, r1);
+                        continue;
+                    }
+#endif
                     for (int t = 0; t < nt; ++t)
                         rows(W, in[t], Ys[i] + static_cast<std::size_t>(t0 + t) * W.rows, r0, r1, nt == 1, thread);
                 }

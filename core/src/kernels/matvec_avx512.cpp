@@ -169,6 +169,134 @@ WP_AVX512 void rows_q4_avx512(const QMatrix& W, const std::int8_t* x4, const std
     }
 }
 
+// Several input rows against each weight row: the weight loads (and for q8 their absolute
+// values and signs, for q4 their nibbles) are shared, and every input row's sum runs the
+// one-row kernels' operations in their order, so each row's result is theirs bit for bit.
+namespace {
+
+template <int T>
+WP_AVX512 void q8_rows_multi(const QMatrix& W, const std::int8_t* const* xq, const float* const* xd, float* const* y,
+                             int r0, int r1) {
+    const int nb = W.cols / kQuantBlock;
+    const __m512i zero = _mm512_setzero_si512();
+    const __m512i pair = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+    for (int r = r0; r < r1; ++r) {
+        const std::int8_t* w = W.q8 + static_cast<std::size_t>(r) * W.cols;
+        const std::uint16_t* ws = W.scales + static_cast<std::size_t>(r) * nb;
+        const char* next = reinterpret_cast<const char*>(w) + kPrefetchFar;
+        __m512 acc0[T], acc1[T];
+        for (int t = 0; t < T; ++t) acc0[t] = acc1[t] = _mm512_setzero_ps();
+        for (int b0 = 0; b0 < nb; b0 += 16) {
+            const int n16 = std::min(16, nb - b0);
+            const __mmask16 m = static_cast<__mmask16>((1u << n16) - 1);
+            const __m512 wsf = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, ws + b0));
+            __m512 dv[T];
+            for (int t = 0; t < T; ++t) dv[t] = _mm512_mul_ps(wsf, _mm512_loadu_ps(xd[t] + b0));
+            for (int j = 0; 2 * j < n16; ++j) {
+                const int b = b0 + 2 * j;
+                _mm_prefetch(next + kQuantBlock * b, _MM_HINT_T1);
+                const __m512i v = _mm512_loadu_si512(w + kQuantBlock * b);
+                const __mmask64 neg = _mm512_movepi8_mask(v);
+                const __m512i av = _mm512_abs_epi8(v);
+                const __m512i idx = _mm512_add_epi32(pair, _mm512_set1_epi32(2 * j));
+                for (int t = 0; t < T; ++t) {
+                    const __m512i x = _mm512_loadu_si512(xq[t] + kQuantBlock * b);
+                    const __m512i sx = _mm512_mask_sub_epi8(x, neg, zero, x);
+                    const __m512i sum = _mm512_dpbusd_epi32(zero, av, sx);
+                    const __m512 d = _mm512_permutexvar_ps(idx, dv[t]);
+                    if (j & 1) acc1[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), d, acc1[t]);
+                    else acc0[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), d, acc0[t]);
+                }
+            }
+        }
+        for (int t = 0; t < T; ++t) y[t][r] = _mm512_reduce_add_ps(_mm512_add_ps(acc0[t], acc1[t]));
+    }
+}
+
+// q4_group for T input rows at once (same operations per row).
+template <int T, bool Tail>
+WP_AVX512 inline void q4_group_multi(const std::uint8_t* w, const std::uint16_t* ws, const std::int8_t* const* x,
+                                     const std::int32_t* const* c, const float* const* xd, std::size_t g, int m,
+                                     __m512* acc) {
+    const __m512i m4 = _mm512_set1_epi8(0x0f), mf0 = _mm512_set1_epi8(static_cast<char>(0xf0));
+    const __mmask16 mk = Tail ? static_cast<__mmask16>((1u << m) - 1) : static_cast<__mmask16>(0xffff);
+    const __m256i sc = Tail ? _mm256_maskz_loadu_epi16(mk, ws) : _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ws));
+    __m512i lo[T], hi[T];
+    for (int t = 0; t < T; ++t) {
+        lo[t] = _mm512_loadu_si512(c[t] + 16 * g);
+        hi[t] = _mm512_setzero_si512();
+    }
+    for (int k = 0; k < 4; ++k) {
+        const __m512i v = Tail ? _mm512_maskz_loadu_epi32(mk, w + 4 * m * k) : _mm512_loadu_si512(w + 64 * k);
+        const __m512i vl = _mm512_and_si512(v, m4), vh = _mm512_and_si512(v, mf0);
+        for (int t = 0; t < T; ++t) {
+            lo[t] = _mm512_dpbusd_epi32(lo[t], vl, _mm512_loadu_si512(x[t] + 512 * g + 128 * k));
+            hi[t] = _mm512_dpbusd_epi32(hi[t], vh, _mm512_loadu_si512(x[t] + 512 * g + 128 * k + 64));
+        }
+    }
+    const __m512 scf = _mm512_cvtph_ps(sc);
+    for (int t = 0; t < T; ++t) {
+        const __m512i sum = _mm512_add_epi32(lo[t], _mm512_srai_epi32(hi[t], 4));
+        acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(scf, _mm512_loadu_ps(xd[t] + 16 * g)), acc[t]);
+    }
+}
+
+template <int T>
+WP_AVX512 void q4_rows_multi(const QMatrix& W, const std::int8_t* const* x4, const std::int32_t* const* c4,
+                             const float* const* xd, float* const* y, int r0, int r1) {
+    const int nb = W.cols / kQuantBlock, full = nb / 16, tail = nb % 16;
+    const std::size_t row_bytes = static_cast<std::size_t>(W.cols) / 2;
+    for (int r = r0; r < r1; ++r) {
+        const std::uint8_t* w = W.q4 + static_cast<std::size_t>(r) * row_bytes;
+        const std::uint16_t* ws = W.scales + static_cast<std::size_t>(r) * nb;
+        const char* ahead = reinterpret_cast<const char*>(w) + kPrefetchFar;
+        __m512 acc0[T], acc1[T];
+        for (int t = 0; t < T; ++t) acc0[t] = acc1[t] = _mm512_setzero_ps();
+        std::size_t g = 0;
+        for (; static_cast<int>(g) + 2 <= full; g += 2) {
+            for (int k = 0; k < 8; ++k) _mm_prefetch(ahead + 256 * g + 64 * k, _MM_HINT_T1);
+            q4_group_multi<T, false>(w + 256 * g, ws + 16 * g, x4, c4, xd, g, 16, acc0);
+            q4_group_multi<T, false>(w + 256 * (g + 1), ws + 16 * (g + 1), x4, c4, xd, g + 1, 16, acc1);
+        }
+        if (static_cast<int>(g) < full) {
+            for (int k = 0; k < 4; ++k) _mm_prefetch(ahead + 256 * g + 64 * k, _MM_HINT_T1);
+            q4_group_multi<T, false>(w + 256 * g, ws + 16 * g, x4, c4, xd, g, 16, acc0);
+            ++g;
+        }
+        if (tail > 0) {
+            for (int k = 0; k < 4; ++k) _mm_prefetch(ahead + 256 * g + 64 * k, _MM_HINT_T1);
+            q4_group_multi<T, true>(w + 256 * g, ws + 16 * g, x4, c4, xd, g, tail, acc1);
+        }
+        for (int t = 0; t < T; ++t) y[t][r] = _mm512_reduce_add_ps(_mm512_add_ps(acc0[t], acc1[t]));
+    }
+}
+
+}  // namespace
+
+void rows_q8_avx512_multi(const QMatrix& W, int n, const std::int8_t* const* xq, const float* const* xd, float* const* y,
+                          int r0, int r1) {
+    for (int t = 0; t < n; t += 4) {
+        switch (std::min(4, n - t)) {
+            case 4: q8_rows_multi<4>(W, xq + t, xd + t, y + t, r0, r1); break;
+            case 3: q8_rows_multi<3>(W, xq + t, xd + t, y + t, r0, r1); break;
+            case 2: q8_rows_multi<2>(W, xq + t, xd + t, y + t, r0, r1); break;
+            default: rows_q8_avx512(W, xq[t], xd[t], y[t], r0, r1); break;
+        }
+    }
+}
+
+void rows_q4_avx512_multi(const QMatrix& W, int n, const std::int8_t* const* x4, const std::int32_t* const* c4,
+                          const float* const* xd, float* const* y, int r0, int r1) {
+    for (int t = 0; t < n; t += 4) {
+        switch (std::min(4, n - t)) {
+            case 4: q4_rows_multi<4>(W, x4 + t, c4 + t, xd + t, y + t, r0, r1); break;
+            case 3: q4_rows_multi<3>(W, x4 + t, c4 + t, xd + t, y + t, r0, r1); break;
+            case 2: q4_rows_multi<2>(W, x4 + t, c4 + t, xd + t, y + t, r0, r1); break;
+            default: rows_q4_avx512(W, x4[t], c4[t], xd[t], y[t], r0, r1); break;
+        }
+    }
+}
+
 }  // namespace wp
 
 #else
@@ -179,6 +307,9 @@ void rows_q8_avx512(const QMatrix&, const std::int8_t*, const float*, float*, in
 void rows_q4_avx512(const QMatrix&, const std::int8_t*, const std::int32_t*, const float*, float*, int, int) {}
 void rows_bf16_avx512(const QMatrix&, const float*, float*, int, int) {}
 void rows_f32_avx512(const QMatrix&, const float*, float*, int, int) {}
+void rows_q8_avx512_multi(const QMatrix&, int, const std::int8_t* const*, const float* const*, float* const*, int, int) {}
+void rows_q4_avx512_multi(const QMatrix&, int, const std::int8_t* const*, const std::int32_t* const*, const float* const*,
+                          float* const*, int, int) {}
 
 }  // namespace wp
 

@@ -40,6 +40,14 @@ void rows_q8_avx512(const QMatrix& W, const std::int8_t* xq, const float* xd, fl
 void rows_q4_avx512(const QMatrix& W, const std::int8_t* x4, const std::int32_t* c4, const float* xd, float* y, int r0,
                     int r1);
 
+// n input rows (a batch of decoding sequences, a short prompt) against rows [r0, r1): the weights
+// are loaded once for up to four input rows at a time; each y[t] equals the one-row kernel's
+// result for input t, bit for bit.
+void rows_q8_avx512_multi(const QMatrix& W, int n, const std::int8_t* const* xq, const float* const* xd, float* const* y,
+                          int r0, int r1);
+void rows_q4_avx512_multi(const QMatrix& W, int n, const std::int8_t* const* x4, const std::int32_t* const* c4,
+                          const float* const* xd, float* const* y, int r0, int r1);
+
 // ---- scalar (matvec_scalar.cpp): any CPU, and the reference the vector kernels are tested against.
 // q8/q4 read xq/xd; f32/bf16 read x.
 void rows_scalar(const QMatrix& W, const float* x, const std::int8_t* xq, const float* xd, float* y, int r0, int r1);
