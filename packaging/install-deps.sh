@@ -7,10 +7,12 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config git
   libopenblas-dev nlohmann-json3-dev
   libcurl4-openssl-dev libssl-dev  # the hub client (HTTP, SHA-256)
+  libcpp-httplib-dev  # windowpane-cli serve (HTTP server)
   libsentencepiece-dev libpcre2-dev libutf8proc-dev
   libgtest-dev libgmock-dev
   python3  # tests/hub/fake_hub.py, the hub the download tests talk to
   qt6-base-dev qt6-svg-dev libqt6sql6-sqlite libgl-dev fonts-dejavu-core
+  qtkeychain-qt6-dev  # remote endpoints' API keys in the platform's secret store
   dpkg-dev desktop-file-utils
   clang libclang-rt-14-dev  # tests/fuzz (libFuzzer); GCC's sanitizers come with build-essential
 )

@@ -32,13 +32,15 @@ struct CommandGroup {
 };
 
 // The groups, one per file: commands_model.cpp, commands_text.cpp, commands_heads.cpp, commands_hub.cpp,
-// commands_bench.cpp, commands_inspect.cpp.
+// commands_bench.cpp, commands_inspect.cpp,
+// commands_serve.cpp.
 const CommandGroup& model_commands();
 const CommandGroup& hub_commands();
 const CommandGroup& head_commands();
 const CommandGroup& text_commands();
 const CommandGroup& bench_commands();
 const CommandGroup& inspect_commands();
+const CommandGroup& serve_commands();
 
 // A chat template that fails to render: windowpane-cli exits with status 3.
 struct TemplateFailure : std::runtime_error {

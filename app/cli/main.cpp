@@ -20,7 +20,7 @@ using wp::cli::Command;
 using wp::cli::CommandGroup;
 
 std::vector<const CommandGroup*> command_groups() {
-    return {&wp::cli::model_commands(), &wp::cli::text_commands(), &wp::cli::head_commands(), &wp::cli::inspect_commands(), &wp::cli::hub_commands(), &wp::cli::bench_commands()};
+    return {&wp::cli::model_commands(), &wp::cli::text_commands(), &wp::cli::head_commands(), &wp::cli::inspect_commands(), &wp::cli::hub_commands(), &wp::cli::serve_commands(), &wp::cli::bench_commands()};
 }
 
 const Command* find_command(const std::string& name) {

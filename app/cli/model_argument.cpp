@@ -5,8 +5,9 @@
 
 namespace wp::cli {
 
-std::string model_dir(const Args& a) {
-    const std::string ref = a.str("model");
+std::string model_dir(const Args& a) { return resolve_model(a.str("model")); }
+
+std::string resolve_model(const std::string& ref) {
     std::filesystem::path cache;
     try {
         cache = hub_paths().cache;

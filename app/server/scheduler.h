@@ -102,8 +102,9 @@ public:
     Scheduler(const Scheduler&) = delete;
     Scheduler& operator=(const Scheduler&) = delete;
 
-    // Throws QueueFull, or wp::Error for a request that can never run (prompt + max_tokens
-    // beyond ctx, empty prompt, id outside the vocabulary).
+    // Throws QueueFull, or wp::Error for a request that can never run (a prompt that fills the
+    // context, an empty one, an id outside the vocabulary, bad sampling settings). A reply that
+    // reaches the context's end stops there with "length".
     std::shared_ptr<Job> submit(GenerationRequest request);
     SchedulerStats stats() const;
     const SchedulerOptions& options() const { return options_; }

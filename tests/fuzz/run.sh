@@ -8,7 +8,7 @@ seconds="${1:-600}"
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 build="${WP_FUZZ_BUILD_DIR:-$root/build-fuzz}"
 targets=(safetensors_fuzz model_config_fuzz chat_template_fuzz messages_json_fuzz tokenizer_json_fuzz
-         sentencepiece_model_fuzz)
+         sentencepiece_model_fuzz openai_request_fuzz)
 
 CC=clang CXX=clang++ cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DWP_BUILD_FUZZ=ON -DWP_BUILD_GUI=OFF -DWP_BUILD_TESTS=OFF
