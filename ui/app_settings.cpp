@@ -36,6 +36,31 @@ void AppSettings::setTheme(const QString& theme) { open()->setValue("view/theme"
 QString AppSettings::draft() const { return open()->value("chat/draft").toString(); }
 void AppSettings::setDraft(const QString& text) { open()->setValue("chat/draft", text); }
 
+QList<RemoteEndpoint> AppSettings::remoteEndpoints() const {
+    auto s = open();
+    QList<RemoteEndpoint> out;
+    const int n = s->beginReadArray("remote/endpoints");
+    for (int i = 0; i < n; ++i) {
+        s->setArrayIndex(i);
+        RemoteEndpoint e{s->value("url").toString(), s->value("models").toStringList()};
+        if (!e.url.isEmpty()) out.push_back(e);
+    }
+    s->endArray();
+    return out;
+}
+
+void AppSettings::setRemoteEndpoints(const QList<RemoteEndpoint>& endpoints) {
+    auto s = open();
+    s->remove("remote/endpoints");
+    s->beginWriteArray("remote/endpoints", static_cast<int>(endpoints.size()));
+    for (int i = 0; i < endpoints.size(); ++i) {
+        s->setArrayIndex(i);
+        s->setValue("url", endpoints[i].url);
+        s->setValue("models", endpoints[i].models);
+    }
+    s->endArray();
+}
+
 QByteArray AppSettings::windowGeometry() const { return open()->value("window/geometry").toByteArray(); }
 QByteArray AppSettings::windowState() const { return open()->value("window/state").toByteArray(); }
 

@@ -1,5 +1,6 @@
 // What the app remembers between runs: recent models, the compute precision, the theme, the unsent
-// draft, and the window's geometry and dock layout.
+// draft, the remote endpoints (their URLs and model ids; their API keys never: those are in the
+// platform's secret store, engine/endpoint_keys.h), and the window's geometry and dock layout.
 //
 // Where: the user's QSettings (organization and application "windowpane": on Linux
 // ~/.config/windowpane/windowpane.conf), or the INI file named by AppOptions::settingsFile — the
@@ -9,6 +10,7 @@
 #pragma once
 
 #include <QByteArray>
+#include <QList>
 #include <QString>
 #include <QStringList>
 #include <memory>
@@ -16,6 +18,14 @@
 class QSettings;
 
 namespace wp::ui {
+
+// An OpenAI-compatible server added with "Add Endpoint…": its /v1 base URL and the model ids it
+// listed.
+struct RemoteEndpoint {
+    QString url;
+    QStringList models;
+    bool operator==(const RemoteEndpoint&) const = default;
+};
 
 class AppSettings {
 public:
@@ -35,6 +45,8 @@ public:
     void setTheme(const QString& theme);
     QString draft() const;  // what was typed but not sent
     void setDraft(const QString& text);
+    QList<RemoteEndpoint> remoteEndpoints() const;  // in the order they were added
+    void setRemoteEndpoints(const QList<RemoteEndpoint>& endpoints);
     // QWidget::saveGeometry() and QMainWindow::saveState() of the main window.
     QByteArray windowGeometry() const;
     QByteArray windowState() const;

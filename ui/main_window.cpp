@@ -22,6 +22,8 @@
 #include <QTabWidget>
 
 #include "engine/model_paths.h"
+#include "engine/remote_model_ref.h"
+#include "widgets/add_endpoint_dialog.h"
 #include "theme.h"
 #include "widgets/attention_tab.h"
 #include "widgets/chat_pane.h"
@@ -104,6 +106,7 @@ MainWindow::~MainWindow() {
     // docks after them, and the members last.
     delete library_;  // they hold references to the hub threads, members destroyed before children
     delete getModels_;
+    delete addEndpoint_;
     delete takeCentralWidget();
     qDeleteAll(findChildren<QDockWidget*>(QString(), Qt::FindDirectChildrenOnly));
 }
@@ -122,6 +125,7 @@ void MainWindow::buildUi() {
     settings_ = new SettingsPanel(settingsDock);
     settingsDock->setWidget(settings_);
     chat_ = new ChatPane(worker_, store_, *settings_, tabs_);
+    chat_->setRemoteModels(&remote_);
     tabs_->addTab(chat_, tr("Chat"));
     classify_ = new ClassifyTab(worker_, tabs_);
     classify_->setObjectName("classifyTab");
@@ -131,6 +135,7 @@ void MainWindow::buildUi() {
     tabs_->addTab(attention_, tr("Attention"));
     compare_ = new CompareView(tabs_);
     compare_->setObjectName("compareView");
+    compare_->setRemoteModels(&remote_);
     tabs_->addTab(compare_, tr("Compare"));
     splitter->addWidget(tabs_);
     splitter->setStretchFactor(0, 0);
@@ -199,6 +204,7 @@ void MainWindow::buildMenus() {
                                                           ggufFileFilter());
         if (!path.isEmpty()) openModel(path);
     });
+    file->addAction(tr("Add &Endpoint\u2026"), this, [this] { showAddEndpoint(); });
     recentMenu_ = file->addMenu(tr("Recent Models"));
     file->addAction(tr("Open the &Demo Model"), this, [this] {
         const QString p = defaultModelPath();
@@ -281,10 +287,11 @@ void MainWindow::openStore() {
 // else the embedded demo model.
 void MainWindow::openFirstModel(const QList<StoredConversation>& conversations) {
     QString model = options_.modelPath;
-    if (model.isEmpty() && !conversations.isEmpty() && isModelPath(conversations.first().modelPath))
+    if (model.isEmpty() && !conversations.isEmpty() &&
+        (isModelPath(conversations.first().modelPath) || remote_.contains(conversations.first().modelPath)))
         model = conversations.first().modelPath;
     if (model.isEmpty()) model = appSettings_.lastModel();
-    if (!isModelPath(model) && options_.modelPath.isEmpty())
+    if (!isModelPath(model) && !remote_.contains(model) && options_.modelPath.isEmpty())
         model = defaultModelPath();
     if (!model.isEmpty()) openModel(model);
     else showError(tr("No model found. Open one from the library (File \u2192 Model Library\u2026), or get one from the Hugging Face hub (File \u2192 Get Models\u2026)."));
@@ -311,7 +318,7 @@ void MainWindow::showConversation(qint64 id) {
     // A conversation goes on with the model it was held with, if that folder or file is still there.
     const auto conv = store_.conversation(id);
     if (conv && !conv->modelPath.isEmpty() && conv->modelPath != card_.path && conv->modelPath != loadingPath_ &&
-        isModelPath(conv->modelPath))
+        (isModelPath(conv->modelPath) || remote_.contains(conv->modelPath)))
         openModel(conv->modelPath);
 }
 
@@ -338,6 +345,7 @@ void MainWindow::setLibraryModels(const QList<LibraryEntry>& entries) {
 
 QStringList MainWindow::compareCandidates() const {
     QStringList out;
+    for (const QString& m : remote_.modelPaths()) out << m;  // the servers' models first: few, and chosen on purpose
     for (const QString& m : appSettings_.recentModels())
         if (!taskHeadModels_.contains(m)) out << m;  // recent classifiers cannot reply
     for (const QString& m : libraryModels_)
@@ -347,8 +355,9 @@ QStringList MainWindow::compareCandidates() const {
 
 ModelLibraryDialog* MainWindow::showLibrary() {
     if (library_ == nullptr) {
-        library_ = new ModelLibraryDialog(hub_, this);
+        library_ = new ModelLibraryDialog(hub_, this, &remote_);
         connect(library_, &ModelLibraryDialog::openRequested, this, &MainWindow::openModel);
+        connect(library_, &ModelLibraryDialog::addEndpointRequested, this, [this] { showAddEndpoint(); });
         connect(library_, &ModelLibraryDialog::getModelsRequested, this, [this] { showGetModels(); });
         connect(library_, &ModelLibraryDialog::listed, this, &MainWindow::setLibraryModels);
     } else {
@@ -375,8 +384,26 @@ GetModelsDialog* MainWindow::showGetModels() {
     return getModels_;
 }
 
+AddEndpointDialog* MainWindow::showAddEndpoint() {
+    if (addEndpoint_ == nullptr) addEndpoint_ = new AddEndpointDialog(remote_, this);
+    addEndpoint_->show();
+    addEndpoint_->raise();
+    addEndpoint_->activateWindow();
+    return addEndpoint_;
+}
+
 void MainWindow::openModel(const QString& path) {
     if (path.isEmpty()) return;
+    if (const auto remote = parseRemoteModelPath(path)) {
+        // Nothing to load: the server runs it. A load still running is overtaken.
+        if (isGenerating()) return;
+        loadRequest_ = 0;
+        loadingPath_.clear();
+        progress_->setVisible(false);
+        chat_->setModelLoading(false);
+        useModel(remoteModelCard(*remote));
+        return;
+    }
     loadRequest_ = worker_.nextRequestId();
     loadingPath_ = QDir::cleanPath(path);
     progress_->setRange(0, 100);
@@ -396,14 +423,18 @@ void MainWindow::onModelLoaded(quint64 id, const ModelCard& card) {
     if (id != loadRequest_) return;
     loadRequest_ = 0;
     progress_->setVisible(false);
-    card_ = card;
-    statusBar()->showMessage(tr("Loaded %1").arg(card.name), 5000);
-    settings_->setSystemPromptSupported(card.systemRoleSupported, card.systemRoleReason);
-    settings_->setEnabled(!card.isTaskHead());  // sampling and the system prompt do nothing for a task head
     appSettings_.addRecentModel(card.path);
     if (card.isTaskHead()) taskHeadModels_.insert(card.path);
     rebuildRecentMenu();
     appSettings_.setLastModel(card.path);
+    useModel(card);
+}
+
+void MainWindow::useModel(const ModelCard& card) {
+    card_ = card;
+    statusBar()->showMessage(card.isRemote() ? tr("Using %1").arg(card.name) : tr("Loaded %1").arg(card.name), 5000);
+    settings_->setSystemPromptSupported(card.systemRoleSupported, card.systemRoleReason);
+    settings_->setEnabled(!card.isTaskHead());  // sampling and the system prompt do nothing for a task head
     // A task-head model cannot continue a conversation: the conversation keeps its chat model.
     if (chat_->conversation() && !card.isTaskHead()) store_.setModelPath(chat_->conversation(), card.path);
     chat_->setModelLoading(false);

@@ -2,7 +2,8 @@
 // the model card and the settings docked on the right. It assembles those parts, owns the
 // conversation store and the worker thread that all model work of the Chat and Attention tabs
 // goes through, loads models (File menu, drops, recent models) and remembers its size and dock
-// layout. It opens at a size that fits the screen.
+// layout. It opens at a size that fits the screen. Remote models (File → Add Endpoint…) come from
+// its RemoteModels: "opening" one only makes it the chat's model; nothing loads here.
 #pragma once
 
 #include <QMainWindow>
@@ -11,6 +12,7 @@
 
 #include "app_settings.h"
 #include "engine/hub_thread.h"
+#include "engine/remote_models.h"
 #include "engine/types.h"
 #include "engine/worker_thread.h"
 #include "store/conversation_store.h"
@@ -21,6 +23,7 @@ class QTabWidget;
 
 namespace wp::ui {
 
+class AddEndpointDialog;
 class AttentionTab;
 class ChatPane;
 class ClassifyTab;
@@ -71,6 +74,9 @@ public:
     // File → Model Library and Get Models (one of each, kept: downloads go on while it is closed).
     ModelLibraryDialog* showLibrary();
     GetModelsDialog* showGetModels();
+    // File → Add Endpoint… (one, kept), and the endpoints and their models.
+    AddEndpointDialog* showAddEndpoint();
+    RemoteModels& remoteModels() { return remote_; }
     // The chat models the library listed last (the compare view offers them).
     const QStringList& libraryModels() const { return libraryModels_; }
 
@@ -101,10 +107,12 @@ private:
     // Worker results for model loads.
     void onLoadProgress(quint64 id, double fraction);
     void onModelLoaded(quint64 id, const wp::ui::ModelCard& card);
+    void useModel(const ModelCard& card);  // the loaded (or remote) model becomes the chat's
     void onLoadError(quint64 id, const QString& message);
 
     AppOptions options_;
     AppSettings appSettings_;
+    RemoteModels remote_{appSettings_};  // the remote endpoints, their keys and their worker
     ConversationStore store_;
     WorkerThread worker_{QStringLiteral("inference")};
     HubThread hub_{QStringLiteral("hub")};              // the library and the hub's search
@@ -116,6 +124,7 @@ private:
     QSet<QString> taskHeadModels_;  // known not to chat (library, or loaded): kept out of the compare panes
     ModelLibraryDialog* library_ = nullptr;
     GetModelsDialog* getModels_ = nullptr;
+    AddEndpointDialog* addEndpoint_ = nullptr;
     quint64 loadRequest_ = 0;
     QString loadingPath_;
     ModelCard card_;

@@ -41,7 +41,7 @@ GenerationSettings GenerationSettings::fromJson(const QJsonObject& o) {
 }
 
 QJsonObject ReplyStats::toJson() const {
-    return QJsonObject{{"prompt_tokens", promptTokens},
+    QJsonObject o{{"prompt_tokens", promptTokens},
                        {"reused_prompt_tokens", reusedPromptTokens},
                        {"generated_tokens", generatedTokens},
                        {"time_to_first_token_ms", timeToFirstTokenMs},
@@ -50,6 +50,8 @@ QJsonObject ReplyStats::toJson() const {
                        {"context_length", contextLength},
                        {"kv_bytes", static_cast<double>(kvBytes)},
                        {"stop_reason", stopReason}};
+    if (!incomplete.isEmpty()) o.insert("incomplete", incomplete);
+    return o;
 }
 
 struct InferenceWorker::Loaded {

@@ -48,8 +48,12 @@ struct ModelCard {
     QString architecture;
     QStringList labels;
     QString chatUnavailable;  // why a task-head model cannot chat; empty for a causal LM
+    // The /v1 base URL of the OpenAI-compatible server that runs it (engine/remote_model_ref.h);
+    // empty for a model this app loads. A remote model only chats: its weights are not here.
+    QString remoteEndpoint;
 
     bool isTaskHead() const { return head != QLatin1String("causal-lm"); }
+    bool isRemote() const { return !remoteEndpoint.isEmpty(); }
 };
 
 struct GenerationSettings {
@@ -95,7 +99,10 @@ struct ReplyStats {
     qint64 contextUsed = 0;
     int contextLength = 0;
     qint64 kvBytes = 0;
-    QString stopReason;  // eos, max_tokens, context_full, cancelled, ...
+    QString stopReason;  // eos, max_tokens, context_full, cancelled, incomplete, ...
+    // Why the reply ended before the model ended it (stopReason "incomplete": a remote stream cut
+    // in the middle); the text so far is kept and marked.
+    QString incomplete;
     bool final = false;
 
     QJsonObject toJson() const;

@@ -9,6 +9,7 @@
 #include <QVBoxLayout>
 #include <algorithm>
 
+#include "engine/remote_model_ref.h"
 #include "engine/worker_thread.h"
 #include "store/conversation_store.h"
 #include "widgets/head_summary_grid.h"
@@ -139,12 +140,25 @@ AttentionTab::AttentionTab(WorkerThread& worker, ConversationStore& store, QWidg
     });
 }
 
-void AttentionTab::setModelPath(const QString& path) { modelPath_ = path; }
+void AttentionTab::setModelPath(const QString& path) {
+    modelPath_ = path;
+    if (const auto remote = parseRemoteModelPath(path)) {  // nothing to run here: say why, in every view
+        const QString why = remoteViewUnavailable(remoteModelLabel(*remote));
+        status_->setText(why);
+        maskView_->setData({});
+        lensGrid_->showMessage(why);
+        headGrid_->showMessage(why);
+    }
+}
 void AttentionTab::setConversation(qint64 id) { conversation_ = id; }
 
 bool AttentionTab::input(const QString& text, QList<ChatTurn>& turns) {
     if (modelPath_.isEmpty()) {
         status_->setText(tr("No model is loaded."));
+        return false;
+    }
+    if (const auto remote = parseRemoteModelPath(modelPath_)) {
+        status_->setText(remoteViewUnavailable(remoteModelLabel(*remote)));
         return false;
     }
     if (text.isEmpty() && conversation_)

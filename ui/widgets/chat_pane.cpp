@@ -13,6 +13,7 @@
 #include <QTimer>
 #include <QVBoxLayout>
 
+#include "engine/remote_models.h"
 #include "engine/worker_thread.h"
 #include "store/conversation_store.h"
 #include "widgets/message_widget.h"
@@ -113,22 +114,55 @@ ChatPane::ChatPane(WorkerThread& worker, ConversationStore& store, SettingsPanel
     inputRow->addWidget(send_);
     layout->addLayout(inputRow);
 
+    // The local worker's results count while the reply is the local worker's (the remote worker
+    // numbers its requests on its own).
     InferenceWorker* w = worker_.worker();
-    connect(w, &InferenceWorker::promptProgress, this, &ChatPane::onPromptProgress);
-    connect(w, &InferenceWorker::tokenText, this, &ChatPane::onToken);
-    connect(w, &InferenceWorker::stats, this, &ChatPane::onStats);
-    connect(w, &InferenceWorker::finished, this, &ChatPane::onFinished);
-    connect(w, &InferenceWorker::error, this, &ChatPane::onError);
+    connect(w, &InferenceWorker::promptProgress, this, [this](quint64 id, int done, int total) {
+        if (!requestRemote_) onPromptProgress(id, done, total);
+    });
+    connect(w, &InferenceWorker::tokenText, this, [this](quint64 id, const QString& text, const TokenInfo& info) {
+        if (!requestRemote_) onToken(id, text, info);
+    });
+    connect(w, &InferenceWorker::stats, this, [this](quint64 id, const ReplyStats& st) {
+        if (!requestRemote_) onStats(id, st);
+    });
+    connect(w, &InferenceWorker::finished, this, [this](quint64 id, const QString& text, const ReplyStats& st) {
+        if (!requestRemote_) onFinished(id, text, st);
+    });
+    connect(w, &InferenceWorker::error, this, [this](quint64 id, const QString& message) {
+        if (!requestRemote_) onError(id, message);
+    });
     connect(&settings_, &SettingsPanel::changed, this, &ChatPane::saveConversationSettings);
 
     setModel({});
     updateContextGauge(0);
 }
 
+void ChatPane::setRemoteModels(RemoteModels* remote) {
+    remote_ = remote;
+    if (remote_ == nullptr) return;
+    RemoteWorker* w = remote_->thread().worker();
+    connect(w, &RemoteWorker::tokenText, this, [this](quint64 id, const QString& text, const TokenInfo& info) {
+        if (requestRemote_) onToken(id, text, info);
+    });
+    connect(w, &RemoteWorker::stats, this, [this](quint64 id, const ReplyStats& st) {
+        if (requestRemote_) onStats(id, st);
+    });
+    connect(w, &RemoteWorker::finished, this, [this](quint64 id, const QString& text, const ReplyStats& st) {
+        if (requestRemote_) onFinished(id, text, st);
+    });
+    connect(w, &RemoteWorker::error, this, [this](quint64 id, const QString& message) {
+        if (requestRemote_) onError(id, message);
+    });
+    connect(w, &RemoteWorker::retrying, this, &ChatPane::onRetrying);
+}
+
 void ChatPane::setModel(const ModelCard& card) {
     card_ = card;
     if (card_.path.isEmpty())
         modelLabel_->setText(tr("<i>No model loaded</i>"));
+    else if (card_.isRemote())
+        modelLabel_->setText(tr("<b>%1</b> &nbsp; remote \u00b7 %2").arg(card_.name.toHtmlEscaped(), card_.remoteEndpoint.toHtmlEscaped()));
     else
         modelLabel_->setText(tr("<b>%1</b> &nbsp; %2 \u00b7 %3 parameters")
                                  .arg(card_.name.toHtmlEscaped(), card_.family)
@@ -182,9 +216,11 @@ void ChatPane::saveConversationSettings() {
 }
 
 QString ChatPane::statsText(const ReplyStats& s) {
-    QString t = tr("%1 prompt tokens").arg(s.promptTokens);
+    // A remote server that sent no usage gave no prompt count: none is shown rather than 0.
+    QString t = s.promptTokens > 0 ? tr("%1 prompt tokens").arg(s.promptTokens) : QString();
     if (s.reusedPromptTokens > 0) t += tr(" (%1 cached)").arg(s.reusedPromptTokens);
-    t += tr(" \u00b7 first token %1 ms \u00b7 %2 tokens \u00b7 %3 tokens/s")
+    if (!t.isEmpty()) t += QStringLiteral(" \u00b7 ");
+    t += tr("first token %1 ms \u00b7 %2 tokens \u00b7 %3 tokens/s")
              .arg(s.timeToFirstTokenMs, 0, 'f', 0)
              .arg(s.generatedTokens)
              .arg(s.tokensPerSecond, 0, 'f', 1);
@@ -192,6 +228,7 @@ QString ChatPane::statsText(const ReplyStats& s) {
     if (s.stopReason == "cancelled") t += tr(" \u00b7 stopped");
     else if (s.stopReason == "max_tokens") t += tr(" \u00b7 token limit reached");
     else if (s.stopReason == "context_full") t += tr(" \u00b7 context full");
+    else if (s.stopReason == "incomplete") t += tr(" \u00b7 incomplete");
     return t;
 }
 
@@ -235,6 +272,7 @@ void ChatPane::renderPath() {
             s.kvBytes = static_cast<qint64>(m.stats.value("kv_bytes").toDouble());
             s.stopReason = m.stats.value("stop_reason").toString();
             d.statsText = statsText(s);
+            d.incomplete = m.stats.value("incomplete").toString();
             d.tokens = tokensFromJson(m.stats.value("tokens").toArray());
             used = static_cast<qint64>(m.stats.value("context_used").toDouble());
         }
@@ -304,11 +342,27 @@ void ChatPane::startReply(qint64 userMessageId) {
     messagesLayout_->insertWidget(messagesLayout_->count() - 1, streaming_);
     replyParent_ = userMessageId;
     stopRequested_ = false;
-    request_ = worker_.nextRequestId();
-    statusLabel_->setText(tr("Reading the prompt\u2026"));
+    requestRemote_ = card_.isRemote();
+    if (requestRemote_ && remote_ == nullptr) {  // no remote backend in this window
+        discard(streaming_);
+        streaming_ = nullptr;
+        showError(tr("%1 is a remote model, and this window has no remote backend.").arg(card_.name));
+        return;
+    }
+    request_ = requestRemote_ ? remote_->thread().nextRequestId() : worker_.nextRequestId();
+    statusLabel_->setText(requestRemote_ ? tr("Waiting for %1\u2026").arg(card_.remoteEndpoint) : tr("Reading the prompt\u2026"));
     updateSendButton();
     emit generatingChanged(true);
-    worker_.post(&InferenceWorker::generate, request_, card_.path, turns, settings_.settings());
+    if (requestRemote_)
+        remote_->thread().post(&RemoteWorker::generate, request_, card_.path, turns, settings_.settings(),
+                               remote_->key(card_.remoteEndpoint));
+    else
+        worker_.post(&InferenceWorker::generate, request_, card_.path, turns, settings_.settings());
+}
+
+void ChatPane::cancelRequest() {
+    if (requestRemote_ && remote_ != nullptr) remote_->thread().cancel(request_);
+    else worker_.cancel(request_);
 }
 
 void ChatPane::stopGeneration() {
@@ -316,7 +370,7 @@ void ChatPane::stopGeneration() {
     // The reply ends with what is on screen now; the worker, which may be a few tokens ahead,
     // stops before its next token and the tokens still queued are dropped.
     stopRequested_ = true;
-    worker_.cancel(request_);
+    cancelRequest();
 }
 
 void ChatPane::regenerate(qint64 assistantId) {
@@ -366,7 +420,7 @@ void ChatPane::switchBranch(qint64 id, int delta) {
 
 void ChatPane::keepUnfinishedReply() {
     if (!isGenerating() || !streaming_) return;
-    worker_.cancel(request_);
+    cancelRequest();
     QJsonObject stats;
     stats.insert("tokens", tokensToJson(streaming_->message().tokens));
     stats.insert("stop_reason", "cancelled");
@@ -412,13 +466,15 @@ void ChatPane::onFinished(quint64 id, const QString& text, const ReplyStats& s) 
         final.stopReason = "cancelled";
     }
     if (!reply.isEmpty() || !stopped) {
+        // An incomplete reply (a remote stream cut) is saved as far as it came, marked in its stats.
         QJsonObject stats = final.toJson();
         if (streaming_) stats.insert("tokens", tokensToJson(streaming_->message().tokens));
         if (!store_.addMessage(conversation_, replyParent_, "assistant", reply, stats, stopped))
             showError(tr("Cannot save the reply: %1").arg(store_.lastError()));
     }
     stopRequested_ = false;
-    statusLabel_->setText(statsText(final));
+    statusLabel_->setText(final.incomplete.isEmpty() ? statsText(final)
+                                                     : statsText(final) + QStringLiteral(": ") + final.incomplete);
     renderPath();
     updateContextGauge(s.contextUsed);
     emit conversationsChanged();
@@ -436,6 +492,13 @@ void ChatPane::onError(quint64 id, const QString& message) {
     showError(message);
     updateSendButton();
     emit generatingChanged(false);
+}
+
+void ChatPane::onRetrying(quint64 id, int seconds, int attempt, int maxAttempts, const QString& why) {
+    if (!requestRemote_ || id != request_) return;
+    QString text = tr("The server is busy: trying again in %n s (retry %1 of %2)", nullptr, seconds).arg(attempt).arg(maxAttempts);
+    if (!why.isEmpty()) text += QStringLiteral(" \u2014 ") + why;
+    statusLabel_->setText(text);
 }
 
 // ---- display -------------------------------------------------------------------------------

@@ -1,7 +1,9 @@
 // The Chat tab: the active branch of the current conversation as message widgets, the reply that
 // is streaming, the reply's status and the context gauge, and the input. Every message is saved
 // in the ConversationStore as it is sent or finished; replies come from the main window's worker
-// with the sampling settings and system prompt of the SettingsPanel.
+// (or, for a remote model, from RemoteModels' worker) with the sampling settings and system prompt
+// of the SettingsPanel. A remote reply cut in the middle is kept and marked incomplete; while a busy
+// server is waited on, the status counts down to the retry.
 #pragma once
 
 #include <QPointer>
@@ -20,6 +22,7 @@ namespace wp::ui {
 
 class ConversationStore;
 class MessageWidget;
+class RemoteModels;
 class SettingsPanel;
 class WorkerThread;
 
@@ -32,6 +35,8 @@ public:
     // task-head model (card.chatUnavailable) cannot: the pane says why and takes no messages.
     void setModel(const ModelCard& card);
     void setModelLoading(bool loading) { modelLoading_ = loading; }
+    // Where replies of a remote model (card.isRemote()) come from; none: remote models cannot reply.
+    void setRemoteModels(RemoteModels* remote);
 
     qint64 conversation() const { return conversation_; }  // 0: a new chat, not saved yet
     // Shows the stored conversation `id` with its settings and system prompt.
@@ -70,6 +75,7 @@ private:
     void discard(MessageWidget* w);
     void scrollToBottom();
     void startReply(qint64 userMessageId);
+    void cancelRequest();  // request_ on the worker it went to
     void regenerate(qint64 assistantId);
     void editMessage(qint64 id, const QString& text);
     void switchBranch(qint64 id, int delta);
@@ -83,6 +89,7 @@ private:
     void onStats(quint64 id, const wp::ui::ReplyStats& s);
     void onFinished(quint64 id, const QString& text, const wp::ui::ReplyStats& s);
     void onError(quint64 id, const QString& message);
+    void onRetrying(quint64 id, int seconds, int attempt, int maxAttempts, const QString& why);
 
     WorkerThread& worker_;
     ConversationStore& store_;
@@ -92,6 +99,8 @@ private:
     qint64 conversation_ = 0;
     bool loadingConversation_ = false;  // settings shown for a conversation are not saved back to it
     quint64 request_ = 0;               // the streaming reply's request, 0 when none
+    bool requestRemote_ = false;        // request_ is RemoteModels' worker's (its ids are its own)
+    RemoteModels* remote_ = nullptr;
     qint64 replyParent_ = 0;            // the user message the streaming reply answers
     bool stopRequested_ = false;        // Stop pressed: tokens still in flight are dropped
     QPointer<MessageWidget> streaming_;

@@ -1,6 +1,7 @@
 #include "widgets/compare_view.h"
 
 #include <algorithm>
+#include <QColor>
 #include <QComboBox>
 #include <QDir>
 #include <QFileDialog>
@@ -17,6 +18,7 @@
 #include <QStackedWidget>
 #include <QTabBar>
 #include <QTextBrowser>
+#include <QTextCharFormat>
 #include <QTextCursor>
 #include <QTextDocument>
 #include <QVBoxLayout>
@@ -24,6 +26,8 @@
 #include "engine/inference_worker.h"
 #include "engine/model_names.h"
 #include "engine/model_paths.h"
+#include "engine/remote_model_ref.h"
+#include "engine/remote_models.h"
 #include "engine/worker_thread.h"
 #include "widgets/divergence_view.h"
 #include "widgets/judge_bar.h"
@@ -40,6 +44,7 @@ struct CompareView::Pane {
     ModelCard card;
     QString path;
     quint64 loadId = 0, runId = 0, tokenizeId = 0;
+    bool runRemote = false;  // runId is RemoteModels' worker's
     QString text;
     QStringList pieces;
     ReplyStats stats;
@@ -67,6 +72,7 @@ struct CompareView::Pane {
     QLabel* statsLabel = nullptr;
     QLabel* tokens = nullptr;
     MaskView* mask = nullptr;
+    QLabel* remoteNote = nullptr;  // instead of the mask for a remote model: why there is none
 };
 
 namespace {
@@ -184,6 +190,17 @@ CompareView::CompareView(QWidget* parent) : QWidget(parent) {
         p->tokens->setTextFormat(Qt::RichText);
         p->mask = new MaskView(this);
         p->mask->setMinimumHeight(220);
+        p->remoteNote = new QLabel(this);
+        p->remoteNote->setObjectName(QStringLiteral("compareRemoteNote%1").arg(i));
+        p->remoteNote->setWordWrap(true);
+        p->remoteNote->setAlignment(Qt::AlignTop | Qt::AlignLeft);
+        p->remoteNote->setMargin(8);
+        p->remoteNote->setStyleSheet(QStringLiteral("QLabel { background-color: rgba(120,160,230,0.12); border-radius: 4px; }"));
+        p->remoteNote->setVisible(false);
+        p->remoteNote->setMinimumWidth(260);
+        // A pane without a model shows no mask view (it would show nothing): its column stays as
+        // narrow as its chooser, and the panes in use share the width.
+        p->mask->setVisible(false);
         grid->addWidget(p->chooser, 0, i);
         grid->addWidget(p->title, 1, i);
         grid->addWidget(p->output, 2, i);
@@ -192,36 +209,25 @@ CompareView::CompareView(QWidget* parent) : QWidget(parent) {
         grid->addWidget(p->statsLabel, 5, i);
         grid->addWidget(p->tokens, 6, i);
         grid->addWidget(p->mask, 7, i);
+        grid->addWidget(p->remoteNote, 7, i);
 
         InferenceWorker* w = p->worker.worker();
         connect(w, &InferenceWorker::modelLoaded, this, [this, raw](quint64 id, const ModelCard& card) {
             if (id != raw->loadId) return;
             raw->loadId = 0;
-            raw->card = card;
-            raw->path = card.path;
-            // Show the loaded model in the pane's chooser.
-            int index = raw->chooser->findData(card.path);
-            if (index < 0) {
-                raw->chooser->insertItem(1, card.name, card.path);
-                index = 1;
-            }
-            raw->chooser->setCurrentIndex(index);
-            updatePane(*raw);
-            updateMasks();
-            updateButtons();
-            updateDivergenceCandidates();
-            emit modelLoaded(raw->slot);
+            onModelLoaded(*raw, card);
         });
+        // The pane's worker's replies count while its run is the local worker's.
         connect(w, &InferenceWorker::tokenText, this, [this, raw](quint64 id, const QString& text, const TokenInfo& info) {
-            onReplyToken(raw->slot, id, text, info);
+            if (!raw->runRemote) onReplyToken(raw->slot, id, text, info);
         });
         connect(w, &InferenceWorker::stats, this, [this, raw](quint64 id, const ReplyStats& s) {
-            if (id != raw->runId) return;
+            if (id != raw->runId || raw->runRemote) return;
             raw->stats = s;
             updatePane(*raw);
         });
         connect(w, &InferenceWorker::finished, this, [this, raw](quint64 id, const QString& text, const ReplyStats& s) {
-            onReplyFinished(raw->slot, id, text, s);
+            if (!raw->runRemote) onReplyFinished(raw->slot, id, text, s);
         });
         connect(w, &InferenceWorker::tokenized, this, [this, raw](quint64 id, const QStringList& pieces) {
             if (id != raw->tokenizeId) return;
@@ -235,7 +241,7 @@ CompareView::CompareView(QWidget* parent) : QWidget(parent) {
                 raw->title->setText(tr("<span style='color:#c0392b'>Could not load: %1</span>").arg(message.toHtmlEscaped()));
                 updateButtons();
                 emit modelFailed(raw->slot, message);
-            } else {
+            } else if (!raw->runRemote) {
                 onReplyError(raw->slot, id, message);
             }
         });
@@ -302,6 +308,68 @@ CompareView::CompareView(QWidget* parent) : QWidget(parent) {
 
 CompareView::~CompareView() = default;
 
+void CompareView::setRemoteModels(RemoteModels* remote) {
+    remote_ = remote;
+    if (remote_ == nullptr) return;
+    RemoteWorker* w = remote_->thread().worker();
+    // One remote worker for every pane: a result goes to the pane whose remote run has its id.
+    auto pane = [this](quint64 id) -> Pane* {
+        for (auto& p : panes_)
+            if (p->runRemote && p->runId == id && id != 0) return p.get();
+        return nullptr;
+    };
+    connect(w, &RemoteWorker::tokenText, this, [this, pane](quint64 id, const QString& text, const TokenInfo& info) {
+        if (Pane* p = pane(id)) onReplyToken(p->slot, id, text, info);
+    });
+    connect(w, &RemoteWorker::stats, this, [this, pane](quint64 id, const ReplyStats& s) {
+        if (Pane* p = pane(id)) {
+            p->stats = s;
+            updatePane(*p);
+        }
+    });
+    connect(w, &RemoteWorker::finished, this, [this, pane](quint64 id, const QString& text, const ReplyStats& s) {
+        if (Pane* p = pane(id)) onReplyFinished(p->slot, id, text, s);
+    });
+    connect(w, &RemoteWorker::error, this, [this, pane](quint64 id, const QString& message) {
+        if (Pane* p = pane(id)) onReplyError(p->slot, id, message);
+    });
+    connect(w, &RemoteWorker::retrying, this,
+            [this, pane](quint64 id, int seconds, int attempt, int maxAttempts, const QString& why) {
+                if (Pane* p = pane(id)) onRetrying(*p, seconds, attempt, maxAttempts, why);
+            });
+}
+
+void CompareView::onModelLoaded(Pane& p, const ModelCard& card) {
+    p.card = card;
+    p.path = card.path;
+    if (card.isRemote()) p.pieces.clear();  // the server's tokens are not known here
+    // Show the loaded model in the pane's chooser.
+    int index = p.chooser->findData(card.path);
+    if (index < 0) {
+        p.chooser->insertItem(1, card.name, card.path);
+        index = 1;
+    }
+    p.chooser->setCurrentIndex(index);
+    p.mask->setVisible(!card.isRemote());
+    p.remoteNote->setVisible(card.isRemote());
+    p.remoteNote->setText(card.isRemote() ? tr("No attention mask: %1 runs on a remote server, which sends only the reply's "
+                                               "tokens (with their probabilities when it gives logprobs). The mask, the "
+                                               "prompt's tokens and Divergence need a model on this computer.")
+                                                .arg(card.name)
+                                          : QString());
+    updatePane(p);
+    updateMasks();
+    updateButtons();
+    updateDivergenceCandidates();
+    emit modelLoaded(p.slot);
+}
+
+void CompareView::onRetrying(Pane& p, int seconds, int attempt, int maxAttempts, const QString& why) {
+    QString text = tr("The server is busy: trying again in %n s (retry %1 of %2)", nullptr, seconds).arg(attempt).arg(maxAttempts);
+    if (!why.isEmpty()) text += QStringLiteral(" \u2014 ") + why;
+    p.statsLabel->setText(text);
+}
+
 void CompareView::closeEvent(QCloseEvent* event) {
     divergence_->release();  // closed: nobody re-runs a divergence soon
     QWidget::closeEvent(event);
@@ -320,7 +388,8 @@ quint64 CompareView::startReply(int slot) {
     p.ran = true;
     p.failure.clear();
     p.stopReason.clear();
-    p.runId = p.worker.nextRequestId();
+    p.runRemote = p.card.isRemote() && remote_ != nullptr;
+    p.runId = p.runRemote ? remote_->thread().nextRequestId() : p.worker.nextRequestId();
     return p.runId;
 }
 
@@ -351,6 +420,14 @@ void CompareView::onReplyFinished(int slot, quint64 id, const QString& text, con
     p.running = false;
     if (s.stopReason != "cancelled") p.text = text;
     p.output->setPlainText(p.text);
+    if (!s.incomplete.isEmpty()) {  // a remote stream cut: the text so far, marked
+        QTextCursor end(p.output->document());
+        end.movePosition(QTextCursor::End);
+        QTextCharFormat mark;
+        mark.setForeground(QColor(0xc0, 0x39, 0x2b));
+        mark.setFontItalic(true);
+        end.insertText(QStringLiteral("\n\n") + tr("(incomplete: %1)").arg(s.incomplete), mark);
+    }
     p.stats = s;
     p.stopReason = s.stopReason;
     // Text the decoder held back to the end came with the last token once more: it is that
@@ -380,9 +457,13 @@ void CompareView::onReplyError(int slot, quint64 id, const QString& message) {
 }
 
 void CompareView::setCandidateModels(const QStringList& paths, const QHash<QString, QString>& names) {
+    const auto label = [&](const QString& path) {
+        if (const auto remote = parseRemoteModelPath(path)) return remoteModelLabel(*remote);
+        return names.value(path, modelDisplayName(path));
+    };
     for (auto& p : panes_) {
         while (p->chooser->count() > 1) p->chooser->removeItem(1);
-        for (const QString& path : paths) p->chooser->addItem(names.value(path, modelDisplayName(path)), path);
+        for (const QString& path : paths) p->chooser->addItem(label(path), path);
         p->chooser->addItem(tr("Open a folder\u2026"), QStringLiteral("open"));
         p->chooser->addItem(tr("Open a GGUF file\u2026"), QStringLiteral("open-gguf"));
     }
@@ -410,6 +491,11 @@ void CompareView::setModel(int slot, const QString& path, const QString& precisi
     p.replyTokens.clear();
     updatePartings(true);  // its reply no longer parts from anything
     divergence_->release();  // the divergence models may be this pane's old one: freed for the new
+    if (const auto remote = parseRemoteModelPath(path)) {  // nothing to load: the server has it
+        p.loadId = 0;
+        onModelLoaded(p, remoteModelCard(*remote));
+        return;
+    }
     p.loadId = p.worker.nextRequestId();
     p.title->setText(tr("Loading %1\u2026").arg(modelDisplayName(path).toHtmlEscaped()));
     p.worker.post(&InferenceWorker::loadModel, p.loadId, path, precision, QString());
@@ -433,9 +519,18 @@ void CompareView::run() {
         Pane& p = *pp;
         if (p.card.path.isEmpty()) continue;
         startReply(p.slot);
-        p.tokenizeId = p.worker.nextRequestId();
-        p.worker.post(&InferenceWorker::tokenize, p.tokenizeId, p.card.path, prompt);
-        p.worker.post(&InferenceWorker::generate, p.runId, p.card.path, turns, settings);
+        if (p.card.isRemote()) {
+            if (!p.runRemote) {  // no remote backend in this window
+                onReplyError(p.slot, p.runId, tr("%1 is a remote model, and this view has no remote backend.").arg(p.card.name));
+                continue;
+            }
+            remote_->thread().post(&RemoteWorker::generate, p.runId, p.card.path, turns, settings,
+                                   remote_->key(p.card.remoteEndpoint));
+        } else {
+            p.tokenizeId = p.worker.nextRequestId();
+            p.worker.post(&InferenceWorker::tokenize, p.tokenizeId, p.card.path, prompt);
+            p.worker.post(&InferenceWorker::generate, p.runId, p.card.path, turns, settings);
+        }
         updatePane(p);
     }
     updatePartings(true);
@@ -448,7 +543,8 @@ void CompareView::stopAll() {
     for (auto& p : panes_)
         if (p->running) {
             p->stopping = true;
-            p->worker.cancel(p->runId);  // thread-safe
+            if (p->runRemote) remote_->thread().cancel(p->runId);  // thread-safe
+            else p->worker.cancel(p->runId);
         }
 }
 
@@ -479,6 +575,21 @@ void CompareView::setMaxTokens(int n) { maxTokens_->setValue(n); }
 
 void CompareView::updatePane(Pane& p) {
     if (p.card.path.isEmpty()) return;
+    if (p.card.isRemote()) {
+        p.title->setText(tr("<b>%1</b> \u00b7 remote \u00b7 %2").arg(p.card.name.toHtmlEscaped(), p.card.remoteEndpoint.toHtmlEscaped()));
+        const ReplyStats& s = p.stats;
+        QString stats = p.running && s.generatedTokens == 0
+                            ? tr("waiting for the server\u2026")
+                            : tr("first token %1 ms \u00b7 %2 tokens/s \u00b7 %3 tokens")
+                                  .arg(s.timeToFirstTokenMs, 0, 'f', 0)
+                                  .arg(s.tokensPerSecond, 0, 'f', 1)
+                                  .arg(s.generatedTokens);
+        if (s.promptTokens > 0) stats.prepend(tr("%1 prompt tokens \u00b7 ").arg(s.promptTokens));
+        if (!s.incomplete.isEmpty()) stats += tr(" \u00b7 incomplete");
+        p.statsLabel->setText(stats);
+        p.tokens->setText(p.ran ? tr("The prompt's tokens are the server's: its tokenizer is not here.") : QString());
+        return;
+    }
     int sliding = 0;
     for (const LayerInfo& l : p.card.layers) sliding += l.sliding;
     p.title->setText(tr("<b>%1</b> \u00b7 %2 \u00b7 %6 \u00b7 %3 parameters \u00b7 %4 layers (%5 sliding)")
@@ -602,6 +713,9 @@ void CompareView::judgeReplies() {
         } else if (p.stopReason == "cancelled") {
             j.state = Judgement::State::Skipped;
             j.message = tr("the reply was stopped");
+        } else if (p.stopReason == "incomplete") {
+            j.state = Judgement::State::Skipped;
+            j.message = tr("the reply is incomplete");
         } else if (p.text.trimmed().isEmpty()) {
             j.state = Judgement::State::Skipped;
             j.message = tr("the reply is empty");
@@ -765,7 +879,7 @@ CompareView::Mode CompareView::mode() const { return mode_->currentIndex() == 1 
 void CompareView::updateDivergenceCandidates() {
     QList<DivergenceView::Candidate> candidates;
     for (const auto& p : panes_)
-        if (!p->card.path.isEmpty() && !p->card.isTaskHead())
+        if (!p->card.path.isEmpty() && !p->card.isTaskHead() && !p->card.isRemote())  // remote: no logits here
             candidates.push_back({p->slot, p->card.name, p->card.path, p->card.precision});
     divergence_->setCandidates(candidates);
 }

@@ -5,7 +5,9 @@
 // model on its own worker thread) can score each pane's prompt and reply when the replies end.
 // Greedy replies of models with one vocabulary are marked where they first part (reply_parting.h),
 // every pair of panes that share one. The Divergence mode (DivergenceView) compares two loaded
-// models' predictions on one text; its models are freed when the user leaves it.
+// models' predictions on one text; its models are freed when the user leaves it. A pane may hold a
+// remote model (engine/remote_model_ref.h): its reply streams from RemoteModels' worker; its
+// prompt tokens and mask are the server's and not shown, and Divergence does not offer it.
 #pragma once
 
 #include <QHash>
@@ -31,6 +33,7 @@ namespace wp::ui {
 class DivergenceView;
 class JudgeBar;
 class MaskView;
+class RemoteModels;
 
 class CompareView : public QWidget {
     Q_OBJECT
@@ -40,8 +43,10 @@ public:
 
     static constexpr int kMaxModels = 3;
 
+    // Where remote models' replies come from (the main window's); none: remote models are not offered.
+    void setRemoteModels(RemoteModels* remote);
     // Loads `path` into pane `slot` (0..2) on that pane's own worker, in `precision` ("f32",
-    // "bf16", "q8", "q4"; empty: the model's default).
+    // "bf16", "q8", "q4"; empty: the model's default). A remote model's path needs no load.
     void setModel(int slot, const QString& path, const QString& precision = {});
     // Offered in each pane's chooser, under the library's name when `names` has one (an Ollama blob's
     // MODEL:TAG), else the folder's or file's.
@@ -118,6 +123,8 @@ private:
     void onReplyToken(int slot, quint64 id, const QString& text, const TokenInfo& info);
     void onReplyFinished(int slot, quint64 id, const QString& text, const ReplyStats& s);
     void onReplyError(int slot, quint64 id, const QString& message);
+    void onModelLoaded(Pane& p, const ModelCard& card);
+    void onRetrying(Pane& p, int seconds, int attempt, int maxAttempts, const QString& why);
     void updatePane(Pane& p);
     void updateMasks();
     void updateButtons();
@@ -138,6 +145,7 @@ private:
         int parted = -1;
     };
     PairParting pairs_[kMaxModels][kMaxModels];
+    RemoteModels* remote_ = nullptr;
     QLineEdit* prompt_ = nullptr;
     QPushButton* run_ = nullptr;
     QPushButton* stop_ = nullptr;

@@ -193,7 +193,10 @@ void MessageWidget::render() {
     branch_->setText(QStringLiteral("%1/%2").arg(msg_.siblingIndex + 1).arg(msg_.siblingCount));
     prev_->setEnabled(msg_.siblingIndex > 0 && !msg_.streaming);
     next_->setEnabled(msg_.siblingIndex + 1 < msg_.siblingCount && !msg_.streaming);
-    if (tokensButton_) tokensButton_->setVisible(msg_.role == "assistant" && !msg_.tokens.isEmpty());
+    // The token view needs probabilities: a remote server that sent no logprobs gave none.
+    const bool anyProbability =
+        std::any_of(msg_.tokens.begin(), msg_.tokens.end(), [](const TokenInfo& t) { return t.probability >= 0; });
+    if (tokensButton_) tokensButton_->setVisible(msg_.role == "assistant" && anyProbability);
 
     tokenStart_.clear();
     if (showingTokens()) {
@@ -204,7 +207,7 @@ void MessageWidget::render() {
         for (const TokenInfo& t : msg_.tokens) {
             tokenStart_.push_back(cur.position());
             QTextCharFormat f;
-            f.setBackground(probabilityColor(t.probability, dark));
+            if (t.probability >= 0) f.setBackground(probabilityColor(t.probability, dark));
             cur.insertText(t.text.isEmpty() ? QStringLiteral("\u2205") : t.text, f);
         }
     } else if (msg_.error || msg_.role == "system") {
@@ -213,6 +216,8 @@ void MessageWidget::render() {
         QString md = msg_.content;
         if (msg_.streaming) md += QStringLiteral(" \u258d");
         if (msg_.stopped) md += QStringLiteral("\n\n*") + tr("(stopped)") + QStringLiteral("*");
+        if (!msg_.incomplete.isEmpty())
+            md += QStringLiteral("\n\n*") + tr("(incomplete: %1)").arg(msg_.incomplete.toHtmlEscaped()) + QStringLiteral("*");
         body_->setMarkdown(md);
     }
     fitHeight();
@@ -247,9 +252,9 @@ QString MessageWidget::tokenTooltipAt(int position) const {
     const TokenInfo& t = msg_.tokens[index];
     QString tip = tr("<b>%1</b> &nbsp; p = %2 &nbsp; (token %3, id %4)")
                       .arg(MaskView::visibleToken(t.text).toHtmlEscaped())
-                      .arg(t.probability, 0, 'f', 3)
+                      .arg(t.probability >= 0 ? QString::number(t.probability, 'f', 3) : tr("not sent"))
                       .arg(index + 1)
-                      .arg(t.id);
+                      .arg(t.id >= 0 ? QString::number(t.id) : tr("not sent"));
     if (!t.top.isEmpty()) {
         tip += QStringLiteral("<table>");
         for (const TokenAlternativeInfo& a : t.top)

@@ -1,5 +1,5 @@
 // One chat message: role, markdown body (or the generated tokens, coloured by probability, with
-// hover details), branch arrows, Copy / Edit / Regenerate, and the reply's stats.
+// hover details; a remote server's token without logprobs has probability < 0 and no colour), branch arrows, Copy / Edit / Regenerate, and the reply's stats.
 #pragma once
 
 #include <QFrame>
@@ -26,6 +26,7 @@ struct DisplayMessage {
     QVector<TokenInfo> tokens;   // generated tokens (assistant replies), for hover details
     bool streaming = false;
     bool stopped = false;
+    QString incomplete;          // why the reply ended early (a remote stream cut): shown under it
     bool error = false;          // an error notice, not a message
 };
 

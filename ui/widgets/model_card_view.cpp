@@ -25,6 +25,13 @@ void ModelCardView::setCard(const ModelCard& card) {
                            "File\u2026), or drop one on the window."));
         return;
     }
+    if (card.isRemote()) {  // only the server knows its shape
+        label_->setText(tr("<h3>%1</h3><p>A remote model, served at <b>%2</b>.</p><p>Its architecture, weights and "
+                           "tokenizer are the server's: replies stream from it, and the token view shows the "
+                           "probabilities it sends (logprobs). The Attention tab needs a local model.</p>")
+                            .arg(card.name.toHtmlEscaped(), card.remoteEndpoint.toHtmlEscaped()));
+        return;
+    }
     int sliding = 0;
     QString layers;
     for (int l = 0; l < card.layers.size(); ++l) {

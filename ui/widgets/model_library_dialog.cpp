@@ -11,6 +11,8 @@
 #include <QVBoxLayout>
 
 #include "engine/hub_thread.h"
+#include "engine/remote_model_ref.h"
+#include "engine/remote_models.h"
 #include "widgets/units.h"
 
 namespace wp::ui {
@@ -26,7 +28,12 @@ QString count(qint64 n) {
 
 }  // namespace
 
-ModelLibraryDialog::ModelLibraryDialog(HubThread& hub, QWidget* parent) : QDialog(parent), hub_(hub) {
+namespace {
+const QString kRemoteSource = QStringLiteral("Remote");
+}
+
+ModelLibraryDialog::ModelLibraryDialog(HubThread& hub, QWidget* parent, RemoteModels* remote)
+    : QDialog(parent), hub_(hub), remote_(remote) {
     setWindowTitle(tr("Model Library"));
     auto* layout = new QVBoxLayout(this);
     auto* intro = new QLabel(tr("Models in the Hugging Face cache (shared with transformers), the GGUF files of LM Studio and "
@@ -53,11 +60,18 @@ ModelLibraryDialog::ModelLibraryDialog(HubThread& hub, QWidget* parent) : QDialo
     auto* add = new QPushButton(tr("Add Folder\u2026"), this);
     remove_ = new QPushButton(tr("Remove Folder"), this);
     auto* get = new QPushButton(tr("Get Models\u2026"), this);
+    auto* addEndpoint = new QPushButton(tr("Add Endpoint\u2026"), this);
+    addEndpoint->setObjectName("libraryAddEndpoint");
+    addEndpoint->setToolTip(tr("Add the models of an OpenAI-compatible server (vLLM, llama-server, windowpane-cli serve, \u2026)"));
+    addEndpoint->setVisible(remote_ != nullptr);
+    removeEndpoint_ = new QPushButton(tr("Remove Endpoint"), this);
+    removeEndpoint_->setObjectName("libraryRemoveEndpoint");
+    removeEndpoint_->setVisible(remote_ != nullptr);
     auto* refreshButton = new QPushButton(tr("Refresh"), this);
     open_ = new QPushButton(tr("Open"), this);
     open_->setDefault(true);
     auto* close = new QPushButton(tr("Close"), this);
-    for (QPushButton* b : {add, remove_, get, refreshButton}) buttons->addWidget(b);
+    for (QPushButton* b : {add, remove_, get, addEndpoint, removeEndpoint_, refreshButton}) buttons->addWidget(b);
     buttons->addStretch(1);
     buttons->addWidget(open_);
     buttons->addWidget(close);
@@ -66,6 +80,14 @@ ModelLibraryDialog::ModelLibraryDialog(HubThread& hub, QWidget* parent) : QDialo
     connect(close, &QPushButton::clicked, this, &QDialog::reject);
     connect(refreshButton, &QPushButton::clicked, this, &ModelLibraryDialog::refresh);
     connect(get, &QPushButton::clicked, this, &ModelLibraryDialog::getModelsRequested);
+    connect(addEndpoint, &QPushButton::clicked, this, &ModelLibraryDialog::addEndpointRequested);
+    connect(removeEndpoint_, &QPushButton::clicked, this, [this] {
+        const int row = table_->currentRow();
+        if (remote_ == nullptr || row < 0 || row >= entries_.size() || entries_[row].source != kRemoteSource) return;
+        if (const auto ref = parseRemoteModelPath(entries_[row].dir)) remote_->removeEndpoint(ref->baseUrl);
+    });
+    if (remote_ != nullptr)  // an endpoint added or removed: the rows again, without a new local listing
+        connect(remote_, &RemoteModels::changed, this, [this] { showEntries(localEntries_); });
     connect(open_, &QPushButton::clicked, this, &ModelLibraryDialog::openSelected);
     connect(table_, &QTableWidget::cellDoubleClicked, this, &ModelLibraryDialog::openSelected);
     connect(table_, &QTableWidget::itemSelectionChanged, this, &ModelLibraryDialog::selectionChanged);
@@ -99,8 +121,27 @@ void ModelLibraryDialog::refresh() {
     hub_.post(&HubWorker::listLibrary, request_);
 }
 
-void ModelLibraryDialog::showEntries(const QList<LibraryEntry>& entries) {
-    entries_ = entries;
+QList<LibraryEntry> ModelLibraryDialog::remoteEntries() const {
+    QList<LibraryEntry> out;
+    if (remote_ == nullptr) return out;
+    for (const QString& path : remote_->modelPaths()) {
+        const auto ref = parseRemoteModelPath(path);
+        LibraryEntry e;
+        e.name = ref->model;
+        e.dir = path;
+        e.family = tr("remote");
+        e.head = QStringLiteral("chat");
+        e.source = kRemoteSource;
+        e.supported = true;
+        out.push_back(e);
+    }
+    return out;
+}
+
+void ModelLibraryDialog::showEntries(const QList<LibraryEntry>& local) {
+    localEntries_ = local;
+    entries_ = local + remoteEntries();
+    const QList<LibraryEntry>& entries = entries_;
     table_->setRowCount(static_cast<int>(entries.size()));
     int firstSupported = -1;
     for (int r = 0; r < entries.size(); ++r) {
@@ -109,10 +150,13 @@ void ModelLibraryDialog::showEntries(const QList<LibraryEntry>& entries) {
         const QString location = e.fromHubCache ? tr("Hugging Face cache") + QStringLiteral(" \u00b7 ") + e.commit.left(10)
                                  : e.source == QLatin1String("LM Studio") ? tr("LM Studio")
                                  : e.source == QLatin1String("Ollama")    ? tr("Ollama")
-                                                                          : e.dir;
-        const QStringList cells = {e.name, e.family.isEmpty() ? QStringLiteral("?") : e.family, e.head, count(e.parameters),
-                                   e.dtype, e.contextLength > 0 ? QLocale().toString(e.contextLength) : QString(),
-                                   humanBytes(static_cast<double>(e.bytesOnDisk)), location};
+                                 : e.source == kRemoteSource ? tr("Remote \u00b7 %1").arg(parseRemoteModelPath(e.dir)->baseUrl)
+                                                             : e.dir;
+        const bool remote = e.source == kRemoteSource;  // the server knows its size: nothing to say here
+        const QStringList cells = {e.name, e.family.isEmpty() ? QStringLiteral("?") : e.family, e.head,
+                                   remote ? QString() : count(e.parameters), e.dtype,
+                                   e.contextLength > 0 ? QLocale().toString(e.contextLength) : QString(),
+                                   remote ? QString() : humanBytes(static_cast<double>(e.bytesOnDisk)), location};
         for (int c = 0; c < cells.size(); ++c) {
             auto* item = new QTableWidgetItem(cells[c]);
             if (c == 3 || c == 5 || c == 6) item->setTextAlignment(Qt::AlignRight | Qt::AlignVCenter);
@@ -136,6 +180,10 @@ void ModelLibraryDialog::selectionChanged() {
     const bool valid = row >= 0 && row < entries_.size() && !table_->selectedItems().isEmpty();
     open_->setEnabled(valid && entries_[row].supported);
     remove_->setEnabled(valid && !entries_[row].addedFolder.isEmpty());
+    removeEndpoint_->setEnabled(valid && entries_[row].source == kRemoteSource);
+    removeEndpoint_->setToolTip(valid && entries_[row].source == kRemoteSource
+                                    ? tr("Forget %1, every model of it, and its key").arg(parseRemoteModelPath(entries_[row].dir)->baseUrl)
+                                    : QString());
     remove_->setToolTip(valid && !entries_[row].addedFolder.isEmpty()
                             ? tr("Remove the added folder %1 from the library (nothing is deleted)").arg(entries_[row].addedFolder)
                             : QString());

@@ -1,0 +1,52 @@
+// The remote endpoints the user added and their models, for every part of the window: the model
+// library lists them, the compare pickers offer them, the chat and compare panes send their
+// requests through its RemoteThread with the endpoint's key. Endpoints (URL and model ids) are kept
+// in AppSettings; keys in EndpointKeys (the secret store), never in settings. GUI thread only.
+#pragma once
+
+#include <QObject>
+#include <QSet>
+#include <QStringList>
+
+#include "app_settings.h"
+#include "engine/endpoint_keys.h"
+#include "engine/remote_thread.h"
+
+namespace wp::ui {
+
+class RemoteModels : public QObject {
+    Q_OBJECT
+public:
+    explicit RemoteModels(AppSettings& settings, QObject* parent = nullptr);
+
+    RemoteThread& thread() { return thread_; }
+    const QList<RemoteEndpoint>& endpoints() const { return endpoints_; }
+    // Every remote model as a model path (engine/remote_model_ref.h), endpoint by endpoint.
+    QStringList modelPaths() const;
+    bool contains(const QString& modelPath) const;
+    QString key(const QString& endpoint) const { return keys_.key(endpoint); }
+    bool keySessionOnly(const QString& endpoint) const { return keys_.sessionOnly(endpoint); }
+
+    // Adds `url` with `models` (or replaces the endpoint with that URL) and keeps `key` in the
+    // secret store (emits keyStored; an empty key deletes a stored one).
+    void addEndpoint(const QString& url, const QStringList& models, const QString& key);
+    // Forgets the endpoint and deletes its key.
+    void removeEndpoint(const QString& url);
+    // Asks the server at `url` for its models: modelsListed or listFailed with the returned id.
+    quint64 listModels(const QString& url, const QString& key);
+
+signals:
+    void changed();  // endpoints added or removed
+    void modelsListed(quint64 requestId, const QStringList& models);
+    void listFailed(quint64 requestId, const QString& message);
+    void keyStored(const QString& url, bool persistent, const QString& message);
+
+private:
+    AppSettings& settings_;
+    RemoteThread thread_{QStringLiteral("remote")};
+    EndpointKeys keys_;
+    QList<RemoteEndpoint> endpoints_;
+    QSet<quint64> listing_;  // this object's listModels requests
+};
+
+}  // namespace wp::ui
