@@ -1,11 +1,12 @@
-// Benchmark commands: bench, bench-memory, bench-attention, bench-kernels, synth and bench-tokenize.
-// Each turns its arguments into the options of the functions in bench.h, bench_tokenize.h and
-// synth.h; the parsing of every benchmark option is here.
+// Benchmark commands: bench, bench-batch, bench-memory, bench-attention, bench-kernels, synth and
+// bench-tokenize. Each turns its arguments into the options of the functions in bench.h,
+// bench_batch.h, bench_tokenize.h and synth.h; the parsing of every benchmark option is here.
 #include <cstdint>
 #include <string>
 #include <vector>
 
 #include "bench.h"
+#include "bench_batch.h"
 #include "decode_kernels.h"
 #include "kv_divergence.h"
 #include "bench_tokenize.h"
@@ -47,6 +48,26 @@ int run_bench(const Args& a) {
     if (o.prompt_tokens < 1 || o.gen_tokens < 1 || o.repeat < 1 || o.threads < 0)
         throw UsageError("--prompt-tokens, --gen-tokens and --repeat must be >= 1, --threads >= 0");
     return bench(o);
+}
+
+int run_bench_batch(const Args& a) {
+    BenchBatchOptions o;
+    o.model_dir = model_dir(a);
+    if (a.has("precision")) o.precision = parse_precision(a.str("precision"));
+    if (a.has("kv")) o.kv = parse_kv_type(a.str("kv"));
+    o.threads = threads_option(a, 2);
+    if (a.has("streams")) o.streams = parse_ids(a.str("streams"));
+    o.prompt_tokens = static_cast<int>(a.integer("prompt", o.prompt_tokens));
+    o.gen_tokens = static_cast<int>(a.integer("gen", o.gen_tokens));
+    o.repeat = static_cast<int>(a.integer("repeat", o.repeat));
+    o.ctx = a.integer("ctx", 0);
+    o.json = a.flag("json");
+    for (const int n : o.streams)
+        if (n < 1 || n > 256) throw UsageError("--streams takes stream counts from 1 to 256");
+    if (o.prompt_tokens < 1 || o.gen_tokens < 2 || o.repeat < 1 || o.ctx < 0)
+        throw UsageError("--prompt and --repeat must be >= 1, --gen >= 2, --ctx >= 0");
+    if (o.ctx > 0 && o.ctx < o.prompt_tokens + o.gen_tokens) throw UsageError("--ctx must hold --prompt + --gen tokens");
+    return bench_batch(o);
 }
 
 int run_bench_memory(const Args& a) {
@@ -141,6 +162,19 @@ const CommandGroup& bench_commands() {
              {{"json", "no-int8-gemm", "no-bf16-gemm", "avx2", "avx512"},
               {"model", "precision", "kv", "threads", "prompt-tokens", "gen-tokens", "repeat"}},
              run_bench},
+            {"bench-batch", "Aggregate decode tokens/s of N concurrent streams (continuous batching)",
+             {"--model PATH [--precision f32|bf16|q8|q4] [--kv f32|f16|q8] [--streams 1,2,4,8] [--prompt 32]\n"
+              "[--gen 64] [--repeat 3] [--threads 2] [--ctx N] [--json]"},
+             "For each N of --streams: the serving scheduler with N sequences, N requests of --prompt\n"
+             "random token ids each submitted at once, each generating --gen tokens (greedy, eos\n"
+             "ignored). Decode tokens/s counts the tokens after every stream has its first (which\n"
+             "comes from the prompt pass), over the time from then to the last stream's end:\n"
+             "N x (gen - 1) tokens. Median, min-max over --repeat rounds after a warm-up round, the\n"
+             "speed-up over 1 stream, and the time from submit to the first token (mean of the\n"
+             "streams). --ctx: each sequence's positions (default: prompt + gen rounded up to 256).\n"
+             "tests/bench/batching.sh runs it beside llama.cpp's batched decode.\n",
+             {{"json"}, {"model", "precision", "kv", "threads", "streams", "prompt", "gen", "repeat", "ctx"}},
+             run_bench_batch},
             {"bench-memory", "Memory read bandwidth with 1..N threads", {"[--threads 2]"},
              "Memory read bandwidth with 1..N threads (decode speed is bound by it).\n",
              {{}, {"threads"}},

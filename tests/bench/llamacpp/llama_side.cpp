@@ -9,8 +9,20 @@
 //              the K-quant mixes put some matrices in other types, e.g. Q6_K for the output)
 //   llama_side bench MODEL.gguf THREADS [PROMPT=512] [GEN=128] [REPEAT=5] [DEPTH=0]
 //   llama_side logits MODEL.gguf IDS_CSV OUT.f32   (logits of every position of one batch)
+//   llama_side batched MODEL.gguf THREADS STREAMS_CSV [PROMPT=32] [GEN=64] [REPEAT=3] [CTX=256] [f16|q8_0]
 //
 // bench prints one JSON object: {"pp_tok_s": {...}, "tg_tok_s": {...}} with median, min and max.
+// batched drives llama.cpp's batched decode as llama-batched-bench does (tools/batched-bench: a
+// context with n_seq_max = N sequences, the KV cache not unified, n_batch 2048, n_ubatch 512,
+// flash attention and swa_full as its defaults; N different random prompts of PROMPT tokens in one
+// batch, then one llama_decode of N tokens per step, each with its own sequence id and position).
+// Unlike batched-bench, each sequence's next token is the argmax of its logits (greedy, as
+// `windowpane-cli bench-batch` asks its scheduler for), and the counting is bench-batch's: each
+// sequence generates GEN tokens, the first from the prompt pass, and decode tokens/s is the
+// N x (GEN - 1) tokens after the first ones over the time from the first tokens to the last step.
+// For each N of STREAMS_CSV, a context of N sequences of CTX positions each (n_ctx = N x CTX), a
+// warm-up round (GEN 2), then REPEAT rounds; prints one JSON object with a row per N:
+// decode_tok_s and ttft_ms (prompt pass of all N to their first tokens) as median, min and max.
 // logits evaluates the ids (positions 0..n-1, one sequence) in one llama_decode with an output
 // for every token, on 1 thread (LLAMA_SIDE_THREADS), F32 K and V cache, flash attention off, and
 // writes raw little-endian f32 [tokens, n_vocab].
@@ -68,6 +80,7 @@ int32_t llama_decode(llama_context* ctx, llama_batch batch);
 void llama_synchronize(llama_context* ctx);
 llama_memory_i* llama_get_memory(const llama_context* ctx);
 void llama_memory_clear(llama_memory_i* mem, bool data);
+void llama_free(llama_context* ctx);
 }
 
 namespace {
@@ -182,12 +195,140 @@ int logits_cmd(const char* model_path, const char* ids_csv, const char* out_path
     return std::fclose(f) == 0 ? 0 : 1;
 }
 
+std::string spread_json(const std::vector<double>& v) {
+    if (v.empty()) return "null";
+    const Stats s = stats(v);
+    char b[128];
+    std::snprintf(b, sizeof b, "{\"median\": %.3f, \"min\": %.3f, \"max\": %.3f}", s.median, s.min, s.max);
+    return b;
+}
+
+int argmax(const float* row, int n) {
+    return static_cast<int>(std::max_element(row, row + n) - row);
+}
+
+// batched MODEL THREADS STREAMS_CSV PROMPT GEN REPEAT CTX KV: see the top of the file.
+int batched_cmd(const char* model_path, int threads, const char* streams_csv, int n_prompt, int n_gen, int repeat,
+                int ctx_per_seq, const std::string& kv) {
+    std::vector<int> streams;
+    for (const char* p = streams_csv; *p;) {
+        char* end = nullptr;
+        const long v = std::strtol(p, &end, 10);
+        if (end == p || v < 1 || v > 256 || (*end && *end != ',')) {
+            std::fprintf(stderr, "llama_side batched: bad stream list \"%s\"\n", streams_csv);
+            return 2;
+        }
+        streams.push_back(static_cast<int>(v));
+        p = *end == ',' ? end + 1 : end;
+    }
+    if (streams.empty() || threads < 1 || n_prompt < 1 || n_gen < 2 || repeat < 1 || ctx_per_seq < n_prompt + n_gen) {
+        std::fprintf(stderr, "llama_side batched: streams >= 1, threads >= 1, PROMPT >= 1, GEN >= 2, REPEAT >= 1, "
+                             "CTX >= PROMPT + GEN\n");
+        return 2;
+    }
+    llama_model* model = llama_model_load_from_file(model_path, llama_model_default_params());
+    if (!model) return 1;
+    const int n_vocab = llama_vocab_n_tokens(llama_model_get_vocab(model));
+    std::mt19937 rng(1);
+    auto random_token = [&] { return static_cast<llama_token>(rng() % n_vocab); };
+
+    std::string rows;
+    for (const int n : streams) {
+        params_blob cp = llama_context_default_params();
+        // n_ctx (all sequences: each gets CTX when the cache is not unified), n_batch (a whole
+        // prompt pass in one llama_decode; batched-bench's 2048 at least), n_ubatch 512, n_seq_max.
+        const uint32_t n_ctx = static_cast<uint32_t>(n * ctx_per_seq);
+        const uint32_t n_batch = static_cast<uint32_t>(std::max(2048, n * n_prompt)), n_ubatch = 512;
+        const uint32_t n_seq_max = static_cast<uint32_t>(n);
+        std::uint32_t seq_default = 0;
+        std::memcpy(&seq_default, cp.bytes + 12, 4);
+        // The booleans at 128..133: embeddings, offload_kqv, no_perf, op_offload, swa_full, kv_unified
+        // (defaults false, true, true, true, true, false): checked, as the KV types are.
+        const unsigned char bools[6] = {0, 1, 1, 1, 1, 0};
+        if (seq_default != 1 || std::memcmp(cp.bytes + 128, bools, 6) != 0) {
+            std::fprintf(stderr, "llama_side: llama_context_params has another layout (n_seq_max %u)\n", seq_default);
+            return 1;
+        }
+        std::memcpy(cp.bytes + 0, &n_ctx, 4);
+        std::memcpy(cp.bytes + 4, &n_batch, 4);
+        std::memcpy(cp.bytes + 8, &n_ubatch, 4);
+        std::memcpy(cp.bytes + 12, &n_seq_max, 4);
+        cp.bytes[132] = 0;  // swa_full: false, as common_params (and so batched-bench) has it
+        // kv_unified (133) stays false: batched-bench's default.
+        if (kv == "q8_0" && !set_kv_type(cp, 8)) return 1;  // GGML_TYPE_Q8_0
+        llama_context* ctx = llama_init_from_model(model, cp);
+        if (!ctx) return 1;
+        llama_set_n_threads(ctx, threads, threads);
+        auto* mem = llama_get_memory(ctx);
+        llama_batch batch = llama_batch_init(static_cast<int32_t>(n_batch), 0, 1);
+        auto add = [&](llama_token t, int pos, int seq, bool out) {
+            const int i = batch.n_tokens++;
+            batch.token[i] = t;
+            batch.pos[i] = pos;
+            batch.n_seq_id[i] = 1;
+            batch.seq_id[i][0] = seq;
+            batch.logits[i] = out ? 1 : 0;
+        };
+        auto run = [&](llama_batch& b) {
+            if (llama_decode(ctx, b) != 0) {
+                std::fprintf(stderr, "llama_decode failed (%d sequences)\n", n);
+                std::exit(1);
+            }
+            llama_synchronize(ctx);
+        };
+        // One round: N prompts in one batch, then GEN - 1 steps of N tokens. Returns decode
+        // tokens/s and the time to the first tokens (ms).
+        auto round = [&](int gen, double* ttft_ms) {
+            llama_memory_clear(mem, false);
+            batch.n_tokens = 0;
+            for (int j = 0; j < n; ++j)
+                for (int i = 0; i < n_prompt; ++i) add(random_token(), i, j, i == n_prompt - 1);
+            std::vector<llama_token> next(static_cast<std::size_t>(n));
+            const auto t0 = clk::now();
+            run(batch);
+            for (int j = 0; j < n; ++j) next[j] = argmax(llama_get_logits_ith(ctx, (j + 1) * n_prompt - 1), n_vocab);
+            const auto t_first = clk::now();
+            for (int step = 1; step < gen; ++step) {
+                batch.n_tokens = 0;
+                for (int j = 0; j < n; ++j) add(next[j], n_prompt + step - 1, j, true);
+                run(batch);
+                for (int j = 0; j < n; ++j) next[j] = argmax(llama_get_logits_ith(ctx, j), n_vocab);
+            }
+            const auto t_end = clk::now();
+            *ttft_ms = 1e3 * std::chrono::duration<double>(t_first - t0).count();
+            return n * (gen - 1) / std::chrono::duration<double>(t_end - t_first).count();
+        };
+        // Warm-up, as batched-bench (16 tokens of sequence 0), then one short round.
+        batch.n_tokens = 0;
+        for (int i = 0; i < 16; ++i) add(random_token(), i, 0, false);
+        run(batch);
+        double ttft = 0;
+        round(2, &ttft);
+        std::vector<double> tps, ttfts;
+        for (int r = 0; r < repeat; ++r) {
+            tps.push_back(round(n_gen, &ttft));
+            ttfts.push_back(ttft);
+        }
+        llama_batch_free(batch);
+        llama_free(ctx);
+        char b[160];
+        std::snprintf(b, sizeof b, "%s{\"streams\": %d, \"decode_tokens\": %d, \"decode_tok_s\": ", rows.empty() ? "" : ", ", n,
+                      n * (n_gen - 1));
+        rows += b + spread_json(tps) + ", \"ttft_ms\": " + spread_json(ttfts) + "}";
+    }
+    std::printf("{\"engine\": \"llama.cpp\", \"threads\": %d, \"prompt_tokens\": %d, \"gen_tokens\": %d, \"repeat\": %d, "
+                "\"ctx\": %d, \"kv\": \"%s\", \"rows\": [%s]}\n",
+                threads, n_prompt, n_gen, repeat, ctx_per_seq, kv.c_str(), rows.c_str());
+    return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
     if (argc < 3) {
         std::fprintf(stderr, "usage: llama_side quantize IN OUT q8_0|q4_0|bf16|f32|q4_k_m|q5_k_m|q6_k | bench MODEL THREADS [P] [N] [R] [DEPTH] [f16|q8_0]"
-                             " | logits MODEL IDS_CSV OUT\n");
+                             " | logits MODEL IDS_CSV OUT"
+                             " | batched MODEL THREADS STREAMS_CSV [P] [G] [R] [CTX] [f16|q8_0]\n");
         return 2;
     }
     const std::string cmd = argv[1];
@@ -219,6 +360,13 @@ int main(int argc, char** argv) {
         return llama_model_quantize(argv[2], argv[3], p.bytes) == 0 ? 0 : 1;
     }
     if (cmd == "logits" && argc == 5) return logits_cmd(argv[2], argv[3], argv[4]);
+    if (cmd == "batched" && argc >= 5 && argc <= 10) {
+        const std::string kv = argc > 9 ? argv[9] : "f16";
+        if (kv != "f16" && kv != "q8_0") return 2;
+        return batched_cmd(argv[2], std::atoi(argv[3]), argv[4], argc > 5 ? std::atoi(argv[5]) : 32,
+                           argc > 6 ? std::atoi(argv[6]) : 64, argc > 7 ? std::atoi(argv[7]) : 3,
+                           argc > 8 ? std::atoi(argv[8]) : 256, kv);
+    }
     if (cmd != "bench") return 2;
     const int threads = std::atoi(argv[3]);
     const int n_prompt = argc > 4 ? std::atoi(argv[4]) : 512;

@@ -28,50 +28,13 @@ build="${WP_BUILD_DIR:-$root/build}"
 work="${BENCH_DIR:-/tmp/wp-side-by-side}"
 threads="${THREADS:-2}" prompt="${PROMPT:-512}" gen="${GEN:-128}" repeat="${REPEAT:-3}" depth="${DEPTH:-0}"
 rounds="${ROUNDS:-1}" avx2="${AVX2:-0}" flavour="${LLAMA:-prebuilt}"
-pkg="@node-llama-cpp/linux-x64@3.22.1"   # the prebuilt CPU libraries
-src_pkg="node-llama-cpp@3.22.1"          # the same llama.cpp as source (llama/gitRelease.bundle)
 cli="$build/app/windowpane-cli"
 [ -x "$cli" ] || { echo "build windowpane-cli first ($cli)" >&2; exit 1; }
 mkdir -p "$work"
 
-case "$flavour" in
-prebuilt)
-    lib="$work/llama/package/bins/linux-x64"
-    if [ ! -d "$lib" ]; then
-        (cd "$work" && rm -rf llama && mkdir llama && cd llama && npm pack --silent "$pkg" >/dev/null && tar xzf ./*.tgz)
-    fi
-    side="$work/llama_side"
-    if [ ! -x "$side" ] || [ "$root/tests/bench/llamacpp/llama_side.cpp" -nt "$side" ]; then
-        g++ -O2 -std=c++17 "$root/tests/bench/llamacpp/llama_side.cpp" -o "$side" -L"$lib" -l:libllama.v0.5.0.so \
-            -l:libggml.v0.5.0.so -Wl,-rpath,"$lib"
-    fi
-    export LLAMA_LIB_DIR="$lib" ;;
-native)
-    [ "$avx2" = 1 ] && { echo "AVX2=1 needs the prebuilt llama.cpp (its haswell build)" >&2; exit 1; }
-    nat="$work/llama-native"
-    lib="$nat/build/bin"
-    if [ ! -f "$lib/libllama.so" ]; then
-        mkdir -p "$nat"
-        if [ ! -d "$nat/src" ]; then
-            (cd "$nat" && rm -rf pkg && mkdir pkg && cd pkg && npm pack --silent "$src_pkg" >/dev/null &&
-                tar xzf ./*.tgz package/llama/gitRelease.bundle && git clone -q package/llama/gitRelease.bundle ../src)
-        fi
-        echo "building llama.cpp for this CPU (GGML_NATIVE) in $nat/build ..." >&2
-        cmake -S "$nat/src" -B "$nat/build" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON -DBUILD_SHARED_LIBS=ON \
-            -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_APP=OFF \
-            -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=ON >"$nat/cmake.log"
-        cmake --build "$nat/build" -j"$(nproc)" --target llama llama-bench >"$nat/build.log"
-    fi
-    side="$work/llama_side_native"
-    if [ ! -x "$side" ] || [ "$root/tests/bench/llamacpp/llama_side.cpp" -nt "$side" ]; then
-        g++ -O2 -std=c++17 "$root/tests/bench/llamacpp/llama_side.cpp" -o "$side" -L"$lib" -lllama -lggml -lggml-base \
-            -Wl,-rpath,"$lib"
-    fi
-    # The CPU backend is linked in: nothing to load from a directory.
-    mkdir -p "$nat/no-backends"
-    export LLAMA_LIB_DIR="$nat/no-backends" ;;
-*) echo "LLAMA is prebuilt or native, not '$flavour'" >&2; exit 1 ;;
-esac
+# llama.cpp's libraries and llama_side (setup.sh, shared with tests/bench/batching.sh).
+source "$root/tests/bench/llamacpp/setup.sh"
+llama_setup
 ours_flags=() suffix="" kv="${KV:-f16}" their_kv=f16
 [ "$flavour" = native ] && suffix=-native
 case "$kv" in
@@ -111,12 +74,8 @@ else:
 PY
 }
 value() { median "$@" | cut -d' ' -f1; }
-# Memory read bandwidth with the benchmark's thread count, GB/s (`bench-memory`), measured right
-# before each engine's turn: it swings from minute to minute on a shared machine.
-bandwidth() {
-    "$cli" bench-memory --threads "$threads" |
-        awk -v t="$threads" 'index($0, ", " t " thread") { for (i = 2; i <= NF; i++) if ($i == "GB/s") print $(i - 1) }'
-}
+# bandwidth (setup.sh): memory read bandwidth with the benchmark's thread count, measured right
+# before each engine's turn.
 # share DIR WHO KEY: decode's share of the bandwidth over the turns, "median% (min-max)": the
 # weights' bytes read per token (as Windowpane counts them; the same precision reads the same
 # bytes in both engines) x tokens/s / the bandwidth measured before that turn.
@@ -138,16 +97,7 @@ echo "| shape | precision | Windowpane prefill | llama.cpp prefill | Windowpane 
 echo "|---|---|---|---|---|---|---|---|---|---|"
 for c in "${cases[@]}"; do
     shape="${c%%:*}" prec="${c##*:}"
-    dtype=bf16; [ "$prec" = f32 ] && dtype=f32
-    model="$work/$shape-$dtype"
-    [ -f "$model/config.json" ] || "$cli" synth --preset "$shape" --dtype "$dtype" --out "$model" >&2
-    gguf_src="$work/$shape-$dtype.gguf"
-    [ -f "$gguf_src" ] || python3 "$root/tests/bench/llamacpp/gguf_export.py" "$model" "$gguf_src" >&2
-    gguf="$gguf_src"
-    case "$prec" in
-        q8) gguf="$work/$shape-q8_0.gguf"; [ -f "$gguf" ] || "$side" quantize "$gguf_src" "$gguf" q8_0 >&2 ;;
-        q4) gguf="$work/$shape-q4_0.gguf"; [ -f "$gguf" ] || "$side" quantize "$gguf_src" "$gguf" q4_0 >&2 ;;
-    esac
+    bench_model "$shape" "$prec"  # sets model and gguf (setup.sh)
     # Windowpane's bench measures decode after the prompt; with DEPTH it is given a prompt of DEPTH
     # tokens for decode, and llama.cpp the same depth.
     out="$work/results/$shape-$prec$suffix"
