@@ -109,7 +109,7 @@ void decode_attention(const AttentionStep& step, ThreadPool& pool, AttentionScra
     const float* vn = step.v;
     float* att = step.out;
     const bool trace_on = trace != nullptr && trace->covers(pos) && trace->records(layer);
-    const DecodeSplit split(pool.size(), c.num_kv_heads, group, n_tot);
+    const DecodeSplit split(step.split_threads > 0 ? step.split_threads : pool.size(), c.num_kv_heads, group, n_tot);
     const int parts = split.parts;
     // Split: each part's output and log-sum-exp per head (sized for the most parts, once).
     float* partial = ensure(s.partial, static_cast<std::size_t>(DecodeSplit::kMaxParts) * c.num_heads * hd);

@@ -34,6 +34,9 @@ struct AttentionStep {
     float* out;             // [count, QD] written: each query head's output, heads side by side
     AttentionTrace* trace;  // may be null
     const KernelOptions& kernels;
+    // Decode: the thread count the work is split for (0: the pool's). A batch's sequences run
+    // side by side, each on one thread, split as alone so that its sums come out the same.
+    int split_threads = 0;
 };
 
 // Decode attention's work units on a pool of `threads`, over `keys` keys (cached and new): each

@@ -71,6 +71,7 @@ struct ForwardScratch {
     KernelScratch kernels;  // the matrix products' forms of their input rows
     std::vector<ForwardSegment> segments;  // forward_batch: its sequences, and their ids side by side
     std::vector<int> batch_ids;
+    std::vector<AttentionScratch> slot_attention;  // a decode batch's attention: one per pool thread
     KernelOptions options;  // this pass's: the model's, or its decode kernels (Context::decode_kernel_rows)
 };
 

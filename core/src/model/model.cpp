@@ -76,6 +76,7 @@ struct Model::Impl {
     Precision precision_ = Precision::F32;
     KvType kv_ = KvType::F32;  // the contexts' cache type, settled at load
     std::unique_ptr<ThreadPool> pool_;
+    mutable ThreadPool serial_{1};  // runs a loop on the calling thread (a batch's attention, one sequence per thread)
     KernelOptions kernels_;  // from LoadOptions::kernels (and its decode choice), passed to every product
     bool measured_decode_kernels_ = false;
     std::vector<Layer> layers_;
@@ -450,6 +451,8 @@ std::span<const float> Model::Impl::forward(std::span<const Segment> segs, Forwa
     for (const Segment& g : segs)
         if (g.store) g.cache->check_room(g.len);
     const int H = c.hidden_size, I = c.intermediate_size, QD = c.q_dim(), KD = c.kv_dim();
+    bool decode_batch = segs.size() > 1 && trace == nullptr;
+    for (const Segment& g : segs) decode_batch = decode_batch && g.len == 1 && g.store;
 
     float* x = ensure(s.x, static_cast<std::size_t>(T) * H);
     float* n = ensure(s.n, static_cast<std::size_t>(T) * H);
@@ -492,8 +495,31 @@ std::span<const float> Model::Impl::forward(std::span<const Segment> segs, Forwa
         // same whether it came alone or in a chunk (prompt lookup's drafts rely on that).
         // A packed segment attends to its own tokens only, from position 0, against the (empty)
         // cache, and stores nothing: what it would see alone.
+        // A decode batch (one new token per sequence): the sequences' attention side by side,
+        // one per thread, each split as it would be alone; a short context's attention is too
+        // small to share between threads, and one parallel loop instead of one per sequence.
+        if (decode_batch) {
+            if (s.slot_attention.size() < static_cast<std::size_t>(pool_->size())) s.slot_attention.resize(pool_->size());
+            pool_->parallel_for_slots(static_cast<std::int64_t>(segs.size()), 1, [&](std::int64_t b, std::int64_t e, int slot) {
+                for (std::int64_t i = b; i < e; ++i) {
+                    KvCache& cache = *segs[i].cache;
+                    const std::size_t r = static_cast<std::size_t>(i);
+                    float* qs = q + r * QD;
+                    float* ks = k + r * KD;
+                    float* vs = v + r * KD;
+                    ops::rope(qs, 1, c.num_heads, c.head_dim, QD, cos + r * half, sin + r * half);
+                    ops::rope(ks, 1, c.num_kv_heads, c.head_dim, KD, cos + r * half, sin + r * half);
+                    cache.round_as_stored(vs, static_cast<std::size_t>(KD));
+                    cache.round_as_stored(ks, static_cast<std::size_t>(KD));
+                    AttentionStep step{c, cache, l, cache.length(), 1, qs, ks, vs, att + r * QD, nullptr, kernels_};
+                    step.split_threads = pool_->size();
+                    decode_attention(step, serial_, s.slot_attention[static_cast<std::size_t>(slot)]);
+                    cache.store(l, ks, vs, 1);
+                }
+            });
+        }
         std::size_t row = 0;
-        for (const Segment& g : segs) {
+        for (const Segment& g : decode_batch ? std::span<const Segment>() : segs) {
             KvCache& cache = *g.cache;
             const std::int64_t pos0 = g.store ? cache.length() : 0;
             float* qs = q + row * QD;
