@@ -129,14 +129,24 @@ ojson usage_json(int prompt, int completion) {
 
 std::string sse(const ojson& j) { return "data: " + dump(j) + "\n\n"; }
 
-// JSON, or what curl -d sends when not told (its default form type): the body must parse either way.
+// JSON only: the types a web page may send cross-site without asking (text/plain, forms, none)
+// are refused, so a page the user visits cannot make a local server generate.
 bool json_content_type(const httplib::Request& req) {
-    if (!req.has_header("Content-Type")) return true;
     std::string t = req.get_header_value("Content-Type");
     t = t.substr(0, t.find(';'));
     while (!t.empty() && t.back() == ' ') t.pop_back();
     std::transform(t.begin(), t.end(), t.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    return t == "application/json" || t == "application/x-www-form-urlencoded";
+    return t == "application/json";
+}
+
+bool loopback_name(const std::string& host) {
+    return host == "127.0.0.1" || host == "localhost" || host == "::1" || host == "[::1]";
+}
+
+// The Host header's name without its port ("[::1]:8080" -> "[::1]").
+std::string host_name(const std::string& header) {
+    if (!header.empty() && header[0] == '[') return header.substr(0, header.find(']') + 1);
+    return header.substr(0, header.find(':'));
 }
 
 // One generation as the handler and, when streamed, the content provider see it.
@@ -214,6 +224,13 @@ public:
 
     // Every route's checks before its work: key, state, content type; errors into OpenAI's shape.
     bool admitted(const httplib::Request& req, httplib::Response& res) const {
+        // A server on a loopback address answers only requests addressed to it by a loopback
+        // name: a web page's DNS rebinding cannot reach it under another name.
+        if (loopback_name(s_.options_.host) && !loopback_name(host_name(req.get_header_value("Host")))) {
+            send_error(res, 403, "this server listens on " + s_.options_.host +
+                                     " and answers requests for localhost, 127.0.0.1 or [::1] only");
+            return false;
+        }
         if (!s_.options_.api_key.empty()) {
             const std::string auth = req.get_header_value("Authorization");
             const std::string prefix = "Bearer ";
@@ -745,9 +762,10 @@ HttpServer::~HttpServer() {
 int HttpServer::bind() {
     int threads = options_.http_threads;
     if (threads <= 0) {
-        // A generation holds its thread while it streams; the rest answer everything else (and
-        // outlast slow clients until their read timeout).
-        threads = options_.scheduler.parallel + 8;
+        // A generation holds its thread while it streams or waits in the queue, so there is one
+        // for each place the scheduler has (the queue's bound, not the pool, answers 429); the
+        // rest answer everything else, and outlast slow clients until their read timeout.
+        threads = options_.scheduler.parallel + options_.scheduler.max_queue + 16;
     }
     http_->new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<std::size_t>(threads)); };
     int port = options_.port;

@@ -84,7 +84,7 @@ std::string Metrics::render(const std::vector<std::pair<std::string, SchedulerSt
             else if (name == "windowpane_queue_depth") sample(out, name, l, s.queued);
             else if (name == "windowpane_active_sequences") sample(out, name, l, s.active);
             else if (name == "windowpane_decode_tokens_per_second")
-                sample(out, name, l, s.decode_seconds > 0 ? static_cast<double>(s.completion_tokens) / s.decode_seconds : 0);
+                sample(out, name, l, s.decode_seconds > 0 ? static_cast<double>(s.decode_tokens) / s.decode_seconds : 0);
             else {
                 sample(out, name + "_sum", l, s.ttft_seconds_sum);
                 sample(out, name + "_count", l, static_cast<double>(s.ttft_count));

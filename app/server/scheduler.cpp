@@ -130,6 +130,8 @@ std::shared_ptr<Job> Scheduler::submit(GenerationRequest request) {
     {
         std::lock_guard lock(mu_);
         if (stopping_) throw Error("the server is stopping");
+        // Requests whose clients left while queued give up their places.
+        std::erase_if(waiting_, [](const std::unique_ptr<Sequence>& w) { return w->job->cancelled(); });
         if (static_cast<int>(waiting_.size()) + stats_.active >= options_.parallel + options_.max_queue)
             throw QueueFull("the queue is full (" + std::to_string(options_.parallel) + " running, " +
                             std::to_string(waiting_.size()) + " waiting)");
@@ -160,7 +162,7 @@ void Scheduler::loop() {
     std::vector<std::unique_ptr<Sequence>> active;
     std::vector<Model::BatchItem> items;
     std::vector<Sequence*> rows;
-    std::uint64_t prompt_tokens = 0, completion_tokens = 0, ttft_count = 0;
+    std::uint64_t prompt_tokens = 0, completion_tokens = 0, decode_tokens = 0, ttft_count = 0;
     double decode_seconds = 0, ttft_sum = 0;
 
     auto publish = [&] {  // under mu_
@@ -169,6 +171,7 @@ void Scheduler::loop() {
         stats_.prompt_tokens = prompt_tokens;
         stats_.completion_tokens = completion_tokens;
         stats_.decode_seconds = decode_seconds;
+        stats_.decode_tokens = decode_tokens;
         stats_.ttft_seconds_sum = ttft_sum;
         stats_.ttft_count = ttft_count;
     };
@@ -243,6 +246,7 @@ void Scheduler::loop() {
                 stats_.queued = stats_.active = 0;
                 return;
             }
+            std::erase_if(waiting_, [](const std::unique_ptr<Sequence>& w) { return w->job->cancelled(); });
             while (!waiting_.empty() && static_cast<int>(active.size()) < options_.parallel) {
                 active.push_back(std::move(waiting_.front()));
                 waiting_.pop_front();
@@ -251,24 +255,28 @@ void Scheduler::loop() {
         }
         for (auto& s : active) {
             if (s->ctx) continue;
-            if (!spare.empty()) {
-                s->ctx = std::move(spare.back());
-                spare.pop_back();
-                s->ctx->cache.clear();
-            } else {
-                s->ctx = model.new_context(model.default_cache(), options_.ctx);
+            try {  // memory for a new sequence may run out: that request fails, the server goes on
+                if (!spare.empty()) {
+                    s->ctx = std::move(spare.back());
+                    spare.pop_back();
+                    s->ctx->cache.clear();
+                } else {
+                    s->ctx = model.new_context(model.default_cache(), options_.ctx);
+                }
+                s->sampler.emplace(s->req.sampling, static_cast<int>(V));
+                s->decoder.emplace(tok);
+                s->logits.resize(V);
+                s->history = s->req.prompt;
+            } catch (const std::exception& e) {
+                fail(*s, e.what());
             }
-            s->sampler.emplace(s->req.sampling, static_cast<int>(V));
-            s->decoder.emplace(tok);
-            s->logits.resize(V);
-            s->history = s->req.prompt;
         }
 
         try {
             // One prompt chunk (the oldest prompt still running), so running streams keep flowing.
             for (auto& s : active) {
                 const int total = static_cast<int>(s->req.prompt.size());
-                if (s->prefilled >= total || s->job->cancelled()) continue;
+                if (s->finished || s->prefilled >= total || s->job->cancelled()) continue;
                 const int n = std::min(options_.prefill_chunk, total - s->prefilled);
                 const std::span<const float> out =
                     model.forward(*s->ctx, std::span<const int>(s->req.prompt).subspan(s->prefilled, n), LogitsMode::Last);
@@ -290,6 +298,7 @@ void Scheduler::loop() {
                 const std::span<const float> out = model.forward_batch(*work, items);
                 for (std::size_t i = 0; i < rows.size(); ++i) take(*rows[i], out.subspan(i * V, V));
                 decode_seconds += std::chrono::duration<double>(clock::now() - t0).count();
+                decode_tokens += rows.size();
             }
         } catch (const std::exception& e) {
             for (auto& s : active)

@@ -91,6 +91,7 @@ struct SchedulerStats {
     int queued = 0, active = 0;
     std::uint64_t requests = 0, prompt_tokens = 0, completion_tokens = 0;
     double decode_seconds = 0;  // time spent in decode steps
+    std::uint64_t decode_tokens = 0;  // the tokens they gave (each request's first comes from its prompt pass)
     double ttft_seconds_sum = 0;  // submit to first token, summed over requests that got one
     std::uint64_t ttft_count = 0;
 };

@@ -5,7 +5,8 @@
 #   thread   GCC, ThreadSanitizer: the tests where threads meet — the thread pool, forward passes on
 #            it, generation and cancellation (wp_thread_tests), the UI's inference worker cancelled
 #            from another thread and two workers at once as in the compare view (wp_worker_tests),
-#            and the store (wp_store_tests) (build-tsan/). Not wp_gui_tests: Debian's Qt is not
+#            the store (wp_store_tests) and the server's batching scheduler (wp_scheduler_tests)
+#            (build-tsan/). Not wp_gui_tests: Debian's Qt is not
 #            built with TSan, and its queued calls hand data between threads under a futex-based
 #            QMutex TSan cannot see, so each of them would be reported (about 750 in one run).
 #   fuzz     clang + libFuzzer: `ctest -L fuzz`, every tests/fuzz target for WP_FUZZ_SECONDS
@@ -38,12 +39,12 @@ run_address() {
 run_thread() {
     local dir="${WP_TSAN_BUILD_DIR:-$root/build-tsan}"
     configure "$dir" thread
-    cmake --build "$dir" -j "$jobs" --target wp_thread_tests wp_worker_tests wp_store_tests
+    cmake --build "$dir" -j "$jobs" --target wp_thread_tests wp_worker_tests wp_store_tests wp_scheduler_tests
     export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$here/tsan.supp"
     # OpenBLAS's own threads are not instrumented; the engine's pool is what is under test.
     export OPENBLAS_NUM_THREADS=1 QT_QPA_PLATFORM=offscreen
     local t
-    for t in wp_thread_tests wp_worker_tests wp_store_tests; do
+    for t in wp_thread_tests wp_worker_tests wp_store_tests wp_scheduler_tests; do
         echo "-- $t"
         "$dir/tests/$t" --gtest_brief=1
     done

@@ -96,6 +96,13 @@ try:
                                             json.dumps({"model": "/etc/passwd", "prompt": "x"}), JSON), 404, "model")
     expect("text/plain", *request("POST", "/v1/completions", json.dumps({"model": MODEL, "prompt": "x"}),
                                   {"Content-Type": "text/plain"}), 415)
+    # What a web page can send cross-site without a preflight: a form, or no type at all.
+    expect("a form", *request("POST", "/v1/completions", json.dumps({"model": MODEL, "prompt": "x"}),
+                              {"Content-Type": "application/x-www-form-urlencoded"}), 415)
+    expect("no Content-Type", *request("POST", "/v1/completions", json.dumps({"model": MODEL, "prompt": "x"})), 415)
+    # DNS rebinding: a loopback server answers only to a loopback name.
+    expect("another Host", *request("POST", "/v1/completions", json.dumps({"model": MODEL, "prompt": "x"}),
+                                    {**JSON, "Host": "rebound.example:8080"}), 403)
     expect("multipart", *request("POST", "/v1/completions",
                                  b"--b\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nx\r\n--b--\r\n",
                                  {"Content-Type": "multipart/form-data; boundary=b"}), 415)
@@ -126,7 +133,7 @@ try:
     # Slow-loris: clients sending their headers a byte at a time hold one thread each; everyone
     # else is still served meanwhile, and a client that goes silent is dropped after the timeout.
     slow = [socket.create_connection((host, port), timeout=60) for _ in range(3)]
-    head = b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    head = b"POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
     for i in range(12):
         for s in slow:
             s.sendall(head[i:i + 1])
@@ -161,7 +168,7 @@ try:
         s = socket.create_connection((host, port), timeout=30)
         body = json.dumps({"model": MODEL, "prompt": "And God said", "max_tokens": 25000, "temperature": 0,
                            "stream": stream}).encode()
-        s.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: "
+        s.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: "
                   + str(len(body)).encode() + b"\r\n\r\n" + body)
         s.close()
         for i in range(600):

@@ -186,23 +186,26 @@ TEST(Scheduler, LimitsAndRefusals) {
     bad.sampling.temperature = -1;
     EXPECT_THROW(sched.submit(bad), Error);
 
-    // One running, one waiting: the third is refused; cancelling frees the slots.
-    std::vector<std::shared_ptr<Job>> jobs;
-    bool refused = false;
-    for (int i = 0; i < 3 && !refused; ++i) {
-        try {
-            jobs.push_back(sched.submit(r));
-        } catch (const server::QueueFull&) {
-            refused = true;
-        }
-    }
-    EXPECT_TRUE(refused);
-    for (auto& j : jobs) j->cancel();
-    // The scheduler drops cancelled jobs at its next step; a new request then runs to the end.
+    // One running, one waiting (neither can end before they are cancelled): the third is
+    // refused. A queued request whose client left frees its place at once; the running one at
+    // the scheduler's next step.
+    so.ctx = 1 << 20;
+    Scheduler busy(*lm, so);
+    GenerationRequest endless = r;
+    endless.max_tokens = 1 << 20;
+    const std::shared_ptr<Job> running = busy.submit(endless);
+    const std::shared_ptr<Job> queued = busy.submit(endless);
+    EXPECT_THROW(busy.submit(endless), server::QueueFull);
+    queued->cancel();
+    const std::shared_ptr<Job> next = busy.submit(endless);
+    EXPECT_THROW(busy.submit(endless), server::QueueFull);
+    running->cancel();
+    next->cancel();
+    r.max_tokens = 3;
     std::shared_ptr<Job> after;
-    for (int tries = 0; tries < 200 && !after; ++tries) {
+    for (int tries = 0; tries < 3000 && !after; ++tries) {
         try {
-            after = sched.submit(r);
+            after = busy.submit(r);
         } catch (const server::QueueFull&) {
             std::this_thread::sleep_for(std::chrono::milliseconds(20));
         }
