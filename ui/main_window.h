@@ -40,6 +40,7 @@ struct AppOptions {
     QString modelPath;     // --model DIR
     QString dataDir;       // where the conversation database lives
     QString settingsFile;  // QSettings file (tests use a private one); empty = the user's
+    std::shared_ptr<KeyStore> keyStore;  // the API keys' store; null = the platform's secret store
 };
 
 class MainWindow : public QMainWindow {
@@ -112,7 +113,7 @@ private:
 
     AppOptions options_;
     AppSettings appSettings_;
-    RemoteModels remote_{appSettings_};  // the remote endpoints, their keys and their worker
+    RemoteModels remote_{appSettings_, options_.keyStore};  // the remote endpoints, their keys and their worker
     ConversationStore store_;
     WorkerThread worker_{QStringLiteral("inference")};
     HubThread hub_{QStringLiteral("hub")};              // the library and the hub's search

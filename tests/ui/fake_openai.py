@@ -12,7 +12,10 @@ llama-server send them, and misbehaves on request. The model id picks the stream
   <stream>+no-top-k   400 naming top_k (and min_p) while the request has them
   <stream>+no-logprobs 400 naming logprobs while the request has it
   <stream>+500        500 with an OpenAI error body
-GET /v1/models lists them. --api-key KEY: every request needs "Authorization: Bearer KEY" (401
+  <stream>+endless-line  the stream's first three events, then a 6 MB line with no end, then
+                      silence with the connection open
+GET /v1/models lists them; under /big (/big/v1/models) the list has 20000 more models (about 2 MB),
+under /huge about 34 MB of them. --api-key KEY: every request needs "Authorization: Bearer KEY" (401
 otherwise). A path starting with /html answers an HTML page (not an API). GET /fake/requests:
 every chat request's JSON body so far. Prints "PORT <n>" once listening. Standard library only.
 """
@@ -31,7 +34,7 @@ STREAMS = {
     "vllm-error": "vllm_error_midstream.sse",
     "llama-server-error": "llama_server_error_midstream.sse",
 }
-FAULTS = ["", "+cut", "+slow", "+paced", "+crlf", "+busy2", "+busy9", "+no-top-k", "+no-logprobs", "+500"]
+FAULTS = ["", "+cut", "+slow", "+paced", "+crlf", "+busy2", "+busy9", "+no-top-k", "+no-logprobs", "+500", "+endless-line"]
 
 
 class State:
@@ -86,6 +89,9 @@ class Handler(BaseHTTPRequestHandler):
         if self.api_path() == "/v1/models":
             data = [{"id": s + f, "object": "model", "created": 1733480000, "owned_by": "fake"}
                     for s in STREAMS for f in FAULTS]
+            extra = 20000 if self.path.startswith("/big/") else 340000 if self.path.startswith("/huge/") else 0
+            data += [{"id": "catalogue/model-%06d" % i, "object": "model", "created": 1733480000,
+                      "owned_by": "fake-catalogue"} for i in range(extra)]
             return self.reply(200, json.dumps({"object": "list", "data": data}).encode())
         self.reply(404, error_body("Not found: " + self.path, "not_found_error", 404))
 
@@ -142,6 +148,14 @@ class Handler(BaseHTTPRequestHandler):
                         self.wfile.write(event + b"\n\n")
                         self.wfile.flush()
                         time.sleep(state.args.pace)
+            elif fault == "endless-line":
+                events = data.split(b"\n\n")
+                self.wfile.write(b"\n\n".join(events[:3]) + b"\n\n")
+                self.wfile.write(b"data: {\"choices\": [{\"delta\": {\"content\": \"")
+                for _ in range(6):
+                    self.wfile.write(b"a" * (1 << 20))
+                self.wfile.flush()
+                time.sleep(60)  # the client must end this itself
             elif fault == "crlf":
                 for event in data.split(b"\n\n"):
                     if event:

@@ -3,7 +3,8 @@
 // restart), the library's remote rows, a local and a remote model streaming side by side in the
 // compare view (screenshots at the test screen's size and a laptop's), the chat with a remote model
 // (logprobs in the token view, a busy server's countdown, a cut stream kept and marked in the store,
-// a 401 leaving the user's message), and the Attention tab saying why it has nothing.
+// a 401 leaving the user's message, a message sent while the key is still being read), and the
+// Attention tab saying why it has nothing.
 #include <gtest/gtest.h>
 
 #include <QFile>
@@ -18,6 +19,7 @@
 #include <QTest>
 #include <QTextBrowser>
 #include <memory>
+#include <utility>
 
 #include "engine/remote_model_ref.h"
 #include "gui_test_support.h"
@@ -50,12 +52,13 @@ protected:
 
     QString settingsFile() const { return dir_.path() + "/settings.ini"; }
 
-    MainWindow& open(QSize size = {1366, 768}) {
+    MainWindow& open(QSize size = {1366, 768}, std::shared_ptr<wp::ui::KeyStore> keyStore = nullptr) {
         window_.reset();
         wp::ui::AppOptions o;
         o.modelPath = sharedDir() + "/" + kDemo;
         o.dataDir = dir_.path() + "/data";
         o.settingsFile = settingsFile();
+        o.keyStore = std::move(keyStore);
         window_ = std::make_unique<MainWindow>(o);
         window_->resize(size);
         window_->show();
@@ -235,6 +238,43 @@ TEST_F(RemoteGui, WrongKeyIsAnErrorInThePaneAndTheMessageStays) {
     ASSERT_FALSE(path.isEmpty());
     EXPECT_EQ(path.last().content, "Hello there");
     w.remoteModels().removeEndpoint(server_.base());
+}
+
+// A secret store whose reads end only when told to (a keychain slow to unlock).
+class SlowKeyStore : public wp::ui::KeyStore {
+public:
+    QHash<QString, QString> entries;
+    QList<std::pair<QString, ReadDone>> reads;  // unanswered
+    void read(const QString&, const QString& entry, ReadDone done) override { reads.push_back({entry, done}); }
+    void write(const QString&, const QString& entry, const QString& key, WriteDone done) override {
+        entries.insert(entry, key);
+        done(true, {});
+    }
+    void remove(const QString&, const QString& entry) override { entries.remove(entry); }
+    void answerReads() {
+        for (const auto& [entry, done] : std::exchange(reads, {})) done(entries.contains(entry), entries.value(entry));
+    }
+};
+
+TEST_F(RemoteGui, AMessageSentWhileTheKeyIsReadWaitsForItAndIsAnswered) {
+    wp::ui::AppSettings(settingsFile()).setRemoteEndpoints({{server_.base(), {"vllm"}}});  // added before a restart
+    auto store = std::make_shared<SlowKeyStore>();
+    store->entries.insert("remote-endpoint " + server_.base(), kKey);
+    MainWindow& w = open({1366, 768}, store);
+    ASSERT_TRUE(waitFor([&] { return !w.isLoading() && !w.modelCard().path.isEmpty(); }));
+    ASSERT_EQ(store->reads.size(), 1);
+    w.openModel(remote("vllm"));
+    w.sendMessage("Why is the sky blue?");
+    auto* status = w.findChild<QLabel*>("replyStatus");
+    ASSERT_NE(status, nullptr);
+    EXPECT_TRUE(status->text().contains("Reading the key")) << status->text().toStdString();
+    QTest::qWait(300);
+    EXPECT_TRUE(w.isGenerating());
+    EXPECT_TRUE(server_.requests().isEmpty()) << "sent before its key was read";
+    store->answerReads();
+    ASSERT_TRUE(waitFor([&] { return !w.isGenerating(); }, 60000));
+    EXPECT_TRUE(w.lastError().isEmpty()) << w.lastError().toStdString();  // sent keyless, a 401
+    EXPECT_EQ(w.messageWidgets().last()->message().content, remote_test::readRecorded("vllm_chat_stream.sse").text);
 }
 
 }  // namespace

@@ -1,57 +1,88 @@
 #include "engine/endpoint_keys.h"
 
+#include <QPointer>
 #include <qt6keychain/keychain.h>
 
 namespace wp::ui {
 
 namespace {
+
 QString entryName(const QString& endpoint) { return QStringLiteral("remote-endpoint ") + endpoint; }
+
+class QtKeychainStore : public KeyStore {
+public:
+    void read(const QString& service, const QString& entry, ReadDone done) override {
+        auto* job = new QKeychain::ReadPasswordJob(service);  // deletes itself when it ends
+        job->setKey(entry);
+        job->setInsecureFallback(false);  // never a plain file
+        QObject::connect(job, &QKeychain::Job::finished, [done](QKeychain::Job* j) {
+            done(j->error() == QKeychain::NoError, static_cast<QKeychain::ReadPasswordJob*>(j)->textData());
+        });
+        job->start();
+    }
+    void write(const QString& service, const QString& entry, const QString& key, WriteDone done) override {
+        auto* job = new QKeychain::WritePasswordJob(service);
+        job->setKey(entry);
+        job->setTextData(key);
+        job->setInsecureFallback(false);
+        QObject::connect(job, &QKeychain::Job::finished, [done](QKeychain::Job* j) {
+            const bool ok = j->error() == QKeychain::NoError;
+            done(ok, ok ? QString() : j->errorString());
+        });
+        job->start();
+    }
+    void remove(const QString& service, const QString& entry) override {
+        auto* job = new QKeychain::DeletePasswordJob(service);
+        job->setKey(entry);
+        job->setInsecureFallback(false);
+        job->start();  // nothing to tell: an entry that was never stored is gone too
+    }
+};
+
 }  // namespace
 
-EndpointKeys::EndpointKeys(QObject* parent) : QObject(parent) {
+EndpointKeys::EndpointKeys(std::shared_ptr<KeyStore> store, QObject* parent)
+    : QObject(parent), store_(store ? std::move(store) : std::make_shared<QtKeychainStore>()) {
     service_ = qEnvironmentVariable("WP_KEYCHAIN_SERVICE", QStringLiteral("windowpane"));
 }
 
 void EndpointKeys::load(const QString& endpoint) {
-    auto* job = new QKeychain::ReadPasswordJob(service_, this);
-    job->setKey(entryName(endpoint));
-    job->setInsecureFallback(false);  // never a plain file
-    connect(job, &QKeychain::Job::finished, this, [this, endpoint](QKeychain::Job* j) {
-        // A key given this session (and kept in memory) wins over a stored one read late.
-        if (j->error() == QKeychain::NoError && !keys_.contains(endpoint))
-            keys_.insert(endpoint, static_cast<QKeychain::ReadPasswordJob*>(j)->textData());
-        emit loaded(endpoint);
+    const quint64 read = ++lastRead_;
+    reading_.insert(endpoint, read);
+    QPointer<EndpointKeys> self(this);
+    store_->read(service_, entryName(endpoint), [self, endpoint, read](bool ok, const QString& key) {
+        // Gone, removed meanwhile, or given a key this session (which wins): the answer is stale.
+        if (!self || self->reading_.value(endpoint) != read) return;
+        self->reading_.remove(endpoint);
+        if (ok && !self->keys_.contains(endpoint)) self->keys_.insert(endpoint, key);
+        emit self->loaded(endpoint);
     });
-    job->start();
 }
 
 void EndpointKeys::store(const QString& endpoint, const QString& key) {
+    const bool wasReading = reading_.remove(endpoint) > 0;
     if (key.isEmpty()) {
         remove(endpoint);
         emit stored(endpoint, true, QString());
+        if (wasReading) emit loaded(endpoint);
         return;
     }
     keys_.insert(endpoint, key);  // usable at once, whatever the store says
     sessionOnly_.insert(endpoint);
-    auto* job = new QKeychain::WritePasswordJob(service_, this);
-    job->setKey(entryName(endpoint));
-    job->setTextData(key);
-    job->setInsecureFallback(false);
-    connect(job, &QKeychain::Job::finished, this, [this, endpoint](QKeychain::Job* j) {
-        const bool ok = j->error() == QKeychain::NoError;
-        if (ok) sessionOnly_.remove(endpoint);
-        emit stored(endpoint, ok, ok ? QString() : j->errorString());
+    if (wasReading) emit loaded(endpoint);  // a request waiting on the read goes with this key
+    QPointer<EndpointKeys> self(this);
+    store_->write(service_, entryName(endpoint), key, [self, endpoint](bool ok, const QString& error) {
+        if (!self) return;
+        if (ok) self->sessionOnly_.remove(endpoint);
+        emit self->stored(endpoint, ok, error);
     });
-    job->start();
 }
 
 void EndpointKeys::remove(const QString& endpoint) {
     keys_.remove(endpoint);
     sessionOnly_.remove(endpoint);
-    auto* job = new QKeychain::DeletePasswordJob(service_, this);
-    job->setKey(entryName(endpoint));
-    job->setInsecureFallback(false);
-    job->start();  // nothing to tell: an entry that was never stored is gone too
+    reading_.remove(endpoint);  // its read's answer, when it comes, is dropped
+    store_->remove(service_, entryName(endpoint));
 }
 
 }  // namespace wp::ui

@@ -10,20 +10,38 @@
 #include <QObject>
 #include <QSet>
 #include <QString>
+#include <functional>
+#include <memory>
 
 namespace wp::ui {
+
+// The secret store's three calls, each answering later through its callback (on the GUI thread).
+// The default is QtKeychain's; tests put a stand-in in its place.
+class KeyStore {
+public:
+    using ReadDone = std::function<void(bool ok, const QString& key)>;  // ok: read (an entry exists)
+    using WriteDone = std::function<void(bool ok, const QString& error)>;
+    virtual ~KeyStore() = default;
+    virtual void read(const QString& service, const QString& entry, ReadDone done) = 0;
+    virtual void write(const QString& service, const QString& entry, const QString& key, WriteDone done) = 0;
+    virtual void remove(const QString& service, const QString& entry) = 0;
+};
 
 class EndpointKeys : public QObject {
     Q_OBJECT
 public:
-    explicit EndpointKeys(QObject* parent = nullptr);
+    // `store`: null for the platform's secret store.
+    explicit EndpointKeys(std::shared_ptr<KeyStore> store = nullptr, QObject* parent = nullptr);
 
-    // The key known now for `endpoint` (empty: none, or not read yet).
+    // The key known now for `endpoint` (empty: none, or not read yet: see pending).
     QString key(const QString& endpoint) const { return keys_.value(endpoint); }
+    // Whether the stored key of `endpoint` is still being read (load called, no answer yet).
+    bool pending(const QString& endpoint) const { return reading_.contains(endpoint); }
     // Whether that key is only in memory (the secret store failed): lost when the app quits.
     bool sessionOnly(const QString& endpoint) const { return sessionOnly_.contains(endpoint); }
 
-    // Reads the stored key of `endpoint`; emits loaded (also when there is none or the store fails).
+    // Reads the stored key of `endpoint`; emits loaded (also when there is none or the store fails,
+    // and when store() gives a key before the read ends). A read outlived by remove() is ignored.
     void load(const QString& endpoint);
     // Keeps `key` for `endpoint` (an empty key removes it); emits stored with whether it is in the
     // secret store (persistent) and, when not, the store's error.
@@ -36,8 +54,11 @@ signals:
 
 private:
     QString service_;
+    std::shared_ptr<KeyStore> store_;
     QHash<QString, QString> keys_;
     QSet<QString> sessionOnly_;
+    QHash<QString, quint64> reading_;  // the endpoints being read, each with its read's number
+    quint64 lastRead_ = 0;
 };
 
 }  // namespace wp::ui

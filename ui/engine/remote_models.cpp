@@ -4,10 +4,14 @@
 
 namespace wp::ui {
 
-RemoteModels::RemoteModels(AppSettings& settings, QObject* parent)
-    : QObject(parent), settings_(settings), endpoints_(settings.remoteEndpoints()) {
-    for (const RemoteEndpoint& e : endpoints_) keys_.load(e.url);
+RemoteModels::RemoteModels(AppSettings& settings, std::shared_ptr<KeyStore> keyStore, QObject* parent)
+    : QObject(parent), settings_(settings), keys_(std::move(keyStore)), endpoints_(settings.remoteEndpoints()) {
     connect(&keys_, &EndpointKeys::stored, this, &RemoteModels::keyStored);
+    connect(&keys_, &EndpointKeys::loaded, this, [this](const QString& url) {
+        sendWaiting(url);
+        emit keyLoaded(url);
+    });
+    for (const RemoteEndpoint& e : endpoints_) keys_.load(e.url);
     RemoteWorker* w = thread_.worker();
     connect(w, &RemoteWorker::modelsListed, this, [this](quint64 id, const QStringList& models) {
         if (listing_.remove(id)) emit modelsListed(id, models);
@@ -49,7 +53,41 @@ void RemoteModels::removeEndpoint(const QString& url) {
     endpoints_.removeIf([&](const RemoteEndpoint& e) { return e.url == url; });
     settings_.setRemoteEndpoints(endpoints_);
     keys_.remove(url);
+    sendWaiting(url);  // no key to wait for any more: the server says what it thinks of that
     emit changed();
+}
+
+void RemoteModels::generate(quint64 requestId, const QString& modelPath, const QList<ChatTurn>& conversation,
+                            const GenerationSettings& settings) {
+    const auto ref = parseRemoteModelPath(modelPath);
+    if (ref && keys_.pending(ref->baseUrl)) {
+        waiting_.push_back({requestId, ref->baseUrl, modelPath, conversation, settings});
+        return;
+    }
+    thread_.post(&RemoteWorker::generate, requestId, modelPath, conversation, settings,
+                 ref ? keys_.key(ref->baseUrl) : QString());
+}
+
+void RemoteModels::cancel(quint64 requestId) {
+    thread_.cancel(requestId);
+    for (qsizetype i = 0; i < waiting_.size(); ++i)
+        if (waiting_[i].id == requestId) {
+            // Handed to the worker now, already cancelled: it ends it ("cancelled") without sending.
+            const Waiting w = waiting_.takeAt(i);
+            thread_.post(&RemoteWorker::generate, w.id, w.modelPath, w.turns, w.settings, QString());
+            return;
+        }
+}
+
+void RemoteModels::sendWaiting(const QString& endpoint) {
+    QList<Waiting> now;
+    waiting_.removeIf([&](const Waiting& w) {
+        if (w.endpoint != endpoint) return false;
+        now.push_back(w);
+        return true;
+    });
+    for (const Waiting& w : now)
+        thread_.post(&RemoteWorker::generate, w.id, w.modelPath, w.turns, w.settings, keys_.key(endpoint));
 }
 
 quint64 RemoteModels::listModels(const QString& url, const QString& key) {

@@ -17,7 +17,9 @@ namespace wp::ui {
 class RemoteModels : public QObject {
     Q_OBJECT
 public:
-    explicit RemoteModels(AppSettings& settings, QObject* parent = nullptr);
+    // `keyStore`: null for the platform's secret store (tests give a stand-in).
+    explicit RemoteModels(AppSettings& settings, std::shared_ptr<KeyStore> keyStore = nullptr,
+                          QObject* parent = nullptr);
 
     RemoteThread& thread() { return thread_; }
     const QList<RemoteEndpoint>& endpoints() const { return endpoints_; }
@@ -26,6 +28,16 @@ public:
     bool contains(const QString& modelPath) const;
     QString key(const QString& endpoint) const { return keys_.key(endpoint); }
     bool keySessionOnly(const QString& endpoint) const { return keys_.sessionOnly(endpoint); }
+    // Whether the endpoint's key is still being read from the secret store (a request waits for it).
+    bool keyPending(const QString& endpoint) const { return keys_.pending(endpoint); }
+
+    // Sends the chat request `requestId` (an id of thread()) for the remote model `modelPath` with
+    // its endpoint's key: at once, or, while that key is being read, when the read ends; never
+    // without the key while it is pending. Results come from thread()'s worker as for any request.
+    void generate(quint64 requestId, const QString& modelPath, const QList<wp::ui::ChatTurn>& conversation,
+                  const wp::ui::GenerationSettings& settings);
+    // Stops that request, also one still waiting for its key (it ends "cancelled", unsent).
+    void cancel(quint64 requestId);
 
     // Adds `url` with `models` (or replaces the endpoint with that URL) and keeps `key` in the
     // secret store (emits keyStored; an empty key deletes a stored one).
@@ -40,6 +52,7 @@ signals:
     void modelsListed(quint64 requestId, const QStringList& models);
     void listFailed(quint64 requestId, const QString& message);
     void keyStored(const QString& url, bool persistent, const QString& message);
+    void keyLoaded(const QString& url);  // its read from the secret store ended
 
 private:
     AppSettings& settings_;
@@ -47,6 +60,14 @@ private:
     EndpointKeys keys_;
     QList<RemoteEndpoint> endpoints_;
     QSet<quint64> listing_;  // this object's listModels requests
+    struct Waiting {         // a chat request held until its endpoint's key is read
+        quint64 id = 0;
+        QString endpoint, modelPath;
+        QList<ChatTurn> turns;
+        GenerationSettings settings;
+    };
+    QList<Waiting> waiting_;
+    void sendWaiting(const QString& endpoint);
 };
 
 }  // namespace wp::ui

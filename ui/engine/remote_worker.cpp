@@ -20,8 +20,13 @@ namespace wp::ui {
 
 namespace {
 
+// Tokens that came in less time than this (a reply sent in one burst, a proxy that buffers)
+// give no meaningful rate: none is shown.
+constexpr double kMinRateMs = 50;
+
 constexpr int kMaxRefusals = 4;              // 400s answered by dropping optional fields
 constexpr qsizetype kMaxErrorBody = 64 * 1024;
+constexpr qsizetype kMaxModelList = 32 * 1024 * 1024;  // a big catalogue fits; a runaway body does not
 constexpr int kChatIdleTimeoutMs = 300000;   // no byte for 5 minutes: the server is gone
 constexpr int kListTimeoutMs = 15000;
 
@@ -85,6 +90,8 @@ struct RemoteWorker::Request {
     QString finishReason;
     bool done = false;  // "data: [DONE]"
     QString streamError;
+    bool overlong = false;      // the stream sent a line or event past SseParser::kMaxEventBytes
+    qint64 listTooLarge = 0;    // the model list passed kMaxModelList: its size (as far as known)
 };
 
 RemoteWorker::RemoteWorker() {
@@ -185,6 +192,8 @@ void RemoteWorker::send(Request& r) {
     r.status = 0;
     r.body.clear();
     r.parser = SseParser();
+    r.overlong = false;
+    r.listTooLarge = 0;
     QNetworkReply* reply = nullptr;
     if (r.listing) {
         reply = network()->get(request);
@@ -211,17 +220,31 @@ void RemoteWorker::onReadyRead(Request& r) {
     if (!r.reply) return;
     if (r.status == 0) r.status = r.reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt();
     const QByteArray bytes = r.reply->readAll();
-    if (r.status != 200 || r.listing) {
-        if (r.body.size() < kMaxErrorBody * 16) r.body += bytes;  // a model list can be long; an error is cut later
+    if (r.status == 200 && r.listing) {
+        if (r.body.size() + bytes.size() > kMaxModelList) {
+            // Too much to read: stopped here, and said so (not "not JSON" for a cut body).
+            const qint64 announced = r.reply->header(QNetworkRequest::ContentLengthHeader).toLongLong();
+            r.listTooLarge = std::max<qint64>(announced, r.body.size() + bytes.size());
+            r.body.clear();
+            if (!r.reply->isFinished()) r.reply->abort();  // finished() may run now: `r` is not touched after
+            return;
+        }
+        r.body += bytes;
+        return;
+    }
+    if (r.status != 200) {
+        if (r.body.size() < kMaxErrorBody) r.body += bytes;  // an error's message is cut to this anyway
         return;
     }
     for (const SseEvent& e : r.parser.feed(bytes)) {
         handleEvent(r, e.event, e.data);
         if (!r.streamError.isEmpty() || r.cancelled) break;
     }
-    // The server gave up on this reply: close it (when it is not closed already). An abort may end
-    // the request at once (finished() runs now): nothing touches `r` after it.
-    if (!r.streamError.isEmpty() && r.reply && !r.reply->isFinished()) r.reply->abort();
+    r.overlong = r.parser.overflowed();
+    // The server gave up on this reply, or sends what cannot be read: close it (when it is not
+    // closed already). An abort may end the request at once (finished() runs now): nothing touches
+    // `r` after it.
+    if ((!r.streamError.isEmpty() || r.overlong) && r.reply && !r.reply->isFinished()) r.reply->abort();
 }
 
 void RemoteWorker::handleEvent(Request& r, const QByteArray& event, const QByteArray& data) {
@@ -252,7 +275,7 @@ void RemoteWorker::handleEvent(Request& r, const QByteArray& event, const QByteA
         live.generatedTokens = r.count;
         live.timeToFirstTokenMs = r.firstTokenMs;
         const double decodeMs = r.clock.elapsed() - r.firstTokenMs;
-        live.tokensPerSecond = r.count > 1 && decodeMs > 0 ? (r.count - 1) * 1000.0 / decodeMs : 0;
+        live.tokensPerSecond = r.count > 1 && decodeMs >= kMinRateMs ? (r.count - 1) * 1000.0 / decodeMs : 0;
         emit stats(r.id, live);
         r.sinceStats.restart();
     }
@@ -275,6 +298,13 @@ void RemoteWorker::onReplyFinished(Request& r) {
         fail(r, unreachableMessage(r.baseUrl, reply));
         return;
     }
+    if (status == 200 && r.listing && r.listTooLarge > 0) {
+        fail(r, tr("%1: the model list is too large (%2 MB; at most %3 MB is read).")
+                    .arg(r.baseUrl)
+                    .arg(static_cast<double>(r.listTooLarge) / (1024 * 1024), 0, 'f', 0)
+                    .arg(kMaxModelList / (1024 * 1024)));
+        return;
+    }
     if (status == 200 && r.listing) {
         QString why;
         const QStringList models = parseModelList(r.body, &why);
@@ -286,7 +316,12 @@ void RemoteWorker::onReplyFinished(Request& r) {
         return;
     }
     if (status == 200) {
-        if (!r.streamError.isEmpty()) {
+        if (r.overlong) {
+            const QString why = tr("the server sent a line of more than %1 MB without ending it, so the stream was cut there")
+                                    .arg(SseParser::kMaxEventBytes / (1024 * 1024));
+            if (r.count > 0) finish(r, QStringLiteral("incomplete"), why);
+            else fail(r, tr("The reply could not be read: %1.").arg(why));
+        } else if (!r.streamError.isEmpty()) {
             const QString why = tr("the server reported an error in the middle of the reply: %1").arg(r.streamError);
             if (r.count > 0) finish(r, QStringLiteral("incomplete"), why);
             else fail(r, tr("The server reported an error: %1").arg(r.streamError));
@@ -354,7 +389,7 @@ void RemoteWorker::finish(Request& r, const QString& stopReason, const QString& 
     s.generatedTokens = r.count;
     s.timeToFirstTokenMs = r.firstTokenMs < 0 ? 0 : r.firstTokenMs;
     const double decodeMs = r.clock.isValid() ? r.clock.elapsed() - s.timeToFirstTokenMs : 0;
-    s.tokensPerSecond = r.count > 1 && decodeMs > 0 ? (r.count - 1) * 1000.0 / decodeMs : 0;
+    s.tokensPerSecond = r.count > 1 && decodeMs >= kMinRateMs ? (r.count - 1) * 1000.0 / decodeMs : 0;
     s.stopReason = stopReason;
     s.incomplete = incomplete;
     s.final = true;

@@ -5,12 +5,14 @@ namespace wp::ui {
 QList<SseEvent> SseParser::feed(QByteArrayView bytes) {
     QList<SseEvent> out;
     for (const char c : bytes) {
+        if (overflowed_) break;
         if (c == '\n' && afterCR_) {  // the second half of "\r\n"
             afterCR_ = false;
             continue;
         }
         afterCR_ = c == '\r';
         if (c == '\n' || c == '\r') takeLine(out);
+        else if (line_.size() + pending_.data.size() >= kMaxEventBytes) overflowed_ = true;
         else line_.append(c);
     }
     return out;

@@ -16,8 +16,14 @@ struct SseEvent {
 
 class SseParser {
 public:
-    // The events completed by `bytes`.
+    // The most a line, or an event's data, may hold: past it the stream is no SSE we can read (a
+    // server that never sends a line end would fill the memory).
+    static constexpr qsizetype kMaxEventBytes = 4 * 1024 * 1024;
+
+    // The events completed by `bytes`. Once a line or an event outgrows kMaxEventBytes, nothing more
+    // is read (overflowed() says so): the caller ends the stream.
     QList<SseEvent> feed(QByteArrayView bytes);
+    bool overflowed() const { return overflowed_; }
     // Whether the stream so far ends inside an event (data received but no blank line yet): at the
     // end of a stream that event is dropped, as the format says, and the stream was cut.
     bool midEvent() const { return !line_.isEmpty() || hasField_; }
@@ -30,6 +36,7 @@ private:
     bool hasField_ = false;
     SseEvent pending_;
     bool hasData_ = false;
+    bool overflowed_ = false;
 };
 
 }  // namespace wp::ui

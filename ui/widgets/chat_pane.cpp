@@ -155,6 +155,11 @@ void ChatPane::setRemoteModels(RemoteModels* remote) {
         if (requestRemote_) onError(id, message);
     });
     connect(w, &RemoteWorker::retrying, this, &ChatPane::onRetrying);
+    // The reply held while its key was read goes now: say so.
+    connect(remote_, &RemoteModels::keyLoaded, this, [this](const QString& url) {
+        if (requestRemote_ && request_ != 0 && !stopRequested_ && url == card_.remoteEndpoint && !remote_->keyPending(url))
+            statusLabel_->setText(tr("Waiting for %1\u2026").arg(url));
+    });
 }
 
 void ChatPane::setModel(const ModelCard& card) {
@@ -220,10 +225,9 @@ QString ChatPane::statsText(const ReplyStats& s) {
     QString t = s.promptTokens > 0 ? tr("%1 prompt tokens").arg(s.promptTokens) : QString();
     if (s.reusedPromptTokens > 0) t += tr(" (%1 cached)").arg(s.reusedPromptTokens);
     if (!t.isEmpty()) t += QStringLiteral(" \u00b7 ");
-    t += tr("first token %1 ms \u00b7 %2 tokens \u00b7 %3 tokens/s")
-             .arg(s.timeToFirstTokenMs, 0, 'f', 0)
-             .arg(s.generatedTokens)
-             .arg(s.tokensPerSecond, 0, 'f', 1);
+    t += tr("first token %1 ms \u00b7 %2 tokens").arg(s.timeToFirstTokenMs, 0, 'f', 0).arg(s.generatedTokens);
+    // No rate where there is none to measure (one token, or a reply that arrived at once).
+    if (s.tokensPerSecond > 0) t += tr(" \u00b7 %1 tokens/s").arg(s.tokensPerSecond, 0, 'f', 1);
     if (s.kvBytes > 0) t += tr(" \u00b7 KV cache %1").arg(humanBytes(static_cast<double>(s.kvBytes)));
     if (s.stopReason == "cancelled") t += tr(" \u00b7 stopped");
     else if (s.stopReason == "max_tokens") t += tr(" \u00b7 token limit reached");
@@ -350,18 +354,19 @@ void ChatPane::startReply(qint64 userMessageId) {
         return;
     }
     request_ = requestRemote_ ? remote_->thread().nextRequestId() : worker_.nextRequestId();
-    statusLabel_->setText(requestRemote_ ? tr("Waiting for %1\u2026").arg(card_.remoteEndpoint) : tr("Reading the prompt\u2026"));
+    if (!requestRemote_) statusLabel_->setText(tr("Reading the prompt\u2026"));
+    else if (remote_->keyPending(card_.remoteEndpoint)) statusLabel_->setText(tr("Reading the key\u2026"));
+    else statusLabel_->setText(tr("Waiting for %1\u2026").arg(card_.remoteEndpoint));
     updateSendButton();
     emit generatingChanged(true);
     if (requestRemote_)
-        remote_->thread().post(&RemoteWorker::generate, request_, card_.path, turns, settings_.settings(),
-                               remote_->key(card_.remoteEndpoint));
+        remote_->generate(request_, card_.path, turns, settings_.settings());  // waits for a key being read
     else
         worker_.post(&InferenceWorker::generate, request_, card_.path, turns, settings_.settings());
 }
 
 void ChatPane::cancelRequest() {
-    if (requestRemote_ && remote_ != nullptr) remote_->thread().cancel(request_);
+    if (requestRemote_ && remote_ != nullptr) remote_->cancel(request_);
     else worker_.cancel(request_);
 }
 

@@ -337,6 +337,10 @@ void CompareView::setRemoteModels(RemoteModels* remote) {
             [this, pane](quint64 id, int seconds, int attempt, int maxAttempts, const QString& why) {
                 if (Pane* p = pane(id)) onRetrying(*p, seconds, attempt, maxAttempts, why);
             });
+    connect(remote_, &RemoteModels::keyLoaded, this, [this](const QString& url) {  // "reading the key…" ends
+        for (auto& p : panes_)
+            if (p->running && p->runRemote && p->card.remoteEndpoint == url) updatePane(*p);
+    });
 }
 
 void CompareView::onModelLoaded(Pane& p, const ModelCard& card) {
@@ -524,8 +528,7 @@ void CompareView::run() {
                 onReplyError(p.slot, p.runId, tr("%1 is a remote model, and this view has no remote backend.").arg(p.card.name));
                 continue;
             }
-            remote_->thread().post(&RemoteWorker::generate, p.runId, p.card.path, turns, settings,
-                                   remote_->key(p.card.remoteEndpoint));
+            remote_->generate(p.runId, p.card.path, turns, settings);  // waits for a key being read
         } else {
             p.tokenizeId = p.worker.nextRequestId();
             p.worker.post(&InferenceWorker::tokenize, p.tokenizeId, p.card.path, prompt);
@@ -543,7 +546,7 @@ void CompareView::stopAll() {
     for (auto& p : panes_)
         if (p->running) {
             p->stopping = true;
-            if (p->runRemote) remote_->thread().cancel(p->runId);  // thread-safe
+            if (p->runRemote) remote_->cancel(p->runId);
             else p->worker.cancel(p->runId);
         }
 }
@@ -579,7 +582,8 @@ void CompareView::updatePane(Pane& p) {
         p.title->setText(tr("<b>%1</b> \u00b7 remote \u00b7 %2").arg(p.card.name.toHtmlEscaped(), p.card.remoteEndpoint.toHtmlEscaped()));
         const ReplyStats& s = p.stats;
         QString stats = p.running && s.generatedTokens == 0
-                            ? tr("waiting for the server\u2026")
+                            ? (remote_ != nullptr && remote_->keyPending(p.card.remoteEndpoint) ? tr("reading the key\u2026")
+                                                                                             : tr("waiting for the server\u2026"))
                             : tr("first token %1 ms \u00b7 %2 tokens/s \u00b7 %3 tokens")
                                   .arg(s.timeToFirstTokenMs, 0, 'f', 0)
                                   .arg(s.tokensPerSecond, 0, 'f', 1)

@@ -7,6 +7,8 @@
 #include <QCoreApplication>
 #include <QDir>
 #include <QFileInfo>
+#include <QNetworkAccessManager>
+#include <QNetworkReply>
 #include <QProcess>
 #include <QRegularExpression>
 
@@ -19,6 +21,25 @@ namespace {
 using namespace remote_test;
 
 bool g_skipped = false;
+
+// The server's windowpane_active_sequences gauge for `model` (GET /metrics, Prometheus text, at the
+// server's root); -1 when it cannot be read.
+double activeSequences(const QString& base, const QString& model) {
+    QString root = base;
+    if (root.endsWith("/v1")) root.chop(3);
+    QNetworkAccessManager nam;
+    QNetworkReply* r = nam.get(QNetworkRequest(QUrl(root + "/metrics")));
+    spin([&] { return r->isFinished(); }, 20000);
+    const QString text = r->isFinished() && r->error() == QNetworkReply::NoError ? QString::fromUtf8(r->readAll()) : QString();
+    delete r;
+    const QRegularExpression line(QStringLiteral("^windowpane_active_sequences\\{model=\"%1\"\\} (\\S+)$")
+                                      .arg(QRegularExpression::escape(model)),
+                                  QRegularExpression::MultilineOption);
+    const auto m = line.match(text);
+    bool ok = false;
+    const double v = m.hasMatch() ? m.captured(1).toDouble(&ok) : -1;
+    return ok ? v : -1;
+}
 
 class Serve : public testing::Test {
 protected:
@@ -115,8 +136,13 @@ TEST_F(Serve, StopClosesTheStreamAndTheServerKeepsServing) {
     const Reply r = collector_.wait(id);
     EXPECT_TRUE(r.error.isEmpty()) << r.error.toStdString();
     // The model may end its reply on its own between the check above and Stop.
-    if (!endedFirst)
+    if (!endedFirst) {
         EXPECT_TRUE(r.stats.stopReason == "cancelled" || r.stats.stopReason == "eos") << r.stats.stopReason.toStdString();
+    }
+    // The server dropped the sequence: its running batch empties (a bound against a hang, not a speed check).
+    double active = -1;
+    EXPECT_TRUE(spin([&] { return (active = activeSequences(base_, models.first())) == 0; }, 60000))
+        << "windowpane_active_sequences for " << models.first().toStdString() << " is still " << active;
     s.maxNewTokens = 4;
     const Reply again = collector_.generate(path, s);
     EXPECT_TRUE(again.error.isEmpty()) << again.error.toStdString();

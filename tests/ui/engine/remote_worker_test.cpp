@@ -1,17 +1,21 @@
 // The remote backend against recorded vLLM and llama-server streams served by tests/ui/fake_openai.py:
 // the SSE reader on every split of the bytes, tokens and logprobs as the streams state them, the
 // request body from the sampling settings, retries on 429 and on refused fields, a cut stream kept
-// and marked, errors (401, 500, unreachable, an error inside the stream, not JSON), Stop. Also the
-// endpoint address's normalisation.
+// and marked, errors (401, 500, unreachable, an error inside the stream, not JSON), Stop, a line with
+// no end, big model lists, a request waiting for its key's read. Also the endpoint address's
+// normalisation.
 #include <gtest/gtest.h>
 
 #include <QCoreApplication>
 #include <QFile>
 #include <QTcpServer>
+#include <QTemporaryDir>
+#include <utility>
 
 #include "../remote_test_support.h"
 #include "engine/openai_chat.h"
 #include "engine/remote_model_ref.h"
+#include "engine/remote_models.h"
 #include "engine/sse_parser.h"
 
 namespace {
@@ -57,6 +61,22 @@ TEST(SseParser, ReadsCrLfAndCrLinesCommentsFieldsAndMultiLineData) {
     EXPECT_EQ(e[2].data, "{\"code\":500}");
     p.feed("data: {\"cut");
     EXPECT_TRUE(p.midEvent());
+}
+
+TEST(SseParser, ALineThatNeverEndsStopsTheParserAtTheCap) {
+    wp::ui::SseParser p;
+    EXPECT_EQ(p.feed("data: {\"a\":1}\n\n").size(), 1);
+    const QByteArray chunk(1 << 20, 'a');
+    p.feed("data: ");
+    for (qsizetype sent = 0; sent <= wp::ui::SseParser::kMaxEventBytes; sent += chunk.size())
+        EXPECT_TRUE(p.feed(chunk).isEmpty());
+    EXPECT_TRUE(p.overflowed());
+    EXPECT_TRUE(p.feed("\n\ndata: x\n\n").isEmpty());  // nothing more is read
+    // The data lines of one event count together.
+    wp::ui::SseParser lines;
+    const QByteArray line = "data: " + QByteArray(64 * 1024, 'b') + "\n";
+    for (int i = 0; i < 80 && !lines.overflowed(); ++i) EXPECT_TRUE(lines.feed(line).isEmpty());
+    EXPECT_TRUE(lines.overflowed());
 }
 
 TEST(EndpointUrl, NormalisesToTheV1Base) {
@@ -276,6 +296,28 @@ TEST_F(Remote, ListsModelsAndSaysWhenTheAddressIsNoApi) {
     EXPECT_TRUE(why.contains("not JSON")) << why.toStdString();
 }
 
+TEST_F(Remote, ALineWithNoEndEndsTheStreamKeepingThePartialReplyMarkedCut) {
+    const Recorded rec = readRecorded("vllm_chat_stream.sse");
+    const Reply r = collector_.generate(model("vllm+endless-line"));  // the server holds the connection open
+    EXPECT_TRUE(r.error.isEmpty()) << r.error.toStdString();
+    EXPECT_EQ(r.stats.stopReason, "incomplete");
+    EXPECT_TRUE(r.stats.incomplete.contains("4 MB")) << r.stats.incomplete.toStdString();
+    EXPECT_FALSE(r.finishedText.isEmpty());
+    EXPECT_TRUE(rec.text.startsWith(r.finishedText));
+    EXPECT_EQ(r.finishedText, r.text);
+}
+
+TEST_F(Remote, ABigModelListIsReadAndATooLargeOneSaysSo) {
+    const QString root = QStringLiteral("http://127.0.0.1:%1").arg(server_.port());
+    QString why;
+    const QStringList big = collector_.listModels(root + "/big/v1", {}, &why);  // about 2 MB
+    EXPECT_TRUE(why.isEmpty()) << why.toStdString();
+    EXPECT_GT(big.size(), 20000);
+    EXPECT_TRUE(big.contains("catalogue/model-019999"));
+    EXPECT_TRUE(collector_.listModels(root + "/huge/v1", {}, &why).isEmpty());  // about 34 MB
+    EXPECT_TRUE(why.contains("model list is too large (34 MB")) << why.toStdString();
+}
+
 TEST_F(Remote, StopEndsTheReplyWithWhatCameSoFar) {
     const quint64 id = collector_.start(model("vllm+paced"));
     ASSERT_TRUE(spin([&] { return collector_.reply(id).tokens.size() >= 2 || collector_.reply(id).ended; }));
@@ -306,6 +348,79 @@ TEST_F(RemoteWithKey, MissingOrWrongKeySaysSoAndTheRightOneWorks) {
     EXPECT_TRUE(collector_.listModels(server_.base(), {}, &why).isEmpty());
     EXPECT_TRUE(why.contains("401")) << why.toStdString();
     EXPECT_FALSE(collector_.listModels(server_.base(), "sk-test-123", &why).isEmpty());
+}
+
+// A secret store that answers reads only when told to (a keychain slow to unlock).
+class SlowKeyStore : public wp::ui::KeyStore {
+public:
+    QHash<QString, QString> entries;
+    QList<std::pair<QString, ReadDone>> reads;  // unanswered
+    void read(const QString&, const QString& entry, ReadDone done) override { reads.push_back({entry, done}); }
+    void write(const QString&, const QString& entry, const QString& key, WriteDone done) override {
+        entries.insert(entry, key);
+        done(true, {});
+    }
+    void remove(const QString&, const QString& entry) override { entries.remove(entry); }
+    void answerReads() {
+        for (const auto& [entry, done] : std::exchange(reads, {})) done(entries.contains(entry), entries.value(entry));
+    }
+};
+
+// The app's endpoints (settings in a temporary file) holding the fake server, its key in `store`.
+struct Endpoints {
+    Endpoints(const QString& base, const QString& key) {
+        wp::ui::AppSettings(file()).setRemoteEndpoints({{base, {"vllm", "vllm+paced"}}});
+        store->entries.insert("remote-endpoint " + base, key);
+    }
+    QString file() const { return dir.path() + "/settings.ini"; }
+    QTemporaryDir dir;
+    std::shared_ptr<SlowKeyStore> store = std::make_shared<SlowKeyStore>();
+};
+
+TEST_F(RemoteWithKey, ARequestSentWhileTheKeyIsReadWaitsForItAndCarriesIt) {
+    Endpoints e(server_.base(), "sk-test-123");
+    wp::ui::AppSettings settings(e.file());
+    wp::ui::RemoteModels models(settings, e.store);  // starts reading the key
+    Collector collector(models.thread());
+    ASSERT_EQ(e.store->reads.size(), 1);
+    EXPECT_TRUE(models.keyPending(server_.base()));
+    const quint64 id = models.thread().nextRequestId();
+    models.generate(id, model("vllm"), {{"user", "Why is the sky blue?"}}, {});
+    spin([] { return false; }, 300);
+    EXPECT_TRUE(server_.requests().isEmpty()) << "sent before its key was read";
+    EXPECT_FALSE(collector.reply(id).ended);
+    e.store->answerReads();
+    EXPECT_FALSE(models.keyPending(server_.base()));
+    const Reply r = collector.wait(id);
+    EXPECT_TRUE(r.error.isEmpty()) << r.error.toStdString();  // sent keyless, it would get a 401
+    EXPECT_EQ(r.text, readRecorded("vllm_chat_stream.sse").text);
+}
+
+TEST_F(RemoteWithKey, StopWhileTheKeyIsReadEndsTheRequestUnsent) {
+    Endpoints e(server_.base(), "sk-test-123");
+    wp::ui::AppSettings settings(e.file());
+    wp::ui::RemoteModels models(settings, e.store);
+    Collector collector(models.thread());
+    const quint64 id = models.thread().nextRequestId();
+    models.generate(id, model("vllm"), {{"user", "Hi"}}, {});
+    models.cancel(id);
+    const Reply r = collector.wait(id);
+    EXPECT_TRUE(r.error.isEmpty()) << r.error.toStdString();
+    EXPECT_EQ(r.stats.stopReason, "cancelled");
+    e.store->answerReads();  // nothing waits on it any more: nothing is sent
+    spin([] { return false; }, 200);
+    EXPECT_TRUE(server_.requests().isEmpty());
+}
+
+TEST_F(RemoteWithKey, AKeyReadEndingAfterItsEndpointWasRemovedIsDropped) {
+    Endpoints e(server_.base(), "sk-test-123");
+    wp::ui::AppSettings settings(e.file());
+    wp::ui::RemoteModels models(settings, e.store);
+    models.removeEndpoint(server_.base());
+    EXPECT_FALSE(models.keyPending(server_.base()));
+    e.store->entries.insert("remote-endpoint " + server_.base(), "sk-test-123");  // a read that missed the delete
+    e.store->answerReads();
+    EXPECT_TRUE(models.key(server_.base()).isEmpty());
 }
 
 }  // namespace
