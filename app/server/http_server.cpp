@@ -587,6 +587,19 @@ public:
         return usage_json(tokens, 0);
     }
 
+    // vLLM's envelope of /classify's and /score's results.
+    static ojson head_list(const char* id_prefix, const std::string& model, ojson data,
+                           const std::vector<std::vector<int>>& inputs) {
+        ojson j;
+        j["id"] = random_id(id_prefix);
+        j["object"] = "list";
+        j["created"] = std::time(nullptr);
+        j["model"] = model;
+        j["data"] = std::move(data);
+        j["usage"] = head_usage(inputs);
+        return j;
+    }
+
     // vLLM's /classify: per input the arg-max label, the probabilities (softmax; sigmoid for one label).
     void classify_route(const httplib::Request& req, const std::string& body, httplib::Response& res) {
         const ClassifyRequest r = parse_classify_request(body);
@@ -619,14 +632,7 @@ public:
             d["num_classes"] = labels.size();
             data.push_back(std::move(d));
         }
-        ojson j;
-        j["id"] = random_id("classify-");
-        j["object"] = "list";
-        j["created"] = std::time(nullptr);
-        j["model"] = m.id;
-        j["data"] = std::move(data);
-        j["usage"] = head_usage(inputs);
-        send_json(res, j);
+        send_json(res, head_list("classify-", m.id, std::move(data), inputs));
     }
 
     // vLLM's /score with a one-label model (a reward or cross-encoder model): sigmoid of its logit on
@@ -663,14 +669,7 @@ public:
             d["score"] = (*results)[i].score;
             data.push_back(std::move(d));
         }
-        ojson j;
-        j["id"] = random_id("score-");
-        j["object"] = "list";
-        j["created"] = std::time(nullptr);
-        j["model"] = m.id;
-        j["data"] = std::move(data);
-        j["usage"] = head_usage(inputs);
-        send_json(res, j);
+        send_json(res, head_list("score-", m.id, std::move(data), inputs));
     }
 
     void health(httplib::Response& res) const {
