@@ -101,6 +101,7 @@ AddEndpointDialog::AddEndpointDialog(RemoteModels& remote, QWidget* parent) : QD
                              "not saved. Add the endpoint again with its key after a restart.")
                               .arg(message));
         keyNote_->setStyleSheet(QStringLiteral("QLabel { color: #b9770e; font-weight: bold; }"));
+        this->layout()->activate();  // the longer, bold note needs more lines now, not at the next layout pass
         setStatus(tr("Added %1.").arg(endpoint_), false);
         add_->setText(tr("Done"));
         add_->setEnabled(true);
