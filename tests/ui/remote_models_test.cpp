@@ -245,6 +245,7 @@ class SlowKeyStore : public wp::ui::KeyStore {
 public:
     QHash<QString, QString> entries;
     QList<std::pair<QString, ReadDone>> reads;  // unanswered
+    QString error;                                // what reads answer with, when set (a refusal)
     void read(const QString&, const QString& entry, ReadDone done) override { reads.push_back({entry, done}); }
     void write(const QString&, const QString& entry, const QString& key, WriteDone done) override {
         entries.insert(entry, key);
@@ -252,7 +253,7 @@ public:
     }
     void remove(const QString&, const QString& entry) override { entries.remove(entry); }
     void answerReads() {
-        for (const auto& [entry, done] : std::exchange(reads, {})) done(entries.contains(entry), entries.value(entry));
+        for (const auto& [entry, done] : std::exchange(reads, {})) done(error.isEmpty() && entries.contains(entry), error.isEmpty() ? entries.value(entry) : QString(), error);
     }
 };
 

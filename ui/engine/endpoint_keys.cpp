@@ -1,6 +1,7 @@
 #include "engine/endpoint_keys.h"
 
 #include <QPointer>
+#include <QTimer>
 #include <qt6keychain/keychain.h>
 
 namespace wp::ui {
@@ -16,7 +17,10 @@ public:
         job->setKey(entry);
         job->setInsecureFallback(false);  // never a plain file
         QObject::connect(job, &QKeychain::Job::finished, [done](QKeychain::Job* j) {
-            done(j->error() == QKeychain::NoError, static_cast<QKeychain::ReadPasswordJob*>(j)->textData());
+            const QKeychain::Error e = j->error();
+            const bool denied = e == QKeychain::AccessDenied || e == QKeychain::AccessDeniedByUser;
+            done(e == QKeychain::NoError, e == QKeychain::NoError ? static_cast<QKeychain::ReadPasswordJob*>(j)->textData() : QString(),
+                 denied ? j->errorString() : QString());
         });
         job->start();
     }
@@ -44,23 +48,37 @@ public:
 EndpointKeys::EndpointKeys(std::shared_ptr<KeyStore> store, QObject* parent)
     : QObject(parent), store_(store ? std::move(store) : std::make_shared<QtKeychainStore>()) {
     service_ = qEnvironmentVariable("WP_KEYCHAIN_SERVICE", QStringLiteral("windowpane"));
+    bool ok = false;
+    const int timeout = qEnvironmentVariableIntValue("WP_KEY_READ_TIMEOUT_MS", &ok);
+    if (ok && timeout > 0) readTimeoutMs_ = timeout;
 }
 
 void EndpointKeys::load(const QString& endpoint) {
     const quint64 read = ++lastRead_;
     reading_.insert(endpoint, read);
+    readErrors_.remove(endpoint);
     QPointer<EndpointKeys> self(this);
-    store_->read(service_, entryName(endpoint), [self, endpoint, read](bool ok, const QString& key) {
-        // Gone, removed meanwhile, or given a key this session (which wins): the answer is stale.
+    store_->read(service_, entryName(endpoint), [self, endpoint, read](bool found, const QString& key, const QString& error) {
+        // Gone, removed meanwhile, given a key this session (which wins) or timed out: stale.
         if (!self || self->reading_.value(endpoint) != read) return;
         self->reading_.remove(endpoint);
-        if (ok && !self->keys_.contains(endpoint)) self->keys_.insert(endpoint, key);
+        if (found && !self->keys_.contains(endpoint)) self->keys_.insert(endpoint, key);
+        if (!error.isEmpty()) self->readErrors_.insert(endpoint, error);
         emit self->loaded(endpoint);
+    });
+    // A store that never answers (a keyring's unlock prompt left open) must not hold requests for
+    // ever; its late answer is dropped. The job itself is left alone: backends call back into it.
+    QTimer::singleShot(readTimeoutMs_, this, [this, endpoint, read] {
+        if (reading_.value(endpoint) != read) return;
+        reading_.remove(endpoint);
+        readErrors_.insert(endpoint, tr("the secret store did not answer within %1 s (is it locked?)").arg(readTimeoutMs_ / 1000.0));
+        emit loaded(endpoint);
     });
 }
 
 void EndpointKeys::store(const QString& endpoint, const QString& key) {
     const bool wasReading = reading_.remove(endpoint) > 0;
+    readErrors_.remove(endpoint);
     if (key.isEmpty()) {
         remove(endpoint);
         emit stored(endpoint, true, QString());
@@ -82,6 +100,7 @@ void EndpointKeys::remove(const QString& endpoint) {
     keys_.remove(endpoint);
     sessionOnly_.remove(endpoint);
     reading_.remove(endpoint);  // its read's answer, when it comes, is dropped
+    readErrors_.remove(endpoint);
     store_->remove(service_, entryName(endpoint));
 }
 

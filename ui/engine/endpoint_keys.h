@@ -19,7 +19,9 @@ namespace wp::ui {
 // The default is QtKeychain's; tests put a stand-in in its place.
 class KeyStore {
 public:
-    using ReadDone = std::function<void(bool ok, const QString& key)>;  // ok: read (an entry exists)
+    // found: an entry exists (key is it). error: the store refused or failed (locked, denied), as
+    // opposed to having no entry or no store at all, which are no key.
+    using ReadDone = std::function<void(bool found, const QString& key, const QString& error)>;
     using WriteDone = std::function<void(bool ok, const QString& error)>;
     virtual ~KeyStore() = default;
     virtual void read(const QString& service, const QString& entry, ReadDone done) = 0;
@@ -37,6 +39,9 @@ public:
     QString key(const QString& endpoint) const { return keys_.value(endpoint); }
     // Whether the stored key of `endpoint` is still being read (load called, no answer yet).
     bool pending(const QString& endpoint) const { return reading_.contains(endpoint); }
+    // Why the last read of the endpoint's key failed (empty: it did not): the store refused, or did
+    // not answer within the read timeout (a keyring waiting to be unlocked).
+    QString readError(const QString& endpoint) const { return readErrors_.value(endpoint); }
     // Whether that key is only in memory (the secret store failed): lost when the app quits.
     bool sessionOnly(const QString& endpoint) const { return sessionOnly_.contains(endpoint); }
 
@@ -58,6 +63,8 @@ private:
     QHash<QString, QString> keys_;
     QSet<QString> sessionOnly_;
     QHash<QString, quint64> reading_;  // the endpoints being read, each with its read's number
+    QHash<QString, QString> readErrors_;
+    int readTimeoutMs_ = 20000;  // WP_KEY_READ_TIMEOUT_MS overrides it, for tests
     quint64 lastRead_ = 0;
 };
 

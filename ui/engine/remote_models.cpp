@@ -53,13 +53,23 @@ void RemoteModels::removeEndpoint(const QString& url) {
     endpoints_.removeIf([&](const RemoteEndpoint& e) { return e.url == url; });
     settings_.setRemoteEndpoints(endpoints_);
     keys_.remove(url);
-    sendWaiting(url);  // no key to wait for any more: the server says what it thinks of that
+    // Requests waiting for its key end unsent: the user has just said not to use it.
+    waiting_.removeIf([&](const Waiting& w) {
+        if (w.endpoint != url) return false;
+        thread_.post(&RemoteWorker::reject, w.id, tr("%1 was removed; nothing was sent.").arg(url));
+        return true;
+    });
+    emit keyLoaded(url);
     emit changed();
 }
 
 void RemoteModels::generate(quint64 requestId, const QString& modelPath, const QList<ChatTurn>& conversation,
                             const GenerationSettings& settings) {
     const auto ref = parseRemoteModelPath(modelPath);
+    // The last read failed and no key came since: read again (the keyring may be open now).
+    if (ref && !keys_.readError(ref->baseUrl).isEmpty() && keys_.key(ref->baseUrl).isEmpty() &&
+        !keys_.pending(ref->baseUrl))
+        keys_.load(ref->baseUrl);
     if (ref && keys_.pending(ref->baseUrl)) {
         waiting_.push_back({requestId, ref->baseUrl, modelPath, conversation, settings});
         return;
@@ -86,8 +96,14 @@ void RemoteModels::sendWaiting(const QString& endpoint) {
         now.push_back(w);
         return true;
     });
-    for (const Waiting& w : now)
-        thread_.post(&RemoteWorker::generate, w.id, w.modelPath, w.turns, w.settings, keys_.key(endpoint));
+    const QString key = keys_.key(endpoint), error = keys_.readError(endpoint);
+    for (const Waiting& w : now) {
+        if (key.isEmpty() && !error.isEmpty())
+            thread_.post(&RemoteWorker::reject, w.id,
+                         tr("Could not read the key of %1 from the secret store: %2. Nothing was sent.").arg(endpoint, error));
+        else
+            thread_.post(&RemoteWorker::generate, w.id, w.modelPath, w.turns, w.settings, key);
+    }
 }
 
 quint64 RemoteModels::listModels(const QString& url, const QString& key) {

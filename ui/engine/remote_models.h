@@ -33,7 +33,9 @@ public:
 
     // Sends the chat request `requestId` (an id of thread()) for the remote model `modelPath` with
     // its endpoint's key: at once, or, while that key is being read, when the read ends; never
-    // without the key while it is pending. Results come from thread()'s worker as for any request.
+    // without the key while it is pending. When the read failed (refused, or no answer in time) the
+    // request ends with that error, unsent, and the next one reads again. Results come from
+    // thread()'s worker as for any request.
     void generate(quint64 requestId, const QString& modelPath, const QList<wp::ui::ChatTurn>& conversation,
                   const wp::ui::GenerationSettings& settings);
     // Stops that request, also one still waiting for its key (it ends "cancelled", unsent).
@@ -42,7 +44,7 @@ public:
     // Adds `url` with `models` (or replaces the endpoint with that URL) and keeps `key` in the
     // secret store (emits keyStored; an empty key deletes a stored one).
     void addEndpoint(const QString& url, const QStringList& models, const QString& key);
-    // Forgets the endpoint and deletes its key.
+    // Forgets the endpoint and deletes its key; requests waiting for it end unsent.
     void removeEndpoint(const QString& url);
     // Asks the server at `url` for its models: modelsListed or listFailed with the returned id.
     quint64 listModels(const QString& url, const QString& key);

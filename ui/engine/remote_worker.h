@@ -47,6 +47,8 @@ public slots:
     // finished or error; `retrying` while it waits on a busy server.
     void generate(quint64 requestId, const QString& modelPath, const QList<wp::ui::ChatTurn>& conversation,
                   const wp::ui::GenerationSettings& settings, const QString& apiKey);
+    // Ends request `requestId` with `message` without sending anything (its key could not be read).
+    void reject(quint64 requestId, const QString& message) { emit error(requestId, message); }
 
 signals:
     void modelsListed(quint64 requestId, const QStringList& models);

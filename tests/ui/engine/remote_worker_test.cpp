@@ -355,6 +355,7 @@ class SlowKeyStore : public wp::ui::KeyStore {
 public:
     QHash<QString, QString> entries;
     QList<std::pair<QString, ReadDone>> reads;  // unanswered
+    QString error;                                // what reads answer with, when set (a refusal)
     void read(const QString&, const QString& entry, ReadDone done) override { reads.push_back({entry, done}); }
     void write(const QString&, const QString& entry, const QString& key, WriteDone done) override {
         entries.insert(entry, key);
@@ -362,7 +363,7 @@ public:
     }
     void remove(const QString&, const QString& entry) override { entries.remove(entry); }
     void answerReads() {
-        for (const auto& [entry, done] : std::exchange(reads, {})) done(entries.contains(entry), entries.value(entry));
+        for (const auto& [entry, done] : std::exchange(reads, {})) done(error.isEmpty() && entries.contains(entry), error.isEmpty() ? entries.value(entry) : QString(), error);
     }
 };
 
@@ -421,6 +422,60 @@ TEST_F(RemoteWithKey, AKeyReadEndingAfterItsEndpointWasRemovedIsDropped) {
     e.store->entries.insert("remote-endpoint " + server_.base(), "sk-test-123");  // a read that missed the delete
     e.store->answerReads();
     EXPECT_TRUE(models.key(server_.base()).isEmpty());
+}
+
+// A keyring that never answers (its unlock prompt left open): the request ends with that, unsent,
+// once the read's time is up; the next request reads again and goes with the key.
+TEST_F(RemoteWithKey, AKeyReadThatNeverEndsFailsTheRequestUnsent) {
+    qputenv("WP_KEY_READ_TIMEOUT_MS", "300");
+    Endpoints e(server_.base(), "sk-test-123");
+    wp::ui::AppSettings settings(e.file());
+    wp::ui::RemoteModels models(settings, e.store);
+    qunsetenv("WP_KEY_READ_TIMEOUT_MS");
+    Collector collector(models.thread());
+    const quint64 id = models.thread().nextRequestId();
+    models.generate(id, model("vllm"), {{"user", "Hi"}}, {});
+    const Reply r = collector.wait(id);
+    EXPECT_TRUE(r.error.contains("did not answer")) << r.error.toStdString();
+    EXPECT_TRUE(server_.requests().isEmpty());
+    e.store->reads.clear();  // that read never ends
+    const quint64 again = models.thread().nextRequestId();
+    models.generate(again, model("vllm"), {{"user", "Hi"}}, {});
+    EXPECT_TRUE(models.keyPending(server_.base()));
+    e.store->answerReads();
+    const Reply ok = collector.wait(again);
+    EXPECT_TRUE(ok.error.isEmpty()) << ok.error.toStdString();
+}
+
+// A store that refuses (access denied): the request ends with its reason, not a keyless 401.
+TEST_F(RemoteWithKey, AKeyReadRefusedFailsTheRequestWithItsReason) {
+    Endpoints e(server_.base(), "sk-test-123");
+    e.store->error = "access denied by the user";
+    wp::ui::AppSettings settings(e.file());
+    wp::ui::RemoteModels models(settings, e.store);
+    Collector collector(models.thread());
+    const quint64 id = models.thread().nextRequestId();
+    models.generate(id, model("vllm"), {{"user", "Hi"}}, {});
+    e.store->answerReads();
+    const Reply r = collector.wait(id);
+    EXPECT_TRUE(r.error.contains("access denied by the user")) << r.error.toStdString();
+    EXPECT_TRUE(server_.requests().isEmpty());
+}
+
+// Removing the endpoint while a request waits for its key ends the request unsent.
+TEST_F(RemoteWithKey, RemovingTheEndpointEndsItsWaitingRequestsUnsent) {
+    Endpoints e(server_.base(), "sk-test-123");
+    wp::ui::AppSettings settings(e.file());
+    wp::ui::RemoteModels models(settings, e.store);
+    Collector collector(models.thread());
+    const quint64 id = models.thread().nextRequestId();
+    models.generate(id, model("vllm"), {{"user", "Hi"}}, {});
+    models.removeEndpoint(server_.base());
+    const Reply r = collector.wait(id);
+    EXPECT_TRUE(r.error.contains("was removed")) << r.error.toStdString();
+    e.store->answerReads();
+    spin([] { return false; }, 200);
+    EXPECT_TRUE(server_.requests().isEmpty());
 }
 
 }  // namespace
