@@ -240,26 +240,9 @@ TEST_F(RemoteGui, WrongKeyIsAnErrorInThePaneAndTheMessageStays) {
     w.remoteModels().removeEndpoint(server_.base());
 }
 
-// A secret store whose reads end only when told to (a keychain slow to unlock).
-class SlowKeyStore : public wp::ui::KeyStore {
-public:
-    QHash<QString, QString> entries;
-    QList<std::pair<QString, ReadDone>> reads;  // unanswered
-    QString error;                                // what reads answer with, when set (a refusal)
-    void read(const QString&, const QString& entry, ReadDone done) override { reads.push_back({entry, done}); }
-    void write(const QString&, const QString& entry, const QString& key, WriteDone done) override {
-        entries.insert(entry, key);
-        done(true, {});
-    }
-    void remove(const QString&, const QString& entry) override { entries.remove(entry); }
-    void answerReads() {
-        for (const auto& [entry, done] : std::exchange(reads, {})) done(error.isEmpty() && entries.contains(entry), error.isEmpty() ? entries.value(entry) : QString(), error);
-    }
-};
-
 TEST_F(RemoteGui, AMessageSentWhileTheKeyIsReadWaitsForItAndIsAnswered) {
     wp::ui::AppSettings(settingsFile()).setRemoteEndpoints({{server_.base(), {"vllm"}}});  // added before a restart
-    auto store = std::make_shared<SlowKeyStore>();
+    auto store = std::make_shared<remote_test::SlowKeyStore>();
     store->entries.insert("remote-endpoint " + server_.base(), kKey);
     MainWindow& w = open({1366, 768}, store);
     ASSERT_TRUE(waitFor([&] { return !w.isLoading() && !w.modelCard().path.isEmpty(); }));

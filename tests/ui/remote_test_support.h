@@ -5,6 +5,7 @@
 #pragma once
 
 #include <QCoreApplication>
+#include <utility>
 #include <QElapsedTimer>
 #include <QFile>
 #include <QJsonArray>
@@ -17,6 +18,7 @@
 #include <cmath>
 #include <memory>
 
+#include "engine/endpoint_keys.h"
 #include "engine/remote_thread.h"
 
 namespace remote_test {
@@ -188,6 +190,24 @@ private:
     QObject context_;
     QHash<quint64, Reply> replies_;
     QHash<quint64, QStringList> models_;
+};
+
+// A secret store whose reads end only when told to (a keychain slow to unlock).
+class SlowKeyStore : public wp::ui::KeyStore {
+public:
+    QHash<QString, QString> entries;
+    QList<std::pair<QString, ReadDone>> reads;  // unanswered
+    QString error;                                // what reads answer with, when set (a refusal)
+    void read(const QString&, const QString& entry, ReadDone done) override { reads.push_back({entry, done}); }
+    void write(const QString&, const QString& entry, const QString& key, WriteDone done) override {
+        entries.insert(entry, key);
+        done(true, {});
+    }
+    void remove(const QString&, const QString& entry) override { entries.remove(entry); }
+    void answerReads() {
+        for (const auto& [entry, done] : std::exchange(reads, {}))
+            done(error.isEmpty() && entries.contains(entry), error.isEmpty() ? entries.value(entry) : QString(), error);
+    }
 };
 
 }  // namespace remote_test

@@ -1,5 +1,7 @@
 // The compare view's judge: a reward model scores each pane's prompt and reply once a run ends,
 // and the best reply is marked.
+#include <algorithm>
+
 #include <QDir>
 
 #include "engine/model_names.h"

@@ -350,23 +350,6 @@ TEST_F(RemoteWithKey, MissingOrWrongKeySaysSoAndTheRightOneWorks) {
     EXPECT_FALSE(collector_.listModels(server_.base(), "sk-test-123", &why).isEmpty());
 }
 
-// A secret store that answers reads only when told to (a keychain slow to unlock).
-class SlowKeyStore : public wp::ui::KeyStore {
-public:
-    QHash<QString, QString> entries;
-    QList<std::pair<QString, ReadDone>> reads;  // unanswered
-    QString error;                                // what reads answer with, when set (a refusal)
-    void read(const QString&, const QString& entry, ReadDone done) override { reads.push_back({entry, done}); }
-    void write(const QString&, const QString& entry, const QString& key, WriteDone done) override {
-        entries.insert(entry, key);
-        done(true, {});
-    }
-    void remove(const QString&, const QString& entry) override { entries.remove(entry); }
-    void answerReads() {
-        for (const auto& [entry, done] : std::exchange(reads, {})) done(error.isEmpty() && entries.contains(entry), error.isEmpty() ? entries.value(entry) : QString(), error);
-    }
-};
-
 // The app's endpoints (settings in a temporary file) holding the fake server, its key in `store`.
 struct Endpoints {
     Endpoints(const QString& base, const QString& key) {
