@@ -108,6 +108,8 @@ int run_bench_kernels(const Args& a) {
         ps = {Precision::F32, Precision::BF16, Precision::Q8, Precision::Q4};
     else
         ps = {parse_precision(which)};
+    // --decode-rows: the N rows through the decode kernels, as a serving batch runs them.
+    if (a.flag("decode-rows")) ko.kernels.few_rows_limit = inputs;
     ko.rows = rows, ko.cols = cols, ko.threads = threads, ko.repeat = repeat, ko.mb = mb, ko.inputs = inputs;
     return bench_kernels(ko, ps);
 }
@@ -197,13 +199,14 @@ const CommandGroup& bench_commands() {
              run_kv_divergence},
             {"bench-kernels", "Decode kernel throughput per precision",
              {"[--rows 4864] [--cols 896] [--threads 2] [--repeat 7] [--mb 512]\n"
-              "[--precision all|f32|bf16|q8|q4] [--inputs 1] [--no-int8-gemm] [--no-bf16-gemm]\n"
-              "[--avx2]"},
+              "[--precision all|f32|bf16|q8|q4] [--inputs 1] [--decode-rows] [--no-int8-gemm]\n"
+              "[--no-bf16-gemm] [--avx2]"},
              "Decode kernel throughput: GB/s of weights read by matrix-vector products over about\n"
              "MB megabytes of matrices (a small value keeps them in cache). --inputs N > 1: the\n"
              "products with N input rows (a prompt), in GMAC/s; --no-int8-gemm and --no-bf16-gemm\n"
-             "take sgemm instead of the int8 (q8/q4) or bf16 product; --avx2 as for bench.\n",
-             {{"no-int8-gemm", "no-bf16-gemm", "avx2"}, {"rows", "inputs", "cols", "threads", "repeat", "precision", "mb"}},
+             "take sgemm instead of the int8 (q8/q4) or bf16 product; --decode-rows runs the N rows\n"
+             "through the decode kernels, as a serving batch does; --avx2 as for bench.\n",
+             {{"decode-rows", "no-int8-gemm", "no-bf16-gemm", "avx2"}, {"rows", "inputs", "cols", "threads", "repeat", "precision", "mb"}},
              run_bench_kernels},
             {"choose-kernels", "The decode kernels measured fastest on this CPU",
              {"[--threads N] [--remeasure] [--json]"},

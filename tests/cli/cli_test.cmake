@@ -320,6 +320,11 @@ foreach(prec f32 bf16 q8 q4)
   endif()
 endforeach()
 run_fail("a multiple of 32" bench-kernels --cols 100)
+# --decode-rows: several input rows through the decode kernels, in GMAC/s.
+run_ok(bench-kernels --rows 64 --cols 96 --mb 1 --repeat 2 --threads 2 --inputs 4 --decode-rows --precision q8)
+if(NOT OUT MATCHES "4 input rows" OR NOT OUT MATCHES "  q8 +[0-9.]+ GMAC/s")
+  message(FATAL_ERROR "bench-kernels --decode-rows: ${OUT}")
+endif()
 # choose-kernels: measured on request, then read from its file; bench reports the set that ran.
 run_ok(choose-kernels --threads 2 --remeasure --json)
 string(JSON applicable GET "${OUT}" applicable)
