@@ -19,11 +19,13 @@ namespace wp::cli {
 
 namespace {
 
-// --no-int8-gemm, --no-bf16-gemm and --avx2 of bench and bench-kernels. --avx2: our kernels as a CPU
+// --no-int8-gemm, --no-bf16-gemm, --no-int8-queries and --avx2 of bench, bench-kernels and
+// bench-attention. --avx2: our kernels as a CPU
 // without AVX-512 runs them (OpenBLAS still chooses its own).
 void apply_kernel_flags(const Args& a, KernelOptions& kernels) {
     if (a.flag("no-int8-gemm")) kernels.int8_gemm = false;
     if (a.flag("no-bf16-gemm")) kernels.bf16_gemm = false;
+    if (a.flag("no-int8-queries")) kernels.int8_queries = false;
     if (a.flag("avx2")) {
         kernels.avx512 = false;
         kernels.int8_gemm = false;
@@ -84,6 +86,7 @@ int run_bench_attention(const Args& a) {
     o.threads = threads_option(a, o.threads);
     o.repeat = static_cast<int>(a.integer("repeat", o.repeat));
     o.kv = parse_kv_type(a.str("kv", "f16"));
+    apply_kernel_flags(a, o.kernels);
     if (o.context < 1 || o.layers < 1 || o.kv_heads < 1 || o.heads < o.kv_heads || o.heads % o.kv_heads ||
         o.head_dim < 8 || o.head_dim % 8 || o.repeat < 1 || o.threads < 0)
         throw UsageError("--context, --layers, --kv-heads and --repeat >= 1; --heads a multiple of --kv-heads; "
@@ -141,6 +144,7 @@ int run_kv_divergence(const Args& a) {
     o.max_tokens = static_cast<int>(a.integer("max-tokens", o.max_tokens));
     o.threads = threads_option(a, 0);
     o.json = a.flag("json");
+    o.int8_queries = !a.flag("no-int8-queries");
     if (o.max_tokens < 2) throw UsageError("--max-tokens must be >= 2");
     return kv_divergence(o);
 }
@@ -153,15 +157,17 @@ const CommandGroup& bench_commands() {
         {
             {"bench", "Load time, prefill and decode tokens/s of a model",
              {"--model PATH [--precision f32|bf16|q8|q4] [--kv f32|f16|q8] [--threads N] [--prompt-tokens 512]\n"
-              "[--gen-tokens 128] [--repeat 5] [--json] [--no-int8-gemm] [--no-bf16-gemm] [--avx2 | --avx512]"},
+              "[--gen-tokens 128] [--repeat 5] [--json] [--no-int8-gemm] [--no-bf16-gemm] [--no-int8-queries]\n"
+              "[--avx2 | --avx512]"},
              "Load time, prefill and decode tokens/s (median, min-max), peak RSS, KV bytes.\n"
              "--no-int8-gemm: q8/q4 prompts through sgemm instead of the int8 product.\n"
              "--no-bf16-gemm: bf16 prompts through sgemm instead of bf16 dot products.\n"
+             "--no-int8-queries: a q8 cache scored against f32 queries, not int8 ones.\n"
              "--avx2: the AVX2 decode kernels and neither product, as on a CPU without AVX-512\n"
              "(for comparison; OpenBLAS still picks its own kernels).\n"
              "--avx512: the AVX-512 decode kernels for every precision; by default each precision\n"
              "decodes on the set measured fastest on this CPU (see choose-kernels).\n",
-             {{"json", "no-int8-gemm", "no-bf16-gemm", "avx2", "avx512"},
+             {{"json", "no-int8-gemm", "no-bf16-gemm", "no-int8-queries", "avx2", "avx512"},
               {"model", "precision", "kv", "threads", "prompt-tokens", "gen-tokens", "repeat"}},
              run_bench},
             {"bench-batch", "Aggregate decode tokens/s of N concurrent streams (continuous batching)",
@@ -183,19 +189,20 @@ const CommandGroup& bench_commands() {
              run_bench_memory},
             {"bench-attention", "Decode attention over a full cache: time per token, GB/s",
              {"[--context 2048] [--layers 26] [--heads 8] [--kv-heads 4] [--head-dim 256]\n"
-              "[--threads 2] [--repeat 7] [--kv f16]"},
+              "[--threads 2] [--repeat 7] [--kv f16] [--no-int8-queries] [--avx2]"},
              "Decode attention over a full cache in every layer (defaults: gemma2-2b's shape):\n"
-             "time per token and GB/s of cache read. --kv f32|f16|q8: how the cache holds K and V.\n",
-             {{}, {"context", "layers", "heads", "kv-heads", "head-dim", "threads", "repeat", "kv"}},
+             "time per token and GB/s of cache read. --kv f32|f16|q8: how the cache holds K and V.\n"
+             "--no-int8-queries: a q8 cache scored against f32 queries; --avx2 as for bench.\n",
+             {{"no-int8-queries", "avx2", "no-int8-gemm", "no-bf16-gemm"}, {"context", "layers", "heads", "kv-heads", "head-dim", "threads", "repeat", "kv"}},
              run_bench_attention},
             {"kv-divergence", "Accuracy cost of a KV cache type: KL divergence over a text",
              {"--model PATH --text FILE [--kv q8] [--against f16] [--precision P] [--max-tokens 2048]\n"
-              "[--threads N] [--json]"},
+              "[--threads N] [--no-int8-queries] [--json]"},
              "Runs the text (its first --max-tokens tokens, at most the model's positions) token by\n"
              "token with a cache of type --kv and one of type --against; prints the KL divergence of\n"
              "each position's next-token distribution (mean, 99th percentile, max, in nats) and how\n"
-             "often the top token agrees.\n",
-             {{"json"}, {"model", "text", "kv", "against", "precision", "max-tokens", "threads"}},
+             "often the top token agrees. --no-int8-queries: q8 caches scored against f32 queries.\n",
+             {{"json", "no-int8-queries"}, {"model", "text", "kv", "against", "precision", "max-tokens", "threads"}},
              run_kv_divergence},
             {"bench-kernels", "Decode kernel throughput per precision",
              {"[--rows 4864] [--cols 896] [--threads 2] [--repeat 7] [--mb 512]\n"

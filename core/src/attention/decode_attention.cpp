@@ -104,7 +104,7 @@ void decode_attention(const AttentionStep& step, ThreadPool& pool, AttentionScra
             bias = b;
         }
     }
-    const float* q = step.q;
+    const float* q = queries_as_scored(step, s);
     const float* kn = step.k;
     const float* vn = step.v;
     float* att = step.out;

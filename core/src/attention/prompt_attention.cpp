@@ -41,7 +41,7 @@ void prompt_attention(const AttentionStep& step, ThreadPool& pool, AttentionScra
         Vp = vw;
         head_stride = n;
     }
-    const float* q = step.q;
+    const float* q = queries_as_scored(step, s);
     const float* kn = step.k;
     const float* vn = step.v;
     float* att = step.out;

@@ -61,6 +61,12 @@ void decode_attention(const AttentionStep& step, ThreadPool& pool, AttentionScra
 // Several new tokens, over a cache that may already hold some (a prompt fed in chunks).
 void prompt_attention(const AttentionStep& step, ThreadPool& pool, AttentionScratch& scratch);
 
+// The step's queries as attention scores them: over a q8 cache with KernelOptions::int8_queries,
+// rounded to int8 in the cache's blocks (d = amax / 127, q = round(x / d) d, in s.query); else
+// step.q itself. Decode and prompt attention both take them, so a token's scores agree whether it
+// came alone or in a chunk.
+const float* queries_as_scored(const AttentionStep& step, AttentionScratch& s);
+
 // Absolute positions of the keys an attention step sees: the cache's slots (ring layers in slot
 // order), then the `count` new tokens at pos0.. . `room`: the buffer is made at least that long.
 inline std::int64_t* key_positions(const KvCache& cache, int layer, std::int64_t pos0, int count,

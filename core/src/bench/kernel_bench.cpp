@@ -161,7 +161,7 @@ AttentionBenchResult run_attention_bench(const AttentionBenchOptions& o) {
     for (auto& x : q) x = nd(rng);
     ThreadPool pool(pool_threads(o.threads));
     AttentionScratch scratch;
-    const KernelOptions kernels;
+    const KernelOptions& kernels = o.kernels;
     auto token = [&] {
         for (int l = 0; l < o.layers; ++l)
             decode_attention({c, cache, l, n, 1, q.data(), k.data(), v.data(), out.data(), nullptr, kernels}, pool, scratch);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <limits>
 #include <type_traits>
@@ -332,6 +333,14 @@ WP_AVX2 std::size_t softcap_avx2(float* x, std::size_t n, float cap) {
 // while f16 and f32 are memory-bound and measured the same either way (docs/KERNELS.md).
 #define WP_AVX512_DECODE __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
 
+WP_AVX512_DECODE inline __mmask16 lanes16_decode(int n) {
+    return n >= 16 ? __mmask16(0xffff) : n <= 0 ? __mmask16(0) : static_cast<__mmask16>((1u << n) - 1);
+}
+
+WP_AVX512_DECODE inline __m512 load16(const std::uint16_t* p, std::size_t i) {
+    return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i)));
+}
+
 // Sixteen int8 within one block (blocks are multiples of 16 long here) times its scale.
 WP_AVX512_DECODE inline __m512 load16(const Q8Rows& r, std::size_t i) {
     const __m512 v = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(r.q + i))));
@@ -472,14 +481,189 @@ WP_AVX512_DECODE void mix_dispatch512(const float* p, std::size_t ps, int nq, co
         nq -= take;
     }
 }
+
+// exp8 on 16 lanes (the same operations, so each element's e^x is exp8's).
+WP_AVX512_DECODE inline __m512 exp16(__m512 x) {
+    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.3365447f)), _mm512_set1_ps(88.3762626f));
+    const __m512 fx = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                           _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    x = _mm512_fnmadd_ps(fx, _mm512_set1_ps(0.693359375f), x);
+    x = _mm512_fnmadd_ps(fx, _mm512_set1_ps(-2.12194440e-4f), x);
+    __m512 y = _mm512_set1_ps(1.9875691500e-4f);
+    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(1.3981999507e-3f));
+    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(8.3334519073e-3f));
+    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(4.1665795894e-2f));
+    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(1.6666665459e-1f));
+    y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(5.0000001201e-1f));
+    y = _mm512_fmadd_ps(y, _mm512_mul_ps(x, x), _mm512_add_ps(x, _mm512_set1_ps(1.0f)));
+    const __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(fx), _mm512_set1_epi32(127)), 23);
+    return _mm512_mul_ps(y, _mm512_castsi512_ps(e));
+}
+
+// softmax_row_avx2 on 16 lanes, for rows without a soft-cap (decode over a long context spends a
+// fifth of its attention here on 8 lanes); the tail of fewer than 16 in masked lanes.
+WP_AVX512_DECODE float softmax_row_avx512(float* x, int n, float scale, const float* bias) {
+    const __m512 sc = _mm512_set1_ps(scale);
+    __m512 mx = _mm512_set1_ps(kNegInf);
+    for (int i = 0; i < n; i += 16) {
+        const __mmask16 m = lanes16_decode(n - i);
+        __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), sc);
+        if (bias) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, bias + i));
+        _mm512_mask_storeu_ps(x + i, m, v);
+        mx = _mm512_mask_max_ps(mx, m, mx, v);
+    }
+    const float mxs = _mm512_reduce_max_ps(mx);
+    if (mxs == kNegInf) {  // every key masked
+        std::fill(x, x + n, 0.0f);
+        return kNegInf;
+    }
+    const __m512 mv = _mm512_set1_ps(mxs);
+    __m512 sum = _mm512_setzero_ps();
+    for (int i = 0; i < n; i += 16) {
+        const __mmask16 m = lanes16_decode(n - i);
+        const __m512 v = _mm512_maskz_loadu_ps(m, x + i);
+        // Masked keys (-inf) give exactly 0.
+        const __m512 e = _mm512_maskz_mov_ps(_mm512_mask_cmp_ps_mask(m, v, _mm512_set1_ps(kNegInf), _CMP_NEQ_OQ), exp16(_mm512_sub_ps(v, mv)));
+        _mm512_mask_storeu_ps(x + i, m, e);
+        sum = _mm512_add_ps(sum, e);
+    }
+    const float s = _mm512_reduce_add_ps(sum);
+    const __m512 inv = _mm512_set1_ps(1.0f / s);
+    for (int i = 0; i < n; i += 16) {
+        const __mmask16 m = lanes16_decode(n - i);
+        _mm512_mask_storeu_ps(x + i, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), inv));
+    }
+    return mxs + std::log(s);
+}
+
+// Scores against a q8 cache on integer dot products (int8_queries; blocks of 32, head_dim a
+// multiple of 64): each query head rounded to int8 blocks (d = amax / 127, as queries_as_scored
+// rounds them, so a query already rounded keeps its integers), the keys made unsigned (k + 128,
+// which vpdpbusd takes) and every lane's sum started at -128 x its four query bytes, which leaves
+// exactly the signed sum. A 64-byte chunk's lanes 0-7 hold one block, 8-15 the next; each lane is
+// scaled by its block's key scale x query scale into the float sums reduced by sum16.
+#define WP_AVX512_VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")))
+
+constexpr int kVnniMaxHeads = 8, kVnniMaxDim = 512;
+
+// Up to eight query heads as the kernel reads them: per head, d int8; per 64-byte chunk, 16
+// lanes' starting sums and 16 lanes' query scales.
+struct Q8Queries {
+    alignas(64) std::int8_t q[kVnniMaxHeads * kVnniMaxDim];
+    alignas(64) std::int32_t start[kVnniMaxHeads * kVnniMaxDim / 4];
+    alignas(64) float scale[kVnniMaxHeads * kVnniMaxDim / 4];
+};
+
+void round_q8_queries(const float* q, int nq, int d, Q8Queries& out) {
+    const int lanes = d / 4;
+    for (int h = 0; h < nq; ++h)
+        for (int b = 0; b < d; b += 32) {
+            const float* x = q + static_cast<std::size_t>(h) * d + b;
+            float amax = 0.0f;
+            for (int i = 0; i < 32; ++i) amax = std::max(amax, std::fabs(x[i]));
+            const float dq = amax / 127.0f, inv = dq > 0.0f ? 1.0f / dq : 0.0f;
+            std::int8_t* o = out.q + h * d + b;
+            for (int i = 0; i < 32; ++i) o[i] = static_cast<std::int8_t>(std::clamp(std::nearbyint(x[i] * inv), -127.0f, 127.0f));
+            for (int l = 0; l < 8; ++l) {  // block b / 32 is lanes (b % 64) / 4 .. + 7 of chunk b / 64
+                const int lane = h * lanes + b / 4 + l;
+                out.start[lane] = -128 * (o[4 * l] + o[4 * l + 1] + o[4 * l + 2] + o[4 * l + 3]);
+                out.scale[lane] = dq;
+            }
+        }
+}
+
+// Key chunk at element e: 64 bytes made unsigned, and its two blocks' scales spread over the lanes.
+WP_AVX512_VNNI inline void q8_key_chunk(const Q8Rows& keys, std::size_t e, __m512i& kv, __m512& kd) {
+    const __m512i pair = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+    kv = _mm512_xor_si512(_mm512_loadu_si512(keys.q + e), _mm512_set1_epi8(static_cast<char>(0x80)));
+    const __m128 two = _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(keys.scales + (e >> 5))));
+    kd = _mm512_permutexvar_ps(pair, _mm512_castps128_ps512(two));
+}
+
+// acc + head h's chunk c against a key chunk, scaled.
+WP_AVX512_VNNI inline __m512 q8_chunk_dot(const Q8Queries& qq, int d, int h, int c, __m512i kv, __m512 kd, __m512 acc) {
+    const int lanes = d / 4;
+    const __m512i s = _mm512_dpbusd_epi32(_mm512_load_si512(qq.start + h * lanes + 16 * c), kv,
+                                          _mm512_load_si512(qq.q + h * d + 64 * c));
+    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(kd, _mm512_load_ps(qq.scale + h * lanes + 16 * c)), acc);
+}
+
+template <int NQ, int NK>
+WP_AVX512_VNNI void scores_vnni(const Q8Queries& qq, int d, const Q8Rows& keys, std::size_t ks, int n, float* out,
+                                std::size_t os) {
+    constexpr int PF = 16;
+    int j = 0;
+    for (; j + NK <= n; j += NK) {
+        for (int k = j + PF; k < std::min(n, j + PF + NK); ++k)
+            for (int b = 0; b < d; b += 64) _mm_prefetch(reinterpret_cast<const char*>(keys.q + k * ks + b), _MM_HINT_T1);
+        static_assert(NQ * NK <= 16);
+        __m512 acc[16];
+        for (int a = 0; a < 16; ++a) acc[a] = _mm512_setzero_ps();
+        for (int c = 0; c < d / 64; ++c) {
+            __m512i kv[NK];
+            __m512 kd[NK];
+            for (int k = 0; k < NK; ++k) q8_key_chunk(keys, (j + k) * ks + 64 * c, kv[k], kd[k]);
+            for (int h = 0; h < NQ; ++h)
+                for (int k = 0; k < NK; ++k) acc[h * NK + k] = q8_chunk_dot(qq, d, h, c, kv[k], kd[k], acc[h * NK + k]);
+        }
+        alignas(64) float sums[16];
+        _mm512_store_ps(sums, sum16(acc));
+        for (int h = 0; h < NQ; ++h) std::memcpy(out + h * os + j, sums + h * NK, sizeof(float) * NK);
+    }
+    for (; j < n; ++j) {
+        __m512 acc[NQ];
+        for (int h = 0; h < NQ; ++h) acc[h] = _mm512_setzero_ps();
+        for (int c = 0; c < d / 64; ++c) {
+            __m512i kv;
+            __m512 kd;
+            q8_key_chunk(keys, j * ks + 64 * c, kv, kd);
+            for (int h = 0; h < NQ; ++h) acc[h] = q8_chunk_dot(qq, d, h, c, kv, kd, acc[h]);
+        }
+        for (int h = 0; h < NQ; ++h) out[h * os + j] = _mm512_reduce_add_ps(acc[h]);
+    }
+}
+
+bool vnni_scores_fit(const Q8Rows& keys, int d, std::size_t ks) {
+    return keys.block == 32 && d % 64 == 0 && d <= kVnniMaxDim && ks % 64 == 0;
+}
+
+WP_AVX512_VNNI void scores_dispatch_vnni(const float* q, int nq, int d, const Q8Rows& keys, std::size_t ks, int n,
+                                         float* out, std::size_t os) {
+    Q8Queries qq;
+    while (nq > 0) {
+        const int take = std::min(nq, kVnniMaxHeads);
+        round_q8_queries(q, take, d, qq);
+        switch (take) {  // up to 16 sums, reduced together by sum16
+            case 1: scores_vnni<1, 16>(qq, d, keys, ks, n, out, os); break;
+            case 2: scores_vnni<2, 8>(qq, d, keys, ks, n, out, os); break;
+            case 3: scores_vnni<3, 5>(qq, d, keys, ks, n, out, os); break;
+            case 4: scores_vnni<4, 4>(qq, d, keys, ks, n, out, os); break;
+            case 5: scores_vnni<5, 3>(qq, d, keys, ks, n, out, os); break;
+            case 6: scores_vnni<6, 2>(qq, d, keys, ks, n, out, os); break;
+            case 7: scores_vnni<7, 2>(qq, d, keys, ks, n, out, os); break;
+            default: scores_vnni<8, 2>(qq, d, keys, ks, n, out, os); break;
+        }
+        q += static_cast<std::size_t>(take) * d;
+        out += take * os;
+        nq -= take;
+    }
+}
 #endif  // WP_X86
 
 template <typename T>
 void scores_any(const float* q, int nq, int d, const T& keys, std::size_t ks, int n, float* out, std::size_t os,
                 const KernelOptions& options) {
 #ifdef WP_X86
-    if constexpr (std::is_same_v<T, Q8Rows>)
+    if constexpr (std::is_same_v<T, Q8Rows>) {
+        if (options.int8_queries && avx512_decode_kernels(options) && vnni_scores_fit(keys, d, ks))
+            return scores_dispatch_vnni(q, nq, d, keys, ks, n, out, os);
         if (avx512_decode_kernels(options) && d % 16 == 0) return scores_dispatch512(q, nq, d, keys, ks, n, out, os);
+    }
+    // f16 on 16 lanes where several query heads share each key (compute-bound: qwen2-1.5b's six
+    // at 8,192 keys, 17.6-24.6 ms per token on 8 lanes, 14.2-16.7 on 16); with one or two
+    // (memory-bound, gemma2-2b) 16 lanes measured the same or a little slower.
+    if constexpr (std::is_same_v<T, const std::uint16_t*>)
+        if (nq >= 3 && avx512_decode_kernels(options) && d % 16 == 0) return scores_dispatch512(q, nq, d, keys, ks, n, out, os);
     if (use_avx2_kernels(options) && d % 8 == 0) return scores_dispatch(q, nq, d, keys, ks, n, out, os);
 #endif
     scores_scalar(q, nq, d, keys, ks, n, out, os);
@@ -491,6 +675,8 @@ void mix_any(const float* p, std::size_t ps, int nq, const T& values, std::size_
 #ifdef WP_X86
     if constexpr (std::is_same_v<T, Q8Rows>)
         if (avx512_decode_kernels(options) && d % 16 == 0) return mix_dispatch512(p, ps, nq, values, vs, n, d, out);
+    if constexpr (std::is_same_v<T, const std::uint16_t*>)  // as scores_any
+        if (nq >= 3 && avx512_decode_kernels(options) && d % 16 == 0) return mix_dispatch512(p, ps, nq, values, vs, n, d, out);
     if (use_avx2_kernels(options) && d % 8 == 0) return mix_dispatch(p, ps, nq, values, vs, n, d, out);
 #endif
     mix_scalar(p, ps, nq, values, vs, n, d, out);
@@ -595,6 +781,7 @@ void attention_mix(const float* p, std::size_t ps, int nq, const Q8Rows& values,
 
 float softmax_row(float* x, int n, float scale, float cap, const float* bias, const KernelOptions& options) {
 #ifdef WP_X86
+    if (cap <= 0 && avx512_decode_kernels(options)) return softmax_row_avx512(x, n, scale, bias);
     if (use_avx2_kernels(options)) return softmax_row_avx2(x, n, scale, cap, bias);
 #endif
     float m = kNegInf;

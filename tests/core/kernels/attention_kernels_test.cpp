@@ -131,6 +131,17 @@ TEST(AttentionKernels, ScoresAndMixMatchReference) {
     }
 }
 
+// x rounded in place to int8 in blocks of `block`: d = amax / 127, round(x / d) d, ties to even.
+void round_to_int8_blocks(std::vector<float>& x, std::size_t block) {
+    for (std::size_t b = 0; b < x.size(); b += block) {
+        float amax = 0;
+        for (std::size_t i = b; i < b + block; ++i) amax = std::max(amax, std::fabs(x[i]));
+        if (amax == 0) continue;
+        const float d = amax / 127.0f;
+        for (std::size_t i = b; i < b + block; ++i) x[i] = std::nearbyint(x[i] * (1.0f / d)) * d;
+    }
+}
+
 // q8 rows (a q8 KV cache's): every kernel set (AVX-512, AVX2, scalar) against sums in double over
 // the values the int8 and scales stand for.
 TEST(AttentionKernels, Q8ScoresAndMixMatchReference) {
@@ -142,8 +153,11 @@ TEST(AttentionKernels, Q8ScoresAndMixMatchReference) {
     KernelOptions no512;
     no512.avx512 = false;
     sets.push_back({"AVX2", no512});
+    KernelOptions f32_queries;
+    f32_queries.int8_queries = false;
+    sets.push_back({"AVX-512, f32 queries", f32_queries});
     for (const Set& set : sets)
-        for (int d : {8, 16, 64, 72, 256})
+        for (int d : {8, 16, 64, 72, 128, 256})
             for (int nq : {1, 2, 3, 4, 5, 6, 7, 8, 11})  // each head count the kernels group differently
                 for (int n : {0, 1, 67, 130}) {
                     SCOPED_TRACE("d=" + std::to_string(d) + " nq=" + std::to_string(nq) + " n=" + std::to_string(n) + " " + set.name);
@@ -160,17 +174,30 @@ TEST(AttentionKernels, Q8ScoresAndMixMatchReference) {
                     for (std::size_t i = 0; i < total; ++i) widened[i] = q8[i] * scales[i / block];
                     const Q8Rows rows(q8.data() + d, scales.data() + d / block, block);
                     const auto q = randn(static_cast<std::size_t>(nq) * d, d + nq);
+                    // The same query rounded to int8 in blocks of 32 (one scale each, amax / 127):
+                    // what attention hands a q8 cache's kernels (queries_as_scored).
+                    std::vector<float> qr(q);
+                    if (d % 32 == 0) round_to_int8_blocks(qr, 32);
                     const std::size_t os = static_cast<std::size_t>(n) + 3;
-                    std::vector<float> sc(nq * os, -7.0f);
-                    attention_scores(q.data(), nq, d, rows, stride, n, sc.data(), os, set.kernels);
-                    for (int h = 0; h < nq; ++h) {
-                        for (int j = 0; j < n; ++j) {
-                            double r = 0;
-                            for (int i = 0; i < d; ++i) r += static_cast<double>(q[h * d + i]) * widened[j * stride + d + i];
-                            ASSERT_NEAR(sc[h * os + j], r, 1e-4 * (1 + std::fabs(r)));
+                    auto check_scores = [&](const std::vector<float>& query, const std::vector<float>& as_if, const char* what) {
+                        SCOPED_TRACE(what);
+                        std::vector<float> sc(nq * os, -7.0f);
+                        attention_scores(query.data(), nq, d, rows, stride, n, sc.data(), os, set.kernels);
+                        for (int h = 0; h < nq; ++h) {
+                            for (int j = 0; j < n; ++j) {
+                                double r = 0;
+                                for (int i = 0; i < d; ++i) r += static_cast<double>(as_if[h * d + i]) * widened[j * stride + d + i];
+                                ASSERT_NEAR(sc[h * os + j], r, 1e-4 * (1 + std::fabs(r)));
+                            }
+                            ASSERT_EQ(sc[h * os + n], -7.0f) << "wrote past the keys";
                         }
-                        ASSERT_EQ(sc[h * os + n], -7.0f) << "wrote past the keys";
-                    }
+                    };
+                    check_scores(qr, qr, "a rounded query");
+                    // An unrounded query: the integer kernel (AVX-512 VNNI, blocks of 32, head_dim
+                    // a multiple of 64) rounds it itself; the others take it as it is.
+                    const bool integer = set.kernels.int8_queries && !set.kernels.force_scalar && set.kernels.avx512 &&
+                                         cpu_has_avx512_vnni() && block == 32 && d % 64 == 0;
+                    check_scores(q, integer ? qr : q, integer ? "an unrounded query, rounded by the kernel" : "an unrounded query");
                     auto p = randn(nq * os, 11);
                     for (std::size_t i = 0; i < p.size(); ++i) p[i] = i % 5 == 0 ? 0.0f : std::fabs(p[i]);
                     std::vector<float> o(static_cast<std::size_t>(nq) * d, 9.0f);

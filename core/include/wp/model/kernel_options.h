@@ -17,6 +17,10 @@ struct KernelOptions {
     // Products of bf16 weights with more than few_rows_limit input rows by bf16 dot products
     // (AVX-512 BF16, the input rounded to bf16); off: the weights widened for sgemm.
     bool bf16_gemm = true;
+    // Attention over a q8 KV cache takes each query rounded to int8 in the cache's blocks (one
+    // scale per block, as llama.cpp's q8_0 cache scores), on every path and CPU, so that decode
+    // scores its keys by integer dot products (AVX-512 VNNI, blocks of 32); off: f32 queries.
+    bool int8_queries = true;
     // The plain scalar loops instead of the vector kernels, wherever these options are passed:
     // a model's matrix products and attention; quantization at load, ops:: and the KV cache's f16
     // conversion keep their vector loops (tests compare those directly). Implies the three above off.
