@@ -15,13 +15,13 @@ const float* queries_as_scored(const AttentionStep& step, AttentionScratch& s) {
         const float* x = step.q + b;
         float amax = 0.0f;
         for (std::size_t i = 0; i < block; ++i) amax = std::max(amax, std::fabs(x[i]));
-        // A zero or non-finite block keeps its values (the keys' quantizer zeroes a non-finite
-        // one; a query's NaN should show, not vanish).
-        if (!(amax > 0.0f) || !std::isfinite(amax)) {
+        // A zero, subnormal-scaled or non-finite block keeps its values (a query's NaN should
+        // show, not vanish; the integer kernel takes such a block's head on the f32 loops).
+        const float d = amax / 127.0f, inv = 1.0f / d;
+        if (!(amax > 0.0f) || !std::isfinite(amax) || !std::isfinite(inv)) {
             std::copy(x, x + block, q + b);
             continue;
         }
-        const float d = amax / 127.0f, inv = 1.0f / d;
         for (std::size_t i = 0; i < block; ++i) q[b + i] = std::nearbyint(x[i] * inv) * d;
     }
     return q;

@@ -329,8 +329,9 @@ WP_AVX2 std::size_t softcap_avx2(float* x, std::size_t n, float cap) {
 }
 
 // The AVX-512 forms of scores_avx2 and mix_avx2, the same loops on 16 lanes, for the q8 cache
-// only: its widening (int8 to f32, times the block's scale) makes the AVX2 loops compute-bound,
-// while f16 and f32 are memory-bound and measured the same either way (docs/KERNELS.md).
+// (its widening, int8 to f32 times the block's scale, makes the AVX2 loops compute-bound) and
+// for f16 where three or more query heads share each key (scores_any); f32 and f16 with fewer
+// heads are memory-bound and measured the same either way (docs/KERNELS.md).
 #define WP_AVX512_DECODE __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
 
 WP_AVX512_DECODE inline __mmask16 lanes16_decode(int n) {
@@ -554,14 +555,21 @@ struct Q8Queries {
     alignas(64) float scale[kVnniMaxHeads * kVnniMaxDim / 4];
 };
 
-void round_q8_queries(const float* q, int nq, int d, Q8Queries& out) {
+// False when a block holds a NaN or an infinity, or is too small for its scale's inverse: then
+// the caller scores on f32 loops, as queries_as_scored leaves such blocks unrounded.
+bool round_q8_queries(const float* q, int nq, int d, Q8Queries& out) {
     const int lanes = d / 4;
     for (int h = 0; h < nq; ++h)
         for (int b = 0; b < d; b += 32) {
             const float* x = q + static_cast<std::size_t>(h) * d + b;
             float amax = 0.0f;
-            for (int i = 0; i < 32; ++i) amax = std::max(amax, std::fabs(x[i]));
+            for (int i = 0; i < 32; ++i) {
+                const float a = std::fabs(x[i]);
+                if (!(a <= std::numeric_limits<float>::max())) return false;  // NaN, inf
+                amax = std::max(amax, a);
+            }
             const float dq = amax / 127.0f, inv = dq > 0.0f ? 1.0f / dq : 0.0f;
+            if (!std::isfinite(inv)) return false;
             std::int8_t* o = out.q + h * d + b;
             for (int i = 0; i < 32; ++i) o[i] = static_cast<std::int8_t>(std::clamp(std::nearbyint(x[i] * inv), -127.0f, 127.0f));
             for (int l = 0; l < 8; ++l) {  // block b / 32 is lanes (b % 64) / 4 .. + 7 of chunk b / 64
@@ -570,13 +578,14 @@ void round_q8_queries(const float* q, int nq, int d, Q8Queries& out) {
                 out.scale[lane] = dq;
             }
         }
+    return true;
 }
 
 // Key chunk at element e: 64 bytes made unsigned, and its two blocks' scales spread over the lanes.
 WP_AVX512_VNNI inline void q8_key_chunk(const Q8Rows& keys, std::size_t e, __m512i& kv, __m512& kd) {
     const __m512i pair = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
     kv = _mm512_xor_si512(_mm512_loadu_si512(keys.q + e), _mm512_set1_epi8(static_cast<char>(0x80)));
-    const __m128 two = _mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(keys.scales + (e >> 5))));
+    const __m128 two = _mm_castsi128_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(keys.scales + (e >> 5))));
     kd = _mm512_permutexvar_ps(pair, _mm512_castps128_ps512(two));
 }
 
@@ -632,8 +641,9 @@ WP_AVX512_VNNI void scores_dispatch_vnni(const float* q, int nq, int d, const Q8
     Q8Queries qq;
     while (nq > 0) {
         const int take = std::min(nq, kVnniMaxHeads);
-        round_q8_queries(q, take, d, qq);
-        switch (take) {  // up to 16 sums, reduced together by sum16
+        if (!round_q8_queries(q, take, d, qq)) {
+            scores_dispatch512(q, take, d, keys, ks, n, out, os);
+        } else switch (take) {  // up to 16 sums, reduced together by sum16
             case 1: scores_vnni<1, 16>(qq, d, keys, ks, n, out, os); break;
             case 2: scores_vnni<2, 8>(qq, d, keys, ks, n, out, os); break;
             case 3: scores_vnni<3, 5>(qq, d, keys, ks, n, out, os); break;

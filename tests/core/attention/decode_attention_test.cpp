@@ -3,6 +3,7 @@
 // every cache type, with parts whose keys are all masked.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 #include <vector>
@@ -85,6 +86,63 @@ TEST(DecodeAttention, SplitContextEqualsOneThread) {
                 EXPECT_NEAR(sum, 1.0, 1e-5);
             }
         }
+    }
+}
+
+// Over a q8 cache the queries are scored rounded to int8 in the cache's blocks: decode and prompt
+// attention with int8_queries equal, within float rounding, the f32-query path given a query the
+// test rounds itself (d = amax / 127, ties to even), and differ from it given the query as it is.
+TEST(DecodeAttention, Q8CacheScoresQueriesRoundedToInt8) {
+    ModelConfig c;
+    c.num_layers = 1;
+    c.num_heads = 6;
+    c.num_kv_heads = 2;
+    c.head_dim = 128;  // blocks of 32: the integer kernel where the CPU has AVX-512 VNNI
+    c.attn_scale = 0.09f;
+    c.layer_masks = {MaskSpec{}};
+    constexpr int kPast = 700, kNew = 3;
+    const int kd = c.kv_dim(), qd = c.q_dim();
+    std::mt19937 rng(11);
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    std::vector<float> k(static_cast<std::size_t>(kPast) * kd), v(k.size()), q(static_cast<std::size_t>(kNew) * qd),
+        kn(static_cast<std::size_t>(kNew) * kd), vn(kn.size());
+    for (auto* a : {&k, &v, &q, &kn, &vn})
+        for (auto& x : *a) x = 2.0f * nd(rng);
+    KvCache cache(c, CacheKind::Dynamic, 0, KvType::Q8);
+    ASSERT_EQ(cache.q8_block(), 32);
+    cache.store(0, k.data(), v.data(), kPast);
+    cache.advance(kPast);
+    cache.round_as_stored(kn.data(), kn.size());
+    cache.round_as_stored(vn.data(), vn.size());
+    std::vector<float> rounded(q);
+    for (std::size_t b = 0; b < rounded.size(); b += 32) {
+        float amax = 0;
+        for (std::size_t i = b; i < b + 32; ++i) amax = std::max(amax, std::fabs(rounded[i]));
+        const float d = amax / 127.0f;
+        for (std::size_t i = b; i < b + 32; ++i) rounded[i] = std::nearbyint(rounded[i] * (1.0f / d)) * d;
+    }
+    ThreadPool pool(2);
+    auto run = [&](const std::vector<float>& query, bool int8_queries, int count) {
+        KernelOptions kernels;
+        kernels.int8_queries = int8_queries;
+        AttentionScratch scratch;
+        std::vector<float> out(static_cast<std::size_t>(count) * qd, -1.0f);
+        const AttentionStep step{c, cache, 0, kPast, count, query.data(), kn.data(), vn.data(), out.data(), nullptr, kernels};
+        if (count == 1) decode_attention(step, pool, scratch);
+        else prompt_attention(step, pool, scratch);
+        return out;
+    };
+    for (int count : {1, kNew}) {
+        SCOPED_TRACE(count == 1 ? "decode" : "prompt");
+        const auto as_scored = run(q, true, count);
+        const auto reference = run(rounded, false, count);
+        const auto unrounded = run(q, false, count);
+        double moved = 0;
+        for (std::size_t i = 0; i < as_scored.size(); ++i) {
+            ASSERT_NEAR(as_scored[i], reference[i], 2e-5 * (1 + std::fabs(reference[i]))) << i;
+            moved = std::max(moved, static_cast<double>(std::fabs(unrounded[i] - reference[i])));
+        }
+        EXPECT_GT(moved, 1e-4) << "rounding the queries changed nothing: the test would not see it skipped";
     }
 }
 

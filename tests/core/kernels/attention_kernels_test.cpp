@@ -79,14 +79,22 @@ TEST(AttentionKernels, PromptKernelsMatchReference) {
             }
 }
 
+// Each test below runs the default kernels, the AVX2 ones (avx512 off) and the scalar loops.
+const char* const kSetNames[] = {"default", "AVX2", "scalar"};
+KernelOptions kernel_set(int set) {
+    KernelOptions k = scalar_kernels(set == 2);
+    if (set == 1) k.avx512 = false;
+    return k;
+}
+
 TEST(AttentionKernels, ScoresAndMixMatchReference) {
-    for (bool force_scalar : {false, true}) {
-        const KernelOptions kernels = scalar_kernels(force_scalar);
+    for (int set = 0; set < 3; ++set) {
+        const KernelOptions kernels = kernel_set(set);
         for (int d : {8, 64, 72, 256})
             for (int nq : {1, 2, 3, 4, 5, 7, 8, 9})
                 for (int n : {0, 1, 5, 67, 130}) {
-                    SCOPED_TRACE("d=" + std::to_string(d) + " nq=" + std::to_string(nq) + " n=" + std::to_string(n) +
-                                 (force_scalar ? " scalar" : ""));
+                    SCOPED_TRACE("d=" + std::to_string(d) + " nq=" + std::to_string(nq) + " n=" + std::to_string(n) + " " +
+                                 kSetNames[set]);
                     const std::size_t stride = static_cast<std::size_t>(d) * 3 + 8;  // rows of a wider cache
                     const auto q = randn(static_cast<std::size_t>(nq) * d, d + nq);
                     const auto kv = randn(stride * std::max(n, 1), n + 5);
@@ -196,7 +204,7 @@ TEST(AttentionKernels, Q8ScoresAndMixMatchReference) {
                     // An unrounded query: the integer kernel (AVX-512 VNNI, blocks of 32, head_dim
                     // a multiple of 64) rounds it itself; the others take it as it is.
                     const bool integer = set.kernels.int8_queries && !set.kernels.force_scalar && set.kernels.avx512 &&
-                                         cpu_has_avx512_vnni() && block == 32 && d % 64 == 0;
+                                         cpu_has_avx512_vnni() && block == 32 && d % 64 == 0 && stride % 64 == 0;
                     check_scores(q, integer ? qr : q, integer ? "an unrounded query, rounded by the kernel" : "an unrounded query");
                     auto p = randn(nq * os, 11);
                     for (std::size_t i = 0; i < p.size(); ++i) p[i] = i % 5 == 0 ? 0.0f : std::fabs(p[i]);
@@ -211,9 +219,34 @@ TEST(AttentionKernels, Q8ScoresAndMixMatchReference) {
                 }
 }
 
+// A query the integer kernel cannot round (a NaN, an infinity, or values too small for their
+// scale's inverse) is scored on the f32 loops: a NaN shows in its scores instead of turning into 0.
+TEST(AttentionKernels, Q8ScoresOfUnroundableQueriesFallBackToF32) {
+    constexpr int d = 128, n = 40;
+    std::vector<std::int8_t> q8(static_cast<std::size_t>(n) * d, 3);
+    std::vector<float> scales(static_cast<std::size_t>(n) * d / 32, 0.01f);
+    const Q8Rows rows(q8.data(), scales.data(), 32);
+    KernelOptions f32;
+    f32.int8_queries = false;
+    for (float odd : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity(), 1e-39f}) {
+        SCOPED_TRACE(odd);
+        std::vector<float> q(d, 0.5f);
+        if (odd < 1e-30f) std::fill(q.begin() + 32, q.begin() + 64, odd);  // a block of subnormals
+        else q[70] = odd;
+        std::vector<float> got(n), want(n);
+        attention_scores(q.data(), 1, d, rows, d, n, got.data(), n);
+        attention_scores(q.data(), 1, d, rows, d, n, want.data(), n, f32);
+        for (int j = 0; j < n; ++j) {
+            if (std::isnan(want[j])) ASSERT_TRUE(std::isnan(got[j])) << j;
+            else ASSERT_EQ(got[j], want[j]) << j;
+        }
+    }
+}
+
 TEST(AttentionKernels, SoftmaxRowWithCapAndMask) {
-    for (bool force_scalar : {false, true}) {
-        const KernelOptions kernels = scalar_kernels(force_scalar);
+    for (int set = 0; set < 3; ++set) {
+        const KernelOptions kernels = kernel_set(set);
+        SCOPED_TRACE(kSetNames[set]);
         for (int n : {1, 7, 8, 9, 100, 1031})
             for (float cap : {0.0f, 50.0f}) {
                 SCOPED_TRACE("n=" + std::to_string(n) + " cap=" + std::to_string(cap));

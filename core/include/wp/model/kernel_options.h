@@ -1,6 +1,7 @@
 // Which of the engine's kernels run. A model holds one (LoadOptions::kernels) and hands it to every
-// matrix product it runs; benchmarks fill it from --avx2, --no-int8-gemm and --no-bf16-gemm, tests to compare the
-// paths. The defaults take the fastest kernels the CPU has. Dispatch: docs/KERNELS.md.
+// matrix product and attention step it runs; benchmarks fill it from --avx2, --no-int8-gemm,
+// --no-bf16-gemm and --no-int8-queries, tests to compare the paths. The defaults take the fastest
+// kernels the CPU has. Dispatch: docs/KERNELS.md.
 #pragma once
 
 #include <array>
@@ -17,14 +18,15 @@ struct KernelOptions {
     // Products of bf16 weights with more than few_rows_limit input rows by bf16 dot products
     // (AVX-512 BF16, the input rounded to bf16); off: the weights widened for sgemm.
     bool bf16_gemm = true;
-    // Attention over a q8 KV cache takes each query rounded to int8 in the cache's blocks (one
-    // scale per block, as llama.cpp's q8_0 cache scores), on every path and CPU, so that decode
-    // scores its keys by integer dot products (AVX-512 VNNI, blocks of 32); off: f32 queries.
-    bool int8_queries = true;
     // The plain scalar loops instead of the vector kernels, wherever these options are passed:
     // a model's matrix products and attention; quantization at load, ops:: and the KV cache's f16
     // conversion keep their vector loops (tests compare those directly). Implies the three above off.
     bool force_scalar = false;
+    // Attention over a q8 KV cache takes each query rounded to int8 in the cache's blocks (one
+    // scale per block, as llama.cpp's q8_0 cache scores), on every path and CPU (force_scalar
+    // too: it changes what is computed, not how), so that decode scores its keys by integer dot
+    // products (AVX-512 VNNI, blocks of 32); off: f32 queries.
+    bool int8_queries = true;
     // Per precision (indexed by Precision), the decode kernels (one input row, and every product
     // that takes their path) run the AVX2 set although the CPU has the AVX-512 one: what
     // choose_decode_kernels (decode_kernel_choice.h) measured to be faster on this CPU.
