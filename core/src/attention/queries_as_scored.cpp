@@ -17,11 +17,12 @@ const float* queries_as_scored(const AttentionStep& step, AttentionScratch& s) {
         for (std::size_t i = 0; i < block; ++i) amax = std::max(amax, std::fabs(x[i]));
         // A zero, subnormal-scaled or non-finite block keeps its values (a query's NaN should
         // show, not vanish; the integer kernel takes such a block's head on the f32 loops).
-        const float d = amax / 127.0f, inv = 1.0f / d;
-        if (!(amax > 0.0f) || !std::isfinite(amax) || !std::isfinite(inv)) {
+        const float d = amax / 127.0f;
+        if (!(d > 0.0f) || !std::isfinite(d) || !std::isfinite(1.0f / d)) {
             std::copy(x, x + block, q + b);
             continue;
         }
+        const float inv = 1.0f / d;
         for (std::size_t i = 0; i < block; ++i) q[b + i] = std::nearbyint(x[i] * inv) * d;
     }
     return q;

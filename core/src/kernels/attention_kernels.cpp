@@ -568,8 +568,9 @@ bool round_q8_queries(const float* q, int nq, int d, Q8Queries& out) {
                 if (!(a <= std::numeric_limits<float>::max())) return false;  // NaN, inf
                 amax = std::max(amax, a);
             }
-            const float dq = amax / 127.0f, inv = dq > 0.0f ? 1.0f / dq : 0.0f;
-            if (!std::isfinite(inv)) return false;
+            const float dq = amax / 127.0f;
+            if (amax > 0.0f && !(dq > 0.0f && std::isfinite(1.0f / dq))) return false;
+            const float inv = dq > 0.0f ? 1.0f / dq : 0.0f;
             std::int8_t* o = out.q + h * d + b;
             for (int i = 0; i < 32; ++i) o[i] = static_cast<std::int8_t>(std::clamp(std::nearbyint(x[i] * inv), -127.0f, 127.0f));
             for (int l = 0; l < 8; ++l) {  // block b / 32 is lanes (b % 64) / 4 .. + 7 of chunk b / 64
