@@ -193,7 +193,7 @@ const CommandGroup& bench_commands() {
              "Decode attention over a full cache in every layer (defaults: gemma2-2b's shape):\n"
              "time per token and GB/s of cache read. --kv f32|f16|q8: how the cache holds K and V.\n"
              "--no-int8-queries: a q8 cache scored against f32 queries; --avx2 as for bench.\n",
-             {{"no-int8-queries", "avx2", "no-int8-gemm", "no-bf16-gemm"}, {"context", "layers", "heads", "kv-heads", "head-dim", "threads", "repeat", "kv"}},
+             {{"no-int8-queries", "avx2"}, {"context", "layers", "heads", "kv-heads", "head-dim", "threads", "repeat", "kv"}},
              run_bench_attention},
             {"kv-divergence", "Accuracy cost of a KV cache type: KL divergence over a text",
              {"--model PATH --text FILE [--kv q8] [--against f16] [--precision P] [--max-tokens 2048]\n"

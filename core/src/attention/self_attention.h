@@ -62,10 +62,17 @@ void decode_attention(const AttentionStep& step, ThreadPool& pool, AttentionScra
 void prompt_attention(const AttentionStep& step, ThreadPool& pool, AttentionScratch& scratch);
 
 // The step's queries as attention scores them: over a q8 cache with KernelOptions::int8_queries,
-// rounded to int8 in the cache's blocks (d = amax / 127, q = round(x / d) d, in s.query); else
-// step.q itself. Decode and prompt attention both take them, so a token's scores agree whether it
-// came alone or in a chunk.
-const float* queries_as_scored(const AttentionStep& step, AttentionScratch& s);
+// rounded to int8 in the cache's blocks as it rounds its keys (KvCache::round_as_stored), in
+// s.query; else step.q itself. Decode and prompt attention both take them, so a token's scores
+// agree whether it came alone or in a chunk.
+inline const float* queries_as_scored(const AttentionStep& step, AttentionScratch& s) {
+    if (step.cache.type() != KvType::Q8 || !step.kernels.int8_queries) return step.q;
+    const std::size_t n = static_cast<std::size_t>(step.count) * step.cfg.q_dim();
+    float* q = ensure(s.query, n);
+    std::copy(step.q, step.q + n, q);
+    step.cache.round_as_stored(q, n);
+    return q;
+}
 
 // Absolute positions of the keys an attention step sees: the cache's slots (ring layers in slot
 // order), then the `count` new tokens at pos0.. . `room`: the buffer is made at least that long.

@@ -8,6 +8,7 @@
 #include <type_traits>
 
 #include "kernels/kernel_choice.h"
+#include "kernels/prepared_input.h"
 #include "wp/io/float16.h"
 
 #if defined(__x86_64__) || defined(_M_X64)
@@ -334,13 +335,12 @@ WP_AVX2 std::size_t softcap_avx2(float* x, std::size_t n, float cap) {
 // heads are memory-bound and measured the same either way (docs/KERNELS.md).
 #define WP_AVX512_DECODE __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma,f16c")))
 
-WP_AVX512_DECODE inline __mmask16 lanes16_decode(int n) {
-    return n >= 16 ? __mmask16(0xffff) : n <= 0 ? __mmask16(0) : static_cast<__mmask16>((1u << n) - 1);
-}
-
 WP_AVX512_DECODE inline __m512 load16(const std::uint16_t* p, std::size_t i) {
     return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i)));
 }
+
+// The first n of 16 lanes (plain integer arithmetic: callable from any target).
+inline __mmask16 lanes16(int n) { return n >= 16 ? __mmask16(0xffff) : n <= 0 ? __mmask16(0) : static_cast<__mmask16>((1u << n) - 1); }
 
 // Sixteen int8 within one block (blocks are multiples of 16 long here) times its scale.
 WP_AVX512_DECODE inline __m512 load16(const Q8Rows& r, std::size_t i) {
@@ -507,7 +507,7 @@ WP_AVX512_DECODE float softmax_row_avx512(float* x, int n, float scale, const fl
     const __m512 sc = _mm512_set1_ps(scale);
     __m512 mx = _mm512_set1_ps(kNegInf);
     for (int i = 0; i < n; i += 16) {
-        const __mmask16 m = lanes16_decode(n - i);
+        const __mmask16 m = lanes16(n - i);
         __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), sc);
         if (bias) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, bias + i));
         _mm512_mask_storeu_ps(x + i, m, v);
@@ -521,7 +521,7 @@ WP_AVX512_DECODE float softmax_row_avx512(float* x, int n, float scale, const fl
     const __m512 mv = _mm512_set1_ps(mxs);
     __m512 sum = _mm512_setzero_ps();
     for (int i = 0; i < n; i += 16) {
-        const __mmask16 m = lanes16_decode(n - i);
+        const __mmask16 m = lanes16(n - i);
         const __m512 v = _mm512_maskz_loadu_ps(m, x + i);
         // Masked keys (-inf) give exactly 0.
         const __m512 e = _mm512_maskz_mov_ps(_mm512_mask_cmp_ps_mask(m, v, _mm512_set1_ps(kNegInf), _CMP_NEQ_OQ), exp16(_mm512_sub_ps(v, mv)));
@@ -531,7 +531,7 @@ WP_AVX512_DECODE float softmax_row_avx512(float* x, int n, float scale, const fl
     const float s = _mm512_reduce_add_ps(sum);
     const __m512 inv = _mm512_set1_ps(1.0f / s);
     for (int i = 0; i < n; i += 16) {
-        const __mmask16 m = lanes16_decode(n - i);
+        const __mmask16 m = lanes16(n - i);
         _mm512_mask_storeu_ps(x + i, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), inv));
     }
     return mxs + std::log(s);
@@ -555,29 +555,29 @@ struct Q8Queries {
     alignas(64) float scale[kVnniMaxHeads * kVnniMaxDim / 4];
 };
 
-// False when a block holds a NaN or an infinity, or is too small for its scale's inverse: then
-// the caller scores on f32 loops, as queries_as_scored leaves such blocks unrounded.
+// The nq heads (d each) as Q8Queries, rounded as matrix inputs are (quantize_input_blocks). False
+// when a block holds a NaN or an infinity, or is too small for its scale's inverse: those heads
+// are scored on the f32 loops instead.
 bool round_q8_queries(const float* q, int nq, int d, Q8Queries& out) {
-    const int lanes = d / 4;
-    for (int h = 0; h < nq; ++h)
-        for (int b = 0; b < d; b += 32) {
-            const float* x = q + static_cast<std::size_t>(h) * d + b;
-            float amax = 0.0f;
-            for (int i = 0; i < 32; ++i) {
-                const float a = std::fabs(x[i]);
-                if (!(a <= std::numeric_limits<float>::max())) return false;  // NaN, inf
-                amax = std::max(amax, a);
-            }
-            const float dq = amax / 127.0f;
-            if (amax > 0.0f && !(dq > 0.0f && std::isfinite(1.0f / dq))) return false;
-            const float inv = dq > 0.0f ? 1.0f / dq : 0.0f;
-            std::int8_t* o = out.q + h * d + b;
-            for (int i = 0; i < 32; ++i) o[i] = static_cast<std::int8_t>(std::clamp(std::nearbyint(x[i] * inv), -127.0f, 127.0f));
-            for (int l = 0; l < 8; ++l) {  // block b / 32 is lanes (b % 64) / 4 .. + 7 of chunk b / 64
-                const int lane = h * lanes + b / 4 + l;
-                out.start[lane] = -128 * (o[4 * l] + o[4 * l + 1] + o[4 * l + 2] + o[4 * l + 3]);
-                out.scale[lane] = dq;
-            }
+    const int n = nq * d, blocks = n / 32;
+    for (int b = 0; b < blocks; ++b) {
+        float amax = 0.0f;
+        for (int i = 32 * b; i < 32 * b + 32; ++i) {
+            const float a = std::fabs(q[i]);
+            if (!(a <= std::numeric_limits<float>::max())) return false;  // NaN, inf
+            amax = std::max(amax, a);
+        }
+        const float scale = amax / 127.0f;  // as quantize_input_blocks takes it
+        if (amax > 0.0f && !(scale > 0.0f && std::isfinite(1.0f / scale))) return false;
+    }
+    float scales[kVnniMaxHeads * kVnniMaxDim / 32];
+    quantize_input_blocks(q, n, out.q, scales, KernelOptions{});
+    // Heads are contiguous, so block b is lanes 8b .. 8b + 7 of the chunks laid end to end.
+    for (int b = 0; b < blocks; ++b)
+        for (int l = 0; l < 8; ++l) {
+            const std::int8_t* o = out.q + 32 * b + 4 * l;
+            out.start[8 * b + l] = -128 * (o[0] + o[1] + o[2] + o[3]);
+            out.scale[8 * b + l] = scales[b];
         }
     return true;
 }
@@ -661,20 +661,26 @@ WP_AVX512_VNNI void scores_dispatch_vnni(const float* q, int nq, int d, const Q8
 }
 #endif  // WP_X86
 
+// The AVX-512 loops for a unit of nq query heads over rows of T: q8 always; f16 where several
+// query heads share each key (compute-bound: qwen2-1.5b's six at 8,192 keys, 17.6-24.6 ms per
+// token on 8 lanes, 14.2-16.7 on 16), not with one or two (memory-bound, gemma2-2b: 16 lanes
+// measured the same or a little slower); f32 never (kAvx512Rows).
+template <typename T>
+constexpr bool kAvx512Rows = std::is_same_v<T, Q8Rows> || std::is_same_v<T, const std::uint16_t*>;
+template <typename T>
+bool avx512_rows(int nq, int d, const KernelOptions& options) {
+    return avx512_decode_kernels(options) && d % 16 == 0 && (std::is_same_v<T, Q8Rows> || nq >= 3);
+}
+
 template <typename T>
 void scores_any(const float* q, int nq, int d, const T& keys, std::size_t ks, int n, float* out, std::size_t os,
                 const KernelOptions& options) {
 #ifdef WP_X86
-    if constexpr (std::is_same_v<T, Q8Rows>) {
+    if constexpr (std::is_same_v<T, Q8Rows>)
         if (options.int8_queries && avx512_decode_kernels(options) && vnni_scores_fit(keys, d, ks))
             return scores_dispatch_vnni(q, nq, d, keys, ks, n, out, os);
-        if (avx512_decode_kernels(options) && d % 16 == 0) return scores_dispatch512(q, nq, d, keys, ks, n, out, os);
-    }
-    // f16 on 16 lanes where several query heads share each key (compute-bound: qwen2-1.5b's six
-    // at 8,192 keys, 17.6-24.6 ms per token on 8 lanes, 14.2-16.7 on 16); with one or two
-    // (memory-bound, gemma2-2b) 16 lanes measured the same or a little slower.
-    if constexpr (std::is_same_v<T, const std::uint16_t*>)
-        if (nq >= 3 && avx512_decode_kernels(options) && d % 16 == 0) return scores_dispatch512(q, nq, d, keys, ks, n, out, os);
+    if constexpr (kAvx512Rows<T>)
+        if (avx512_rows<T>(nq, d, options)) return scores_dispatch512(q, nq, d, keys, ks, n, out, os);
     if (use_avx2_kernels(options) && d % 8 == 0) return scores_dispatch(q, nq, d, keys, ks, n, out, os);
 #endif
     scores_scalar(q, nq, d, keys, ks, n, out, os);
@@ -684,10 +690,8 @@ template <typename T>
 void mix_any(const float* p, std::size_t ps, int nq, const T& values, std::size_t vs, int n, int d, float* out,
              const KernelOptions& options) {
 #ifdef WP_X86
-    if constexpr (std::is_same_v<T, Q8Rows>)
-        if (avx512_decode_kernels(options) && d % 16 == 0) return mix_dispatch512(p, ps, nq, values, vs, n, d, out);
-    if constexpr (std::is_same_v<T, const std::uint16_t*>)  // as scores_any
-        if (nq >= 3 && avx512_decode_kernels(options) && d % 16 == 0) return mix_dispatch512(p, ps, nq, values, vs, n, d, out);
+    if constexpr (kAvx512Rows<T>)
+        if (avx512_rows<T>(nq, d, options)) return mix_dispatch512(p, ps, nq, values, vs, n, d, out);
     if (use_avx2_kernels(options) && d % 8 == 0) return mix_dispatch(p, ps, nq, values, vs, n, d, out);
 #endif
     mix_scalar(p, ps, nq, values, vs, n, d, out);
@@ -699,7 +703,6 @@ void mix_any(const float* p, std::size_t ps, int nq, const T& values, std::size_
 #define WP_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma")))
 
 // The first min(16, max(0, n)) of 16 lanes.
-inline __mmask16 lanes16(int n) { return n >= 16 ? __mmask16(0xffff) : n <= 0 ? __mmask16(0) : static_cast<__mmask16>((1u << n) - 1); }
 
 // out[i * os + x] (+)= sum_t a[i * as + t] * b(t, x) for i < nq (rows of a up to 8 are read) and
 // x < nx, with b(t, x) = b[(x / 32) * bblock + t * bs + x % 32]: eight rows x 32 lanes of x in 16

@@ -27,7 +27,7 @@ struct Q8Rows {
 // scores[h * score_stride + j] = q_h . K_j for the nq query heads q (contiguous, head_dim each)
 // and the n cached keys K_j = keys + j * key_stride (f16, f32 or q8). q8 keys with
 // options.int8_queries on AVX-512 VNNI (blocks of 32, head_dim a multiple of 64) take q rounded to
-// int8 blocks of 32 (as queries_as_scored rounds it, so a rounded q is scored as it is).
+// int8 blocks of 32 (a q already rounded so, as queries_as_scored rounds it, keeps its integers).
 void attention_scores(const float* q, int nq, int head_dim, const std::uint16_t* keys, std::size_t key_stride, int n,
                       float* scores, std::size_t score_stride, const KernelOptions& options = {});
 void attention_scores(const float* q, int nq, int head_dim, const float* keys, std::size_t key_stride, int n,

@@ -43,7 +43,7 @@ struct AttentionScratch {
     std::vector<float> bias;    // [keys] additive mask (0 or -inf), when some key is hidden
     std::vector<float> partial;  // [parts, num_heads, D] a split context's outputs per part (DecodeSplit)
     std::vector<float> lse;      // [parts, num_heads] and their softmax's log denominators
-    std::vector<float> query;    // [count, QD] the queries rounded to int8 blocks (queries_as_scored)
+    std::vector<float> query;    // [count, QD] the queries rounded as a q8 cache rounds keys (queries_as_scored)
     // Prompt.
     std::vector<float> kpast, vpast;  // [num_kv_heads, held, D] an f16 cache's rows widened to f32
     std::vector<float> keys_t;        // AVX-512: [num_kv_heads, key blocks, D, 32] each KV head's keys transposed in blocks

@@ -91,7 +91,7 @@ TEST(DecodeAttention, SplitContextEqualsOneThread) {
 
 // Over a q8 cache the queries are scored rounded to int8 in the cache's blocks: decode and prompt
 // attention with int8_queries equal, within float rounding, the f32-query path given a query the
-// test rounds itself (d = amax / 127, ties to even), and differ from it given the query as it is.
+// test rounds itself (d = amax / 127, to the nearest), and differ from it given the query as it is.
 TEST(DecodeAttention, Q8CacheScoresQueriesRoundedToInt8) {
     ModelConfig c;
     c.num_layers = 1;
