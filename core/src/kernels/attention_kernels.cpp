@@ -501,8 +501,8 @@ WP_AVX512_DECODE inline __m512 exp16(__m512 x) {
     return _mm512_mul_ps(y, _mm512_castsi512_ps(e));
 }
 
-// softmax_row_avx2 on 16 lanes, for rows without a soft-cap (decode over a long context spends a
-// fifth of its attention here on 8 lanes); the tail of fewer than 16 in masked lanes.
+// softmax_row_avx2 on 16 lanes, for rows without a soft-cap (over a long context the exps are a
+// large share of decode attention); the tail of fewer than 16 in masked lanes.
 WP_AVX512_DECODE float softmax_row_avx512(float* x, int n, float scale, const float* bias) {
     const __m512 sc = _mm512_set1_ps(scale);
     __m512 mx = _mm512_set1_ps(kNegInf);
@@ -661,10 +661,9 @@ WP_AVX512_VNNI void scores_dispatch_vnni(const float* q, int nq, int d, const Q8
 }
 #endif  // WP_X86
 
-// The AVX-512 loops for a unit of nq query heads over rows of T: q8 always; f16 where several
-// query heads share each key (compute-bound: qwen2-1.5b's six at 8,192 keys, 17.6-24.6 ms per
-// token on 8 lanes, 14.2-16.7 on 16), not with one or two (memory-bound, gemma2-2b: 16 lanes
-// measured the same or a little slower); f32 never (kAvx512Rows).
+// The AVX-512 loops for a unit of nq query heads over rows of T: q8 always; f16 where three or
+// more query heads share each key, which makes it compute-bound, not with fewer (memory-bound:
+// 16 lanes gained nothing; docs/KERNELS.md); f32 never (kAvx512Rows).
 template <typename T>
 constexpr bool kAvx512Rows = std::is_same_v<T, Q8Rows> || std::is_same_v<T, const std::uint16_t*>;
 template <typename T>
