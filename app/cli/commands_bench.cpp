@@ -1,6 +1,7 @@
 // Benchmark commands: bench, bench-batch, bench-memory, bench-attention, bench-kernels, synth and
 // bench-tokenize. Each turns its arguments into the options of the functions in bench.h,
 // bench_batch.h, bench_tokenize.h and synth.h; the parsing of every benchmark option is here.
+#include <cmath>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -19,13 +20,14 @@ namespace wp::cli {
 
 namespace {
 
-// --no-int8-gemm, --no-bf16-gemm, --no-int8-queries and --avx2 of bench, bench-kernels and
-// bench-attention. --avx2: our kernels as a CPU
+// --no-int8-gemm, --no-bf16-gemm, --no-int8-queries, --no-int16-probabilities and --avx2 of
+// bench, bench-kernels and bench-attention. --avx2: our kernels as a CPU
 // without AVX-512 runs them (OpenBLAS still chooses its own).
 void apply_kernel_flags(const Args& a, KernelOptions& kernels) {
     if (a.flag("no-int8-gemm")) kernels.int8_gemm = false;
     if (a.flag("no-bf16-gemm")) kernels.bf16_gemm = false;
     if (a.flag("no-int8-queries")) kernels.int8_queries = false;
+    if (a.flag("no-int16-probabilities")) kernels.int16_probabilities = false;
     if (a.flag("avx2")) {
         kernels.avx512 = false;
         kernels.int8_gemm = false;
@@ -86,7 +88,9 @@ int run_bench_attention(const Args& a) {
     o.threads = threads_option(a, o.threads);
     o.repeat = static_cast<int>(a.integer("repeat", o.repeat));
     o.kv = parse_kv_type(a.str("kv", "f16"));
+    o.softcap = static_cast<float>(a.number("softcap", o.softcap));
     apply_kernel_flags(a, o.kernels);
+    if (!(o.softcap >= 0.0f && std::isfinite(o.softcap))) throw UsageError("--softcap >= 0 (0: none)");
     if (o.context < 1 || o.layers < 1 || o.kv_heads < 1 || o.heads < o.kv_heads || o.heads % o.kv_heads ||
         o.head_dim < 8 || o.head_dim % 8 || o.repeat < 1 || o.threads < 0)
         throw UsageError("--context, --layers, --kv-heads and --repeat >= 1; --heads a multiple of --kv-heads; "
@@ -145,6 +149,7 @@ int run_kv_divergence(const Args& a) {
     o.threads = threads_option(a, 0);
     o.json = a.flag("json");
     o.int8_queries = !a.flag("no-int8-queries");
+    o.int16_probabilities = !a.flag("no-int16-probabilities");
     if (o.max_tokens < 2) throw UsageError("--max-tokens must be >= 2");
     return kv_divergence(o);
 }
@@ -158,16 +163,17 @@ const CommandGroup& bench_commands() {
             {"bench", "Load time, prefill and decode tokens/s of a model",
              {"--model PATH [--precision f32|bf16|q8|q4] [--kv f32|f16|q8] [--threads N] [--prompt-tokens 512]\n"
               "[--gen-tokens 128] [--repeat 5] [--json] [--no-int8-gemm] [--no-bf16-gemm] [--no-int8-queries]\n"
-              "[--avx2 | --avx512]"},
+              "[--no-int16-probabilities] [--avx2 | --avx512]"},
              "Load time, prefill and decode tokens/s (median, min-max), peak RSS, KV bytes.\n"
              "--no-int8-gemm: q8/q4 prompts through sgemm instead of the int8 product.\n"
              "--no-bf16-gemm: bf16 prompts through sgemm instead of bf16 dot products.\n"
              "--no-int8-queries: a q8 cache scored against f32 queries, not int8 ones.\n"
+             "--no-int16-probabilities: decode's mix over a q8 cache in f32 products, not int16 weights.\n"
              "--avx2: the AVX2 decode kernels and neither product, as on a CPU without AVX-512\n"
              "(for comparison; OpenBLAS still picks its own kernels).\n"
              "--avx512: the AVX-512 decode kernels for every precision; by default each precision\n"
              "decodes on the set measured fastest on this CPU (see choose-kernels).\n",
-             {{"json", "no-int8-gemm", "no-bf16-gemm", "no-int8-queries", "avx2", "avx512"},
+             {{"json", "no-int8-gemm", "no-bf16-gemm", "no-int8-queries", "no-int16-probabilities", "avx2", "avx512"},
               {"model", "precision", "kv", "threads", "prompt-tokens", "gen-tokens", "repeat"}},
              run_bench},
             {"bench-batch", "Aggregate decode tokens/s of N concurrent streams (continuous batching)",
@@ -189,20 +195,24 @@ const CommandGroup& bench_commands() {
              run_bench_memory},
             {"bench-attention", "Decode attention over a full cache: time per token, GB/s",
              {"[--context 2048] [--layers 26] [--heads 8] [--kv-heads 4] [--head-dim 256]\n"
-              "[--threads 2] [--repeat 7] [--kv f16] [--no-int8-queries] [--avx2]"},
+              "[--threads 2] [--repeat 7] [--kv f16] [--softcap 50] [--no-int8-queries]\n"
+              "[--no-int16-probabilities] [--avx2]"},
              "Decode attention over a full cache in every layer (defaults: gemma2-2b's shape):\n"
              "time per token and GB/s of cache read. --kv f32|f16|q8: how the cache holds K and V.\n"
-             "--no-int8-queries: a q8 cache scored against f32 queries; --avx2 as for bench.\n",
-             {{"no-int8-queries", "avx2"}, {"context", "layers", "heads", "kv-heads", "head-dim", "threads", "repeat", "kv"}},
+             "--softcap: the logit soft-cap (gemma2's 50; 0 for none, as qwen2).\n"
+             "--no-int8-queries, --no-int16-probabilities and --avx2 as for bench.\n",
+             {{"no-int8-queries", "no-int16-probabilities", "avx2"},
+              {"context", "layers", "heads", "kv-heads", "head-dim", "threads", "repeat", "kv", "softcap"}},
              run_bench_attention},
             {"kv-divergence", "Accuracy cost of a KV cache type: KL divergence over a text",
              {"--model PATH --text FILE [--kv q8] [--against f16] [--precision P] [--max-tokens 2048]\n"
-              "[--threads N] [--no-int8-queries] [--json]"},
+              "[--threads N] [--no-int8-queries] [--no-int16-probabilities] [--json]"},
              "Runs the text (its first --max-tokens tokens, at most the model's positions) token by\n"
              "token with a cache of type --kv and one of type --against; prints the KL divergence of\n"
              "each position's next-token distribution (mean, 99th percentile, max, in nats) and how\n"
-             "often the top token agrees. --no-int8-queries: q8 caches scored against f32 queries.\n",
-             {{"json", "no-int8-queries"}, {"model", "text", "kv", "against", "precision", "max-tokens", "threads"}},
+             "often the top token agrees. --no-int8-queries: q8 caches scored against f32 queries;\n"
+             "--no-int16-probabilities: their decode mix in f32 products.\n",
+             {{"json", "no-int8-queries", "no-int16-probabilities"}, {"model", "text", "kv", "against", "precision", "max-tokens", "threads"}},
              run_kv_divergence},
             {"bench-kernels", "Decode kernel throughput per precision",
              {"[--rows 4864] [--cols 896] [--threads 2] [--repeat 7] [--mb 512]\n"

@@ -35,6 +35,7 @@ int kv_divergence(const KvDivergenceOptions& o) {
     lo.precision = o.precision;
     lo.threads = o.threads;
     lo.kernels.int8_queries = o.int8_queries;
+    lo.kernels.int16_probabilities = o.int16_probabilities;
     const auto model = Model::load(o.model_dir, {}, lo);
     const ModelConfig& c = model->config();
     const auto tok = Tokenizer::load(o.model_dir);

@@ -394,6 +394,18 @@ if(with STREQUAL "" OR with STREQUAL without)
   message(FATAL_ERROR "kv-divergence --no-int8-queries changed nothing: ${with} / ${without}")
 endif()
 run_ok(bench-attention --context 300 --layers 1 --heads 6 --kv-heads 1 --head-dim 64 --repeat 2 --kv q8 --no-int8-queries)
+# --no-int16-probabilities: decode's mix over a q8 cache in f32 products; where the CPU has the
+# int16 kernel (AVX-512 VNNI, as choose-kernels found above) that moves the divergence too. The
+# kernel takes blocks of 32: tiny-gemma2's head_dim of 32 (the demo model's 48 has blocks of 16).
+run_ok(kv-divergence --model ${G2} --text ${WORK}/text.txt --kv q8 --against f32 --json)
+string(REGEX MATCH "\"kl_mean\":[^,]+" int16_mix "${OUT}")
+run_ok(kv-divergence --model ${G2} --text ${WORK}/text.txt --kv q8 --against f32 --json --no-int16-probabilities)
+string(REGEX MATCH "\"kl_mean\":[^,]+" f32_mix "${OUT}")
+if(int16_mix STREQUAL "" OR f32_mix STREQUAL "" OR (applicable AND f32_mix STREQUAL int16_mix))
+  message(FATAL_ERROR "kv-divergence --no-int16-probabilities changed nothing: ${int16_mix} / ${f32_mix}")
+endif()
+run_ok(bench-attention --context 300 --layers 1 --heads 6 --kv-heads 1 --head-dim 64 --repeat 2 --kv q8 --softcap 0 --no-int16-probabilities)
+run_fail("--softcap >= 0" bench-attention --softcap -1)
 run_fail("unknown KV cache type" generate --model ${G2} --ids 2,5 --kv q4)
 run_fail("a multiple of --kv-heads" bench-attention --heads 6 --kv-heads 4)
 run_fail("unknown preset" synth --preset llama-7b --out ${WORK}/x)

@@ -140,7 +140,7 @@ AttentionBenchResult run_attention_bench(const AttentionBenchOptions& o) {
     c.num_kv_heads = o.kv_heads;
     c.head_dim = o.head_dim;
     c.attn_scale = 1.0f / std::sqrt(static_cast<float>(o.head_dim));
-    c.attn_softcap = 50.0f;  // gemma2's: the soft-cap's tanh is part of the work
+    c.attn_softcap = o.softcap;  // gemma2's tanh is part of its work; qwen2 has none
     c.layer_masks.assign(o.layers, MaskSpec{});
     const int n = o.context, KD = c.kv_dim();
     KvCache cache(c, CacheKind::Static, n + 1, o.kv);

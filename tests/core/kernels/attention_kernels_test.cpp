@@ -164,6 +164,9 @@ TEST(AttentionKernels, Q8ScoresAndMixMatchReference) {
     KernelOptions f32_queries;
     f32_queries.int8_queries = false;
     sets.push_back({"AVX-512, f32 queries", f32_queries});
+    KernelOptions f32_mix;
+    f32_mix.int16_probabilities = false;
+    sets.push_back({"AVX-512, f32 mix", f32_mix});
     for (const Set& set : sets)
         for (int d : {8, 16, 64, 72, 128, 256})
             for (int nq : {1, 2, 3, 4, 5, 6, 7, 8, 11})  // each head count the kernels group differently
@@ -210,11 +213,28 @@ TEST(AttentionKernels, Q8ScoresAndMixMatchReference) {
                     for (std::size_t i = 0; i < p.size(); ++i) p[i] = i % 5 == 0 ? 0.0f : std::fabs(p[i]);
                     std::vector<float> o(static_cast<std::size_t>(nq) * d, 9.0f);
                     attention_mix(p.data(), os, nq, rows, stride, n, d, o.data(), set.kernels);
+                    // The int16 mix (attention_mix_q8.h) rounds each weight p * s to within half
+                    // of pm * sm / 32767, its chunk's largest probability and scale.
+                    const bool int16 = set.kernels.int16_probabilities && !set.kernels.force_scalar && set.kernels.avx512 &&
+                                       cpu_has_avx512_vnni() && block == 32 && d % 32 == 0 && stride % 32 == 0;
+                    auto chunk_max = [&](int j, auto&& f) {  // the largest f(t) over key j's chunk of 256
+                        double x = 0;
+                        for (int t = j / 256 * 256; t < std::min(n, j / 256 * 256 + 256); ++t) x = std::max(x, f(t));
+                        return x;
+                    };
                     for (int h = 0; h < nq; ++h)
                         for (int i = 0; i < d; ++i) {
-                            double r = 0;
-                            for (int j = 0; j < n; ++j) r += static_cast<double>(p[h * os + j]) * widened[j * stride + d + i];
-                            ASSERT_NEAR(o[h * d + i], r, 1e-4 * (1 + std::fabs(r)));
+                            double r = 0, rounding = 0, pm = 0, sm = 0;
+                            for (int j = 0; j < n; ++j) {
+                                r += static_cast<double>(p[h * os + j]) * widened[j * stride + d + i];
+                                if (!int16) continue;
+                                if (j % 256 == 0) {
+                                    pm = chunk_max(j, [&](int t) { return static_cast<double>(std::fabs(p[h * os + t])); });
+                                    sm = chunk_max(j, [&](int t) { return static_cast<double>(rows.scales[(t * stride + i) / 32]); });
+                                }
+                                rounding += 0.5 * pm * sm / 32767 * std::abs(rows.q[j * stride + i]);
+                            }
+                            ASSERT_NEAR(o[h * d + i], r, 1e-4 * (1 + std::fabs(r)) + rounding);
                         }
                 }
 }

@@ -54,6 +54,7 @@ private:
 struct AttentionBenchOptions {
     int context = 2048, layers = 26, heads = 8, kv_heads = 4, head_dim = 256, threads = 2, repeat = 7;
     KvType kv = KvType::F16;  // the quantized precisions' cache by default
+    float softcap = 50.0f;    // gemma2's attention logit soft-cap; 0 for none (qwen2)
     KernelOptions kernels;
 };
 struct AttentionBenchResult {

@@ -1,6 +1,6 @@
 // Which of the engine's kernels run. A model holds one (LoadOptions::kernels) and hands it to every
 // matrix product and attention step it runs; benchmarks fill it from --avx2, --no-int8-gemm,
-// --no-bf16-gemm and --no-int8-queries, tests to compare the paths. The defaults take the fastest
+// --no-bf16-gemm, --no-int8-queries and --no-int16-probabilities, tests to compare the paths. The defaults take the fastest
 // kernels the CPU has. Dispatch: docs/KERNELS.md.
 #pragma once
 
@@ -27,6 +27,10 @@ struct KernelOptions {
     // too: it changes what is computed, not how), so that decode scores its keys by integer dot
     // products (AVX-512 VNNI, blocks of 32); off: f32 queries.
     bool int8_queries = true;
+    // Decode's mix over a q8 KV cache weighs the values by probability x value scale rounded to
+    // int16 (15 bits of each chunk's largest) and sums the int8 values exactly (AVX-512 VNNI,
+    // blocks of 32; attention_mix_q8.h); off, and elsewhere: f32 products.
+    bool int16_probabilities = true;
     // Per precision (indexed by Precision), the decode kernels (one input row, and every product
     // that takes their path) run the AVX2 set although the CPU has the AVX-512 one: what
     // choose_decode_kernels (decode_kernel_choice.h) measured to be faster on this CPU.

@@ -1,0 +1,33 @@
+// Decode's mix over a q8 KV cache on integer dot products (KernelOptions::int16_probabilities,
+// AVX-512 VNNI): out[h * d + i] = sum_j p[h * ps + j] * V_j[i], with each value an int8 times its
+// block's scale. The f32 form spends most of decode attention's time at long contexts widening
+// the values and multiplying; here the weights are rounded instead and the sums are exact.
+//
+// What is computed, chunk by chunk (kInt16MixKeys keys from the first) and for every query head h
+// and value block b (32 elements):
+//   pm = the chunk's largest |p_hj|, sm = the chunk's largest |s_jb| (either 0: weights 0);
+//   w_j = round_half_even((p_hj * (1 / pm)) * (s_jb * (32767 / sm))), in [-32767, 32767];
+//   the chunk's sums, sum_j w_j * q_ji, are exact in int32 (256 * 32767 * 127 < 2^31);
+//   out_i = fma(float(sum_i), pm * sm / 32767, out_i), chunks in order from out_i = 0.
+// A weight is off by at most half of pm * sm / 32767, 1/65534 of the chunk's largest weight.
+#pragma once
+
+#include <cstddef>
+
+#include "kernels/attention_kernels.h"
+
+namespace wp {
+
+inline constexpr int kInt16MixKeys = 256;
+inline constexpr int kInt16MixMaxDim = 512;
+
+// The rows suit the kernel: blocks of 32, head_dim and the row stride multiples of 32, head_dim
+// at most kInt16MixMaxDim. (The CPU test is the caller's: avx512_decode_kernels.)
+bool int16_mix_fits(const Q8Rows& values, int head_dim, std::size_t value_stride);
+
+// The mix above into out (nq * head_dim, overwritten), any nq. False, with out unspecified, when
+// a probability is not finite (the caller then takes the f32 loops, which show the NaN).
+bool mix_q8_int16(const float* p, std::size_t p_stride, int nq, const Q8Rows& values, std::size_t value_stride,
+                  int n, int head_dim, float* out);
+
+}  // namespace wp
