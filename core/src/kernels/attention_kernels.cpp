@@ -340,9 +340,6 @@ WP_AVX512_DECODE inline __m512 load16(const std::uint16_t* p, std::size_t i) {
     return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i)));
 }
 
-// The first n of 16 lanes (plain integer arithmetic: callable from any target).
-inline __mmask16 lanes16(int n) { return n >= 16 ? __mmask16(0xffff) : n <= 0 ? __mmask16(0) : static_cast<__mmask16>((1u << n) - 1); }
-
 // Sixteen int8 within one block (blocks are multiples of 16 long here) times its scale.
 WP_AVX512_DECODE inline __m512 load16(const Q8Rows& r, std::size_t i) {
     const __m512 v = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(r.q + i))));

@@ -24,6 +24,11 @@ struct Q8Rows {
     int shift;  // log2(block) when block is a power of two (the vector kernels need one: 8, 16, 32)
 };
 
+// The first n of 16 lanes as an AVX-512 mask's bits (plain arithmetic: callable from any target).
+inline std::uint16_t lanes16(int n) {
+    return n >= 16 ? std::uint16_t{0xffff} : n <= 0 ? std::uint16_t{0} : static_cast<std::uint16_t>((1u << n) - 1);
+}
+
 // scores[h * score_stride + j] = q_h . K_j for the nq query heads q (contiguous, head_dim each)
 // and the n cached keys K_j = keys + j * key_stride (f16, f32 or q8). q8 keys with
 // options.int8_queries on AVX-512 VNNI (blocks of 32, head_dim a multiple of 64) take q rounded to

@@ -24,8 +24,6 @@ namespace {
 
 constexpr int kMaxHeads = 8;
 
-inline __mmask16 first_lanes(int n) { return n >= 16 ? __mmask16(0xffff) : static_cast<__mmask16>((1u << n) - 1); }
-
 // One chunk's weights for block b of every head: w[h][j] = round(ph[h][j] * st[j]) where ph is
 // p / pm and st the block's scales times 32767 / sm; zero past the chunk's m keys.
 template <int NQ>
@@ -85,7 +83,7 @@ WP_AVX512_VNNI_MIX bool mix_int16(const float* p, std::size_t ps, const Q8Rows& 
             __m512 mx = zero;
             __mmask16 bad = 0;
             for (int i = 0; i < m; i += 16) {
-                const __mmask16 k = first_lanes(m - i);
+                const __mmask16 k = lanes16(m - i);
                 const __m512 x = _mm512_maskz_loadu_ps(k, src + i);
                 bad |= _mm512_mask_cmp_ps_mask(k, _mm512_sub_ps(x, x), zero, _CMP_NEQ_UQ);  // NaN, inf
                 mx = _mm512_max_ps(mx, _mm512_abs_ps(x));
@@ -94,15 +92,15 @@ WP_AVX512_VNNI_MIX bool mix_int16(const float* p, std::size_t ps, const Q8Rows& 
             pm[h] = _mm512_reduce_max_ps(mx);
             const __m512 inv = _mm512_set1_ps(pm[h] > 0.0f ? 1.0f / pm[h] : 0.0f);
             for (int i = 0; i < m; i += 16)
-                _mm512_store_ps(ph[h] + i, _mm512_mul_ps(_mm512_maskz_loadu_ps(first_lanes(m - i), src + i), inv));
+                _mm512_store_ps(ph[h] + i, _mm512_mul_ps(_mm512_maskz_loadu_ps(lanes16(m - i), src + i), inv));
         }
         for (int b = 0; b < nb; ++b) {
-            // The block's scales over the chunk's largest, times 32767.
-            // The block's scales (row j's at j * vs / 32), gathered 16 at a time.
+            // The block's scales (row j's at j * vs / 32, gathered 16 at a time) over the chunk's
+            // largest, times 32767.
             const float* base = values.scales + ((static_cast<std::size_t>(c0) * vs + 32 * b) >> 5);
             __m512 mx = zero;
             for (int i = 0; i < m; i += 16) {
-                const __m512 g = _mm512_mask_i32gather_ps(zero, first_lanes(m - i), rows, base + i * (vs / 32), 4);
+                const __m512 g = _mm512_mask_i32gather_ps(zero, lanes16(m - i), rows, base + i * (vs / 32), 4);
                 _mm512_store_ps(st + i, g);
                 mx = _mm512_max_ps(mx, _mm512_abs_ps(g));
             }
