@@ -74,10 +74,7 @@ TEST(DecodeAttention, SplitContextEqualsOneThread) {
             ASSERT_EQ(past == kPast ? six.parts : six.head_parts, 3);
             run(6, split, ts);
 
-            // Over a q8 cache each run rounds its mix's weights to int16 in chunks of its own
-            // parts (attention_mix_q8.h): 15 bits of each chunk's largest.
-            const double tol = type == KvType::Q8 ? 5e-5 : 1e-5;
-            for (int i = 0; i < qd; ++i) ASSERT_NEAR(split[i], one[i], tol * (1 + std::fabs(one[i]))) << i;
+            for (int i = 0; i < qd; ++i) ASSERT_NEAR(split[i], one[i], 1e-5 * (1 + std::fabs(one[i]))) << i;
             for (int h = 0; h < c.num_heads; ++h) {
                 double sum = 0;
                 for (int j = 0; j <= past; ++j) {

@@ -15,6 +15,7 @@
 #include "kernels/kernel_choice.h"
 #include "test_support.h"
 #include "kernels/attention_kernels.h"
+#include "kernels/attention_mix_q8.h"
 #include "kernels/f16_vectors.h"
 #include "kernels/ops.h"
 #include "kernels/qmatrix.h"
@@ -215,7 +216,8 @@ TEST(AttentionKernels, Q8ScoresAndMixMatchReference) {
                     attention_mix(p.data(), os, nq, rows, stride, n, d, o.data(), set.kernels);
                     // The int16 mix (attention_mix_q8.h) rounds each weight p * s to within half
                     // of pm * sm / 32767, its chunk's largest probability and scale.
-                    const bool int16 = set.kernels.int16_probabilities && !set.kernels.force_scalar && set.kernels.avx512 &&
+                    const bool int16 = set.kernels.int16_probabilities && nq >= kInt16MixMinHeads &&
+                                       !set.kernels.force_scalar && set.kernels.avx512 &&
                                        cpu_has_avx512_vnni() && block == 32 && d % 32 == 0 && stride % 32 == 0;
                     auto chunk_max = [&](int j, auto&& f) {  // the largest f(t) over key j's chunk of 256
                         double x = 0;

@@ -87,7 +87,7 @@ TEST(Int16Mix, EqualsItsSpecification) {
                 const auto p = random_probabilities(ps * nq, static_cast<unsigned>(nq * 7 + n));
                 ASSERT_TRUE(int16_mix_fits(v.rows(), d, vs));
                 std::vector<float> got(static_cast<std::size_t>(nq) * d, 9.0f);
-                attention_mix(p.data(), ps, nq, v.rows(), vs, n, d, got.data());
+                ASSERT_TRUE(mix_q8_int16(p.data(), ps, nq, v.rows(), vs, n, d, got.data()));
                 const auto want = int16_mix_as_specified(p, ps, nq, v.rows(), vs, n, d);
                 for (std::size_t i = 0; i < got.size(); ++i) ASSERT_EQ(got[i], want[i]) << i;
             }
@@ -103,31 +103,50 @@ TEST(Int16Mix, ZeroProbabilitiesAndZeroScalesGiveZero) {
     auto p = random_probabilities(n, 4);
     std::fill(p.begin(), p.begin() + 256, 0.0f);  // the first chunk masked
     std::vector<float> got(d);
-    attention_mix(p.data(), n, 1, v.rows(), d, n, d, got.data());
+    ASSERT_TRUE(mix_q8_int16(p.data(), n, 1, v.rows(), d, n, d, got.data()));
     EXPECT_EQ(got, int16_mix_as_specified(p, n, 1, v.rows(), d, n, d));
     for (int i = 32; i < 64; ++i) EXPECT_EQ(got[i], 0.0f) << i;
     std::fill(p.begin(), p.end(), 0.0f);
-    attention_mix(p.data(), n, 1, v.rows(), d, n, d, got.data());
+    ASSERT_TRUE(mix_q8_int16(p.data(), n, 1, v.rows(), d, n, d, got.data()));
     for (float x : got) EXPECT_EQ(x, 0.0f);
 }
 
 // A probability that is NaN or infinite takes the f32 loops, so it shows in the output.
 TEST(Int16Mix, NonFiniteProbabilitiesFallBackToF32) {
-    constexpr int d = 128, n = 40;
+    constexpr int d = 128, n = 40, nq = kInt16MixMinHeads;
     const Q8Values v = random_values(static_cast<std::size_t>(d) * n, 9);
     KernelOptions f32;
     f32.int16_probabilities = false;
     for (float odd : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity()}) {
         SCOPED_TRACE(odd);
-        auto p = random_probabilities(2 * n, 5);
+        auto p = random_probabilities(nq * n, 5);
         p[n + 17] = odd;
-        std::vector<float> got(2 * d), want(2 * d);
-        attention_mix(p.data(), n, 2, v.rows(), d, n, d, got.data());
-        attention_mix(p.data(), n, 2, v.rows(), d, n, d, want.data(), f32);
-        for (int i = 0; i < 2 * d; ++i) {
+        std::vector<float> got(nq * d), want(nq * d);
+        EXPECT_FALSE(mix_q8_int16(p.data(), n, nq, v.rows(), d, n, d, got.data()));
+        attention_mix(p.data(), n, nq, v.rows(), d, n, d, got.data());
+        attention_mix(p.data(), n, nq, v.rows(), d, n, d, want.data(), f32);
+        for (int i = 0; i < nq * d; ++i) {
             if (std::isnan(want[i])) ASSERT_TRUE(std::isnan(got[i])) << i;
             else ASSERT_EQ(got[i], want[i]) << i;
         }
+    }
+}
+
+// attention_mix takes the kernel from kInt16MixMinHeads query heads on, the f32 loops below.
+TEST(Int16Mix, TakenFromFourQueryHeads) {
+    if (!avx512_decode_kernels(KernelOptions{})) GTEST_SKIP() << "no AVX-512 VNNI here";
+    constexpr int d = 128, n = 300;
+    const Q8Values v = random_values(static_cast<std::size_t>(d) * n, 2);
+    KernelOptions f32;
+    f32.int16_probabilities = false;
+    for (int nq : {kInt16MixMinHeads - 1, kInt16MixMinHeads}) {
+        SCOPED_TRACE(nq);
+        const auto p = random_probabilities(static_cast<std::size_t>(nq) * n, 8);
+        std::vector<float> got(static_cast<std::size_t>(nq) * d), f32_mix(got.size());
+        attention_mix(p.data(), n, nq, v.rows(), d, n, d, got.data());
+        attention_mix(p.data(), n, nq, v.rows(), d, n, d, f32_mix.data(), f32);
+        if (nq < kInt16MixMinHeads) EXPECT_EQ(got, f32_mix);
+        else EXPECT_EQ(got, int16_mix_as_specified(p, n, nq, v.rows(), d, n, d));
     }
 }
 
