@@ -19,8 +19,8 @@ struct KvDivergenceOptions {
     int max_tokens = 2048;  // at most; and no more than the model's positions
     int threads = 0;
     bool json = false;
-    bool int8_queries = true;          // KernelOptions::int8_queries, both caches
-    bool int16_probabilities = true;   // KernelOptions::int16_probabilities, both caches
+    bool int8_queries = true;         // KernelOptions::int8_queries, both caches
+    bool int16_probabilities = true;  // KernelOptions::int16_probabilities, both caches
 };
 
 // Prints tokens, mean and max KL(reference || measured) in nats, the 99th percentile, and how

@@ -146,8 +146,11 @@ WP_AVX512_VNNI_MIX bool mix_int16(const float* p, std::size_t ps, const Q8Rows& 
 
 bool mix_q8_int16(const float* p, std::size_t ps, int nq, const Q8Rows& values, std::size_t vs, int n, int d,
                   float* out) {
+    // More than eight heads go in even groups (nine: five and four, not eight and one), so no
+    // group falls below the heads the kernel pays off from (kInt16MixMinHeads).
+    const int groups = (nq + kMaxHeads - 1) / kMaxHeads, per = (nq + groups - 1) / std::max(groups, 1);
     while (nq > 0) {
-        const int take = std::min(nq, kMaxHeads);
+        const int take = std::min(nq, per);
         bool ok = false;
         switch (take) {
             case 1: ok = mix_int16<1>(p, ps, values, vs, n, d, out); break;

@@ -1,7 +1,7 @@
 // Which of the engine's kernels run. A model holds one (LoadOptions::kernels) and hands it to every
 // matrix product and attention step it runs; benchmarks fill it from --avx2, --no-int8-gemm,
-// --no-bf16-gemm, --no-int8-queries and --no-int16-probabilities, tests to compare the paths. The defaults take the fastest
-// kernels the CPU has. Dispatch: docs/KERNELS.md.
+// --no-bf16-gemm, --no-int8-queries and --no-int16-probabilities, tests to compare the paths. The
+// defaults take the fastest kernels the CPU has. Dispatch: docs/KERNELS.md.
 #pragma once
 
 #include <array>
