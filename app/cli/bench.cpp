@@ -108,6 +108,7 @@ int bench(const BenchOptions& o) {
     }
 
     std::vector<double> prefill, decode;
+    double slowest_step = 0;  // a stall (the cache growing, say) shows here, not in the median
     std::size_t kv_bytes = 0;
     // Prompts go in the chunks a chat feeds them in (the generator's prefill chunk).
     const std::size_t chunk = static_cast<std::size_t>(GenerateOptions{}.prefill_chunk);
@@ -124,9 +125,11 @@ int bench(const BenchOptions& o) {
         int next = static_cast<int>(std::max_element(logits.begin(), logits.end()) - logits.begin());
         auto td = clock_type::now();
         for (int i = 0; i < o.gen_tokens; ++i) {
+            const auto ts = clock_type::now();
             const int one[1] = {next};
             logits = model->forward(*ctx, one, LogitsMode::Last);
             next = static_cast<int>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+            slowest_step = std::max(slowest_step, seconds_since(ts));
         }
         decode.push_back(o.gen_tokens / seconds_since(td));
         kv_bytes = ctx->cache.bytes_used();
@@ -139,6 +142,7 @@ int bench(const BenchOptions& o) {
         j["load_s"] = load_s;
         j["prefill_tok_s"] = {{"median", p.median}, {"min", p.min}, {"max", p.max}};
         j["decode_tok_s"] = {{"median", d.median}, {"min", d.min}, {"max", d.max}};
+        j["slowest_decode_step_ms"] = slowest_step * 1e3;
         j["peak_rss_bytes"] = peak_rss_bytes();
         j["kv_bytes"] = kv_bytes;
         j["precision"] = precision_name(model->precision());
@@ -162,6 +166,7 @@ int bench(const BenchOptions& o) {
                 o.repeat, o.prompt_tokens);
     std::printf("decode           %.2f tokens/s median (min %.2f, max %.2f) over %d runs of %d tokens\n", d.median, d.min, d.max,
                 o.repeat, o.gen_tokens);
+    std::printf("slowest step     %.1f ms (of every decoded token in every run)\n", slowest_step * 1e3);
     std::printf("weights/token    %.1f MB read per decoded token -> %.1f GB/s at the median\n", weight_bytes / 1e6,
                 weight_bytes * d.median / 1e9);
     std::printf("KV cache         %.1f MB after %d tokens (%s)\n", kv_bytes / 1e6, o.prompt_tokens + o.gen_tokens,
