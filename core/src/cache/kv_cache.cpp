@@ -3,10 +3,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <new>
 #include <type_traits>
 
 #include "wp/error.h"
-#include "kernels/huge_pages.h"
+#include "cache/kv_array.h"
 #include "kernels/f16_vectors.h"
 
 namespace wp {
@@ -82,13 +83,14 @@ float quantize_block(const float* x, int n, std::int8_t* q, float* rounded = nul
 }  // namespace
 
 struct KvCache::Layer {
-    // Read whole every token: in huge pages once large (huge_pages.h).
-    std::vector<float, HugePageAllocator<float>> k, v;
-    std::vector<std::uint16_t, HugePageAllocator<std::uint16_t>> k16, v16;
-    std::vector<std::int8_t, HugePageAllocator<std::int8_t>> k8, v8;
-    std::vector<float, HugePageAllocator<float>> ks, vs;  // q8 scales, one per block
-    int ring = 0;          // > 0: ring buffer of this many slots
-    std::int64_t cap = 0;  // allocated slots
+    // Read whole every token: in huge pages once large (kv_array.h).
+    KvArray<float> k, v;
+    KvArray<std::uint16_t> k16, v16;
+    KvArray<std::int8_t> k8, v8;
+    KvArray<float> ks, vs;  // q8 scales, one per block
+    int ring = 0;             // > 0: ring buffer of this many slots
+    std::int64_t cap = 0;     // slots grown to (attention's scratch is sized for them)
+    std::int64_t stride = 0;  // slots reserved per head
     // keep_for_rewind: row j holds what position undo_from + j overwrote (the heads side by side).
     std::vector<float> undo_k, undo_v;
     std::vector<std::uint16_t> undo_k16, undo_v16;
@@ -102,6 +104,7 @@ KvCache& KvCache::operator=(KvCache&&) noexcept = default;
 
 int KvCache::num_layers() const { return static_cast<int>(layers_.size()); }
 std::int64_t KvCache::allocated_slots(int layer) const { return layers_[layer].cap; }
+std::int64_t KvCache::stride_slots(int layer) const { return layers_[layer].stride; }
 const float* KvCache::keys(int layer) const { return layers_[layer].k.data(); }
 const float* KvCache::values(int layer) const { return layers_[layer].v.data(); }
 const std::uint16_t* KvCache::keys16(int layer) const { return layers_[layer].k16.data(); }
@@ -121,6 +124,11 @@ KvCache::KvCache(const ModelConfig& cfg, CacheKind kind, std::int64_t max_len, K
       max_len_(kind == CacheKind::Dynamic ? 0 : max_len) {
     if (kind == CacheKind::Static && max_len <= 0)
         throw Error("a static cache needs a maximum length > 0");
+    // A growing layer reserves the model's context (address space only), bounded so that a cache
+    // reserves at most 64 GB of it; past that it moves to a reservation twice as large.
+    const double slot_bytes = 2.0 * cfg.num_layers * cfg.num_kv_heads * static_cast<double>(kv_row_bytes(type, cfg.head_dim));
+    const double context = cfg.max_position_embeddings > 0 ? cfg.max_position_embeddings : 32768;
+    reserve_slots_ = static_cast<std::int64_t>(std::max(64.0, std::min(context, std::floor(64e9 / slot_bytes))));
     layers_.resize(cfg.num_layers);
     for (int l = 0; l < cfg.num_layers; ++l) {
         Layer& L = layers_[l];
@@ -138,26 +146,34 @@ void KvCache::grow(Layer& L, std::int64_t need) {
     if (need <= L.cap) return;
     std::int64_t cap = L.ring > 0 ? L.ring : std::max<std::int64_t>(need, std::max<std::int64_t>(64, 2 * L.cap));
     if (max_len_ > 0 && L.ring == 0) cap = std::max(need, max_len_);
-    // Each head's block moves to its place in the larger arrays (per_slot: elements per slot
-    // and head).
-    auto regrow = [&](auto& a, std::size_t per_slot) {
-        std::remove_reference_t<decltype(a)> b(static_cast<std::size_t>(cap) * per_slot * kv_heads_);
-        const std::size_t old_block = static_cast<std::size_t>(L.cap) * per_slot, new_block = static_cast<std::size_t>(cap) * per_slot;
-        if (!a.empty())
-            for (int h = 0; h < kv_heads_; ++h)
-                std::copy(a.begin() + h * old_block, a.begin() + (h + 1) * old_block, b.begin() + h * new_block);
-        a.swap(b);
-    };
-    const std::size_t hd = static_cast<std::size_t>(head_dim_);
-    switch (type_) {
-        case KvType::F32: regrow(L.k, hd), regrow(L.v, hd); break;
-        case KvType::F16: regrow(L.k16, hd), regrow(L.v16, hd); break;
-        case KvType::Q8:
-            regrow(L.k8, hd), regrow(L.v8, hd);
-            regrow(L.ks, hd / q8_block_), regrow(L.vs, hd / q8_block_);
-            break;
+    if (need > L.stride) {
+        // A new reservation: the first, or a dynamic layer past its old one (the rows move).
+        std::int64_t stride = cap;
+        if (L.ring == 0 && max_len_ == 0) stride = std::max({cap, reserve_slots_, 2 * L.stride});
+        const std::int64_t keep = std::min(length_, L.stride);
+        const std::size_t hd = static_cast<std::size_t>(head_dim_), blocks = hd / static_cast<std::size_t>(q8_block_);
+        auto reserve = [&](std::int64_t slots) {
+            switch (type_) {
+                case KvType::F32: L.k.reserve(kv_heads_, hd, slots, keep), L.v.reserve(kv_heads_, hd, slots, keep); break;
+                case KvType::F16: L.k16.reserve(kv_heads_, hd, slots, keep), L.v16.reserve(kv_heads_, hd, slots, keep); break;
+                case KvType::Q8:
+                    L.k8.reserve(kv_heads_, hd, slots, keep), L.v8.reserve(kv_heads_, hd, slots, keep);
+                    L.ks.reserve(kv_heads_, blocks, slots, keep), L.vs.reserve(kv_heads_, blocks, slots, keep);
+                    break;
+            }
+        };
+        try {
+            reserve(stride);
+        } catch (const std::bad_alloc&) {
+            if (stride == cap) throw;
+            stride = cap;  // address space refused (strict overcommit): only what is needed now
+            reserve(stride);
+        }
+        L.stride = stride;
     }
-    L.cap = cap;
+    L.cap = std::min(cap, L.stride);
+    L.k.expect(L.cap), L.v.expect(L.cap), L.k16.expect(L.cap), L.v16.expect(L.cap);
+    L.k8.expect(L.cap), L.v8.expect(L.cap), L.ks.expect(L.cap), L.vs.expect(L.cap);
 }
 
 void KvCache::check_room(std::int64_t count) const {
@@ -227,7 +243,7 @@ void KvCache::widen(int layer, int head, int slots, float* keys, float* values) 
 // Copies `rows` consecutive K/V rows (the heads side by side, as the projections give them) into
 // slots slot.., each head into its block (converted to the cache's type).
 void KvCache::put(Layer& L, std::size_t slot, const float* k, const float* v, int rows) {
-    const std::size_t block = static_cast<std::size_t>(L.cap) * head_dim_;
+    const std::size_t block = static_cast<std::size_t>(L.stride) * head_dim_;
     for (int r = 0; r < rows; ++r)
         for (int h = 0; h < kv_heads_; ++h) {
             const std::size_t src = static_cast<std::size_t>(r) * kv_dim() + static_cast<std::size_t>(h) * head_dim_;
@@ -290,7 +306,7 @@ void swap_slot(T* keys, T* values, std::size_t block, std::size_t slot, int head
 }  // namespace
 
 void KvCache::move_kept(Layer& L, std::size_t slot, std::size_t kept, bool to_slot) {
-    const std::size_t block = static_cast<std::size_t>(L.cap) * head_dim_, at = kept * kv_dim();
+    const std::size_t block = static_cast<std::size_t>(L.stride) * head_dim_, at = kept * kv_dim();
     switch (type_) {
         case KvType::F32:
             swap_slot(L.k.data(), L.v.data(), block, slot, kv_heads_, head_dim_, L.undo_k.data() + at,
@@ -369,12 +385,9 @@ std::size_t KvCache::bytes_used() const {
 
 std::size_t KvCache::bytes_allocated() const {
     std::size_t b = 0;
-    // As allocated: a buffer of 2 MB or more takes whole 2 MB pages.
     for (const Layer& L : layers_)
-        b += huge_page_footprint(L.k.size() * sizeof(float)) + huge_page_footprint(L.v.size() * sizeof(float)) +
-             huge_page_footprint(L.k16.size() * 2) + huge_page_footprint(L.v16.size() * 2) +
-             huge_page_footprint(L.k8.size()) + huge_page_footprint(L.v8.size()) +
-             huge_page_footprint(L.ks.size() * sizeof(float)) + huge_page_footprint(L.vs.size() * sizeof(float));
+        b += L.k.footprint(L.cap) + L.v.footprint(L.cap) + L.k16.footprint(L.cap) + L.v16.footprint(L.cap) +
+             L.k8.footprint(L.cap) + L.v8.footprint(L.cap) + L.ks.footprint(L.cap) + L.vs.footprint(L.cap);
     return b;
 }
 

@@ -5,16 +5,26 @@
 
 namespace wp {
 
-void* map_huge_pages(std::size_t bytes) {
-    const std::size_t size = whole_huge_pages(bytes);
+namespace {
+
+// `size` (whole 2 MB pages) of anonymous memory starting on a 2 MB boundary.
+char* map_aligned(std::size_t size, int flags) {
     // Mapped with 2 MB to spare, then trimmed to start on a 2 MB boundary.
     const std::size_t span = size + kHugePage;
-    void* p = mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    void* p = mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | flags, -1, 0);
     if (p == MAP_FAILED) throw std::bad_alloc();
     char* const raw = static_cast<char*>(p);
     char* const base = reinterpret_cast<char*>(whole_huge_pages(reinterpret_cast<std::uintptr_t>(raw)));
     if (base > raw) munmap(raw, static_cast<std::size_t>(base - raw));
     if (raw + span > base + size) munmap(base + size, static_cast<std::size_t>(raw + span - (base + size)));
+    return base;
+}
+
+}  // namespace
+
+void* map_huge_pages(std::size_t bytes) {
+    const std::size_t size = whole_huge_pages(bytes);
+    char* const base = map_aligned(size, 0);
 #ifdef MADV_HUGEPAGE
     madvise(base, size, MADV_HUGEPAGE);  // before the first touch
 #endif
@@ -22,5 +32,15 @@ void* map_huge_pages(std::size_t bytes) {
 }
 
 void unmap_huge_pages(void* p, std::size_t bytes) { munmap(p, whole_huge_pages(bytes)); }
+
+void* reserve_pages(std::size_t bytes) { return map_aligned(whole_huge_pages(bytes), MAP_NORESERVE); }
+
+void advise_huge_pages(void* p, std::size_t bytes) {
+#ifdef MADV_HUGEPAGE
+    madvise(p, whole_huge_pages(bytes), MADV_HUGEPAGE);
+#else
+    (void)p, (void)bytes;
+#endif
+}
 
 }  // namespace wp

@@ -8,6 +8,7 @@
 #include "test_support.h"
 #include "wp/error.h"
 #include "wp/generate/generator.h"
+#include "cache/kv_array.h"
 #include "kernels/huge_pages.h"
 #include "kernels/ops.h"
 #include "wp/io/float16.h"
@@ -148,20 +149,95 @@ TEST(KvCache, StaticCacheRefusesToOverflow) {
         EXPECT_THAT(e.what(), testing::HasSubstr("the static cache holds at most 10 tokens"));
     }
     EXPECT_THROW(KvCache(cfg, CacheKind::Static, 0), Error);
-    EXPECT_EQ(cache.bytes_allocated(), 4u * 10 * cfg.kv_dim() * 8);
+    // Each layer's K and V, each KV head's 10 rows of 128 bytes in one 4 KB page.
+    EXPECT_EQ(cache.bytes_allocated(), std::size_t{4} * 2 * cfg.num_kv_heads * 4096);
 }
 
-TEST(KvCache, BytesAllocatedCountsWholeHugePages) {
-    // 10,000 positions x 64 floats = 2,560,000 bytes per K or V buffer: 2 MB or more comes in
-    // whole 2 MB pages, so each buffer takes 4 MB.
+TEST(KvCache, BytesAllocatedCountsWholePages) {
+    // 10,000 positions x 32 floats = 1,280,000 bytes per KV head's K or V rows: from 1 MB a head's
+    // rows come in 2 MB pages, so each takes 2 MB.
     const ModelConfig cfg = tiny_gemma2_config();
-    const KvCache cache(cfg, CacheKind::Static, 10000);
-    const std::size_t buffer = std::size_t{10000} * cfg.kv_dim() * sizeof(float);
-    ASSERT_GT(buffer, kHugePage);
-    EXPECT_EQ(cache.bytes_allocated(), std::size_t{4} * 2 * (std::size_t{4} << 20));
-    EXPECT_EQ(huge_page_footprint(kHugePage - 1), kHugePage - 1);
-    EXPECT_EQ(huge_page_footprint(kHugePage), kHugePage);
-    EXPECT_EQ(huge_page_footprint(kHugePage + 1), 2 * kHugePage);
+    const KvCache large(cfg, CacheKind::Static, 10000);
+    ASSERT_GE(std::size_t{10000} * cfg.head_dim * sizeof(float), kKvHugeFrom);
+    EXPECT_EQ(large.bytes_allocated(), std::size_t{4} * 2 * cfg.num_kv_heads * kHugePage);
+    // 8,000 positions: 1,024,000 bytes, below 1 MB: whole 4 KB pages (250 of them).
+    const KvCache small(cfg, CacheKind::Static, 8000);
+    EXPECT_EQ(small.bytes_allocated(), std::size_t{4} * 2 * cfg.num_kv_heads * 1024000);
+}
+
+// Stores `count` tokens whose rows say where they came from: element i of head h's row for
+// position p is p + h / 4 + i / 1024 (f16 and q8 keep it within a step of p + 1).
+void store_numbered(KvCache& cache, const ModelConfig& cfg, int count) {
+    std::vector<float> k(static_cast<std::size_t>(cfg.kv_dim()) * count), v(k.size());
+    for (int t = 0; t < count; ++t)
+        for (int h = 0; h < cfg.num_kv_heads; ++h)
+            for (int i = 0; i < cfg.head_dim; ++i) {
+                const std::size_t at = static_cast<std::size_t>(t) * cfg.kv_dim() + static_cast<std::size_t>(h) * cfg.head_dim + i;
+                k[at] = static_cast<float>(cache.length() + t) + h / 4.0f + i / 1024.0f;
+                v[at] = -k[at];
+            }
+    for (int l = 0; l < cfg.num_layers; ++l) cache.store(l, k.data(), v.data(), count);
+    cache.advance(count);
+}
+
+void expect_numbered(const KvCache& cache, const ModelConfig& cfg, int layer, float tolerance) {
+    const int n = cache.held(layer);
+    std::vector<float> k(static_cast<std::size_t>(n) * cfg.head_dim), v(k.size());
+    for (int h = 0; h < cfg.num_kv_heads; ++h) {
+        cache.widen(layer, h, n, k.data(), v.data());
+        for (int s = 0; s < n; ++s)
+            for (int i = 0; i < cfg.head_dim; ++i) {
+                const float want = static_cast<float>(s) + h / 4.0f + i / 1024.0f;
+                const std::size_t at = static_cast<std::size_t>(s) * cfg.head_dim + i;
+                ASSERT_NEAR(k[at], want, tolerance * (s + 1)) << "layer " << layer << " head " << h << " slot " << s;
+                ASSERT_NEAR(v[at], -want, tolerance * (s + 1)) << "layer " << layer << " head " << h << " slot " << s;
+            }
+    }
+}
+
+TEST(KvCache, DynamicCacheGrowsWithinItsReservationWithoutMovingRows) {
+    const ModelConfig cfg = tiny_gemma2_config();
+    for (KvType type : {KvType::F32, KvType::F16, KvType::Q8}) {
+        SCOPED_TRACE(kv_type_name(type));
+        KvCache cache(cfg, CacheKind::Dynamic, 0, type);
+        store_numbered(cache, cfg, 3);
+        const void* first = type == KvType::F32 ? static_cast<const void*>(cache.keys(1))
+                          : type == KvType::F16 ? static_cast<const void*>(cache.keys16(1))
+                                                : static_cast<const void*>(cache.keys8(1));
+        ASSERT_NE(first, nullptr);
+        EXPECT_EQ(cache.allocated_slots(1), 64);
+        EXPECT_EQ(cache.stride_slots(1), cfg.max_position_embeddings);
+        const std::size_t small = cache.bytes_allocated();
+        for (int i = 0; i < 100; ++i) store_numbered(cache, cfg, 1 + i % 7);
+        EXPECT_EQ(cache.allocated_slots(1), 512);  // 3 + 397 tokens, the slots doubling from 64
+        EXPECT_EQ(cache.stride_slots(1), cfg.max_position_embeddings);
+        const void* now = type == KvType::F32 ? static_cast<const void*>(cache.keys(1))
+                        : type == KvType::F16 ? static_cast<const void*>(cache.keys16(1))
+                                              : static_cast<const void*>(cache.keys8(1));
+        EXPECT_EQ(now, first);  // grown in place: no row moved
+        EXPECT_GT(cache.bytes_allocated(), small);
+        for (int l = 0; l < cfg.num_layers; ++l) expect_numbered(cache, cfg, l, type == KvType::F32 ? 0.0f : 1e-2f);
+    }
+}
+
+TEST(KvCache, DynamicCachePastItsReservationMovesEveryRow) {
+    ModelConfig cfg = tiny_gemma2_config();
+    cfg.max_position_embeddings = 100;  // the first reservation
+    for (KvType type : {KvType::F32, KvType::F16, KvType::Q8}) {
+        SCOPED_TRACE(kv_type_name(type));
+        KvCache cache(cfg, CacheKind::Dynamic, 0, type);
+        store_numbered(cache, cfg, 3);
+        store_numbered(cache, cfg, 87);
+        EXPECT_EQ(cache.stride_slots(0), 100);
+        EXPECT_EQ(cache.allocated_slots(0), 100);  // doubling 64 to 128, held to the reservation
+        store_numbered(cache, cfg, 11);
+        EXPECT_EQ(cache.stride_slots(0), 200);  // moved to a reservation twice as large
+        for (int i = 0; i < 40; ++i) store_numbered(cache, cfg, 1 + i % 5);
+        EXPECT_EQ(cache.stride_slots(0), 400);
+        EXPECT_EQ(cache.allocated_slots(0), 400);
+        EXPECT_EQ(cache.length(), 3 + 87 + 11 + 120);
+        for (int l = 0; l < cfg.num_layers; ++l) expect_numbered(cache, cfg, l, type == KvType::F32 ? 0.0f : 1e-2f);
+    }
 }
 
 TEST(KvCache, StaticCacheErrorFromForward) {

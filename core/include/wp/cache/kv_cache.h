@@ -7,6 +7,8 @@
 // Rows are kept head-major: all slots of KV head 0, then of head 1, ..., so attention streams one
 // head's keys and values from contiguous memory (heads side by side in each slot put one head's
 // rows a power of two apart, which caches and prefetchers handle poorly; docs/KERNELS.md).
+// Each head's block is reserved at the layer's stride (a growing layer: the model's context), so
+// growing takes pages as they are written and moves no rows, unless a dynamic cache outgrows it.
 #pragma once
 
 #include <cstddef>
@@ -55,7 +57,8 @@ public:
 
     // The rows the layer holds now, for attention over the past.
     int held(int layer) const;                      // number of valid slots
-    std::int64_t allocated_slots(int layer) const;  // allocated slots
+    std::int64_t allocated_slots(int layer) const;  // slots grown to (doubling), at most stride_slots
+    std::int64_t stride_slots(int layer) const;     // slots reserved per head: head blocks this far apart
     KvType type() const { return type_; }
     bool half() const { return type_ == KvType::F16; }
     // Head h's row in slot s starts at offset(layer, s, h) in these arrays; one head's rows are
@@ -75,7 +78,7 @@ public:
     // that attention reads new rows as it will read them from the cache (f16, q8; f32: as is).
     void round_as_stored(float* rows, std::size_t count) const;
     int head_dim() const { return head_dim_; }
-    std::size_t head_stride(int layer) const { return static_cast<std::size_t>(allocated_slots(layer)) * head_dim_; }
+    std::size_t head_stride(int layer) const { return static_cast<std::size_t>(stride_slots(layer)) * head_dim_; }
     std::size_t offset(int layer, int slot, int head) const {
         return head * head_stride(layer) + static_cast<std::size_t>(slot) * head_dim_;
     }
@@ -102,7 +105,7 @@ public:
 
     std::size_t bytes_used(int layer) const;   // held positions x K and V rows
     std::size_t bytes_used() const;
-    std::size_t bytes_allocated() const;
+    std::size_t bytes_allocated() const;  // the memory the slots grown to take, in whole pages
 
 private:
     struct Layer;  // one layer's K and V rows (kv_cache.cpp)
@@ -117,6 +120,7 @@ private:
     int head_dim_, kv_heads_, q8_block_;
     int kv_dim() const { return head_dim_ * kv_heads_; }
     std::int64_t max_len_;
+    std::int64_t reserve_slots_;  // a growing layer's first reservation per head
     std::int64_t length_ = 0;
     std::vector<Layer> layers_;
     std::int64_t undo_from_ = 0;  // keep_for_rewind: the length then, and the positions covered
