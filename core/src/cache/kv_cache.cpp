@@ -83,7 +83,7 @@ float quantize_block(const float* x, int n, std::int8_t* q, float* rounded = nul
 }  // namespace
 
 struct KvCache::Layer {
-    // Read whole every token: in huge pages once large (kv_array.h).
+    // Reserved once, pages taken as written (kv_array.h).
     KvArray<float> k, v;
     KvArray<std::uint16_t> k16, v16;
     KvArray<std::int8_t> k8, v8;
@@ -124,10 +124,11 @@ KvCache::KvCache(const ModelConfig& cfg, CacheKind kind, std::int64_t max_len, K
       max_len_(kind == CacheKind::Dynamic ? 0 : max_len) {
     if (kind == CacheKind::Static && max_len <= 0)
         throw Error("a static cache needs a maximum length > 0");
-    // A growing layer reserves the model's context (address space only), bounded so that a cache
-    // reserves at most 64 GB of it; past that it moves to a reservation twice as large.
+    // A growing layer reserves twice the model's context (address space only: a conversation may
+    // run past the context, and one at it must not move), bounded so that a cache reserves at most
+    // 64 GB of it; past that it moves to a reservation twice as large.
     const double slot_bytes = 2.0 * cfg.num_layers * cfg.num_kv_heads * static_cast<double>(kv_row_bytes(type, cfg.head_dim));
-    const double context = cfg.max_position_embeddings > 0 ? cfg.max_position_embeddings : 32768;
+    const double context = 2.0 * (cfg.max_position_embeddings > 0 ? cfg.max_position_embeddings : 32768);
     reserve_slots_ = static_cast<std::int64_t>(std::max(64.0, std::min(context, std::floor(64e9 / slot_bytes))));
     layers_.resize(cfg.num_layers);
     for (int l = 0; l < cfg.num_layers; ++l) {
@@ -172,8 +173,6 @@ void KvCache::grow(Layer& L, std::int64_t need) {
         L.stride = stride;
     }
     L.cap = std::min(cap, L.stride);
-    L.k.expect(L.cap), L.v.expect(L.cap), L.k16.expect(L.cap), L.v16.expect(L.cap);
-    L.k8.expect(L.cap), L.v8.expect(L.cap), L.ks.expect(L.cap), L.vs.expect(L.cap);
 }
 
 void KvCache::check_room(std::int64_t count) const {

@@ -33,14 +33,13 @@ void* map_huge_pages(std::size_t bytes) {
 
 void unmap_huge_pages(void* p, std::size_t bytes) { munmap(p, whole_huge_pages(bytes)); }
 
-void* reserve_pages(std::size_t bytes) { return map_aligned(whole_huge_pages(bytes), MAP_NORESERVE); }
-
-void advise_huge_pages(void* p, std::size_t bytes) {
-#ifdef MADV_HUGEPAGE
-    madvise(p, whole_huge_pages(bytes), MADV_HUGEPAGE);
-#else
-    (void)p, (void)bytes;
+void* reserve_pages(std::size_t bytes) {
+    const std::size_t size = whole_huge_pages(bytes);
+    char* const base = map_aligned(size, MAP_NORESERVE);
+#ifdef MADV_NOHUGEPAGE
+    madvise(base, size, MADV_NOHUGEPAGE);  // 4 KB pages even where the system makes huge ones always
 #endif
+    return base;
 }
 
 }  // namespace wp

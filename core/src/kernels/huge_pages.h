@@ -19,12 +19,10 @@ void unmap_huge_pages(void* p, std::size_t bytes);
 constexpr std::size_t whole_huge_pages(std::size_t bytes) { return (bytes + kHugePage - 1) & ~(kHugePage - 1); }
 
 // Address space for a buffer that fills over time (the KV cache): `bytes` rounded up to whole
-// 2 MB, 2 MB-aligned, reading as zeros; memory is taken only for the 4 KB pages written
-// (MAP_NORESERVE). Throws std::bad_alloc. Release with unmap_huge_pages(p, the same bytes).
+// 2 MB, reading as zeros; memory is taken only for the 4 KB pages written (MAP_NORESERVE, and no
+// huge pages, which would be taken 2 MB at a time). Throws std::bad_alloc. Release with
+// unmap_huge_pages(p, the same bytes).
 void* reserve_pages(std::size_t bytes);
-// Huge pages for the rest of [p, p + bytes) from now on: 2 MB ranges not yet written are taken
-// whole on their first write; pages already taken stay as they are.
-void advise_huge_pages(void* p, std::size_t bytes);
 
 // A std::allocator for such buffers: 2 MB or more come from map_huge_pages, less from the heap.
 template <typename T>

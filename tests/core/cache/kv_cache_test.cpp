@@ -9,7 +9,6 @@
 #include "wp/error.h"
 #include "wp/generate/generator.h"
 #include "cache/kv_array.h"
-#include "kernels/huge_pages.h"
 #include "kernels/ops.h"
 #include "wp/io/float16.h"
 #include "wp/model/model.h"
@@ -154,13 +153,11 @@ TEST(KvCache, StaticCacheRefusesToOverflow) {
 }
 
 TEST(KvCache, BytesAllocatedCountsWholePages) {
-    // 10,000 positions x 32 floats = 1,280,000 bytes per KV head's K or V rows: from 1 MB a head's
-    // rows come in 2 MB pages, so each takes 2 MB.
+    // 10,000 positions x 32 floats = 1,280,000 bytes per KV head's K or V rows: 313 pages of 4 KB.
     const ModelConfig cfg = tiny_gemma2_config();
     const KvCache large(cfg, CacheKind::Static, 10000);
-    ASSERT_GE(std::size_t{10000} * cfg.head_dim * sizeof(float), kKvHugeFrom);
-    EXPECT_EQ(large.bytes_allocated(), std::size_t{4} * 2 * cfg.num_kv_heads * kHugePage);
-    // 8,000 positions: 1,024,000 bytes, below 1 MB: whole 4 KB pages (250 of them).
+    EXPECT_EQ(large.bytes_allocated(), std::size_t{4} * 2 * cfg.num_kv_heads * 313 * kKvPage);
+    // 8,000 positions: 1,024,000 bytes, 250 whole pages.
     const KvCache small(cfg, CacheKind::Static, 8000);
     EXPECT_EQ(small.bytes_allocated(), std::size_t{4} * 2 * cfg.num_kv_heads * 1024000);
 }
@@ -206,11 +203,11 @@ TEST(KvCache, DynamicCacheGrowsWithinItsReservationWithoutMovingRows) {
                                                 : static_cast<const void*>(cache.keys8(1));
         ASSERT_NE(first, nullptr);
         EXPECT_EQ(cache.allocated_slots(1), 64);
-        EXPECT_EQ(cache.stride_slots(1), cfg.max_position_embeddings);
+        EXPECT_EQ(cache.stride_slots(1), 2 * cfg.max_position_embeddings);
         const std::size_t small = cache.bytes_allocated();
         for (int i = 0; i < 100; ++i) store_numbered(cache, cfg, 1 + i % 7);
         EXPECT_EQ(cache.allocated_slots(1), 512);  // 3 + 397 tokens, the slots doubling from 64
-        EXPECT_EQ(cache.stride_slots(1), cfg.max_position_embeddings);
+        EXPECT_EQ(cache.stride_slots(1), 2 * cfg.max_position_embeddings);
         const void* now = type == KvType::F32 ? static_cast<const void*>(cache.keys(1))
                         : type == KvType::F16 ? static_cast<const void*>(cache.keys16(1))
                                               : static_cast<const void*>(cache.keys8(1));
@@ -222,7 +219,7 @@ TEST(KvCache, DynamicCacheGrowsWithinItsReservationWithoutMovingRows) {
 
 TEST(KvCache, DynamicCachePastItsReservationMovesEveryRow) {
     ModelConfig cfg = tiny_gemma2_config();
-    cfg.max_position_embeddings = 100;  // the first reservation
+    cfg.max_position_embeddings = 50;  // the first reservation: 100 slots
     for (KvType type : {KvType::F32, KvType::F16, KvType::Q8}) {
         SCOPED_TRACE(kv_type_name(type));
         KvCache cache(cfg, CacheKind::Dynamic, 0, type);
