@@ -26,11 +26,7 @@ using clock_type = std::chrono::steady_clock;
 double seconds_since(clock_type::time_point t) { return std::chrono::duration<double>(clock_type::now() - t).count(); }
 
 using bench::Spread;
-
-Spread summarize(std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    return {v[v.size() / 2], v.front(), v.back()};
-}
+using bench::summarize;
 
 long peak_rss_bytes() {
     rusage ru{};

@@ -1,6 +1,7 @@
-// Benchmark commands: bench, bench-batch, bench-memory, bench-attention, bench-kernels, synth and
-// bench-tokenize. Each turns its arguments into the options of the functions in bench.h,
-// bench_batch.h, bench_tokenize.h and synth.h; the parsing of every benchmark option is here.
+// Benchmark commands: bench, bench-depths, bench-batch, bench-memory, bench-attention,
+// bench-kernels, synth and bench-tokenize. Each turns its arguments into the options of the
+// functions in bench.h, bench_depths.h, bench_batch.h, bench_tokenize.h and synth.h; the parsing
+// of every benchmark option is here.
 #include <cmath>
 #include <cstdint>
 #include <string>
@@ -8,6 +9,7 @@
 
 #include "bench.h"
 #include "bench_batch.h"
+#include "bench_depths.h"
 #include "decode_kernels.h"
 #include "kv_divergence.h"
 #include "bench_tokenize.h"
@@ -52,6 +54,26 @@ int run_bench(const Args& a) {
     if (o.prompt_tokens < 1 || o.gen_tokens < 1 || o.repeat < 1 || o.threads < 0)
         throw UsageError("--prompt-tokens, --gen-tokens and --repeat must be >= 1, --threads >= 0");
     return bench(o);
+}
+
+int run_bench_depths(const Args& a) {
+    BenchDepthsOptions o;
+    apply_kernel_flags(a, o.kernels);
+    o.model_dir = model_dir(a);
+    if (a.has("precision")) o.precision = parse_precision(a.str("precision"));
+    if (a.has("kv")) o.kv = parse_kv_type(a.str("kv"));
+    o.threads = threads_option(a, 0);
+    if (a.flag("avx2") && a.flag("avx512")) throw UsageError("--avx2 and --avx512 exclude each other");
+    o.decode_choice = !a.flag("avx2") && !a.flag("avx512");
+    if (a.has("depths")) o.depths = parse_ids(a.str("depths"));
+    o.gen_tokens = static_cast<int>(a.integer("gen-tokens", o.gen_tokens));
+    o.repeat = static_cast<int>(a.integer("repeat", o.repeat));
+    o.json = a.flag("json");
+    for (const int d : o.depths)
+        if (d < 1 || d > (1 << 20)) throw UsageError("--depths takes context lengths from 1 to 1048576");
+    if (o.depths.empty() || o.gen_tokens < 1 || o.repeat < 1 || o.threads < 0)
+        throw UsageError("--depths needs a length, --gen-tokens and --repeat must be >= 1, --threads >= 0");
+    return bench_depths(o);
 }
 
 int run_bench_batch(const Args& a) {
@@ -176,6 +198,15 @@ const CommandGroup& bench_commands() {
              {{"json", "no-int8-gemm", "no-bf16-gemm", "no-int8-queries", "no-int16-probabilities", "avx2", "avx512"},
               {"model", "precision", "kv", "threads", "prompt-tokens", "gen-tokens", "repeat"}},
              run_bench},
+            {"bench-depths", "Decode tokens/s after several context lengths, the depths taking turns",
+             {"--model PATH [--precision f32|bf16|q8|q4] [--kv f32|f16|q8] [--threads N] [--depths 128,4096,8192]\n"
+              "[--gen-tokens 64] [--repeat 1] [--json] [--no-int8-queries] [--no-int16-probabilities] [--avx2 | --avx512]"},
+             "One context per depth, prefilled with that many random tokens; then each decodes a token in\n"
+             "turn, so the machine's noise falls on every depth alike. Per depth: decode tokens/s (median,\n"
+             "min-max over --repeat runs), the ratio to the first depth's, and the slowest step.\n",
+             {{"json", "no-int8-gemm", "no-bf16-gemm", "no-int8-queries", "no-int16-probabilities", "avx2", "avx512"},
+              {"model", "precision", "kv", "threads", "depths", "gen-tokens", "repeat"}},
+             run_bench_depths},
             {"bench-batch", "Aggregate decode tokens/s of N concurrent streams (continuous batching)",
              {"--model PATH [--precision f32|bf16|q8|q4] [--kv f32|f16|q8] [--streams 1,2,4,8] [--prompt 32]\n"
               "[--gen 64] [--repeat 3] [--threads 2] [--ctx N] [--json]"},

@@ -28,11 +28,6 @@ using clock_type = std::chrono::steady_clock;
 
 double seconds_since(clock_type::time_point t) { return std::chrono::duration<double>(clock_type::now() - t).count(); }
 
-Spread summarize(std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    return {v[v.size() / 2], v.front(), v.back()};
-}
-
 int pool_threads(int threads) { return threads > 0 ? threads : default_thread_count(); }
 
 #if defined(__x86_64__)
@@ -182,6 +177,11 @@ AttentionBenchResult run_attention_bench(const AttentionBenchOptions& o) {
     result.bytes_per_token = bytes;
     result.threads = pool.size();
     return result;
+}
+
+Spread summarize(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return {v[v.size() / 2], v.front(), v.back()};
 }
 
 }  // namespace wp::bench

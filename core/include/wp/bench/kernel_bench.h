@@ -7,6 +7,8 @@
 #include <cstddef>
 #include <memory>
 
+#include <vector>
+
 #include "wp/cache/kv_cache.h"
 #include "wp/model/kernel_options.h"
 #include "wp/model/precision.h"
@@ -16,6 +18,9 @@ namespace wp::bench {
 struct Spread {
     double median = 0, min = 0, max = 0;
 };
+
+// The median (the upper middle of an even count), min and max of v (not empty).
+Spread summarize(std::vector<double> v);
 
 // Memory read bandwidth in bytes/s: the best of `repeat` passes over `bytes` in huge pages (as the
 // weights are), read by `threads` threads with the decode kernels' prefetching.
