@@ -633,7 +633,7 @@ WP_AVX512_VNNI void scores_vnni(const Q8Queries& qq, int d, const Q8Rows& keys, 
 
 // The sixteen rows of r transposed: r[k]'s dword c becomes lane k of r[c]. Unpacking dwords, then
 // qwords, within 128-bit lanes, then a 4 x 4 transpose of the lanes: 64 shuffles.
-WP_AVX512_VNNI inline void transpose16_epi32(__m512i* r) {
+[[gnu::always_inline]] WP_AVX512_VNNI inline void transpose16_epi32(__m512i* r) {
     __m512i t[16], u[16];
     for (int i = 0; i < 8; ++i) {
         t[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
@@ -658,7 +658,7 @@ WP_AVX512_VNNI inline void transpose16_epi32(__m512i* r) {
 // Block b's scale of sixteen keys (sc: the first key's scales, `stride` apart) in lanes 0..15:
 // permutes of the keys' scales loaded whole where the stride is 2, 4 or 8 (head_dim 64, 128 or
 // 256), a gather (several times slower on Zen 5) otherwise.
-WP_AVX512_VNNI inline __m512 key_scales16(const float* sc, int stride, int b, __m512i key_index) {
+[[gnu::always_inline]] WP_AVX512_VNNI inline __m512 key_scales16(const float* sc, int stride, int b, __m512i key_index) {
     const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     if (stride == 2)  // key k's at 2k + b of 32
         return _mm512_permutex2var_ps(_mm512_loadu_ps(sc), _mm512_add_epi32(_mm512_slli_epi32(lane, 1), _mm512_set1_epi32(b)),
