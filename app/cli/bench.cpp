@@ -72,8 +72,7 @@ int bench_attention(const bench::AttentionBenchOptions& o) {
     return 0;
 }
 
-int bench(const BenchOptions& o) {
-    const auto t0 = clock_type::now();
+std::unique_ptr<Model> load_bench_model(const BenchModelOptions& o) {
     LoadOptions lo;
     lo.precision = o.precision;
     lo.kv_cache = o.kv;
@@ -82,6 +81,12 @@ int bench(const BenchOptions& o) {
     if (o.decode_choice) lo = with_decode_choice(lo);
     auto model = Model::load(o.model_dir, {}, lo);
     note_decode_choice(*model);
+    return model;
+}
+
+int bench(const BenchOptions& o) {
+    const auto t0 = clock_type::now();
+    auto model = load_bench_model(o);
     const ModelConfig& cfg = model->config();
     std::mt19937_64 rng(7);
     std::uniform_int_distribution<int> tok(3, std::min(cfg.vocab_size, 1000) - 1);

@@ -1,26 +1,35 @@
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "wp/bench/kernel_bench.h"
 #include "wp/model/kernel_options.h"
+#include "wp/model/model.h"
 #include "wp/model/precision.h"
 
 namespace wp::cli {
 
-struct BenchOptions {
+// The model a benchmark loads: which checkpoint, and how it runs.
+struct BenchModelOptions {
     std::string model_dir;
     std::optional<Precision> precision;  // unset: the model's default
     std::optional<KvType> kv;            // unset: the precision's default
     int threads = 0;
+    KernelOptions kernels;  // --avx2, --no-int8-gemm
+    bool decode_choice = true;  // the decode kernels measured fastest here (not with --avx2 or --avx512)
+};
+
+// Loads it (noting on stderr when the decode kernels were measured for this CPU).
+std::unique_ptr<Model> load_bench_model(const BenchModelOptions& options);
+
+struct BenchOptions : BenchModelOptions {
     int prompt_tokens = 512;
     int gen_tokens = 128;
     int repeat = 5;
     bool json = false;
-    KernelOptions kernels;  // --avx2, --no-int8-gemm
-    bool decode_choice = true;  // the decode kernels measured fastest here (not with --avx2 or --avx512)
 };
 
 // Load time, prefill and decode tokens/s (median, min, max), peak RSS and KV bytes.

@@ -7,11 +7,9 @@
 #include <random>
 #include <span>
 
-#include "decode_kernels.h"
 #include "wp/bench/kernel_bench.h"
 #include "wp/error.h"
 #include "wp/generate/generator.h"
-#include "wp/model/decode_kernel_choice.h"
 #include "wp/model/model.h"
 
 namespace wp::cli {
@@ -24,14 +22,7 @@ using clock_type = std::chrono::steady_clock;
 
 int bench_depths(const BenchDepthsOptions& o) {
     if (o.depths.empty()) throw Error("bench-depths: no depths given");
-    LoadOptions lo;
-    lo.precision = o.precision;
-    lo.kv_cache = o.kv;
-    lo.threads = o.threads;
-    lo.kernels = o.kernels;
-    if (o.decode_choice) lo = with_decode_choice(lo);
-    auto model = Model::load(o.model_dir, {}, lo);
-    note_decode_choice(*model);
+    auto model = load_bench_model(o);
     const ModelConfig& cfg = model->config();
     std::mt19937_64 rng(7);
     std::uniform_int_distribution<int> tok(3, std::min(cfg.vocab_size, 1000) - 1);

@@ -2,27 +2,17 @@
 // so that a machine's noise falls on every depth alike.
 #pragma once
 
-#include <optional>
-#include <string>
 #include <vector>
 
-#include "wp/cache/kv_cache.h"
-#include "wp/model/kernel_options.h"
-#include "wp/model/precision.h"
+#include "bench.h"
 
 namespace wp::cli {
 
-struct BenchDepthsOptions {
-    std::string model_dir;
-    std::optional<Precision> precision;  // unset: the model's default
-    std::optional<KvType> kv;            // unset: the precision's default
-    int threads = 0;
+struct BenchDepthsOptions : BenchModelOptions {
     std::vector<int> depths{128, 4096, 8192};
     int gen_tokens = 64;
     int repeat = 1;
     bool json = false;
-    KernelOptions kernels;
-    bool decode_choice = true;
 };
 
 // One context per depth, each given that many random tokens (in the generator's prefill chunks);

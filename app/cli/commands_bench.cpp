@@ -37,8 +37,8 @@ void apply_kernel_flags(const Args& a, KernelOptions& kernels) {
     }
 }
 
-int run_bench(const Args& a) {
-    BenchOptions o;
+// --model, --precision, --kv, --threads and the kernel flags of bench and bench-depths.
+void parse_bench_model(const Args& a, BenchModelOptions& o) {
     apply_kernel_flags(a, o.kernels);
     o.model_dir = model_dir(a);
     if (a.has("precision")) o.precision = parse_precision(a.str("precision"));
@@ -47,6 +47,11 @@ int run_bench(const Args& a) {
     if (a.flag("avx2") && a.flag("avx512")) throw UsageError("--avx2 and --avx512 exclude each other");
     // What the app and the model commands run, unless a kernel set is pinned.
     o.decode_choice = !a.flag("avx2") && !a.flag("avx512");
+}
+
+int run_bench(const Args& a) {
+    BenchOptions o;
+    parse_bench_model(a, o);
     o.prompt_tokens = static_cast<int>(a.integer("prompt-tokens", 512));
     o.gen_tokens = static_cast<int>(a.integer("gen-tokens", 128));
     o.repeat = static_cast<int>(a.integer("repeat", 5));
@@ -58,13 +63,7 @@ int run_bench(const Args& a) {
 
 int run_bench_depths(const Args& a) {
     BenchDepthsOptions o;
-    apply_kernel_flags(a, o.kernels);
-    o.model_dir = model_dir(a);
-    if (a.has("precision")) o.precision = parse_precision(a.str("precision"));
-    if (a.has("kv")) o.kv = parse_kv_type(a.str("kv"));
-    o.threads = threads_option(a, 0);
-    if (a.flag("avx2") && a.flag("avx512")) throw UsageError("--avx2 and --avx512 exclude each other");
-    o.decode_choice = !a.flag("avx2") && !a.flag("avx512");
+    parse_bench_model(a, o);
     if (a.has("depths")) o.depths = parse_ids(a.str("depths"));
     o.gen_tokens = static_cast<int>(a.integer("gen-tokens", o.gen_tokens));
     o.repeat = static_cast<int>(a.integer("repeat", o.repeat));
