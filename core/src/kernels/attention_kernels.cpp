@@ -8,6 +8,8 @@
 #include <type_traits>
 
 #include "kernels/attention_mix_q8.h"
+#include "kernels/attention_scores_q8.h"
+#include "kernels/avx512_common.h"
 #include "kernels/kernel_choice.h"
 #include "kernels/prepared_input.h"
 #include "wp/io/float16.h"
@@ -346,24 +348,6 @@ WP_AVX512_DECODE inline __m512 load16(const Q8Rows& r, std::size_t i) {
     return _mm512_mul_ps(v, _mm512_set1_ps(r.scales[i >> r.shift]));
 }
 
-// v[0..15]'s lane sums in one vector, lane i holding v[i]'s: four rounds of pairwise shuffles
-// and adds, 45 instructions where sixteen horizontal reductions take about 130. The rounds leave
-// input k + 4m's sum in lane 4k + m, so the inputs are taken in that (self-inverse) order.
-WP_AVX512_DECODE inline __m512 sum16(const __m512* v) {
-    constexpr int order[16] = {0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15};
-    __m512 a[8], b[4], c[2];
-    for (int i = 0; i < 8; ++i) {  // 256-bit halves: [v 8 sums, w 8 sums]
-        const __m512 x = v[order[2 * i]], y = v[order[2 * i + 1]];
-        a[i] = _mm512_add_ps(_mm512_shuffle_f32x4(x, y, 0x44), _mm512_shuffle_f32x4(x, y, 0xee));
-    }
-    for (int i = 0; i < 4; ++i)  // 128-bit quarters: four inputs' 4 sums each
-        b[i] = _mm512_add_ps(_mm512_shuffle_f32x4(a[2 * i], a[2 * i + 1], 0x88),
-                             _mm512_shuffle_f32x4(a[2 * i], a[2 * i + 1], 0xdd));
-    for (int i = 0; i < 2; ++i)  // pairs within each quarter
-        c[i] = _mm512_add_ps(_mm512_shuffle_ps(b[2 * i], b[2 * i + 1], 0x44), _mm512_shuffle_ps(b[2 * i], b[2 * i + 1], 0xee));
-    return _mm512_add_ps(_mm512_shuffle_ps(c[0], c[1], 0x88), _mm512_shuffle_ps(c[0], c[1], 0xdd));
-}
-
 template <int NQ, int NK, typename T>
 WP_AVX512_DECODE void scores_avx512(const float* q, int d, const T& keys, std::size_t ks, int n, float* out,
                                     std::size_t os) {
@@ -385,7 +369,7 @@ WP_AVX512_DECODE void scores_avx512(const float* q, int d, const T& keys, std::s
             }
         }
         alignas(64) float sums[16];
-        _mm512_store_ps(sums, sum16(acc));
+        _mm512_store_ps(sums, avx512::sum16(acc));
         for (int h = 0; h < NQ; ++h) std::memcpy(out + h * os + j, sums + h * NK, sizeof(float) * NK);
     }
     for (; j < n; ++j) {
@@ -535,254 +519,6 @@ WP_AVX512_DECODE float softmax_row_avx512(float* x, int n, float scale, const fl
     return mxs + std::log(s);
 }
 
-// Scores against a q8 cache on integer dot products (int8_queries; blocks of 32, head_dim a
-// multiple of 64): each query head rounded to int8 blocks (d = amax / 127, as queries_as_scored
-// rounds them, so a query already rounded keeps its integers), the keys made unsigned (k + 128,
-// which vpdpbusd takes) and every lane's sum started at -128 x its four query bytes, which leaves
-// exactly the signed sum. A 64-byte chunk's lanes 0-7 hold one block, 8-15 the next; each lane is
-// scaled by its block's key scale x query scale into the float sums reduced by sum16.
-#define WP_AVX512_VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")))
-
-constexpr int kVnniMaxHeads = 8, kVnniMaxDim = 512;
-
-// Up to eight query heads as the kernel reads them: per head, d int8; per 64-byte chunk, 16
-// lanes' starting sums and 16 lanes' query scales.
-struct Q8Queries {
-    alignas(64) std::int8_t q[kVnniMaxHeads * kVnniMaxDim];
-    alignas(64) std::int32_t start[kVnniMaxHeads * kVnniMaxDim / 4];
-    alignas(64) float scale[kVnniMaxHeads * kVnniMaxDim / 4];
-};
-
-// The nq heads (d each) as Q8Queries, rounded as matrix inputs are (quantize_input_blocks). False
-// when a block holds a NaN or an infinity, or is too small for its scale's inverse: those heads
-// are scored on the f32 loops instead.
-bool round_q8_queries(const float* q, int nq, int d, Q8Queries& out) {
-    const int n = nq * d, blocks = n / 32;
-    for (int b = 0; b < blocks; ++b) {
-        float amax = 0.0f;
-        for (int i = 32 * b; i < 32 * b + 32; ++i) {
-            const float a = std::fabs(q[i]);
-            if (!(a <= std::numeric_limits<float>::max())) return false;  // NaN, inf
-            amax = std::max(amax, a);
-        }
-        const float scale = amax / 127.0f;  // as quantize_input_blocks takes it
-        if (amax > 0.0f && !(scale > 0.0f && std::isfinite(1.0f / scale))) return false;
-    }
-    float scales[kVnniMaxHeads * kVnniMaxDim / 32];
-    quantize_input_blocks(q, n, out.q, scales, KernelOptions{});
-    // Heads are contiguous, so block b is lanes 8b .. 8b + 7 of the chunks laid end to end.
-    for (int b = 0; b < blocks; ++b)
-        for (int l = 0; l < 8; ++l) {
-            const std::int8_t* o = out.q + 32 * b + 4 * l;
-            out.start[8 * b + l] = -128 * (o[0] + o[1] + o[2] + o[3]);
-            out.scale[8 * b + l] = scales[b];
-        }
-    return true;
-}
-
-// Key chunk at element e: 64 bytes made unsigned, and its two blocks' scales spread over the lanes.
-WP_AVX512_VNNI inline void q8_key_chunk(const Q8Rows& keys, std::size_t e, __m512i& kv, __m512& kd) {
-    const __m512i pair = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
-    kv = _mm512_xor_si512(_mm512_loadu_si512(keys.q + e), _mm512_set1_epi8(static_cast<char>(0x80)));
-    const __m128 two = _mm_castsi128_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(keys.scales + (e >> 5))));
-    kd = _mm512_permutexvar_ps(pair, _mm512_castps128_ps512(two));
-}
-
-// acc + head h's chunk c against a key chunk, scaled.
-WP_AVX512_VNNI inline __m512 q8_chunk_dot(const Q8Queries& qq, int d, int h, int c, __m512i kv, __m512 kd, __m512 acc) {
-    const int lanes = d / 4;
-    const __m512i s = _mm512_dpbusd_epi32(_mm512_load_si512(qq.start + h * lanes + 16 * c), kv,
-                                          _mm512_load_si512(qq.q + h * d + 64 * c));
-    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(kd, _mm512_load_ps(qq.scale + h * lanes + 16 * c)), acc);
-}
-
-template <int NQ, int NK>
-WP_AVX512_VNNI void scores_vnni(const Q8Queries& qq, int d, const Q8Rows& keys, std::size_t ks, int n, float* out,
-                                std::size_t os) {
-    constexpr int PF = 16;
-    int j = 0;
-    for (; j + NK <= n; j += NK) {
-        for (int k = j + PF; k < std::min(n, j + PF + NK); ++k)
-            for (int b = 0; b < d; b += 64) _mm_prefetch(reinterpret_cast<const char*>(keys.q + k * ks + b), _MM_HINT_T1);
-        static_assert(NQ * NK <= 16);
-        __m512 acc[16];
-        for (int a = 0; a < 16; ++a) acc[a] = _mm512_setzero_ps();
-        for (int c = 0; c < d / 64; ++c) {
-            __m512i kv[NK];
-            __m512 kd[NK];
-            for (int k = 0; k < NK; ++k) q8_key_chunk(keys, (j + k) * ks + 64 * c, kv[k], kd[k]);
-            for (int h = 0; h < NQ; ++h)
-                for (int k = 0; k < NK; ++k) acc[h * NK + k] = q8_chunk_dot(qq, d, h, c, kv[k], kd[k], acc[h * NK + k]);
-        }
-        alignas(64) float sums[16];
-        _mm512_store_ps(sums, sum16(acc));
-        for (int h = 0; h < NQ; ++h) std::memcpy(out + h * os + j, sums + h * NK, sizeof(float) * NK);
-    }
-    for (; j < n; ++j) {
-        __m512 acc[NQ];
-        for (int h = 0; h < NQ; ++h) acc[h] = _mm512_setzero_ps();
-        for (int c = 0; c < d / 64; ++c) {
-            __m512i kv;
-            __m512 kd;
-            q8_key_chunk(keys, j * ks + 64 * c, kv, kd);
-            for (int h = 0; h < NQ; ++h) acc[h] = q8_chunk_dot(qq, d, h, c, kv, kd, acc[h]);
-        }
-        for (int h = 0; h < NQ; ++h) out[h * os + j] = _mm512_reduce_add_ps(acc[h]);
-    }
-}
-
-// The sixteen rows of r transposed: r[k]'s dword c becomes lane k of r[c]. Unpacking dwords, then
-// qwords, within 128-bit lanes, then a 4 x 4 transpose of the lanes: 64 shuffles.
-[[gnu::always_inline]] WP_AVX512_VNNI inline void transpose16_epi32(__m512i* r) {
-    __m512i t[16], u[16];
-    for (int i = 0; i < 8; ++i) {
-        t[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
-        t[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
-    }
-    for (int i = 0; i < 4; ++i) {  // u[4i + m], lane L: dword 4L + m of rows 4i .. 4i + 3
-        u[4 * i] = _mm512_unpacklo_epi64(t[4 * i], t[4 * i + 2]);
-        u[4 * i + 1] = _mm512_unpackhi_epi64(t[4 * i], t[4 * i + 2]);
-        u[4 * i + 2] = _mm512_unpacklo_epi64(t[4 * i + 1], t[4 * i + 3]);
-        u[4 * i + 3] = _mm512_unpackhi_epi64(t[4 * i + 1], t[4 * i + 3]);
-    }
-    for (int m = 0; m < 4; ++m) {
-        const __m512i s0 = _mm512_shuffle_i32x4(u[m], u[4 + m], 0x44), s1 = _mm512_shuffle_i32x4(u[8 + m], u[12 + m], 0x44);
-        const __m512i s2 = _mm512_shuffle_i32x4(u[m], u[4 + m], 0xee), s3 = _mm512_shuffle_i32x4(u[8 + m], u[12 + m], 0xee);
-        r[m] = _mm512_shuffle_i32x4(s0, s1, 0x88);
-        r[4 + m] = _mm512_shuffle_i32x4(s0, s1, 0xdd);
-        r[8 + m] = _mm512_shuffle_i32x4(s2, s3, 0x88);
-        r[12 + m] = _mm512_shuffle_i32x4(s2, s3, 0xdd);
-    }
-}
-
-// Block b's scale of sixteen keys (sc: the first key's scales, `stride` apart) in lanes 0..15:
-// permutes of the keys' scales loaded whole where the stride is 2, 4 or 8 (head_dim 64, 128 or
-// 256), a gather (several times slower on Zen 5) otherwise.
-[[gnu::always_inline]] WP_AVX512_VNNI inline __m512 key_scales16(const float* sc, int stride, int b, __m512i key_index) {
-    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    if (stride == 2)  // key k's at 2k + b of 32
-        return _mm512_permutex2var_ps(_mm512_loadu_ps(sc), _mm512_add_epi32(_mm512_slli_epi32(lane, 1), _mm512_set1_epi32(b)),
-                                      _mm512_loadu_ps(sc + 16));
-    if (stride == 4) {  // key k's at 4k + b: keys 0-7 from the first 32, 8-15 from the next
-        const __m512i idx = _mm512_add_epi32(_mm512_slli_epi32(_mm512_and_si512(lane, _mm512_set1_epi32(7)), 2), _mm512_set1_epi32(b));
-        const __m512 lo = _mm512_permutex2var_ps(_mm512_loadu_ps(sc), idx, _mm512_loadu_ps(sc + 16));
-        const __m512 hi = _mm512_permutex2var_ps(_mm512_loadu_ps(sc + 32), idx, _mm512_loadu_ps(sc + 48));
-        return _mm512_shuffle_f32x4(lo, hi, 0x44);
-    }
-    if (stride == 8) {  // key k's at 8k + b: four keys from each 32, then one quarter from each
-        const __m512i idx = _mm512_add_epi32(_mm512_slli_epi32(_mm512_and_si512(lane, _mm512_set1_epi32(3)), 3), _mm512_set1_epi32(b));
-        __m512 r = _mm512_permutex2var_ps(_mm512_loadu_ps(sc), idx, _mm512_loadu_ps(sc + 16));
-        r = _mm512_mask_mov_ps(r, 0x00f0, _mm512_permutex2var_ps(_mm512_loadu_ps(sc + 32), idx, _mm512_loadu_ps(sc + 48)));
-        r = _mm512_mask_mov_ps(r, 0x0f00, _mm512_permutex2var_ps(_mm512_loadu_ps(sc + 64), idx, _mm512_loadu_ps(sc + 80)));
-        return _mm512_mask_mov_ps(r, 0xf000, _mm512_permutex2var_ps(_mm512_loadu_ps(sc + 96), idx, _mm512_loadu_ps(sc + 112)));
-    }
-    return _mm512_i32gather_ps(key_index, sc + b, 4);
-}
-
-// Scores of sixteen keys at a time, one key per lane (n a multiple of 16): each 64-byte chunk of
-// the sixteen keys transposed in registers, so one vpdpbusd takes a query dword (broadcast)
-// against that dword of every key, and a block's sums are scaled once per head for all sixteen
-// keys. No horizontal sums: per key, query head and chunk about 2.5 instructions where the rows'
-// kernel (scores_vnni) takes about 5.5, and the transpose's 4 per key and chunk are shared by the
-// heads.
-template <int NQ>
-WP_AVX512_VNNI void scores_vnni_lanes(const Q8Queries& qq, int d, const Q8Rows& keys, std::size_t ks, int n, float* out,
-                                      std::size_t os) {
-    constexpr int PF = 32;  // keys ahead
-    const int lanes = d / 4, blocks = d / 32;
-    std::int32_t start[NQ][kVnniMaxDim / 32];  // per head and block
-    float qscale[NQ][kVnniMaxDim / 32];
-    for (int h = 0; h < NQ; ++h)
-        for (int b = 0; b < blocks; ++b) {
-            std::int32_t sum = 0;
-            for (int l = 0; l < 8; ++l) sum += qq.start[h * lanes + 8 * b + l];
-            start[h][b] = sum;
-            qscale[h][b] = qq.scale[h * lanes + 8 * b];
-        }
-    const std::int32_t* qd = reinterpret_cast<const std::int32_t*>(qq.q);
-    const int scale_stride = static_cast<int>(ks >> 5);  // a key's scales apart
-    const __m512i key_index = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                                                 _mm512_set1_epi32(scale_stride));
-    for (int j = 0; j + 16 <= n; j += 16) {
-        for (int k = j + PF; k < std::min(n, j + PF + 16); ++k)
-            for (int b = 0; b < d; b += 64) _mm_prefetch(reinterpret_cast<const char*>(keys.q + k * ks + b), _MM_HINT_T1);
-        __m512 acc[NQ];
-        for (int h = 0; h < NQ; ++h) acc[h] = _mm512_setzero_ps();
-        const float* scales = keys.scales + ((j * ks) >> 5);
-        for (int c = 0; c < d / 64; ++c) {
-            // The chunk's two blocks' key scales first: their latency passes in the transpose.
-            const __m512 kd[2] = {key_scales16(scales, scale_stride, 2 * c, key_index),
-                                  key_scales16(scales, scale_stride, 2 * c + 1, key_index)};
-            __m512i r[16];
-            const std::int8_t* row = keys.q + j * ks + 64 * c;
-            for (int k = 0; k < 16; ++k) {
-                r[k] = _mm512_xor_si512(_mm512_loadu_si512(row), _mm512_set1_epi8(static_cast<char>(0x80)));
-                row += ks;
-            }
-            transpose16_epi32(r);
-#pragma GCC unroll 2
-            for (int b = 0; b < 2; ++b) {
-                const int blk = 2 * c + b;
-#pragma GCC unroll 8
-                for (int h = 0; h < NQ; ++h) {
-                    // The sums start at -128 x the block's query bytes, as in scores_vnni: exact.
-                    const std::int32_t* qh = qd + h * lanes + 16 * c + 8 * b;
-                    __m512i s = _mm512_set1_epi32(start[h][blk]);
-#pragma GCC unroll 8
-                    for (int i = 0; i < 8; ++i) s = _mm512_dpbusd_epi32(s, r[8 * b + i], _mm512_set1_epi32(qh[i]));
-                    acc[h] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(kd[b], _mm512_set1_ps(qscale[h][blk])), acc[h]);
-                }
-            }
-        }
-        for (int h = 0; h < NQ; ++h) _mm512_storeu_ps(out + h * os + j, acc[h]);
-    }
-}
-
-// The keys in whole sixteens by scores_vnni_lanes from kLanesMinHeads query heads on, the rest
-// (and every key with fewer heads) by scores_vnni.
-constexpr int kLanesMinHeads = 2;
-
-template <int NQ, int NK>
-WP_AVX512_VNNI void scores_vnni_keys(const Q8Queries& qq, int d, const Q8Rows& keys, std::size_t ks, int n, float* out,
-                                     std::size_t os) {
-    int done = 0;
-    if constexpr (NQ >= kLanesMinHeads) {
-        done = n / 16 * 16;
-        if (done > 0) scores_vnni_lanes<NQ>(qq, d, keys, ks, done, out, os);
-    }
-    if (done < n) {
-        const std::size_t at = static_cast<std::size_t>(done) * ks;
-        scores_vnni<NQ, NK>(qq, d, Q8Rows(keys.q + at, keys.scales + (at >> keys.shift), keys.block), ks, n - done,
-                            out + done, os);
-    }
-}
-
-bool vnni_scores_fit(const Q8Rows& keys, int d, std::size_t ks) {
-    return keys.block == 32 && d % 64 == 0 && d <= kVnniMaxDim && ks % 64 == 0;
-}
-
-WP_AVX512_VNNI void scores_dispatch_vnni(const float* q, int nq, int d, const Q8Rows& keys, std::size_t ks, int n,
-                                         float* out, std::size_t os) {
-    Q8Queries qq;
-    while (nq > 0) {
-        const int take = std::min(nq, kVnniMaxHeads);
-        if (!round_q8_queries(q, take, d, qq)) {
-            scores_dispatch512(q, take, d, keys, ks, n, out, os);
-        } else switch (take) {  // up to 16 sums, reduced together by sum16
-            case 1: scores_vnni_keys<1, 16>(qq, d, keys, ks, n, out, os); break;
-            case 2: scores_vnni_keys<2, 8>(qq, d, keys, ks, n, out, os); break;
-            case 3: scores_vnni_keys<3, 5>(qq, d, keys, ks, n, out, os); break;
-            case 4: scores_vnni_keys<4, 4>(qq, d, keys, ks, n, out, os); break;
-            case 5: scores_vnni_keys<5, 3>(qq, d, keys, ks, n, out, os); break;
-            case 6: scores_vnni_keys<6, 2>(qq, d, keys, ks, n, out, os); break;
-            case 7: scores_vnni_keys<7, 2>(qq, d, keys, ks, n, out, os); break;
-            default: scores_vnni_keys<8, 2>(qq, d, keys, ks, n, out, os); break;
-        }
-        q += static_cast<std::size_t>(take) * d;
-        out += take * os;
-        nq -= take;
-    }
-}
 #endif  // WP_X86
 
 // The AVX-512 loops for a unit of nq query heads over rows of T: q8 always; f16 where three or
@@ -800,8 +536,15 @@ void scores_any(const float* q, int nq, int d, const T& keys, std::size_t ks, in
                 const KernelOptions& options) {
 #ifdef WP_X86
     if constexpr (std::is_same_v<T, Q8Rows>)
-        if (options.int8_queries && avx512_decode_kernels(options) && vnni_scores_fit(keys, d, ks))
-            return scores_dispatch_vnni(q, nq, d, keys, ks, n, out, os);
+        if (options.int8_queries && avx512_decode_kernels(options) && vnni_scores_fit(keys, d, ks)) {
+            for (int h = 0; h < nq; h += kVnniMaxHeads) {  // groups whose queries do not round: f32
+                const int take = std::min(nq - h, kVnniMaxHeads);
+                const float* qg = q + static_cast<std::size_t>(h) * d;
+                if (!scores_q8_vnni(qg, take, d, keys, ks, n, out + h * os, os))
+                    scores_dispatch512(qg, take, d, keys, ks, n, out + h * os, os);
+            }
+            return;
+        }
     if constexpr (kAvx512Rows<T>)
         if (avx512_rows<T>(nq, d, options)) return scores_dispatch512(q, nq, d, keys, ks, n, out, os);
     if (use_avx2_kernels(options) && d % 8 == 0) return scores_dispatch(q, nq, d, keys, ks, n, out, os);
