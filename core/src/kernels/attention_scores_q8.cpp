@@ -163,7 +163,6 @@ WP_AVX512_VNNI void scores_vnni(const Q8Queries& qq, int d, const Q8Rows& keys, 
 template <int NQ>
 WP_AVX512_VNNI void scores_vnni_lanes(const Q8Queries& qq, int d, const Q8Rows& keys, std::size_t ks, int n, float* out,
                                       std::size_t os) {
-    constexpr int PF = 32;  // keys ahead
     const int lanes = d / 4, blocks = d / 32;
     std::int32_t start[NQ][kVnniMaxDim / 32];  // per head and block
     float qscale[NQ][kVnniMaxDim / 32];
@@ -178,38 +177,57 @@ WP_AVX512_VNNI void scores_vnni_lanes(const Q8Queries& qq, int d, const Q8Rows& 
     const int scale_stride = static_cast<int>(ks >> 5);  // a key's scales apart
     const __m512i key_index = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
                                                  _mm512_set1_epi32(scale_stride));
-    for (int j = 0; j + 16 <= n; j += 16) {
-        for (int k = j + PF; k < std::min(n, j + PF + 16); ++k)
-            for (int b = 0; b < d; b += 64) _mm_prefetch(reinterpret_cast<const char*>(keys.q + k * ks + b), _MM_HINT_T1);
-        __m512 acc[NQ];
-        for (int h = 0; h < NQ; ++h) acc[h] = _mm512_setzero_ps();
-        const float* scales = keys.scales + ((j * ks) >> 5);
-        for (int c = 0; c < d / 64; ++c) {
-            // The chunk's two blocks' key scales first: their latency passes in the transpose.
-            const __m512 kd[2] = {key_scales16(scales, scale_stride, 2 * c, key_index),
-                                  key_scales16(scales, scale_stride, 2 * c + 1, key_index)};
-            __m512i r[16];
-            const std::int8_t* row = keys.q + j * ks + 64 * c;
-            for (int k = 0; k < 16; ++k) {
-                r[k] = _mm512_xor_si512(_mm512_loadu_si512(row), _mm512_set1_epi8(static_cast<char>(0x80)));
-                row += ks;
-            }
-            transpose16_epi32(r);
-#pragma GCC unroll 2
-            for (int b = 0; b < 2; ++b) {
-                const int blk = 2 * c + b;
-#pragma GCC unroll 8
-                for (int h = 0; h < NQ; ++h) {
-                    // The sums start at -128 x the block's query bytes, as in scores_vnni: exact.
-                    const std::int32_t* qh = qd + h * lanes + 16 * c + 8 * b;
-                    __m512i s = _mm512_set1_epi32(start[h][blk]);
-#pragma GCC unroll 8
-                    for (int i = 0; i < 8; ++i) s = _mm512_dpbusd_epi32(s, r[8 * b + i], _mm512_set1_epi32(qh[i]));
-                    acc[h] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(kd[b], _mm512_set1_ps(qscale[h][blk])), acc[h]);
+    // Groups of up to kGroup keys, a 64-byte slice of all their rows before the next slice: the
+    // memory is read in runs the prefetchers follow (sixteen rows a slice read 60% of what
+    // sequential reading does on Zen 5; 64 rows, 90%). Each pass fetches its slice of the next
+    // group's rows, and a share of the next group's scales.
+    constexpr int kGroup = 64;
+    const int chunks = d / 64;
+    const std::size_t scale_bytes = static_cast<std::size_t>(kGroup) * scale_stride * sizeof(float);
+    const int scale_lines_per_pass = static_cast<int>((scale_bytes / 64 + chunks * (kGroup / 16) - 1) / (chunks * (kGroup / 16)));
+    for (int j0 = 0; j0 + 16 <= n; j0 += kGroup) {
+        const int g = std::min(kGroup, (n - j0) / 16 * 16);
+        for (int j = j0; j < j0 + g; j += 16)
+            for (int h = 0; h < NQ; ++h) _mm512_storeu_ps(out + h * os + j, _mm512_setzero_ps());
+        const bool fetch = j0 + 2 * kGroup <= n;
+        int pass = 0;
+        for (int c = 0; c < chunks; ++c)
+            for (int j = j0; j < j0 + g; j += 16, ++pass) {
+                if (fetch) {
+                    const char* next = reinterpret_cast<const char*>(keys.q + (j + kGroup) * ks + 64 * c);
+                    for (int k = 0; k < 16; ++k) _mm_prefetch(next + k * ks, _MM_HINT_T0);
+                    const char* next_scales = reinterpret_cast<const char*>(keys.scales + (((j0 + kGroup) * ks) >> 5));
+                    for (int l = pass * scale_lines_per_pass; l < (pass + 1) * scale_lines_per_pass; ++l)
+                        if (static_cast<std::size_t>(l) * 64 < scale_bytes) _mm_prefetch(next_scales + 64 * l, _MM_HINT_T0);
                 }
+                const float* scales = keys.scales + ((j * ks) >> 5);
+                // The chunk's two blocks' key scales first: their latency passes in the transpose.
+                const __m512 kd[2] = {key_scales16(scales, scale_stride, 2 * c, key_index),
+                                      key_scales16(scales, scale_stride, 2 * c + 1, key_index)};
+                __m512i r[16];
+                const std::int8_t* row = keys.q + j * ks + 64 * c;
+                for (int k = 0; k < 16; ++k) {
+                    r[k] = _mm512_xor_si512(_mm512_loadu_si512(row), _mm512_set1_epi8(static_cast<char>(0x80)));
+                    row += ks;
+                }
+                transpose16_epi32(r);
+                __m512 acc[NQ];
+                for (int h = 0; h < NQ; ++h) acc[h] = _mm512_loadu_ps(out + h * os + j);
+#pragma GCC unroll 2
+                for (int b = 0; b < 2; ++b) {
+                    const int blk = 2 * c + b;
+#pragma GCC unroll 8
+                    for (int h = 0; h < NQ; ++h) {
+                        // The sums start at -128 x the block's query bytes, as in scores_vnni: exact.
+                        const std::int32_t* qh = qd + h * lanes + 16 * c + 8 * b;
+                        __m512i s = _mm512_set1_epi32(start[h][blk]);
+#pragma GCC unroll 8
+                        for (int i = 0; i < 8; ++i) s = _mm512_dpbusd_epi32(s, r[8 * b + i], _mm512_set1_epi32(qh[i]));
+                        acc[h] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(kd[b], _mm512_set1_ps(qscale[h][blk])), acc[h]);
+                    }
+                }
+                for (int h = 0; h < NQ; ++h) _mm512_storeu_ps(out + h * os + j, acc[h]);
             }
-        }
-        for (int h = 0; h < NQ; ++h) _mm512_storeu_ps(out + h * os + j, acc[h]);
     }
 }
 
