@@ -189,7 +189,7 @@ const CommandGroup& bench_commands() {
              "--no-int8-gemm: q8/q4 prompts through sgemm instead of the int8 product.\n"
              "--no-bf16-gemm: bf16 prompts through sgemm instead of bf16 dot products.\n"
              "--no-int8-queries: a q8 cache scored against f32 queries, not int8 ones.\n"
-             "--no-int16-probabilities: decode's mix over a q8 cache in f32 products, not int16 weights.\n"
+             "--no-int16-probabilities: decode's mix over a q8 cache in f32 products, not 16-bit weights.\n"
              "--avx2: the AVX2 decode kernels and neither product, as on a CPU without AVX-512\n"
              "(for comparison; OpenBLAS still picks its own kernels).\n"
              "--avx512: the AVX-512 decode kernels for every precision; by default each precision\n"

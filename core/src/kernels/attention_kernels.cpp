@@ -656,9 +656,12 @@ void attention_scores(const float* q, int nq, int d, const Q8Rows& keys, std::si
 void attention_mix(const float* p, std::size_t ps, int nq, const Q8Rows& values, std::size_t vs, int n, int d,
                    float* out, const KernelOptions& options) {
     if (!std::has_single_bit(static_cast<unsigned>(values.block))) return mix_scalar(p, ps, nq, values, vs, n, d, out);
-    if (options.int16_probabilities && nq >= kInt16MixMinHeads && avx512_decode_kernels(options) && int16_mix_fits(values, d, vs) &&
-        mix_q8_int16(p, ps, nq, values, vs, n, d, out))
-        return;
+    if (options.int16_probabilities && avx512_decode_kernels(options)) {
+        if (nq >= kInt16MixMinHeads ? int16_mix_fits(values, d, vs) && mix_q8_int16(p, ps, nq, values, vs, n, d, out)
+                                    : cpu_has_avx512_vbmi() && bytes_mix_fits(values, d, vs) &&
+                                          mix_q8_bytes(p, ps, nq, values, vs, n, d, out))
+            return;
+    }
     mix_any(p, ps, nq, values, vs, n, d, out, options);
 }
 

@@ -8,6 +8,7 @@ namespace wp {
 
 bool cpu_has_avx2_fma();     // AVX2, FMA and F16C
 bool cpu_has_avx512_vnni();  // AVX-512 F, BW, VL and VNNI (and AVX2/FMA/F16C)
+bool cpu_has_avx512_vbmi();  // the above and VBMI (byte permutes: Ice Lake, Zen 4 and later)
 
 // The AVX2 kernels: the CPU has them and the scalar loops are not forced.
 bool use_avx2_kernels(const KernelOptions& options);

@@ -214,14 +214,21 @@ TEST(AttentionKernels, Q8ScoresAndMixMatchReference) {
                     for (std::size_t i = 0; i < p.size(); ++i) p[i] = i % 5 == 0 ? 0.0f : std::fabs(p[i]);
                     std::vector<float> o(static_cast<std::size_t>(nq) * d, 9.0f);
                     attention_mix(p.data(), os, nq, rows, stride, n, d, o.data(), set.kernels);
-                    // The int16 mix (attention_mix_q8.h) rounds each weight p * s to within half
-                    // of pm * sm / 32767, its chunk's largest probability and scale.
-                    const bool int16 = set.kernels.int16_probabilities && nq >= kInt16MixMinHeads &&
-                                       !set.kernels.force_scalar && set.kernels.avx512 &&
-                                       cpu_has_avx512_vnni() && block == 32 && d % 32 == 0 && stride % 32 == 0;
-                    auto chunk_max = [&](int j, auto&& f) {  // the largest f(t) over key j's chunk of 256
+                    // The integer mixes (attention_mix_q8.h) round each weight p * s to within
+                    // half of pm * sm / levels, pm and sm their chunk's largest probability and
+                    // scale: int16 from kInt16MixMinHeads query heads (chunks of 256, 32767
+                    // levels), two bytes below (head_dim 128 or 256, AVX-512 VBMI; chunks of 64,
+                    // 65535 levels).
+                    const bool integer_mix = set.kernels.int16_probabilities && !set.kernels.force_scalar &&
+                                             set.kernels.avx512 && cpu_has_avx512_vnni() && block == 32 &&
+                                             d % 32 == 0 && stride % 32 == 0;
+                    const bool int16 = integer_mix && nq >= kInt16MixMinHeads;
+                    const bool bytes = integer_mix && !int16 && cpu_has_avx512_vbmi() && (d == 128 || d == 256);
+                    const int chunk = int16 ? kInt16MixKeys : kBytesMixKeys;
+                    const double levels = int16 ? 32767 : 65535;
+                    auto chunk_max = [&](int j, auto&& f) {  // the largest f(t) over key j's chunk
                         double x = 0;
-                        for (int t = j / 256 * 256; t < std::min(n, j / 256 * 256 + 256); ++t) x = std::max(x, f(t));
+                        for (int t = j / chunk * chunk; t < std::min(n, j / chunk * chunk + chunk); ++t) x = std::max(x, f(t));
                         return x;
                     };
                     for (int h = 0; h < nq; ++h)
@@ -229,12 +236,12 @@ TEST(AttentionKernels, Q8ScoresAndMixMatchReference) {
                             double r = 0, rounding = 0, pm = 0, sm = 0;
                             for (int j = 0; j < n; ++j) {
                                 r += static_cast<double>(p[h * os + j]) * widened[j * stride + d + i];
-                                if (!int16) continue;
-                                if (j % 256 == 0) {
+                                if (!int16 && !bytes) continue;
+                                if (j % chunk == 0) {
                                     pm = chunk_max(j, [&](int t) { return static_cast<double>(std::fabs(p[h * os + t])); });
                                     sm = chunk_max(j, [&](int t) { return static_cast<double>(rows.scales[(t * stride + i) / 32]); });
                                 }
-                                rounding += 0.5 * pm * sm / 32767 * std::abs(rows.q[j * stride + i]);
+                                rounding += 0.5 * pm * sm / levels * std::abs(rows.q[j * stride + i]);
                             }
                             ASSERT_NEAR(o[h * d + i], r, 1e-4 * (1 + std::fabs(r)) + rounding);
                         }

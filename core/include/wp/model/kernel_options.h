@@ -28,9 +28,9 @@ struct KernelOptions {
     // products (AVX-512 VNNI, blocks of 32); off: f32 queries.
     bool int8_queries = true;
     // Decode's mix over a q8 KV cache weighs the values by probability x value scale rounded to
-    // int16 (15 bits of each chunk's largest) and sums the int8 values exactly (AVX-512 VNNI,
-    // blocks of 32, four or more query heads per KV head; attention_mix_q8.h); off, and
-    // elsewhere: f32 products.
+    // 16 bits of each chunk's largest and sums the int8 values exactly (AVX-512 VNNI, blocks of
+    // 32; attention_mix_q8.h): int16 from four query heads per KV head, two unsigned bytes below
+    // (VBMI too, head_dim 128 or 256); off, and elsewhere: f32 products.
     bool int16_probabilities = true;
     // Per precision (indexed by Precision), the decode kernels (one input row, and every product
     // that takes their path) run the AVX2 set although the CPU has the AVX-512 one: what
