@@ -5,6 +5,8 @@
 #include <cstring>
 #include <limits>
 
+#include "kernels/avx512_common.h"
+
 #if defined(__x86_64__) || defined(_M_X64)
 #define WP_X86 1
 #include <immintrin.h>
@@ -99,13 +101,16 @@ WP_AVX512_VNNI_MIX bool mix_int16(const float* p, std::size_t ps, const Q8Rows& 
             for (int i = 0; i < m; i += 16)
                 _mm512_store_ps(ph[h] + i, _mm512_mul_ps(_mm512_maskz_loadu_ps(lanes16(m - i), src + i), inv));
         }
+        const std::size_t srow = vs / 32;  // a row's scales apart
+        const float* first_scales = values.scales + static_cast<std::size_t>(c0) * srow;
         for (int b = 0; b < nb; ++b) {
-            // The block's scales (row j's at j * vs / 32, gathered 16 at a time) over the chunk's
-            // largest, times 32767.
-            const float* base = values.scales + ((static_cast<std::size_t>(c0) * vs + 32 * b) >> 5);
+            // The block's scales (row j's at j * vs / 32; 16 at a time by permutes where the rows'
+            // stride allows, a gather past the last whole 16) over the chunk's largest, times 32767.
             __m512 mx = zero;
             for (int i = 0; i < m; i += 16) {
-                const __m512 g = _mm512_mask_i32gather_ps(zero, lanes16(m - i), rows, base + i * (vs / 32), 4);
+                const float* key = first_scales + static_cast<std::size_t>(i) * srow;
+                const __m512 g = i + 16 <= m ? avx512::key_scales16(key, static_cast<int>(srow), b, rows)
+                                             : _mm512_mask_i32gather_ps(zero, lanes16(m - i), rows, key + b, 4);
                 _mm512_store_ps(st + i, g);
                 mx = _mm512_max_ps(mx, _mm512_abs_ps(g));
             }
@@ -128,6 +133,9 @@ WP_AVX512_VNNI_MIX bool mix_int16(const float* p, std::size_t ps, const Q8Rows& 
                             _mm_prefetch(reinterpret_cast<const char*>(r0 + 32 * vs + l), _MM_HINT_T0);
                             _mm_prefetch(reinterpret_cast<const char*>(r0 + 33 * vs + l), _MM_HINT_T0);
                         }
+                    if (c0 + t + kInt16MixKeys + 1 < n)  // and the next chunk's scales
+                        for (int k = 0; k < 2; ++k)
+                            _mm_prefetch(reinterpret_cast<const char*>(first_scales + (t + k + kInt16MixKeys) * srow), _MM_HINT_T0);
                     add_pair<NQ>(r0, r0 + vs, w, t, lo, hi);
                 }
             for (; t + 1 < m; t += 2) {

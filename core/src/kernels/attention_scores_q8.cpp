@@ -130,30 +130,6 @@ WP_AVX512_VNNI void scores_vnni(const Q8Queries& qq, int d, const Q8Rows& keys, 
     }
 }
 
-// Block b's scale of sixteen keys (sc: the first key's scales, `stride` apart) in lanes 0..15:
-// permutes of the keys' scales loaded whole where the stride is 2, 4 or 8 (head_dim 64, 128 or
-// 256), a gather (several times slower on Zen 5) otherwise.
-[[gnu::always_inline]] WP_AVX512_VNNI inline __m512 key_scales16(const float* sc, int stride, int b, __m512i key_index) {
-    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    if (stride == 2)  // key k's at 2k + b of 32
-        return _mm512_permutex2var_ps(_mm512_loadu_ps(sc), _mm512_add_epi32(_mm512_slli_epi32(lane, 1), _mm512_set1_epi32(b)),
-                                      _mm512_loadu_ps(sc + 16));
-    if (stride == 4) {  // key k's at 4k + b: keys 0-7 from the first 32, 8-15 from the next
-        const __m512i idx = _mm512_add_epi32(_mm512_slli_epi32(_mm512_and_si512(lane, _mm512_set1_epi32(7)), 2), _mm512_set1_epi32(b));
-        const __m512 lo = _mm512_permutex2var_ps(_mm512_loadu_ps(sc), idx, _mm512_loadu_ps(sc + 16));
-        const __m512 hi = _mm512_permutex2var_ps(_mm512_loadu_ps(sc + 32), idx, _mm512_loadu_ps(sc + 48));
-        return _mm512_shuffle_f32x4(lo, hi, 0x44);
-    }
-    if (stride == 8) {  // key k's at 8k + b: four keys from each 32, then one quarter from each
-        const __m512i idx = _mm512_add_epi32(_mm512_slli_epi32(_mm512_and_si512(lane, _mm512_set1_epi32(3)), 3), _mm512_set1_epi32(b));
-        __m512 r = _mm512_permutex2var_ps(_mm512_loadu_ps(sc), idx, _mm512_loadu_ps(sc + 16));
-        r = _mm512_mask_mov_ps(r, 0x00f0, _mm512_permutex2var_ps(_mm512_loadu_ps(sc + 32), idx, _mm512_loadu_ps(sc + 48)));
-        r = _mm512_mask_mov_ps(r, 0x0f00, _mm512_permutex2var_ps(_mm512_loadu_ps(sc + 64), idx, _mm512_loadu_ps(sc + 80)));
-        return _mm512_mask_mov_ps(r, 0xf000, _mm512_permutex2var_ps(_mm512_loadu_ps(sc + 96), idx, _mm512_loadu_ps(sc + 112)));
-    }
-    return _mm512_i32gather_ps(key_index, sc + b, 4);
-}
-
 // Scores of sixteen keys at a time, one key per lane (n a multiple of 16): each 64-byte chunk of
 // the sixteen keys transposed in registers, so one vpdpbusd takes a query dword (broadcast)
 // against that dword of every key, and a block's sums are scaled once per head for all sixteen
@@ -202,8 +178,8 @@ WP_AVX512_VNNI void scores_vnni_lanes(const Q8Queries& qq, int d, const Q8Rows& 
                 }
                 const float* scales = keys.scales + ((j * ks) >> 5);
                 // The chunk's two blocks' key scales first: their latency passes in the transpose.
-                const __m512 kd[2] = {key_scales16(scales, scale_stride, 2 * c, key_index),
-                                      key_scales16(scales, scale_stride, 2 * c + 1, key_index)};
+                const __m512 kd[2] = {avx512::key_scales16(scales, scale_stride, 2 * c, key_index),
+                                      avx512::key_scales16(scales, scale_stride, 2 * c + 1, key_index)};
                 __m512i r[16];
                 const std::int8_t* row = keys.q + j * ks + 64 * c;
                 for (int k = 0; k < 16; ++k) {

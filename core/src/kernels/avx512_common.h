@@ -1,4 +1,4 @@
-// Small AVX-512 pieces shared by the attention kernels. Only for functions compiled for AVX-512F
+// Small AVX-512 pieces shared by the attention kernels (sum16, key_scales16). Only for functions compiled for AVX-512F
 // and called where avx512_decode_kernels() holds.
 #pragma once
 
@@ -24,6 +24,31 @@ __attribute__((target("avx512f"))) inline __m512 sum16(const __m512* v) {
         c[i] = _mm512_add_ps(_mm512_shuffle_ps(b[2 * i], b[2 * i + 1], 0x44), _mm512_shuffle_ps(b[2 * i], b[2 * i + 1], 0xee));
     return _mm512_add_ps(_mm512_shuffle_ps(c[0], c[1], 0x88), _mm512_shuffle_ps(c[0], c[1], 0xdd));
 }
+
+// Block b's scale of sixteen keys (sc: the first key's scales, `stride` apart) in lanes 0..15:
+// permutes of the keys' scales loaded whole where the stride is 2, 4 or 8 (head_dim 64, 128 or
+// 256), a gather (several times slower on Zen 5) otherwise.
+[[gnu::always_inline]] __attribute__((target("avx512f"))) inline __m512 key_scales16(const float* sc, int stride, int b, __m512i key_index) {
+    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    if (stride == 2)  // key k's at 2k + b of 32
+        return _mm512_permutex2var_ps(_mm512_loadu_ps(sc), _mm512_add_epi32(_mm512_slli_epi32(lane, 1), _mm512_set1_epi32(b)),
+                                      _mm512_loadu_ps(sc + 16));
+    if (stride == 4) {  // key k's at 4k + b: keys 0-7 from the first 32, 8-15 from the next
+        const __m512i idx = _mm512_add_epi32(_mm512_slli_epi32(_mm512_and_si512(lane, _mm512_set1_epi32(7)), 2), _mm512_set1_epi32(b));
+        const __m512 lo = _mm512_permutex2var_ps(_mm512_loadu_ps(sc), idx, _mm512_loadu_ps(sc + 16));
+        const __m512 hi = _mm512_permutex2var_ps(_mm512_loadu_ps(sc + 32), idx, _mm512_loadu_ps(sc + 48));
+        return _mm512_shuffle_f32x4(lo, hi, 0x44);
+    }
+    if (stride == 8) {  // key k's at 8k + b: four keys from each 32, then one quarter from each
+        const __m512i idx = _mm512_add_epi32(_mm512_slli_epi32(_mm512_and_si512(lane, _mm512_set1_epi32(3)), 3), _mm512_set1_epi32(b));
+        __m512 r = _mm512_permutex2var_ps(_mm512_loadu_ps(sc), idx, _mm512_loadu_ps(sc + 16));
+        r = _mm512_mask_mov_ps(r, 0x00f0, _mm512_permutex2var_ps(_mm512_loadu_ps(sc + 32), idx, _mm512_loadu_ps(sc + 48)));
+        r = _mm512_mask_mov_ps(r, 0x0f00, _mm512_permutex2var_ps(_mm512_loadu_ps(sc + 64), idx, _mm512_loadu_ps(sc + 80)));
+        return _mm512_mask_mov_ps(r, 0xf000, _mm512_permutex2var_ps(_mm512_loadu_ps(sc + 96), idx, _mm512_loadu_ps(sc + 112)));
+    }
+    return _mm512_i32gather_ps(key_index, sc + b, 4);
+}
+
 }  // namespace wp::avx512
 
 #endif
