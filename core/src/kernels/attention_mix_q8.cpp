@@ -103,6 +103,11 @@ WP_AVX512_VNNI_MIX bool mix_int16(const float* p, std::size_t ps, const Q8Rows& 
         }
         const std::size_t srow = vs / 32;  // a row's scales apart
         const float* first_scales = values.scales + static_cast<std::size_t>(c0) * srow;
+        // The next chunk's rows, as lines spread over passes 1 .. nb - 1.
+        const std::int8_t* next_chunk = values.q + static_cast<std::size_t>(c0 + kInt16MixKeys) * vs;
+        const std::size_t next_lines = static_cast<std::size_t>(kInt16MixKeys) * vs / 64;
+        const std::size_t pair_steps = static_cast<std::size_t>(std::max(1, nb - 1)) * (kInt16MixKeys / 2);
+        const std::size_t lines_per_pair = (next_lines + pair_steps - 1) / pair_steps;
         for (int b = 0; b < nb; ++b) {
             // The block's scales (row j's at j * vs / 32; 16 at a time by permutes where the rows'
             // stride allows, a gather past the last whole 16) over the chunk's largest, times 32767.
@@ -138,8 +143,16 @@ WP_AVX512_VNNI_MIX bool mix_int16(const float* p, std::size_t ps, const Q8Rows& 
                             _mm_prefetch(reinterpret_cast<const char*>(first_scales + (t + k + kInt16MixKeys) * srow), _MM_HINT_T0);
                     add_pair<NQ>(r0, r0 + vs, w, t, lo, hi);
                 }
+            // The later passes read the chunk from L1 and leave memory idle: they fetch the next
+            // chunk into L2 meanwhile, a line per pair where rows are head_dim apart.
+            const bool ahead = c0 + 2 * kInt16MixKeys <= n;
             for (; t + 1 < m; t += 2) {
                 const std::int8_t* r0 = col + static_cast<std::size_t>(t) * vs;
+                if (ahead) {
+                    const std::size_t step = static_cast<std::size_t>(b - 1) * (kInt16MixKeys / 2) + t / 2;
+                    for (std::size_t l = step * lines_per_pair; l < (step + 1) * lines_per_pair && l < next_lines; ++l)
+                        _mm_prefetch(reinterpret_cast<const char*>(next_chunk) + 64 * l, _MM_HINT_T1);
+                }
                 add_pair<NQ>(r0, r0 + vs, w, t, lo, hi);
             }
             if (t < m) add_pair<NQ>(col + static_cast<std::size_t>(t) * vs, col + static_cast<std::size_t>(t) * vs, w, t, lo, hi);
