@@ -70,6 +70,28 @@ WP_AVX512_VNNI_MIX inline void add_pair(const std::int8_t* r0, const std::int8_t
     }
 }
 
+// A chunk's m probabilities (src) over their largest magnitude into ph, zero from m up to `fill`
+// (a multiple of 16 from m on); pm: that largest. False when one is NaN or infinite, or negative
+// where the weights are unsigned.
+WP_AVX512_VNNI_MIX inline bool chunk_probabilities(const float* src, int m, int fill, bool unsigned_weights, float* ph,
+                                                   float& pm) {
+    const __m512 zero = _mm512_setzero_ps();
+    __m512 mx = zero;
+    __mmask16 bad = 0;
+    for (int i = 0; i < m; i += 16) {
+        const __mmask16 k = lanes16(m - i);
+        const __m512 x = _mm512_maskz_loadu_ps(k, src + i);
+        bad |= _mm512_mask_cmp_ps_mask(k, _mm512_sub_ps(x, x), zero, _CMP_NEQ_UQ);  // NaN, inf
+        if (unsigned_weights) bad |= _mm512_mask_cmp_ps_mask(k, x, zero, _CMP_LT_OQ);
+        mx = _mm512_max_ps(mx, _mm512_abs_ps(x));
+    }
+    if (bad) return false;
+    pm = _mm512_reduce_max_ps(mx);
+    const __m512 inv = _mm512_set1_ps(pm > 0.0f ? 1.0f / pm : 0.0f);
+    for (int i = 0; i < fill; i += 16) _mm512_store_ps(ph + i, _mm512_mul_ps(_mm512_maskz_loadu_ps(lanes16(m - i), src + i), inv));
+    return true;
+}
+
 template <int NQ>
 WP_AVX512_VNNI_MIX bool mix_int16(const float* p, std::size_t ps, const Q8Rows& values, std::size_t vs, int n, int d,
                                   float* out) {
@@ -85,22 +107,8 @@ WP_AVX512_VNNI_MIX bool mix_int16(const float* p, std::size_t ps, const Q8Rows& 
     for (int c0 = 0; c0 < n; c0 += kInt16MixKeys) {
         const int m = std::min(kInt16MixKeys, n - c0);
         // Each head's probabilities over the chunk's largest (magnitude), zero past m.
-        for (int h = 0; h < NQ; ++h) {
-            const float* src = p + h * ps + c0;
-            __m512 mx = zero;
-            __mmask16 bad = 0;
-            for (int i = 0; i < m; i += 16) {
-                const __mmask16 k = lanes16(m - i);
-                const __m512 x = _mm512_maskz_loadu_ps(k, src + i);
-                bad |= _mm512_mask_cmp_ps_mask(k, _mm512_sub_ps(x, x), zero, _CMP_NEQ_UQ);  // NaN, inf
-                mx = _mm512_max_ps(mx, _mm512_abs_ps(x));
-            }
-            if (bad) return false;
-            pm[h] = _mm512_reduce_max_ps(mx);
-            const __m512 inv = _mm512_set1_ps(pm[h] > 0.0f ? 1.0f / pm[h] : 0.0f);
-            for (int i = 0; i < m; i += 16)
-                _mm512_store_ps(ph[h] + i, _mm512_mul_ps(_mm512_maskz_loadu_ps(lanes16(m - i), src + i), inv));
-        }
+        for (int h = 0; h < NQ; ++h)
+            if (!chunk_probabilities(p + h * ps + c0, m, m, false, ph[h], pm[h])) return false;
         const std::size_t srow = vs / 32;  // a row's scales apart
         const float* first_scales = values.scales + static_cast<std::size_t>(c0) * srow;
         // The next chunk's rows, as lines spread over passes 1 .. nb - 1.
@@ -224,23 +232,8 @@ WP_AVX512_VBMI_MIX bool mix_bytes(const float* p, std::size_t ps, const Q8Rows& 
     const __m512i bix = _mm512_load_si512(tab.record);
     for (int c0 = 0; c0 < n; c0 += C) {
         const int m = std::min(C, n - c0), groups = (m + 3) / 4;
-        for (int h = 0; h < NQ; ++h) {
-            const float* src = p + h * ps + c0;
-            __m512 mx = zero;
-            __mmask16 bad = 0;
-            for (int i = 0; i < m; i += 16) {
-                const __mmask16 k = lanes16(m - i);
-                const __m512 x = _mm512_maskz_loadu_ps(k, src + i);
-                bad |= _mm512_mask_cmp_ps_mask(k, x, zero, _CMP_NGE_UQ) |  // negative, NaN
-                       _mm512_mask_cmp_ps_mask(k, _mm512_sub_ps(x, x), zero, _CMP_NEQ_UQ);  // inf
-                mx = _mm512_max_ps(mx, x);
-            }
-            if (bad) return false;
-            pm[h] = _mm512_reduce_max_ps(mx);
-            const __m512 inv = _mm512_set1_ps(pm[h] > 0.0f ? 1.0f / pm[h] : 0.0f);
-            for (int i = 0; i < C; i += 16)
-                _mm512_store_ps(ph[h] + i, _mm512_mul_ps(_mm512_maskz_loadu_ps(lanes16(m - i), src + i), inv));
-        }
+        for (int h = 0; h < NQ; ++h)
+            if (!chunk_probabilities(p + h * ps + c0, m, C, true, ph[h], pm[h])) return false;
         const float* scales = values.scales + static_cast<std::size_t>(c0) * srow;
         __m512 smax = zero;
         __mmask16 bad = 0;
