@@ -15,8 +15,7 @@
 namespace wp {
 
 bool bytes_mix_fits(const Q8Rows& values, int d, std::size_t vs) {
-    return values.block == 32 && (d == 128 || d == 256) && vs % 32 == 0 &&
-           vs / 32 * kBytesMixKeys <= static_cast<std::size_t>(std::numeric_limits<std::int32_t>::max());
+    return values.block == 32 && (d == 128 || d == 256) && vs % 32 == 0;
 }
 
 bool int16_mix_fits(const Q8Rows& values, int d, std::size_t vs) {

@@ -154,9 +154,9 @@ WP_AVX512_VNNI void scores_vnni_lanes(const Q8Queries& qq, int d, const Q8Rows& 
     const __m512i key_index = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
                                                  _mm512_set1_epi32(scale_stride));
     // Groups of up to kGroup keys, a 64-byte slice of all their rows before the next slice: the
-    // memory is read in runs the prefetchers follow (sixteen rows a slice read 60% of what
-    // sequential reading does on Zen 5; 64 rows, 90%). Each pass fetches its slice of the next
-    // group's rows, and a share of the next group's scales.
+    // memory is read in runs long enough for the prefetchers to follow (sixteen rows a slice were
+    // not; docs/KERNELS.md). Each pass fetches its slice of the next group's rows, and a share of
+    // the next group's scales.
     constexpr int kGroup = 64;
     const int chunks = d / 64;
     const std::size_t scale_bytes = static_cast<std::size_t>(kGroup) * scale_stride * sizeof(float);
