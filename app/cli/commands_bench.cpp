@@ -22,12 +22,13 @@ namespace wp::cli {
 
 namespace {
 
-// --no-int8-gemm, --no-bf16-gemm, --no-int8-queries, --no-int16-probabilities and --avx2 of
+// --no-int8-gemm, --no-bf16-gemm, --no-amx, --no-int8-queries, --no-int16-probabilities and --avx2 of
 // bench, bench-kernels and bench-attention. --avx2: our kernels as a CPU
 // without AVX-512 runs them (OpenBLAS still chooses its own).
 void apply_kernel_flags(const Args& a, KernelOptions& kernels) {
     if (a.flag("no-int8-gemm")) kernels.int8_gemm = false;
     if (a.flag("no-bf16-gemm")) kernels.bf16_gemm = false;
+    if (a.flag("no-amx")) kernels.amx = false;
     if (a.flag("no-int8-queries")) kernels.int8_queries = false;
     if (a.flag("no-int16-probabilities")) kernels.int16_probabilities = false;
     if (a.flag("avx2")) {
@@ -183,18 +184,19 @@ const CommandGroup& bench_commands() {
         {
             {"bench", "Load time, prefill and decode tokens/s of a model",
              {"--model PATH [--precision f32|bf16|q8|q4] [--kv f32|f16|q8] [--threads N] [--prompt-tokens 512]\n"
-              "[--gen-tokens 128] [--repeat 5] [--json] [--no-int8-gemm] [--no-bf16-gemm] [--no-int8-queries]\n"
-              "[--no-int16-probabilities] [--avx2 | --avx512]"},
+              "[--gen-tokens 128] [--repeat 5] [--json] [--no-int8-gemm] [--no-bf16-gemm] [--no-amx]\n"
+              "[--no-int8-queries] [--no-int16-probabilities] [--avx2 | --avx512]"},
              "Load time, prefill and decode tokens/s (median, min-max), peak RSS, KV bytes.\n"
              "--no-int8-gemm: q8/q4 prompts through sgemm instead of the int8 product.\n"
              "--no-bf16-gemm: bf16 prompts through sgemm instead of bf16 dot products.\n"
+             "--no-amx: bf16 prompts by AVX-512 BF16 where the CPU has AMX tiles too.\n"
              "--no-int8-queries: a q8 cache scored against f32 queries, not int8 ones.\n"
              "--no-int16-probabilities: decode's mix over a q8 cache in f32 products, not 16-bit weights.\n"
              "--avx2: the AVX2 decode kernels and neither product, as on a CPU without AVX-512\n"
              "(for comparison; OpenBLAS still picks its own kernels).\n"
              "--avx512: the AVX-512 decode kernels for every precision; by default each precision\n"
              "decodes on the set measured fastest on this CPU (see choose-kernels).\n",
-             {{"json", "no-int8-gemm", "no-bf16-gemm", "no-int8-queries", "no-int16-probabilities", "avx2", "avx512"},
+             {{"json", "no-int8-gemm", "no-bf16-gemm", "no-amx", "no-int8-queries", "no-int16-probabilities", "avx2", "avx512"},
               {"model", "precision", "kv", "threads", "prompt-tokens", "gen-tokens", "repeat"}},
              run_bench},
             {"bench-depths", "Decode tokens/s after several context lengths, the depths taking turns",
@@ -247,13 +249,14 @@ const CommandGroup& bench_commands() {
             {"bench-kernels", "Decode kernel throughput per precision",
              {"[--rows 4864] [--cols 896] [--threads 2] [--repeat 7] [--mb 512]\n"
               "[--precision all|f32|bf16|q8|q4] [--inputs 1] [--decode-rows] [--no-int8-gemm]\n"
-              "[--no-bf16-gemm] [--avx2]"},
+              "[--no-bf16-gemm] [--no-amx] [--avx2]"},
              "Decode kernel throughput: GB/s of weights read by matrix-vector products over about\n"
              "MB megabytes of matrices (a small value keeps them in cache). --inputs N > 1: the\n"
              "products with N input rows (a prompt), in GMAC/s; --no-int8-gemm and --no-bf16-gemm\n"
-             "take sgemm instead of the int8 (q8/q4) or bf16 product; --decode-rows runs the N rows\n"
+             "take sgemm instead of the int8 (q8/q4) or bf16 product, --no-amx the bf16 product\n"
+             "by AVX-512 BF16 instead of AMX tiles; --decode-rows runs the N rows\n"
              "through the decode kernels, as a serving batch does; --avx2 as for bench.\n",
-             {{"decode-rows", "no-int8-gemm", "no-bf16-gemm", "avx2"}, {"rows", "inputs", "cols", "threads", "repeat", "precision", "mb"}},
+             {{"decode-rows", "no-int8-gemm", "no-bf16-gemm", "no-amx", "avx2"}, {"rows", "inputs", "cols", "threads", "repeat", "precision", "mb"}},
              run_bench_kernels},
             {"choose-kernels", "The decode kernels measured fastest on this CPU",
              {"[--threads N] [--remeasure] [--json]"},

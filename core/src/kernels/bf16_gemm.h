@@ -1,4 +1,4 @@
-// The bf16 product of bf16 weights with many input rows (long prompts), AVX-512 BF16.
+// The bf16 product of bf16 weights with many input rows (long prompts): AMX-BF16 or AVX-512 BF16.
 #pragma once
 
 #include "kernels/kernel_scratch.h"
@@ -13,5 +13,10 @@ namespace wp {
 // input's rounding, 2^-9 relative, plus f32 accumulation; tested). Runs where
 // bf16_gemm_available(options); does nothing on other CPUs.
 void bf16_gemm_avx512(const QMatrix& W, const float* X, int n, float* Y, ThreadPool& pool, KernelScratch& scratch);
+
+// The same product on AMX tiles (tdpbf16ps: 16 input rows x 16 weight rows x 32 columns an
+// instruction), with the same input rounding and bound (tested). Runs where
+// amx_bf16_available(options); does nothing on other CPUs.
+void bf16_gemm_amx(const QMatrix& W, const float* X, int n, float* Y, ThreadPool& pool, KernelScratch& scratch);
 
 }  // namespace wp

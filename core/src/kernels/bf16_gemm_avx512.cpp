@@ -6,6 +6,7 @@
 // rows are rounded to bf16 once; a tile of input rows then runs against the group, each input pair
 // broadcast to every lane, so each lane sums one output. Nothing is reduced across lanes.
 #include "kernels/bf16_gemm.h"
+#include "kernels/bf16_pack.h"
 
 #include <algorithm>
 #include <cstddef>
@@ -53,10 +54,12 @@ WP_AVX512_BF16 inline void transpose16(__m512i* r) {
     }
 }
 
-// Pair p of rows r0 + 16 h + j (j = 0..15) into out[2 p + h]; rows past W.rows are zero. A row's
-// pair is one word, so 16 rows x 16 pairs is a 16 x 16 word transpose (shuffles: gathers were
-// four times slower here).
-WP_AVX512_BF16 void pack_group(const QMatrix& W, int r0, __m512i* out) {
+}  // namespace
+
+// A row's pair is one word, so 16 rows x 16 pairs is a 16 x 16 word transpose (shuffles: gathers
+// were four times slower here).
+WP_AVX512_BF16 void bf16_pack_group(const QMatrix& W, int r0, void* packed) {
+    auto* out = static_cast<__m512i*>(packed);
     const int pairs = W.cols / 2;  // a multiple of 16
     for (int h = 0; h < 2; ++h) {
         const int first = r0 + 16 * h;
@@ -72,6 +75,15 @@ WP_AVX512_BF16 void pack_group(const QMatrix& W, int r0, __m512i* out) {
         }
     }
 }
+
+WP_AVX512_BF16 void bf16_round_row(const float* x, int cols, std::uint16_t* out) {
+    for (int i = 0; i < cols; i += 32) {
+        const __m512bh v = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(x + i + 16), _mm512_loadu_ps(x + i));
+        _mm512_storeu_si512(out + i, reinterpret_cast<__m512i>(v));
+    }
+}
+
+namespace {
 
 template <int T>
 WP_AVX512_BF16 void run_tile(const __m512i* P, const std::uint16_t* xb, int cols, int t0, float* Y, int ldy, int r0,
@@ -116,14 +128,6 @@ WP_AVX512_BF16 void run_group(const __m512i* P, const std::uint16_t* xb, int col
     }
 }
 
-// Rounds 32 floats at a time to bf16, nearest even (cols is a multiple of 32).
-WP_AVX512_BF16 void round_row(const float* x, int cols, std::uint16_t* out) {
-    for (int i = 0; i < cols; i += 32) {
-        const __m512bh v = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(x + i + 16), _mm512_loadu_ps(x + i));
-        _mm512_storeu_si512(out + i, reinterpret_cast<__m512i>(v));
-    }
-}
-
 }  // namespace
 
 void bf16_gemm_avx512(const QMatrix& W, const float* X, int n, float* Y, ThreadPool& pool, KernelScratch& s) {
@@ -132,7 +136,7 @@ void bf16_gemm_avx512(const QMatrix& W, const float* X, int n, float* Y, ThreadP
     if (s.gemm_bf16.size() < nx) s.gemm_bf16.resize(nx);
     std::uint16_t* xb = s.gemm_bf16.data();
     pool.parallel_for(n, 4, [&](std::int64_t b, std::int64_t e) {
-        for (std::int64_t t = b; t < e; ++t) round_row(X + t * cols, cols, xb + t * cols);
+        for (std::int64_t t = b; t < e; ++t) bf16_round_row(X + t * cols, cols, xb + t * cols);
     });
     const int groups = (W.rows + kGroupRows - 1) / kGroupRows;
     // Every pool thread repacks its groups into its own slot, sized here (nothing is allocated
@@ -148,7 +152,7 @@ void bf16_gemm_avx512(const QMatrix& W, const float* X, int n, float* Y, ThreadP
         auto* packed = static_cast<__m512i*>(std::align(64, static_cast<std::size_t>(cols) * 64, p, space));
         for (std::int64_t g = g0; g < g1; ++g) {
             const int r0 = static_cast<int>(g) * kGroupRows;
-            pack_group(W, r0, packed);
+            bf16_pack_group(W, r0, packed);
             run_group(packed, xb, cols, n, Y, W.rows, r0, W.rows);
         }
     });
@@ -163,6 +167,8 @@ void bf16_gemm_avx512(const QMatrix& W, const float* X, int n, float* Y, ThreadP
 namespace wp {
 
 void bf16_gemm_avx512(const QMatrix&, const float*, int, float*, ThreadPool&, KernelScratch&) {}
+void bf16_pack_group(const QMatrix&, int, void*) {}
+void bf16_round_row(const float*, int, std::uint16_t*) {}
 
 }  // namespace wp
 

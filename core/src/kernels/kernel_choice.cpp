@@ -3,6 +3,10 @@
 #if defined(__x86_64__)
 #include <cpuid.h>
 #endif
+#if defined(__x86_64__) && defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 namespace wp {
 
@@ -59,6 +63,25 @@ bool cpu_has_avx512_bf16() {
 #endif
 }
 
+bool cpu_has_amx_bf16() {
+#if defined(__x86_64__) && defined(__linux__)
+    static const bool has = [] {
+        // CPUID leaf 7, sub-leaf 0, EDX bits 22 (AMX-BF16) and 24 (AMX-TILE); the products repack
+        // with AVX-512 BF16. Linux hands out the tiles' 8 KB of state only to a process that asks
+        // (arch_prctl ARCH_REQ_XCOMP_PERM for XTILEDATA, feature 18); a kernel or hypervisor that
+        // refuses leaves the AVX-512 product.
+        unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+        const bool amx = __get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) && (edx & (1u << 22)) != 0 &&
+                         (edx & (1u << 24)) != 0;
+        constexpr long kReqXcompPerm = 0x1023, kXtiledata = 18;
+        return amx && cpu_has_avx512_bf16() && syscall(SYS_arch_prctl, kReqXcompPerm, kXtiledata) == 0;
+    }();
+    return has;
+#else
+    return false;
+#endif
+}
+
 bool use_avx2_kernels(const KernelOptions& options) { return cpu_has_avx2_fma() && !options.force_scalar; }
 
 bool avx512_decode_kernels(const KernelOptions& options) {
@@ -72,5 +95,7 @@ bool int8_gemm_available(const KernelOptions& options) {
 bool bf16_gemm_available(const KernelOptions& options) {
     return cpu_has_avx512_bf16() && options.bf16_gemm && !options.force_scalar;
 }
+
+bool amx_bf16_available(const KernelOptions& options) { return bf16_gemm_available(options) && options.amx && cpu_has_amx_bf16(); }
 
 }  // namespace wp

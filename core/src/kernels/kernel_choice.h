@@ -22,5 +22,9 @@ bool cpu_has_avx512_bf16();  // AVX-512 F, BW, VL and BF16 (and AVX2/FMA)
 // The bf16 product for bf16 prompts: the CPU has AVX-512 BF16, options.bf16_gemm and not
 // options.force_scalar.
 bool bf16_gemm_available(const KernelOptions& options);
+// AMX-TILE and AMX-BF16, and the OS lets this process use the tiles (asked once).
+bool cpu_has_amx_bf16();
+// The bf16 product on AMX tiles: bf16_gemm_available(options), options.amx and the CPU has AMX-BF16.
+bool amx_bf16_available(const KernelOptions& options);
 
 }  // namespace wp

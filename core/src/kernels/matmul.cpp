@@ -174,6 +174,8 @@ void matmul(const QMatrix& W, const float* X, int n, float* Y, ThreadPool& pool,
     }
     if ((W.precision == Precision::Q8 || W.precision == Precision::Q4) && int8_gemm_available(options))
         return int8_gemm_avx512(W, X, n, Y, pool, s, options);
+    if (W.precision == Precision::BF16 && W.cols % 32 == 0 && amx_bf16_available(options))
+        return bf16_gemm_amx(W, X, n, Y, pool, s);
     if (W.precision == Precision::BF16 && W.cols % 32 == 0 && bf16_gemm_available(options))
         return bf16_gemm_avx512(W, X, n, Y, pool, s);
     if (W.precision == Precision::F32) {

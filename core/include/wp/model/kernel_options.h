@@ -1,6 +1,6 @@
 // Which of the engine's kernels run. A model holds one (LoadOptions::kernels) and hands it to every
 // matrix product and attention step it runs; benchmarks fill it from --avx2, --no-int8-gemm,
-// --no-bf16-gemm, --no-int8-queries and --no-int16-probabilities, tests to compare the paths. The
+// --no-bf16-gemm, --no-amx, --no-int8-queries and --no-int16-probabilities, tests to compare the paths. The
 // defaults take the fastest kernels the CPU has. Dispatch: docs/KERNELS.md.
 #pragma once
 
@@ -18,6 +18,9 @@ struct KernelOptions {
     // Products of bf16 weights with more than few_rows_limit input rows by bf16 dot products
     // (AVX-512 BF16, the input rounded to bf16); off: the weights widened for sgemm.
     bool bf16_gemm = true;
+    // That product on AMX tiles where the CPU has AMX-BF16 (Sapphire Rapids and later Xeons);
+    // off: AVX-512 BF16.
+    bool amx = true;
     // The plain scalar loops instead of the vector kernels, wherever these options are passed:
     // a model's matrix products and attention; quantization at load, ops:: and the KV cache's f16
     // conversion keep their vector loops (tests compare those directly). Implies the three above off.
