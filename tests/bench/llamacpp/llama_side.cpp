@@ -123,6 +123,22 @@ bool set_kv_type(params_blob& cp, std::int32_t type) {
     return true;
 }
 
+// The model's parameters: the defaults, or with LLAMA_NO_EXTRA_BUFTS set, use_extra_bufts off, so
+// that llama.cpp keeps its weights in plain CPU buffers (no AMX or repacked layouts; on a machine
+// where its AMX kernels fault, the fastest of it that runs). The flag is the third of the booleans
+// at offset 72 in this llama.cpp's llama_model_params (vocab_only, check_tensors, use_extra_bufts,
+// no_host: defaults 0, 0, 1, 0), checked before it is written.
+params_blob model_params() {
+    params_blob mp = llama_model_default_params();
+    if (std::getenv("LLAMA_NO_EXTRA_BUFTS") == nullptr) return mp;
+    if (mp.bytes[72] != 0 || mp.bytes[73] != 0 || mp.bytes[74] != 1 || mp.bytes[75] != 0) {
+        std::fprintf(stderr, "llama_side: llama_model_params has another layout (no use_extra_bufts at 74)\n");
+        std::exit(2);
+    }
+    mp.bytes[74] = 0;
+    return mp;
+}
+
 // logits MODEL IDS_CSV OUT: one batch, an output for every token (llama_batch_get_one asks for the
 // last token's only), rows in batch order.
 int logits_cmd(const char* model_path, const char* ids_csv, const char* out_path) {
@@ -139,7 +155,7 @@ int logits_cmd(const char* model_path, const char* ids_csv, const char* out_path
     }
     if (ids.empty()) return 2;
     const int n = static_cast<int>(ids.size());
-    llama_model* model = llama_model_load_from_file(model_path, llama_model_default_params());
+    llama_model* model = llama_model_load_from_file(model_path, model_params());
     if (!model) return 1;
     const int n_vocab = llama_vocab_n_tokens(llama_model_get_vocab(model));
     for (llama_token t : ids)
@@ -226,7 +242,7 @@ int batched_cmd(const char* model_path, int threads, const char* streams_csv, in
                              "CTX >= PROMPT + GEN\n");
         return 2;
     }
-    llama_model* model = llama_model_load_from_file(model_path, llama_model_default_params());
+    llama_model* model = llama_model_load_from_file(model_path, model_params());
     if (!model) return 1;
     const int n_vocab = llama_vocab_n_tokens(llama_model_get_vocab(model));
     std::mt19937 rng(1);
@@ -376,7 +392,7 @@ int main(int argc, char** argv) {
     const std::string kv = argc > 8 ? argv[8] : "f16";  // the KV cache's type (-ctk/-ctv)
     if (kv != "f16" && kv != "q8_0") return 2;
 
-    llama_model* model = llama_model_load_from_file(argv[2], llama_model_default_params());
+    llama_model* model = llama_model_load_from_file(argv[2], model_params());
     if (!model) return 1;
     params_blob cp = llama_context_default_params();
     const uint32_t n_ctx = static_cast<uint32_t>(depth + std::max(n_prompt, n_gen) + 16), n_batch = 512;

@@ -17,7 +17,9 @@
 #      package's CPU builds; native: llama.cpp compiled for this CPU, GGML_NATIVE, the fastest it
 #      can be built here; the first run builds it into $BENCH_DIR/llama-native, ~10 minutes on 2
 #      cores, with cmake and g++), KV (f16, the default: both engines' quantized precisions keep
-#      an f16 cache; q8: Windowpane with --kv q8 and llama.cpp with q8_0 K and V, -ctk/-ctv q8_0).
+#      an f16 cache; q8: Windowpane with --kv q8 and llama.cpp with q8_0 K and V, -ctk/-ctv q8_0),
+#      LLAMA_NO_EXTRA_BUFTS (set: llama.cpp without its extra buffer types, AMX and repacked
+#      weights; where its AMX kernels fault, as on the Intel Xeon of PERFORMANCE.md).
 # Each row also gives the memory bandwidth (`bench-memory`, measured before every turn) and each
 # engine's decode share of it (weight bytes per token x tokens/s / that turn's bandwidth).
 # Quantized GGUF files are made by llama.cpp's own quantizer with every matrix in the named type
