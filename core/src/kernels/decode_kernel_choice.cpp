@@ -14,6 +14,9 @@
 #if defined(__x86_64__)
 #include <cpuid.h>
 #endif
+#if defined(__linux__)
+#include <unistd.h>
+#endif
 
 #include "kernels/kernel_choice.h"
 #include "kernels/kernel_scratch.h"
@@ -32,7 +35,7 @@ namespace {
 
 // Bumped whenever a decode kernel changes in a way that could change which set is faster; a
 // release's version is part of the key too.
-constexpr int kDecodeKernelsRevision = 1;
+constexpr int kDecodeKernelsRevision = 2;  // 2: sets sized by the last-level cache
 constexpr int kFileFormat = 1;
 // The AVX2 set is taken only when its passes are this much faster (the median ratio): within it,
 // the measurement cannot tell the sets apart and the AVX-512 one (the default) stays.
@@ -60,6 +63,22 @@ std::string cpu_key() {
 #else
     return "unknown";
 #endif
+}
+
+// What a pass reads: o.bytes, or twice the last-level cache within [64 MB, 512 MB].
+std::size_t pass_bytes(const DecodeChoiceOptions& o) {
+    if (o.bytes > 0) return o.bytes;
+    constexpr std::size_t kLeast = std::size_t{64} << 20, kMost = std::size_t{512} << 20;
+    long llc = 0;
+#if defined(__linux__) && defined(_SC_LEVEL3_CACHE_SIZE)
+    llc = sysconf(_SC_LEVEL3_CACHE_SIZE);
+#endif
+    return std::clamp(llc > 0 ? 2 * static_cast<std::size_t>(llc) : kLeast, kLeast, kMost);
+}
+
+int pass_count(const DecodeChoiceOptions& o, std::size_t bytes) {
+    if (o.passes > 0) return o.passes;
+    return std::max<int>(6, static_cast<int>(32 * (std::size_t{64} << 20) / bytes));
 }
 
 std::string revision() { return std::string(WP_VERSION) + "/" + std::to_string(kDecodeKernelsRevision); }
@@ -152,7 +171,7 @@ DecodeKernelChoice measure_decode_kernels(const DecodeChoiceOptions& o) {
     narrow.avx512 = false;
 
     // One random matrix at a mid-sized model's shape, copied (converted or quantized) into as many
-    // distinct matrices as fill o.bytes, so that every pass reads them from memory.
+    // distinct matrices as fill pass_bytes(o), so that every pass reads them from memory.
     constexpr int kRows = 2048, kCols = 2048;
     const std::size_t n = static_cast<std::size_t>(kRows) * kCols;
     std::vector<float> f32(n), x(kCols), y(kRows);
@@ -166,13 +185,15 @@ DecodeKernelChoice measure_decode_kernels(const DecodeChoiceOptions& o) {
     for (float& v : x) v = nd(rng) * 20;
     ThreadPool pool(c.threads);
     KernelScratch scratch;
+    const std::size_t set_bytes = pass_bytes(o);
+    const int passes = pass_count(o, set_bytes);
     for (Precision p : kPrecisions) {
         WeightStorage storage;
         std::vector<QMatrix> ms;
         // bf16 from the f32 values (a copy; from bf16 it would point at the one source matrix).
         const QMatrix first = make_qmatrix(p, kRows, kCols, p == Precision::BF16 ? f32.data() : nullptr,
                                            p == Precision::BF16 ? nullptr : bf16.data(), storage, &pool);
-        const std::size_t count = std::max<std::size_t>(2, o.bytes / first.bytes());
+        const std::size_t count = std::max<std::size_t>(2, set_bytes / first.bytes());
         ms.push_back(first);
         while (ms.size() < count)
             ms.push_back(make_qmatrix(p, kRows, kCols, p == Precision::BF16 ? f32.data() : nullptr,
@@ -190,7 +211,7 @@ DecodeKernelChoice measure_decode_kernels(const DecodeChoiceOptions& o) {
         // moment to moment, so the choice goes by the median ratio of neighbouring passes, and
         // each set's best pass is what is shown.
         std::vector<double> ratios;
-        for (int r = 0; r < std::max(1, o.passes); ++r) {
+        for (int r = 0; r < passes; ++r) {
             const bool wide_first = r % 2 == 0;
             const double a = pass(wide_first ? wide : narrow);
             const double b = pass(wide_first ? narrow : wide);

@@ -1,7 +1,7 @@
 // Which decode kernels run on this CPU, chosen by measuring them: on a CPU with AVX-512 VNNI each
 // precision's AVX-512 and AVX2 matrix-vector kernels read the same weights from memory, and which
 // is faster depends on the CPU model, not on its instruction set (docs/KERNELS.md, "Kernel choice").
-// The measurement (about a second) runs once per CPU model, thread count and kernel version; its
+// The measurement (a second or two) runs once per CPU model, thread count and kernel version; its
 // result is kept in a small JSON file that the app and the CLI read at every model load.
 #pragma once
 
@@ -16,8 +16,13 @@ namespace wp {
 
 struct DecodeChoiceOptions {
     int threads = 0;                        // as the model will run; 0: one per core
-    std::size_t bytes = std::size_t{64} << 20;  // weights per precision and pass: twice a large L3
-    int passes = 32;                        // timed passes per kernel set, the two sets taking turns
+    // Weights per precision and pass; 0: twice the last-level cache the CPU reports, 64 to
+    // 512 MB (a cloud machine may report hundreds of MB, and read from it the kernels rank
+    // differently than from memory).
+    std::size_t bytes = 0;
+    // Timed passes per kernel set, the two sets taking turns; 0: 32 at 64 MB, fewer on larger sets
+    // (about the same bytes read), at least 6.
+    int passes = 0;
 };
 
 struct DecodeKernelChoice {
