@@ -56,6 +56,8 @@ WP_AVX512_BF16 inline void transpose16(__m512i* r) {
 
 }  // namespace
 
+WP_AVX512_BF16 void transpose16x16_dwords(void* v) { transpose16(static_cast<__m512i*>(v)); }
+
 // A row's pair is one word, so 16 rows x 16 pairs is a 16 x 16 word transpose (shuffles: gathers
 // were four times slower here).
 WP_AVX512_BF16 void bf16_pack_group(const QMatrix& W, int r0, void* packed) {
@@ -169,6 +171,7 @@ namespace wp {
 void bf16_gemm_avx512(const QMatrix&, const float*, int, float*, ThreadPool&, KernelScratch&) {}
 void bf16_pack_group(const QMatrix&, int, void*) {}
 void bf16_round_row(const float*, int, std::uint16_t*) {}
+void transpose16x16_dwords(void*) {}
 
 }  // namespace wp
 

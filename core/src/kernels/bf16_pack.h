@@ -14,6 +14,10 @@ namespace wp {
 // columns). Rows past W.rows are zero.
 void bf16_pack_group(const QMatrix& W, int r0, void* packed);
 
+// Transposes 16 x 16 32-bit values in place (16 vectors of 64 bytes, 64-byte aligned): afterwards
+// vector k holds element k of every input vector.
+void transpose16x16_dwords(void* v);
+
 // Rounds one row of cols floats (a multiple of 32) to bf16, nearest even.
 void bf16_round_row(const float* x, int cols, std::uint16_t* out);
 

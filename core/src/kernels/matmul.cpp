@@ -137,6 +137,9 @@ int few_rows_limit(Precision p, const KernelOptions& options) {
     if (options.few_rows_limit >= 0) return std::max(1, options.few_rows_limit);
     // The int8 product beats the decode kernels from two input rows on.
     if ((p == Precision::Q8 || p == Precision::Q4) && int8_gemm_available(options)) return 1;
+    // On AMX tiles the bf16 product reads the weights in place, at about the memory's rate from two
+    // input rows on (docs/KERNELS.md).
+    if (p == Precision::BF16 && amx_bf16_available(options)) return 1;
     // The bf16 product repacks every weight once per call: it overtakes the decode kernels
     // between 6 and 8 input rows (docs/KERNELS.md).
     if (p == Precision::BF16 && bf16_gemm_available(options)) return 7;
