@@ -742,8 +742,11 @@ HttpServer::HttpServer(ServerOptions options) : options_(std::move(options)), ht
     srv.set_payload_max_length(options_.max_body_bytes);
     srv.set_read_timeout(options_.read_timeout_seconds, 0);
     srv.set_write_timeout(10, 0);
-    // Idle keep-alive connections hold a thread each: keep them short.
-    srv.set_keep_alive_timeout(2);
+    // Idle keep-alive connections hold a thread each, so they are cut; but clients keep idle
+    // sockets for about 4 s (Node's agents, undici) and reuse them, and a server that closes first
+    // can meet their next request on the way ("socket hang up"). 5 s, as llama-server (httplib's
+    // default); httplib announces it in each response's Keep-Alive header.
+    srv.set_keep_alive_timeout(5);
     srv.set_keep_alive_max_count(100);
     // httplib's default adds SO_REUSEPORT, which would let a second server share the port silently.
     srv.set_socket_options([](int sock) {
