@@ -163,15 +163,9 @@ void bf16_gemm_amx(const QMatrix& W, const float* X, int n, float* Y, ThreadPool
             pack_input_block(xb, cols, static_cast<int>(i / steps), static_cast<int>(i % steps), steps, xp);
     });
     const int groups = (W.rows + 31) / 32;
-    if (s.threads.size() < static_cast<std::size_t>(pool.size())) s.threads.resize(pool.size());
-    const std::size_t edge_bytes = static_cast<std::size_t>(cols) * 64 + 64;
-    for (ThreadScratch& t : s.threads)
-        if (t.packed.size() < edge_bytes) t.packed.resize(edge_bytes);
+    s.reserve_packed(pool.size(), static_cast<std::size_t>(cols) * 64);  // a padded last block
     pool.parallel_for_slots(groups, 1, [&](std::int64_t g0, std::int64_t g1, int slot) {
-        std::vector<std::byte>& buf = s.threads[static_cast<std::size_t>(slot)].packed;
-        void* e = buf.data();
-        std::size_t room = buf.size();
-        auto* edge = static_cast<std::uint16_t*>(std::align(64, static_cast<std::size_t>(cols) * 64, e, room));
+        auto* edge = static_cast<std::uint16_t*>(s.threads[static_cast<std::size_t>(slot)].packed_room());
         run_blocks(W, xp, n, Y, g0, g1, edge);
     }, Chunks::Shrinking);
 }

@@ -141,17 +141,10 @@ void bf16_gemm_avx512(const QMatrix& W, const float* X, int n, float* Y, ThreadP
         for (std::int64_t t = b; t < e; ++t) bf16_round_row(X + t * cols, cols, xb + t * cols);
     });
     const int groups = (W.rows + kGroupRows - 1) / kGroupRows;
-    // Every pool thread repacks its groups into its own slot, sized here (nothing is allocated
-    // inside the loop): cols / 2 pairs x two vectors.
-    if (s.threads.size() < static_cast<std::size_t>(pool.size())) s.threads.resize(pool.size());
-    const std::size_t packed_bytes = static_cast<std::size_t>(cols) * 64 + 64;
-    for (ThreadScratch& t : s.threads)
-        if (t.packed.size() < packed_bytes) t.packed.resize(packed_bytes);
+    // Every pool thread repacks its groups into its own slot: cols / 2 pairs x two vectors.
+    s.reserve_packed(pool.size(), static_cast<std::size_t>(cols) * 64);
     pool.parallel_for_slots(groups, 1, [&](std::int64_t g0, std::int64_t g1, int slot) {
-        std::vector<std::byte>& buf = s.threads[static_cast<std::size_t>(slot)].packed;
-        void* p = buf.data();
-        std::size_t space = buf.size();
-        auto* packed = static_cast<__m512i*>(std::align(64, static_cast<std::size_t>(cols) * 64, p, space));
+        auto* packed = static_cast<__m512i*>(s.threads[static_cast<std::size_t>(slot)].packed_room());
         for (std::int64_t g = g0; g < g1; ++g) {
             const int r0 = static_cast<int>(g) * kGroupRows;
             bf16_pack_group(W, r0, packed);

@@ -156,13 +156,6 @@ WP_AVX512 void run_group(const PackedBlock* P, const Inputs& in, int n, float* Y
     }
 }
 
-// The calling thread's ThreadScratch::packed as room for `blocks` PackedBlocks, 64-byte aligned.
-PackedBlock* packed_blocks(std::vector<std::byte>& buf, std::size_t blocks) {
-    void* p = buf.data();
-    std::size_t space = buf.size();
-    return static_cast<PackedBlock*>(std::align(alignof(PackedBlock), blocks * sizeof(PackedBlock), p, space));
-}
-
 }  // namespace
 
 void int8_gemm_avx512(const QMatrix& W, const float* X, int n, float* Y, ThreadPool& pool, KernelScratch& s,
@@ -194,14 +187,11 @@ void int8_gemm_avx512(const QMatrix& W, const float* X, int n, float* Y, ThreadP
     const Inputs in{q, d, sums, cols, nb};
     const int groups = (W.rows + kGroupRows - 1) / kGroupRows;
     // Every pool thread repacks its groups into its own slot, sized here for the widest matrix
-    // met so far (nothing is allocated inside the loop).
-    if (s.threads.size() < static_cast<std::size_t>(pool.size())) s.threads.resize(pool.size());
-    const std::size_t packed_bytes = static_cast<std::size_t>(nb) * sizeof(PackedBlock) + alignof(PackedBlock);
-    for (ThreadScratch& t : s.threads)
-        if (t.packed.size() < packed_bytes) t.packed.resize(packed_bytes);
+    // met so far.
+    static_assert(alignof(PackedBlock) <= 64);
+    s.reserve_packed(pool.size(), static_cast<std::size_t>(nb) * sizeof(PackedBlock));
     pool.parallel_for_slots(groups, 1, [&](std::int64_t g0, std::int64_t g1, int slot) {
-        PackedBlock* packed =
-            packed_blocks(s.threads[static_cast<std::size_t>(slot)].packed, static_cast<std::size_t>(nb));
+        auto* packed = static_cast<PackedBlock*>(s.threads[static_cast<std::size_t>(slot)].packed_room());
         for (std::int64_t g = g0; g < g1; ++g) {
             const int r0 = static_cast<int>(g) * kGroupRows;
             pack_group(W, r0, packed);

@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 namespace wp {
@@ -24,7 +25,15 @@ struct InputScratch {
 // (ThreadPool::parallel_for_slots) instead of thread_local buffers.
 struct ThreadScratch {
     std::vector<float> block_factors;  // AVX2 q8 decode: [cols / 32] weight scale x input scale
-    std::vector<std::byte> packed;     // int8 and bf16 products: 32 weight rows repacked (+ alignment)
+    std::vector<std::byte> packed;     // int8 and bf16 products: 32 weight rows repacked (AMX: a last
+                                       // block of weight rows padded), + alignment
+
+    // `packed` from its first 64-byte boundary, room for what reserve_packed sized it to.
+    void* packed_room() {
+        void* p = packed.data();
+        std::size_t space = packed.size();
+        return std::align(64, space >= 64 ? space - 64 : 0, p, space);
+    }
 };
 
 struct KernelScratch {
@@ -35,6 +44,14 @@ struct KernelScratch {
     std::vector<float> gemm_d;           // int8 product: [rows, cols / 32] their block scales
     std::vector<std::int32_t> gemm_s;    // int8 product, q4: [rows, cols / 32] -8 x each block's sum
     std::vector<std::uint16_t> gemm_bf16;  // bf16 product: [rows, cols] the input rows rounded to bf16
+
+    // Before a parallel loop whose threads each use `bytes` of ThreadScratch::packed (64-byte
+    // aligned): `threads` slots, each grown to hold them (nothing is allocated inside the loop).
+    void reserve_packed(int threads_in_pool, std::size_t bytes) {
+        if (threads.size() < static_cast<std::size_t>(threads_in_pool)) threads.resize(threads_in_pool);
+        for (ThreadScratch& t : threads)
+            if (t.packed.size() < bytes + 64) t.packed.resize(bytes + 64);
+    }
 };
 
 }  // namespace wp
