@@ -16,8 +16,7 @@ void bf16_gemm_avx512(const QMatrix& W, const float* X, int n, float* Y, ThreadP
 
 // The same product on AMX tiles (tdpbf16ps: 16 weight rows x 16 input rows x 32 columns an
 // instruction; the weights read in place, the input repacked), with the same input rounding and
-// bound (tested). Runs where
-// amx_bf16_available(options); does nothing on other CPUs.
+// bound (tested). Runs where amx_bf16_available(options); does nothing on other CPUs.
 void bf16_gemm_amx(const QMatrix& W, const float* X, int n, float* Y, ThreadPool& pool, KernelScratch& scratch);
 
 }  // namespace wp

@@ -54,14 +54,10 @@ WP_AVX512_BF16 inline void transpose16(__m512i* r) {
     }
 }
 
-}  // namespace
-
-WP_AVX512_BF16 void transpose16x16_dwords(void* v) { transpose16(static_cast<__m512i*>(v)); }
-
-// A row's pair is one word, so 16 rows x 16 pairs is a 16 x 16 word transpose (shuffles: gathers
-// were four times slower here).
-WP_AVX512_BF16 void bf16_pack_group(const QMatrix& W, int r0, void* packed) {
-    auto* out = static_cast<__m512i*>(packed);
+// Pair p of rows r0 + 16 h + j (j = 0..15) into out[2 p + h]; rows past W.rows are zero. A row's
+// pair is one word, so 16 rows x 16 pairs is a 16 x 16 word transpose (shuffles: gathers were
+// four times slower here).
+WP_AVX512_BF16 void pack_group(const QMatrix& W, int r0, __m512i* out) {
     const int pairs = W.cols / 2;  // a multiple of 16
     for (int h = 0; h < 2; ++h) {
         const int first = r0 + 16 * h;
@@ -77,6 +73,10 @@ WP_AVX512_BF16 void bf16_pack_group(const QMatrix& W, int r0, void* packed) {
         }
     }
 }
+
+}  // namespace
+
+WP_AVX512_BF16 void transpose16x16_dwords(void* v) { transpose16(static_cast<__m512i*>(v)); }
 
 WP_AVX512_BF16 void bf16_round_row(const float* x, int cols, std::uint16_t* out) {
     for (int i = 0; i < cols; i += 32) {
@@ -147,7 +147,7 @@ void bf16_gemm_avx512(const QMatrix& W, const float* X, int n, float* Y, ThreadP
         auto* packed = static_cast<__m512i*>(s.threads[static_cast<std::size_t>(slot)].packed_room());
         for (std::int64_t g = g0; g < g1; ++g) {
             const int r0 = static_cast<int>(g) * kGroupRows;
-            bf16_pack_group(W, r0, packed);
+            pack_group(W, r0, packed);
             run_group(packed, xb, cols, n, Y, W.rows, r0, W.rows);
         }
     });
@@ -162,7 +162,6 @@ void bf16_gemm_avx512(const QMatrix& W, const float* X, int n, float* Y, ThreadP
 namespace wp {
 
 void bf16_gemm_avx512(const QMatrix&, const float*, int, float*, ThreadPool&, KernelScratch&) {}
-void bf16_pack_group(const QMatrix&, int, void*) {}
 void bf16_round_row(const float*, int, std::uint16_t*) {}
 void transpose16x16_dwords(void*) {}
 
