@@ -24,6 +24,7 @@
 
 #include "io/gguf.h"
 #include "kernels/q4_layout.h"
+#include "kernels/q8_layout.h"
 #include "wp/error.h"
 #include "wp/io/float16.h"
 
@@ -312,8 +313,11 @@ QMatrix q8_from_blocks(int rows, int cols, const std::uint8_t* blocks, std::size
     each_rows(pool, rows, n, [&](int r0, int r1) {
         for (std::size_t b = r0 * row_blocks; b < r1 * row_blocks; ++b) {
             const std::uint8_t* x = blocks + block_bytes * b;
-            std::memcpy(sc + b, x, 2);
-            quants(x + 2, q8 + kQuantBlock * b);
+            const int r = static_cast<int>(b / row_blocks), rb = static_cast<int>(b % row_blocks);
+            std::memcpy(sc + q8_scale_index(r, rb, rows, static_cast<int>(row_blocks)), x, 2);
+            std::int8_t q[kQuantBlock];
+            quants(x + 2, q);
+            store_q8_block(q8, r, rb, rows, cols, q);
         }
     });
     return QMatrix{.precision = Precision::Q8, .rows = rows, .cols = cols, .q8 = q8, .scales = sc};
@@ -449,8 +453,10 @@ QMatrix dequantize_to(Precision precision, int rows, int cols, std::uint32_t typ
         m.f32 = w;
         return m;
     }
-    // A slab of rows at a time through tmp: about 8M elements, at least one row.
-    const int slab = static_cast<int>(std::clamp<std::size_t>((std::size_t{8} << 20) / C, 1, static_cast<std::size_t>(std::max(rows, 1))));
+    // A slab of rows at a time through tmp: about 8M elements, whole q8 panels of 16 rows (so a
+    // slab's bytes and scales are the whole matrix's, q8_layout.h).
+    const int slab = static_cast<int>(std::clamp<std::size_t>((std::size_t{8} << 20) / C / kQ8Panel * kQ8Panel, kQ8Panel,
+                                                              static_cast<std::size_t>(std::max(rows, kQ8Panel))));
     tmp.resize(static_cast<std::size_t>(slab) * C);
     if (precision == Precision::BF16) {
         std::uint16_t* w = st.alloc<std::uint16_t>(n);
@@ -467,7 +473,8 @@ QMatrix dequantize_to(Precision precision, int rows, int cols, std::uint32_t typ
     }
     // q8 / q4: each slab quantized by make_qmatrix itself (so the bytes are its bytes), into a
     // storage of its own that is dropped after its rows are copied into place. A row's q8/q4
-    // bytes and scales do not depend on the other rows, so the slabs join exactly.
+    // bytes and scales do not depend on the other rows, and slabs are whole q8 panels, so the
+    // slabs join exactly.
     const std::size_t nb = n / kQuantBlock, row_blocks = C / kQuantBlock;
     const std::size_t row_q = precision == Precision::Q8 ? C : C / 2;
     std::uint16_t* sc = st.alloc<std::uint16_t>(nb + 8);

@@ -1,15 +1,17 @@
 // The int8 product of q8/q4 weights with many input rows (prompt processing), AVX-512 VNNI.
 //
 // The input rows are rounded to int8 blocks of 32 exactly as the decode kernels round one input
-// vector. Weight rows are taken 32 at a time (two sets of 16 lanes) and repacked into the layout
-// vpdpbusd reads: for each block, eight vectors whose lane j holds four consecutive weights of row
-// j. Four input rows at a time then run against them: each block's integer sum accumulates in
-// int32 (exact), and is scaled once per block by weight scale x input scale into the float sums.
+// vector. Weight rows are taken 32 at a time (two sets of 16 lanes) in the layout vpdpbusd reads:
+// for each block, eight vectors whose lane j holds four consecutive weights of row j (q4 gathered
+// from its rows; q8's panels already lie so, q8_layout.h). Four input rows at a time then run
+// against them: each block's integer sum accumulates in int32 (exact), and is scaled once per
+// block by weight scale x input scale into the float sums with one fma, as the q8 decode kernels
+// do, so a q8 prompt row equals decoding it bit for bit.
 //
 // vpdpbusd multiplies unsigned bytes by signed bytes. q4 keeps its unsigned nibbles u = w + 8:
 // sum (u - 8) x = sum u x - 8 sum x, so each block's int32 sum starts at -8 sum x. q8 offsets
 // the input instead, x + 128 as unsigned: sum w (x + 128) = sum w x + 128 sum w, so each block's
-// sum starts at -128 sum w (per weight row, computed while repacking).
+// sum starts at -128 sum w (per weight row, computed while packing).
 #include "kernels/int8_gemm.h"
 
 #include <algorithm>
@@ -73,19 +75,24 @@ WP_AVX512 void pack_group(const QMatrix& W, int r0, PackedBlock* out) {
                     p.w[h][k + 4] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
                 }
                 p.c[h] = zero;
+                // The f16 scale of block b of each row: the low half of a 32-bit gather (the
+                // scales have slack past the last block).
+                const __m512i sv = _mm512_mask_i32gather_epi32(zero, mask, sidx, sbase + 2 * b, 1);
+                p.d[h] = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(sv));
             } else {
+                // q8 rows are stored in panels of 16 (q8_layout.h): these 16 rows are one panel,
+                // laid out as the product reads them.
+                const std::uint8_t* block = base + static_cast<std::size_t>(32 * valid) * b;
                 __m512i sum = zero;
                 for (int k = 0; k < 8; ++k) {
-                    const __m512i v = _mm512_mask_i32gather_epi32(zero, mask, widx, base + 32 * b + 4 * k, 1);
+                    const __m512i v = _mm512_maskz_loadu_epi32(mask, block + 4 * valid * k);
                     p.w[h][k] = v;
                     sum = _mm512_dpbusd_epi32(sum, ones, v);
                 }
                 p.c[h] = _mm512_sub_epi32(zero, _mm512_slli_epi32(sum, 7));
+                p.d[h] = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mask, W.scales + static_cast<std::size_t>(first) * nb +
+                                                                               static_cast<std::size_t>(valid) * b));
             }
-            // The f16 scale of block b of each row: the low half of a 32-bit gather (the
-            // scales have slack past the last block).
-            const __m512i sv = _mm512_mask_i32gather_epi32(zero, mask, sidx, sbase + 2 * b, 1);
-            p.d[h] = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(sv));
         }
     }
 }

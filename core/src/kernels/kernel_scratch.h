@@ -16,6 +16,7 @@ namespace wp {
 struct InputScratch {
     std::vector<std::int8_t> xq;   // q8/q4: [nb * 32] the row as int8 blocks, zero past cols
     std::vector<float> xd;         // q8/q4: [nb] their scales, zero past cols / 32
+    std::vector<std::uint8_t> xu;  // q8, AVX-512: [nb * 32] xq + 128
     std::vector<float> xp;         // bf16, AVX2: [cols] even then odd elements of each 16
     std::vector<std::int8_t> x4;   // q4: [nb * 32] groups of 16 blocks as the vector kernels read them
     std::vector<std::int32_t> c4;  // q4: [nb] -8 x each block's sum
@@ -24,7 +25,6 @@ struct InputScratch {
 // What one pool thread uses inside a parallel loop, indexed by its slot
 // (ThreadPool::parallel_for_slots) instead of thread_local buffers.
 struct ThreadScratch {
-    std::vector<float> block_factors;  // AVX2 q8 decode: [cols / 32] weight scale x input scale
     std::vector<std::byte> packed;     // int8 and bf16 products: 32 weight rows repacked (AMX: a last
                                        // block of weight rows padded), + alignment
 

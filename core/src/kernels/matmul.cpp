@@ -17,13 +17,13 @@ namespace {
 // Rows [r0, r1) of y = W x on the kernel set the input was prepared for. stream: one input row
 // (decoding), whose weights come from memory once, not a block of rows that several input rows
 // are run against in cache.
-void rows(const QMatrix& W, const PreparedInput& in, float* y, int r0, int r1, bool stream, ThreadScratch& thread) {
+void rows(const QMatrix& W, const PreparedInput& in, float* y, int r0, int r1, bool stream) {
 #if defined(__x86_64__)
     if (in.kernels == KernelSet::Avx512) {
         switch (W.precision) {
             case Precision::F32: return rows_f32_avx512(W, in.x, y, r0, r1);
             case Precision::BF16: return rows_bf16_avx512(W, in.x, y, r0, r1);
-            case Precision::Q8: return rows_q8_avx512(W, in.xq, in.xd, y, r0, r1);
+            case Precision::Q8: return rows_q8_avx512(W, in.xu, in.xd, y, r0, r1);
             case Precision::Q4: return rows_q4_avx512(W, in.x4, in.c4, in.xd, y, r0, r1);
         }
     }
@@ -31,7 +31,7 @@ void rows(const QMatrix& W, const PreparedInput& in, float* y, int r0, int r1, b
         switch (W.precision) {
             case Precision::F32: return rows_f32_avx2(W.f32, W.cols, in.x, y, r0, r1, stream);
             case Precision::BF16: return rows_bf16_avx2(W.bf16, W.cols, in.xp, in.x, y, r0, r1, stream);
-            case Precision::Q8: return rows_q8_avx2(W, in.xq, in.xd, thread.block_factors.data(), y, r0, r1);
+            case Precision::Q8: return rows_q8_avx2(W, in.xq, in.xd, y, r0, r1);
             case Precision::Q4: return rows_q4_avx2(W, in.x4, in.c4, in.xd, y, r0, r1);
         }
     }
@@ -50,14 +50,6 @@ void matmul_few(const QMatrix* const* Ws, const float* X, int n, float* const* Y
     if (options.decode_avx2[static_cast<std::size_t>(Ws[0]->precision)]) options.avx512 = false;
     constexpr int kBatch = 64;
     if (s.inputs.size() < static_cast<std::size_t>(std::min(n, kBatch))) s.inputs.resize(std::min(n, kBatch));
-    // The AVX2 q8 kernel's per-thread block factors, sized before the loop for the widest matrix.
-    if (s.threads.size() < static_cast<std::size_t>(pool.size())) s.threads.resize(pool.size());
-    std::size_t factors = 0;
-    for (int i = 0; i < count; ++i)
-        if (Ws[i]->precision == Precision::Q8)
-            factors = std::max(factors, static_cast<std::size_t>(Ws[i]->cols / kQuantBlock));
-    for (ThreadScratch& t : s.threads)
-        if (t.block_factors.size() < factors) t.block_factors.resize(factors);
     std::int64_t total = 0;
     for (int i = 0; i < count; ++i) total += Ws[i]->rows;
     PreparedInput in[kBatch];
@@ -67,13 +59,12 @@ void matmul_few(const QMatrix* const* Ws, const float* X, int n, float* const* Y
             for (std::int64_t t = b; t < e; ++t)
                 in[t] = prepare_input(*Ws[0], X + static_cast<std::size_t>(t0 + t) * Ws[0]->cols, s.inputs[t], options);
         });
-        const std::int8_t* xq[kBatch];
+        const std::uint8_t* xu[kBatch];
         const std::int8_t* x4[kBatch];
         const std::int32_t* c4[kBatch];
         const float* xd[kBatch];
-        for (int t = 0; t < nt; ++t) xq[t] = in[t].xq, x4[t] = in[t].x4, c4[t] = in[t].c4, xd[t] = in[t].xd;
-        pool.parallel_for_slots(total, 16, [&](std::int64_t b, std::int64_t e, int slot) {
-            ThreadScratch& thread = s.threads[static_cast<std::size_t>(slot)];
+        for (int t = 0; t < nt; ++t) xu[t] = in[t].xu, x4[t] = in[t].x4, c4[t] = in[t].c4, xd[t] = in[t].xd;
+        pool.parallel_for(total, 16, [&](std::int64_t b, std::int64_t e) {
             std::int64_t off = 0;
             for (int i = 0; i < count && off < e; off += Ws[i]->rows, ++i) {
                 const QMatrix& W = *Ws[i];
@@ -94,7 +85,7 @@ void matmul_few(const QMatrix* const* Ws, const float* X, int n, float* const* Y
                     const int r0 = static_cast<int>(r - off), r1 = static_cast<int>(std::min(hi, r + step) - off);
 #if defined(__x86_64__)
                     if (multi && W.precision == Precision::Q8) {
-                        rows_q8_avx512_multi(W, nt, xq, xd, ys, r0, r1);
+                        rows_q8_avx512_multi(W, nt, xu, xd, ys, r0, r1);
                         continue;
                     }
                     if (multi) {
@@ -103,7 +94,7 @@ void matmul_few(const QMatrix* const* Ws, const float* X, int n, float* const* Y
                     }
 #endif
                     for (int t = 0; t < nt; ++t)
-                        rows(W, in[t], Ys[i] + static_cast<std::size_t>(t0 + t) * W.rows, r0, r1, nt == 1, thread);
+                        rows(W, in[t], Ys[i] + static_cast<std::size_t>(t0 + t) * W.rows, r0, r1, nt == 1);
                 }
             }
         }, nt == 1 ? Chunks::Shrinking : Chunks::Even);

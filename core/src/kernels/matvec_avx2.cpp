@@ -5,8 +5,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <cstring>
 
 #include "kernels/avx2_common.h"
+#include "kernels/q8_layout.h"
 #include "wp/io/float16.h"
 
 #if defined(__x86_64__)
@@ -18,7 +20,8 @@ using avx2::hsum;
 namespace {
 
 // How far ahead of the weights being read the f32, bf16 and q8 decode kernels prefetch (f32 into
-// L1, bf16 and q8 into L2); q4 reads 3 KB ahead into L1.
+// L1, bf16 and q8 into L2); q4 reads 3 KB ahead into L1. Rows (q8: panels of rows) are
+// contiguous, so the prefetch runs on into the following ones.
 constexpr int kPrefetchFarAvx2 = 6144;
 constexpr int kPrefetchQ4Avx2 = 3072;
 
@@ -127,54 +130,69 @@ WP_AVX2 void rows_bf16_avx2(const std::uint16_t* W, int cols, const float* xp, c
 
 namespace {
 
-// Sum of 32 products of int8 weights and int8 activations, as 8 int32 lanes converted to float.
-WP_AVX2 inline __m256 dot32_i8(__m256i w, __m256i x) {
-    const __m256i ax = _mm256_sign_epi8(w, w);     // |w|
-    const __m256i sx = _mm256_sign_epi8(x, w);     // x * sign(w)
-    const __m256i p16 = _mm256_maddubs_epi16(ax, sx);
-    const __m256i p32 = _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
-    return _mm256_cvtepi32_ps(p32);
-}
-
-// The per-block factors d = weight scale x input scale, eight blocks at a time (F16C), so the
-// block loop below only broadcasts.
-WP_AVX2 inline void block_factors(const std::uint16_t* ws, const float* xd, int nb, float* d) {
-    int b = 0;
-    for (; b + 8 <= nb; b += 8) {
-        const __m256 w = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(ws + b)));
-        _mm256_storeu_ps(d + b, _mm256_mul_ps(w, _mm256_loadu_ps(xd + b)));
+// q8 on a panel of weight rows (q8_layout.h), rows 0-7 in acc0's lanes and 8-15 in acc1's: per
+// chunk, |w| against the broadcast input word with w's sign (maddubs multiplies unsigned by signed
+// bytes; two products of |w| <= 128 and |x| <= 127 stay within int16), pairs summed to int32.
+// Each block's exact sum is scaled and added with one fma, block after block, as every q8 kernel
+// does (the AVX-512 and scalar ones give the same floats). Tail: a last panel of m < 16 rows,
+// whose chunks are 4 m bytes apart and whose lanes past m are not read.
+template <bool Tail>
+WP_AVX2 inline void q8_panel_avx2(const std::uint8_t* w, const std::uint16_t* ws, int nb, int m, const std::int8_t* xq,
+                                  const float* xd, __m256& acc0, __m256& acc1) {
+    const __m256i ones = _mm256_set1_epi16(1), lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i mask0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(m), lane);
+    const __m256i mask1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(m - 8), lane);
+    const bool second = !Tail || m > 8;
+    const std::size_t step = static_cast<std::size_t>(4 * m);
+    for (int b = 0; b < nb; ++b) {
+        const std::uint8_t* wb = w + 8 * step * b;
+        __m256i s0 = _mm256_setzero_si256(), s1 = s0;
+        for (int k = 0; k < 8; ++k) {
+            if (k % 2 == 0) _mm_prefetch(reinterpret_cast<const char*>(wb + step * k) + kPrefetchFarAvx2, _MM_HINT_T1);
+            std::int32_t xv;
+            std::memcpy(&xv, xq + kQuantBlock * b + 4 * k, 4);
+            const __m256i x = _mm256_set1_epi32(xv);
+            const std::uint8_t* c = wb + step * k;
+            const __m256i v0 = Tail ? _mm256_maskload_epi32(reinterpret_cast<const int*>(c), mask0)
+                                    : _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c));
+            s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_sign_epi8(v0, v0), _mm256_sign_epi8(x, v0)), ones));
+            if (second) {
+                const __m256i v1 = Tail ? _mm256_maskload_epi32(reinterpret_cast<const int*>(c + 32), mask1)
+                                        : _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c + 32));
+                s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_sign_epi8(v1, v1), _mm256_sign_epi8(x, v1)), ones));
+            }
+        }
+        __m256 d0, d1;
+        if (Tail) {
+            std::uint16_t sc[16] = {};
+            std::memcpy(sc, ws + static_cast<std::size_t>(m) * b, 2 * static_cast<std::size_t>(m));
+            d0 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sc)));
+            d1 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sc + 8)));
+        } else {
+            d0 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(ws + 16 * b)));
+            d1 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(ws + 16 * b + 8)));
+        }
+        const __m256 dx = _mm256_set1_ps(xd[b]);
+        acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s0), _mm256_mul_ps(d0, dx), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s1), _mm256_mul_ps(d1, dx), acc1);
     }
-    for (; b < nb; ++b) d[b] = _cvtsh_ss(ws[b]) * xd[b];
 }
 
 }  // namespace
 
-WP_AVX2 void rows_q8_avx2(const QMatrix& W, const std::int8_t* xq, const float* xd, float* d, float* y, int r0, int r1) {
+WP_AVX2 void rows_q8_avx2(const QMatrix& W, const std::int8_t* xq, const float* xd, float* y, int r0, int r1) {
     const int nb = W.cols / kQuantBlock;
-    for (int r = r0; r < r1; ++r) {
-        const std::int8_t* w = W.q8 + static_cast<std::size_t>(r) * W.cols;
-        block_factors(W.scales + static_cast<std::size_t>(r) * nb, xd, nb, d);
+    for (int p0 = r0 / kQ8Panel * kQ8Panel; p0 < r1; p0 += kQ8Panel) {
+        const int m = std::min(kQ8Panel, W.rows - p0);
+        const std::uint8_t* w = reinterpret_cast<const std::uint8_t*>(W.q8) + static_cast<std::size_t>(p0) * W.cols;
+        const std::uint16_t* ws = W.scales + static_cast<std::size_t>(p0) * nb;
         __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;
-        // 6 KB ahead into L2 (the rows are contiguous, so that runs on into the following rows),
-        // which measured faster than the next row at the same offset into L1 (docs/KERNELS.md).
-        const char* next = reinterpret_cast<const char*>(w) + kPrefetchFarAvx2;
-        _mm_prefetch(reinterpret_cast<const char*>(W.scales + static_cast<std::size_t>(r + 1) * nb), _MM_HINT_T0);
-        int b = 0;
-        for (; b + 2 <= nb; b += 2) {
-            _mm_prefetch(next + b * kQuantBlock, _MM_HINT_T1);
-            const __m256i w0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + b * kQuantBlock));
-            const __m256i w1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + (b + 1) * kQuantBlock));
-            const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + b * kQuantBlock));
-            const __m256i x1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + (b + 1) * kQuantBlock));
-            acc0 = _mm256_fmadd_ps(dot32_i8(w0, x0), _mm256_broadcast_ss(d + b), acc0);
-            acc1 = _mm256_fmadd_ps(dot32_i8(w1, x1), _mm256_broadcast_ss(d + b + 1), acc1);
-        }
-        for (; b < nb; ++b) {
-            const __m256i wv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + b * kQuantBlock));
-            const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + b * kQuantBlock));
-            acc0 = _mm256_fmadd_ps(dot32_i8(wv, xv), _mm256_broadcast_ss(d + b), acc0);
-        }
-        y[r] = hsum(_mm256_add_ps(acc0, acc1));
+        if (m == kQ8Panel) q8_panel_avx2<false>(w, ws, nb, m, xq, xd, acc0, acc1);
+        else q8_panel_avx2<true>(w, ws, nb, m, xq, xd, acc0, acc1);
+        float out[kQ8Panel];
+        _mm256_storeu_ps(out, acc0);
+        _mm256_storeu_ps(out + 8, acc1);
+        for (int r = std::max(r0, p0); r < std::min(r1, p0 + m); ++r) y[r] = out[r - p0];
     }
 }
 

@@ -1,11 +1,9 @@
 // The AVX-512 VNNI decode kernels (matvec_kernels.h), for decode and short prompts alike.
 //
-// q8: 64 weights (two blocks) per vpdpbusd, |w| against x with w's sign (vpdpbusd multiplies
-// unsigned by signed bytes); lanes 0-7 hold block b's products, 8-15 block b + 1, and each lane's
-// integer sum is scaled by its block's factor (weight scale x input scale, spread to the block's
-// lanes by one permute from sixteen factors computed together) into one float sum. q4: a group
-// of 16 blocks at a time in the layout of q4_offset, each block's integer sum in its own lane,
-// scaled by the sixteen factors as they come.
+// q8: a panel of 16 weight rows at a time (q8_layout.h), lane j holding row j's block sums, for
+// one input row or up to four at once (q8_panel below). q4: a group of 16 blocks at a time in the
+// layout of q4_offset, each block's integer sum in its own lane, scaled by the sixteen factors as
+// they come.
 //
 // The weights ahead of those being read are prefetched (the rows are contiguous, so that runs on
 // into the following rows): f32 3 KB ahead into L1; bf16, q8 and q4, which spend more time on
@@ -14,6 +12,8 @@
 
 #include <algorithm>
 #include <cstring>
+
+#include "kernels/q8_layout.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -87,35 +87,73 @@ WP_AVX512 void rows_f32_avx512(const QMatrix& W, const float* x, float* y, int r
     }
 }
 
-WP_AVX512 void rows_q8_avx512(const QMatrix& W, const std::int8_t* xq, const float* xd, float* y, int r0, int r1) {
-    const int nb = W.cols / kQuantBlock;
-    const __m512i zero = _mm512_setzero_si512();
-    const __m512i pair = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);  // lanes to blocks
-    for (int r = r0; r < r1; ++r) {
-        const std::int8_t* w = W.q8 + static_cast<std::size_t>(r) * W.cols;
-        const std::uint16_t* ws = W.scales + static_cast<std::size_t>(r) * nb;
-        const char* next = reinterpret_cast<const char*>(w) + kPrefetchFar;
-        __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0;
-        for (int b0 = 0; b0 < nb; b0 += 16) {
-            const int n16 = std::min(16, nb - b0);
-            const __mmask16 m = static_cast<__mmask16>((1u << n16) - 1);
-            const __m512 dv = _mm512_mul_ps(_mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, ws + b0)), _mm512_loadu_ps(xd + b0));
-            for (int j = 0; 2 * j < n16; ++j) {
-                const int b = b0 + 2 * j;
-                _mm_prefetch(next + kQuantBlock * b, _MM_HINT_T1);
-                // Blocks past the row's end (odd block counts) read the next row's bytes, or the
-                // storage's zeroed slack, against zero inputs and factors.
-                const __m512i v = _mm512_loadu_si512(w + kQuantBlock * b);
-                const __m512i x = _mm512_loadu_si512(xq + kQuantBlock * b);
-                const __m512i sx = _mm512_mask_sub_epi8(x, _mm512_movepi8_mask(v), zero, x);
-                const __m512i sum = _mm512_dpbusd_epi32(zero, _mm512_abs_epi8(v), sx);
-                const __m512 d = _mm512_permutexvar_ps(_mm512_add_epi32(pair, _mm512_set1_epi32(2 * j)), dv);
-                if (j & 1) acc1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), d, acc1);
-                else acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), d, acc0);
+namespace {
+
+// q8, rows [r0, r1) for T input rows at once, a panel of 16 weight rows at a time (q8_layout.h):
+// lane j of each 64-byte load holds four weights of row j, against the input's matching four
+// bytes broadcast, offset to unsigned (x + 128, as vpdpbusd multiplies unsigned by signed bytes):
+// sum (x + 128) w = sum x w + 128 sum w, and sum w comes from the same loads once for all T. Each
+// block's exact sum is scaled by weight scale x input scale and added with one fma, block after
+// block, so a row's result does not depend on T (nor on the int8 product, which does the same).
+// Rows outside [r0, r1) in a panel they share are computed and not stored.
+template <int T, bool Tail>
+WP_AVX512 inline void q8_panel(const std::uint8_t* w, const std::uint16_t* ws, int nb, int m,
+                               const std::uint8_t* const* xu, const float* const* xd, __m512* acc) {
+    const __m512i zero = _mm512_setzero_si512(), ones = _mm512_set1_epi8(1);
+    const __mmask16 mk = Tail ? static_cast<__mmask16>((1u << m) - 1) : static_cast<__mmask16>(0xffff);
+    const std::size_t step = static_cast<std::size_t>(4 * m);  // bytes per chunk
+    for (int b = 0; b < nb; ++b) {
+        const std::uint8_t* wb = w + 8 * step * b;
+        _mm_prefetch(reinterpret_cast<const char*>(ws + static_cast<std::size_t>(m) * b) + 512, _MM_HINT_T1);
+        __m512i cs0 = zero, cs1 = zero, a0[T], a1[T];
+        for (int t = 0; t < T; ++t) a0[t] = a1[t] = zero;
+        for (int k = 0; k < 8; k += 2) {
+            _mm_prefetch(reinterpret_cast<const char*>(wb + step * k) + kPrefetchFar, _MM_HINT_T1);
+            _mm_prefetch(reinterpret_cast<const char*>(wb + step * k) + kPrefetchFar + 64, _MM_HINT_T1);
+            const __m512i v0 = Tail ? _mm512_maskz_loadu_epi32(mk, wb + step * k) : _mm512_loadu_si512(wb + step * k);
+            const __m512i v1 = Tail ? _mm512_maskz_loadu_epi32(mk, wb + step * (k + 1)) : _mm512_loadu_si512(wb + step * (k + 1));
+            cs0 = _mm512_dpbusd_epi32(cs0, ones, v0);
+            cs1 = _mm512_dpbusd_epi32(cs1, ones, v1);
+            for (int t = 0; t < T; ++t) {
+                std::int32_t x0, x1;
+                std::memcpy(&x0, xu[t] + kQuantBlock * b + 4 * k, 4);
+                std::memcpy(&x1, xu[t] + kQuantBlock * b + 4 * k + 4, 4);
+                a0[t] = _mm512_dpbusd_epi32(a0[t], _mm512_set1_epi32(x0), v0);
+                a1[t] = _mm512_dpbusd_epi32(a1[t], _mm512_set1_epi32(x1), v1);
             }
         }
-        y[r] = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+        const __m512i cs = _mm512_slli_epi32(_mm512_add_epi32(cs0, cs1), 7);
+        const __m512 dw = _mm512_cvtph_ps(Tail ? _mm256_maskz_loadu_epi16(mk, ws + static_cast<std::size_t>(m) * b)
+                                               : _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ws + 16 * b)));
+        for (int t = 0; t < T; ++t) {
+            const __m512i sum = _mm512_sub_epi32(_mm512_add_epi32(a0[t], a1[t]), cs);
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(dw, _mm512_set1_ps(xd[t][b])), acc[t]);
+        }
     }
+}
+
+template <int T>
+WP_AVX512 void q8_rows(const QMatrix& W, const std::uint8_t* const* xu, const float* const* xd, float* const* y, int r0,
+                       int r1) {
+    const int nb = W.cols / kQuantBlock;
+    for (int p0 = r0 / kQ8Panel * kQ8Panel; p0 < r1; p0 += kQ8Panel) {
+        const int m = std::min(kQ8Panel, W.rows - p0);
+        const std::uint8_t* w = reinterpret_cast<const std::uint8_t*>(W.q8) + static_cast<std::size_t>(p0) * W.cols;
+        const std::uint16_t* ws = W.scales + static_cast<std::size_t>(p0) * nb;
+        __m512 acc[T];
+        for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
+        if (m == kQ8Panel) q8_panel<T, false>(w, ws, nb, m, xu, xd, acc);
+        else q8_panel<T, true>(w, ws, nb, m, xu, xd, acc);
+        const int lo = std::max(r0, p0) - p0, hi = std::min(r1, p0 + m) - p0;
+        const __mmask16 keep = static_cast<__mmask16>(((1u << hi) - 1) & ~((1u << lo) - 1));
+        for (int t = 0; t < T; ++t) _mm512_mask_storeu_ps(y[t] + p0, keep, acc[t]);
+    }
+}
+
+}  // namespace
+
+WP_AVX512 void rows_q8_avx512(const QMatrix& W, const std::uint8_t* xu, const float* xd, float* y, int r0, int r1) {
+    q8_rows<1>(W, &xu, &xd, &y, r0, r1);
 }
 
 // One group of 16 blocks (m < 16 in a row's last group: Tail) of a q4 row: four chunks, each
@@ -169,49 +207,10 @@ WP_AVX512 void rows_q4_avx512(const QMatrix& W, const std::int8_t* x4, const std
     }
 }
 
-// Several input rows against each weight row: the weight loads (and for q8 their absolute
-// values and signs, for q4 their nibbles) are shared, and every input row's sum runs the
-// one-row kernels' operations in their order, so each row's result is theirs bit for bit.
+// q4, several input rows against each weight row: the weight loads and their nibbles are shared,
+// and every input row's sum runs the one-row kernel's operations in their order, so each row's
+// result is its bit for bit.
 namespace {
-
-template <int T>
-WP_AVX512 void q8_rows_multi(const QMatrix& W, const std::int8_t* const* xq, const float* const* xd, float* const* y,
-                             int r0, int r1) {
-    const int nb = W.cols / kQuantBlock;
-    const __m512i zero = _mm512_setzero_si512();
-    const __m512i pair = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
-    for (int r = r0; r < r1; ++r) {
-        const std::int8_t* w = W.q8 + static_cast<std::size_t>(r) * W.cols;
-        const std::uint16_t* ws = W.scales + static_cast<std::size_t>(r) * nb;
-        const char* next = reinterpret_cast<const char*>(w) + kPrefetchFar;
-        __m512 acc0[T], acc1[T];
-        for (int t = 0; t < T; ++t) acc0[t] = acc1[t] = _mm512_setzero_ps();
-        for (int b0 = 0; b0 < nb; b0 += 16) {
-            const int n16 = std::min(16, nb - b0);
-            const __mmask16 m = static_cast<__mmask16>((1u << n16) - 1);
-            const __m512 wsf = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, ws + b0));
-            __m512 dv[T];
-            for (int t = 0; t < T; ++t) dv[t] = _mm512_mul_ps(wsf, _mm512_loadu_ps(xd[t] + b0));
-            for (int j = 0; 2 * j < n16; ++j) {
-                const int b = b0 + 2 * j;
-                _mm_prefetch(next + kQuantBlock * b, _MM_HINT_T1);
-                const __m512i v = _mm512_loadu_si512(w + kQuantBlock * b);
-                const __mmask64 neg = _mm512_movepi8_mask(v);
-                const __m512i av = _mm512_abs_epi8(v);
-                const __m512i idx = _mm512_add_epi32(pair, _mm512_set1_epi32(2 * j));
-                for (int t = 0; t < T; ++t) {
-                    const __m512i x = _mm512_loadu_si512(xq[t] + kQuantBlock * b);
-                    const __m512i sx = _mm512_mask_sub_epi8(x, neg, zero, x);
-                    const __m512i sum = _mm512_dpbusd_epi32(zero, av, sx);
-                    const __m512 d = _mm512_permutexvar_ps(idx, dv[t]);
-                    if (j & 1) acc1[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), d, acc1[t]);
-                    else acc0[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), d, acc0[t]);
-                }
-            }
-        }
-        for (int t = 0; t < T; ++t) y[t][r] = _mm512_reduce_add_ps(_mm512_add_ps(acc0[t], acc1[t]));
-    }
-}
 
 // q4_group for T input rows at once (same operations per row).
 template <int T, bool Tail>
@@ -273,14 +272,14 @@ WP_AVX512 void q4_rows_multi(const QMatrix& W, const std::int8_t* const* x4, con
 
 }  // namespace
 
-void rows_q8_avx512_multi(const QMatrix& W, int n, const std::int8_t* const* xq, const float* const* xd, float* const* y,
+void rows_q8_avx512_multi(const QMatrix& W, int n, const std::uint8_t* const* xu, const float* const* xd, float* const* y,
                           int r0, int r1) {
     for (int t = 0; t < n; t += 4) {
         switch (std::min(4, n - t)) {
-            case 4: q8_rows_multi<4>(W, xq + t, xd + t, y + t, r0, r1); break;
-            case 3: q8_rows_multi<3>(W, xq + t, xd + t, y + t, r0, r1); break;
-            case 2: q8_rows_multi<2>(W, xq + t, xd + t, y + t, r0, r1); break;
-            default: rows_q8_avx512(W, xq[t], xd[t], y[t], r0, r1); break;
+            case 4: q8_rows<4>(W, xu + t, xd + t, y + t, r0, r1); break;
+            case 3: q8_rows<3>(W, xu + t, xd + t, y + t, r0, r1); break;
+            case 2: q8_rows<2>(W, xu + t, xd + t, y + t, r0, r1); break;
+            default: q8_rows<1>(W, xu + t, xd + t, y + t, r0, r1); break;
         }
     }
 }
@@ -303,11 +302,11 @@ void rows_q4_avx512_multi(const QMatrix& W, int n, const std::int8_t* const* x4,
 
 namespace wp {
 
-void rows_q8_avx512(const QMatrix&, const std::int8_t*, const float*, float*, int, int) {}
+void rows_q8_avx512(const QMatrix&, const std::uint8_t*, const float*, float*, int, int) {}
 void rows_q4_avx512(const QMatrix&, const std::int8_t*, const std::int32_t*, const float*, float*, int, int) {}
 void rows_bf16_avx512(const QMatrix&, const float*, float*, int, int) {}
 void rows_f32_avx512(const QMatrix&, const float*, float*, int, int) {}
-void rows_q8_avx512_multi(const QMatrix&, int, const std::int8_t* const*, const float* const*, float* const*, int, int) {}
+void rows_q8_avx512_multi(const QMatrix&, int, const std::uint8_t* const*, const float* const*, float* const*, int, int) {}
 void rows_q4_avx512_multi(const QMatrix&, int, const std::int8_t* const*, const std::int32_t* const*, const float* const*,
                           float* const*, int, int) {}
 

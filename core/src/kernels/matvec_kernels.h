@@ -19,8 +19,9 @@ namespace wp {
 void rows_f32_avx2(const float* W, int cols, const float* x, float* y, int r0, int r1, bool stream);
 void rows_bf16_avx2(const std::uint16_t* W, int cols, const float* xp, const float* x, float* y, int r0, int r1,
                     bool stream);
-// d: room for W.cols / 32 block factors (ThreadScratch::block_factors).
-void rows_q8_avx2(const QMatrix& W, const std::int8_t* xq, const float* xd, float* d, float* y, int r0, int r1);
+// q8 works on whole panels of 16 rows (q8_layout.h); the rows of a panel outside [r0, r1) are
+// computed and not stored.
+void rows_q8_avx2(const QMatrix& W, const std::int8_t* xq, const float* xd, float* y, int r0, int r1);
 void rows_q4_avx2(const QMatrix& W, const std::int8_t* x4, const std::int32_t* c4, const float* xd, float* y, int r0,
                   int r1);
 // Prefetches the first 6 KB of rows [r0, r1) and the first 512 bytes of their scales: the
@@ -36,15 +37,16 @@ void rows_f32_avx512(const QMatrix& W, const float* x, float* y, int r0, int r1)
 // as a 32-bit word gives the even element by a shift, the odd one by a mask); elements past the
 // last whole 32 are read from x.
 void rows_bf16_avx512(const QMatrix& W, const float* x, float* y, int r0, int r1);
-void rows_q8_avx512(const QMatrix& W, const std::int8_t* xq, const float* xd, float* y, int r0, int r1);
+// q8: xu is the input's int8 blocks + 128, as unsigned bytes (PreparedInput::xu).
+void rows_q8_avx512(const QMatrix& W, const std::uint8_t* xu, const float* xd, float* y, int r0, int r1);
 void rows_q4_avx512(const QMatrix& W, const std::int8_t* x4, const std::int32_t* c4, const float* xd, float* y, int r0,
                     int r1);
 
 // n input rows (a batch of decoding sequences, a short prompt) against rows [r0, r1): the weights
 // are loaded once for up to four input rows at a time; each y[t] equals the one-row kernel's
 // result for input t, bit for bit.
-void rows_q8_avx512_multi(const QMatrix& W, int n, const std::int8_t* const* xq, const float* const* xd, float* const* y,
-                          int r0, int r1);
+void rows_q8_avx512_multi(const QMatrix& W, int n, const std::uint8_t* const* xu, const float* const* xd,
+                          float* const* y, int r0, int r1);
 void rows_q4_avx512_multi(const QMatrix& W, int n, const std::int8_t* const* x4, const std::int32_t* const* c4,
                           const float* const* xd, float* const* y, int r0, int r1);
 

@@ -2,9 +2,11 @@
 // vector kernels are tested against.
 #include "kernels/matvec_kernels.h"
 
+#include <cmath>
 #include <cstddef>
 
 #include "kernels/q4_layout.h"
+#include "kernels/q8_layout.h"
 #include "wp/io/float16.h"
 
 namespace wp {
@@ -23,12 +25,17 @@ float dot_bf16_scalar(const std::uint16_t* w, const float* x, int n) {
     return s;
 }
 
-float dot_q8_scalar(const std::int8_t* w, const std::uint16_t* ws, const std::int8_t* xq, const float* xd, int n) {
+// Each block's exact integer sum, scaled and added with one rounding (fma), block after block:
+// what every q8 kernel computes in each row's lane, so all of them agree bit for bit.
+float dot_q8_scalar(const QMatrix& W, int r, const std::int8_t* xq, const float* xd) {
+    const int nb = W.cols / kQuantBlock;
     float s = 0;
-    for (int b = 0; b < n / kQuantBlock; ++b) {
+    for (int b = 0; b < nb; ++b) {
+        std::int8_t w[kQuantBlock];
+        load_q8_block(W.q8, r, b, W.rows, W.cols, w);
         int acc = 0;
-        for (int i = 0; i < kQuantBlock; ++i) acc += w[b * kQuantBlock + i] * xq[b * kQuantBlock + i];
-        s += static_cast<float>(acc) * f16_to_f32(ws[b]) * xd[b];
+        for (int i = 0; i < kQuantBlock; ++i) acc += w[i] * xq[b * kQuantBlock + i];
+        s = std::fma(static_cast<float>(acc), f16_to_f32(W.scales[q8_scale_index(r, b, W.rows, nb)]) * xd[b], s);
     }
     return s;
 }
@@ -59,7 +66,7 @@ void rows_scalar(const QMatrix& W, const float* x, const std::int8_t* xq, const 
         switch (W.precision) {
             case Precision::F32: y[r] = dot_f32_scalar(W.f32 + o, x, W.cols); break;
             case Precision::BF16: y[r] = dot_bf16_scalar(W.bf16 + o, x, W.cols); break;
-            case Precision::Q8: y[r] = dot_q8_scalar(W.q8 + o, W.scales + static_cast<std::size_t>(r) * nb, xq, xd, W.cols); break;
+            case Precision::Q8: y[r] = dot_q8_scalar(W, r, xq, xd); break;
             case Precision::Q4: y[r] = dot_q4_scalar(W.q4 + o / 2, W.scales + static_cast<std::size_t>(r) * nb, xq, xd, W.cols); break;
         }
     }

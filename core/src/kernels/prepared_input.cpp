@@ -102,6 +102,11 @@ PreparedInput prepare_input(const QMatrix& W, const float* x, InputScratch& s, c
         std::fill(s.xq.begin() + static_cast<std::size_t>(nb) * kQuantBlock, s.xq.begin() + bytes, std::int8_t{0});
         in.xq = s.xq.data();
         in.xd = s.xd.data();
+        if (W.precision == Precision::Q8 && in.kernels == KernelSet::Avx512) {
+            if (s.xu.size() < bytes) s.xu.resize(bytes);
+            for (std::size_t i = 0; i < bytes; ++i) s.xu[i] = static_cast<std::uint8_t>(s.xq[i] ^ 0x80);
+            in.xu = s.xu.data();
+        }
         // The vector q4 kernels read the input arranged for their row layout (the scalar one
         // reads xq).
         if (W.precision == Precision::Q4 && in.kernels != KernelSet::Scalar) {

@@ -17,6 +17,7 @@ struct PreparedInput {
     const float* x = nullptr;
     const float* xp = nullptr;         // bf16, AVX2 kernel: even and odd elements of each 16-block
     const std::int8_t* xq = nullptr;   // q8/q4: int8 blocks
+    const std::uint8_t* xu = nullptr;  // q8 (AVX-512): the same + 128, unsigned (vpdpbusd's first operand)
     const float* xd = nullptr;         // their scales
     const std::int8_t* x4 = nullptr;   // q4 (AVX2, AVX-512): groups of 16 blocks as the kernels read them
     const std::int32_t* c4 = nullptr;  // q4: their corrections, one per block

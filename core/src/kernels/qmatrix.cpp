@@ -8,6 +8,7 @@
 #include "kernels/avx2_common.h"
 #include "kernels/kernel_choice.h"
 #include "kernels/q4_layout.h"
+#include "kernels/q8_layout.h"
 #include "wp/io/float16.h"
 #include "kernels/ops.h"
 
@@ -27,11 +28,14 @@ std::size_t QMatrix::bytes() const {
 #if defined(__x86_64__)
 namespace {
 // The same widening, eight weights per step (prefill widens every weight once per call).
-WP_AVX2 void dequantize_q8_avx2(const std::int8_t* q, const std::uint16_t* sc, int nb, float* o) {
+WP_AVX2 void dequantize_q8_avx2(const QMatrix& W, int r, float* o) {
+    const int nb = W.cols / kQuantBlock;
     for (int b = 0; b < nb; ++b) {
-        const __m256 d = _mm256_set1_ps(_cvtsh_ss(sc[b]));
+        const __m256 d = _mm256_set1_ps(_cvtsh_ss(W.scales[q8_scale_index(r, b, W.rows, nb)]));
+        std::int8_t q[kQuantBlock];
+        load_q8_block(W.q8, r, b, W.rows, W.cols, q);
         for (int k = 0; k < 4; ++k) {
-            const __m128i v = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(q + b * kQuantBlock + 8 * k));
+            const __m128i v = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(q + 8 * k));
             _mm256_storeu_ps(o + b * kQuantBlock + 8 * k, _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(v))));
         }
     }
@@ -58,20 +62,22 @@ void QMatrix::dequantize_rows(int r0, int r1, float* out, const KernelOptions& o
     for (int r = r0; r < r1; ++r) {
         float* o = out + static_cast<std::size_t>(r - r0) * cols;
         const std::size_t base = static_cast<std::size_t>(r) * cols;
-        const std::uint16_t* sc = scales != nullptr ? scales + static_cast<std::size_t>(r) * nb : nullptr;  // q8/q4
+        const std::uint16_t* sc = scales != nullptr ? scales + static_cast<std::size_t>(r) * nb : nullptr;  // q4
         switch (precision) {
             case Precision::F32: std::memcpy(o, f32 + base, sizeof(float) * cols); break;
             case Precision::BF16: ops::bf16_to_f32(bf16 + base, o, cols); break;
             case Precision::Q8:
 #if defined(__x86_64__)
                 if (use_avx2_kernels(options)) {
-                    dequantize_q8_avx2(q8 + base, sc, nb, o);
+                    dequantize_q8_avx2(*this, r, o);
                     break;
                 }
 #endif
                 for (int b = 0; b < nb; ++b) {
-                    const float d = f16_to_f32(sc[b]);
-                    for (int i = 0; i < kQuantBlock; ++i) o[b * kQuantBlock + i] = d * q8[base + b * kQuantBlock + i];
+                    const float d = f16_to_f32(scales[q8_scale_index(r, b, rows, nb)]);
+                    std::int8_t q[kQuantBlock];
+                    load_q8_block(q8, r, b, rows, cols, q);
+                    for (int i = 0; i < kQuantBlock; ++i) o[b * kQuantBlock + i] = d * q[i];
                 }
                 break;
             case Precision::Q4:

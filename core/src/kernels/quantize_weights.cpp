@@ -8,6 +8,7 @@
 #include "kernels/avx2_common.h"
 #include "kernels/kernel_choice.h"
 #include "kernels/q4_layout.h"
+#include "kernels/q8_layout.h"
 #include "wp/io/float16.h"
 #include "kernels/f16_vectors.h"
 #include "kernels/ops.h"
@@ -20,10 +21,11 @@ namespace {
 // -127..127. Q4 (as Q4_0): the largest-magnitude value maps to -8, so the range is used fully;
 // q = round(w / d) + 8 clamped to 0..15, element i in the low nibble of byte i, element i + 16
 // in its high nibble, and the bytes placed in the row layout of q4_offset (blocks of a row:
-// nb). The scale is rounded to f16 first and the weights divided by the rounded scale. The AVX2
-// version below gives identical results.
+// nb). Q8 blocks and scales go into the panels of q8_layout.h (`rows` rows). The scale is rounded
+// to f16 first and the weights divided by the rounded scale. The AVX2 version below gives
+// identical results.
 void quantize_blocks_scalar(Precision precision, const float* f32, const std::uint16_t* bf16, std::size_t b0,
-                            std::size_t b1, int nb, std::uint16_t* sc, std::int8_t* q8, std::uint8_t* q4) {
+                            std::size_t b1, int nb, int rows, std::uint16_t* sc, std::int8_t* q8, std::uint8_t* q4) {
     float block[kQuantBlock];
     for (std::size_t b = b0; b < b1; ++b) {
         float amax = 0, signed_max = 0;
@@ -36,11 +38,15 @@ void quantize_blocks_scalar(Precision precision, const float* f32, const std::ui
             }
         }
         if (precision == Precision::Q8) {
-            sc[b] = f32_to_f16(amax / 127.0f);
-            const float dd = f16_to_f32(sc[b]);
+            const int r = static_cast<int>(b / nb), rb = static_cast<int>(b % nb);
+            const std::uint16_t scale = f32_to_f16(amax / 127.0f);
+            sc[q8_scale_index(r, rb, rows, nb)] = scale;
+            const float dd = f16_to_f32(scale);
             const float inv = dd > 0 ? 1.0f / dd : 0.0f;
+            std::int8_t q[kQuantBlock];
             for (int i = 0; i < kQuantBlock; ++i)
-                q8[b * kQuantBlock + i] = static_cast<std::int8_t>(std::clamp(std::lrintf(block[i] * inv), -127L, 127L));
+                q[i] = static_cast<std::int8_t>(std::clamp(std::lrintf(block[i] * inv), -127L, 127L));
+            store_q8_block(q8, r, rb, rows, nb * kQuantBlock, q);
         } else {
             sc[b] = f32_to_f16(signed_max / -8.0f);
             const float dd = f16_to_f32(sc[b]);
@@ -58,7 +64,7 @@ void quantize_blocks_scalar(Precision precision, const float* f32, const std::ui
 
 #if defined(__x86_64__)
 WP_AVX2 void quantize_blocks_avx2(Precision precision, const float* f32, const std::uint16_t* bf16, std::size_t b0,
-                                  std::size_t b1, int nb, std::uint16_t* sc, std::int8_t* q8, std::uint8_t* q4) {
+                                  std::size_t b1, int nb, int rows, std::uint16_t* sc, std::int8_t* q8, std::uint8_t* q4) {
     for (std::size_t b = b0; b < b1; ++b) {
         __m256 v[4], a[4];
         for (int k = 0; k < 4; ++k) {
@@ -67,9 +73,11 @@ WP_AVX2 void quantize_blocks_avx2(Precision precision, const float* f32, const s
         }
         const float amax = avx2::block_amax(v, a);
         float inv;
+        const int r = static_cast<int>(b / nb), rb = static_cast<int>(b % nb);
         if (precision == Precision::Q8) {
-            sc[b] = f32_to_f16(amax / 127.0f);
-            const float dd = _cvtsh_ss(sc[b]);  // exact, as f16_to_f32
+            const std::uint16_t scale = f32_to_f16(amax / 127.0f);
+            sc[q8_scale_index(r, rb, rows, nb)] = scale;
+            const float dd = _cvtsh_ss(scale);  // exact, as f16_to_f32
             inv = dd > 0 ? 1.0f / dd : 0.0f;
         } else {
             // The first element of largest magnitude, as the scalar scan picks it.
@@ -89,7 +97,9 @@ WP_AVX2 void quantize_blocks_avx2(Precision precision, const float* f32, const s
         for (int k = 0; k < 4; ++k) i[k] = _mm256_cvtps_epi32(_mm256_mul_ps(v[k], iv));  // rounds as lrintf
         if (precision == Precision::Q8) {
             const __m256i c = _mm256_max_epi8(avx2::pack_i8(i), _mm256_set1_epi8(-127));
-            _mm256_storeu_si256(reinterpret_cast<__m256i*>(q8 + b * kQuantBlock), c);
+            std::int8_t q[kQuantBlock];
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(q), c);
+            store_q8_block(q8, r, rb, rows, nb * kQuantBlock, q);
         } else {
             const __m256i lo = _mm256_set1_epi32(0), hi = _mm256_set1_epi32(15), eight = _mm256_set1_epi32(8);
             for (int k = 0; k < 4; ++k) i[k] = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(i[k], eight), lo), hi);
@@ -108,11 +118,11 @@ WP_AVX2 void quantize_blocks_avx2(Precision precision, const float* f32, const s
 #endif
 
 void quantize_blocks(Precision precision, const float* f32, const std::uint16_t* bf16, std::size_t b0, std::size_t b1,
-                     int nb, std::uint16_t* sc, std::int8_t* q8, std::uint8_t* q4, const KernelOptions& options) {
+                     int nb, int rows, std::uint16_t* sc, std::int8_t* q8, std::uint8_t* q4, const KernelOptions& options) {
 #if defined(__x86_64__)
-    if (use_avx2_kernels(options)) return quantize_blocks_avx2(precision, f32, bf16, b0, b1, nb, sc, q8, q4);
+    if (use_avx2_kernels(options)) return quantize_blocks_avx2(precision, f32, bf16, b0, b1, nb, rows, sc, q8, q4);
 #endif
-    quantize_blocks_scalar(precision, f32, bf16, b0, b1, nb, sc, q8, q4);
+    quantize_blocks_scalar(precision, f32, bf16, b0, b1, nb, rows, sc, q8, q4);
 }
 
 }  // namespace
@@ -159,14 +169,14 @@ QMatrix make_qmatrix(Precision precision, int rows, int cols, const float* f32, 
         case Precision::Q8:
         case Precision::Q4: {
             const std::size_t nb = n / kQuantBlock, row_blocks = C / kQuantBlock;
-            // Kernels read whole vectors of blocks past a row's end (the q8 ones the next
-            // row's weights, the q4 ones its scales, or past the last row): room for more.
+            // The q4 kernels read whole vectors of blocks past a row's end (its scales, or past
+            // the last row): room for more.
             std::uint16_t* sc = st.alloc<std::uint16_t>(nb + 8);
             std::int8_t* q8 = precision == Precision::Q8 ? st.alloc<std::int8_t>(n) : nullptr;
             std::uint8_t* q4 = precision == Precision::Q4 ? st.alloc<std::uint8_t>(n / 2 + 8 * kQuantBlock / 2) : nullptr;
             each_rows([&](std::size_t r0, std::size_t r1) {
-                quantize_blocks(precision, f32, bf16, r0 * row_blocks, r1 * row_blocks, static_cast<int>(row_blocks), sc, q8, q4,
-                                options);
+                quantize_blocks(precision, f32, bf16, r0 * row_blocks, r1 * row_blocks, static_cast<int>(row_blocks), rows, sc,
+                                q8, q4, options);
             });
             m.scales = sc;
             m.q8 = q8;

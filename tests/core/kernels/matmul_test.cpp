@@ -19,6 +19,7 @@
 #include "kernels/attention_kernels.h"
 #include "kernels/f16_vectors.h"
 #include "kernels/ops.h"
+#include "kernels/q8_layout.h"
 #include "kernels/qmatrix.h"
 #include "scalar_kernels.h"
 #include "kernels/thread_pool.h"
@@ -292,6 +293,68 @@ TEST(Kernels, Int8GemmMatchesDecodeKernels) {
                 }
             }
         }
+}
+
+// q8 is stored in panels of 16 rows (q8_layout.h): every byte and scale of every row has a place
+// of its own, inside the matrix, whatever the last panel holds.
+TEST(Kernels, Q8LayoutPlacesEveryByteOnce) {
+    for (auto [rows, cols] : std::vector<std::pair<int, int>>{{1, 32}, {16, 64}, {17, 96}, {45, 288}, {40, 32}}) {
+        const int nb = cols / kQuantBlock;
+        std::vector<int> seen(static_cast<std::size_t>(rows) * cols, 0), scales(static_cast<std::size_t>(rows) * nb, 0);
+        for (int r = 0; r < rows; ++r)
+            for (int b = 0; b < nb; ++b) {
+                for (int i = 0; i < kQuantBlock; ++i) ++seen.at(q8_offset(r, b, i, rows, cols));
+                ++scales.at(q8_scale_index(r, b, rows, nb));
+            }
+        for (int c : seen) ASSERT_EQ(c, 1) << rows << "x" << cols;
+        for (int c : scales) ASSERT_EQ(c, 1) << rows << "x" << cols;
+    }
+}
+
+// Every q8 path computes each block's exact integer sum times (weight scale x input scale),
+// added with one fma, block after block: the scalar, AVX2 and AVX-512 decode kernels, one input
+// row or several at once, and the int8 product give the same floats. Shapes with a last panel of
+// 8, 13, 7 and 1 rows, one block to 152 per row.
+TEST(Kernels, Q8PathsAgreeBitForBit) {
+    ThreadPool pool(2);
+    KernelScratch ks;
+    for (auto [rows, cols] : std::vector<std::pair<int, int>>{{1000, 64}, {45, 288}, {7, 32}, {33, 4864}, {16, 96}, {17, 128}}) {
+        SCOPED_TRACE(std::to_string(rows) + "x" + std::to_string(cols));
+        const auto w = randn(static_cast<std::size_t>(rows) * cols, rows + 3 * cols);
+        WeightStorage st;
+        const QMatrix m = make_qmatrix(Precision::Q8, rows, cols, w.data(), nullptr, st);
+        const int n = 6;
+        const auto X = randn(static_cast<std::size_t>(n) * cols, cols + 5);
+        KernelOptions scalar;
+        scalar.force_scalar = true;
+        std::vector<float> ref(static_cast<std::size_t>(n) * rows);
+        for (int t = 0; t < n; ++t)
+            matvec(m, X.data() + static_cast<std::size_t>(t) * cols, ref.data() + static_cast<std::size_t>(t) * rows, pool, ks,
+                   scalar);
+        std::vector<std::pair<std::string, KernelOptions>> paths;
+        KernelOptions o;
+        o.few_rows_limit = n;
+        if (use_avx2_kernels(KernelOptions{})) {
+            o.avx512 = false;
+            paths.push_back({"AVX2 decode kernels", o});
+        }
+        if (avx512_decode_kernels(KernelOptions{})) {
+            o.avx512 = true;
+            paths.push_back({"AVX-512 decode kernels", o});
+        }
+        if (int8_gemm_available(KernelOptions{})) {
+            o.few_rows_limit = 1;
+            paths.push_back({"int8 product", o});
+        }
+        for (const auto& [name, kernels] : paths) {
+            SCOPED_TRACE(name);
+            for (int rows_in : {1, 2, 5, n}) {
+                std::vector<float> Y(static_cast<std::size_t>(rows_in) * rows, -7.0f);
+                matmul(m, X.data(), rows_in, Y.data(), pool, ks, kernels);
+                for (std::size_t i = 0; i < Y.size(); ++i) ASSERT_EQ(Y[i], ref[i]) << rows_in << " input rows, output " << i;
+            }
+        }
+    }
 }
 
 // The bf16 product (bf16 prompts on CPUs with AVX-512 BF16) against the weights widened to f32:
