@@ -19,11 +19,13 @@ using avx2::hsum;
 
 namespace {
 
-// How far ahead of the weights being read the f32, bf16 and q8 decode kernels prefetch (f32 into
-// L1, bf16 and q8 into L2); q4 reads 3 KB ahead into L1. Rows (q8: panels of rows) are
+// How far ahead of the weights being read the f32 and bf16 decode kernels prefetch (f32 into L1,
+// bf16 into L2); q4 reads 3 KB ahead into L1. Rows (q8: panels of rows) are
 // contiguous, so the prefetch runs on into the following ones.
 constexpr int kPrefetchFarAvx2 = 6144;
 constexpr int kPrefetchQ4Avx2 = 3072;
+// q8's panels: 4 KB ahead into L2 and 2 KB into L1, as the AVX-512 kernel.
+constexpr int kPrefetchQ8L2 = 4096, kPrefetchQ8L1 = 2048;
 
 // R rows' sums (R = 1 decoding, R = 3 a short prompt, sharing the loads of x), each in the order
 // every f32 path uses, so that a prompt row equals decoding it: four sums over steps of 32
@@ -148,7 +150,8 @@ WP_AVX2 inline void q8_panel_avx2(const std::uint8_t* w, const std::uint16_t* ws
         const std::uint8_t* wb = w + 8 * step * b;
         __m256i s0 = _mm256_setzero_si256(), s1 = s0;
         for (int k = 0; k < 8; ++k) {
-            if (k % 2 == 0) _mm_prefetch(reinterpret_cast<const char*>(wb + step * k) + kPrefetchFarAvx2, _MM_HINT_T1);
+            _mm_prefetch(reinterpret_cast<const char*>(wb + step * k) + kPrefetchQ8L2, _MM_HINT_T1);
+            _mm_prefetch(reinterpret_cast<const char*>(wb + step * k) + kPrefetchQ8L1, _MM_HINT_T0);
             std::int32_t xv;
             std::memcpy(&xv, xq + kQuantBlock * b + 4 * k, 4);
             const __m256i x = _mm256_set1_epi32(xv);

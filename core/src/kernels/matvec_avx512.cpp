@@ -6,8 +6,9 @@
 // they come.
 //
 // The weights ahead of those being read are prefetched (the rows are contiguous, so that runs on
-// into the following rows): f32 3 KB ahead into L1; bf16, q8 and q4, which spend more time on
-// each byte, 6 KB ahead into L2. Why these distances: docs/KERNELS.md, "Decode kernels".
+// into the following rows): f32 3 KB ahead into L1; bf16 and q4, which spend more time on each
+// byte, 6 KB ahead into L2; q8 4 KB into L2 and 2 KB into L1. Why these distances:
+// docs/KERNELS.md, "Decode kernels".
 #include "kernels/matvec_kernels.h"
 
 #include <algorithm>
@@ -25,7 +26,10 @@ namespace wp {
 namespace {
 
 constexpr int kPrefetchAhead = 3072;  // f32, into L1
-constexpr int kPrefetchFar = 6144;    // bf16, q8, q4, into L2
+constexpr int kPrefetchFar = 6144;    // bf16, q4, into L2
+// q8's panels, which take a third of the old row kernel's work per byte: 4 KB ahead into L2 and
+// 2 KB into L1 (6 KB into L2 alone read 7% slower in whole-model decode; docs/KERNELS.md).
+constexpr int kPrefetchQ8L2 = 4096, kPrefetchQ8L1 = 2048;
 
 }  // namespace
 
@@ -108,8 +112,11 @@ WP_AVX512 inline void q8_panel(const std::uint8_t* w, const std::uint16_t* ws, i
         __m512i cs0 = zero, cs1 = zero, a0[T], a1[T];
         for (int t = 0; t < T; ++t) a0[t] = a1[t] = zero;
         for (int k = 0; k < 8; k += 2) {
-            _mm_prefetch(reinterpret_cast<const char*>(wb + step * k) + kPrefetchFar, _MM_HINT_T1);
-            _mm_prefetch(reinterpret_cast<const char*>(wb + step * k) + kPrefetchFar + 64, _MM_HINT_T1);
+            const char* at = reinterpret_cast<const char*>(wb + step * k);
+            _mm_prefetch(at + kPrefetchQ8L2, _MM_HINT_T1);
+            _mm_prefetch(at + kPrefetchQ8L2 + 64, _MM_HINT_T1);
+            _mm_prefetch(at + kPrefetchQ8L1, _MM_HINT_T0);
+            _mm_prefetch(at + kPrefetchQ8L1 + 64, _MM_HINT_T0);
             const __m512i v0 = Tail ? _mm512_maskz_loadu_epi32(mk, wb + step * k) : _mm512_loadu_si512(wb + step * k);
             const __m512i v1 = Tail ? _mm512_maskz_loadu_epi32(mk, wb + step * (k + 1)) : _mm512_loadu_si512(wb + step * (k + 1));
             cs0 = _mm512_dpbusd_epi32(cs0, ones, v0);
