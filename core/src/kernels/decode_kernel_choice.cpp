@@ -35,7 +35,7 @@ namespace {
 
 // Bumped whenever a decode kernel changes in a way that could change which set is faster; a
 // release's version is part of the key too.
-constexpr int kDecodeKernelsRevision = 2;  // 2: sets sized by the last-level cache
+constexpr int kDecodeKernelsRevision = 3;  // 2: sets sized by the last-level cache; 3: q8 panels, bf16 AVX2 prefetch
 constexpr int kFileFormat = 1;
 // The AVX2 set is taken only when its passes are this much faster (the median ratio): within it,
 // the measurement cannot tell the sets apart and the AVX-512 one (the default) stays.
