@@ -43,7 +43,7 @@ void rows(const QMatrix& W, const PreparedInput& in, float* y, int r0, int r1, b
 // blocks of 16 weight rows that stay in cache while every input row is run against them, so the
 // weights are read from memory once per 64 input rows instead of being widened for sgemm. Every
 // count takes shrinking chunks, as decode does: an even cut left a core idle for half a chunk at
-// the end of each product (four gemma2-2b q8 streams: 31.8/33.7 -> 33.8/34.5 tokens/s).
+// the end of each product (docs/KERNELS.md).
 void matmul_few(const QMatrix* const* Ws, const float* X, int n, float* const* Ys, int count, ThreadPool& pool,
                 KernelScratch& s, const KernelOptions& chosen) {
     // Every product on this path takes the same set (prompt lookup checks its drafts here and

@@ -27,8 +27,8 @@ namespace {
 
 constexpr int kPrefetchAhead = 3072;  // f32, into L1
 constexpr int kPrefetchFar = 6144;    // bf16, q4, into L2
-// q8's panels, which take a third of the old row kernel's work per byte: 4 KB ahead into L2 and
-// 2 KB into L1 (6 KB into L2 alone read 7% slower in whole-model decode; docs/KERNELS.md).
+// q8's panels, which spend less time on each byte: 4 KB ahead into L2 and 2 KB into L1 (6 KB into
+// L2 alone left the loads waiting; docs/KERNELS.md).
 constexpr int kPrefetchQ8L2 = 4096, kPrefetchQ8L1 = 2048;
 
 }  // namespace
