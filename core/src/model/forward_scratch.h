@@ -74,6 +74,7 @@ struct ForwardScratch {
     std::vector<int> batch_ids;
     std::vector<AttentionScratch> slot_attention;  // a decode batch's attention: one per pool thread
     KernelOptions options;  // this pass's: the model's, or its decode kernels (Context::decode_kernel_rows)
+    bool decode_order = false;  // this pass's attention row by row, as decoding (Context::decode_kernel_rows)
 };
 
 }  // namespace wp

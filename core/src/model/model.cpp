@@ -383,7 +383,8 @@ std::span<const float> Model::forward(Context& ctx, std::span<const int> ids, Lo
     ForwardScratch& s = *ctx.scratch_;
     s.options = impl_->kernels_;
     const int T = static_cast<int>(ids.size());
-    if (T <= ctx.decode_kernel_rows) s.options.few_rows_limit = std::max(T, s.options.few_rows_limit);
+    s.decode_order = T <= ctx.decode_kernel_rows;
+    if (s.decode_order) s.options.few_rows_limit = std::max(T, s.options.few_rows_limit);
     const ForwardSegment seg{&ctx.cache, static_cast<int>(ids.size()), true};
     return impl_->forward({&seg, 1}, s, ids, mode, trace, observer ? &observer : nullptr);
 }
@@ -412,6 +413,7 @@ std::span<const float> Model::forward_packed(Context& ctx, std::span<const int> 
     if (ctx.cache.length() != 0) throw Error("forward_packed: the context's cache is not empty");
     ForwardScratch& s = *ctx.scratch_;
     s.options = impl_->kernels_;
+    s.decode_order = false;
     std::vector<ForwardSegment> segs;
     segs.reserve(lengths.size());
     for (int n : lengths) segs.push_back({&ctx.cache, n, false});
@@ -435,7 +437,8 @@ std::span<const float> Model::forward_batch(Context& work, std::span<const Batch
     }
     s.options = impl_->kernels_;
     const int T = static_cast<int>(ids.size());
-    if (T <= work.decode_kernel_rows) s.options.few_rows_limit = std::max(T, s.options.few_rows_limit);
+    s.decode_order = T <= work.decode_kernel_rows;
+    if (s.decode_order) s.options.few_rows_limit = std::max(T, s.options.few_rows_limit);
     return impl_->forward({segs.data(), segs.size()}, s, ids, LogitsMode::Last, nullptr);
 }
 
@@ -529,10 +532,25 @@ std::span<const float> Model::Impl::forward(std::span<const Segment> segs, Forwa
             ops::rope(ks, g.len, c.num_kv_heads, c.head_dim, KD, cos + row * half, sin + row * half);
             cache.round_as_stored(vs, static_cast<std::size_t>(g.len) * KD);
             cache.round_as_stored(ks, static_cast<std::size_t>(g.len) * KD);
-            const AttentionStep step{c, cache, l, pos0, g.len, qs, ks, vs, att + row * QD, trace, kernels_};
-            if (g.len == 1) decode_attention(step, *pool_, s.attention);
-            else prompt_attention(step, *pool_, s.attention);
-            if (g.store) cache.store(l, ks, vs, g.len);
+            if (s.decode_order && g.store && g.len > 1) {
+                // Row by row, each row stored before the next attends, as decoding would: the
+                // same keys in the same order, so the same sums (prompt lookup's drafts). The
+                // cache's length steps with the rows and goes back for the next layer.
+                for (int i = 0; i < g.len; ++i) {
+                    const std::size_t r = static_cast<std::size_t>(i);
+                    const AttentionStep step{c, cache, l, pos0 + i, 1, qs + r * QD, ks + r * KD, vs + r * KD,
+                                             att + (row + r) * QD, trace, kernels_};
+                    decode_attention(step, *pool_, s.attention);
+                    cache.store(l, ks + r * KD, vs + r * KD, 1);
+                    cache.advance(1);
+                }
+                cache.advance(-g.len);
+            } else {
+                const AttentionStep step{c, cache, l, pos0, g.len, qs, ks, vs, att + row * QD, trace, kernels_};
+                if (g.len == 1) decode_attention(step, *pool_, s.attention);
+                else prompt_attention(step, *pool_, s.attention);
+                if (g.store) cache.store(l, ks, vs, g.len);
+            }
             row += static_cast<std::size_t>(g.len);
         }
         linear(L.o, att, T, o, s);
