@@ -141,6 +141,7 @@ int bench_batch(const BenchBatchOptions& o) {
     lo.precision = o.precision;
     lo.kv_cache = o.kv;
     lo.threads = o.threads;
+    lo.kernels.amx = o.amx;
     const auto lm = LoadedModel::load(o.model_dir, {}, with_decode_choice(lo));
     note_decode_choice(lm->model());
     const Model& model = lm->model();

@@ -24,6 +24,7 @@ struct BenchBatchOptions {
     int repeat = 3;
     std::int64_t ctx = 0;    // each sequence's positions; 0: prompt + gen rounded up to 256
     bool json = false;
+    bool amx = true;  // --no-amx: q8 batches on AVX-512 VNNI where the CPU has AMX tiles too
 };
 
 // For each N: a scheduler of N parallel sequences, a warm-up round (2 tokens per stream), then

@@ -88,6 +88,7 @@ int run_bench_batch(const Args& a) {
     o.repeat = static_cast<int>(a.integer("repeat", o.repeat));
     o.ctx = a.integer("ctx", 0);
     o.json = a.flag("json");
+    o.amx = !a.flag("no-amx");
     for (const int n : o.streams)
         if (n < 1 || n > 256) throw UsageError("--streams takes stream counts from 1 to 256");
     if (o.prompt_tokens < 1 || o.gen_tokens < 2 || o.repeat < 1 || o.ctx < 0)
@@ -189,7 +190,8 @@ const CommandGroup& bench_commands() {
              "Load time, prefill and decode tokens/s (median, min-max), peak RSS, KV bytes.\n"
              "--no-int8-gemm: q8/q4 prompts through sgemm instead of the int8 product.\n"
              "--no-bf16-gemm: bf16 prompts through sgemm instead of bf16 dot products.\n"
-             "--no-amx: bf16 prompts by AVX-512 BF16 where the CPU has AMX tiles too.\n"
+             "--no-amx: bf16 prompts by AVX-512 BF16, and q8 rows in batches by AVX-512 VNNI, where the\n"
+             "  CPU has AMX tiles too.\n"
              "--no-int8-queries: a q8 cache scored against f32 queries, not int8 ones.\n"
              "--no-int16-probabilities: decode's mix over a q8 cache in f32 products, not 16-bit weights.\n"
              "--avx2: the AVX2 decode kernels and neither product, as on a CPU without AVX-512\n"
@@ -210,7 +212,7 @@ const CommandGroup& bench_commands() {
              run_bench_depths},
             {"bench-batch", "Aggregate decode tokens/s of N concurrent streams (continuous batching)",
              {"--model PATH [--precision f32|bf16|q8|q4] [--kv f32|f16|q8] [--streams 1,2,4,8] [--prompt 32]\n"
-              "[--gen 64] [--repeat 3] [--threads 2] [--ctx N] [--json]"},
+              "[--gen 64] [--repeat 3] [--threads 2] [--ctx N] [--json] [--no-amx]"},
              "For each N of --streams: the serving scheduler with N sequences, N requests of --prompt\n"
              "random token ids each submitted at once, each generating --gen tokens (greedy, eos\n"
              "ignored). Decode tokens/s counts the tokens after every stream has its first (which\n"
@@ -218,8 +220,9 @@ const CommandGroup& bench_commands() {
              "N x (gen - 1) tokens. Median, min-max over --repeat rounds after a warm-up round, the\n"
              "speed-up over 1 stream, and the time from submit to the first token (mean of the\n"
              "streams). --ctx: each sequence's positions (default: prompt + gen rounded up to 256).\n"
+             "--no-amx: q8 batches on AVX-512 VNNI where the CPU has AMX tiles too.\n"
              "tests/bench/batching.sh runs it beside llama.cpp's batched decode.\n",
-             {{"json"}, {"model", "precision", "kv", "threads", "streams", "prompt", "gen", "repeat", "ctx"}},
+             {{"json", "no-amx"}, {"model", "precision", "kv", "threads", "streams", "prompt", "gen", "repeat", "ctx"}},
              run_bench_batch},
             {"bench-memory", "Memory read bandwidth with 1..N threads", {"[--threads 2]"},
              "Memory read bandwidth with 1..N threads (decode speed is bound by it).\n",
@@ -254,8 +257,9 @@ const CommandGroup& bench_commands() {
              "MB megabytes of matrices (a small value keeps them in cache). --inputs N > 1: the\n"
              "products with N input rows (a prompt), in GMAC/s; --no-int8-gemm and --no-bf16-gemm\n"
              "take sgemm instead of the int8 (q8/q4) or bf16 product, --no-amx the bf16 product\n"
-             "by AVX-512 BF16 instead of AMX tiles; --decode-rows runs the N rows\n"
-             "through the decode kernels, as a serving batch does; --avx2 as for bench.\n",
+             "by AVX-512 BF16 and q8 decode rows by AVX-512 VNNI instead of AMX tiles;\n"
+             "--decode-rows runs the N rows through the decode kernels, as a serving batch does;\n"
+             "--avx2 as for bench.\n",
              {{"decode-rows", "no-int8-gemm", "no-bf16-gemm", "no-amx", "avx2"}, {"rows", "inputs", "cols", "threads", "repeat", "precision", "mb"}},
              run_bench_kernels},
             {"choose-kernels", "The decode kernels measured fastest on this CPU",

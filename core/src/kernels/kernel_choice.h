@@ -26,5 +26,10 @@ bool bf16_gemm_available(const KernelOptions& options);
 bool cpu_has_amx_bf16();
 // The bf16 product on AMX tiles: bf16_gemm_available(options), options.amx and the CPU has AMX-BF16.
 bool amx_bf16_available(const KernelOptions& options);
+// AMX-TILE and AMX-INT8, AVX-512 VNNI, and the OS lets this process use the tiles (asked once).
+bool cpu_has_amx_int8();
+// q8 decode kernels for several input rows on AMX tiles: avx512_decode_kernels(options),
+// options.amx and the CPU has AMX-INT8.
+bool amx_int8_available(const KernelOptions& options);
 
 }  // namespace wp

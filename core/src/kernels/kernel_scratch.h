@@ -44,6 +44,7 @@ struct KernelScratch {
     std::vector<float> gemm_d;           // int8 product: [rows, cols / 32] their block scales
     std::vector<std::int32_t> gemm_s;    // int8 product, q4: [rows, cols / 32] -8 x each block's sum
     std::vector<std::uint16_t> gemm_bf16;  // bf16 product: [rows, cols] the input rows rounded to bf16
+    std::vector<std::int8_t> amx_rows;     // q8 decode kernels on AMX: [rows, cols] the input rows' int8 blocks
 
     // Before a parallel loop whose threads each use `bytes` of ThreadScratch::packed (64-byte
     // aligned): `threads` slots, each grown to hold them (nothing is allocated inside the loop).

@@ -1,6 +1,7 @@
 // The matrix products' dispatch (qmatrix.h): which path a product takes (decode kernels, int8
 // product, sgemm) and which kernel set runs it. Paths, limits and tiles: docs/KERNELS.md.
 #include <algorithm>
+#include <cstring>
 #include <cblas.h>
 
 #include "kernels/bf16_gemm.h"
@@ -66,6 +67,14 @@ void matmul_few(const QMatrix* const* Ws, const float* X, int n, float* const* Y
         const std::int32_t* c4[kBatch];
         const float* xd[kBatch];
         for (int t = 0; t < nt; ++t) xu[t] = in[t].xu, x4[t] = in[t].x4, c4[t] = in[t].c4, xd[t] = in[t].xd;
+        // Several q8 input rows on AMX: their int8 blocks side by side, as the tiles load them.
+        const bool amx = nt > 1 && in[0].kernels == KernelSet::Avx512 && Ws[0]->precision == Precision::Q8 &&
+                         amx_int8_available(options);
+        const std::size_t ldx = static_cast<std::size_t>(Ws[0]->cols);
+        if (amx) {
+            if (s.amx_rows.size() < nt * ldx) s.amx_rows.resize(nt * ldx);
+            for (int t = 0; t < nt; ++t) std::memcpy(s.amx_rows.data() + t * ldx, in[t].xq, ldx);
+        }
         pool.parallel_for(total, 16, [&](std::int64_t b, std::int64_t e) {
             std::int64_t off = 0;
             for (int i = 0; i < count && off < e; off += Ws[i]->rows, ++i) {
@@ -86,6 +95,11 @@ void matmul_few(const QMatrix* const* Ws, const float* X, int n, float* const* Y
                 for (std::int64_t r = lo; r < hi; r += step) {
                     const int r0 = static_cast<int>(r - off), r1 = static_cast<int>(std::min(hi, r + step) - off);
 #if defined(__x86_64__)
+                    if (multi && amx) {
+                        // Sixteen input rows per pass: the whole range in one call.
+                        rows_q8_amx_multi(W, nt, s.amx_rows.data(), ldx, xd, ys, r0, static_cast<int>(hi - off));
+                        break;
+                    }
                     if (multi && W.precision == Precision::Q8) {
                         rows_q8_avx512_multi(W, nt, xu, xd, ys, r0, r1);
                         continue;

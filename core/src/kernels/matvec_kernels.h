@@ -50,6 +50,13 @@ void rows_q8_avx512_multi(const QMatrix& W, int n, const std::uint8_t* const* xu
 void rows_q4_avx512_multi(const QMatrix& W, int n, const std::int8_t* const* x4, const std::int32_t* const* c4,
                           const float* const* xd, float* const* y, int r0, int r1);
 
+// ---- AMX-INT8 (matvec_amx.cpp); the CPU must have it and the tiles granted (amx_int8_available)
+// q8, n input rows against rows [r0, r1), sixteen input rows per pass over the weights: x holds
+// the input rows' int8 blocks (PreparedInput::xq) `ldx` bytes apart. Each y[t] equals
+// rows_q8_avx512's result for input t, bit for bit.
+void rows_q8_amx_multi(const QMatrix& W, int n, const std::int8_t* x, std::size_t ldx, const float* const* xd,
+                       float* const* y, int r0, int r1);
+
 // ---- scalar (matvec_scalar.cpp): any CPU, and the reference the vector kernels are tested against.
 // q8/q4 read xq/xd; f32/bf16 read x.
 void rows_scalar(const QMatrix& W, const float* x, const std::int8_t* xq, const float* xd, float* y, int r0, int r1);

@@ -312,9 +312,9 @@ TEST(Kernels, Q8LayoutPlacesEveryByteOnce) {
 }
 
 // Every q8 path computes each block's exact integer sum times (weight scale x input scale),
-// added with one fma, block after block: the scalar, AVX2 and AVX-512 decode kernels, one input
-// row or several at once, and the int8 product give the same floats. Shapes with a last panel of
-// 8, 13, 7 and 1 rows, one block to 152 per row.
+// added with one fma, block after block: the scalar, AVX2, AVX-512 and AMX decode kernels, one
+// input row or several at once (AMX: up to 16 per tile, then the rest), and the int8 product give
+// the same floats. Shapes with a last panel of 8, 13, 7 and 1 rows, one block to 152 per row.
 TEST(Kernels, Q8PathsAgreeBitForBit) {
     ThreadPool pool(2);
     KernelScratch ks;
@@ -323,7 +323,7 @@ TEST(Kernels, Q8PathsAgreeBitForBit) {
         const auto w = randn(static_cast<std::size_t>(rows) * cols, rows + 3 * cols);
         WeightStorage st;
         const QMatrix m = make_qmatrix(Precision::Q8, rows, cols, w.data(), nullptr, st);
-        const int n = 6;
+        const int n = 20;
         const auto X = randn(static_cast<std::size_t>(n) * cols, cols + 5);
         KernelOptions scalar;
         scalar.force_scalar = true;
@@ -340,15 +340,21 @@ TEST(Kernels, Q8PathsAgreeBitForBit) {
         }
         if (avx512_decode_kernels(KernelOptions{})) {
             o.avx512 = true;
+            o.amx = false;
             paths.push_back({"AVX-512 decode kernels", o});
+        }
+        if (amx_int8_available(KernelOptions{})) {
+            o.amx = true;
+            paths.push_back({"AMX decode kernels", o});
         }
         if (int8_gemm_available(KernelOptions{})) {
             o.few_rows_limit = 1;
+            o.amx = true;
             paths.push_back({"int8 product", o});
         }
         for (const auto& [name, kernels] : paths) {
             SCOPED_TRACE(name);
-            for (int rows_in : {1, 2, 5, n}) {
+            for (int rows_in : {1, 2, 5, 6, 16, 17, n}) {
                 std::vector<float> Y(static_cast<std::size_t>(rows_in) * rows, -7.0f);
                 matmul(m, X.data(), rows_in, Y.data(), pool, ks, kernels);
                 for (std::size_t i = 0; i < Y.size(); ++i) ASSERT_EQ(Y[i], ref[i]) << rows_in << " input rows, output " << i;
