@@ -23,10 +23,13 @@ set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)  # windowpane_<version>_<arch>.deb
 set(CPACK_DEBIAN_PACKAGE_SECTION science)
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 # Shared-library dependencies come from dpkg-shlibdeps (dpkg-dev) on the installed programs; the
-# SQLite driver is a Qt plugin loaded at run time, so no linker record names it.
+# SQLite driver is a Qt plugin, and libsecret is opened by QtKeychain, both at run time, so no
+# linker record names them. Without a Secret Service (GNOME Keyring, KeePassXC) or KWallet running,
+# endpoint keys last for the session only.
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 if(WP_BUILD_GUI)
-  set(CPACK_DEBIAN_PACKAGE_DEPENDS "libqt6sql6-sqlite")
+  set(CPACK_DEBIAN_PACKAGE_DEPENDS "libqt6sql6-sqlite, libsecret-1-0")
+  set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "gnome-keyring | kwalletmanager")
 endif()
 # gzip: the model's weights barely compress, and xz takes about ten times as long for a tenth less size.
 set(CPACK_DEBIAN_COMPRESSION_TYPE gzip)

@@ -13,6 +13,8 @@ packages=(
   python3  # tests/hub/fake_hub.py, the hub the download tests talk to
   qt6-base-dev qt6-svg-dev libqt6sql6-sqlite libgl-dev fonts-dejavu-core
   qtkeychain-qt6-dev  # remote endpoints' API keys in the platform's secret store
+  libsecret-1-0  # QtKeychain reaches the Secret Service (GNOME Keyring, KeePassXC) through it
+  dbus gnome-keyring libsecret-tools  # tests/ui/with_secret_service.sh: a real Secret Service for the key tests
   dpkg-dev desktop-file-utils
   clang libclang-rt-14-dev  # tests/fuzz (libFuzzer); GCC's sanitizers come with build-essential
 )
