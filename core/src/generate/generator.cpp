@@ -135,6 +135,11 @@ GenerateResult generate(const Model& model, Context& ctx, std::span<const int> p
     // (the tokens it took, plus one); it starts at two and doubles, up to `lookup`, while drafts
     // are taken whole.
     int budget = std::min(lookup, 2);
+    // A draft whose first token the model rejects cost a wider pass for nothing. After such a miss
+    // the next 1, 3, 7, then 15 tokens are decoded without drafts (consecutive misses doubling the
+    // pause; any draft token taken ends it), so a reply that does not quote its context decodes at
+    // nearly the plain rate.
+    int misses = 0, pause = 0;
     const std::size_t V = static_cast<std::size_t>(cfg.vocab_size);
     auto choose = [&](std::span<const float> row) {
         std::copy(row.begin(), row.end(), logits.begin());
@@ -182,7 +187,10 @@ GenerateResult generate(const Model& model, Context& ctx, std::span<const int> p
         // Room for the draft: the tokens still wanted after `next`, and the context.
         const std::int64_t room = std::min<std::int64_t>(opts.max_new_tokens - static_cast<int>(res.tokens.size()),
                                                          limit - ctx.cache.length() - 1);
-        if (lookup > 0 && room > 0)
+        if (pause > 0) {
+            --pause;
+            draft.clear();
+        } else if (lookup > 0 && room > 0)
             prompt_lookup_draft(history, opts.prompt_lookup_ngram, static_cast<int>(std::min<std::int64_t>(budget, room)),
                                 eos, draft);
         else
@@ -216,6 +224,8 @@ GenerateResult generate(const Model& model, Context& ctx, std::span<const int> p
         }
         ctx.cache.truncate(base + static_cast<std::int64_t>(i) + 1);
         budget = i == draft.size() ? std::min(lookup, 2 * budget) : static_cast<int>(i) + 1;
+        misses = i == 0 ? std::min(misses + 1, 4) : 0;
+        pause = (1 << misses) - 1;
         out = rows.subspan(i * V, V);
     }
 }

@@ -41,7 +41,7 @@ struct GenerateOptions {
     // Prompt-lookup decoding (transformers' prompt_lookup_num_tokens, max_matching_ngram_size):
     // up to this many draft tokens copied from after an earlier match of the last n-gram, checked
     // in one forward pass; 0 = off. Only where the choice is deterministic (greedy), so the
-    // output is the same token for token.
+    // output is the same bit for bit. Drafts pause for a few tokens after a rejected one.
     int prompt_lookup_tokens = 0;
     int prompt_lookup_ngram = 2;
 };
