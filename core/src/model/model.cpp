@@ -535,7 +535,13 @@ std::span<const float> Model::Impl::forward(std::span<const Segment> segs, Forwa
             if (s.decode_order && g.store && g.len > 1) {
                 // Row by row, each row stored before the next attends, as decoding would: the
                 // same keys in the same order, so the same sums (prompt lookup's drafts). The
-                // cache's length steps with the rows and goes back for the next layer.
+                // cache's length steps with the rows and goes back for the next layer (also
+                // when a step throws).
+                struct Rewind {
+                    KvCache& cache;
+                    int rows = 0;
+                    ~Rewind() { cache.advance(-rows); }
+                } rewind{cache};
                 for (int i = 0; i < g.len; ++i) {
                     const std::size_t r = static_cast<std::size_t>(i);
                     const AttentionStep step{c, cache, l, pos0 + i, 1, qs + r * QD, ks + r * KD, vs + r * KD,
@@ -543,8 +549,8 @@ std::span<const float> Model::Impl::forward(std::span<const Segment> segs, Forwa
                     decode_attention(step, *pool_, s.attention);
                     cache.store(l, ks + r * KD, vs + r * KD, 1);
                     cache.advance(1);
+                    ++rewind.rows;
                 }
-                cache.advance(-g.len);
             } else {
                 const AttentionStep step{c, cache, l, pos0, g.len, qs, ks, vs, att + row * QD, trace, kernels_};
                 if (g.len == 1) decode_attention(step, *pool_, s.attention);
