@@ -15,6 +15,7 @@
 #include <cstring>
 #include <memory>
 
+#include "kernels/amx_tiles.h"
 #include "kernels/bf16_pack.h"
 
 #if defined(__x86_64__)
@@ -26,14 +27,7 @@ namespace wp {
 
 namespace {
 
-// The tile configuration (palette 1): every tile 16 rows of 64 bytes.
-struct alignas(64) TileConfig {
-    std::uint8_t palette = 1, start_row = 0;
-    std::uint8_t reserved[14] = {};
-    std::uint16_t colsb[16] = {};
-    std::uint8_t rows[16] = {};
-};
-
+// Every tile 16 rows of 64 bytes.
 TileConfig full_tiles() {
     TileConfig c;
     for (int i = 0; i < 8; ++i) {

@@ -15,6 +15,7 @@
 #include <cstring>
 #include <utility>
 
+#include "kernels/amx_tiles.h"
 #include "kernels/q8_layout.h"
 
 #if defined(__x86_64__)
@@ -25,16 +26,6 @@
 namespace wp {
 
 namespace {
-
-// Palette 1: tiles 0 and 1 the sums (n rows of 16 int32), 2 and 3 the weights (a block each),
-// 4 and 5 the input rows (n rows of one block's 32 bytes). Two of each, so that two blocks are
-// in flight.
-struct alignas(64) TileConfig {
-    std::uint8_t palette = 1, start_row = 0;
-    std::uint8_t reserved[14] = {};
-    std::uint16_t colsb[16] = {};
-    std::uint8_t rows[16] = {};
-};
 
 constexpr int kMaxInputs = 16;  // an A tile's rows
 // As the AVX-512 q8 kernel: 4 KB ahead into L2, 2 KB into L1 (8 KB, 16 KB, L2 or L1 alone: no
@@ -69,6 +60,8 @@ WP_AMX_INT8 inline __m512 scales(const std::uint16_t* ws, int m, __mmask16 mk, i
 template <int T>
 WP_AMX_INT8 void panels_amx(const QMatrix& W, const std::int8_t* x, std::size_t ldx, const float* const* xd,
                             float* const* y, int r0, int r1) {
+    // Tiles 0 and 1 the sums (T rows of 16 int32), 2 and 3 the weights (a block each), 4 and 5
+    // the input rows (T rows of one block's 32 bytes): two of each, so two blocks are in flight.
     TileConfig cfg;
     for (int i : {0, 1}) cfg.rows[i] = T, cfg.colsb[i] = 64;
     for (int i : {2, 3}) cfg.rows[i] = 8, cfg.colsb[i] = 64;
