@@ -4,6 +4,8 @@
 #include <QDir>
 #include <QFileInfo>
 #include <QIcon>
+#include <csignal>
+#include <cstdio>
 
 #include "engine/model_paths.h"
 #include "main_window.h"
@@ -61,8 +63,12 @@ int main(int argc, char** argv) {
 
     // Test hooks for the end-to-end crash test (tests/ui/crash_recovery_test.cpp), inert unless set:
     // WP_TEST_SEND=TEXT sends TEXT once the model is ready, asking for a long sampled reply, and
-    // says on stderr when the reply streams and ends; WP_TEST_QUIT_WHEN_READY=1 quits once loaded.
+    // says on stderr when the reply streams and ends; WP_TEST_KILL_AFTER_TOKENS=N has the app
+    // SIGKILL itself when the window has shown N tokens of it (mid-reply whatever the machine's
+    // load: the demo model writes a whole reply faster than another process can be sure to react);
+    // WP_TEST_QUIT_WHEN_READY=1 quits once loaded.
     const QString autoSend = qEnvironmentVariable("WP_TEST_SEND");
+    const int killAfter = qEnvironmentVariableIntValue("WP_TEST_KILL_AFTER_TOKENS");
     const bool quitWhenReady = qEnvironmentVariable("WP_TEST_QUIT_WHEN_READY") == "1";
     if (!autoSend.isEmpty() || quitWhenReady) {
         QObject::connect(&window, &wp::ui::MainWindow::modelReady, &window, [&window, autoSend, quitWhenReady] {
@@ -85,6 +91,12 @@ int main(int argc, char** argv) {
                          [] { fprintf(stderr, "windowpane: test: streaming\n"); }, Qt::SingleShotConnection);
         QObject::connect(&window, &wp::ui::MainWindow::replyFinished, &window,
                          [] { fprintf(stderr, "windowpane: test: reply finished\n"); });
+        if (killAfter > 0)
+            QObject::connect(&window, &wp::ui::MainWindow::tokenArrived, &window, [killAfter, shown = 0]() mutable {
+                if (++shown < killAfter) return;
+                fprintf(stderr, "windowpane: test: SIGKILL after %d tokens\n", shown);
+                ::raise(SIGKILL);
+            });
     }
     return app.exec();
 }
