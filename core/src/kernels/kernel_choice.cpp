@@ -65,52 +65,37 @@ bool cpu_has_avx512_bf16() {
 
 namespace {
 
-// Linux hands out the tiles' 8 KB of state only to a process that asks (arch_prctl
-// ARCH_REQ_XCOMP_PERM for XTILEDATA, feature 18); a kernel or hypervisor that refuses leaves the
-// AVX-512 kernels.
-[[maybe_unused]] bool tiles_granted() {
+// AMX-TILE and the unit `unit_bit` (CPUID leaf 7, sub-leaf 0, EDX: 22 AMX-BF16, 25 AMX-INT8),
+// and the tiles granted: Linux hands out their 8 KB of state only to a process that asks
+// (arch_prctl ARCH_REQ_XCOMP_PERM for XTILEDATA, feature 18, once); a kernel or hypervisor that
+// refuses leaves the AVX-512 kernels.
+[[maybe_unused]] bool amx_unit(unsigned unit_bit) {
 #if defined(__x86_64__) && defined(__linux__)
+    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+    if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) || (edx & (1u << 24)) == 0 || (edx & (1u << unit_bit)) == 0)
+        return false;
     static const bool granted = [] {
         constexpr long kReqXcompPerm = 0x1023, kXtiledata = 18;
         return syscall(SYS_arch_prctl, kReqXcompPerm, kXtiledata) == 0;
     }();
     return granted;
 #else
+    (void)unit_bit;
     return false;
 #endif
 }
 
 }  // namespace
 
+// The bf16 product repacks with AVX-512 BF16; the q8 rows' scaling is AVX-512.
 bool cpu_has_amx_bf16() {
-#if defined(__x86_64__) && defined(__linux__)
-    static const bool has = [] {
-        // CPUID leaf 7, sub-leaf 0, EDX bits 22 (AMX-BF16) and 24 (AMX-TILE); the products repack
-        // with AVX-512 BF16.
-        unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
-        const bool amx = __get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) && (edx & (1u << 22)) != 0 &&
-                         (edx & (1u << 24)) != 0;
-        return amx && cpu_has_avx512_bf16() && tiles_granted();
-    }();
+    static const bool has = amx_unit(22) && cpu_has_avx512_bf16();
     return has;
-#else
-    return false;
-#endif
 }
 
 bool cpu_has_amx_int8() {
-#if defined(__x86_64__) && defined(__linux__)
-    static const bool has = [] {
-        // CPUID leaf 7, sub-leaf 0, EDX bits 24 (AMX-TILE) and 25 (AMX-INT8).
-        unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
-        const bool amx = __get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) && (edx & (1u << 24)) != 0 &&
-                         (edx & (1u << 25)) != 0;
-        return amx && cpu_has_avx512_vnni() && tiles_granted();
-    }();
+    static const bool has = amx_unit(25) && cpu_has_avx512_vnni();
     return has;
-#else
-    return false;
-#endif
 }
 
 bool amx_int8_available(const KernelOptions& options) {
