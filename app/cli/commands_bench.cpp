@@ -190,8 +190,8 @@ const CommandGroup& bench_commands() {
              "Load time, prefill and decode tokens/s (median, min-max), peak RSS, KV bytes.\n"
              "--no-int8-gemm: q8/q4 prompts through sgemm instead of the int8 product.\n"
              "--no-bf16-gemm: bf16 prompts through sgemm instead of bf16 dot products.\n"
-             "--no-amx: bf16 prompts by AVX-512 BF16, and q8 rows in batches by AVX-512 VNNI, where the\n"
-             "  CPU has AMX tiles too.\n"
+             "--no-amx: bf16 prompts by AVX-512 BF16, and q8 rows in batches and a q8 cache's scores by\n"
+             "  AVX-512 VNNI, where the CPU has AMX tiles too.\n"
              "--no-int8-queries: a q8 cache scored against f32 queries, not int8 ones.\n"
              "--no-int16-probabilities: decode's mix over a q8 cache in f32 products, not 16-bit weights.\n"
              "--avx2: the AVX2 decode kernels and neither product, as on a CPU without AVX-512\n"
@@ -203,11 +203,12 @@ const CommandGroup& bench_commands() {
              run_bench},
             {"bench-depths", "Decode tokens/s after several context lengths, the depths taking turns",
              {"--model PATH [--precision f32|bf16|q8|q4] [--kv f32|f16|q8] [--threads N] [--depths 128,4096,8192]\n"
-              "[--gen-tokens 64] [--repeat 1] [--json] [--no-int8-queries] [--no-int16-probabilities] [--avx2 | --avx512]"},
+              "[--gen-tokens 64] [--repeat 1] [--json] [--no-amx] [--no-int8-queries] [--no-int16-probabilities]\n"
+              "[--avx2 | --avx512]"},
              "One context per depth, prefilled with that many random tokens; then each decodes a token in\n"
              "turn, so the machine's noise falls on every depth alike. Per depth: decode tokens/s (median,\n"
              "min-max over --repeat runs), the ratio to the first depth's, and the slowest step.\n",
-             {{"json", "no-int8-gemm", "no-bf16-gemm", "no-int8-queries", "no-int16-probabilities", "avx2", "avx512"},
+             {{"json", "no-int8-gemm", "no-bf16-gemm", "no-amx", "no-int8-queries", "no-int16-probabilities", "avx2", "avx512"},
               {"model", "precision", "kv", "threads", "depths", "gen-tokens", "repeat"}},
              run_bench_depths},
             {"bench-batch", "Aggregate decode tokens/s of N concurrent streams (continuous batching)",
@@ -231,12 +232,13 @@ const CommandGroup& bench_commands() {
             {"bench-attention", "Decode attention over a full cache: time per token, GB/s",
              {"[--context 2048] [--layers 26] [--heads 8] [--kv-heads 4] [--head-dim 256]\n"
               "[--threads 2] [--repeat 7] [--kv f16] [--softcap 50] [--no-int8-queries]\n"
-              "[--no-int16-probabilities] [--avx2]"},
+              "[--no-int16-probabilities] [--no-amx] [--avx2]"},
              "Decode attention over a full cache in every layer (defaults: gemma2-2b's shape):\n"
              "time per token and GB/s of cache read. --kv f32|f16|q8: how the cache holds K and V.\n"
              "--softcap: the logit soft-cap (gemma2's 50; 0 for none, as qwen2).\n"
-             "--no-int8-queries, --no-int16-probabilities and --avx2 as for bench.\n",
-             {{"no-int8-queries", "no-int16-probabilities", "avx2"},
+             "--no-int8-queries, --no-int16-probabilities and --avx2 as for bench; --no-amx: a q8\n"
+             "cache's scores by AVX-512 VNNI where the CPU has AMX tiles too.\n",
+             {{"no-int8-queries", "no-int16-probabilities", "no-amx", "avx2"},
               {"context", "layers", "heads", "kv-heads", "head-dim", "threads", "repeat", "kv", "softcap"}},
              run_bench_attention},
             {"kv-divergence", "Accuracy cost of a KV cache type: KL divergence over a text",

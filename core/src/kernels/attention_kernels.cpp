@@ -537,10 +537,11 @@ void scores_any(const float* q, int nq, int d, const T& keys, std::size_t ks, in
 #ifdef WP_X86
     if constexpr (std::is_same_v<T, Q8Rows>)
         if (options.int8_queries && avx512_decode_kernels(options) && vnni_scores_fit(keys, d, ks)) {
+            const bool amx = amx_int8_available(options);
             for (int h = 0; h < nq; h += kVnniMaxHeads) {  // groups whose queries do not round: f32
                 const int take = std::min(nq - h, kVnniMaxHeads);
                 const float* qg = q + static_cast<std::size_t>(h) * d;
-                if (!scores_q8_vnni(qg, take, d, keys, ks, n, out + h * os, os))
+                if (!scores_q8_vnni(qg, take, d, keys, ks, n, out + h * os, os, amx))
                     scores_dispatch512(qg, take, d, keys, ks, n, out + h * os, os);
             }
             return;

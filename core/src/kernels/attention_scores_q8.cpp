@@ -6,6 +6,7 @@
 #include <cstring>
 #include <limits>
 
+#include "kernels/attention_scores_amx.h"
 #include "kernels/avx512_common.h"
 #include "kernels/prepared_input.h"
 
@@ -106,30 +107,6 @@ WP_AVX512_VNNI void scores_vnni(const Q8Queries& qq, int d, const Q8Rows& keys, 
     }
 }
 
-// The sixteen rows of r transposed: r[k]'s dword c becomes lane k of r[c]. Unpacking dwords, then
-// qwords, within 128-bit lanes, then a 4 x 4 transpose of the lanes: 64 shuffles.
-[[gnu::always_inline]] WP_AVX512_VNNI inline void transpose16_epi32(__m512i* r) {
-    __m512i t[16], u[16];
-    for (int i = 0; i < 8; ++i) {
-        t[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
-        t[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
-    }
-    for (int i = 0; i < 4; ++i) {  // u[4i + m], lane L: dword 4L + m of rows 4i .. 4i + 3
-        u[4 * i] = _mm512_unpacklo_epi64(t[4 * i], t[4 * i + 2]);
-        u[4 * i + 1] = _mm512_unpackhi_epi64(t[4 * i], t[4 * i + 2]);
-        u[4 * i + 2] = _mm512_unpacklo_epi64(t[4 * i + 1], t[4 * i + 3]);
-        u[4 * i + 3] = _mm512_unpackhi_epi64(t[4 * i + 1], t[4 * i + 3]);
-    }
-    for (int m = 0; m < 4; ++m) {
-        const __m512i s0 = _mm512_shuffle_i32x4(u[m], u[4 + m], 0x44), s1 = _mm512_shuffle_i32x4(u[8 + m], u[12 + m], 0x44);
-        const __m512i s2 = _mm512_shuffle_i32x4(u[m], u[4 + m], 0xee), s3 = _mm512_shuffle_i32x4(u[8 + m], u[12 + m], 0xee);
-        r[m] = _mm512_shuffle_i32x4(s0, s1, 0x88);
-        r[4 + m] = _mm512_shuffle_i32x4(s0, s1, 0xdd);
-        r[8 + m] = _mm512_shuffle_i32x4(s2, s3, 0x88);
-        r[12 + m] = _mm512_shuffle_i32x4(s2, s3, 0xdd);
-    }
-}
-
 // Scores of sixteen keys at a time, one key per lane (n a multiple of 16): each 64-byte chunk of
 // the sixteen keys transposed in registers, so one vpdpbusd takes a query dword (broadcast)
 // against that dword of every key, and a block's sums are scaled once per head for all sixteen
@@ -186,7 +163,7 @@ WP_AVX512_VNNI void scores_vnni_lanes(const Q8Queries& qq, int d, const Q8Rows& 
                     r[k] = _mm512_xor_si512(_mm512_loadu_si512(row), _mm512_set1_epi8(static_cast<char>(0x80)));
                     row += ks;
                 }
-                transpose16_epi32(r);
+                avx512::transpose16_epi32(r);
                 __m512 acc[NQ];
                 for (int h = 0; h < NQ; ++h) acc[h] = _mm512_loadu_ps(out + h * os + j);
 #pragma GCC unroll 2
@@ -213,11 +190,19 @@ constexpr int kLanesMinHeads = 2;
 
 template <int NQ, int NK>
 WP_AVX512_VNNI void scores_vnni_keys(const Q8Queries& qq, int d, const Q8Rows& keys, std::size_t ks, int n, float* out,
-                                     std::size_t os) {
+                                     std::size_t os, bool amx) {
     int done = 0;
     if constexpr (NQ >= kLanesMinHeads) {
         done = n / 16 * 16;
-        if (done > 0) scores_vnni_lanes<NQ>(qq, d, keys, ks, done, out, os);
+        if (done > 0 && amx && amx_scores_fit(NQ, d)) {
+            const int lanes = d / 4, blocks = d / 32;
+            float q_scale[NQ * kVnniMaxDim / 32];
+            for (int h = 0; h < NQ; ++h)
+                for (int b = 0; b < blocks; ++b) q_scale[h * blocks + b] = qq.scale[h * lanes + 8 * b];
+            scores_q8_amx(qq.q, q_scale, NQ, d, keys, ks, done, out, os);
+        } else if (done > 0) {
+            scores_vnni_lanes<NQ>(qq, d, keys, ks, done, out, os);
+        }
     }
     if (done < n) {
         const std::size_t at = static_cast<std::size_t>(done) * ks;
@@ -229,23 +214,23 @@ WP_AVX512_VNNI void scores_vnni_keys(const Q8Queries& qq, int d, const Q8Rows& k
 }  // namespace
 
 WP_AVX512_VNNI bool scores_q8_vnni(const float* q, int nq, int d, const Q8Rows& keys, std::size_t ks, int n, float* out,
-                                   std::size_t os) {
+                                   std::size_t os, bool amx) {
     Q8Queries qq;
     if (nq < 1 || nq > kVnniMaxHeads || !round_q8_queries(q, nq, d, qq)) return false;
     switch (nq) {  // up to 16 sums, reduced together by sum16
-        case 1: scores_vnni_keys<1, 16>(qq, d, keys, ks, n, out, os); break;
-        case 2: scores_vnni_keys<2, 8>(qq, d, keys, ks, n, out, os); break;
-        case 3: scores_vnni_keys<3, 5>(qq, d, keys, ks, n, out, os); break;
-        case 4: scores_vnni_keys<4, 4>(qq, d, keys, ks, n, out, os); break;
-        case 5: scores_vnni_keys<5, 3>(qq, d, keys, ks, n, out, os); break;
-        case 6: scores_vnni_keys<6, 2>(qq, d, keys, ks, n, out, os); break;
-        case 7: scores_vnni_keys<7, 2>(qq, d, keys, ks, n, out, os); break;
-        default: scores_vnni_keys<8, 2>(qq, d, keys, ks, n, out, os); break;
+        case 1: scores_vnni_keys<1, 16>(qq, d, keys, ks, n, out, os, amx); break;
+        case 2: scores_vnni_keys<2, 8>(qq, d, keys, ks, n, out, os, amx); break;
+        case 3: scores_vnni_keys<3, 5>(qq, d, keys, ks, n, out, os, amx); break;
+        case 4: scores_vnni_keys<4, 4>(qq, d, keys, ks, n, out, os, amx); break;
+        case 5: scores_vnni_keys<5, 3>(qq, d, keys, ks, n, out, os, amx); break;
+        case 6: scores_vnni_keys<6, 2>(qq, d, keys, ks, n, out, os, amx); break;
+        case 7: scores_vnni_keys<7, 2>(qq, d, keys, ks, n, out, os, amx); break;
+        default: scores_vnni_keys<8, 2>(qq, d, keys, ks, n, out, os, amx); break;
     }
     return true;
 }
 #else
-bool scores_q8_vnni(const float*, int, int, const Q8Rows&, std::size_t, int, float*, std::size_t) { return false; }
+bool scores_q8_vnni(const float*, int, int, const Q8Rows&, std::size_t, int, float*, std::size_t, bool) { return false; }
 #endif
 
 }  // namespace wp

@@ -22,8 +22,10 @@ bool vnni_scores_fit(const Q8Rows& keys, int head_dim, std::size_t key_stride);
 
 // scores[h * score_stride + j] = q_h . K_j for nq <= kVnniMaxHeads query heads, as
 // attention_scores. False, with nothing written, when a query block holds a NaN or an infinity or
-// is too small for its scale's inverse: those heads are for the f32 loops.
+// is too small for its scale's inverse: those heads are for the f32 loops. amx: the whole
+// sixteens of keys on AMX tiles where scores_vnni_lanes would take them (attention_scores_amx.h;
+// the caller checks amx_int8_available), the same floats.
 bool scores_q8_vnni(const float* q, int nq, int head_dim, const Q8Rows& keys, std::size_t key_stride, int n,
-                    float* scores, std::size_t score_stride);
+                    float* scores, std::size_t score_stride, bool amx);
 
 }  // namespace wp

@@ -1,5 +1,5 @@
-// Small AVX-512 pieces shared by the attention kernels (sum16, key_scales16). Only for functions compiled for AVX-512F
-// and called where avx512_decode_kernels() holds.
+// Small AVX-512 pieces shared by the attention kernels (sum16, key_scales16, transpose16_epi32).
+// Only for functions compiled for AVX-512F and called where avx512_decode_kernels() holds.
 #pragma once
 
 #if defined(__x86_64__) || defined(_M_X64)
@@ -47,6 +47,30 @@ __attribute__((target("avx512f"))) inline __m512 sum16(const __m512* v) {
         return _mm512_mask_mov_ps(r, 0xf000, _mm512_permutex2var_ps(_mm512_loadu_ps(sc + 96), idx, _mm512_loadu_ps(sc + 112)));
     }
     return _mm512_i32gather_ps(key_index, sc + b, 4);
+}
+
+// The sixteen rows of r transposed: r[k]'s dword c becomes lane k of r[c]. Unpacking dwords, then
+// qwords, within 128-bit lanes, then a 4 x 4 transpose of the lanes: 64 shuffles.
+[[gnu::always_inline]] __attribute__((target("avx512f"))) inline void transpose16_epi32(__m512i* r) {
+    __m512i t[16], u[16];
+    for (int i = 0; i < 8; ++i) {
+        t[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 4; ++i) {  // u[4i + m], lane L: dword 4L + m of rows 4i .. 4i + 3
+        u[4 * i] = _mm512_unpacklo_epi64(t[4 * i], t[4 * i + 2]);
+        u[4 * i + 1] = _mm512_unpackhi_epi64(t[4 * i], t[4 * i + 2]);
+        u[4 * i + 2] = _mm512_unpacklo_epi64(t[4 * i + 1], t[4 * i + 3]);
+        u[4 * i + 3] = _mm512_unpackhi_epi64(t[4 * i + 1], t[4 * i + 3]);
+    }
+    for (int m = 0; m < 4; ++m) {
+        const __m512i s0 = _mm512_shuffle_i32x4(u[m], u[4 + m], 0x44), s1 = _mm512_shuffle_i32x4(u[8 + m], u[12 + m], 0x44);
+        const __m512i s2 = _mm512_shuffle_i32x4(u[m], u[4 + m], 0xee), s3 = _mm512_shuffle_i32x4(u[8 + m], u[12 + m], 0xee);
+        r[m] = _mm512_shuffle_i32x4(s0, s1, 0x88);
+        r[4 + m] = _mm512_shuffle_i32x4(s0, s1, 0xdd);
+        r[8 + m] = _mm512_shuffle_i32x4(s2, s3, 0x88);
+        r[12 + m] = _mm512_shuffle_i32x4(s2, s3, 0xdd);
+    }
 }
 
 }  // namespace wp::avx512

@@ -168,6 +168,9 @@ TEST(AttentionKernels, Q8ScoresAndMixMatchReference) {
     KernelOptions f32_mix;
     f32_mix.int16_probabilities = false;
     sets.push_back({"AVX-512, f32 mix", f32_mix});
+    KernelOptions no_amx;
+    no_amx.amx = false;
+    sets.push_back({"AVX-512, no AMX", no_amx});
     for (const Set& set : sets)
         for (int d : {8, 16, 64, 72, 128, 256})
             for (int nq : {1, 2, 3, 4, 5, 6, 7, 8, 11})  // each head count the kernels group differently
@@ -246,6 +249,40 @@ TEST(AttentionKernels, Q8ScoresAndMixMatchReference) {
                             ASSERT_NEAR(o[h * d + i], r, 1e-4 * (1 + std::fabs(r)) + rounding);
                         }
                 }
+}
+
+// A q8 cache's scores on AMX tiles (attention_scores_amx.h) equal the AVX-512 VNNI kernel's bit
+// for bit: every head count and head size the tiles take, key counts with and without a tail
+// past the last sixteen, keys packed and in a wider cache, scales from one to a hundred thousand
+// times apart.
+TEST(AttentionKernels, Q8ScoresOnAmxEqualVnniBitForBit) {
+    if (!amx_int8_available(KernelOptions{})) GTEST_SKIP() << "no AMX-INT8 tiles here";
+    KernelOptions vnni;
+    vnni.amx = false;
+    int compared = 0;
+    for (int d : {64, 128, 256})
+        for (int nq = 2; nq <= 8; ++nq)
+            for (int n : {16, 67, 1040})
+                for (int wide : {1, 2}) {
+                    SCOPED_TRACE("d=" + std::to_string(d) + " nq=" + std::to_string(nq) + " n=" + std::to_string(n) +
+                                 " stride x" + std::to_string(wide));
+                    const std::size_t stride = static_cast<std::size_t>(d) * wide;
+                    std::vector<std::int8_t> q8(stride * n);
+                    std::vector<float> scales(q8.size() / 32);
+                    std::mt19937 rng(static_cast<unsigned>(d * 7 + nq * 131 + n));
+                    std::uniform_int_distribution<int> digit(-128, 127);
+                    std::uniform_real_distribution<float> exponent(-5.0f, 0.0f);
+                    for (auto& x : q8) x = static_cast<std::int8_t>(digit(rng));
+                    for (auto& x : scales) x = std::pow(10.0f, exponent(rng));
+                    const Q8Rows rows(q8.data(), scales.data(), 32);
+                    const auto q = randn(static_cast<std::size_t>(nq) * d, d + nq + n);
+                    std::vector<float> tiles(static_cast<std::size_t>(nq) * n), lanes(tiles.size());
+                    attention_scores(q.data(), nq, d, rows, stride, n, tiles.data(), n);
+                    attention_scores(q.data(), nq, d, rows, stride, n, lanes.data(), n, vnni);
+                    ASSERT_EQ(0, std::memcmp(tiles.data(), lanes.data(), tiles.size() * sizeof(float)));
+                    ++compared;
+                }
+    EXPECT_EQ(compared, 3 * 7 * 3 * 2);
 }
 
 // A query the integer kernel cannot round (a NaN, an infinity, or values too small for their
