@@ -274,11 +274,32 @@ void KvCache::store(int layer, const float* k, const float* v, int count) {
             const std::size_t slot = static_cast<std::size_t>((length_ + i) % L.ring);
             put(L, slot, k + static_cast<std::size_t>(i) * kv_dim(), v + static_cast<std::size_t>(i) * kv_dim(), 1);
         }
+        filled(L, std::min<std::int64_t>(L.ring, length_ + count), count);
         return;
     }
     check_room(count);
     grow(L, length_ + count);
     put(L, static_cast<std::size_t>(length_), k, v, count);
+    filled(L, length_ + count, count);
+}
+
+void KvCache::filled(Layer& L, std::int64_t slots, int count) {
+    for (auto* a : {&L.k, &L.v, &L.ks, &L.vs}) a->filled(slots);
+    for (auto* a : {&L.k16, &L.v16}) a->filled(slots);
+    for (auto* a : {&L.k8, &L.v8}) a->filled(slots);
+    // A step's budget of collapses (kv_array.h), taken at its first store: two per row stored,
+    // so that a layer's worth of ranges filled at once spreads over the next decode steps
+    // (a collapse takes 0.5-1 ms here), at most 64 in one prompt pass.
+    if (length_ > collapse_mark_) {
+        collapse_mark_ = length_;
+        collapse_budget_ = std::clamp(2 * count, 2, 64);
+    }
+    for (Layer& M : layers_)
+        for (bool more = true; more && collapse_budget_ > 0;) {
+            more = M.k.collapse() || M.v.collapse() || M.k16.collapse() || M.v16.collapse() || M.k8.collapse() ||
+                   M.v8.collapse() || M.ks.collapse() || M.vs.collapse();
+            if (more) --collapse_budget_;
+        }
 }
 
 namespace {
@@ -365,11 +386,13 @@ void KvCache::truncate(std::int64_t len) {
         }
     }
     length_ = len;
+    collapse_mark_ = std::min(collapse_mark_, len - 1);
 }
 
 void KvCache::clear() {
     length_ = 0;
     undo_count_ = 0;
+    collapse_mark_ = -1;
 }
 
 std::size_t KvCache::bytes_used(int layer) const {

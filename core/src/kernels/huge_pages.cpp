@@ -1,7 +1,14 @@
 #include "kernels/huge_pages.h"
 
+#include <atomic>
+#include <cerrno>
 #include <cstdint>
 #include <sys/mman.h>
+
+// Linux 6.1's value; older C libraries lack the name.
+#ifndef MADV_COLLAPSE
+#define MADV_COLLAPSE 25
+#endif
 
 namespace wp {
 
@@ -40,6 +47,21 @@ void* reserve_pages(std::size_t bytes) {
     madvise(base, size, MADV_NOHUGEPAGE);  // 4 KB pages even where the system makes huge ones always
 #endif
     return base;
+}
+
+bool collapse_to_huge_page(void* p) {
+#if defined(MADV_HUGEPAGE) && defined(MADV_NOHUGEPAGE)
+    static std::atomic<bool> refused{false};
+    if (refused.load(std::memory_order_relaxed)) return false;
+    // reserve_pages marked the range for 4 KB pages, which MADV_COLLAPSE respects: lift that for
+    // this range first, and put it back if the collapse fails, so that faults there stay small.
+    if (madvise(p, kHugePage, MADV_HUGEPAGE) == 0 && madvise(p, kHugePage, MADV_COLLAPSE) == 0) return true;
+    if (errno == EINVAL) refused.store(true, std::memory_order_relaxed);
+    madvise(p, kHugePage, MADV_NOHUGEPAGE);
+#else
+    (void)p;
+#endif
+    return false;
 }
 
 }  // namespace wp

@@ -24,6 +24,13 @@ constexpr std::size_t whole_huge_pages(std::size_t bytes) { return (bytes + kHug
 // unmap_huge_pages(p, the same bytes).
 void* reserve_pages(std::size_t bytes);
 
+// Turns the 2 MB at p (2 MB-aligned, inside a reserve_pages mapping) into one huge page in
+// place (MADV_COLLAPSE, Linux 6.1 on): what was written keeps its values, the rest reads as
+// zeros and now takes memory. False where the kernel will not (too old, huge pages off or none
+// free); the range then stays in 4 KB pages. After the kernel refuses the call itself, every
+// later call returns false at once.
+bool collapse_to_huge_page(void* p);
+
 // A std::allocator for such buffers: 2 MB or more come from map_huge_pages, less from the heap.
 template <typename T>
 struct HugePageAllocator {

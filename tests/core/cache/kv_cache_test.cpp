@@ -1,6 +1,8 @@
 // KV cache semantics: what each layer holds, bounded memory of the hybrid cache's sliding layers,
 // the static cache's limit.
+#include <fstream>
 #include <random>
+#include <string>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -235,6 +237,35 @@ TEST(KvCache, DynamicCachePastItsReservationMovesEveryRow) {
         EXPECT_EQ(cache.length(), 3 + 87 + 11 + 120);
         for (int l = 0; l < cfg.num_layers; ++l) expect_numbered(cache, cfg, l, type == KvType::F32 ? 0.0f : 1e-2f);
     }
+}
+
+// The process's anonymous memory in huge pages, in kB (0 where the kernel does not say).
+long anon_huge_kb() {
+    std::ifstream f("/proc/self/smaps_rollup");
+    for (std::string line; std::getline(f, line);)
+        if (line.rfind("AnonHugePages:", 0) == 0) return std::stol(line.substr(14));
+    return 0;
+}
+
+// Rows that fill half of a 2 MB range move it to a huge page in place, two ranges per decode
+// step (kv_array.h), and every row reads back as stored.
+TEST(KvCache, FilledRangesBecomeHugePagesTwoAStep) {
+    const ModelConfig cfg = tiny_gemma2_config();
+    KvCache cache(cfg, CacheKind::Dynamic, 0, KvType::F32);
+    // A head's K or V rows: 128 bytes a slot, 2 MB reserved (16,384 slots): half fills at 8,192.
+    store_numbered(cache, cfg, 4000);
+    ASSERT_EQ(static_cast<std::size_t>(cache.stride_slots(0)) * cfg.head_dim * sizeof(float), kHugePage);
+    store_numbered(cache, cfg, 4191);
+    const long before = anon_huge_kb();
+    store_numbered(cache, cfg, 1);  // 16 ranges reach half: 4 layers x K, V x 2 heads
+    const long first = anon_huge_kb() - before;
+    if (first == 0) GTEST_SKIP() << "this kernel does not collapse ranges into huge pages (MADV_COLLAPSE)";
+    EXPECT_EQ(first, 2 * 2048);
+    for (int step = 2; step <= 9; ++step) {
+        store_numbered(cache, cfg, 1);
+        EXPECT_EQ(anon_huge_kb() - before, std::min(step, 8) * 2 * 2048) << "step " << step;
+    }
+    for (int l = 0; l < cfg.num_layers; ++l) expect_numbered(cache, cfg, l, 0.0f);
 }
 
 TEST(KvCache, StaticCacheErrorFromForward) {

@@ -112,6 +112,9 @@ private:
     void grow(Layer& L, std::int64_t need);
 
     void put(Layer& L, std::size_t slot, const float* k, const float* v, int rows);
+    // The layer's first `slots` slots hold rows (its arrays queue ranges for huge pages), and
+    // this step's budget of collapses is spent on the queued ones.
+    void filled(Layer& L, std::int64_t slots, int count);
     // Copies a slot's rows (every head) into kept row `kept` of keep_for_rewind, or back.
     void move_kept(Layer& L, std::size_t slot, std::size_t kept, bool to_slot);
 
@@ -125,6 +128,8 @@ private:
     std::vector<Layer> layers_;
     std::int64_t undo_from_ = 0;  // keep_for_rewind: the length then, and the positions covered
     int undo_count_ = 0;
+    std::int64_t collapse_mark_ = -1;  // the length whose step last had a budget of collapses
+    int collapse_budget_ = 0;
 };
 
 }  // namespace wp
