@@ -82,7 +82,8 @@ struct KernelBench::State {
     KernelBenchOptions o;
     std::size_t per = 0;  // weights per matrix
     int count = 0;
-    std::vector<std::uint16_t> bf;
+    // In huge pages, as a model's weights are (bf16 is used in place, so its kernel reads these).
+    std::vector<std::uint16_t, HugePageAllocator<std::uint16_t>> bf;
     std::vector<float> x, y;
     ThreadPool pool;
     explicit State(const KernelBenchOptions& options) : o(options), pool(pool_threads(options.threads)) {}

@@ -28,8 +28,8 @@ bool cpu_has_amx_bf16();
 bool amx_bf16_available(const KernelOptions& options);
 // AMX-TILE and AMX-INT8, AVX-512 VNNI, and the OS lets this process use the tiles (asked once).
 bool cpu_has_amx_int8();
-// q8 decode kernels for several input rows on AMX tiles: avx512_decode_kernels(options),
-// options.amx and the CPU has AMX-INT8.
+// q8 decode kernels for several input rows, and decode's scores over a q8 cache, on AMX tiles:
+// avx512_decode_kernels(options), options.amx and the CPU has AMX-INT8.
 bool amx_int8_available(const KernelOptions& options);
 
 }  // namespace wp

@@ -19,8 +19,8 @@ struct KernelOptions {
     // (AVX-512 BF16, the input rounded to bf16); off: the weights widened for sgemm.
     bool bf16_gemm = true;
     // AMX tiles where the CPU has them (Sapphire Rapids and later Xeons): that product (AMX-BF16;
-    // off: AVX-512 BF16), and q8 decode kernels for several input rows at once (AMX-INT8; off:
-    // AVX-512 VNNI, the same floats).
+    // off: AVX-512 BF16), and q8 decode kernels for several input rows at once and decode's
+    // scores over a q8 cache (AMX-INT8; off: AVX-512 VNNI, the same floats).
     bool amx = true;
     // The plain scalar loops instead of the vector kernels, wherever these options are passed:
     // a model's matrix products and attention; quantization at load, ops:: and the KV cache's f16
