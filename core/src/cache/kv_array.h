@@ -64,14 +64,15 @@ public:
             std::memcpy(p_ + static_cast<std::size_t>(h) * per_slot * static_cast<std::size_t>(stride),
                         old.p_ + static_cast<std::size_t>(h) * old.per_slot_ * static_cast<std::size_t>(old.stride_),
                         static_cast<std::size_t>(keep) * per_slot * sizeof(T));
-        filled(keep);
     }
 
-    // Every head's first `slots` slots now hold rows: the 2 MB ranges this fills to
-    // kCollapseFill are queued for collapse().
-    void filled(std::int64_t slots) {
+    // Every head's first `slots` slots now hold rows (after reserve(), the rows it kept count
+    // again): the 2 MB ranges this fills to kCollapseFill are queued for collapse(). Returns how
+    // many.
+    int filled(std::int64_t slots) {
         slots = std::min(slots, stride_);
-        if (p_ == nullptr || slots <= filled_) return;
+        if (p_ == nullptr || slots <= filled_) return 0;
+        int queued = 0;
         const std::int64_t before = filled_;
         filled_ = slots;
         for (int h = 0; h < heads_; ++h) {
@@ -80,8 +81,10 @@ public:
                 if (ranges_[r] == Range::Small && rows_in(r, filled_, false) >= kCollapseFill) {
                     ranges_[r] = Range::Queued;
                     queue_.push_back(r);
+                    ++queued;
                 }
         }
+        return queued;
     }
 
     // Collapses the oldest queued range into a huge page; false when none is queued.

@@ -284,9 +284,10 @@ void KvCache::store(int layer, const float* k, const float* v, int count) {
 }
 
 void KvCache::filled(Layer& L, std::int64_t slots, int count) {
-    for (auto* a : {&L.k, &L.v, &L.ks, &L.vs}) a->filled(slots);
-    for (auto* a : {&L.k16, &L.v16}) a->filled(slots);
-    for (auto* a : {&L.k8, &L.v8}) a->filled(slots);
+    for (auto* a : {&L.k, &L.v, &L.ks, &L.vs}) ranges_queued_ |= a->filled(slots) > 0;
+    for (auto* a : {&L.k16, &L.v16}) ranges_queued_ |= a->filled(slots) > 0;
+    for (auto* a : {&L.k8, &L.v8}) ranges_queued_ |= a->filled(slots) > 0;
+    if (!ranges_queued_) return;
     // A step's budget of collapses (kv_array.h), taken at its first store: two per row stored,
     // so that a layer's worth of ranges filled at once spreads over the next decode steps
     // (a collapse takes 0.5-1 ms here), at most 64 in one prompt pass.
@@ -300,6 +301,7 @@ void KvCache::filled(Layer& L, std::int64_t slots, int count) {
                    M.v8.collapse() || M.ks.collapse() || M.vs.collapse();
             if (more) --collapse_budget_;
         }
+    if (collapse_budget_ > 0) ranges_queued_ = false;  // every queue ran dry first
 }
 
 namespace {

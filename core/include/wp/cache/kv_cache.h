@@ -130,6 +130,7 @@ private:
     int undo_count_ = 0;
     std::int64_t collapse_mark_ = -1;  // the length whose step last had a budget of collapses
     int collapse_budget_ = 0;
+    bool ranges_queued_ = false;  // some layer's array may have ranges queued
 };
 
 }  // namespace wp
