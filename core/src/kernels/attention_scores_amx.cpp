@@ -75,22 +75,30 @@ WP_AMX_SCORES void scores_tiles(const std::int8_t* q, const float* q_scale, int 
     // Four groups (64 keys) ahead, as scores_vnni_lanes reads ahead.
     constexpr int kAhead = 64;
     const std::size_t scale_lines = (16 * static_cast<std::size_t>(scale_stride) * sizeof(float) + 63) / 64;
-    alignas(64) std::int32_t sums[NC][16][16];
-    for (int j = 0; j < n; j += 16) {
-        if (j + kAhead < n) {
-            const char* next = reinterpret_cast<const char*>(keys.q + (j + kAhead) * ks);
-            for (int i = 0; i < 16; ++i)
-                for (int k = 0; k < CH; ++k) _mm_prefetch(next + i * ks + 64 * k, _MM_HINT_T0);
-            const char* next_scales = reinterpret_cast<const char*>(keys.scales + (((j + kAhead) * ks) >> 5));
-            for (std::size_t l = 0; l < scale_lines; ++l) _mm_prefetch(next_scales + 64 * l, _MM_HINT_T0);
-        }
-        static_for<NC>([&](auto c) { tile_zero<c>(); });
+    alignas(64) std::int32_t sums[2][16][16];
+    // G groups of sixteen keys' products: C tile g * NC + c. With one C tile per group, two
+    // groups at once, so that two chains of tdpbssd are in flight (one waits on each product).
+    auto products = [&]<int G>(int j) WP_AMX_SCORES {
+        for (int g = 0; g < G; ++g)
+            if (j + 16 * g + kAhead < n) {
+                const char* next = reinterpret_cast<const char*>(keys.q + (j + 16 * g + kAhead) * ks);
+                for (int i = 0; i < 16; ++i)
+                    for (int k = 0; k < CH; ++k) _mm_prefetch(next + i * ks + 64 * k, _MM_HINT_T0);
+                const char* next_scales = reinterpret_cast<const char*>(keys.scales + (((j + 16 * g + kAhead) * ks) >> 5));
+                for (std::size_t l = 0; l < scale_lines; ++l) _mm_prefetch(next_scales + 64 * l, _MM_HINT_T0);
+            }
+        static_for<G * NC>([&](auto t) WP_AMX_SCORES { tile_zero<t>(); });
         static_for<CH>([&](auto k) {
-            constexpr int a = 2 + k % 2;
-            tile_load<a>(keys.q + j * ks + 64 * k, ks);
-            static_for<NC>([&](auto c) { tile_dpbssd<c, a, 4 + c * CH + k>(); });
+            static_for<G>([&](auto g) {
+                constexpr int a = G == 1 ? 2 + k % 2 : 2 + g;
+                tile_load<a>(keys.q + (j + 16 * g) * ks + 64 * k, ks);
+                static_for<NC>([&](auto c) { tile_dpbssd<g * NC + c, a, 4 + c * CH + k>(); });
+            });
         });
-        static_for<NC>([&](auto c) { tile_store<c>(sums[c]); });
+        static_for<G * NC>([&](auto t) { tile_store<t>(sums[t]); });
+    };
+    // Sixteen keys' scores from their C tiles' sums (from sums[first]).
+    auto scale = [&](int j, int first) WP_AMX_SCORES {
         const float* scales = keys.scales + ((j * ks) >> 5);
         __m512 kd[nb];
         for (int b = 0; b < nb; ++b) kd[b] = avx512::key_scales16(scales, scale_stride, b, key_index);
@@ -98,7 +106,7 @@ WP_AMX_SCORES void scores_tiles(const std::int8_t* q, const float* q_scale, int 
             const int h0 = c * heads_per_tile;
             if (h0 >= nq) break;
             __m512i r[16];
-            for (int i = 0; i < 16; ++i) r[i] = _mm512_load_si512(sums[c][i]);
+            for (int i = 0; i < 16; ++i) r[i] = _mm512_load_si512(sums[first + c][i]);
             avx512::transpose16_epi32(r);
             for (int hl = 0; hl < heads_per_tile && h0 + hl < nq; ++hl) {
                 const int h = h0 + hl;
@@ -110,6 +118,17 @@ WP_AMX_SCORES void scores_tiles(const std::int8_t* q, const float* q_scale, int 
                 _mm512_storeu_ps(out + h * os + j, acc);
             }
         }
+    };
+    int j = 0;
+    if constexpr (NC == 1)
+        for (; j + 32 <= n; j += 32) {
+            products.template operator()<2>(j);
+            scale(j, 0);
+            scale(j + 16, 1);
+        }
+    for (; j < n; j += 16) {
+        products.template operator()<1>(j);
+        scale(j, 0);
     }
     // Back to the initial state, so that a context switch need not save the tiles.
     _tile_release();
