@@ -138,10 +138,10 @@ WP_AMX_SCORES void scores_tiles(const std::int8_t* q, const float* q_scale, int 
 
 void scores_q8_amx(const std::int8_t* q, const float* q_scale, int nq, int d, const Q8Rows& keys, std::size_t ks, int n,
                    float* out, std::size_t os) {
+    // amx_scores_fit leaves two C tiles only to head_dim 128 past four heads.
     const bool two = nq * (d / 32) > 16;
     switch (d) {
-        case 64: return two ? scores_tiles<1, 2>(q, q_scale, nq, keys, ks, n, out, os)
-                            : scores_tiles<1, 1>(q, q_scale, nq, keys, ks, n, out, os);
+        case 64: return scores_tiles<1, 1>(q, q_scale, nq, keys, ks, n, out, os);
         case 128: return two ? scores_tiles<2, 2>(q, q_scale, nq, keys, ks, n, out, os)
                              : scores_tiles<2, 1>(q, q_scale, nq, keys, ks, n, out, os);
         default: return scores_tiles<4, 1>(q, q_scale, nq, keys, ks, n, out, os);
