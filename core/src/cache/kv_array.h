@@ -7,8 +7,8 @@
 //
 // Once the rows fill half of a 2 MB range, the range is queued to become one huge page in place
 // (collapse_to_huge_page), a few ranges a step (KvCache::store): decode reads every row each
-// token, and on 4 KB pages the TLB misses cost a third of attention's time at 8,192 tokens
-// (docs/PERFORMANCE.md). A collapsed range takes its whole 2 MB: at most twice its rows.
+// token, and on some CPUs the TLB misses of 4 KB pages are a large share of attention's time
+// (docs/KERNELS.md, "Huge pages"). A collapsed range takes its whole 2 MB: at most twice its rows.
 #pragma once
 
 #include <algorithm>

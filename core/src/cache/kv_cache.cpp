@@ -288,9 +288,9 @@ void KvCache::filled(Layer& L, std::int64_t slots, int count) {
     for (auto* a : {&L.k16, &L.v16}) ranges_queued_ |= a->filled(slots) > 0;
     for (auto* a : {&L.k8, &L.v8}) ranges_queued_ |= a->filled(slots) > 0;
     if (!ranges_queued_) return;
-    // A step's budget of collapses (kv_array.h), taken at its first store: two per row stored,
-    // so that a layer's worth of ranges filled at once spreads over the next decode steps
-    // (a collapse takes 0.5-1 ms here), at most 64 in one prompt pass.
+    // A step's budget of collapses (kv_array.h), set once a step: two per row stored, at most 64,
+    // so that ranges filled at once (a prompt pass) spread over the next decode steps instead of
+    // stalling one (each collapse copies up to 2 MB).
     if (length_ > collapse_mark_) {
         collapse_mark_ = length_;
         collapse_budget_ = std::clamp(2 * count, 2, 64);
