@@ -219,7 +219,11 @@ template <int NQ, int NB>
 WP_AVX512_VBMI_MIX bool mix_bytes(const float* p, std::size_t ps, const Q8Rows& values, std::size_t vs, int n,
                                   float* out) {
     constexpr int C = kBytesMixKeys, d = NB * 32, kpv = 16 / NB, RB = NB == 8 ? 64 : 32;
-    constexpr int PF = C;  // rows ahead fetched into L1: the next chunk, a line a pass
+    // The next chunk is fetched into L2 while this one is mixed, four lines a group in address
+    // order. Fetched as the passes read (line s of every row), the core waited on the fetches
+    // instead of overlapping them with its arithmetic (KERNELS.md, "Prefetches in address order").
+    constexpr int kLinesPerRow = NB / 2, kLinesPerGroup = C / 16;
+    static_assert(kLinesPerGroup * 16 * (NB / 2) == C * kLinesPerRow, "a chunk's lines over its passes and groups");
     const BytesMixTables<NB>& tab = kBytesTables<NB>;
     std::fill(out, out + NQ * d, 0.0f);
     const std::size_t srow = vs / 32;  // a row's scales apart
@@ -292,12 +296,15 @@ WP_AVX512_VBMI_MIX bool mix_bytes(const float* p, std::size_t ps, const Q8Rows& 
             for (int g = 0; g < groups; ++g) {
                 const int j = 4 * g;
                 const std::int8_t* r0 = rows + static_cast<std::size_t>(j) * vs + 64 * s;
-                if (c0 + j + PF + 3 < n) {
-                    const char* f = reinterpret_cast<const char*>(r0 + static_cast<std::size_t>(PF) * vs);
-                    for (int k = 0; k < 4; ++k) _mm_prefetch(f + k * vs, _MM_HINT_T0);
+                if (c0 + C < n) {
+                    const char* next = reinterpret_cast<const char*>(rows + static_cast<std::size_t>(C) * vs);
+                    for (int l = (s * 16 + g) * kLinesPerGroup, e = l + kLinesPerGroup; l < e; ++l) {
+                        const int row = l / kLinesPerRow;
+                        if (c0 + C + row < n) _mm_prefetch(next + row * vs + 64 * (l % kLinesPerRow), _MM_HINT_T1);
+                    }
                     // And the first pass the next chunk's scales (each key's first line).
-                    if (s == 0)
-                        for (int k = 0; k < 4; ++k) _mm_prefetch(reinterpret_cast<const char*>(scales + (PF + j + k) * srow), _MM_HINT_T0);
+                    if (s == 0 && c0 + C + j + 3 < n)
+                        for (int k = 0; k < 4; ++k) _mm_prefetch(reinterpret_cast<const char*>(scales + (C + j + k) * srow), _MM_HINT_T0);
                 }
                 const std::int8_t* r1 = j + 1 < m ? r0 + vs : r0;
                 const std::int8_t* r2 = j + 2 < m ? r0 + 2 * vs : r1;

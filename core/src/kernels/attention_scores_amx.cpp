@@ -72,8 +72,10 @@ WP_AMX_SCORES void scores_tiles(const std::int8_t* q, const float* q_scale, int 
     const int scale_stride = static_cast<int>(ks >> 5);
     const __m512i key_index = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
                                                  _mm512_set1_epi32(scale_stride));
-    // Four groups (64 keys) ahead, as scores_vnni_lanes reads ahead.
-    constexpr int kAhead = 64;
+    // Two groups (32 keys) ahead, in address order, sixteen lines before each tile load: issued
+    // all at once per group, the fetches held the core up instead of overlapping its arithmetic
+    // (KERNELS.md, "Prefetches in address order").
+    constexpr int kAhead = 32;
     const std::size_t scale_lines = (16 * static_cast<std::size_t>(scale_stride) * sizeof(float) + 63) / 64;
     alignas(64) std::int32_t sums[2][16][16];
     // G groups of sixteen keys' products: C tile g * NC + c. With one C tile per group, two
@@ -81,9 +83,6 @@ WP_AMX_SCORES void scores_tiles(const std::int8_t* q, const float* q_scale, int 
     auto products = [&]<int G>(int j) WP_AMX_SCORES {
         for (int g = 0; g < G; ++g)
             if (j + 16 * g + kAhead < n) {
-                const char* next = reinterpret_cast<const char*>(keys.q + (j + 16 * g + kAhead) * ks);
-                for (int i = 0; i < 16; ++i)
-                    for (int k = 0; k < CH; ++k) _mm_prefetch(next + i * ks + 64 * k, _MM_HINT_T0);
                 const char* next_scales = reinterpret_cast<const char*>(keys.scales + (((j + 16 * g + kAhead) * ks) >> 5));
                 for (std::size_t l = 0; l < scale_lines; ++l) _mm_prefetch(next_scales + 64 * l, _MM_HINT_T0);
             }
@@ -91,6 +90,10 @@ WP_AMX_SCORES void scores_tiles(const std::int8_t* q, const float* q_scale, int 
         static_for<CH>([&](auto k) {
             static_for<G>([&](auto g) {
                 constexpr int a = G == 1 ? 2 + k % 2 : 2 + g;
+                if (j + 16 * g + kAhead < n) {
+                    const char* next = reinterpret_cast<const char*>(keys.q + (j + 16 * g + kAhead) * ks);
+                    for (int l = 16 * k; l < 16 * (k + 1); ++l) _mm_prefetch(next + l / CH * ks + 64 * (l % CH), _MM_HINT_T0);
+                }
                 tile_load<a>(keys.q + (j + 16 * g) * ks + 64 * k, ks);
                 static_for<NC>([&](auto c) { tile_dpbssd<g * NC + c, a, 4 + c * CH + k>(); });
             });

@@ -132,8 +132,8 @@ WP_AVX512_VNNI void scores_vnni_lanes(const Q8Queries& qq, int d, const Q8Rows& 
                                                  _mm512_set1_epi32(scale_stride));
     // Groups of up to kGroup keys, a 64-byte slice of all their rows before the next slice: the
     // memory is read in runs long enough for the prefetchers to follow (sixteen rows a slice were
-    // not; docs/KERNELS.md). Each pass fetches its slice of the next group's rows, and a share of
-    // the next group's scales.
+    // not; docs/KERNELS.md). Each pass fetches a share of the next group's rows in address order
+    // (fetched slice by slice, the fetches held the core up), and a share of its scales.
     constexpr int kGroup = 64;
     const int chunks = d / 64;
     const std::size_t scale_bytes = static_cast<std::size_t>(kGroup) * scale_stride * sizeof(float);
@@ -147,8 +147,9 @@ WP_AVX512_VNNI void scores_vnni_lanes(const Q8Queries& qq, int d, const Q8Rows& 
         for (int c = 0; c < chunks; ++c)
             for (int j = j0; j < j0 + g; j += 16, ++pass) {
                 if (fetch) {
-                    const char* next = reinterpret_cast<const char*>(keys.q + (j + kGroup) * ks + 64 * c);
-                    for (int k = 0; k < 16; ++k) _mm_prefetch(next + k * ks, _MM_HINT_T0);
+                    // Sixteen lines of the next group's rows a pass, in address order (row by row).
+                    const char* next = reinterpret_cast<const char*>(keys.q + (j0 + kGroup) * ks);
+                    for (int l = 16 * pass; l < 16 * (pass + 1); ++l) _mm_prefetch(next + l / chunks * ks + 64 * (l % chunks), _MM_HINT_T0);
                     const char* next_scales = reinterpret_cast<const char*>(keys.scales + (((j0 + kGroup) * ks) >> 5));
                     for (int l = pass * scale_lines_per_pass; l < (pass + 1) * scale_lines_per_pass; ++l)
                         if (static_cast<std::size_t>(l) * 64 < scale_bytes) _mm_prefetch(next_scales + 64 * l, _MM_HINT_T0);
