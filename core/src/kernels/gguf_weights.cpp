@@ -398,17 +398,14 @@ QMatrix repack_q4_0(int rows, int cols, const std::uint8_t* blocks, WeightStorag
     std::uint16_t* sc = st.alloc<std::uint16_t>(nb + 8);
     std::uint8_t* q4 = st.alloc<std::uint8_t>(n / 2 + 8 * kQuantBlock / 2);
     // Q4_0's 16 bytes are already a q4 block (element i low, i + 16 high, value + 8): only their
-    // place in the row changes (q4_offset's interleaving).
+    // place changes (q4_layout.h's panels).
     each_rows(pool, rows, n, [&](int r0, int r1) {
-        for (int r = r0; r < r1; ++r) {
-            std::uint8_t* row = q4 + static_cast<std::size_t>(r) * row_blocks * 16;
+        for (int r = r0; r < r1; ++r)
             for (int b = 0; b < row_blocks; ++b) {
-                const std::size_t k = static_cast<std::size_t>(r) * row_blocks + b;
-                const std::uint8_t* x = blocks + 18 * k;
-                std::memcpy(sc + k, x, 2);
-                store_q4_block(row, b, row_blocks, x + 2);
+                const std::uint8_t* x = blocks + 18 * (static_cast<std::size_t>(r) * row_blocks + b);
+                std::memcpy(sc + q8_scale_index(r, b, rows, row_blocks), x, 2);
+                store_q4_block(q4, r, b, rows, cols, x + 2);
             }
-        }
     });
     return QMatrix{.precision = Precision::Q4, .rows = rows, .cols = cols, .q4 = q4, .scales = sc};
 }
@@ -453,8 +450,8 @@ QMatrix dequantize_to(Precision precision, int rows, int cols, std::uint32_t typ
         m.f32 = w;
         return m;
     }
-    // A slab of rows at a time through tmp: about 8M elements, whole q8 panels of 16 rows (so a
-    // slab's bytes and scales are the whole matrix's, q8_layout.h).
+    // A slab of rows at a time through tmp: about 8M elements, whole panels of 16 rows (so a
+    // slab's bytes and scales are the whole matrix's, q8_layout.h and q4_layout.h).
     const int slab = static_cast<int>(std::clamp<std::size_t>((std::size_t{8} << 20) / C / kQ8Panel * kQ8Panel, kQ8Panel,
                                                               static_cast<std::size_t>(std::max(rows, kQ8Panel))));
     tmp.resize(static_cast<std::size_t>(slab) * C);
@@ -473,7 +470,7 @@ QMatrix dequantize_to(Precision precision, int rows, int cols, std::uint32_t typ
     }
     // q8 / q4: each slab quantized by make_qmatrix itself (so the bytes are its bytes), into a
     // storage of its own that is dropped after its rows are copied into place. A row's q8/q4
-    // bytes and scales do not depend on the other rows, and slabs are whole q8 panels, so the
+    // bytes and scales do not depend on the other rows, and slabs are whole panels, so the
     // slabs join exactly.
     const std::size_t nb = n / kQuantBlock, row_blocks = C / kQuantBlock;
     const std::size_t row_q = precision == Precision::Q8 ? C : C / 2;

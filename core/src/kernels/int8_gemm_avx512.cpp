@@ -2,8 +2,8 @@
 //
 // The input rows are rounded to int8 blocks of 32 exactly as the decode kernels round one input
 // vector. Weight rows are taken 32 at a time (two sets of 16 lanes) in the layout vpdpbusd reads:
-// for each block, eight vectors whose lane j holds four consecutive weights of row j (q4 gathered
-// from its rows; q8's panels already lie so, q8_layout.h). Four input rows at a time then run
+// for each block, eight vectors whose lane j holds four consecutive weights of row j (the panels
+// of q8_layout.h and q4_layout.h already lie so; q4's nibbles are split apart). Four input rows at a time then run
 // against them: each block's integer sum accumulates in int32 (exact), and is scaled once per
 // block by weight scale x input scale into the float sums with one fma, as the q8 decode kernels
 // do, so a q8 prompt row equals decoding it bit for bit.
@@ -20,7 +20,6 @@
 #include <memory>
 
 #include "kernels/prepared_input.h"
-#include "kernels/q4_layout.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -44,7 +43,6 @@ struct alignas(64) PackedBlock {
 WP_AVX512 void pack_group(const QMatrix& W, int r0, PackedBlock* out) {
     const int nb = W.cols / kQuantBlock;
     const bool q4 = W.precision == Precision::Q4;
-    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     const __m512i zero = _mm512_setzero_si512(), ones = _mm512_set1_epi8(1), m4 = _mm512_set1_epi8(0x0f);
     for (int h = 0; h < 2; ++h) {
         const int first = r0 + 16 * h;
@@ -58,30 +56,25 @@ WP_AVX512 void pack_group(const QMatrix& W, int r0, PackedBlock* out) {
             }
             continue;
         }
+        // q8 and q4 rows are stored in panels of 16 (q8_layout.h, q4_layout.h): these 16 rows are
+        // one panel, laid out as the product reads them.
         const std::size_t row_bytes = q4 ? W.cols / 2 : W.cols;
         const std::uint8_t* base = q4 ? W.q4 + static_cast<std::size_t>(first) * row_bytes
                                       : reinterpret_cast<const std::uint8_t*>(W.q8) + static_cast<std::size_t>(first) * row_bytes;
-        const __m512i widx = _mm512_mullo_epi32(lane, _mm512_set1_epi32(static_cast<int>(row_bytes)));
-        const std::uint8_t* sbase = reinterpret_cast<const std::uint8_t*>(W.scales + static_cast<std::size_t>(first) * nb);
-        const __m512i sidx = _mm512_mullo_epi32(lane, _mm512_set1_epi32(2 * nb));
+        const std::uint16_t* scales = W.scales + static_cast<std::size_t>(first) * nb;
         for (int b = 0; b < nb; ++b) {
             PackedBlock& p = out[b];
+            p.d[h] = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mask, scales + static_cast<std::size_t>(valid) * b));
             if (q4) {
-                // Byte i of a block holds element i (low nibble) and element i + 16 (high);
-                // bytes 4k..4k+3 lie together (q4_offset).
+                // Byte i of a block holds element i (low nibble) and element i + 16 (high).
+                const std::uint8_t* block = base + static_cast<std::size_t>(16 * valid) * b;
                 for (int k = 0; k < 4; ++k) {
-                    const __m512i v = _mm512_mask_i32gather_epi32(zero, mask, widx, base + q4_offset(b, 4 * k, nb), 1);
+                    const __m512i v = _mm512_maskz_loadu_epi32(mask, block + 4 * valid * k);
                     p.w[h][k] = _mm512_and_si512(v, m4);
                     p.w[h][k + 4] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
                 }
                 p.c[h] = zero;
-                // The f16 scale of block b of each row: the low half of a 32-bit gather (the
-                // scales have slack past the last block).
-                const __m512i sv = _mm512_mask_i32gather_epi32(zero, mask, sidx, sbase + 2 * b, 1);
-                p.d[h] = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(sv));
             } else {
-                // q8 rows are stored in panels of 16 (q8_layout.h): these 16 rows are one panel,
-                // laid out as the product reads them.
                 const std::uint8_t* block = base + static_cast<std::size_t>(32 * valid) * b;
                 __m512i sum = zero;
                 for (int k = 0; k < 8; ++k) {
@@ -90,8 +83,6 @@ WP_AVX512 void pack_group(const QMatrix& W, int r0, PackedBlock* out) {
                     sum = _mm512_dpbusd_epi32(sum, ones, v);
                 }
                 p.c[h] = _mm512_sub_epi32(zero, _mm512_slli_epi32(sum, 7));
-                p.d[h] = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mask, W.scales + static_cast<std::size_t>(first) * nb +
-                                                                               static_cast<std::size_t>(valid) * b));
             }
         }
     }

@@ -25,7 +25,7 @@ void rows(const QMatrix& W, const PreparedInput& in, float* y, int r0, int r1, b
             case Precision::F32: return rows_f32_avx512(W, in.x, y, r0, r1);
             case Precision::BF16: return rows_bf16_avx512(W, in.x, y, r0, r1);
             case Precision::Q8: return rows_q8_avx512(W, in.xu, in.xd, y, r0, r1);
-            case Precision::Q4: return rows_q4_avx512(W, in.x4, in.c4, in.xd, y, r0, r1);
+            case Precision::Q4: return rows_q4_avx512(W, in.xq, in.c4, in.xd, y, r0, r1);
         }
     }
     if (in.kernels == KernelSet::Avx2) {
@@ -33,7 +33,7 @@ void rows(const QMatrix& W, const PreparedInput& in, float* y, int r0, int r1, b
             case Precision::F32: return rows_f32_avx2(W.f32, W.cols, in.x, y, r0, r1, stream);
             case Precision::BF16: return rows_bf16_avx2(W.bf16, W.cols, in.xp, in.x, y, r0, r1, stream);
             case Precision::Q8: return rows_q8_avx2(W, in.xq, in.xd, y, r0, r1);
-            case Precision::Q4: return rows_q4_avx2(W, in.x4, in.c4, in.xd, y, r0, r1);
+            case Precision::Q4: return rows_q4_avx2(W, in.xq, in.c4, in.xd, y, r0, r1);
         }
     }
 #endif
@@ -63,10 +63,10 @@ void matmul_few(const QMatrix* const* Ws, const float* X, int n, float* const* Y
                 in[t] = prepare_input(*Ws[0], X + static_cast<std::size_t>(t0 + t) * Ws[0]->cols, s.inputs[t], options);
         });
         const std::uint8_t* xu[kBatch];
-        const std::int8_t* x4[kBatch];
+        const std::int8_t* xq[kBatch];
         const std::int32_t* c4[kBatch];
         const float* xd[kBatch];
-        for (int t = 0; t < nt; ++t) xu[t] = in[t].xu, x4[t] = in[t].x4, c4[t] = in[t].c4, xd[t] = in[t].xd;
+        for (int t = 0; t < nt; ++t) xu[t] = in[t].xu, xq[t] = in[t].xq, c4[t] = in[t].c4, xd[t] = in[t].xd;
         // Several q8 input rows on AMX: their int8 blocks side by side, as the tiles load them.
         const bool amx = nt > 1 && in[0].kernels == KernelSet::Avx512 && Ws[0]->precision == Precision::Q8 &&
                          amx_int8_available(options);
@@ -105,7 +105,7 @@ void matmul_few(const QMatrix* const* Ws, const float* X, int n, float* const* Y
                         continue;
                     }
                     if (multi) {
-                        rows_q4_avx512_multi(W, nt, x4, c4, xd, ys, r0, r1);
+                        rows_q4_avx512_multi(W, nt, xq, c4, xd, ys, r0, r1);
                         continue;
                     }
 #endif

@@ -20,8 +20,8 @@ using avx2::hsum;
 namespace {
 
 // How far ahead of the weights being read the f32 decode kernel prefetches (into L1); q4 reads
-// 3 KB ahead into L1. Rows (q8: panels of rows) are contiguous, so the prefetch runs on into the
-// following ones.
+// 3 KB ahead into L1. Rows (q8, q4: panels of rows) are contiguous, so the prefetch runs on into
+// the following ones.
 constexpr int kPrefetchFarAvx2 = 6144;
 constexpr int kPrefetchQ4Avx2 = 3072;
 // bf16 decoding, one row at a time: 4 KB ahead into L2 and 2 KB into L1, faster than 6 KB into
@@ -204,71 +204,80 @@ WP_AVX2 void rows_q8_avx2(const QMatrix& W, const std::int8_t* xq, const float* 
     }
 }
 
-// q4 with the nibbles kept unsigned (sum (u - 8) x = sum u x - 8 sum x), in the row layout of
-// q4_offset read 32 bytes at a time: lanes 0-7 of a group's chunk k are blocks 0-7 of the group,
-// lanes 8-15 blocks 8-15. Per half group: the four chunks' low and high nibbles against the
-// input arranged for them (arrange_q4_input: the halves of its 64-byte vectors), summed in 16
-// bits (each maddubs adds two products u x with u <= 15 and |x| <= 127, 3810; both nibbles of
-// four chunks, 8 x 3810 = 30480 < 32767), then once into one int32 per block, which starts at
-// the block's correction, and scaled by the eight blocks' factors. Masked: a row's last group
-// holds fewer than 16 blocks, so its chunks are 4 m bytes apart and the half's lanes past the
-// group's end are not read.
-template <bool Masked>
-WP_AVX2 inline __m256 q4_half_avx2(const std::uint8_t* w, int stride, const std::uint16_t* ws, const std::int8_t* x,
-                                   const std::int32_t* c, const float* xd, __m256i lanes, __m256 acc) {
-    const __m256i m4 = _mm256_set1_epi8(0x0f);
-    __m256i s = _mm256_setzero_si256();
-    for (int k = 0; k < 4; ++k) {
-        const __m256i v = Masked ? _mm256_maskload_epi32(reinterpret_cast<const int*>(w + stride * k), lanes)
-                                 : _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + stride * k));
-        const __m256i xl = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + 128 * k));
-        const __m256i xh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + 128 * k + 64));
-        s = _mm256_add_epi16(s, _mm256_maddubs_epi16(_mm256_and_si256(v, m4), xl));
-        s = _mm256_add_epi16(s, _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4), xh));
+namespace {
+
+// q4 on a panel of weight rows (q4_layout.h), rows 0-7 in acc0's lanes and 8-15 in acc1's, the
+// nibbles kept unsigned (sum (u - 8) x = sum u x - 8 sum x): per chunk, the low nibbles against
+// the broadcast input word of elements 4k..4k+3 and the high ones against 16+4k..16+4k+3
+// (maddubs multiplies unsigned by signed bytes), summed in 16 bits over the block's four chunks
+// (each maddubs adds two products u x with u <= 15 and |x| <= 127, 3810; eight of them, 30480 <
+// 32767), then into one int32 per row that starts at the block's correction. Each block's exact
+// sum is scaled and added with one fma, block after block, as every q4 kernel does (the AVX-512
+// and scalar ones give the same floats). Tail as q8_panel_avx2.
+template <bool Tail>
+WP_AVX2 inline void q4_panel_avx2(const std::uint8_t* w, const std::uint16_t* ws, int nb, int m, const std::int8_t* xq,
+                                  const std::int32_t* c4, const float* xd, __m256& acc0, __m256& acc1) {
+    const __m256i ones = _mm256_set1_epi16(1), m4 = _mm256_set1_epi8(0x0f), lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i mask0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(m), lane);
+    const __m256i mask1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(m - 8), lane);
+    const bool second = !Tail || m > 8;
+    const std::size_t step = static_cast<std::size_t>(4 * m);
+    for (int b = 0; b < nb; ++b) {
+        const std::uint8_t* wb = w + 4 * step * b;
+        __m256i s0 = _mm256_setzero_si256(), s1 = s0;
+        for (int k = 0; k < 4; ++k) {
+            const std::uint8_t* c = wb + step * k;
+            _mm_prefetch(reinterpret_cast<const char*>(c) + kPrefetchQ4Avx2, _MM_HINT_T0);
+            std::int32_t xl, xh;
+            std::memcpy(&xl, xq + kQuantBlock * b + 4 * k, 4);
+            std::memcpy(&xh, xq + kQuantBlock * b + 16 + 4 * k, 4);
+            const __m256i lo = _mm256_set1_epi32(xl), hi = _mm256_set1_epi32(xh);
+            const __m256i v0 = Tail ? _mm256_maskload_epi32(reinterpret_cast<const int*>(c), mask0)
+                                    : _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c));
+            s0 = _mm256_add_epi16(s0, _mm256_maddubs_epi16(_mm256_and_si256(v0, m4), lo));
+            s0 = _mm256_add_epi16(s0, _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(v0, 4), m4), hi));
+            if (second) {
+                const __m256i v1 = Tail ? _mm256_maskload_epi32(reinterpret_cast<const int*>(c + 32), mask1)
+                                        : _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c + 32));
+                s1 = _mm256_add_epi16(s1, _mm256_maddubs_epi16(_mm256_and_si256(v1, m4), lo));
+                s1 = _mm256_add_epi16(s1, _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(v1, 4), m4), hi));
+            }
+        }
+        const __m256i corr = _mm256_set1_epi32(c4[b]);
+        const __m256i i0 = _mm256_add_epi32(_mm256_madd_epi16(s0, ones), corr);
+        const __m256i i1 = _mm256_add_epi32(_mm256_madd_epi16(s1, ones), corr);
+        __m256 d0, d1;
+        if (Tail) {
+            std::uint16_t sc[16] = {};
+            std::memcpy(sc, ws + static_cast<std::size_t>(m) * b, 2 * static_cast<std::size_t>(m));
+            d0 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sc)));
+            d1 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sc + 8)));
+        } else {
+            d0 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(ws + 16 * b)));
+            d1 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(ws + 16 * b + 8)));
+        }
+        const __m256 dx = _mm256_set1_ps(xd[b]);
+        acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i0), _mm256_mul_ps(d0, dx), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i1), _mm256_mul_ps(d1, dx), acc1);
     }
-    const __m256i sum = _mm256_add_epi32(_mm256_madd_epi16(s, _mm256_set1_epi16(1)),
-                                         _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c)));
-    // Past a row's last block the scales read are the next row's (or the storage's slack),
-    // against zero input scales.
-    const __m256 d = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(ws))), _mm256_loadu_ps(xd));
-    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), d, acc);
 }
 
-WP_AVX2 void rows_q4_avx2(const QMatrix& W, const std::int8_t* x4, const std::int32_t* c4, const float* xd, float* y,
+}  // namespace
+
+WP_AVX2 void rows_q4_avx2(const QMatrix& W, const std::int8_t* xq, const std::int32_t* c4, const float* xd, float* y,
                           int r0, int r1) {
-    const int nb = W.cols / kQuantBlock, full = nb / 16, tail = nb % 16;
-    const std::size_t row_bytes = static_cast<std::size_t>(W.cols) / 2;
-    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    const __m256i first = _mm256_cmpgt_epi32(_mm256_set1_epi32(tail), lane);       // tail lanes of blocks 0-7
-    const __m256i second = _mm256_cmpgt_epi32(_mm256_set1_epi32(tail - 8), lane);  // and of blocks 8-15
-    for (int r = r0; r < r1; ++r) {
-        const std::uint8_t* w = W.q4 + static_cast<std::size_t>(r) * row_bytes;
-        const std::uint16_t* ws = W.scales + static_cast<std::size_t>(r) * nb;
-        // The weights 3 KB ahead into L1: 6 KB measured the same, and into L2 slower, unlike the
-        // AVX-512 kernel's (docs/KERNELS.md).
-        const char* ahead = reinterpret_cast<const char*>(w) + kPrefetchQ4Avx2;
+    const int nb = W.cols / kQuantBlock;
+    for (int p0 = r0 / kQ8Panel * kQ8Panel; p0 < r1; p0 += kQ8Panel) {
+        const int m = std::min(kQ8Panel, W.rows - p0);
+        const std::uint8_t* w = W.q4 + static_cast<std::size_t>(p0) * (W.cols / 2);
+        const std::uint16_t* ws = W.scales + static_cast<std::size_t>(p0) * nb;
         __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;
-        for (int g = 0; g < full; ++g) {
-            for (int k = 0; k < 4; ++k) _mm_prefetch(ahead + 256 * g + 64 * k, _MM_HINT_T0);
-            const std::uint8_t* wg = w + 256 * g;
-            const std::int8_t* xg = x4 + 512 * g;
-            acc0 = q4_half_avx2<false>(wg, 64, ws + 16 * g, xg, c4 + 16 * g, xd + 16 * g, first, acc0);
-            acc1 = q4_half_avx2<false>(wg + 32, 64, ws + 16 * g + 8, xg + 32, c4 + 16 * g + 8, xd + 16 * g + 8, first, acc1);
-        }
-        if (tail > 0) {
-            const int g = full;
-            for (int k = 0; k < 4; ++k) _mm_prefetch(ahead + 256 * g + 64 * k, _MM_HINT_T0);
-            const std::uint8_t* wg = w + 256 * g;
-            const std::int8_t* xg = x4 + 512 * g;
-            if (tail >= 8)
-                acc0 = q4_half_avx2<false>(wg, 4 * tail, ws + 16 * g, xg, c4 + 16 * g, xd + 16 * g, first, acc0);
-            else
-                acc0 = q4_half_avx2<true>(wg, 4 * tail, ws + 16 * g, xg, c4 + 16 * g, xd + 16 * g, first, acc0);
-            if (tail > 8)
-                acc1 = q4_half_avx2<true>(wg + 32, 4 * tail, ws + 16 * g + 8, xg + 32, c4 + 16 * g + 8, xd + 16 * g + 8,
-                                          second, acc1);
-        }
-        y[r] = hsum(_mm256_add_ps(acc0, acc1));
+        if (m == kQ8Panel) q4_panel_avx2<false>(w, ws, nb, m, xq, c4, xd, acc0, acc1);
+        else q4_panel_avx2<true>(w, ws, nb, m, xq, c4, xd, acc0, acc1);
+        float out[kQ8Panel];
+        _mm256_storeu_ps(out, acc0);
+        _mm256_storeu_ps(out + 8, acc1);
+        for (int r = std::max(r0, p0); r < std::min(r1, p0 + m); ++r) y[r] = out[r - p0];
     }
 }
 

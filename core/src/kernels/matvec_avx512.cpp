@@ -1,13 +1,11 @@
 // The AVX-512 VNNI decode kernels (matvec_kernels.h), for decode and short prompts alike.
 //
-// q8: a panel of 16 weight rows at a time (q8_layout.h), lane j holding row j's block sums, for
-// one input row or up to four at once (q8_panel below). q4: a group of 16 blocks at a time in the
-// layout of q4_offset, each block's integer sum in its own lane, scaled by the sixteen factors as
-// they come.
+// q8 and q4: a panel of 16 weight rows at a time (q8_layout.h, q4_layout.h), lane j holding row
+// j's block sums, for one input row or up to four at once (q8_panel and q4_panel below).
 //
 // The weights ahead of those being read are prefetched (the rows are contiguous, so that runs on
-// into the following rows): f32 3 KB ahead into L1; bf16 and q4, which spend more time on each
-// byte, 6 KB ahead into L2; q8 4 KB into L2 and 2 KB into L1. Why these distances:
+// into the following rows): f32 3 KB ahead into L1; bf16, which spends more time on each byte,
+// 6 KB ahead into L2; q4 4 KB into L2; q8 4 KB into L2 and 2 KB into L1. Why these distances:
 // docs/KERNELS.md, "Decode kernels".
 #include "kernels/matvec_kernels.h"
 
@@ -26,7 +24,8 @@ namespace wp {
 namespace {
 
 constexpr int kPrefetchAhead = 3072;  // f32, into L1
-constexpr int kPrefetchFar = 6144;    // bf16, q4, into L2
+constexpr int kPrefetchFar = 6144;    // bf16, into L2
+constexpr int kPrefetchQ4 = 4096;     // q4's panels, into L2
 // q8's panels, which spend less time on each byte: 4 KB ahead into L2 and 2 KB into L1 (6 KB into
 // L2 alone left the loads waiting; docs/KERNELS.md).
 constexpr int kPrefetchQ8L2 = 4096, kPrefetchQ8L1 = 2048;
@@ -163,121 +162,77 @@ WP_AVX512 void rows_q8_avx512(const QMatrix& W, const std::uint8_t* xu, const fl
     q8_rows<1>(W, &xu, &xd, &y, r0, r1);
 }
 
-// One group of 16 blocks (m < 16 in a row's last group: Tail) of a q4 row: four chunks, each
-// against its input's low-nibble and high-nibble vectors. The high nibbles are taken in place
-// (v & 0xf0, 16 x their value) into their own sums, shifted back once per group (exactly: they
-// are multiples of 16), which saves a shift per chunk; the sums of each block stay in its lane.
-// The tail's masks keep the loads inside the row (lanes past the group's end would read the
-// next row's bytes, against zero inputs).
-template <bool Tail>
-WP_AVX512 inline __m512 q4_group(const std::uint8_t* w, const std::uint16_t* ws, const std::int8_t* x, const std::int32_t* c,
-                                 const float* xd, int m, __m512 acc) {
-    const __m512i m4 = _mm512_set1_epi8(0x0f), mf0 = _mm512_set1_epi8(static_cast<char>(0xf0));
-    const __mmask16 mk = Tail ? static_cast<__mmask16>((1u << m) - 1) : static_cast<__mmask16>(0xffff);
-    const __m256i sc = Tail ? _mm256_maskz_loadu_epi16(mk, ws) : _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ws));
-    __m512i lo = _mm512_loadu_si512(c), hi = _mm512_setzero_si512();
-    for (int k = 0; k < 4; ++k) {
-        const __m512i v = Tail ? _mm512_maskz_loadu_epi32(mk, w + 4 * m * k) : _mm512_loadu_si512(w + 64 * k);
-        lo = _mm512_dpbusd_epi32(lo, _mm512_and_si512(v, m4), _mm512_loadu_si512(x + 128 * k));
-        hi = _mm512_dpbusd_epi32(hi, _mm512_and_si512(v, mf0), _mm512_loadu_si512(x + 128 * k + 64));
-    }
-    const __m512i sum = _mm512_add_epi32(lo, _mm512_srai_epi32(hi, 4));
-    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(_mm512_cvtph_ps(sc), _mm512_loadu_ps(xd)), acc);
-}
-
-WP_AVX512 void rows_q4_avx512(const QMatrix& W, const std::int8_t* x4, const std::int32_t* c4, const float* xd, float* y,
-                              int r0, int r1) {
-    const int nb = W.cols / kQuantBlock, full = nb / 16, tail = nb % 16;
-    const std::size_t row_bytes = static_cast<std::size_t>(W.cols) / 2;
-    for (int r = r0; r < r1; ++r) {
-        const std::uint8_t* w = W.q4 + static_cast<std::size_t>(r) * row_bytes;
-        const std::uint16_t* ws = W.scales + static_cast<std::size_t>(r) * nb;
-        const char* ahead = reinterpret_cast<const char*>(w) + kPrefetchFar;
-        __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0;
-        int g = 0;
-        for (; g + 2 <= full; g += 2) {
-            for (int k = 0; k < 8; ++k) _mm_prefetch(ahead + 256 * g + 64 * k, _MM_HINT_T1);
-            acc0 = q4_group<false>(w + 256 * g, ws + 16 * g, x4 + 512 * g, c4 + 16 * g, xd + 16 * g, 16, acc0);
-            acc1 = q4_group<false>(w + 256 * (g + 1), ws + 16 * (g + 1), x4 + 512 * (g + 1), c4 + 16 * (g + 1),
-                                   xd + 16 * (g + 1), 16, acc1);
-        }
-        if (g < full) {
-            for (int k = 0; k < 4; ++k) _mm_prefetch(ahead + 256 * g + 64 * k, _MM_HINT_T1);
-            acc0 = q4_group<false>(w + 256 * g, ws + 16 * g, x4 + 512 * g, c4 + 16 * g, xd + 16 * g, 16, acc0);
-            ++g;
-        }
-        if (tail > 0) {
-            for (int k = 0; k < 4; ++k) _mm_prefetch(ahead + 256 * g + 64 * k, _MM_HINT_T1);
-            acc1 = q4_group<true>(w + 256 * g, ws + 16 * g, x4 + 512 * g, c4 + 16 * g, xd + 16 * g, tail, acc1);
-        }
-        y[r] = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
-    }
-}
-
-// q4, several input rows against each weight row: the weight loads and their nibbles are shared,
-// and every input row's sum runs the one-row kernel's operations in their order, so each row's
-// result is its bit for bit.
 namespace {
 
-// q4_group for T input rows at once (same operations per row).
+// q4, rows [r0, r1) for T input rows at once, a panel of 16 weight rows at a time (q4_layout.h):
+// lane j of each 64-byte load holds eight weights of row j, four in the low nibbles and four in
+// the high. The low nibbles (v & 0x0f) run against the input's matching word broadcast; the high
+// ones are taken in place (v & 0xf0, 16 x their value) into sums of their own, shifted back once
+// per block (exactly: they are multiples of 16). Each block's sum starts at -8 sum x (the
+// unsigned nibbles' correction, PreparedInput::c4) and is scaled by weight scale x input scale
+// and added with one fma, block after block, as every q4 and q8 kernel does, so a row's result
+// does not depend on T (nor on the int8 product). Rows outside [r0, r1) in a panel they share are
+// computed and not stored.
 template <int T, bool Tail>
-WP_AVX512 inline void q4_group_multi(const std::uint8_t* w, const std::uint16_t* ws, const std::int8_t* const* x,
-                                     const std::int32_t* const* c, const float* const* xd, std::size_t g, int m,
-                                     __m512* acc) {
+WP_AVX512 inline void q4_panel(const std::uint8_t* w, const std::uint16_t* ws, int nb, int m, const std::int8_t* const* xq,
+                               const std::int32_t* const* c4, const float* const* xd, __m512* acc) {
     const __m512i m4 = _mm512_set1_epi8(0x0f), mf0 = _mm512_set1_epi8(static_cast<char>(0xf0));
     const __mmask16 mk = Tail ? static_cast<__mmask16>((1u << m) - 1) : static_cast<__mmask16>(0xffff);
-    const __m256i sc = Tail ? _mm256_maskz_loadu_epi16(mk, ws) : _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ws));
-    __m512i lo[T], hi[T];
-    for (int t = 0; t < T; ++t) {
-        lo[t] = _mm512_loadu_si512(c[t] + 16 * g);
-        hi[t] = _mm512_setzero_si512();
-    }
-    for (int k = 0; k < 4; ++k) {
-        const __m512i v = Tail ? _mm512_maskz_loadu_epi32(mk, w + 4 * m * k) : _mm512_loadu_si512(w + 64 * k);
-        const __m512i vl = _mm512_and_si512(v, m4), vh = _mm512_and_si512(v, mf0);
+    const std::size_t step = static_cast<std::size_t>(4 * m);  // bytes per chunk
+    for (int b = 0; b < nb; ++b) {
+        const std::uint8_t* wb = w + 4 * step * b;
+        const char* ahead = reinterpret_cast<const char*>(wb) + kPrefetchQ4;
+        for (int k = 0; k < 4; ++k) _mm_prefetch(ahead + 64 * k, _MM_HINT_T1);
+        _mm_prefetch(reinterpret_cast<const char*>(ws + static_cast<std::size_t>(m) * b) + 512, _MM_HINT_T1);
+        __m512i lo[T], hi[T];
         for (int t = 0; t < T; ++t) {
-            lo[t] = _mm512_dpbusd_epi32(lo[t], vl, _mm512_loadu_si512(x[t] + 512 * g + 128 * k));
-            hi[t] = _mm512_dpbusd_epi32(hi[t], vh, _mm512_loadu_si512(x[t] + 512 * g + 128 * k + 64));
+            lo[t] = _mm512_set1_epi32(c4[t][b]);
+            hi[t] = _mm512_setzero_si512();
         }
-    }
-    const __m512 scf = _mm512_cvtph_ps(sc);
-    for (int t = 0; t < T; ++t) {
-        const __m512i sum = _mm512_add_epi32(lo[t], _mm512_srai_epi32(hi[t], 4));
-        acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(scf, _mm512_loadu_ps(xd[t] + 16 * g)), acc[t]);
+        for (int k = 0; k < 4; ++k) {
+            const __m512i v = Tail ? _mm512_maskz_loadu_epi32(mk, wb + step * k) : _mm512_loadu_si512(wb + step * k);
+            const __m512i vl = _mm512_and_si512(v, m4), vh = _mm512_and_si512(v, mf0);
+            for (int t = 0; t < T; ++t) {
+                std::int32_t xl, xh;
+                std::memcpy(&xl, xq[t] + kQuantBlock * b + 4 * k, 4);
+                std::memcpy(&xh, xq[t] + kQuantBlock * b + 16 + 4 * k, 4);
+                lo[t] = _mm512_dpbusd_epi32(lo[t], vl, _mm512_set1_epi32(xl));
+                hi[t] = _mm512_dpbusd_epi32(hi[t], vh, _mm512_set1_epi32(xh));
+            }
+        }
+        const __m512 dw = _mm512_cvtph_ps(Tail ? _mm256_maskz_loadu_epi16(mk, ws + static_cast<std::size_t>(m) * b)
+                                               : _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ws + 16 * b)));
+        for (int t = 0; t < T; ++t) {
+            const __m512i sum = _mm512_add_epi32(lo[t], _mm512_srai_epi32(hi[t], 4));
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(dw, _mm512_set1_ps(xd[t][b])), acc[t]);
+        }
     }
 }
 
 template <int T>
-WP_AVX512 void q4_rows_multi(const QMatrix& W, const std::int8_t* const* x4, const std::int32_t* const* c4,
-                             const float* const* xd, float* const* y, int r0, int r1) {
-    const int nb = W.cols / kQuantBlock, full = nb / 16, tail = nb % 16;
-    const std::size_t row_bytes = static_cast<std::size_t>(W.cols) / 2;
-    for (int r = r0; r < r1; ++r) {
-        const std::uint8_t* w = W.q4 + static_cast<std::size_t>(r) * row_bytes;
-        const std::uint16_t* ws = W.scales + static_cast<std::size_t>(r) * nb;
-        const char* ahead = reinterpret_cast<const char*>(w) + kPrefetchFar;
-        __m512 acc0[T], acc1[T];
-        for (int t = 0; t < T; ++t) acc0[t] = acc1[t] = _mm512_setzero_ps();
-        std::size_t g = 0;
-        for (; static_cast<int>(g) + 2 <= full; g += 2) {
-            for (int k = 0; k < 8; ++k) _mm_prefetch(ahead + 256 * g + 64 * k, _MM_HINT_T1);
-            q4_group_multi<T, false>(w + 256 * g, ws + 16 * g, x4, c4, xd, g, 16, acc0);
-            q4_group_multi<T, false>(w + 256 * (g + 1), ws + 16 * (g + 1), x4, c4, xd, g + 1, 16, acc1);
-        }
-        if (static_cast<int>(g) < full) {
-            for (int k = 0; k < 4; ++k) _mm_prefetch(ahead + 256 * g + 64 * k, _MM_HINT_T1);
-            q4_group_multi<T, false>(w + 256 * g, ws + 16 * g, x4, c4, xd, g, 16, acc0);
-            ++g;
-        }
-        if (tail > 0) {
-            for (int k = 0; k < 4; ++k) _mm_prefetch(ahead + 256 * g + 64 * k, _MM_HINT_T1);
-            q4_group_multi<T, true>(w + 256 * g, ws + 16 * g, x4, c4, xd, g, tail, acc1);
-        }
-        for (int t = 0; t < T; ++t) y[t][r] = _mm512_reduce_add_ps(_mm512_add_ps(acc0[t], acc1[t]));
+WP_AVX512 void q4_rows(const QMatrix& W, const std::int8_t* const* xq, const std::int32_t* const* c4, const float* const* xd,
+                       float* const* y, int r0, int r1) {
+    const int nb = W.cols / kQuantBlock;
+    for (int p0 = r0 / kQ8Panel * kQ8Panel; p0 < r1; p0 += kQ8Panel) {
+        const int m = std::min(kQ8Panel, W.rows - p0);
+        const std::uint8_t* w = W.q4 + static_cast<std::size_t>(p0) * (W.cols / 2);
+        const std::uint16_t* ws = W.scales + static_cast<std::size_t>(p0) * nb;
+        __m512 acc[T];
+        for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
+        if (m == kQ8Panel) q4_panel<T, false>(w, ws, nb, m, xq, c4, xd, acc);
+        else q4_panel<T, true>(w, ws, nb, m, xq, c4, xd, acc);
+        const int lo = std::max(r0, p0) - p0, hi = std::min(r1, p0 + m) - p0;
+        const __mmask16 keep = static_cast<__mmask16>(((1u << hi) - 1) & ~((1u << lo) - 1));
+        for (int t = 0; t < T; ++t) _mm512_mask_storeu_ps(y[t] + p0, keep, acc[t]);
     }
 }
 
 }  // namespace
+
+WP_AVX512 void rows_q4_avx512(const QMatrix& W, const std::int8_t* xq, const std::int32_t* c4, const float* xd, float* y,
+                              int r0, int r1) {
+    q4_rows<1>(W, &xq, &c4, &xd, &y, r0, r1);
+}
 
 void rows_q8_avx512_multi(const QMatrix& W, int n, const std::uint8_t* const* xu, const float* const* xd, float* const* y,
                           int r0, int r1) {
@@ -291,14 +246,14 @@ void rows_q8_avx512_multi(const QMatrix& W, int n, const std::uint8_t* const* xu
     }
 }
 
-void rows_q4_avx512_multi(const QMatrix& W, int n, const std::int8_t* const* x4, const std::int32_t* const* c4,
+void rows_q4_avx512_multi(const QMatrix& W, int n, const std::int8_t* const* xq, const std::int32_t* const* c4,
                           const float* const* xd, float* const* y, int r0, int r1) {
     for (int t = 0; t < n; t += 4) {
         switch (std::min(4, n - t)) {
-            case 4: q4_rows_multi<4>(W, x4 + t, c4 + t, xd + t, y + t, r0, r1); break;
-            case 3: q4_rows_multi<3>(W, x4 + t, c4 + t, xd + t, y + t, r0, r1); break;
-            case 2: q4_rows_multi<2>(W, x4 + t, c4 + t, xd + t, y + t, r0, r1); break;
-            default: rows_q4_avx512(W, x4[t], c4[t], xd[t], y[t], r0, r1); break;
+            case 4: q4_rows<4>(W, xq + t, c4 + t, xd + t, y + t, r0, r1); break;
+            case 3: q4_rows<3>(W, xq + t, c4 + t, xd + t, y + t, r0, r1); break;
+            case 2: q4_rows<2>(W, xq + t, c4 + t, xd + t, y + t, r0, r1); break;
+            default: q4_rows<1>(W, xq + t, c4 + t, xd + t, y + t, r0, r1); break;
         }
     }
 }

@@ -26,7 +26,7 @@ float dot_bf16_scalar(const std::uint16_t* w, const float* x, int n) {
 }
 
 // Each block's exact integer sum, scaled and added with one rounding (fma), block after block:
-// what every q8 kernel computes in each row's lane, so all of them agree bit for bit.
+// what every q8 and q4 kernel computes in each row's lane, so all of them agree bit for bit.
 float dot_q8_scalar(const QMatrix& W, int r, const std::int8_t* xq, const float* xd) {
     const int nb = W.cols / kQuantBlock;
     float s = 0;
@@ -40,19 +40,19 @@ float dot_q8_scalar(const QMatrix& W, int r, const std::int8_t* xq, const float*
     return s;
 }
 
-float dot_q4_scalar(const std::uint8_t* w, const std::uint16_t* ws, const std::int8_t* xq, const float* xd, int n) {
+float dot_q4_scalar(const QMatrix& W, int r, const std::int8_t* xq, const float* xd) {
     float s = 0;
-    const int nb = n / kQuantBlock;
+    const int nb = W.cols / kQuantBlock;
     for (int b = 0; b < nb; ++b) {
         std::uint8_t q[16];
-        load_q4_block(w, b, nb, q);
+        load_q4_block(W.q4, r, b, W.rows, W.cols, q);
         const std::int8_t* x = xq + b * kQuantBlock;
         int acc = 0;
         for (int i = 0; i < 16; ++i) {
             acc += (static_cast<int>(q[i] & 0x0f) - 8) * x[i];
             acc += (static_cast<int>(q[i] >> 4) - 8) * x[i + 16];
         }
-        s += static_cast<float>(acc) * f16_to_f32(ws[b]) * xd[b];
+        s = std::fma(static_cast<float>(acc), f16_to_f32(W.scales[q8_scale_index(r, b, W.rows, nb)]) * xd[b], s);
     }
     return s;
 }
@@ -60,14 +60,13 @@ float dot_q4_scalar(const std::uint8_t* w, const std::uint16_t* ws, const std::i
 }  // namespace
 
 void rows_scalar(const QMatrix& W, const float* x, const std::int8_t* xq, const float* xd, float* y, int r0, int r1) {
-    const int nb = W.cols / kQuantBlock;
     for (int r = r0; r < r1; ++r) {
         const std::size_t o = static_cast<std::size_t>(r) * W.cols;
         switch (W.precision) {
             case Precision::F32: y[r] = dot_f32_scalar(W.f32 + o, x, W.cols); break;
             case Precision::BF16: y[r] = dot_bf16_scalar(W.bf16 + o, x, W.cols); break;
             case Precision::Q8: y[r] = dot_q8_scalar(W, r, xq, xd); break;
-            case Precision::Q4: y[r] = dot_q4_scalar(W.q4 + o / 2, W.scales + static_cast<std::size_t>(r) * nb, xq, xd, W.cols); break;
+            case Precision::Q4: y[r] = dot_q4_scalar(W, r, xq, xd); break;
         }
     }
 }

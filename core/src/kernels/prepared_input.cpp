@@ -48,26 +48,11 @@ void quantize_input_blocks(const float* x, int n, std::int8_t* q, float* d, cons
     quantize_input_scalar(x, n, q, d);
 }
 
-void arrange_q4_input(const std::int8_t* xq, int nb, int blocks, std::int8_t* x4, std::int32_t* c4) {
-    for (int g = 0; g < blocks / 16; ++g) {
-        std::int8_t* xg = x4 + 512 * g;
-        for (int j = 0; j < 16; ++j) {
-            const int b = 16 * g + j;
-            int sum = 0;
-            for (int k = 0; k < 4; ++k) {
-                std::int8_t* lo = xg + 128 * k + 4 * j;
-                if (b < nb) {
-                    std::memcpy(lo, xq + kQuantBlock * b + 4 * k, 4);
-                    std::memcpy(lo + 64, xq + kQuantBlock * b + 16 + 4 * k, 4);
-                } else {
-                    std::memset(lo, 0, 4);
-                    std::memset(lo + 64, 0, 4);
-                }
-            }
-            if (b < nb)
-                for (int i = 0; i < kQuantBlock; ++i) sum += xq[kQuantBlock * b + i];
-            c4[16 * g + j] = -8 * sum;
-        }
+void q4_corrections(const std::int8_t* xq, int nb, std::int32_t* c4) {
+    for (int b = 0; b < nb; ++b) {
+        int sum = 0;
+        for (int i = 0; i < kQuantBlock; ++i) sum += xq[kQuantBlock * b + i];
+        c4[b] = -8 * sum;
     }
 }
 
@@ -107,15 +92,11 @@ PreparedInput prepare_input(const QMatrix& W, const float* x, InputScratch& s, c
             for (std::size_t i = 0; i < bytes; ++i) s.xu[i] = static_cast<std::uint8_t>(s.xq[i] ^ 0x80);
             in.xu = s.xu.data();
         }
-        // The vector q4 kernels read the input arranged for their row layout (the scalar one
-        // reads xq).
+        // The vector q4 kernels start each block's sum at its correction (the scalar one
+        // subtracts 8 from each nibble).
         if (W.precision == Precision::Q4 && in.kernels != KernelSet::Scalar) {
-            if (s.x4.size() < bytes) {
-                s.x4.resize(bytes);
-                s.c4.resize(padded);
-            }
-            arrange_q4_input(s.xq.data(), nb, padded, s.x4.data(), s.c4.data());
-            in.x4 = s.x4.data();
+            if (s.c4.size() < static_cast<std::size_t>(padded)) s.c4.resize(padded);
+            q4_corrections(s.xq.data(), nb, s.c4.data());
             in.c4 = s.c4.data();
         }
     }

@@ -19,8 +19,7 @@ struct PreparedInput {
     const std::int8_t* xq = nullptr;   // q8/q4: int8 blocks
     const std::uint8_t* xu = nullptr;  // q8 (AVX-512): the same + 128, unsigned (vpdpbusd's first operand)
     const float* xd = nullptr;         // their scales
-    const std::int8_t* x4 = nullptr;   // q4 (AVX2, AVX-512): groups of 16 blocks as the kernels read them
-    const std::int32_t* c4 = nullptr;  // q4: their corrections, one per block
+    const std::int32_t* c4 = nullptr;  // q4 (AVX2, AVX-512): -8 x each block's sum
     KernelSet kernels = KernelSet::Scalar;
 };
 
@@ -31,12 +30,8 @@ PreparedInput prepare_input(const QMatrix& W, const float* x, InputScratch& s, c
 // q = round(x / d) (nearest even); the scalar and AVX2 loops give the same bytes.
 void quantize_input_blocks(const float* x, int n, std::int8_t* q, float* d, const KernelOptions& options);
 
-// The input vector as the q4 kernels read it (AVX2 and AVX-512 alike), per group of 16 blocks:
-// eight 64-byte vectors, lo0 hi0 lo1 hi1 .. lo3 hi3, where lane j of lo_k holds elements 4k..4k+3
-// of block j (against the low nibbles of chunk k, q4_layout.h) and lane j of hi_k elements
-// 16+4k..16+4k+3 (against the high nibbles); and 16 int32, -8 x the sum of block j (the unsigned
-// nibbles' correction: sum (u - 8) x = sum u x - 8 sum x). `blocks` is a multiple of 16; blocks
-// past `nb` are zero.
-void arrange_q4_input(const std::int8_t* xq, int nb, int blocks, std::int8_t* x4, std::int32_t* c4);
+// -8 x the sum of each of the nb int8 blocks of xq: the q4 kernels keep the nibbles unsigned,
+// sum (u - 8) x = sum u x - 8 sum x.
+void q4_corrections(const std::int8_t* xq, int nb, std::int32_t* c4);
 
 }  // namespace wp

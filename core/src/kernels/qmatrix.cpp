@@ -40,12 +40,13 @@ WP_AVX2 void dequantize_q8_avx2(const QMatrix& W, int r, float* o) {
         }
     }
 }
-WP_AVX2 void dequantize_q4_avx2(const std::uint8_t* q, const std::uint16_t* sc, int nb, float* o) {
+WP_AVX2 void dequantize_q4_avx2(const QMatrix& W, int r, float* o) {
     const __m128i m4 = _mm_set1_epi8(0x0f), eight = _mm_set1_epi8(8);
+    const int nb = W.cols / kQuantBlock;
     for (int b = 0; b < nb; ++b) {
-        const __m256 d = _mm256_set1_ps(_cvtsh_ss(sc[b]));
+        const __m256 d = _mm256_set1_ps(_cvtsh_ss(W.scales[q8_scale_index(r, b, W.rows, nb)]));
         std::uint8_t bytes[16];
-        load_q4_block(q, b, nb, bytes);
+        load_q4_block(W.q4, r, b, W.rows, W.cols, bytes);
         const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(bytes));
         const __m128i lo = _mm_sub_epi8(_mm_and_si128(v, m4), eight);                     // elements 0-15
         const __m128i hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(v, 4), m4), eight);  // 16-31
@@ -62,7 +63,6 @@ void QMatrix::dequantize_rows(int r0, int r1, float* out, const KernelOptions& o
     for (int r = r0; r < r1; ++r) {
         float* o = out + static_cast<std::size_t>(r - r0) * cols;
         const std::size_t base = static_cast<std::size_t>(r) * cols;
-        const std::uint16_t* sc = scales != nullptr ? scales + static_cast<std::size_t>(r) * nb : nullptr;  // q4
         switch (precision) {
             case Precision::F32: std::memcpy(o, f32 + base, sizeof(float) * cols); break;
             case Precision::BF16: ops::bf16_to_f32(bf16 + base, o, cols); break;
@@ -83,14 +83,14 @@ void QMatrix::dequantize_rows(int r0, int r1, float* out, const KernelOptions& o
             case Precision::Q4:
 #if defined(__x86_64__)
                 if (use_avx2_kernels(options)) {
-                    dequantize_q4_avx2(q4 + base / 2, sc, nb, o);
+                    dequantize_q4_avx2(*this, r, o);
                     break;
                 }
 #endif
                 for (int b = 0; b < nb; ++b) {
-                    const float d = f16_to_f32(sc[b]);
+                    const float d = f16_to_f32(scales[q8_scale_index(r, b, rows, nb)]);
                     std::uint8_t q[16];
-                    load_q4_block(q4 + base / 2, b, nb, q);
+                    load_q4_block(q4, r, b, rows, cols, q);
                     for (int i = 0; i < 16; ++i) {
                         o[b * kQuantBlock + i] = d * (static_cast<int>(q[i] & 0x0f) - 8);
                         o[b * kQuantBlock + i + 16] = d * (static_cast<int>(q[i] >> 4) - 8);

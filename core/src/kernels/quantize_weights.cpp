@@ -20,8 +20,8 @@ namespace {
 // Quantization of weight blocks [b0, b1) at load. Q8: d = amax / 127, q = round(w / d) in
 // -127..127. Q4 (as Q4_0): the largest-magnitude value maps to -8, so the range is used fully;
 // q = round(w / d) + 8 clamped to 0..15, element i in the low nibble of byte i, element i + 16
-// in its high nibble, and the bytes placed in the row layout of q4_offset (blocks of a row:
-// nb). Q8 blocks and scales go into the panels of q8_layout.h (`rows` rows). The scale is rounded
+// in its high nibble. Q8 and Q4 blocks and scales go into the panels of q8_layout.h and
+// q4_layout.h (`rows` rows of nb blocks). The scale is rounded
 // to f16 first and the weights divided by the rounded scale. The AVX2 version below gives
 // identical results.
 void quantize_blocks_scalar(Precision precision, const float* f32, const std::uint16_t* bf16, std::size_t b0,
@@ -48,8 +48,10 @@ void quantize_blocks_scalar(Precision precision, const float* f32, const std::ui
                 q[i] = static_cast<std::int8_t>(std::clamp(std::lrintf(block[i] * inv), -127L, 127L));
             store_q8_block(q8, r, rb, rows, nb * kQuantBlock, q);
         } else {
-            sc[b] = f32_to_f16(signed_max / -8.0f);
-            const float dd = f16_to_f32(sc[b]);
+            const int r = static_cast<int>(b / nb), rb = static_cast<int>(b % nb);
+            const std::uint16_t scale = f32_to_f16(signed_max / -8.0f);
+            sc[q8_scale_index(r, rb, rows, nb)] = scale;
+            const float dd = f16_to_f32(scale);
             const float inv = dd != 0 ? 1.0f / dd : 0.0f;
             std::uint8_t q[16];
             for (int i = 0; i < 16; ++i) {
@@ -57,7 +59,7 @@ void quantize_blocks_scalar(Precision precision, const float* f32, const std::ui
                 const int hi = static_cast<int>(std::clamp(std::lrintf(block[i + 16] * inv) + 8, 0L, 15L));
                 q[i] = static_cast<std::uint8_t>(lo | (hi << 4));
             }
-            store_q4_block(q4 + b / nb * nb * 16, static_cast<int>(b % nb), nb, q);
+            store_q4_block(q4, r, rb, rows, nb * kQuantBlock, q);
         }
     }
 }
@@ -88,8 +90,9 @@ WP_AVX2 void quantize_blocks_avx2(Precision precision, const float* f32, const s
             float vals[kQuantBlock];
             for (int k = 0; k < 4; ++k) _mm256_storeu_ps(vals + 8 * k, v[k]);
             const float signed_max = hits != 0 && amax > 0 ? vals[__builtin_ctz(hits)] : 0.0f;
-            sc[b] = f32_to_f16(signed_max / -8.0f);
-            const float dd = _cvtsh_ss(sc[b]);  // exact, as f16_to_f32
+            const std::uint16_t scale = f32_to_f16(signed_max / -8.0f);
+            sc[q8_scale_index(r, rb, rows, nb)] = scale;
+            const float dd = _cvtsh_ss(scale);  // exact, as f16_to_f32
             inv = dd != 0 ? 1.0f / dd : 0.0f;
         }
         const __m256 iv = _mm256_set1_ps(inv);
@@ -111,7 +114,7 @@ WP_AVX2 void quantize_blocks_avx2(Precision precision, const float* f32, const s
             const __m256i o = _mm256_permutevar8x32_epi32(p8, _mm256_setr_epi32(0, 4, 1, 5, 0, 0, 0, 0));
             std::uint8_t bytes[16];
             _mm_storeu_si128(reinterpret_cast<__m128i*>(bytes), _mm256_castsi256_si128(o));
-            store_q4_block(q4 + b / nb * nb * 16, static_cast<int>(b % nb), nb, bytes);
+            store_q4_block(q4, r, rb, rows, nb * kQuantBlock, bytes);
         }
     }
 }

@@ -19,6 +19,7 @@
 #include "kernels/attention_kernels.h"
 #include "kernels/f16_vectors.h"
 #include "kernels/ops.h"
+#include "kernels/q4_layout.h"
 #include "kernels/q8_layout.h"
 #include "kernels/qmatrix.h"
 #include "scalar_kernels.h"
@@ -182,8 +183,8 @@ TEST(Kernels, QuantizationIsTheSameOnEveryPath) {
             ASSERT_EQ(0, std::memcmp(wide_scalar.data(), wide.data(), wide.size() * sizeof(float)));
             // The tie blocks: the first of the two values sets the sign of the q4 scale.
             if (prec == Precision::Q4) {
-                EXPECT_LT(ops::f16_to_f32(scalar.scales[4]), 0.0f);
-                EXPECT_GT(ops::f16_to_f32(scalar.scales[5]), 0.0f);
+                EXPECT_LT(ops::f16_to_f32(scalar.scales[q8_scale_index(0, 4, rows, cols / kQuantBlock)]), 0.0f);
+                EXPECT_GT(ops::f16_to_f32(scalar.scales[q8_scale_index(0, 5, rows, cols / kQuantBlock)]), 0.0f);
             }
         }
     }
@@ -285,8 +286,8 @@ TEST(Kernels, Int8GemmMatchesDecodeKernels) {
                     matvec(m, x, one.data(), pool, ks, kernels);
                     for (int r = 0; r < rows; ++r) {
                         // Float rounding: at most ~150 float epsilons of sum |w x| (nb <= 152
-                        // block terms; q4's decode kernel also subtracts 8 sum x in float), far
-                        // below one block's share of it, which a wrong scale or correction moves.
+                        // block terms), far below one block's share of it, which a wrong scale or
+                        // correction moves. (The two agree bit for bit: QuantizedPathsAgreeBitForBit.)
                         ASSERT_NEAR(Y[static_cast<std::size_t>(t) * rows + r], one[r], 1e-5 * magnitude(m, r, x) + 1e-6)
                             << "row " << t << ", " << r;
                     }
@@ -295,34 +296,39 @@ TEST(Kernels, Int8GemmMatchesDecodeKernels) {
         }
 }
 
-// q8 is stored in panels of 16 rows (q8_layout.h): every byte and scale of every row has a place
-// of its own, inside the matrix, whatever the last panel holds.
-TEST(Kernels, Q8LayoutPlacesEveryByteOnce) {
+// q8 and q4 are stored in panels of 16 rows (q8_layout.h, q4_layout.h): every byte and scale of
+// every row has a place of its own, inside the matrix, whatever the last panel holds.
+TEST(Kernels, PanelLayoutsPlaceEveryByteOnce) {
     for (auto [rows, cols] : std::vector<std::pair<int, int>>{{1, 32}, {16, 64}, {17, 96}, {45, 288}, {40, 32}}) {
         const int nb = cols / kQuantBlock;
-        std::vector<int> seen(static_cast<std::size_t>(rows) * cols, 0), scales(static_cast<std::size_t>(rows) * nb, 0);
+        std::vector<int> seen(static_cast<std::size_t>(rows) * cols, 0), seen4(seen.size() / 2, 0),
+            scales(static_cast<std::size_t>(rows) * nb, 0);
         for (int r = 0; r < rows; ++r)
             for (int b = 0; b < nb; ++b) {
                 for (int i = 0; i < kQuantBlock; ++i) ++seen.at(q8_offset(r, b, i, rows, cols));
+                for (int i = 0; i < kQuantBlock / 2; ++i) ++seen4.at(q4_offset(r, b, i, rows, cols));
                 ++scales.at(q8_scale_index(r, b, rows, nb));
             }
-        for (int c : seen) ASSERT_EQ(c, 1) << rows << "x" << cols;
+        for (int c : seen) ASSERT_EQ(c, 1) << "q8 " << rows << "x" << cols;
+        for (int c : seen4) ASSERT_EQ(c, 1) << "q4 " << rows << "x" << cols;
         for (int c : scales) ASSERT_EQ(c, 1) << rows << "x" << cols;
     }
 }
 
-// Every q8 path computes each block's exact integer sum times (weight scale x input scale),
-// added with one fma, block after block: the scalar, AVX2, AVX-512 and AMX decode kernels, one
-// input row or several at once (AMX: up to 16 per tile, then the rest), and the int8 product give
-// the same floats. Shapes with a last panel of 8, 13, 7 and 1 rows, one block to 152 per row.
-TEST(Kernels, Q8PathsAgreeBitForBit) {
+// Every q8 and q4 path computes each block's exact integer sum times (weight scale x input
+// scale), added with one fma, block after block: the scalar, AVX2, AVX-512 and (q8) AMX decode
+// kernels, one input row or several at once (AMX: up to 16 per tile, then the rest), and the int8
+// product give the same floats. Shapes with a last panel of 8, 13, 7 and 1 rows, one block to 152
+// per row.
+TEST(Kernels, QuantizedPathsAgreeBitForBit) {
     ThreadPool pool(2);
     KernelScratch ks;
+    for (Precision prec : {Precision::Q8, Precision::Q4})
     for (auto [rows, cols] : std::vector<std::pair<int, int>>{{1000, 64}, {45, 288}, {7, 32}, {33, 4864}, {16, 96}, {17, 128}}) {
-        SCOPED_TRACE(std::to_string(rows) + "x" + std::to_string(cols));
+        SCOPED_TRACE(std::string(precision_name(prec)) + " " + std::to_string(rows) + "x" + std::to_string(cols));
         const auto w = randn(static_cast<std::size_t>(rows) * cols, rows + 3 * cols);
         WeightStorage st;
-        const QMatrix m = make_qmatrix(Precision::Q8, rows, cols, w.data(), nullptr, st);
+        const QMatrix m = make_qmatrix(prec, rows, cols, w.data(), nullptr, st);
         const int n = 20;
         const auto X = randn(static_cast<std::size_t>(n) * cols, cols + 5);
         KernelOptions scalar;
