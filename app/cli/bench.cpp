@@ -14,6 +14,7 @@
 
 #include "decode_kernels.h"
 #include "wp/generate/generator.h"
+#include "wp/generate/sampler.h"
 #include "wp/model/decode_kernel_choice.h"
 #include "wp/model/model.h"
 
@@ -123,13 +124,13 @@ int bench(const BenchOptions& o) {
             logits = model->forward(*ctx, std::span<const int>(prompt).subspan(i, std::min(chunk, prompt.size() - i)),
                                     LogitsMode::Last);
         prefill.push_back(o.prompt_tokens / seconds_since(tp));
-        int next = static_cast<int>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+        int next = greedy_token(logits);
         auto td = clock_type::now();
         for (int i = 0; i < o.gen_tokens; ++i) {
             const auto ts = clock_type::now();
             const int one[1] = {next};
             logits = model->forward(*ctx, one, LogitsMode::Last);
-            next = static_cast<int>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+            next = greedy_token(logits);
             slowest_step = std::max(slowest_step, seconds_since(ts));
         }
         decode.push_back(o.gen_tokens / seconds_since(td));

@@ -10,6 +10,7 @@
 #include "wp/bench/kernel_bench.h"
 #include "wp/error.h"
 #include "wp/generate/generator.h"
+#include "wp/generate/sampler.h"
 #include "wp/model/model.h"
 
 namespace wp::cli {
@@ -43,7 +44,7 @@ int bench_depths(const BenchDepthsOptions& o) {
             for (std::size_t i = 0; i < prompt.size(); i += chunk)
                 logits = model->forward(*ctx[d], std::span<const int>(prompt).subspan(i, std::min(chunk, prompt.size() - i)),
                                         LogitsMode::Last);
-            next[d] = static_cast<int>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+            next[d] = greedy_token(logits);
             seconds[d] = 0;
         }
         for (int i = 0; i < o.gen_tokens; ++i)
@@ -51,7 +52,7 @@ int bench_depths(const BenchDepthsOptions& o) {
                 const auto t0 = clock_type::now();
                 const int one[1] = {next[d]};
                 const auto logits = model->forward(*ctx[d], one, LogitsMode::Last);
-                next[d] = static_cast<int>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+                next[d] = greedy_token(logits);
                 const double s = std::chrono::duration<double>(clock_type::now() - t0).count();
                 seconds[d] += s;
                 slowest[d] = std::max(slowest[d], s);

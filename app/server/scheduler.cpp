@@ -203,8 +203,7 @@ void Scheduler::loop() {
     };
     // The token chosen from `row`, sent; ends the sequence on eos, a stop string, max_tokens or the context.
     auto take = [&](Sequence& s, std::span<const float> row) {
-        std::copy(row.begin(), row.end(), s.logits.begin());
-        const int id = s.sampler->pick(s.logits, s.history);
+        const int id = s.sampler->pick(row, s.history, s.logits);
         s.history.push_back(id);
         ++s.generated;
         ++completion_tokens;

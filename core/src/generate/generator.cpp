@@ -141,10 +141,7 @@ GenerateResult generate(const Model& model, Context& ctx, std::span<const int> p
     // nearly the plain rate.
     int misses = 0, pause = 0;
     const std::size_t V = static_cast<std::size_t>(cfg.vocab_size);
-    auto choose = [&](std::span<const float> row) {
-        std::copy(row.begin(), row.end(), logits.begin());
-        return sampler.pick(logits, history);
-    };
+    auto choose = [&](std::span<const float> row) { return sampler.pick(row, history, logits); };
     // Reports the token chosen from a row of logits that followed `held` cached tokens; true when
     // generation ends there.
     auto take = [&](std::span<const float> row, int next, std::int64_t held) {

@@ -5,6 +5,7 @@
 #include <limits>
 #include <string>
 
+#include "kernels/ops.h"
 #include "wp/error.h"
 
 namespace wp {
@@ -26,6 +27,14 @@ Sampler::Sampler(const SamplingParams& params, int vocab_size)
     p_.validate();
 }
 
+int greedy_token(std::span<const float> logits) { return static_cast<int>(ops::argmax(logits.data(), logits.size())); }
+
+int Sampler::pick(std::span<const float> logits, std::span<const int> history, std::span<float> work) {
+    if (p_.greedy && p_.repetition_penalty == 1.0f) return greedy_token(logits);
+    std::copy(logits.begin(), logits.end(), work.begin());
+    return pick(work.first(logits.size()), history);
+}
+
 int Sampler::pick(std::span<float> logits, std::span<const int> history) {
     const int V = static_cast<int>(logits.size());
     if (p_.repetition_penalty != 1.0f) {
@@ -38,7 +47,7 @@ int Sampler::pick(std::span<float> logits, std::span<const int> history) {
             s = s < 0 ? s * p_.repetition_penalty : s / p_.repetition_penalty;
         }
     }
-    if (p_.greedy) return static_cast<int>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+    if (p_.greedy) return greedy_token(logits);
 
     if (p_.temperature != 1.0f)
         for (float& s : logits) s /= p_.temperature;

@@ -713,6 +713,57 @@ void vec_gelu_tanh_mul(const float* gate, const float* up, float* out, std::size
     }
 }
 
+#ifdef WP_X86
+// Where the largest of x[0..n) first lies, to a chunk: each chunk of 256 floats' largest value by
+// vmaxps (which returns its second operand when either is NaN, so NaNs are passed over), and the
+// first chunk that holds the largest so far. One pass over the logits, the caller scans a chunk.
+static WP_AVX2 float max_chunk_avx2(const float* x, std::size_t n, std::size_t& chunk, std::size_t& done) {
+    constexpr std::size_t kChunk = 256;
+    float best = -std::numeric_limits<float>::infinity();
+    std::size_t i = 0;
+    for (; i + kChunk <= n; i += kChunk) {
+        __m256 m0 = _mm256_loadu_ps(x + i), m1 = _mm256_loadu_ps(x + i + 8), m2 = _mm256_loadu_ps(x + i + 16),
+               m3 = _mm256_loadu_ps(x + i + 24);
+        for (std::size_t j = i + 32; j < i + kChunk; j += 32) {
+            m0 = _mm256_max_ps(_mm256_loadu_ps(x + j), m0);
+            m1 = _mm256_max_ps(_mm256_loadu_ps(x + j + 8), m1);
+            m2 = _mm256_max_ps(_mm256_loadu_ps(x + j + 16), m2);
+            m3 = _mm256_max_ps(_mm256_loadu_ps(x + j + 24), m3);
+        }
+        __m256 m = _mm256_max_ps(_mm256_max_ps(m0, m1), _mm256_max_ps(m2, m3));
+        m = _mm256_max_ps(m, _mm256_permute2f128_ps(m, m, 1));
+        m = _mm256_max_ps(m, _mm256_shuffle_ps(m, m, 0x4e));
+        m = _mm256_max_ps(m, _mm256_shuffle_ps(m, m, 0xb1));
+        const float c = _mm256_cvtss_f32(m);
+        if (c > best) {
+            best = c;
+            chunk = i;
+        }
+    }
+    done = i;
+    return best;
+}
+#endif
+
+std::size_t vec_argmax(const float* x, std::size_t n, const KernelOptions& options) {
+    if (std::isnan(x[0])) return 0;
+    std::size_t i = 0, at = 0;
+    float best = x[0];
+#ifdef WP_X86
+    if (use_avx2_kernels(options)) {
+        std::size_t chunk = 0;
+        const float m = max_chunk_avx2(x, n, chunk, i);
+        if (m > best) {
+            best = m;
+            for (at = chunk; x[at] != best; ++at) {}
+        }
+    }
+#endif
+    for (; i < n; ++i)
+        if (x[i] > best) best = x[i], at = i;
+    return at;
+}
+
 void vec_silu_mul(const float* gate, const float* up, float* out, std::size_t n, const KernelOptions& options) {
     std::size_t i = 0;
 #ifdef WP_X86

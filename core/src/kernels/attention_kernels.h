@@ -75,5 +75,8 @@ void vec_gelu_tanh_mul(const float* gate, const float* up, float* out, std::size
                        const KernelOptions& options = {});
 void vec_silu_mul(const float* gate, const float* up, float* out, std::size_t n, const KernelOptions& options = {});
 void vec_softcap(float* x, std::size_t n, float cap, const KernelOptions& options = {});
+// The index of the first of the largest of x[0..n) (n > 0), as std::max_element gives it (which
+// also means 0 when x[0] is NaN; other NaNs are passed over).
+std::size_t vec_argmax(const float* x, std::size_t n, const KernelOptions& options = {});
 
 }  // namespace wp

@@ -75,6 +75,8 @@ void silu_mul(const float* gate, const float* up, float* out, std::size_t n) { v
 
 void softcap(float* x, std::size_t n, float cap) { vec_softcap(x, n, cap); }
 
+std::size_t argmax(const float* x, std::size_t n) { return vec_argmax(x, n); }
+
 void add(float* y, const float* x, std::size_t n) {
     for (std::size_t i = 0; i < n; ++i) y[i] += x[i];
 }

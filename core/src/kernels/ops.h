@@ -31,5 +31,6 @@ void gelu_tanh_mul(const float* gate, const float* up, float* out, std::size_t n
 void silu_mul(const float* gate, const float* up, float* out, std::size_t n);       // silu(g) * u
 void softcap(float* x, std::size_t n, float cap);                                  // cap * tanh(x/cap)
 void add(float* y, const float* x, std::size_t n);                                  // y += x
+std::size_t argmax(const float* x, std::size_t n);  // first index of the largest, as std::max_element
 
 }  // namespace wp::ops

@@ -141,6 +141,19 @@ void dequantize_ggml_tensor(const GgufTensor& t, float* out, ThreadPool* pool = 
     else run(0, rows);
 }
 
+// gate = act(gate) * up over n values: on the pool's threads when a batch makes them many (four
+// qwen2-0.5b rows, 19,456 values, took 2% of a serving step on one thread); the values do not
+// depend on the split.
+void activate(Activation act, float* gate, const float* up, std::size_t n, ThreadPool& pool) {
+    auto run = [&](std::int64_t b, std::int64_t e) {
+        const std::size_t o = static_cast<std::size_t>(b), len = static_cast<std::size_t>(e - b);
+        if (act == Activation::GeluTanh) ops::gelu_tanh_mul(gate + o, up + o, gate + o, len);
+        else ops::silu_mul(gate + o, up + o, gate + o, len);
+    };
+    if (n >= 16384 && pool.size() > 1) pool.parallel_for(static_cast<std::int64_t>(n), 1024, run);
+    else run(0, static_cast<std::int64_t>(n));
+}
+
 }  // namespace
 
 std::unique_ptr<Model> Model::load(const fs::path& dir, const std::function<void(double)>& progress,
@@ -569,9 +582,7 @@ std::span<const float> Model::Impl::forward(std::span<const Segment> segs, Forwa
             ops::rms_norm(x, L.post_attn_norm, n, T, H, eps, c.norm_style);
         }
         linear_multi({&L.gate, &L.up}, n, T, {gate, up}, s);
-        const std::size_t TI = static_cast<std::size_t>(T) * I;
-        if (c.activation == Activation::GeluTanh) ops::gelu_tanh_mul(gate, up, gate, TI);
-        else ops::silu_mul(gate, up, gate, TI);
+        activate(c.activation, gate, up, static_cast<std::size_t>(T) * I, *pool_);
         linear(L.down, gate, T, o, s);
         if (c.sandwich_norms) ops::rms_norm(o, L.post_ffn_norm, o, T, H, eps, c.norm_style);
         ops::add(x, o, TH);

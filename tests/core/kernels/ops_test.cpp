@@ -2,7 +2,10 @@
 // transformers formulas), on random data of odd sizes.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
+#include <string>
 #include <random>
 #include <vector>
 
@@ -103,6 +106,32 @@ TEST(Ops, ActivationsAndSoftcap) {
     for (std::size_t i = 0; i < s.size(); ++i) {
         EXPECT_NEAR(s[i], 5.0 * std::tanh(g[i] / 5.0), 1e-6);
         EXPECT_LT(std::fabs(s[i]), 5.0f);
+    }
+}
+
+
+// The vectorised argmax gives std::max_element's index: the first of tied maxima (in the vector
+// part and the tail alike), NaNs passed over except a NaN first, lengths around the vector steps.
+TEST(Ops, ArgmaxIsMaxElement) {
+    std::mt19937 rng(7);
+    std::normal_distribution<float> nd;
+    const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+    for (std::size_t n : {1u, 7u, 8u, 31u, 32u, 33u, 100u, 151936u}) {
+        std::vector<float> x(n);
+        for (int round = 0; round < 12; ++round) {
+            for (float& v : x) v = nd(rng);
+            const std::size_t a = rng() % n, b = rng() % n;
+            switch (round % 6) {
+                case 1: x[a] = x[b] = 9.0f; break;                 // a tie for the largest
+                case 2: x[a] = nan; break;                         // a NaN somewhere
+                case 3: x[0] = nan; break;                         // a NaN first
+                case 4: std::fill(x.begin(), x.end(), -inf); break;  // nothing above -inf
+                case 5: std::fill(x.begin(), x.end(), 0.5f); x[n - 1] = 0.75f; break;  // the last one
+                default: break;
+            }
+            SCOPED_TRACE("n " + std::to_string(n) + ", round " + std::to_string(round));
+            EXPECT_EQ(ops::argmax(x.data(), n), static_cast<std::size_t>(std::max_element(x.begin(), x.end()) - x.begin()));
+        }
     }
 }
 

@@ -21,12 +21,18 @@ struct SamplingParams {
     void validate() const;  // throws wp::Error with the offending setting
 };
 
+// The greedy choice: the first of the largest logits (vectorised; as std::max_element).
+int greedy_token(std::span<const float> logits);
+
 class Sampler {
 public:
     Sampler(const SamplingParams& params, int vocab_size);
 
     // Picks the next token from `logits` (modified in place). `history` is every token so far.
     int pick(std::span<float> logits, std::span<const int> history);
+    // The same pick with `logits` left as they are: copied into `work` (as long) first only when a
+    // setting edits them, so greedy decoding reads them in place.
+    int pick(std::span<const float> logits, std::span<const int> history, std::span<float> work);
     const SamplingParams& params() const { return p_; }
 
 private:
