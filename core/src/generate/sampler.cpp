@@ -31,6 +31,8 @@ int greedy_token(std::span<const float> logits) { return static_cast<int>(ops::a
 
 int Sampler::pick(std::span<const float> logits, std::span<const int> history, std::span<float> work) {
     if (p_.greedy && p_.repetition_penalty == 1.0f) return greedy_token(logits);
+    if (work.size() < logits.size()) throw Error("sampler: a work row of " + std::to_string(work.size()) + " for " +
+                                                 std::to_string(logits.size()) + " logits");
     std::copy(logits.begin(), logits.end(), work.begin());
     return pick(work.first(logits.size()), history);
 }
