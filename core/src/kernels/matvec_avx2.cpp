@@ -137,6 +137,26 @@ WP_AVX2 void rows_bf16_avx2(const std::uint16_t* W, int cols, const float* xp, c
 
 namespace {
 
+// Block b's exact sums of a panel's rows 0-7 (s0) and 8-15 (s1), scaled by weight scale x input
+// scale and added with one fma each (Tail: a last panel of m < 16 rows, its scales m per block).
+template <bool Tail>
+WP_AVX2 inline void add_block_avx2(const std::uint16_t* ws, int m, int b, float xd, __m256i s0, __m256i s1, __m256& acc0,
+                                   __m256& acc1) {
+    __m256 d0, d1;
+    if (Tail) {
+        std::uint16_t sc[16] = {};
+        std::memcpy(sc, ws + static_cast<std::size_t>(m) * b, 2 * static_cast<std::size_t>(m));
+        d0 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sc)));
+        d1 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sc + 8)));
+    } else {
+        d0 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(ws + 16 * b)));
+        d1 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(ws + 16 * b + 8)));
+    }
+    const __m256 dx = _mm256_set1_ps(xd);
+    acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s0), _mm256_mul_ps(d0, dx), acc0);
+    acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s1), _mm256_mul_ps(d1, dx), acc1);
+}
+
 // q8 on a panel of weight rows (q8_layout.h), rows 0-7 in acc0's lanes and 8-15 in acc1's: per
 // chunk, |w| against the broadcast input word with w's sign (maddubs multiplies unsigned by signed
 // bytes; two products of |w| <= 128 and |x| <= 127 stay within int16), pairs summed to int32.
@@ -170,41 +190,10 @@ WP_AVX2 inline void q8_panel_avx2(const std::uint8_t* w, const std::uint16_t* ws
                 s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_sign_epi8(v1, v1), _mm256_sign_epi8(x, v1)), ones));
             }
         }
-        __m256 d0, d1;
-        if (Tail) {
-            std::uint16_t sc[16] = {};
-            std::memcpy(sc, ws + static_cast<std::size_t>(m) * b, 2 * static_cast<std::size_t>(m));
-            d0 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sc)));
-            d1 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sc + 8)));
-        } else {
-            d0 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(ws + 16 * b)));
-            d1 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(ws + 16 * b + 8)));
-        }
-        const __m256 dx = _mm256_set1_ps(xd[b]);
-        acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s0), _mm256_mul_ps(d0, dx), acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s1), _mm256_mul_ps(d1, dx), acc1);
+        add_block_avx2<Tail>(ws, m, b, xd[b], s0, s1, acc0, acc1);
     }
 }
 
-}  // namespace
-
-WP_AVX2 void rows_q8_avx2(const QMatrix& W, const std::int8_t* xq, const float* xd, float* y, int r0, int r1) {
-    const int nb = W.cols / kQuantBlock;
-    for (int p0 = r0 / kQ8Panel * kQ8Panel; p0 < r1; p0 += kQ8Panel) {
-        const int m = std::min(kQ8Panel, W.rows - p0);
-        const std::uint8_t* w = reinterpret_cast<const std::uint8_t*>(W.q8) + static_cast<std::size_t>(p0) * W.cols;
-        const std::uint16_t* ws = W.scales + static_cast<std::size_t>(p0) * nb;
-        __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;
-        if (m == kQ8Panel) q8_panel_avx2<false>(w, ws, nb, m, xq, xd, acc0, acc1);
-        else q8_panel_avx2<true>(w, ws, nb, m, xq, xd, acc0, acc1);
-        float out[kQ8Panel];
-        _mm256_storeu_ps(out, acc0);
-        _mm256_storeu_ps(out + 8, acc1);
-        for (int r = std::max(r0, p0); r < std::min(r1, p0 + m); ++r) y[r] = out[r - p0];
-    }
-}
-
-namespace {
 
 // q4 on a panel of weight rows (q4_layout.h), rows 0-7 in acc0's lanes and 8-15 in acc1's, the
 // nibbles kept unsigned (sum (u - 8) x = sum u x - 8 sum x): per chunk, the low nibbles against
@@ -246,39 +235,44 @@ WP_AVX2 inline void q4_panel_avx2(const std::uint8_t* w, const std::uint16_t* ws
         const __m256i corr = _mm256_set1_epi32(c4[b]);
         const __m256i i0 = _mm256_add_epi32(_mm256_madd_epi16(s0, ones), corr);
         const __m256i i1 = _mm256_add_epi32(_mm256_madd_epi16(s1, ones), corr);
-        __m256 d0, d1;
-        if (Tail) {
-            std::uint16_t sc[16] = {};
-            std::memcpy(sc, ws + static_cast<std::size_t>(m) * b, 2 * static_cast<std::size_t>(m));
-            d0 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sc)));
-            d1 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sc + 8)));
-        } else {
-            d0 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(ws + 16 * b)));
-            d1 = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(ws + 16 * b + 8)));
-        }
-        const __m256 dx = _mm256_set1_ps(xd[b]);
-        acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i0), _mm256_mul_ps(d0, dx), acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i1), _mm256_mul_ps(d1, dx), acc1);
+        add_block_avx2<Tail>(ws, m, b, xd[b], i0, i1, acc0, acc1);
     }
 }
 
-}  // namespace
-
-WP_AVX2 void rows_q4_avx2(const QMatrix& W, const std::int8_t* xq, const std::int32_t* c4, const float* xd, float* y,
-                          int r0, int r1) {
+// Rows [r0, r1) of a q8 or q4 matrix, a panel at a time.
+template <bool Q4>
+WP_AVX2 void panel_rows_avx2(const QMatrix& W, const std::int8_t* xq, const std::int32_t* c4, const float* xd, float* y,
+                             int r0, int r1) {
     const int nb = W.cols / kQuantBlock;
     for (int p0 = r0 / kQ8Panel * kQ8Panel; p0 < r1; p0 += kQ8Panel) {
         const int m = std::min(kQ8Panel, W.rows - p0);
-        const std::uint8_t* w = W.q4 + static_cast<std::size_t>(p0) * (W.cols / 2);
         const std::uint16_t* ws = W.scales + static_cast<std::size_t>(p0) * nb;
         __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;
-        if (m == kQ8Panel) q4_panel_avx2<false>(w, ws, nb, m, xq, c4, xd, acc0, acc1);
-        else q4_panel_avx2<true>(w, ws, nb, m, xq, c4, xd, acc0, acc1);
+        if constexpr (Q4) {
+            const std::uint8_t* w = W.q4 + static_cast<std::size_t>(p0) * (W.cols / 2);
+            if (m == kQ8Panel) q4_panel_avx2<false>(w, ws, nb, m, xq, c4, xd, acc0, acc1);
+            else q4_panel_avx2<true>(w, ws, nb, m, xq, c4, xd, acc0, acc1);
+        } else {
+            const std::uint8_t* w = reinterpret_cast<const std::uint8_t*>(W.q8) + static_cast<std::size_t>(p0) * W.cols;
+            if (m == kQ8Panel) q8_panel_avx2<false>(w, ws, nb, m, xq, xd, acc0, acc1);
+            else q8_panel_avx2<true>(w, ws, nb, m, xq, xd, acc0, acc1);
+        }
         float out[kQ8Panel];
         _mm256_storeu_ps(out, acc0);
         _mm256_storeu_ps(out + 8, acc1);
         for (int r = std::max(r0, p0); r < std::min(r1, p0 + m); ++r) y[r] = out[r - p0];
     }
+}
+
+}  // namespace
+
+WP_AVX2 void rows_q8_avx2(const QMatrix& W, const std::int8_t* xq, const float* xd, float* y, int r0, int r1) {
+    panel_rows_avx2<false>(W, xq, nullptr, xd, y, r0, r1);
+}
+
+WP_AVX2 void rows_q4_avx2(const QMatrix& W, const std::int8_t* xq, const std::int32_t* c4, const float* xd, float* y,
+                          int r0, int r1) {
+    panel_rows_avx2<true>(W, xq, c4, xd, y, r0, r1);
 }
 
 void prefetch_rows_start(const QMatrix& W, int r0, int r1) {
