@@ -172,11 +172,7 @@ void int8_gemm_avx512(const QMatrix& W, const float* X, int n, float* Y, ThreadP
             std::int8_t* qt = reinterpret_cast<std::int8_t*>(q + t * cols);
             quantize_input_blocks(X + t * cols, cols, qt, d + t * nb, options);
             if (q4) {
-                for (int k = 0; k < nb; ++k) {
-                    int sum = 0;
-                    for (int i = 0; i < kQuantBlock; ++i) sum += qt[kQuantBlock * k + i];
-                    sums[t * nb + k] = -8 * sum;
-                }
+                q4_corrections(qt, nb, sums + t * nb);
             } else {
                 for (int i = 0; i < cols; ++i) q[t * cols + i] = static_cast<std::uint8_t>(qt[i] ^ 0x80);  // x + 128
             }

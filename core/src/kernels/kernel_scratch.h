@@ -13,7 +13,7 @@
 namespace wp {
 
 // Storage on 64-byte boundaries: the vector kernels read the input rows 64 bytes at a time, and a
-// load that straddles two cache lines costs two (four q4 rows in L2: 86 against 102 GMAC/s).
+// load that straddles two cache lines costs two (docs/KERNELS.md, "The input row").
 template <class T>
 struct CacheLineAllocator {
     using value_type = T;

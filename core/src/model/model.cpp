@@ -141,9 +141,8 @@ void dequantize_ggml_tensor(const GgufTensor& t, float* out, ThreadPool* pool = 
     else run(0, rows);
 }
 
-// gate = act(gate) * up over n values: on the pool's threads when a batch makes them many (four
-// qwen2-0.5b rows, 19,456 values, took 2% of a serving step on one thread); the values do not
-// depend on the split.
+// gate = act(gate) * up over n values: on the pool's threads when a batch makes them many, since
+// on one thread the other would wait for it; the values do not depend on the split.
 void activate(Activation act, float* gate, const float* up, std::size_t n, ThreadPool& pool) {
     auto run = [&](std::int64_t b, std::int64_t e) {
         const std::size_t o = static_cast<std::size_t>(b), len = static_cast<std::size_t>(e - b);
