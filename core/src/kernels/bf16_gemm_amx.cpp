@@ -161,7 +161,7 @@ void bf16_gemm_amx(const QMatrix& W, const float* X, int n, float* Y, ThreadPool
     pool.parallel_for_slots(groups, 1, [&](std::int64_t g0, std::int64_t g1, int slot) {
         auto* edge = static_cast<std::uint16_t*>(s.threads[static_cast<std::size_t>(slot)].packed_room());
         run_blocks(W, xp, n, Y, g0, g1, edge);
-    }, Chunks::Shrinking);
+    }, Chunks::Streams);
 }
 
 }  // namespace wp

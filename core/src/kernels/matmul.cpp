@@ -43,8 +43,8 @@ void rows(const QMatrix& W, const PreparedInput& in, float* y, int r0, int r1, b
 // A few input rows (a short prompt, a chat turn, or one when decoding): the decode kernels, over
 // blocks of 16 weight rows that stay in cache while every input row is run against them, so the
 // weights are read from memory once per 64 input rows instead of being widened for sgemm. Every
-// count takes shrinking chunks, as decode does: an even cut left a core idle for half a chunk at
-// the end of each product (docs/KERNELS.md).
+// count cuts its rows as decode does (Chunks::Streams): each thread reads one stretch of the
+// weights front to back and the threads finish together (docs/KERNELS.md).
 void matmul_few(const QMatrix* const* Ws, const float* X, int n, float* const* Ys, int count, ThreadPool& pool,
                 KernelScratch& s, const KernelOptions& chosen) {
     // Every product on this path takes the same set (prompt lookup checks its drafts here and
@@ -113,7 +113,7 @@ void matmul_few(const QMatrix* const* Ws, const float* X, int n, float* const* Y
                         rows(W, in[t], Ys[i] + static_cast<std::size_t>(t0 + t) * W.rows, r0, r1, nt == 1);
                 }
             }
-        }, Chunks::Shrinking);
+        }, Chunks::Streams);
     }
 }
 

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -15,8 +16,10 @@ namespace wp {
 // How parallel_for cuts [0, n) into the chunks the threads take in turn.
 enum class Chunks {
     Even,       // about 8 per thread: for work whose chunks each reuse what they bring into cache
-    Shrinking,  // half of what is left per thread, down to one grain: for streaming from memory,
-                // where the last chunk of an even cut leaves one core idle for half a chunk
+    Streams,    // one region per thread, read front to back a quarter of what is left at a time,
+                // then the others' from their ends: for streaming from memory, where each new
+                // place a thread starts reading costs it a memory latency, and the last chunk of
+                // an even cut leaves one core idle for half a chunk
 };
 
 class ThreadPool {
@@ -54,6 +57,7 @@ private:
     void run(std::int64_t n, std::int64_t grain, Chunks chunks, Call call, void* ctx);
     void work(int slot);
     void worker_loop(int slot);
+    bool claim(int region, bool front, int slot);
 
     std::vector<std::thread> workers_;
     std::atomic<std::uint64_t> generation_{0};
@@ -67,6 +71,10 @@ private:
     std::int64_t n_ = 0, chunk_ = 1, grain_ = 1;
     Chunks chunks_ = Chunks::Even;
     std::atomic<std::int64_t> next_{0};
+    struct alignas(64) Region {  // [front, back) in grains, front in the low 32 bits
+        std::atomic<std::uint64_t> grains{0};
+    };
+    std::unique_ptr<Region[]> regions_;
 };
 
 }  // namespace wp

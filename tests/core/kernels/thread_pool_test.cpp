@@ -3,10 +3,12 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <map>
 #include <mutex>
 #include <set>
 #include <thread>
+#include <tuple>
 
 #include "kernels/thread_pool.h"
 #include "wp/error.h"
@@ -16,7 +18,7 @@ namespace wp::test {
 namespace {
 
 TEST(ThreadPool, EveryIndexExactlyOnce) {
-    for (Chunks chunks : {Chunks::Even, Chunks::Shrinking})
+    for (Chunks chunks : {Chunks::Even, Chunks::Streams})
         for (int threads : {1, 2, 3}) {
             ThreadPool pool(threads);
             for (std::int64_t n : {0, 1, 7, 16, 17, 1000, 4099})
@@ -37,30 +39,50 @@ TEST(ThreadPool, EveryIndexExactlyOnce) {
         }
 }
 
-// Shrinking chunks: each at most a quarter (two threads) of what was left where it starts, the
-// last one a single grain.
-TEST(ThreadPool, ShrinkingChunksEndInSingleGrains) {
-    ThreadPool pool(2);
-    std::mutex m;
-    std::vector<std::pair<std::int64_t, std::int64_t>> got;
-    pool.parallel_for(
-        4864, 16,
-        [&](std::int64_t b, std::int64_t e) {
-            std::lock_guard<std::mutex> lock(m);
-            got.emplace_back(b, e);
-        },
-        Chunks::Shrinking);
-    std::sort(got.begin(), got.end());
-    ASSERT_GT(got.size(), 8u);
-    std::int64_t at = 0;
-    for (auto [b, e] : got) {
-        EXPECT_EQ(b, at);
-        const std::int64_t left_grains = (4864 - b + 15) / 16;
-        EXPECT_LE(e - b, std::max<std::int64_t>(16, left_grains / 4 * 16)) << b;
-        at = e;
-    }
-    EXPECT_EQ(at, 4864);
-    EXPECT_EQ(got.back().second - got.back().first, 16);
+// Streams: thread i owns grains [G i / p, G (i + 1) / p). What it runs of its own region is one
+// contiguous run from the region's start; what others run of it is one run up to the region's
+// end; each chunk is at most a quarter of what was left of its region (one grain at least). A
+// worker slowed down has its region finished by the others from the back.
+TEST(ThreadPool, StreamsReadEachRegionFromBothEnds) {
+    for (int threads : {2, 3})
+        for (bool slow : {false, true}) {
+            ThreadPool pool(threads);
+            constexpr std::int64_t n = 4864, grain = 16, G = n / grain;
+            std::mutex m;
+            std::vector<std::tuple<std::int64_t, std::int64_t, int>> got;
+            pool.parallel_for_slots(
+                n, grain,
+                [&](std::int64_t b, std::int64_t e, int slot) {
+                    // About 100 ns a row, so the workers wake in time to read their own regions.
+                    const auto until = std::chrono::steady_clock::now() + std::chrono::nanoseconds(100 * (e - b));
+                    while (std::chrono::steady_clock::now() < until) {
+                    }
+                    if (slow && slot == 1) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+                    std::lock_guard<std::mutex> lock(m);
+                    got.emplace_back(b, e, slot);
+                },
+                Chunks::Streams);
+            std::sort(got.begin(), got.end());
+            std::int64_t at = 0;
+            bool stolen_from_slow = false;
+            for (int region = 0; region < threads; ++region) {
+                const std::int64_t lo = G * region / threads * grain, hi = G * (region + 1) / threads * grain;
+                bool own = true;  // the owner's run comes first, then the others'
+                for (const auto& [b, e, slot] : got) {
+                    if (b < lo || b >= hi) continue;
+                    EXPECT_EQ(b, at);
+                    EXPECT_LE(e, hi);
+                    if (slot != region) own = false;
+                    EXPECT_TRUE(slot != region || own) << "the owner's chunks are not one run from the start";
+                    const std::int64_t left = own ? hi - b : e - lo;  // the most that could have been left
+                    EXPECT_LE(e - b, std::max(grain, left / grain / 4 * grain)) << b;
+                    if (region == 1 && slot != 1) stolen_from_slow = true;
+                    at = e;
+                }
+            }
+            EXPECT_EQ(at, n);
+            if (slow) EXPECT_TRUE(stolen_from_slow) << threads;
+        }
 }
 
 // Each chunk is told the slot of the thread that runs it: within 0 .. size() - 1, the caller's is
