@@ -519,6 +519,79 @@ WP_AVX512_DECODE float softmax_row_avx512(float* x, int n, float scale, const fl
     return mxs + std::log(s);
 }
 
+// tanh8 on 16 lanes, the same operations (so each element's tanh is tanh8's).
+WP_AVX512_DECODE inline __m512 tanh16(__m512 x) {
+    const __m512i signbit = _mm512_set1_epi32(static_cast<int>(0x80000000u));
+    const __m512i sign = _mm512_and_si512(_mm512_castps_si512(x), signbit);
+    const __m512 a = _mm512_castsi512_ps(_mm512_andnot_si512(signbit, _mm512_castps_si512(x)));
+    const __m512 s = _mm512_mul_ps(x, x);
+    __m512 p = _mm512_set1_ps(-5.70498872745e-3f);
+    p = _mm512_fmadd_ps(p, s, _mm512_set1_ps(2.06390887954e-2f));
+    p = _mm512_fmadd_ps(p, s, _mm512_set1_ps(-5.37397155531e-2f));
+    p = _mm512_fmadd_ps(p, s, _mm512_set1_ps(1.33314422036e-1f));
+    p = _mm512_fmadd_ps(p, s, _mm512_set1_ps(-3.33332819422e-1f));
+    const __m512 small = _mm512_fmadd_ps(_mm512_mul_ps(p, s), x, x);
+    const __m512 e = exp16(_mm512_add_ps(a, a));
+    const __m512 big = _mm512_castsi512_ps(_mm512_or_si512(
+        _mm512_castps_si512(_mm512_sub_ps(_mm512_set1_ps(1.0f), _mm512_div_ps(_mm512_set1_ps(2.0f), _mm512_add_ps(e, _mm512_set1_ps(1.0f))))),
+        sign));
+    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, _mm512_set1_ps(0.625f), _CMP_LT_OQ), big, small);
+}
+
+// softmax_row_avx2 with a soft-cap on 16 lanes, bit for bit: every element takes tanh8's and
+// exp8's operations, the sum is added eight lanes at a time in the AVX2 loop's order, and the
+// last n % 8 go through the same scalar code. (Gemma2's capped rows are about a tenth of its
+// decode attention at long context.)
+WP_AVX512_DECODE float softmax_row_capped_avx512(float* x, int n, float scale, float cap, const float* bias) {
+    const __m512 sc = _mm512_set1_ps(scale), capv = _mm512_set1_ps(cap), inv_cap = _mm512_set1_ps(1.0f / cap);
+    const int n8 = n / 8 * 8;
+    __m512 mx = _mm512_set1_ps(kNegInf);
+    for (int i = 0; i < n8; i += 16) {
+        const __mmask16 m = i + 16 <= n8 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>(0xff);
+        __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), sc);
+        v = _mm512_mul_ps(capv, tanh16(_mm512_mul_ps(v, inv_cap)));
+        if (bias) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, bias + i));
+        _mm512_mask_storeu_ps(x + i, m, v);
+        mx = _mm512_mask_max_ps(mx, m, mx, v);
+    }
+    float m = _mm512_reduce_max_ps(mx);
+    for (int i = n8; i < n; ++i) {
+        float v = x[i] * scale;
+        v = cap * std::tanh(v / cap);
+        if (bias) v += bias[i];
+        x[i] = v;
+        m = std::max(m, v);
+    }
+    const __m512 mv = _mm512_set1_ps(m), ninf = _mm512_set1_ps(kNegInf);
+    __m256 sum = _mm256_setzero_ps();
+    for (int i = 0; i < n8; i += 16) {
+        const bool full = i + 16 <= n8;
+        const __mmask16 k = full ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>(0xff);
+        const __m512 v = _mm512_maskz_loadu_ps(k, x + i);
+        const __m512 e = _mm512_maskz_mov_ps(_mm512_mask_cmp_ps_mask(k, v, ninf, _CMP_NEQ_OQ), exp16(_mm512_sub_ps(v, mv)));
+        _mm512_mask_storeu_ps(x + i, k, e);
+        sum = _mm256_add_ps(sum, _mm512_castps512_ps256(e));
+        if (full) sum = _mm256_add_ps(sum, _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e), 1)));
+    }
+    float s = hsum(sum);
+    for (int i = n8; i < n; ++i) {
+        const float e = std::isinf(x[i]) ? 0.0f : std::exp(x[i] - m);
+        x[i] = e;
+        s += e;
+    }
+    if (!(s > 0)) {  // every key masked
+        std::fill(x, x + n, 0.0f);
+        return kNegInf;
+    }
+    const __m512 inv = _mm512_set1_ps(1.0f / s);
+    for (int i = 0; i < n8; i += 16) {
+        const __mmask16 k = i + 16 <= n8 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>(0xff);
+        _mm512_mask_storeu_ps(x + i, k, _mm512_mul_ps(_mm512_maskz_loadu_ps(k, x + i), inv));
+    }
+    for (int i = n8; i < n; ++i) x[i] /= s;
+    return m + std::log(s);
+}
+
 #endif  // WP_X86
 
 // The AVX-512 loops for a unit of nq query heads over rows of T: q8 always; f16 where three or
@@ -669,6 +742,7 @@ void attention_mix(const float* p, std::size_t ps, int nq, const Q8Rows& values,
 float softmax_row(float* x, int n, float scale, float cap, const float* bias, const KernelOptions& options) {
 #ifdef WP_X86
     if (cap <= 0 && avx512_decode_kernels(options)) return softmax_row_avx512(x, n, scale, bias);
+    if (cap > 0 && avx512_decode_kernels(options)) return softmax_row_capped_avx512(x, n, scale, cap, bias);
     if (use_avx2_kernels(options)) return softmax_row_avx2(x, n, scale, cap, bias);
 #endif
     float m = kNegInf;

@@ -345,6 +345,30 @@ TEST(AttentionKernels, SoftmaxRowWithCapAndMask) {
     }
 }
 
+// A soft-capped row on AVX-512 gives the AVX2 loop's floats bit for bit (the same operations per
+// element, the sum in the same order, the same scalar tail), so a model's results do not depend
+// on which of the two the CPU runs.
+TEST(AttentionKernels, CappedSoftmaxRowSameOnAvx512AndAvx2) {
+    const KernelOptions avx512 = kernel_set(0), avx2 = kernel_set(1);
+    if (!avx512_decode_kernels(avx512)) GTEST_SKIP() << "this CPU runs no AVX-512 decode kernels";
+    for (int n : {1, 7, 8, 9, 15, 16, 17, 23, 24, 31, 100, 1031, 8192})
+        for (float cap : {50.0f, 30.0f})
+            for (bool masked : {false, true}) {
+                SCOPED_TRACE("n=" + std::to_string(n) + " cap=" + std::to_string(cap) + (masked ? " masked" : ""));
+                auto x = randn(n, 3 * n + 1);
+                for (std::size_t i = 0; i < x.size(); ++i) x[i] *= i % 5 == 0 ? 400.0f : 20.0f;  // both sides of 0.625
+                std::vector<float> bias(n, 0.0f);
+                for (int i = 0; i < n; i += 4) bias[i] = -std::numeric_limits<float>::infinity();
+                bias[n - 1] = 0.0f;
+                const float* b = masked ? bias.data() : nullptr;
+                std::vector<float> y512(x), y2(x);
+                const float l512 = softmax_row(y512.data(), n, 0.0625f, cap, b, avx512);
+                const float l2 = softmax_row(y2.data(), n, 0.0625f, cap, b, avx2);
+                ASSERT_EQ(std::memcmp(&l512, &l2, sizeof l2), 0) << l512 << " against " << l2;
+                for (int i = 0; i < n; ++i) ASSERT_EQ(std::memcmp(&y512[i], &y2[i], sizeof(float)), 0) << i << ": " << y512[i] << " against " << y2[i];
+            }
+}
+
 TEST(AttentionKernels, ElementwiseFunctionsMatchLibm) {
     for (bool force_scalar : {false, true}) {
         const KernelOptions kernels = scalar_kernels(force_scalar);
