@@ -21,7 +21,7 @@ std::string mixed_text(std::size_t bytes, std::uint64_t seed) {
     static const char* syllables[] = {"the", "an", "in", "ter", "con", "pro", "ex", "ing", "tion", "al",
                                       "er", "re", "de", "com", "ly", "ment", "ous", "ful", "ness", "is",
                                       "and", "of", "to", "a", "it", "was", "be", "for", "on", "that"};
-    static const char* others[] = {"caf\xc3\xa9", "na\xc3\xafve", "\xc3\xbc" "ber", "se\xc3\xb1or", "\xce\xb1\xce\xb2\xce\xb3",
+    static const char* others[] = {"caf\xc3\xa9", "na\xc3\xafve", "\u00fcber", "se\xc3\xb1or", "\xce\xb1\xce\xb2\xce\xb3",
                                    "\xd0\xbf\xd1\x80\xd0\xb8\xd0\xb2\xd0\xb5\xd1\x82", "\xe4\xbd\xa0\xe5\xa5\xbd\xe4\xb8\x96\xe7\x95\x8c",
                                    "\xe3\x81\x93\xe3\x82\x93\xe3\x81\xab\xe3\x81\xa1\xe3\x81\xaf", "\xf0\x9f\x98\x80", "\xed\x95\x9c\xea\xb5\xad\xec\x96\xb4"};
     static const char* code[] = {"for (int i = 0; i < n; ++i) {\n    sum += x[i];\n}\n",

@@ -307,8 +307,9 @@ void checkTokenView(MainWindow& w, const QString& dir, const QString& shot) {
         EXPECT_EQ(shown.mid(drawn[i].begin, drawn[i].end - drawn[i].begin), QString::fromStdString(drawable[i].text));
     }
     for (std::size_t i = 0; i < entities.size(); ++i)
-        if (!entities[i].text.empty())
+        if (!entities[i].text.empty()) {
             EXPECT_EQ(view->entityTable()->item(static_cast<int>(i), 0)->text(), QString::fromStdString(entities[i].text));
+        }
 
     // Hover: each token with a span, at its first character, names its label probabilities.
     const int L = core.num_labels;

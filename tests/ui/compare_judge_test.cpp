@@ -167,7 +167,7 @@ TEST_F(CompareJudge, ScoresEveryPaneAsClassifySequenceDoesAndMarksTheBest) {
     const QString prompt = "And God said, Let there be light";
     runAndWait(prompt);
     EXPECT_TRUE(pendingAtFinish) << "each pane shows Judging… when the replies end";
-    if (judged.isEmpty()) ASSERT_TRUE(judged.wait(30000));
+    if (judged.isEmpty()) { ASSERT_TRUE(judged.wait(30000)); }
     EXPECT_FALSE(cv().isJudging());
     for (int slot = 0; slot < 3; ++slot) ASSERT_FALSE(cv().replyText(slot).trimmed().isEmpty()) << slot;
     expectScoresMatchDirect(prompt, 3);
@@ -184,7 +184,7 @@ TEST_F(CompareJudge, StopDuringGenerationLeavesNoJudgement) {
     QTest::qWait(150);
     ASSERT_TRUE(cv().isRunning());
     cv().stopAll();
-    if (done.isEmpty()) ASSERT_TRUE(done.wait(10000));
+    if (done.isEmpty()) { ASSERT_TRUE(done.wait(10000)); }
     expectNoJudgements();
     QTest::qWait(500);  // nothing arrives late either
     expectNoJudgements();
@@ -214,7 +214,7 @@ TEST_F(CompareJudge, ANewPromptClearsTheOldScores) {
     ASSERT_TRUE(chooseJudge(shared(kReward)));
     QSignalSpy judged(&cv(), &CompareView::judgingFinished);
     runAndWait("And the evening and the morning were the first day");
-    if (judged.isEmpty()) ASSERT_TRUE(judged.wait(30000));
+    if (judged.isEmpty()) { ASSERT_TRUE(judged.wait(30000)); }
     ASSERT_EQ(cv().judgement(0).state, State::Scored);
     const double oldReward = cv().judgement(0).reward;
 
@@ -225,7 +225,7 @@ TEST_F(CompareJudge, ANewPromptClearsTheOldScores) {
     cv().run();
     expectNoJudgements();  // at once, not when the new replies end
     ASSERT_TRUE(done.wait(60000));
-    if (judged.isEmpty()) ASSERT_TRUE(judged.wait(30000));
+    if (judged.isEmpty()) { ASSERT_TRUE(judged.wait(30000)); }
     expectScoresMatchDirect("Divide the waters", 2);
     EXPECT_NE(cv().judgement(0).reward, oldReward);
 }
@@ -238,7 +238,7 @@ TEST_F(CompareJudge, AJudgeChosenLaterScoresTheRepliesThereAndNoJudgeClearsThem)
 
     QSignalSpy judged(&cv(), &CompareView::judgingFinished);
     ASSERT_TRUE(chooseJudge(shared(kReward)));
-    if (judged.isEmpty()) ASSERT_TRUE(judged.wait(30000));
+    if (judged.isEmpty()) { ASSERT_TRUE(judged.wait(30000)); }
     expectScoresMatchDirect(prompt, 2);
 
     cv().setJudge({});
@@ -283,7 +283,7 @@ TEST_F(CompareJudge, AModelThatCannotJudgeIsRefusedWithAMessage) {
     // And a good judge after a refused one works.
     QSignalSpy judged(&cv(), &CompareView::judgingFinished);
     ASSERT_TRUE(chooseJudge(shared(kReward)));
-    if (judged.isEmpty()) ASSERT_TRUE(judged.wait(30000));
+    if (judged.isEmpty()) { ASSERT_TRUE(judged.wait(30000)); }
     expectScoresMatchDirect("Let there be light", 2);
 }
 
@@ -295,7 +295,7 @@ TEST_F(CompareJudge, APaneWithAnErrorIsSkippedWithTheReason) {
     for (int i = 0; i < 700; ++i) prompt += QStringLiteral("light and dark ");
     QSignalSpy judged(&cv(), &CompareView::judgingFinished);
     runAndWait(prompt.trimmed(), 8);
-    if (judged.isEmpty()) ASSERT_TRUE(judged.wait(30000));
+    if (judged.isEmpty()) { ASSERT_TRUE(judged.wait(30000)); }
     EXPECT_EQ(cv().judgement(0).state, State::Skipped);
     EXPECT_EQ(cv().judgementText(0), "Not judged: the reply ended in an error");
     ASSERT_EQ(cv().judgement(1).state, State::Scored) << cv().judgementText(1).toStdString();

@@ -85,7 +85,7 @@ protected:
         EXPECT_TRUE(waitFor([&] { return !d->isVisible() || d->statusText().contains("this session only"); }, 30000));
         const QString status = d->statusText();
         // Under tests/ui/with_secret_service.sh a real Secret Service runs: the key must go there.
-        if (realSecretStore()) EXPECT_FALSE(d->isVisible()) << status.toStdString();
+        if (realSecretStore()) { EXPECT_FALSE(d->isVisible()) << status.toStdString(); }
         if (d->isVisible()) d->grab().save(screenshotPath("gui-add-endpoint-session-key"));
         d->close();
         return status;
@@ -126,8 +126,9 @@ TEST_F(RemoteGui, EndpointIsAddedListedKeptAcrossRestartAndItsKeyNeverInSettings
     ASSERT_EQ(again.remoteModels().endpoints().size(), 1);
     EXPECT_TRUE(again.remoteModels().endpoints()[0].models.contains("vllm"));
     // From a real secret store the key comes back; without one it lived for the session only.
-    if (realSecretStore())
+    if (realSecretStore()) {
         EXPECT_TRUE(waitFor([&] { return again.remoteModels().key(server_.base()) == kKey; }));
+    }
     again.remoteModels().removeEndpoint(server_.base());  // deletes its key
     EXPECT_TRUE(again.remoteModels().endpoints().isEmpty());
     EXPECT_TRUE(again.remoteModels().key(server_.base()).isEmpty());

@@ -121,7 +121,9 @@ bool default_file(const std::string& path) {
                                   "merges.txt",            "chat_template.jinja",    "chat_template.json"};
     for (const char* n : names)
         if (path == n) return true;
-    return HubFile{path}.safetensors();
+    HubFile file;
+    file.path = path;
+    return file.safetensors();
 }
 
 // An exclusive flock on `file`, released when this object dies: huggingface_hub's filelock takes

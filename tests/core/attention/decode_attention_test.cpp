@@ -80,7 +80,7 @@ TEST(DecodeAttention, SplitContextEqualsOneThread) {
                 for (int j = 0; j <= past; ++j) {
                     const float p = ts.row(0, h, past)[j];
                     ASSERT_NEAR(p, t1.row(0, h, past)[j], 1e-6) << "head " << h << " key " << j;
-                    if (mask.window && j <= past - mask.window) ASSERT_EQ(p, 0.0f) << "a hidden key";
+                    if (mask.window && j <= past - mask.window) { ASSERT_EQ(p, 0.0f) << "a hidden key"; }
                     sum += p;
                 }
                 EXPECT_NEAR(sum, 1.0, 1e-5);

@@ -117,7 +117,7 @@ TEST(HeadSummary, TheEnginesTraceAgreesWithTheReference) {
                 EXPECT_NEAR(s.entropy, want.entropy, 1e-4) << rc.name << " layer " << l << " head " << h;
                 EXPECT_NEAR(s.first_token, want.first_token, 1e-4);
                 EXPECT_NEAR(s.mean_distance, want.mean_distance, 1e-4);
-                if (cfg.layer_masks[l].sliding()) EXPECT_NEAR(s.window_used, want.window_used, 1e-4);
+                if (cfg.layer_masks[l].sliding()) { EXPECT_NEAR(s.window_used, want.window_used, 1e-4); }
             }
     }
 }

@@ -81,7 +81,7 @@ TEST(ThreadPool, StreamsReadEachRegionFromBothEnds) {
                 }
             }
             EXPECT_EQ(at, n);
-            if (slow) EXPECT_TRUE(stolen_from_slow) << threads;
+            if (slow) { EXPECT_TRUE(stolen_from_slow) << threads; }
         }
 }
 

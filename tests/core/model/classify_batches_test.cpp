@@ -75,7 +75,7 @@ TEST(ClassifyBatches, EqualOneAtATime) {
                 EXPECT_EQ(order, reported) << "batch " << batch;
                 for (std::size_t i = 0; i < inputs.size(); ++i) {
                     EXPECT_EQ(alone[i].pooled_index, got[i].pooled_index) << i;
-                    if (p == Precision::F32 || inputs[i].size() > 1) EXPECT_EQ(alone[i].label, got[i].label) << i;
+                    if (p == Precision::F32 || inputs[i].size() > 1) { EXPECT_EQ(alone[i].label, got[i].label) << i; }
                     // A one-token input alone takes the decode kernels (unrounded input): the body's
                     // rounding apart (bounds of TaskHeads.EveryPrecisionRunsTheBody).
                     const double bound = p == Precision::F32 || inputs[i].size() > 1 || batch == 1 ? 1e-4

@@ -16,6 +16,12 @@
 #include "wp/model/model.h"
 #include "wp/model/threads.h"
 
+// The replacements below pair malloc with free on purpose; GCC cannot see that they are the
+// process's only allocation functions.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
+
 namespace {
 std::atomic<bool> g_counting{false};
 std::atomic<long> g_allocations{0};

@@ -63,7 +63,7 @@ TEST(Entities, SimpleAggregationRules) {
         decoded.erase(0, decoded.find_first_not_of(' '));
         EXPECT_EQ(decoded, got[i].text);
         EXPECT_EQ(text.substr(got[i].span.begin, got[i].span.end - got[i].span.begin), got[i].text);
-        if (i > 0) EXPECT_GE(got[i].span.begin, got[i - 1].span.end);
+        if (i > 0) { EXPECT_GE(got[i].span.begin, got[i - 1].span.end); }
     }
 
     const std::vector<float> probs = token_probabilities(r);

@@ -50,7 +50,7 @@ TEST(TaskHeads, MatchTheReferences) {
             const SequenceClassification r = classify_sequence(*model, ids);
             EXPECT_EQ(ref["pooled_index"].get<int>(), r.pooled_index);
             expect_close(ref["logits"], r.logits.data(), r.logits.size(), "logits");
-            if (ref.contains("label")) EXPECT_EQ(ref["label"].get<std::string>(), r.label);
+            if (ref.contains("label")) { EXPECT_EQ(ref["label"].get<std::string>(), r.label); }
             EXPECT_NEAR(ref["score"].get<double>(), r.score, 1e-5);
         } else if (task == "token-classification") {
             const TokenClassification r = classify_tokens(*model, ids);

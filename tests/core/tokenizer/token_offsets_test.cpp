@@ -33,13 +33,14 @@ TEST(TokenOffsets, TileTheTextOfEveryReferenceEncoding) {
                 EXPECT_EQ(at, spans[i].begin) << i;
                 EXPECT_LE(spans[i].begin, spans[i].end) << i;
                 EXPECT_TRUE(starts_character(text, spans[i].end)) << i;
-                if (tok->is_special(ids[i])) EXPECT_TRUE(spans[i].empty()) << i;
+                if (tok->is_special(ids[i])) { EXPECT_TRUE(spans[i].empty()) << i; }
                 at = spans[i].end;
                 const std::string alone = tok->decode(std::vector<int>{ids[i]}, true);
                 // A token of whole characters (not the first, whose leading space a decoder may strip).
                 if (i > 0 && !spans[i].empty() && alone.find("\xEF\xBF\xBD") == std::string::npos &&
-                    text.find("\xEF\xBF\xBD") == std::string::npos && starts_character(text, spans[i].begin))
+                    text.find("\xEF\xBF\xBD") == std::string::npos && starts_character(text, spans[i].begin)) {
                     EXPECT_EQ(alone, text.substr(spans[i].begin, spans[i].end - spans[i].begin)) << i;
+                }
             }
             EXPECT_EQ(text.size(), at);
             ++checked;

@@ -61,8 +61,9 @@ TEST_P(TokenizerCases, EncodeDecodeMatchReference) {
         EXPECT_EQ(tok.decode(want, false), c["decoded"].get<std::string>());
         const auto with_special = c["ids_with_special"].get<std::vector<int>>();
         EXPECT_EQ(tok.decode(with_special, false), c["decoded_with_special"].get<std::string>());
-        if (c.contains("decoded_skip_special"))
+        if (c.contains("decoded_skip_special")) {
             EXPECT_EQ(tok.decode(with_special, true), c["decoded_skip_special"].get<std::string>());
+        }
         if (ids != want && ++failures > 10) FAIL() << "stopping after 10 mismatching encodings";
     }
 }
@@ -102,7 +103,7 @@ TEST_P(TokenizerCases, RoundTripAndStreamingOnRandomText) {
         const auto ids = tok.encode(s, false);
         const std::string want = nfc ? text::nfc(s) : s;
         const std::string dec = tok.decode(ids, false);
-        if (!dummy_prefix) EXPECT_EQ(dec, want);
+        if (!dummy_prefix) { EXPECT_EQ(dec, want); }
         StreamingDecoder sd(tok, false);
         std::string streamed;
         for (int id : ids) {
