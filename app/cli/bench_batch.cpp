@@ -61,14 +61,20 @@ struct Trace {
 // Nothing from a stream for this long: the scheduler is stuck, the bench fails instead of hanging.
 constexpr auto kStall = std::chrono::seconds(600);
 
-Round run_round(server::Scheduler& scheduler, const std::vector<std::vector<int>>& prompts, int gen) {
+Round run_round(server::Scheduler& scheduler, const std::vector<std::vector<int>>& prompts, int gen,
+                const BenchBatchOptions& o) {
     const std::size_t n = prompts.size();
     std::vector<std::shared_ptr<server::Job>> jobs;
     for (const auto& p : prompts) {
         server::GenerationRequest r;
         r.prompt = p;
         r.max_tokens = gen;
-        r.sampling.greedy = true;
+        r.sampling.greedy = o.temperature <= 0;
+        if (!r.sampling.greedy) {
+            r.sampling.temperature = o.temperature;
+            r.sampling.top_p = o.top_p;
+            r.sampling.seed = jobs.size() + 1;
+        }
         r.ignore_eos = true;
         jobs.push_back(scheduler.submit(std::move(r)));
     }
@@ -168,11 +174,11 @@ int bench_batch(const BenchBatchOptions& o) {
         so.max_queue = n;
         so.ctx = ctx;
         server::Scheduler scheduler(*lm, so);
-        run_round(scheduler, prompts(n), 2);  // warm-up: every stream's prompt pass and one decode step
+        run_round(scheduler, prompts(n), 2, o);  // warm-up: every stream's prompt pass and one decode step
         std::vector<double> tps, ttft, active;
         int decode_tokens = 0;
         for (int r = 0; r < o.repeat; ++r) {
-            const Round rr = run_round(scheduler, prompts(n), o.gen_tokens);
+            const Round rr = run_round(scheduler, prompts(n), o.gen_tokens, o);
             tps.push_back(rr.decode_tok_s);
             ttft.push_back(rr.ttft_ms);
             if (rr.all_active_tok_s >= 0) active.push_back(rr.all_active_tok_s);
@@ -194,6 +200,8 @@ int bench_batch(const BenchBatchOptions& o) {
         j["prompt_tokens"] = o.prompt_tokens;
         j["gen_tokens"] = o.gen_tokens;
         j["repeat"] = o.repeat;
+        j["temperature"] = o.temperature;
+        j["top_p"] = o.top_p;
         j["ctx"] = ctx;
         j["rows"] = nlohmann::ordered_json::array();
         for (const Row& r : rows) {
@@ -209,9 +217,11 @@ int bench_batch(const BenchBatchOptions& o) {
         std::printf("%s\n", j.dump().c_str());
         return 0;
     }
-    std::printf("%s: %s, KV %s, %d threads; %d-token prompts, %d tokens per stream, ctx %lld, median of %d\n",
+    char sampling[64] = "greedy";
+    if (o.temperature > 0) std::snprintf(sampling, sizeof sampling, "temperature %g, top_p %g", o.temperature, o.top_p);
+    std::printf("%s: %s, KV %s, %d threads; %d-token prompts, %d tokens per stream (%s), ctx %lld, median of %d\n",
                 o.model_dir.c_str(), precision_name(model.precision()), kv_type_name(model.kv_type()), model.threads(),
-                o.prompt_tokens, o.gen_tokens, static_cast<long long>(ctx), o.repeat);
+                o.prompt_tokens, o.gen_tokens, sampling, static_cast<long long>(ctx), o.repeat);
     std::printf("| streams | decode tok/s (min-max) | vs 1 stream | first token ms (min-max) |\n");
     std::printf("|---|---|---|---|\n");
     for (const Row& r : rows) {

@@ -25,6 +25,10 @@ struct BenchBatchOptions {
     std::int64_t ctx = 0;    // each sequence's positions; 0: prompt + gen rounded up to 256
     bool json = false;
     bool amx = true;  // --no-amx: q8 batches on AVX-512 VNNI where the CPU has AMX tiles too
+    // > 0: each stream samples (seeded by its number) at this temperature and top_p, as a chat
+    // client asks, instead of greedy decoding.
+    float temperature = 0.0f;
+    float top_p = 1.0f;
 };
 
 // For each N: a scheduler of N parallel sequences, a warm-up round (2 tokens per stream), then

@@ -89,6 +89,10 @@ int run_bench_batch(const Args& a) {
     o.ctx = a.integer("ctx", 0);
     o.json = a.flag("json");
     o.amx = !a.flag("no-amx");
+    o.temperature = static_cast<float>(a.number("temperature", 0.0));
+    o.top_p = static_cast<float>(a.number("top-p", 1.0));
+    if (!(o.temperature >= 0) || !(o.top_p > 0 && o.top_p <= 1))
+        throw UsageError("--temperature must be >= 0 (0: greedy) and --top-p in (0, 1]");
     for (const int n : o.streams)
         if (n < 1 || n > 256) throw UsageError("--streams takes stream counts from 1 to 256");
     if (o.prompt_tokens < 1 || o.gen_tokens < 2 || o.repeat < 1 || o.ctx < 0)
@@ -213,7 +217,8 @@ const CommandGroup& bench_commands() {
              run_bench_depths},
             {"bench-batch", "Aggregate decode tokens/s of N concurrent streams (continuous batching)",
              {"--model PATH [--precision f32|bf16|q8|q4] [--kv f32|f16|q8] [--streams 1,2,4,8] [--prompt 32]\n"
-              "[--gen 64] [--repeat 3] [--threads 2] [--ctx N] [--json] [--no-amx]"},
+              "[--gen 64] [--repeat 3] [--threads 2] [--ctx N] [--temperature 0] [--top-p 1] [--json]\n"
+              "[--no-amx]"},
              "For each N of --streams: the serving scheduler with N sequences, N requests of --prompt\n"
              "random token ids each submitted at once, each generating --gen tokens (greedy, eos\n"
              "ignored). Decode tokens/s counts the tokens after every stream has its first (which\n"
@@ -221,9 +226,12 @@ const CommandGroup& bench_commands() {
              "N x (gen - 1) tokens. Median, min-max over --repeat rounds after a warm-up round, the\n"
              "speed-up over 1 stream, and the time from submit to the first token (mean of the\n"
              "streams). --ctx: each sequence's positions (default: prompt + gen rounded up to 256).\n"
+             "--temperature T (> 0) and --top-p P: each stream samples, seeded by its number, as\n"
+             "chat clients ask (the time the sampler takes shows).\n"
              "--no-amx: q8 batches on AVX-512 VNNI where the CPU has AMX tiles too.\n"
              "tests/bench/batching.sh runs it beside llama.cpp's batched decode.\n",
-             {{"json", "no-amx"}, {"model", "precision", "kv", "threads", "streams", "prompt", "gen", "repeat", "ctx"}},
+             {{"json", "no-amx"}, {"model", "precision", "kv", "threads", "streams", "prompt", "gen", "repeat", "ctx",
+               "temperature", "top-p"}},
              run_bench_batch},
             {"bench-memory", "Memory read bandwidth with 1..N threads", {"[--threads 2]"},
              "Memory read bandwidth with 1..N threads (decode speed is bound by it).\n",
