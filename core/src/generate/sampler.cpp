@@ -2,17 +2,35 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <limits>
 #include <string>
 
 #include "kernels/ops.h"
+#include "kernels/sampling_kernels.h"
 #include "wp/error.h"
 
 namespace wp {
 
 namespace {
+
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+constexpr float kInf = std::numeric_limits<float>::infinity();
+
+std::uint32_t bits_of(float f) {
+    std::uint32_t u;
+    std::memcpy(&u, &f, sizeof u);
+    return u;
 }
+
+float float_of(std::uint32_t u) {
+    float f;
+    std::memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+}  // namespace
 
 void SamplingParams::validate() const {
     if (!greedy && !(temperature > 0)) throw Error("temperature must be > 0 (use greedy decoding for 0)");
@@ -23,8 +41,9 @@ void SamplingParams::validate() const {
 }
 
 Sampler::Sampler(const SamplingParams& params, int vocab_size)
-    : p_(params), rng_(params.seed), probs_(vocab_size), idx_(vocab_size), seen_(vocab_size) {
+    : p_(params), rng_(params.seed) {
     p_.validate();
+    reserve(static_cast<std::size_t>(std::max(0, vocab_size)));
 }
 
 int greedy_token(std::span<const float> logits) { return static_cast<int>(ops::argmax(logits.data(), logits.size())); }
@@ -33,14 +52,20 @@ int Sampler::pick(std::span<const float> logits, std::span<const int> history, s
     if (p_.greedy && p_.repetition_penalty == 1.0f) return greedy_token(logits);
     if (work.size() < logits.size()) throw Error("sampler: a work row of " + std::to_string(work.size()) + " for " +
                                                  std::to_string(logits.size()) + " logits");
-    std::copy(logits.begin(), logits.end(), work.begin());
-    return pick(work.first(logits.size()), history);
+    const std::span<float> row = work.first(logits.size());
+    if (p_.repetition_penalty == 1.0f && p_.temperature != 1.0f) {  // copied and divided in one pass
+        vec_divide(logits.data(), row.data(), row.size(), p_.temperature);
+        return sample(row);
+    }
+    std::copy(logits.begin(), logits.end(), row.begin());
+    return pick(row, history);
 }
 
 int Sampler::pick(std::span<float> logits, std::span<const int> history) {
-    const int V = static_cast<int>(logits.size());
     if (p_.repetition_penalty != 1.0f) {
         // transformers' RepetitionPenaltyLogitsProcessor: each distinct token once.
+        const int V = static_cast<int>(logits.size());
+        reserve(logits.size());
         std::fill(seen_.begin(), seen_.end(), 0);
         for (int t : history) {
             if (t < 0 || t >= V || seen_[t]) continue;
@@ -50,89 +75,136 @@ int Sampler::pick(std::span<float> logits, std::span<const int> history) {
         }
     }
     if (p_.greedy) return greedy_token(logits);
+    if (p_.temperature != 1.0f) vec_divide(logits.data(), logits.data(), logits.size(), p_.temperature);
+    return sample(logits);
+}
 
-    if (p_.temperature != 1.0f)
-        for (float& s : logits) s /= p_.temperature;
-    if (p_.top_k > 0 && p_.top_k < V) keep_top_k(logits, p_.top_k);
+// Temperature applied: top-k, top-p and min-p, then a draw.
+int Sampler::sample(std::span<float> logits) {
+    const std::size_t V = logits.size();
+    reserve(V);
+    if (p_.top_k > 0 && static_cast<std::size_t>(p_.top_k) < V) keep_top_k(logits, p_.top_k);
     if (p_.top_p < 1.0f) keep_top_p(logits, p_.top_p);
     if (p_.min_p > 0.0f) keep_min_p(logits, p_.min_p);
 
-    const float mx = *std::max_element(logits.begin(), logits.end());
-    double sum = 0;
-    for (int i = 0; i < V; ++i) {
-        probs_[i] = logits[i] == kNegInf ? 0.0f : std::exp(logits[i] - mx);
-        sum += probs_[i];
-    }
+    // Proportionally to e^(logit - max), over the chunks' sums first, then within the chunk.
+    const float mx = vec_max(logits.data(), V);
+    const double sum = vec_exp_sums(logits.data(), V, mx, probs_.data(), chunks_.data());
     std::uniform_real_distribution<double> u(0.0, sum);
-    double r = u(rng_), acc = 0;
+    const double r = u(rng_);
+    double acc = 0;
     int last = 0;
-    for (int i = 0; i < V; ++i) {
-        if (probs_[i] == 0.0f) continue;
-        acc += probs_[i];
-        last = i;
-        if (r < acc) return i;
+    for (std::size_t c = 0; c * kSampleChunk < V; ++c) {
+        if (chunks_[c] == 0) continue;
+        const std::size_t b = c * kSampleChunk, e = std::min(V, b + kSampleChunk);
+        if (r >= acc + chunks_[c]) {
+            acc += chunks_[c];
+            for (std::size_t i = e; i-- > b;)
+                if (probs_[i] > 0.0f) {
+                    last = static_cast<int>(i);
+                    break;
+                }
+            continue;
+        }
+        // The chunk's own running sum may end a rounding short of its total: its last token then.
+        for (std::size_t i = b; i < e; ++i) {
+            if (probs_[i] == 0.0f) continue;
+            acc += probs_[i];
+            last = static_cast<int>(i);
+            if (r < acc) return last;
+        }
+        return last;
     }
     return last;
 }
 
+void Sampler::reserve(std::size_t V) {
+    if (probs_.size() >= V) return;
+    probs_.resize(V);
+    idx_.resize(V);
+    seen_.resize(V);
+    chunks_.resize((V + kSampleChunk - 1) / kSampleChunk);
+    ranges_.resize(4096);
+}
+
 void Sampler::keep_top_k(std::span<float> logits, int k) {
     // transformers keeps every token whose score is >= the k-th largest (ties survive).
-    const int V = static_cast<int>(logits.size());
-    std::copy(logits.begin(), logits.end(), probs_.begin());
-    std::nth_element(probs_.begin(), probs_.begin() + (k - 1), probs_.begin() + V, std::greater<float>());
-    const float kth = probs_[k - 1];
-    for (float& s : logits)
-        if (s < kth) s = kNegInf;
+    const float kth = vec_kth_largest(logits.data(), logits.size(), static_cast<std::size_t>(k), probs_.data());
+    vec_drop_below(logits.data(), logits.size(), kth);
 }
 
 void Sampler::keep_top_p(std::span<float> logits, float top_p) {
     // transformers' TopPLogitsWarper: sort ascending, drop tokens whose cumulative probability is
-    // <= 1 - top_p, keep at least one. In descending order that drops token j once the mass ranked
-    // above it reaches top_p. Only a growing prefix is sorted, not the whole vocabulary.
-    const int V = static_cast<int>(logits.size());
-    const float mx = *std::max_element(logits.begin(), logits.end());
-    double sum = 0;
-    for (int i = 0; i < V; ++i) {
-        probs_[i] = logits[i] == kNegInf ? 0.0f : std::exp(logits[i] - mx);
-        sum += probs_[i];
-    }
-    for (int i = 0; i < V; ++i) idx_[i] = i;
+    // <= 1 - top_p, keep at least one. In descending order: token j is kept while the mass ranked
+    // above it is < top_p of the whole.
+    const std::size_t V = logits.size();
+    const float mx = vec_max(logits.data(), V);
+    const double sum = vec_exp_sums(logits.data(), V, mx, probs_.data(), chunks_.data());
+    const double target = static_cast<double>(top_p) * sum;
     auto by_prob = [&](int a, int b) { return probs_[a] > probs_[b] || (probs_[a] == probs_[b] && a < b); };
-    int sorted = 0;
-    for (int want = std::min(V, 64);; want = std::min(V, want * 4)) {
-        std::partial_sort(idx_.begin() + sorted, idx_.begin() + want, idx_.end(), by_prob);
-        sorted = want;
-        // Mass of the tokens after position j in descending order = sum - prefix(j).
-        double prefix = 0;
-        int keep = -1;
-        for (int j = 0; j < sorted; ++j) {
-            prefix += probs_[idx_[j]];
-            // Token j is dropped when the ascending cumulative sum up to it, (sum - prefix + p_j),
-            // is <= (1 - top_p) * sum; so it is kept when prefix_before_j < top_p * sum.
-            if ((prefix - probs_[idx_[j]]) / sum >= top_p) {
-                keep = j;
-                break;
-            }
+    // How many of the tokens idx_[0..n), in that order after `above` of mass, are kept; -1 when
+    // the mass does not reach the cut among them.
+    auto cut = [&](std::size_t n, double above) -> long {
+        for (std::size_t j = 0; j < n; ++j) {
+            if (above >= target) return static_cast<long>(j);
+            above += probs_[static_cast<std::size_t>(idx_[j])];
         }
-        if (keep >= 0 || sorted == V) {
-            if (keep < 0) keep = V;
-            keep = std::max(keep, 1);
-            std::vector<std::uint8_t>& mark = seen_;
-            std::fill(mark.begin(), mark.end(), 0);
-            for (int j = 0; j < keep; ++j) mark[idx_[j]] = 1;
-            for (int i = 0; i < V; ++i)
-                if (!mark[i]) logits[i] = kNegInf;
+        return -1;
+    };
+
+    // A peaked distribution, what a trained model mostly gives: the nucleus lies among the few
+    // tokens within 2^-10 of the most likely, and every other token ranks below them all.
+    constexpr std::size_t kFew = 1024;
+    std::size_t n = vec_indices_in(probs_.data(), V, 0x1p-10f, kInf, idx_.data(), kFew);
+    if (n <= kFew) {
+        std::sort(idx_.begin(), idx_.begin() + static_cast<long>(n), by_prob);
+        const long keep = cut(n, 0.0);
+        if (keep >= 0 || n == V) {
+            const std::size_t k = keep < 0 ? n : std::max<std::size_t>(1, static_cast<std::size_t>(keep));
+            for (std::size_t i = 0; i < k; ++i) probs_[i] = logits[static_cast<std::size_t>(idx_[i])];  // probs_ is free now
+            std::fill(logits.begin(), logits.end(), kNegInf);
+            for (std::size_t i = 0; i < k; ++i) logits[static_cast<std::size_t>(idx_[i])] = probs_[i];
             return;
         }
     }
+
+    // A flat one, whose nucleus may hold most of the vocabulary (sorting it took tens of ms):
+    // probabilities are non-negative floats, which order as their bits. The mass of each of 1024
+    // ranges (the top 12 bits) gives the range the cut falls in, the masses of its 4096 sub-ranges
+    // (the next 12 bits) the sub-range; only that sub-range's tokens are sorted and scanned.
+    // Tokens above it are all kept, those below all dropped.
+    std::vector<double>& mass = ranges_;  // 4096 (reserve)
+    vec_range_masses(probs_.data(), V, mass.data());
+    double above = 0;
+    std::uint32_t hi = 1023;
+    for (; hi > 0 && above + mass[hi] < target; --hi) above += mass[hi];
+    n = vec_indices_in(probs_.data(), V, float_of(hi << 20), float_of((hi + 1) << 20), idx_.data(), V);
+    std::fill(mass.begin(), mass.end(), 0.0);
+    for (std::size_t j = 0; j < n; ++j) {
+        const float p = probs_[static_cast<std::size_t>(idx_[j])];
+        mass[(bits_of(p) >> 8) & 0xfff] += p;
+    }
+    std::uint32_t lo = 4095;
+    for (; lo > 0 && above + mass[lo] < target; --lo) above += mass[lo];
+    const std::uint32_t key = (hi << 12) | lo;  // the cut's sub-range: bits >> 8
+    std::size_t m = 0;
+    for (std::size_t j = 0; j < n; ++j)
+        if (bits_of(probs_[static_cast<std::size_t>(idx_[j])]) >> 8 == key) idx_[m++] = idx_[j];
+    // Collected in index order, which is already the order of equal probabilities.
+    const auto first = idx_.begin(), last = idx_.begin() + static_cast<long>(m);
+    if (std::adjacent_find(first, last, [&](int a, int b) { return probs_[a] != probs_[b]; }) != last)
+        std::sort(first, last, by_prob);
+    long keep = cut(m, above);
+    if (keep < 0) keep = static_cast<long>(m);
+    if (keep == 0 && above == 0) keep = 1;
+    vec_drop_where_below(logits.data(), probs_.data(), V, float_of(key << 8));
+    for (std::size_t j = static_cast<std::size_t>(keep); j < m; ++j) logits[static_cast<std::size_t>(idx_[j])] = kNegInf;
 }
 
 void Sampler::keep_min_p(std::span<float> logits, float min_p) {
     // transformers' MinPLogitsWarper: drop tokens with prob < min_p * max prob.
-    const float mx = *std::max_element(logits.begin(), logits.end());
-    const float thr = mx + std::log(min_p);
-    for (float& s : logits)
-        if (s < thr) s = kNegInf;
+    const float mx = vec_max(logits.data(), logits.size());
+    vec_drop_below(logits.data(), logits.size(), mx + std::log(min_p));
 }
 
 }  // namespace wp

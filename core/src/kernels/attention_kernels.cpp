@@ -9,6 +9,7 @@
 
 #include "kernels/attention_mix_q8.h"
 #include "kernels/attention_scores_q8.h"
+#include "kernels/avx2_common.h"
 #include "kernels/avx512_common.h"
 #include "kernels/kernel_choice.h"
 #include "kernels/prepared_input.h"
@@ -86,23 +87,7 @@ WP_AVX2 inline float hmax(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
-// e^x (Cephes' expf: range reduction by ln 2 in two parts, a degree-6 polynomial; about 1 ulp).
-WP_AVX2 inline __m256 exp8(__m256 x) {
-    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.3365447f)), _mm256_set1_ps(88.3762626f));
-    const __m256 fx = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-                                      _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(0.693359375f), x);
-    x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(-2.12194440e-4f), x);
-    __m256 y = _mm256_set1_ps(1.9875691500e-4f);
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.3981999507e-3f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(8.3334519073e-3f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(4.1665795894e-2f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.6666665459e-1f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201e-1f));
-    y = _mm256_fmadd_ps(y, _mm256_mul_ps(x, x), _mm256_add_ps(x, _mm256_set1_ps(1.0f)));
-    const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(fx), _mm256_set1_epi32(127)), 23);
-    return _mm256_mul_ps(y, _mm256_castsi256_ps(e));
-}
+using avx2::exp8;
 
 // tanh (Cephes' tanhf): an odd polynomial below 0.625, else 1 - 2 / (e^2|x| + 1) with the sign.
 WP_AVX2 inline __m256 tanh8(__m256 x) {

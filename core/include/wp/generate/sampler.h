@@ -36,6 +36,8 @@ public:
     const SamplingParams& params() const { return p_; }
 
 private:
+    int sample(std::span<float> logits);
+    void reserve(std::size_t vocab_size);
     void keep_top_k(std::span<float> logits, int k);
     void keep_top_p(std::span<float> logits, float top_p);
     void keep_min_p(std::span<float> logits, float min_p);
@@ -45,6 +47,8 @@ private:
     std::vector<float> probs_;
     std::vector<int> idx_;
     std::vector<std::uint8_t> seen_;
+    std::vector<double> chunks_;  // probs_'s sums by chunk (kernels/sampling_kernels.h)
+    std::vector<double> ranges_;  // top-p's masses by range of probability
 };
 
 }  // namespace wp
