@@ -162,6 +162,7 @@ void Scheduler::loop() {
     std::vector<std::unique_ptr<Sequence>> active;
     std::vector<Model::BatchItem> items;
     std::vector<Sequence*> rows;
+    std::vector<int> picks;
     std::uint64_t prompt_tokens = 0, completion_tokens = 0, decode_tokens = 0, ttft_count = 0;
     double decode_seconds = 0, ttft_sum = 0;
 
@@ -201,9 +202,8 @@ void Scheduler::loop() {
         s.held.erase(0, s.held.size() - keep);
         return false;
     };
-    // The token chosen from `row`, sent; ends the sequence on eos, a stop string, max_tokens or the context.
-    auto take = [&](Sequence& s, std::span<const float> row) {
-        const int id = s.sampler->pick(row, s.history, s.logits);
+    // Token `id`, chosen from `row`, sent; ends the sequence on eos, a stop string, max_tokens or the context.
+    auto take = [&](Sequence& s, std::span<const float> row, int id) {
         s.history.push_back(id);
         ++s.generated;
         ++completion_tokens;
@@ -281,7 +281,7 @@ void Scheduler::loop() {
                     model.forward(*s->ctx, std::span<const int>(s->req.prompt).subspan(s->prefilled, n), LogitsMode::Last);
                 s->prefilled += n;
                 prompt_tokens += static_cast<std::uint64_t>(n);
-                if (s->prefilled == total) take(*s, out);
+                if (s->prefilled == total) take(*s, out, s->sampler->pick(out, s->history, s->logits));
                 break;
             }
             // One decode step for every sequence past its prompt.
@@ -295,7 +295,15 @@ void Scheduler::loop() {
             if (!items.empty()) {
                 const auto t0 = clock::now();
                 const std::span<const float> out = model.forward_batch(*work, items);
-                for (std::size_t i = 0; i < rows.size(); ++i) take(*rows[i], out.subspan(i * V, V));
+                // Each row's token drawn on the model's threads (a sampled row reads the vocabulary
+                // several times over), then sent in order.
+                picks.resize(rows.size());
+                model.for_each_parallel(static_cast<int>(rows.size()), [&](int i) {
+                    const std::size_t r = static_cast<std::size_t>(i);
+                    Sequence& s = *rows[r];
+                    picks[r] = s.sampler->pick(out.subspan(r * V, V), s.history, s.logits);
+                });
+                for (std::size_t i = 0; i < rows.size(); ++i) take(*rows[i], out.subspan(i * V, V), picks[i]);
                 decode_seconds += std::chrono::duration<double>(clock::now() - t0).count();
                 decode_tokens += rows.size();
             }

@@ -100,6 +100,11 @@ const std::vector<WeightConversion>& Model::weight_conversions() const { return 
 const GgufFile* Model::gguf() const { return impl_->gguf_.get(); }
 Precision Model::precision() const { return impl_->precision_; }
 int Model::threads() const { return impl_->pool_->size(); }
+void Model::for_each_parallel(int n, const std::function<void(int)>& fn) const {
+    impl_->pool_->parallel_for(n, 1, [&](std::int64_t b, std::int64_t e) {
+        for (std::int64_t i = b; i < e; ++i) fn(static_cast<int>(i));
+    });
+}
 bool Model::measured_decode_kernels() const { return impl_->measured_decode_kernels_; }
 const KernelOptions& Model::kernels() const { return impl_->kernels_; }
 

@@ -102,6 +102,10 @@ public:
     const GgufFile* gguf() const;
     Precision precision() const;
     int threads() const;
+    // fn(i) for every i in [0, n) on the model's threads (the caller's among them), returning when
+    // all are done: per-sequence work between a serving batch's passes (sampling its rows). Not
+    // while a pass of this model runs (its threads run both); fn must not throw.
+    void for_each_parallel(int n, const std::function<void(int)>& fn) const;
     const KernelOptions& kernels() const;  // what runs: LoadOptions::kernels with the decode choice applied
     bool measured_decode_kernels() const;  // this load measured the decode choice (its file lacked it)
     std::size_t weight_bytes_per_token() const;  // weight bytes one decode step reads
