@@ -93,29 +93,25 @@ int Sampler::sample(std::span<float> logits) {
     std::uniform_real_distribution<double> u(0.0, sum);
     const double r = u(rng_);
     double acc = 0;
-    int last = 0;
     for (std::size_t c = 0; c * kSampleChunk < V; ++c) {
-        if (chunks_[c] == 0) continue;
-        const std::size_t b = c * kSampleChunk, e = std::min(V, b + kSampleChunk);
         if (r >= acc + chunks_[c]) {
             acc += chunks_[c];
-            for (std::size_t i = e; i-- > b;)
-                if (probs_[i] > 0.0f) {
-                    last = static_cast<int>(i);
-                    break;
-                }
             continue;
         }
         // The chunk's own running sum may end a rounding short of its total: its last token then.
-        for (std::size_t i = b; i < e; ++i) {
+        int last = -1;
+        for (std::size_t i = c * kSampleChunk; i < std::min(V, (c + 1) * kSampleChunk); ++i) {
             if (probs_[i] == 0.0f) continue;
             acc += probs_[i];
             last = static_cast<int>(i);
             if (r < acc) return last;
         }
-        return last;
+        if (last >= 0) return last;
     }
-    return last;
+    // Past the total by rounding (or nothing left to draw): the last token that could be drawn.
+    for (std::size_t i = V; i-- > 0;)
+        if (probs_[i] > 0.0f) return static_cast<int>(i);
+    return 0;
 }
 
 void Sampler::reserve(std::size_t V) {
