@@ -156,7 +156,7 @@ double vec_exp_sums(const float* x, std::size_t n, float shift, float* p, double
         const std::size_t e = std::min(n, i + kSampleChunk);
         float s = 0;
         for (std::size_t j = i; j < e; ++j) {
-            p[j] = x[j] == kNegInf ? 0.0f : std::exp(x[j] - shift);
+            p[j] = x[j] > kNegInf ? std::exp(x[j] - shift) : 0.0f;  // NaN too, as the vector loop
             s += p[j];
         }
         chunk_sums[i / kSampleChunk] = s;

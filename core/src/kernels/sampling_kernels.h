@@ -18,7 +18,7 @@ float vec_max(const float* x, std::size_t n, const KernelOptions& options = {});
 void vec_divide(const float* x, float* y, std::size_t n, float d, const KernelOptions& options = {});
 // x[i] = -inf wherever x[i] < threshold.
 void vec_drop_below(float* x, std::size_t n, float threshold, const KernelOptions& options = {});
-// p[i] = e^(x[i] - shift), exactly 0 where x[i] is -inf; chunk_sums[c] is the sum of p over chunk
+// p[i] = e^(x[i] - shift), exactly 0 where x[i] is -inf or NaN; chunk_sums[c] is the sum of p over chunk
 // c (kSampleChunk values; the last may be shorter), and the total is returned.
 double vec_exp_sums(const float* x, std::size_t n, float shift, float* p, double* chunk_sums,
                     const KernelOptions& options = {});

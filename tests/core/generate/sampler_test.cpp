@@ -227,6 +227,20 @@ TEST(Sampler, DrawsFollowTheProbabilitiesAcrossChunks) {
     }
 }
 
+TEST(Sampler, NaNLogitsAreNeverDrawn) {
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    const std::vector<float> l = {nan, 1.0f, nan, 2.0f, kNegInf};
+    for (const int top_k : {0, 2})
+        for (const float top_p : {1.0f, 0.95f}) {
+            SamplingParams p;
+            p.top_k = top_k;
+            p.top_p = top_p;
+            const auto h = histogram(p, l, 1000);
+            EXPECT_EQ(h.count(0) + h.count(2) + h.count(4), 0u) << top_k << " " << top_p;
+            EXPECT_GT(h.count(3) ? h.at(3) : 0, 500) << top_k << " " << top_p;
+        }
+}
+
 TEST(Sampler, ValidatesSettings) {
     SamplingParams p;
     p.greedy = false;
