@@ -41,10 +41,7 @@ namespace {
 // The chosen token's log-probability under the raw logits and the `top` most probable tokens
 // (ties: lower id first), as OpenAI's logprobs report them.
 void describe(std::span<const float> logits, int chosen, int top, const Tokenizer& tok, StreamEvent& e) {
-    const float mx = *std::max_element(logits.begin(), logits.end());
-    double sum = 0;
-    for (float l : logits) sum += std::exp(static_cast<double>(l - mx));
-    const float lse = mx + static_cast<float>(std::log(sum));
+    const float lse = log_sum_exp(logits);
     e.token.logprob = logits[static_cast<std::size_t>(chosen)] - lse;
     if (top <= 0) return;
     std::vector<std::pair<float, int>> best;  // (logit, id), best first

@@ -30,10 +30,7 @@ namespace {
 
 // log-softmax of the raw logits for the chosen token and the top 5.
 void describe(std::span<const float> logits, int chosen, GeneratedToken& out) {
-    const float mx = *std::max_element(logits.begin(), logits.end());
-    double sum = 0;
-    for (float l : logits) sum += std::exp(static_cast<double>(l - mx));
-    const float lse = mx + static_cast<float>(std::log(sum));
+    const float lse = log_sum_exp(logits);
     out.id = chosen;
     out.logprob = logits[chosen] - lse;
     TokenAlternative best[5];

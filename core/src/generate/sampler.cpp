@@ -48,6 +48,20 @@ Sampler::Sampler(const SamplingParams& params, int vocab_size)
 
 int greedy_token(std::span<const float> logits) { return static_cast<int>(ops::argmax(logits.data(), logits.size())); }
 
+float log_sum_exp(std::span<const float> logits) {
+    if (logits.empty()) return kNegInf;
+    const float mx = vec_max(logits.data(), logits.size());
+    if (!(mx > kNegInf)) return kNegInf;
+    // A piece at a time through buffers on the stack (the e^x values are not kept).
+    constexpr std::size_t kPiece = 16 * kSampleChunk;
+    alignas(64) float e[kPiece];
+    double chunks[kPiece / kSampleChunk];
+    double sum = 0;
+    for (std::size_t i = 0; i < logits.size(); i += kPiece)
+        sum += vec_exp_sums(logits.data() + i, std::min(kPiece, logits.size() - i), mx, e, chunks);
+    return mx + static_cast<float>(std::log(sum));
+}
+
 int Sampler::pick(std::span<const float> logits, std::span<const int> history, std::span<float> work) {
     if (p_.greedy && p_.repetition_penalty == 1.0f) return greedy_token(logits);
     if (work.size() < logits.size()) throw Error("sampler: a work row of " + std::to_string(work.size()) + " for " +

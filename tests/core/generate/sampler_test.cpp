@@ -241,6 +241,20 @@ TEST(Sampler, NaNLogitsAreNeverDrawn) {
         }
 }
 
+TEST(Sampler, LogSumExpAsInDouble) {
+    for (const std::size_t V : {std::size_t{1}, std::size_t{255}, std::size_t{5000}, std::size_t{151936}, std::size_t{256000}})
+        for (int kind = 0; kind < 3; ++kind) {
+            std::vector<float> x = logits_row(V, kind, static_cast<unsigned>(V) + 5);
+            for (std::size_t i = 1; i < V; i += 7) x[i] = kNegInf;
+            const double mx = *std::max_element(x.begin(), x.end());
+            double sum = 0;
+            for (float v : x) sum += std::exp(static_cast<double>(v) - mx);
+            EXPECT_NEAR(log_sum_exp(x), mx + std::log(sum), 2e-6 * std::max(1.0, std::abs(mx))) << V << " " << kind;
+        }
+    EXPECT_EQ(log_sum_exp(std::vector<float>(300, kNegInf)), kNegInf);
+    EXPECT_EQ(log_sum_exp({}), kNegInf);
+}
+
 TEST(Sampler, ValidatesSettings) {
     SamplingParams p;
     p.greedy = false;

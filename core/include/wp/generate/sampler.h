@@ -23,6 +23,9 @@ struct SamplingParams {
 
 // The greedy choice: the first of the largest logits (vectorised; as std::max_element).
 int greedy_token(std::span<const float> logits);
+// log(sum of e^logit), the log-softmax's normaliser: a token's log-probability is its logit minus
+// this (vectorised as the sampler's passes; -inf for an empty or fully masked row).
+float log_sum_exp(std::span<const float> logits);
 
 class Sampler {
 public:
