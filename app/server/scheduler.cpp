@@ -156,6 +156,10 @@ void Scheduler::loop() {
     // Every decode row takes the kernels one token alone takes, so a request's tokens do not
     // depend on what else is in the batch (Model::forward_batch).
     work->decode_kernel_rows = options_.parallel;
+    // Prompt chunks of several requests in one pass, on a context of their own (decode_kernel_rows
+    // 0: each chunk's attention as forward() runs it alone).
+    const bool batch_prompts = model.batched_prompts_exact();
+    auto prompt_work = model.new_context();
     std::vector<std::unique_ptr<Sequence>> active;
     std::vector<Model::BatchItem> items;
     std::vector<Sequence*> rows;
@@ -269,17 +273,32 @@ void Scheduler::loop() {
         }
 
         try {
-            // One prompt chunk (the oldest prompt still running), so running streams keep flowing.
-            for (auto& s : active) {
+            // Prompt chunks, up to prefill_chunk tokens in all, oldest prompt first, so running
+            // streams keep flowing: in one pass where that gives each prompt what it gets alone
+            // (prompts that arrive together then start together), else the oldest alone.
+            items.clear();
+            rows.clear();
+            for (int budget = options_.prefill_chunk; auto& s : active) {
                 const int total = static_cast<int>(s->req.prompt.size());
                 if (s->finished || s->prefilled >= total || s->job->cancelled()) continue;
-                const int n = std::min(options_.prefill_chunk, total - s->prefilled);
-                const std::span<const float> out =
-                    model.forward(*s->ctx, std::span<const int>(s->req.prompt).subspan(s->prefilled, n), LogitsMode::Last);
-                s->prefilled += n;
-                prompt_tokens += static_cast<std::uint64_t>(n);
-                if (s->prefilled == total) take(*s, out, s->sampler->pick(out, s->history, s->logits));
-                break;
+                const int n = std::min(budget, total - s->prefilled);
+                items.push_back({s->ctx.get(), std::span<const int>(s->req.prompt).subspan(s->prefilled, n)});
+                rows.push_back(s.get());
+                budget -= n;
+                if (budget == 0 || !batch_prompts) break;
+            }
+            if (!items.empty()) {
+                const std::span<const float> out = items.size() == 1
+                                                       ? model.forward(*items[0].ctx, items[0].ids, LogitsMode::Last)
+                                                       : model.forward_batch(*prompt_work, items);
+                for (std::size_t i = 0; i < rows.size(); ++i) {
+                    Sequence& s = *rows[i];
+                    const int n = static_cast<int>(items[i].ids.size());
+                    s.prefilled += n;
+                    prompt_tokens += static_cast<std::uint64_t>(n);
+                    const std::span<const float> row = out.subspan(i * V, V);
+                    if (s.prefilled == static_cast<int>(s.req.prompt.size())) take(s, row, s.sampler->pick(row, s.history, s.logits));
+                }
             }
             // One decode step for every sequence past its prompt.
             items.clear();

@@ -83,7 +83,7 @@ std::vector<fs::path> causal_fixtures() {
 TEST(Scheduler, BatchedRequestsGetTheirOwnTokens) {
     WP_REQUIRE_SHARED();
     for (const fs::path& dir : causal_fixtures())
-        for (Precision p : {Precision::F32, Precision::Q8}) {
+        for (Precision p : {Precision::F32, Precision::Q8, Precision::Q4}) {
             SCOPED_TRACE(dir.filename().string() + " " + precision_name(p));
             LoadOptions lo;
             lo.precision = p;

@@ -16,6 +16,7 @@
 #include "io/gguf.h"
 #include "io/safetensors.h"
 #include "kernels/gguf_weights.h"
+#include "kernels/kernel_choice.h"
 #include "model/gguf_checkpoint.h"
 #include "kernels/ops.h"
 #include "kernels/qmatrix.h"
@@ -435,6 +436,15 @@ std::span<const float> Model::forward_packed(Context& ctx, std::span<const int> 
     segs.reserve(lengths.size());
     for (int n : lengths) segs.push_back({&ctx.cache, n, false});
     return impl_->forward(segs, s, ids, LogitsMode::All, nullptr);
+}
+
+bool Model::batched_prompts_exact() const {
+    auto int8 = [](const QMatrix& w) { return w.precision == Precision::Q8 || w.precision == Precision::Q4; };
+    if (impl_->cfg_.head != Head::CausalLM || !int8(impl_->lm_head_) || !int8_gemm_available(impl_->kernels_)) return false;
+    for (const Impl::Layer& L : impl_->layers_)
+        for (const Impl::Linear* m : {&L.q, &L.k, &L.v, &L.o, &L.gate, &L.up, &L.down})
+            if (!int8(m->w)) return false;
+    return true;
 }
 
 std::span<const float> Model::forward_batch(Context& work, std::span<const BatchItem> items) const {

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include "kernels/kernel_choice.h"
 #include "test_support.h"
 #include "wp/error.h"
 #include "wp/model/model.h"
@@ -137,6 +138,56 @@ TEST(ForwardBatch, MixedLengthsMatchAloneInF32) {
             }
         }
     }
+}
+
+// Several prompts' chunks in one pass (the serving scheduler's prefill) give each prompt the bits
+// it gets alone, where the model says so: q8 and q4 on the int8 product. Chunks long enough
+// that the products take it (not the decode kernels), and a decode step after from each cache.
+TEST(ForwardBatch, PromptChunksEqualEachAloneWhereTheModelSaysSo) {
+    WP_REQUIRE_SHARED();
+    int exact = 0;
+    for (const fs::path& dir : fixture_models()) {
+        for (Precision p : {Precision::F32, Precision::BF16, Precision::Q8, Precision::Q4}) {
+            SCOPED_TRACE(dir.filename().string() + " " + precision_name(p));
+            LoadOptions o;
+            o.precision = p;
+            const auto model = Model::load(dir, {}, o);
+            const bool int8 = p == Precision::Q8 || p == Precision::Q4;
+            EXPECT_EQ(model->batched_prompts_exact(), int8 && int8_gemm_available(model->kernels()));
+            if (!model->batched_prompts_exact()) continue;
+            ++exact;
+            const int V = model->config().vocab_size;
+            const std::vector<std::vector<int>> rounds = {{7, 40, 1, 13}, {5, 1, 30, 2}};
+            std::vector<std::unique_ptr<Context>> a, b;
+            for (int s = 0; s < 4; ++s) {
+                a.push_back(model->new_context());
+                b.push_back(model->new_context());
+            }
+            auto work = model->new_context();
+            for (std::size_t r = 0; r < rounds.size(); ++r) {
+                std::vector<std::vector<int>> ids;
+                std::vector<Model::BatchItem> items;
+                for (std::size_t s = 0; s < 4; ++s) ids.push_back(random_ids(rounds[r][s], V, 31 * r + s));
+                for (std::size_t s = 0; s < 4; ++s) items.push_back({b[s].get(), ids[s]});
+                const auto out = model->forward_batch(*work, items);
+                const std::vector<float> batched(out.begin(), out.end());
+                for (std::size_t s = 0; s < 4; ++s) {
+                    const std::span<const float> want = model->forward(*a[s], ids[s], LogitsMode::Last);
+                    ASSERT_EQ(0, std::memcmp(batched.data() + s * V, want.data(), want.size_bytes())) << "round " << r << " prompt " << s;
+                }
+            }
+            for (std::size_t s = 0; s < 4; ++s) {
+                const int next[1] = {static_cast<int>(s) + 1};
+                const std::vector<float> want = [&] {
+                    const auto out = model->forward(*a[s], next, LogitsMode::Last);
+                    return std::vector<float>(out.begin(), out.end());
+                }();
+                const std::span<const float> got = model->forward(*b[s], next, LogitsMode::Last);
+                ASSERT_EQ(0, std::memcmp(got.data(), want.data(), got.size_bytes())) << "decode after prompt " << s;
+            }
+        }
+    }
+    if (int8_gemm_available({})) EXPECT_GT(exact, 0);
 }
 
 TEST(ForwardBatch, RefusesWhatCannotRun) {

@@ -151,6 +151,11 @@ public:
         std::span<const int> ids;
     };
     std::span<const float> forward_batch(Context& work, std::span<const BatchItem> items) const;
+    // Whether forward_batch over several prompt chunks (work.decode_kernel_rows 0) gives each the
+    // bits it gets alone through forward(): every matrix q8 or q4 on the int8 product, whose rows
+    // do not depend on one another (nor on whether the decode kernels took them). sgemm and the
+    // bf16 products make no such promise.
+    bool batched_prompts_exact() const;
 
 private:
     struct Impl;  // weights, thread pool and the decoder (model.cpp)
