@@ -84,8 +84,11 @@ TEST(SamplingKernels, ExpSumsAsStdExpByChunk) {
                 for (std::size_t i = c * kSampleChunk; i < std::min(n, (c + 1) * kSampleChunk); ++i) {
                     // e^ of the difference as a float holds it (what both loops take).
                     const double e = x[i] == kNegInf ? 0.0 : std::exp(static_cast<double>(x[i] - mx));
-                    if (x[i] == kNegInf) ASSERT_EQ(p[i], 0.0f) << i;  // masked: exactly 0
-                    else ASSERT_NEAR(p[i], e, 3e-7 * e + 1e-37) << i;
+                    if (x[i] == kNegInf) {
+                        ASSERT_EQ(p[i], 0.0f) << i;  // masked: exactly 0
+                    } else {
+                        ASSERT_NEAR(p[i], e, 3e-7 * e + 1e-37) << i;
+                    }
                     s += e;
                 }
                 ASSERT_NEAR(chunks[c], s, 2e-6 * s) << n << " chunk " << c;

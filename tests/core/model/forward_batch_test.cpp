@@ -187,7 +187,9 @@ TEST(ForwardBatch, PromptChunksEqualEachAloneWhereTheModelSaysSo) {
             }
         }
     }
-    if (int8_gemm_available({})) EXPECT_GT(exact, 0);
+    if (int8_gemm_available({})) {
+        EXPECT_GT(exact, 0);
+    }
 }
 
 TEST(ForwardBatch, RefusesWhatCannotRun) {
