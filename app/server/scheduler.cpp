@@ -159,7 +159,7 @@ void Scheduler::loop() {
     // Prompt chunks of several requests in one pass, on a context of their own (decode_kernel_rows
     // 0: each chunk's attention as forward() runs it alone).
     const bool batch_prompts = model.batched_prompts_exact();
-    auto prompt_work = model.new_context();
+    const auto prompt_work = batch_prompts ? model.new_context() : nullptr;
     std::vector<std::unique_ptr<Sequence>> active;
     std::vector<Model::BatchItem> items;
     std::vector<Sequence*> rows;
@@ -297,7 +297,8 @@ void Scheduler::loop() {
                     s.prefilled += n;
                     prompt_tokens += static_cast<std::uint64_t>(n);
                     const std::span<const float> row = out.subspan(i * V, V);
-                    if (s.prefilled == static_cast<int>(s.req.prompt.size())) take(s, row, s.sampler->pick(row, s.history, s.logits));
+                    if (s.prefilled == static_cast<int>(s.req.prompt.size()))
+                        take(s, row, s.sampler->pick(row, s.history, s.logits));
                 }
             }
             // One decode step for every sequence past its prompt.
